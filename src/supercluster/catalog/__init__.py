@@ -1,0 +1,1 @@
+"""Cited catalog data (YAML); read through supercluster.spec.catalog."""

@@ -1,0 +1,119 @@
+"""The command line: parse, call one library function, format. Knobs live in specs, not here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import SuperclusterError
+from .report import render_plan, render_validation
+from .search import plan as plan_scenario
+from .spec import catalog as catalog_data
+from .spec import load_scenario
+from .validate import validate_file
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="supercluster: a digital twin of AI training superclusters.")
+_out = Console()
+_err = Console(stderr=True)
+
+
+@app.command()
+def plan(
+    scenario: Annotated[str, typer.Argument(help="scenario file (YAML, TOML or JSON)")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Best parallelism, step breakdown, memory, MFU and time-to-train of a scenario."""
+    s = load_scenario(scenario, set_ or [])
+    report = plan_scenario(s)
+    if as_json:
+        print(json.dumps(report.model_dump(), indent=2))
+    else:
+        render_plan(report, _out)
+
+
+@app.command()
+def validate(
+    file: Annotated[str | None, typer.Argument(help="published-runs file (default: the built-in set)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Predict every published run of FILE and compare; exit 1 when the file's tolerance is breached."""
+    result = validate_file(file)
+    if as_json:
+        print(json.dumps(result.model_dump(), indent=2))
+    else:
+        render_validation(result, _out)
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+KEY_FIGURES: dict[str, list[str]] = {
+    "accelerators": ["dense_peak_flops_per_s", "hbm_bytes", "hbm_bandwidth_bytes_per_s", "tdp_w"],
+    "fabrics": ["transport", "tiers", "achievable_fraction", "link_latency_s"],
+    "clusters": ["accelerator", "num_gpus", "gpus_per_node", "fabric"],
+    "models": ["layers", "hidden", "heads", "vocab", "moe", "published_params"],
+    "facilities": ["pue", "location", "cooling"],
+}
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_short(v)}" for k, v in value.items() if v is not None)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@app.command()
+def catalog(
+    kind: Annotated[str | None, typer.Argument(help="accelerators | fabrics | clusters | models | facilities")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the entries as JSON")] = False,
+) -> None:
+    """List catalog entries with their key figures and sources."""
+    kinds = [kind] if kind else list(catalog_data.KINDS)
+    data = {k: catalog_data.entries(k) for k in kinds}
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    for k in kinds:
+        t = Table(title=k, show_lines=False)
+        t.add_column("name", style="bold")
+        for col in KEY_FIGURES[k]:
+            t.add_column(col)
+        t.add_column("source")
+        for name, body in data[k].items():
+            est = " [yellow](estimate)[/yellow]" if body.get("estimate") else ""
+            t.add_row(name + est, *[_short(body.get(col, "")) for col in KEY_FIGURES[k]],
+                      str(body.get("source", ""))[:90])
+        _out.print(t)
+
+
+def main() -> None:
+    """Entry point: a SuperclusterError becomes one line on stderr and exit code 2, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except SuperclusterError as exc:
+        _err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Time of compute kernels on one accelerator: shape-aware GEMMs, flash attention, memory-bound operators.
+
+GEMM: roofline of FLOPs against HBM bytes, with the achievable matmul fraction (MAMF, catalog) scaled by wave
+quantisation: a GEMM split into ceil(M/tm)*ceil(N/tn) output tiles runs in ceil(tiles/units) waves on `units`
+SMs/CUs, so a small or skinny GEMM leaves units idle in its last wave (the saw-tooth of cuBLAS sweeps;
+NVIDIA "Matrix Multiplication Background User's Guide", wave quantization).
+Attention: executed FLOPs at the catalog's flash-attention fraction of the 16-bit peak, scaled by
+s/(s + s_half) for short key lengths. Memory-bound operators: bytes at the achievable share of HBM bandwidth.
+Every kernel also pays a fixed gap (launch and tail).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..spec.calibration import Calibration
+from ..spec.hardware import Accelerator
+from ..workload.operators import ATTENTION_BWD_OVER_FWD, Gemm
+
+
+def _gemm_shape_s(acc: Accelerator, cal: Calibration, precision: str, m: np.ndarray, n: np.ndarray,
+                  k: np.ndarray, count: np.ndarray | float) -> np.ndarray:
+    m = np.maximum(m, 1.0)
+    n = np.maximum(n, 1.0)
+    k = np.maximum(k, 1.0)
+    peak = acc.peak_flops_per_s(precision) * acc.matmul_fraction(precision) * cal.matmul_scale
+    tiles = np.ceil(m / acc.matmul.tile_m) * np.ceil(n / acc.matmul.tile_n) * np.asarray(count)
+    units = acc.compute_units
+    wave_eff = tiles / (np.ceil(tiles / units) * units)
+    t_compute = 2.0 * m * n * k * count / (peak * wave_eff)
+    elem = 1.0 if precision == "fp8" else 2.0
+    t_memory = (m * k + k * n) * elem * count + m * n * 2.0 * count
+    t_memory = t_memory / (acc.hbm_bandwidth_bytes_per_s * acc.memory_bound_fraction)
+    return np.maximum(t_compute, t_memory) + cal.kernel_gap_s
+
+
+def gemm_forward_s(acc: Accelerator, cal: Calibration, precision: str, g: Gemm) -> np.ndarray:
+    prec = precision if g.low_precision else "bf16"
+    return _gemm_shape_s(acc, cal, prec, g.m, g.n, g.k, g.count)
+
+
+def gemm_backward_s(acc: Accelerator, cal: Calibration, precision: str, g: Gemm) -> np.ndarray:
+    """Input gradient (M x K, reduction over N) plus weight gradient (N x K, reduction over M)."""
+    prec = precision if g.low_precision else "bf16"
+    return (_gemm_shape_s(acc, cal, prec, g.m, g.k, g.n, g.count)
+            + _gemm_shape_s(acc, cal, prec, g.n, g.k, g.m, g.count))
+
+
+def attention_s(acc: Accelerator, cal: Calibration, flops: np.ndarray, key_len: np.ndarray,
+                backward: bool = False) -> np.ndarray:
+    """Flash attention (16-bit even in fp8 runs, as Transformer Engine does by default)."""
+    key_len = np.asarray(key_len, dtype=np.float64)
+    rate = acc.peak_flops_per_s("bf16") * acc.attention_fraction * key_len / (key_len + cal.attention_half_seq)
+    mult = ATTENTION_BWD_OVER_FWD if backward else 1.0
+    return np.where(flops > 0, mult * flops / rate + cal.kernel_gap_s * (2 if backward else 1), 0.0)
+
+
+def memory_bound_s(acc: Accelerator, cal: Calibration, n_bytes: np.ndarray, kernels: float) -> np.ndarray:
+    return n_bytes / (acc.hbm_bandwidth_bytes_per_s * acc.memory_bound_fraction) + kernels * cal.kernel_gap_s

@@ -1,0 +1,77 @@
+"""StepReport: one configuration's step, with the figures a user decides on and their breakdowns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..spec.scenario import Scenario
+from ..workload.flops import model_flops_per_token, recompute_flops_per_token
+from ..workload.params import param_counts
+from .candidates import Candidates
+from .step import PARTS, StepArrays
+
+
+class StepReport(BaseModel):
+    """All times in seconds, memory in bytes, FLOPs per token; ``breakdown`` sums to ``step_time_s``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scenario: str
+    cluster: str
+    model: str
+    accelerator: str
+    num_gpus: int
+    precision: str
+    parallelism: dict[str, Any]
+    microbatches: float
+    step_time_s: float
+    breakdown: dict[str, float]
+    tokens_per_step: float
+    tokens_per_s: float
+    mfu: float
+    hfu: float
+    time_to_train_s: float
+    gpu_hours: float
+    training_tokens: float
+    memory_per_gpu_bytes: float
+    memory_breakdown: dict[str, float]
+    hbm_bytes: float
+    hbm_budget_bytes: float
+    fits: bool
+    params: float
+    active_params: float
+    model_flops_per_token: float
+    hardware_flops_per_token: float
+    search: dict[str, Any] = {}
+
+
+def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: dict[str, Any] | None = None
+                ) -> StepReport:
+    """The report of candidate ``i``."""
+    par = c.row(i)
+    step = float(arrays.step_time_s[i])
+    seq = s.seq_len
+    tokens_step = float(s.training.global_batch * seq)
+    tokens_per_s = tokens_step / step
+    n = s.cluster.num_gpus
+    peak = s.cluster.accelerator.peak_flops_per_s(s.training.precision)
+    mflops = model_flops_per_token(s.model, seq)
+    hflops = mflops + recompute_flops_per_token(s.model, seq, par["recompute"])
+    time_to_train = s.training.tokens / tokens_per_s
+    pc = param_counts(s.model)
+    mem = {k: float(v[i]) for k, v in arrays.memory.parts().items()}
+    return StepReport(
+        scenario=s.name, cluster=s.cluster.name, model=s.model.name, accelerator=s.cluster.accelerator.name,
+        num_gpus=n, precision=s.training.precision, parallelism=par,
+        microbatches=float(arrays.microbatches[i]), step_time_s=step,
+        breakdown={p: float(arrays.parts[p][i]) for p in PARTS},
+        tokens_per_step=tokens_step, tokens_per_s=tokens_per_s,
+        mfu=mflops * tokens_per_s / (n * peak), hfu=hflops * tokens_per_s / (n * peak),
+        time_to_train_s=time_to_train, gpu_hours=time_to_train * n / 3600.0, training_tokens=s.training.tokens,
+        memory_per_gpu_bytes=float(arrays.memory.total_bytes[i]), memory_breakdown=mem,
+        hbm_bytes=s.cluster.accelerator.hbm_bytes, hbm_budget_bytes=arrays.hbm_budget_bytes,
+        fits=bool(arrays.fits[i]), params=float(pc.total), active_params=float(pc.active),
+        model_flops_per_token=mflops, hardware_flops_per_token=hflops, search=search or {},
+    )

@@ -1,0 +1,214 @@
+"""The analytic step model: one optimizer step of a batch of parallel configurations, as named parts.
+
+Per micro-batch, the slowest pipeline stage (ceil(L/pp) layers, the LM head on the last stage) runs the forward,
+the backward, the recomputation, and the communication on its critical path: tensor-parallel all-gather /
+reduce-scatter (Megatron-LM with sequence parallelism; the same bytes as its all-reduce without), the expert
+all-to-all (dispatch and combine), the context-parallel ring exchange of K and V (hidden behind attention
+compute where it can be) and the pipeline send/recv. A step of m = global_batch/(dp*micro_batch) micro-batches
+then takes (Narayanan et al. SC'21, §2.2: bubble = (p-1)/v micro-batch times for 1F1B, interleaved with v)
+
+    step = m * t_microbatch + (pp-1)/v * t_microbatch + exposed data-parallel communication + optimizer
+
+Data-parallel gradient reduction (all-reduce, or reduce-scatter + parameter all-gather under ZeRO/distributed
+optimizer) overlaps the last micro-batch's backward (forward), per the calibration. The parts of ``StepArrays``
+add up to ``step_time_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..network import (
+    all_gather_s,
+    all_reduce_s,
+    all_to_all_link,
+    all_to_all_s,
+    group_link,
+    reduce_scatter_s,
+    send_recv_s,
+)
+from ..spec.calibration import Calibration
+from ..spec.scenario import Scenario
+from ..spec.training import grads_in_fp32
+from ..workload.memory import MemoryBreakdown, layers_per_stage, memory_per_gpu, stage_params
+from ..workload.operators import ACT_BYTES, LayerWork, attention_dims, layer_work, lm_head_work
+from .candidates import Candidates
+from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
+
+OPTIMIZER_BYTES_PER_PARAM = 34.0  # Adam: read fp32 master, m, v, grad (16); write master, m, v (12), bf16 copy (2),
+# grad-norm read (4)
+OPTIMIZER_KERNELS = 8.0
+
+PARTS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "pipeline_bubble", "dp_comm",
+         "optimizer")
+
+
+@dataclass(frozen=True)
+class StepArrays:
+    parts: dict[str, np.ndarray]
+    memory: MemoryBreakdown
+    fits: np.ndarray
+    microbatches: np.ndarray
+    hbm_budget_bytes: float
+
+    @property
+    def step_time_s(self) -> np.ndarray:
+        return sum((self.parts[p] for p in PARTS), start=np.zeros_like(self.parts["compute"]))
+
+
+@dataclass(frozen=True)
+class _LayerTimes:
+    fwd: np.ndarray
+    bwd: np.ndarray
+    recompute: np.ndarray
+    tp: np.ndarray
+    cp: np.ndarray
+    ep: np.ndarray
+
+
+def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(forward, backward, attention-forward) seconds of one layer's compute."""
+    acc = s.cluster.accelerator
+    prec = s.training.precision
+    fwd = sum((gemm_forward_s(acc, cal, prec, g) for g in work.gemms), start=np.zeros_like(key_len))
+    bwd = sum((gemm_backward_s(acc, cal, prec, g) for g in work.gemms), start=np.zeros_like(key_len))
+    attn_f = attention_s(acc, cal, work.attention_flops, key_len)
+    attn_b = attention_s(acc, cal, work.attention_flops, key_len, backward=True)
+    elem_f = memory_bound_s(acc, cal, work.elementwise_bytes, work.elementwise_kernels)
+    elem_b = memory_bound_s(acc, cal, 2.0 * work.elementwise_bytes, 2.0 * work.elementwise_kernels)
+    return fwd + attn_f + elem_f, bwd + attn_b + elem_b, attn_f
+
+
+def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str) -> _LayerTimes:
+    model, cluster = s.model, s.cluster
+    seq = s.seq_len
+    f64 = np.float64
+    tp, cp, ep, etp, mb = (c.tp.astype(f64), c.cp.astype(f64), c.ep.astype(f64), c.etp.astype(f64),
+                           c.micro_batch.astype(f64))
+    work = layer_work(model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
+                      precision=s.training.precision)
+    key_len = seq / cp
+    fwd, bwd, attn_f = _compute_times(s, cal, work, key_len)
+    rc = c.recompute
+    recompute = np.where(rc == 2, fwd, np.where(rc == 1, attn_f, 0.0))
+
+    T = mb * seq / cp
+    # Tensor parallel: an all-gather and a reduce-scatter of the T x h activations around attention and
+    # around the MLP (Korthikanti et al. 2022, Fig. 5); an MoE MLP needs them only with expert-tensor parallelism.
+    tp_link = group_link(cluster, tp, np.ones_like(tp))
+    one = all_gather_s(T * model.hidden * ACT_BYTES, tp, tp_link.bandwidth_bytes_per_s, tp_link.latency_s)
+    collectives = 4.0 if kind == "dense" else np.where(etp > 1, 4.0, 2.0)
+    tp_fwd = collectives * one
+    tp_total = tp_fwd * (2.0 + (rc == 2)) * (1.0 - cal.tp_comm_overlap)
+
+    # Context parallel: ring exchange of this rank's K and V block, cp-1 steps forward; K, V and their
+    # gradients backward (Liu et al. 2023 ring attention; Megatron-LM context parallelism), behind attention.
+    d_qk, d_v = attention_dims(model)
+    kv_local = np.maximum(model.n_kv_heads / tp, 1.0) if model.attention == "mha" else model.heads / tp
+    kv_block = T * kv_local * (d_qk + d_v) * ACT_BYTES
+    cp_link = group_link(cluster, cp, tp)
+    step_s = send_recv_s(kv_block, cp_link.bandwidth_bytes_per_s, cp_link.latency_s, cp > 1)
+    cp_fwd = (cp - 1.0) * step_s
+    attn_b = attention_s(cluster.accelerator, cal, work.attention_flops, key_len, backward=True)
+    hide = cal.cp_comm_overlap
+    cp_total = (np.maximum(cp_fwd - hide * attn_f, 0.0) * (1.0 + (rc == 2))
+                + np.maximum(2.0 * cp_fwd - hide * attn_b, 0.0))
+
+    if kind == "moe" and model.moe:
+        routed = mb * seq * model.moe.top_k * etp / (tp * cp)
+        ep_link = all_to_all_link(cluster, ep, etp)
+        a2a = all_to_all_s(routed * model.hidden * ACT_BYTES, ep, ep_link.bandwidth_bytes_per_s,
+                           ep_link.latency_s)
+        ep_total = 2.0 * a2a * (2.0 + (rc == 2)) * (1.0 - cal.ep_comm_overlap)
+    else:
+        ep_total = np.zeros_like(tp)
+    return _LayerTimes(fwd=fwd, bwd=bwd, recompute=recompute, tp=tp_total, cp=cp_total, ep=ep_total)
+
+
+def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
+    """Step time parts, memory and fit for every candidate in ``c``."""
+    model, cluster, training = s.model, s.cluster, s.training
+    seq = s.seq_len
+    f64 = np.float64
+    tp, pp, dp, cp, ep, etp, mb, vs = (getattr(c, n).astype(f64) for n in
+                                       ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages"))
+    m = training.global_batch / (dp * mb)
+
+    lps = layers_per_stage(model.layers, pp)
+    n_moe_total = model.layers - model.moe.dense_layers if model.moe else 0
+    n_moe = np.minimum(lps, n_moe_total)
+    n_dense = lps - n_moe
+    dense = _layer_times(s, cal, c, "dense") if n_dense.any() else None
+    moe = _layer_times(s, cal, c, "moe") if model.moe else None
+
+    def per_stage(attr: str) -> np.ndarray:
+        total = np.zeros_like(tp)
+        if dense is not None:
+            total = total + n_dense * getattr(dense, attr)
+        if moe is not None:
+            total = total + n_moe * getattr(moe, attr)
+        return total
+
+    head_work = lm_head_work(model, seq_len=seq, micro_batch=mb, tp=tp, cp=cp)
+    head_f, head_b, _ = _compute_times(s, cal, head_work, seq / cp)
+    compute_mb = per_stage("fwd") + per_stage("bwd") + head_f + head_b
+    recompute_mb = per_stage("recompute")
+    tp_mb, cp_mb, ep_mb = per_stage("tp"), per_stage("cp"), per_stage("ep")
+
+    # Pipeline: a send/recv of the stage boundary activations forward and backward per virtual stage, split
+    # over the tp ranks (Megatron's scatter-gather optimisation).
+    pp_link = group_link(cluster, np.full_like(pp, 2.0), tp * cp * dp)
+    boundary = mb * seq / cp * model.hidden * ACT_BYTES / tp
+    pp_mb = 2.0 * vs * send_recv_s(boundary, pp_link.bandwidth_bytes_per_s, pp_link.latency_s, pp > 1)
+
+    t_mb = compute_mb + recompute_mb + tp_mb + cp_mb + ep_mb + pp_mb
+    bubble = (pp - 1.0) / vs * t_mb
+
+    # Data parallel: dense weights reduce over dp*cp ranks tp apart; expert weights over the expert
+    # data-parallel group, ep*etp apart.
+    non_expert, expert = stage_params(model, pp, tp, ep, etp)
+    zero = c.zero_stage
+    grad_bytes = 4.0 if grads_in_fp32(training) else 2.0
+    fwd_mb = per_stage("fwd") + head_f
+    bwd_mb = per_stage("bwd") + head_b
+    dp_exposed = np.zeros_like(tp)
+    local_params = np.zeros_like(tp)
+    for n_params, size, stride in ((non_expert, dp * cp, tp), (expert, tp * cp * dp / (ep * etp), ep * etp)):
+        link = group_link(cluster, size, stride)
+        bw, lat = link.bandwidth_bytes_per_s, link.latency_s
+        grads = n_params * grad_bytes
+        params = n_params * 2.0
+        t_grad = np.where(zero == 0, all_reduce_s(grads, size, bw, lat), reduce_scatter_s(grads, size, bw, lat))
+        t_gather = all_gather_s(params, size, bw, lat)
+        grad_exposed = np.maximum(t_grad - cal.dp_comm_overlap * bwd_mb, 0.0)
+        gather_exposed = np.where(
+            zero == 3,
+            m * np.maximum(2.0 * t_gather - cal.dp_comm_overlap * (fwd_mb + bwd_mb), 0.0),
+            np.where(zero >= 1, np.maximum(t_gather - cal.dp_comm_overlap * fwd_mb, 0.0), 0.0))
+        dp_exposed = dp_exposed + np.where(n_params > 0, grad_exposed + gather_exposed, 0.0)
+        local_params = local_params + n_params / np.where(zero >= 1, size, 1.0)
+
+    optimizer = memory_bound_s(cluster.accelerator, cal, OPTIMIZER_BYTES_PER_PARAM * local_params,
+                               OPTIMIZER_KERNELS)
+
+    memory = memory_per_gpu(model, seq_len=seq, global_batch=training.global_batch,
+                            grad_accum_fp32=grads_in_fp32(training), flash_attention=training.flash_attention,
+                            tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, micro_batch=mb, virtual_stages=vs,
+                            recompute=c.recompute, zero_stage=zero, sp=c.sp)
+    budget = cluster.accelerator.hbm_bytes * training.memory_reserve_fraction
+    parts = {
+        "compute": m * compute_mb,
+        "recompute": m * recompute_mb,
+        "tp_comm": m * tp_mb,
+        "cp_comm": m * cp_mb,
+        "ep_comm": m * ep_mb,
+        "pp_comm": m * pp_mb,
+        "pipeline_bubble": bubble,
+        "dp_comm": dp_exposed,
+        "optimizer": optimizer,
+    }
+    return StepArrays(parts=parts, memory=memory, fits=memory.total_bytes <= budget, microbatches=m,
+                      hbm_budget_bytes=budget)

@@ -1,0 +1,113 @@
+"""Terminal rendering of reports with rich. Formats only; computes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..perf.report import StepReport
+from ..units import GIB, SECONDS_PER_DAY
+from ..validate.runs import ValidationResult
+
+PART_LABELS = {
+    "compute": "compute (fwd + bwd)",
+    "recompute": "activation recompute",
+    "tp_comm": "tensor-parallel comm (exposed)",
+    "cp_comm": "context-parallel comm (exposed)",
+    "ep_comm": "expert all-to-all (exposed)",
+    "pp_comm": "pipeline send/recv",
+    "pipeline_bubble": "pipeline bubble",
+    "dp_comm": "data-parallel comm (exposed)",
+    "optimizer": "optimizer step",
+}
+
+
+def _fmt_s(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.3f} s"
+    return f"{seconds * 1e3:.2f} ms"
+
+
+def render_plan(r: StepReport, console: Console, claims: list[dict[str, Any]] | None = None) -> None:
+    console.print(f"[bold]{r.scenario}[/bold]: {r.model} on {r.cluster} "
+                  f"({r.num_gpus:,} x {r.accelerator}, {r.precision})")
+    par = r.parallelism
+    console.print(
+        f"parallelism: tp {par['tp']} · pp {par['pp']} · dp {par['dp']} · cp {par['cp']} · ep {par['ep']}"
+        f" (etp {par['etp']}) · micro-batch {par['micro_batch']} · virtual stages {par['virtual_stages']}"
+        f" · recompute {par['recompute']} · ZeRO {par['zero_stage']}"
+        f" · SP {'on' if par['sequence_parallel'] else 'off'}"
+        f"  [dim]({r.search.get('candidates', 0):,} configurations searched)[/dim]")
+
+    t = Table(title="step breakdown", show_edge=False)
+    t.add_column("part")
+    t.add_column("time", justify="right")
+    t.add_column("share", justify="right")
+    for part, seconds in r.breakdown.items():
+        if seconds > 0:
+            t.add_row(PART_LABELS.get(part, part), _fmt_s(seconds), f"{seconds / r.step_time_s:.1%}")
+    t.add_row("[bold]step[/bold]", f"[bold]{_fmt_s(r.step_time_s)}[/bold]", "100%")
+    console.print(t)
+
+    m = Table(title="memory per GPU", show_edge=False)
+    m.add_column("part")
+    m.add_column("GiB", justify="right")
+    for part, n_bytes in r.memory_breakdown.items():
+        m.add_row(part, f"{n_bytes / GIB:.1f}")
+    verdict = "[green]fits[/green]" if r.fits else "[red]does not fit[/red]"
+    m.add_row("[bold]total[/bold]", f"[bold]{r.memory_per_gpu_bytes / GIB:.1f}[/bold]")
+    console.print(m)
+    console.print(f"{verdict}: {r.memory_per_gpu_bytes / GIB:.1f} GiB of a {r.hbm_budget_bytes / GIB:.1f} GiB "
+                  f"budget ({r.hbm_bytes / GIB:.1f} GiB HBM)")
+
+    s = Table(title="run", show_edge=False)
+    s.add_column("figure")
+    s.add_column("value", justify="right")
+    s.add_row("parameters (total / active)", f"{r.params / 1e9:,.1f} B / {r.active_params / 1e9:,.1f} B")
+    s.add_row("model FLOPs per token (PaLM)", f"{r.model_flops_per_token:.3e}")
+    s.add_row("tokens per step", f"{r.tokens_per_step:,.0f}")
+    s.add_row("tokens/s", f"{r.tokens_per_s:,.0f}")
+    s.add_row("MFU / HFU", f"{r.mfu:.1%} / {r.hfu:.1%}")
+    s.add_row("training tokens", f"{r.training_tokens:.3g}")
+    s.add_row("time to train (no failures)", f"{r.time_to_train_s / SECONDS_PER_DAY:,.1f} days")
+    s.add_row("GPU-hours", f"{r.gpu_hours / 1e6:,.2f} M")
+    console.print(s)
+    if claims:
+        c = Table(title="against the public record", show_edge=False)
+        c.add_column("claim")
+        c.add_column("published")
+        c.add_column("supercluster", justify="right")
+        for claim in claims:
+            c.add_row(claim["claim"], claim["published"], claim["predicted"])
+        console.print(c)
+
+
+def render_validation(v: ValidationResult, console: Console) -> None:
+    t = Table(title=f"validation: {v.file}", show_edge=False)
+    for col, just in (("run", "left"), ("tp-pp-dp-cp-ep", "left"), ("mb/vs/rc/zero", "left"),
+                      ("expected s", "right"), ("predicted s", "right"), ("error", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for row in v.rows:
+        if row.error or row.parallelism is None or row.rel_error is None:
+            t.add_row(row.id, "-", "-", f"{row.expected_step_time_s:.3f}", "[red]cannot model[/red]",
+                      row.error or "")
+            continue
+        p = row.parallelism
+        style = "red" if abs(row.rel_error) > float(v.tolerance.get("max_abs_rel_error", 0.25)) else ""
+        err = f"{row.rel_error:+.1%}"
+        t.add_row(row.id, f"{p['tp']}-{p['pp']}-{p['dp']}-{p['cp']}-{p['ep']}",
+                  f"{p['micro_batch']}/{p['virtual_stages']}/{p['recompute'][:3]}/{p['zero_stage']}"
+                  + ("" if row.fits else " [yellow]oom?[/yellow]"),
+                  f"{row.expected_step_time_s:.3f}", f"{row.predicted_step_time_s:.3f}",
+                  f"[{style}]{err}[/{style}]" if style else err)
+    console.print(t)
+    console.print(f"median |error| {v.median_abs_rel_error:.1%}  max |error| {v.max_abs_rel_error:.1%}  "
+                  f"(tolerance: median {float(v.tolerance.get('median_abs_rel_error', 0.1)):.0%}, "
+                  f"max {float(v.tolerance.get('max_abs_rel_error', 0.25)):.0%}) over {len(v.rows)} runs")
+    if v.passed:
+        console.print("[green]within tolerance[/green]")
+    else:
+        for f in v.failures:
+            console.print(f"[red]✗[/red] {f}")

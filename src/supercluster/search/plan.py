@@ -1,0 +1,77 @@
+"""plan(): the fastest configuration of a scenario that fits in memory, with its StepReport."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import InfeasibleError
+from ..perf.candidates import Candidates
+from ..perf.report import StepReport, step_report
+from ..perf.step import StepArrays, evaluate
+from ..spec.calibration import Calibration, default_calibration
+from ..spec.scenario import Scenario
+from .space import enumerate_space
+
+CHUNK = 1 << 18  # candidates evaluated per batch (bounds peak memory)
+
+
+def best_index(arrays: StepArrays, require_fit: bool) -> int | None:
+    """Fastest candidate (that fits, when required); ties go to less memory, then to enumeration order."""
+    t = arrays.step_time_s
+    ok = arrays.fits if require_fit else np.ones_like(arrays.fits)
+    if not ok.any():
+        return None
+    keys = np.where(ok, t, np.inf)
+    order = np.lexsort((np.arange(len(t)), arrays.memory.total_bytes, keys))
+    return int(order[0])
+
+
+def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True) -> StepReport:
+    """Search the scenario's parallel configurations (given fields fixed) and report the best one."""
+    cal = calibration or default_calibration()
+    start = time.perf_counter()
+    space = enumerate_space(s)
+    if len(space) == 0:
+        raise InfeasibleError(f"{s.name}: no parallel configuration satisfies the rules for "
+                              f"{s.cluster.num_gpus} GPUs with the given parallelism")
+    best: tuple[float, float, int, Candidates, StepArrays] | None = None
+    fallback: tuple[float, Candidates, StepArrays, int] | None = None
+    for lo in range(0, len(space), CHUNK):
+        chunk = space.take(np.arange(lo, min(lo + CHUNK, len(space))))
+        arrays = evaluate(s, chunk, cal)
+        i = best_index(arrays, require_fit=True)
+        if i is not None:
+            key = (float(arrays.step_time_s[i]), float(arrays.memory.total_bytes[i]))
+            if best is None or key < (best[0], best[1]):
+                best = (key[0], key[1], lo + i, chunk, arrays)
+        j = int(np.argmin(arrays.memory.total_bytes))
+        if fallback is None or arrays.memory.total_bytes[j] < fallback[0]:
+            fallback = (float(arrays.memory.total_bytes[j]), chunk, arrays, j)
+    info = {"candidates": len(space), "seconds": 0.0}
+    if best is None:
+        assert fallback is not None
+        if require_fit:
+            _, chunk, arrays, j = fallback
+            need = arrays.memory.total_bytes[j] / 2**30
+            budget = arrays.hbm_budget_bytes / 2**30
+            raise InfeasibleError(
+                f"{s.name}: no configuration fits in memory; the leanest needs {need:.1f} GiB per GPU of a "
+                f"{budget:.1f} GiB budget ({chunk.row(j)})")
+        # Report the fastest configuration regardless of memory (validation of runs known to have run).
+        best_any = None
+        for lo in range(0, len(space), CHUNK):
+            chunk = space.take(np.arange(lo, min(lo + CHUNK, len(space))))
+            arrays = evaluate(s, chunk, cal)
+            i = best_index(arrays, require_fit=False)
+            assert i is not None
+            if best_any is None or arrays.step_time_s[i] < best_any[0]:
+                best_any = (float(arrays.step_time_s[i]), chunk, arrays, i)
+        assert best_any is not None
+        _, chunk, arrays, i = best_any
+    else:
+        _, _, _, chunk, arrays = best
+        i = best[2] - (best[2] // CHUNK) * CHUNK
+    info["seconds"] = time.perf_counter() - start
+    return step_report(s, chunk, arrays, i, search=info)

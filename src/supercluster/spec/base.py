@@ -1,0 +1,35 @@
+"""Shared pydantic base and small typed vocabularies for every spec."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Precision = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "fp4"]
+TrainingPrecision = Literal["fp16", "bf16", "fp8"]
+Activation = Literal["gelu", "swiglu", "relu"]
+Attention = Literal["mha", "mla"]
+Recompute = Literal["none", "selective", "full"]
+Transport = Literal["infiniband", "roce", "ethernet"]
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class Spec(BaseModel):
+    """Frozen, strict about unknown keys: a misspelt key is an error, never silently ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class Cited(Spec):
+    """A catalog entry: where its numbers come from, and whether they are an estimate."""
+
+    name: str = Field(min_length=1)
+    source: str = Field(default="user input", min_length=1)
+    estimate: bool = False
+    notes: str | None = None

@@ -1,0 +1,200 @@
+"""Scenario files in, validated specs out: YAML/TOML/JSON, catalog names, Hugging Face configs, --set overrides.
+
+Every failure is an :class:`~supercluster.errors.InputError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import FileFormatError, InputError, SpecError
+from . import catalog
+from .hf import model_from_hf_config
+from .rules import rules_for, violations
+from .scenario import Scenario
+
+# Positions in a scenario where a string names a catalog entry.
+NAMED_PARTS = {
+    "cluster": "clusters",
+    "model": "models",
+    "facility": "facilities",
+    "cluster.accelerator": "accelerators",
+    "cluster.fabric": "fabrics",
+}
+
+
+def read_data_file(path: str | Path) -> dict[str, Any]:
+    """Parse a YAML, TOML or JSON file into a dict (by extension; YAML otherwise)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileFormatError("file not found", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FileFormatError(f"cannot read file ({exc.__class__.__name__}: {exc})", file=str(path)) from None
+    try:
+        if p.suffix.lower() == ".json":
+            data = json.loads(text)
+        elif p.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise FileFormatError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                              file=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise FileFormatError(f"malformed TOML: {exc}", file=str(path)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise FileFormatError(f"malformed YAML{at}: {problem}", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise FileFormatError(f"expected a mapping at the top level, got {type(data).__name__}", file=str(path))
+    return data
+
+
+def _resolve_named(position: str, value: Any, base_dir: Path) -> Any:
+    """Turn a catalog name (or, for a model, a config.json path) at a named position into a dict."""
+    if not isinstance(value, str):
+        return value
+    if position == "model" and (value.endswith(".json") or (base_dir / value).is_file()):
+        return model_from_hf_config(base_dir / value)
+    return catalog.entry(NAMED_PARTS[position], value, field=position)
+
+
+def _resolve_tree(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Resolve every catalog name and model path in a scenario dict (a new dict; the input is untouched)."""
+    data = dict(raw)
+    for part in ("cluster", "model", "facility"):
+        if part in data:
+            data[part] = _resolve_named(part, data[part], base_dir)
+    model = data.get("model")
+    if isinstance(model, dict) and "hf_config" in model:
+        rest = {k: v for k, v in model.items() if k != "hf_config"}
+        data["model"] = {**model_from_hf_config(base_dir / str(model["hf_config"])), **rest}
+    cluster = data.get("cluster")
+    if isinstance(cluster, dict):
+        cluster = dict(cluster)
+        for sub in ("accelerator", "fabric"):
+            if sub in cluster:
+                cluster[sub] = _resolve_named(f"cluster.{sub}", cluster[sub], base_dir)
+        data["cluster"] = cluster
+    if data.get("parallelism") in ("auto", None):
+        data.pop("parallelism", None)
+    return data
+
+
+def apply_override(data: dict[str, Any], assignment: str, base_dir: Path) -> dict[str, Any]:
+    """Apply one ``dotted.key=value`` (value parsed as YAML) to a scenario dict; returns a new dict."""
+    if "=" not in assignment:
+        raise InputError(f"--set expects key=value, got {assignment!r}")
+    key, _, text = assignment.partition("=")
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise InputError(f"--set expects key=value, got {assignment!r}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    root = _deep(data)
+    node: dict[str, Any] = root
+    for depth, part in enumerate(path[:-1]):
+        position = ".".join(path[: depth + 1])
+        child = node.get(part)
+        if position in NAMED_PARTS and isinstance(child, str):
+            child = _resolve_named(position, child, base_dir)
+        if child is None or child == "auto":
+            child = {}
+        if not isinstance(child, dict):
+            raise InputError(f"cannot set {key}: {position} is {child!r}, not a mapping", field=key)
+        node[part] = child = dict(child)
+        node = child
+    node[path[-1]] = value
+    return root
+
+
+def _deep(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep(v) for k, v in value.items()}
+    return value
+
+
+def validation_error_to_input_error(exc: ValidationError, *, file: str | None, prefix: str | None = None
+                                    ) -> SpecError:
+    """The first pydantic error as one located line (and how many more there are)."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    if prefix:
+        loc = f"{prefix}.{loc}" if loc else prefix
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif first["type"] == "missing":
+        msg = "required field is missing"
+    else:
+        msg = first["msg"]
+        if first["type"] not in ("value_error", "assertion_error"):
+            msg = f"{msg} (got {first.get('input')!r})"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return SpecError(msg + more, file=file, field=loc or None)
+
+
+def check_parallelism(scenario: Scenario, *, file: str | None = None) -> None:
+    """Raise on the first rule the given (possibly partial) parallelism breaks."""
+    par = scenario.parallelism
+    given = {k: getattr(par, k) for k in ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch",
+                                          "virtual_stages", "zero_stage")}
+    rules = rules_for(scenario.model, scenario.cluster, scenario.training, par.uneven_pipeline)
+    broken = violations(rules, given)
+    if broken:
+        field, message = broken[0]
+        raise SpecError(message, file=file, field=field)
+    degrees = [given[k] for k in ("tp", "pp", "dp", "cp") if given[k] is not None]
+    product = 1
+    for d in degrees:
+        product *= d
+    if scenario.cluster.num_gpus % product:
+        named = " * ".join(f"{k}({given[k]})" for k in ("tp", "pp", "dp", "cp") if given[k] is not None)
+        raise SpecError(f"{named} = {product} does not divide num_gpus({scenario.cluster.num_gpus})",
+                        file=file, field="parallelism")
+
+
+def build_scenario(data: dict[str, Any], *, file: str | None = None, base_dir: Path | None = None,
+                   overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Validate a scenario dict (names resolved, overrides applied, rules checked)."""
+    base = base_dir or Path(".")
+    try:
+        for assignment in overrides:
+            data = apply_override(data, assignment, base)
+        resolved = _resolve_tree(data, base)
+        scenario = Scenario.model_validate(resolved)
+    except ValidationError as exc:
+        raise validation_error_to_input_error(exc, file=file) from None
+    except InputError as exc:
+        raise exc.located(file=file) from None
+    check_parallelism(scenario, file=file)
+    return scenario
+
+
+def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Read and validate a scenario file."""
+    p = Path(path)
+    return build_scenario(read_data_file(p), file=str(path), base_dir=p.parent, overrides=overrides)
+
+
+def validate_part(model_cls: type[BaseModel], data: Any, *, file: str | None = None,
+                  field: str | None = None) -> Any:
+    """Validate one spec part with located errors."""
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error_to_input_error(exc, file=file, prefix=field) from None

@@ -1,0 +1,78 @@
+"""The transformer being trained: dense or mixture-of-experts, MHA/GQA/MQA or MLA attention."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .base import Activation, Attention, Cited, NonNegativeInt, PositiveFloat, PositiveInt, Spec
+
+
+class MoE(Spec):
+    experts: PositiveInt
+    top_k: PositiveInt
+    shared_experts: NonNegativeInt = 0
+    moe_ffn_hidden: PositiveInt = Field(description="FFN width of one routed (and shared) expert")
+    dense_layers: NonNegativeInt = Field(default=0, description="leading layers with a dense MLP of ffn_hidden")
+    shared_ffn_hidden: PositiveInt | None = Field(
+        default=None, description="width of one shared expert when it differs from moe_ffn_hidden"
+    )
+
+    @model_validator(mode="after")
+    def _top_k_le_experts(self) -> MoE:
+        if self.top_k > self.experts:
+            raise ValueError(f"top_k({self.top_k}) exceeds experts({self.experts})")
+        return self
+
+
+class MLA(Spec):
+    """DeepSeek multi-head latent attention, keys as in DeepSeek-V3's config.json."""
+
+    q_lora_rank: PositiveInt | None = None
+    kv_lora_rank: PositiveInt
+    qk_nope_head_dim: PositiveInt
+    qk_rope_head_dim: PositiveInt
+    v_head_dim: PositiveInt
+
+
+class Model(Cited):
+    layers: PositiveInt
+    hidden: PositiveInt
+    ffn_hidden: PositiveInt
+    heads: PositiveInt
+    kv_heads: PositiveInt | None = None
+    head_dim: PositiveInt | None = None
+    vocab: PositiveInt
+    seq_len: PositiveInt = Field(description="training context length")
+    activation: Activation = "swiglu"
+    tied_embeddings: bool = False
+    attention: Attention = "mha"
+    mla: MLA | None = None
+    moe: MoE | None = None
+    position_embedding: Literal["rope", "learned", "alibi", "none"] = "rope"
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    published_params: PositiveFloat | None = Field(default=None, description="total parameters as published")
+    published_active_params: PositiveFloat | None = None
+
+    @property
+    def n_kv_heads(self) -> int:
+        return self.kv_heads or self.heads
+
+    @property
+    def d_head(self) -> int:
+        return self.head_dim or self.hidden // self.heads
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Model:
+        if self.heads % self.n_kv_heads:
+            raise ValueError(f"kv_heads({self.n_kv_heads}) must divide heads({self.heads})")
+        if self.head_dim is None and self.attention == "mha" and self.hidden % self.heads:
+            raise ValueError(f"heads({self.heads}) must divide hidden({self.hidden}) unless head_dim is given")
+        if self.attention == "mla" and self.mla is None:
+            raise ValueError("attention 'mla' needs an 'mla' block")
+        if self.attention == "mha" and self.mla is not None:
+            raise ValueError("an 'mla' block is only allowed with attention: mla")
+        if self.moe is not None and self.moe.dense_layers > self.layers:
+            raise ValueError(f"moe.dense_layers({self.moe.dense_layers}) exceeds layers({self.layers})")
+        return self

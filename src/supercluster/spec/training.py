@@ -1,0 +1,57 @@
+"""What the run does (Training) and how it is spread over GPUs (Parallelism)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import Fraction, PositiveFloat, PositiveInt, Recompute, Spec, TrainingPrecision
+
+
+class Training(Spec):
+    tokens: PositiveFloat = Field(description="tokens to train on")
+    global_batch: PositiveInt = Field(description="sequences per optimizer step")
+    seq_len: PositiveInt | None = Field(default=None, description="defaults to the model's seq_len")
+    precision: TrainingPrecision = "bf16"
+    grad_accum_fp32: bool | None = Field(
+        default=None, description="fp32 gradient buffers and reduction; None: as Megatron-LM does, fp32 for bf16 and "
+        "fp8 runs (it forces accumulate_allreduce_grads_in_fp32 with bf16), 16-bit for fp16 runs")
+    flash_attention: bool = Field(default=True, description="fused attention: no s x s score matrix stored")
+    memory_reserve_fraction: Fraction = Field(
+        default=0.9, description="share of HBM the run may plan to use; the rest is context, NCCL, fragmentation"
+    )
+
+
+class Parallelism(Spec):
+    """Every field left out (None) is chosen by the search; ``parallelism: auto`` leaves all out.
+
+    Degrees: tp tensor, pp pipeline, dp data, cp context, ep expert, etp expert-tensor.
+    tp * pp * dp * cp = GPUs; experts are spread over ep * etp ranks carved out of tp * cp * dp.
+    """
+
+    tp: PositiveInt | None = None
+    pp: PositiveInt | None = None
+    dp: PositiveInt | None = None
+    cp: PositiveInt | None = None
+    ep: PositiveInt | None = None
+    etp: PositiveInt | None = None
+    micro_batch: PositiveInt | None = None
+    virtual_stages: PositiveInt | None = None
+    recompute: Recompute | None = None
+    zero_stage: Literal[0, 1, 2, 3] | None = None
+    sequence_parallel: bool | None = None
+    uneven_pipeline: bool = Field(
+        default=False, description="allow pp not dividing layers (the slowest stage gets ceil(layers/pp))"
+    )
+
+
+AXES = ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages", "recompute", "zero_stage",
+        "sequence_parallel")
+
+
+def grads_in_fp32(training: Training) -> bool:
+    """Whether gradients are accumulated and reduced in fp32 (see ``Training.grad_accum_fp32``)."""
+    if training.grad_accum_fp32 is not None:
+        return training.grad_accum_fp32
+    return training.precision != "fp16"

@@ -1,0 +1,142 @@
+"""Published training runs (the schema of validation/README.md) → scenarios → predicted vs expected step time.
+
+Each run is predicted from its configuration alone: what the source did not publish (null) is chosen by the same
+search a user gets, among configurations that fit in memory (or, when the memory model says none fits a run that
+did run, the fastest one, flagged).
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import FileFormatError, InputError, SuperclusterError
+from ..search.plan import plan
+from ..spec.calibration import Calibration
+from ..spec.load import build_scenario, read_data_file
+from ..spec.scenario import Scenario
+
+DEFAULT_FILE = Path(__file__).with_name("calibration.yaml")
+_PAR_KEYS = ("tp", "pp", "dp", "cp", "ep", "virtual_stages")
+_TRAINING_TO_PAR = ("micro_batch", "recompute", "zero_stage", "sequence_parallel")
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    predicted_step_time_s: float | None
+    expected_step_time_s: float
+    rel_error: float | None
+    parallelism: dict[str, Any] | None
+    fits: bool | None = None
+    mfu: float | None = None
+    error: str | None = None
+
+
+class ValidationResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    rows: list[Row]
+    median_abs_rel_error: float
+    max_abs_rel_error: float
+    tolerance: dict[str, Any]
+    passed: bool
+    failures: list[str]
+
+
+def run_to_scenario(run: dict[str, Any], *, file: str, index: int) -> Scenario:
+    """A published run as a Scenario (catalog accelerator and generic fabric by transport)."""
+    where = f"runs[{index}]"
+    try:
+        c, m, t = run["cluster"], dict(run["model"]), run["training"]
+        par_in = run.get("parallelism") or {}
+    except (KeyError, TypeError) as exc:
+        raise FileFormatError(f"missing {exc} in a run", file=file, field=where) from None
+    model: dict[str, Any] = {k: v for k, v in m.items() if v is not None and k not in ("moe", "mla")}
+    model["name"] = run.get("id", where)
+    model["source"] = run.get("source", file)
+    if m.get("moe"):
+        moe = {k: v for k, v in m["moe"].items() if v is not None}
+        model["moe"] = moe
+    if m.get("mla"):
+        model["mla"] = m["mla"]
+    parallelism: dict[str, Any] = {k: par_in.get(k) for k in _PAR_KEYS if par_in.get(k) is not None}
+    for k in _TRAINING_TO_PAR:
+        if t.get(k) is not None:
+            parallelism[k] = t[k]
+    layers, pp = m.get("layers"), par_in.get("pp")
+    if layers and pp and layers % pp:
+        parallelism["uneven_pipeline"] = True
+    if pp and par_in.get("virtual_stages") and layers and layers % (pp * par_in["virtual_stages"]):
+        parallelism["uneven_pipeline"] = True
+    seq = m.get("seq_len")
+    data = {
+        "name": run.get("id", where),
+        "cluster": {
+            "name": f"{run.get('id', where)}-cluster",
+            "source": run.get("source", file),
+            "accelerator": c.get("accelerator"),
+            "num_gpus": c.get("num_gpus"),
+            "gpus_per_node": c.get("gpus_per_node", 8),
+            "scale_out_bandwidth_per_gpu_bytes_per_s": float(c.get("scale_out_gbps_per_gpu", 0)) * 1e9 / 8,
+            "fabric": c.get("fabric"),
+        },
+        "model": model,
+        "training": {
+            "tokens": float(t.get("global_batch", 1)) * float(seq or 1),
+            "global_batch": t.get("global_batch"),
+            "precision": t.get("precision", "bf16"),
+        },
+        "parallelism": parallelism,
+    }
+    try:
+        return build_scenario(data, file=file)
+    except InputError as exc:
+        raise exc.located(field_prefix=where) from None
+
+
+def validate_file(path: str | Path | None = None, calibration: Calibration | None = None) -> ValidationResult:
+    """Predict every run of a published-runs file; rows that cannot be modelled count as failures."""
+    p = Path(path) if path else DEFAULT_FILE
+    shown = str(path) if path else "calibration.yaml (built-in)"
+    data = read_data_file(p)
+    runs = data.get("runs")
+    if not isinstance(runs, list) or not runs:
+        raise FileFormatError("expected a non-empty list 'runs'", file=shown, field="runs")
+    tol = data.get("tolerance") or {"metric": "step_time_s", "median_abs_rel_error": 0.10,
+                                     "max_abs_rel_error": 0.25}
+    rows: list[Row] = []
+    for i, run in enumerate(runs):
+        rid = str(run.get("id", f"runs[{i}]")) if isinstance(run, dict) else f"runs[{i}]"
+        try:
+            expected = float(run["expected"]["step_time_s"])
+        except (KeyError, TypeError, ValueError):
+            raise FileFormatError("expected a number expected.step_time_s", file=shown,
+                                  field=f"runs[{i}].expected.step_time_s") from None
+        try:
+            scenario = run_to_scenario(run, file=shown, index=i)
+            report = plan(scenario, calibration, require_fit=False)
+        except SuperclusterError as exc:
+            rows.append(Row(id=rid, predicted_step_time_s=None, expected_step_time_s=expected, rel_error=None,
+                            parallelism=None, error=str(exc)))
+            continue
+        pred = report.step_time_s
+        rows.append(Row(id=rid, predicted_step_time_s=pred, expected_step_time_s=expected,
+                        rel_error=(pred - expected) / expected, parallelism=report.parallelism,
+                        fits=report.fits, mfu=report.mfu))
+    errors = [abs(r.rel_error) for r in rows if r.rel_error is not None]
+    median = statistics.median(errors) if errors else float("inf")
+    worst = max(errors) if errors else float("inf")
+    failures = [f"{r.id}: cannot be modelled: {r.error}" for r in rows if r.error]
+    if median > float(tol.get("median_abs_rel_error", 0.10)):
+        failures.append(f"median |error| {median:.1%} exceeds {float(tol['median_abs_rel_error']):.0%}")
+    limit = float(tol.get("max_abs_rel_error", 0.25))
+    failures += [f"{r.id}: |error| {abs(r.rel_error):.1%} exceeds {limit:.0%}" for r in rows
+                 if r.rel_error is not None and abs(r.rel_error) > limit]
+    return ValidationResult(file=shown, rows=rows, median_abs_rel_error=median, max_abs_rel_error=worst,
+                            tolerance=tol, passed=not failures, failures=failures)

@@ -1,0 +1,44 @@
+"""FLOPs per token: the model FLOPs of the PaLM convention (MFU) and what the hardware executes (HFU).
+
+PaLM (Chowdhery et al. 2022, Appendix B): model FLOPs per token = 6*N + 12*L*H*Q*T, with N the non-embedding
+parameters (for MoE, those a token activates), L layers, H heads, Q head dim, T sequence length; no recompute.
+For MLA the attention term is 6*L*T*H*(d_qk + d_v), which is 12*L*H*Q*T when d_qk = d_v = Q.
+The input embedding lookup and the LM head are left out of N, as in that convention (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from ..spec.model import Model
+from .operators import attention_dims
+from .params import param_counts
+
+
+def attention_flops_per_token_layer(model: Model, seq_len: int) -> float:
+    """Forward attention score + context FLOPs of one token in one layer (non-causal, PaLM)."""
+    d_qk, d_v = attention_dims(model)
+    return 2.0 * seq_len * model.heads * (d_qk + d_v)
+
+
+def model_flops_per_token(model: Model, seq_len: int) -> float:
+    """Training (fwd + bwd) model FLOPs per token, PaLM convention."""
+    n = param_counts(model).non_embedding_active
+    return 6.0 * n + 3.0 * model.layers * attention_flops_per_token_layer(model, seq_len)
+
+
+def lm_head_flops_per_token(model: Model) -> float:
+    """Training FLOPs of the LM head (executed, outside the PaLM N)."""
+    return 6.0 * model.vocab * model.hidden
+
+
+def recompute_flops_per_token(model: Model, seq_len: int, recompute: str) -> float:
+    """Extra forward FLOPs per token that activation recomputation executes.
+
+    full: the forward of every layer again (Megatron's full-layer checkpointing, 2*N + attention);
+    selective: the attention core only (Korthikanti et al. 2022, §5).
+    """
+    if recompute == "full":
+        return 2.0 * param_counts(model).non_embedding_active + model.layers * attention_flops_per_token_layer(
+            model, seq_len)
+    if recompute == "selective":
+        return model.layers * attention_flops_per_token_layer(model, seq_len)
+    return 0.0

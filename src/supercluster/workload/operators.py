@@ -1,0 +1,175 @@
+"""The work of one transformer layer on one GPU for one micro-batch: GEMM shapes, attention FLOPs, bytes moved.
+
+Everything is written over numpy arrays of parallel degrees (a batch of candidate configurations in, a batch of
+shapes out). Notation: T = micro_batch * seq_len / cp tokens on a GPU; h hidden; H heads; kv KV heads; d head dim;
+f FFN width; tp tensor, etp expert-tensor and ep expert parallel degrees.
+
+Forward only: the backward of a GEMM is two GEMMs of the same FLOPs (input gradient, weight gradient),
+the backward of flash attention is 2.5x its forward (Dao 2023, FlashAttention-2 §3; the benchmark convention in
+kernels data), the backward of an element-wise operator moves about twice its forward bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from ..spec.model import Model
+from .params import mlp_matrices
+
+LayerKind = Literal["dense", "moe"]
+ACT_BYTES = 2  # activations are 16-bit in mixed-precision training (fp8 runs keep 16-bit activations between ops)
+ATTENTION_BWD_OVER_FWD = 2.5
+ELEMENTWISE_BWD_OVER_FWD = 2.0
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """``count`` GEMMs of M x N x K (2*M*N*K FLOPs each) per GPU, forward."""
+
+    name: str
+    m: np.ndarray
+    n: np.ndarray
+    k: np.ndarray
+    count: np.ndarray | float = 1.0
+    low_precision: bool = True  # runs in fp8 in an fp8 run (the router does not)
+
+    @property
+    def flops(self) -> np.ndarray:
+        return 2.0 * self.m * self.n * self.k * self.count
+
+
+@dataclass(frozen=True)
+class LayerWork:
+    """Forward work of one layer on one GPU for one micro-batch."""
+
+    gemms: list[Gemm]
+    attention_flops: np.ndarray  # executed (causal) flash-attention FLOPs, forward
+    attention_model_flops: np.ndarray  # the same in the PaLM convention (no causal halving)
+    elementwise_bytes: np.ndarray  # HBM bytes of norms, residuals, activations, dropout, rotary, routing
+    elementwise_kernels: float  # count of memory-bound kernels (each pays a fixed overhead)
+    notes: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def gemm_flops(self) -> np.ndarray:
+        return sum((g.flops for g in self.gemms), start=np.zeros_like(self.attention_flops))
+
+
+def attention_dims(model: Model) -> tuple[int, int]:
+    """(query/key width per head, value width per head)."""
+    if model.attention == "mla":
+        assert model.mla is not None
+        return model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim, model.mla.v_head_dim
+    return model.d_head, model.d_head
+
+
+def _attention_gemms(model: Model, T: np.ndarray, tp: np.ndarray) -> list[Gemm]:
+    h, H = model.hidden, model.heads
+    if model.attention == "mla":
+        m = model.mla
+        assert m is not None
+        qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+        out: list[Gemm] = []
+        if m.q_lora_rank:
+            out.append(Gemm("q_down", T, np.full_like(T, m.q_lora_rank), np.full_like(T, h)))
+            out.append(Gemm("q_up", T, H * qk / tp, np.full_like(T, m.q_lora_rank)))
+        else:
+            out.append(Gemm("q_proj", T, H * qk / tp, np.full_like(T, h)))
+        out.append(Gemm("kv_down", T, np.full_like(T, m.kv_lora_rank + m.qk_rope_head_dim), np.full_like(T, h)))
+        out.append(Gemm("kv_up", T, H * (m.qk_nope_head_dim + m.v_head_dim) / tp, np.full_like(T, m.kv_lora_rank)))
+        out.append(Gemm("out_proj", T, np.full_like(T, h), H * m.v_head_dim / tp))
+        return out
+    d, kv = model.d_head, model.n_kv_heads
+    kv_local = np.maximum(kv / tp, 1.0)  # KV heads are replicated when tp exceeds them
+    return [
+        Gemm("qkv_proj", T, (H / tp + 2 * kv_local) * d, np.full_like(T, h)),
+        Gemm("out_proj", T, np.full_like(T, h), H * d / tp),
+    ]
+
+
+def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,
+               cp: np.ndarray, sp: np.ndarray, ep: np.ndarray, etp: np.ndarray, precision: str) -> LayerWork:
+    """Forward work of one layer of ``kind`` per GPU and micro-batch, for arrays of parallel degrees."""
+    f64 = np.float64
+    mb, tp, cp, ep, etp = (np.asarray(x, dtype=f64) for x in (micro_batch, tp, cp, ep, etp))
+    sp = np.asarray(sp, dtype=bool)
+    s = float(seq_len)
+    T = mb * s / cp
+    h, H = float(model.hidden), float(model.heads)
+    gated = mlp_matrices(model) == 3
+    gemms = _attention_gemms(model, T, tp)
+
+    # Attention core: QK^T and PV over the full key length; causal masking halves the executed work.
+    d_qk, d_v = attention_dims(model)
+    attn_model = 2.0 * T * s * (H / tp) * (d_qk + d_v)
+    attn_exec = 0.5 * attn_model
+
+    # Memory-bound operators, forward bytes per GPU (SP shards the norm/residual/dropout region by tp).
+    seq_shard = np.where(sp, tp, 1.0)
+    th = T * h * ACT_BYTES / seq_shard
+    elem = 2 * 2 * th + 2 * 3 * th  # two norms (read+write), two residual adds (2 reads + write)
+    kernels = 4.0
+    if model.dropout > 0:
+        elem = elem + 2 * (2 * th + th / ACT_BYTES)  # read, write, 1-byte mask
+        kernels += 2
+    if model.position_embedding == "rope":
+        kv_local = np.maximum(model.n_kv_heads / tp, 1.0) if model.attention == "mha" else H / tp
+        elem = elem + 2 * T * (H / tp + kv_local) * d_qk * ACT_BYTES
+        kernels += 1
+
+    if kind == "dense":
+        f = float(model.ffn_hidden)
+        gemms.append(Gemm("mlp_up", T, (2 * f if gated else f) / tp, np.full_like(T, h)))
+        gemms.append(Gemm("mlp_down", T, np.full_like(T, h), f / tp))
+        elem = elem + (3 if gated else 2) * T * f / tp * ACT_BYTES
+        kernels += 1
+    else:
+        moe = model.moe
+        assert moe is not None
+        E, k, fe = float(moe.experts), float(moe.top_k), float(moe.moe_ffn_hidden)
+        local_experts = E / ep
+        # Conservation: the tp*cp*dp GPUs of a stage together process every token's top_k experts once, so each
+        # GPU sees mb*s*k/(tp*cp) token-expert pairs, spread over its E/ep local experts, N sharded by etp.
+        tokens_per_expert = mb * s * k * etp * ep / (tp * cp * E)
+        gemms.append(Gemm("router", T / seq_shard, np.full_like(T, E), np.full_like(T, h), low_precision=False))
+        gemms.append(Gemm("expert_up", tokens_per_expert, (2 * fe if gated else fe) / etp, np.full_like(T, h),
+                          count=local_experts))
+        gemms.append(Gemm("expert_down", tokens_per_expert, np.full_like(T, h), fe / etp, count=local_experts))
+        routed_tokens = tokens_per_expert * local_experts
+        elem = elem + (3 if gated else 2) * routed_tokens * fe / etp * ACT_BYTES
+        # permute + unpermute of routed tokens (read + write each), top-k softmax over the router logits
+        elem = elem + 2 * 2 * routed_tokens * h * ACT_BYTES
+        kernels += 6
+        if moe.shared_experts:
+            fs = float((moe.shared_ffn_hidden or moe.moe_ffn_hidden) * moe.shared_experts)
+            gemms.append(Gemm("shared_up", T, (2 * fs if gated else fs) / tp, np.full_like(T, h)))
+            gemms.append(Gemm("shared_down", T, np.full_like(T, h), fs / tp))
+            elem = elem + (3 if gated else 2) * T * fs / tp * ACT_BYTES
+            kernels += 1
+
+    if precision == "fp8":
+        # Transformer Engine casts each GEMM input activation to fp8 (read 2 bytes, write 1) before the GEMM.
+        cast = sum((g.m * g.k * g.count for g in gemms if g.low_precision), start=np.zeros_like(T))
+        elem = elem + 3.0 * cast
+        kernels += len(gemms)
+
+    return LayerWork(gemms=gemms, attention_flops=attn_exec, attention_model_flops=attn_model,
+                     elementwise_bytes=elem, elementwise_kernels=kernels)
+
+
+def lm_head_work(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray, cp: np.ndarray
+                 ) -> LayerWork:
+    """Output projection to the vocabulary (split over tp) and the fp32 cross-entropy over its logits."""
+    f64 = np.float64
+    mb, tp, cp = (np.asarray(x, dtype=f64) for x in (micro_batch, tp, cp))
+    T = mb * seq_len / cp
+    V, h = float(model.vocab), float(model.hidden)
+    logits = T * V / tp
+    return LayerWork(
+        gemms=[Gemm("lm_head", T, V / tp, np.full_like(T, h))],
+        attention_flops=np.zeros_like(T), attention_model_flops=np.zeros_like(T),
+        elementwise_bytes=logits * (ACT_BYTES + 4 + 4),  # read logits, write fp32 softmax, read for the loss
+        elementwise_kernels=3.0,
+    )

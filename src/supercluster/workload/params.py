@@ -1,0 +1,134 @@
+"""Parameter counts of a transformer, total and active (what one token touches).
+
+Per layer (no biases; norms count their scale vector):
+- attention, MHA/GQA/MQA: q h*H*d, k and v h*kv*d each, output H*d*h (Vaswani et al. 2017; Ainslie et al. 2023 GQA);
+- attention, MLA (DeepSeek-V2/V3, arXiv:2405.04434 §2.1): q = h*q_lora + q_lora*H*(d_nope+d_rope) (or h*H*(d_nope+d_rope)
+  without a q low-rank), kv down h*(kv_lora+d_rope), kv up kv_lora*H*(d_nope+d_v), output H*d_v*h, plus the two
+  latent norms;
+- MLP: 2*h*f (GeLU/ReLU) or 3*h*f (gated: SwiGLU, GeGLU; Shazeer 2020);
+- MoE: E routed experts and S shared experts of the gated/ungated MLP shape, router h*E (Fedus et al. 2021);
+- two norms of h.
+Embedding V*h, LM head V*h unless tied, final norm h. Learned position embeddings (GPT-3's 2048*h) are left out:
+<0.02% of any model here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..spec.model import Model
+
+
+def mlp_matrices(model: Model) -> int:
+    """Weight matrices per MLP: 3 for gated activations (SwiGLU), 2 otherwise."""
+    return 3 if model.activation == "swiglu" else 2
+
+
+def attention_params(model: Model) -> int:
+    h, H = model.hidden, model.heads
+    if model.attention == "mla":
+        m = model.mla
+        assert m is not None  # guaranteed by Model validation
+        qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+        q = h * m.q_lora_rank + m.q_lora_rank + m.q_lora_rank * H * qk if m.q_lora_rank else h * H * qk
+        kv = h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank + m.kv_lora_rank * H * (
+            m.qk_nope_head_dim + m.v_head_dim)
+        return q + kv + H * m.v_head_dim * h
+    d, kv_heads = model.d_head, model.n_kv_heads
+    return h * H * d + 2 * h * kv_heads * d + H * d * h
+
+
+def dense_mlp_params(model: Model) -> int:
+    return mlp_matrices(model) * model.hidden * model.ffn_hidden
+
+
+def expert_params(model: Model) -> int:
+    """One routed expert."""
+    assert model.moe is not None
+    return mlp_matrices(model) * model.hidden * model.moe.moe_ffn_hidden
+
+
+def shared_expert_params(model: Model) -> int:
+    """All shared experts of one MoE layer."""
+    assert model.moe is not None
+    width = model.moe.shared_ffn_hidden or model.moe.moe_ffn_hidden
+    return model.moe.shared_experts * mlp_matrices(model) * model.hidden * width
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Parameter counts; ``*_layer`` figures are for one layer of that kind."""
+
+    attention_layer: int
+    norms_layer: int
+    dense_mlp_layer: int
+    moe_routed_layer: int  # all routed experts of one MoE layer
+    moe_active_routed_layer: int  # the top_k experts a token uses
+    moe_shared_layer: int
+    router_layer: int
+    dense_layers: int
+    moe_layers: int
+    embedding: int
+    lm_head: int  # 0 when tied to the embedding
+    final_norm: int
+
+    @property
+    def dense_layer(self) -> int:
+        return self.attention_layer + self.norms_layer + self.dense_mlp_layer
+
+    @property
+    def moe_layer(self) -> int:
+        return self.attention_layer + self.norms_layer + self.moe_routed_layer + self.moe_shared_layer + \
+            self.router_layer
+
+    @property
+    def moe_layer_active(self) -> int:
+        return self.attention_layer + self.norms_layer + self.moe_active_routed_layer + self.moe_shared_layer + \
+            self.router_layer
+
+    @property
+    def non_embedding(self) -> int:
+        return self.dense_layers * self.dense_layer + self.moe_layers * self.moe_layer + self.final_norm
+
+    @property
+    def non_embedding_active(self) -> int:
+        return self.dense_layers * self.dense_layer + self.moe_layers * self.moe_layer_active + self.final_norm
+
+    @property
+    def total(self) -> int:
+        return self.non_embedding + self.embedding + self.lm_head
+
+    @property
+    def active(self) -> int:
+        """Parameters one token touches: active experts only, embedding and LM head included."""
+        return self.non_embedding_active + self.embedding + self.lm_head
+
+
+def param_counts(model: Model) -> ParamCounts:
+    h = model.hidden
+    attn = attention_params(model)
+    if model.moe:
+        moe = model.moe
+        n_moe = model.layers - moe.dense_layers
+        n_dense = moe.dense_layers
+        routed = moe.experts * expert_params(model)
+        active_routed = moe.top_k * expert_params(model)
+        shared = shared_expert_params(model)
+        router = h * moe.experts
+    else:
+        n_moe, n_dense = 0, model.layers
+        routed = active_routed = shared = router = 0
+    return ParamCounts(
+        attention_layer=attn,
+        norms_layer=2 * h,
+        dense_mlp_layer=dense_mlp_params(model),
+        moe_routed_layer=routed,
+        moe_active_routed_layer=active_routed,
+        moe_shared_layer=shared,
+        router_layer=router,
+        dense_layers=n_dense,
+        moe_layers=n_moe,
+        embedding=model.vocab * h,
+        lm_head=0 if model.tied_embeddings else model.vocab * h,
+        final_norm=h,
+    )
