@@ -196,6 +196,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
 
     memory = memory_per_gpu(model, seq_len=seq, global_batch=training.global_batch,
                             grad_accum_fp32=grads_in_fp32(training), flash_attention=training.flash_attention,
+                            fp8=training.precision == "fp8",
                             tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, micro_batch=mb, virtual_stages=vs,
                             recompute=c.recompute, zero_stage=zero, sp=c.sp)
     budget = cluster.accelerator.hbm_bytes * training.memory_reserve_fraction

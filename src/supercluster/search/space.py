@@ -37,18 +37,18 @@ def enumerate_space(s: Scenario) -> Candidates:
     tps = [p.tp] if p.tp else [d for d in divisors(n) if d <= s.cluster.domain_gpus and model.heads % d == 0]
     cps = [p.cp] if p.cp else [d for d in divisors(n) if d <= MAX_CP and (d == 1 or seq % (2 * d) == 0)]
     rows: list[tuple[int, int, int, int]] = []
-    for tp, cp in itertools.product(tps, cps):
-        if n % (tp * cp):
+    for tp_i, cp_i in itertools.product(tps, cps):
+        if n % (tp_i * cp_i):
             continue
-        rest = n // (tp * cp)
+        rest = n // (tp_i * cp_i)
         pps = [p.pp] if p.pp else [d for d in divisors(rest) if d <= model.layers]
-        for pp in pps:
-            if rest % pp:
+        for pp_i in pps:
+            if rest % pp_i:
                 continue
-            dp = rest // pp
-            if p.dp and dp != p.dp:
+            dp_i = rest // pp_i
+            if p.dp and dp_i != p.dp:
                 continue
-            rows.append((tp, cp, pp, dp))
+            rows.append((tp_i, cp_i, pp_i, dp_i))
     if not rows:
         return Candidates.from_columns(tp=[], pp=[], dp=[], cp=[], ep=[], etp=[], micro_batch=[],
                                        virtual_stages=[], recompute=np.array([], dtype=np.int64), zero_stage=[],
@@ -65,7 +65,7 @@ def enumerate_space(s: Scenario) -> Candidates:
     grids = np.meshgrid(np.arange(len(base)), eps, etp_modes, mbs, vss, rcs, zeros, indexing="ij")
     flat = [g.ravel() for g in grids]
     bi, ep, etp, mb, vs, rc, zero = flat
-    tp, cp, pp, dp = (base[bi, j] for j in range(4))
+    tp, cp, pp, dp = (np.asarray(base[bi, j]) for j in range(4))
     if not p.etp:
         # expand etp in {1, tp} (a single choice when tp == 1)
         ep = np.concatenate([ep, ep[tp > 1]])

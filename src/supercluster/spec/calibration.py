@@ -24,7 +24,8 @@ class Calibration(Spec):
     kernel_gap_s: NonNegativeFloat = Field(description="GPU idle time between consecutive kernels")
     attention_half_seq: NonNegativeFloat = Field(description="key length at which flash attention reaches half "
                                                  "its asymptotic throughput")
-    matmul_scale: Fraction = Field(description="achieved / MAMF matmul throughput inside a training step")
+    sustained_tensor_scale: Fraction = Field(
+        description="tensor-core throughput sustained inside a training step / the isolated kernel benchmark")
     source: str = "catalog/calibration.yaml"
 
 

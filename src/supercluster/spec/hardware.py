@@ -42,19 +42,19 @@ class Accelerator(Cited):
     def peak_flops_per_s(self, precision: str) -> float:
         """Dense peak for a precision; fp8 falls back to the 16-bit peak on GPUs without fp8 tensor cores."""
         if precision in self.dense_peak_flops_per_s:
-            return self.dense_peak_flops_per_s[precision]  # type: ignore[index]
+            return self.dense_peak_flops_per_s[precision]
         for fallback in ("bf16", "fp16"):
             if fallback in self.dense_peak_flops_per_s:
-                return self.dense_peak_flops_per_s[fallback]  # type: ignore[index]
+                return self.dense_peak_flops_per_s[fallback]
         raise KeyError(precision)
 
     def matmul_fraction(self, precision: str) -> float:
         mf = self.matmul.max_fraction
         if precision in mf:
-            return mf[precision]  # type: ignore[index]
+            return mf[precision]
         for fallback in ("bf16", "fp16"):
             if fallback in mf:
-                return mf[fallback]  # type: ignore[index]
+                return mf[fallback]
         raise KeyError(precision)
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -72,8 +73,13 @@ def stage_params(model: Model, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, e
 
 def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,
                            cp: np.ndarray, sp: np.ndarray, ep: np.ndarray, etp: np.ndarray, recompute: np.ndarray,
-                           flash_attention: bool, moe_layer: bool) -> np.ndarray:
-    """Stored activation bytes of one layer for one micro-batch on one GPU (recompute: 0 none, 1 sel., 2 full)."""
+                           flash_attention: bool, moe_layer: bool, fp8: bool = False) -> np.ndarray:
+    """Stored activation bytes of one layer for one micro-batch on one GPU (recompute: 0 none, 1 sel., 2 full).
+
+    In an fp8 run, Transformer Engine keeps the fp8 copy of each linear layer's input for the backward pass:
+    the inputs of the QKV, output, MLP-up and MLP-down GEMMs are stored at 1 byte instead of 2.
+    """
+    lin = 1.0 if fp8 else float(ACT_BYTES)  # bytes per stored GEMM-input element
     f64 = np.float64
     mb, tp, cp, ep, etp = (np.asarray(x, dtype=f64) for x in (micro_batch, tp, cp, ep, etp))
     rc = np.asarray(recompute)
@@ -88,9 +94,9 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
     drop = model.dropout > 0
 
     # Unsharded-by-TP region (sharded by SP): two norm inputs, QKV input, MLP input, two dropout masks.
-    replicated = ACT_BYTES * 4 * sbh + (2 * sbh / ACT_BYTES if drop else 0.0)
+    replicated = ACT_BYTES * 2 * sbh + lin * 2 * sbh + (2 * sbh / ACT_BYTES if drop else 0.0)
     # Attention: Q, K, V and the attention output (= output projection input).
-    attn = ACT_BYTES * T * (H / tp * d_qk + kv_local * (d_qk + d_v)) + ACT_BYTES * T * H / tp * d_v
+    attn = ACT_BYTES * T * (H / tp * d_qk + kv_local * (d_qk + d_v)) + lin * T * H / tp * d_v
     # The s x s score matrix without flash attention: softmax output, plus dropout mask and output.
     scores = T * s * H / tp * (ACT_BYTES + (1 + ACT_BYTES if drop else 0))
     keep_scores = (not flash_attention) & (rc == 0)
@@ -99,21 +105,21 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
         moe = model.moe
         E, k, fe = float(moe.experts), float(moe.top_k), float(moe.moe_ffn_hidden)
         routed = mb * s * k * etp / (tp * cp)  # token-expert pairs on this GPU
-        mlp = ACT_BYTES * routed * (h + (3 if gated else 2) * fe / etp)
+        mlp = routed * (lin * h + ((2 if gated else 1) * ACT_BYTES + lin) * fe / etp)
         if moe.shared_experts:
             fs = float((moe.shared_ffn_hidden or moe.moe_ffn_hidden) * moe.shared_experts)
-            mlp = mlp + ACT_BYTES * T * (3 if gated else 2) * fs / tp
+            mlp = mlp + T * ((2 if gated else 1) * ACT_BYTES + lin) * fs / tp
         mlp = mlp + 4.0 * T * E / shard  # router logits (fp32)
     else:
         f = float(model.ffn_hidden)
-        mlp = ACT_BYTES * T * (3 if gated else 2) * f / tp
+        mlp = T * ((2 if gated else 1) * ACT_BYTES + lin) * f / tp
     full_layer = replicated / shard + attn + mlp + np.where(keep_scores, scores, 0.0)
     checkpoint = ACT_BYTES * sbh / shard
     return np.where(rc == 2, checkpoint, full_layer)
 
 
 def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_fp32: bool,
-                   flash_attention: bool, tp: np.ndarray, pp: np.ndarray, dp: np.ndarray, cp: np.ndarray,
+                   flash_attention: bool, fp8: bool, tp: np.ndarray, pp: np.ndarray, dp: np.ndarray, cp: np.ndarray,
                    ep: np.ndarray, etp: np.ndarray, micro_batch: np.ndarray, virtual_stages: np.ndarray,
                    recompute: np.ndarray, zero_stage: np.ndarray, sp: np.ndarray) -> MemoryBreakdown:
     """Memory per GPU for arrays of parallel configurations."""
@@ -135,8 +141,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     grads = sharded(grad_bytes, 2)
     optim = sharded(OPTIMIZER_BYTES, 1)
 
-    common = dict(seq_len=seq_len, micro_batch=mb, tp=tp, cp=cp, sp=sp, ep=ep, etp=etp,
-                  flash_attention=flash_attention)
+    common: dict[str, Any] = dict(seq_len=seq_len, micro_batch=mb, tp=tp, cp=cp, sp=sp, ep=ep, etp=etp,
+                  flash_attention=flash_attention, fp8=fp8)
     lps = layers_per_stage(model.layers, pp)
     n_moe_total = model.layers - (model.moe.dense_layers if model.moe else model.layers)
     n_moe = np.minimum(lps, n_moe_total)
@@ -153,6 +159,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                             layer_activation_bytes(model, recompute=np.zeros_like(rc), moe_layer=True, **common)
                             if model.moe else 0.0)
     recompute_buffer = np.where(rc == 2, full_layer, 0.0)
-    logits = 2 * 4.0 * mb * seq_len / cp * model.vocab / tp
+    # bf16 logits of the last micro-batch, their gradient written in place by the fused cross-entropy
+    # (Megatron-Core cross_entropy_loss_fusion)
+    logits = ACT_BYTES * mb * seq_len / cp * model.vocab / tp
     transient = recompute_buffer + logits
     return MemoryBreakdown(weights, grads, optim, activations, transient)
