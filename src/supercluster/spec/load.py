@@ -61,7 +61,22 @@ def read_data_file(path: str | Path) -> dict[str, Any]:
 
 
 def _resolve_named(position: str, value: Any, base_dir: Path) -> Any:
-    """Turn a catalog name (or, for a model, a config.json path) at a named position into a dict."""
+    """Turn a catalog name (or, for a model, a config.json path) at a named position into a dict.
+
+    A mapping with ``base: NAME`` is that entry with the mapping's other keys laid over it (one level deep for
+    nested mappings), e.g. ``cluster: {base: gpt4-a100, num_gpus: 25200}``.
+    """
+    if isinstance(value, dict) and "base" in value:
+        rest = {k: v for k, v in value.items() if k != "base"}
+        if not isinstance(value["base"], str):
+            raise InputError(f"'base' must be a catalog name, got {value['base']!r}", field=f"{position}.base")
+        merged = _resolve_named(position, value["base"], base_dir)
+        for k, v in rest.items():
+            if isinstance(v, dict) and isinstance(merged.get(k), dict):
+                merged[k] = {**merged[k], **v}
+            else:
+                merged[k] = v
+        return merged
     if not isinstance(value, str):
         return value
     if position == "model" and (value.endswith(".json") or (base_dir / value).is_file()):

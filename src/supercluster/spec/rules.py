@@ -36,6 +36,7 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
     seq = training.seq_len or model.seq_len
     experts = model.moe.experts if model.moe else 1
     kv = model.n_kv_heads
+    domain = cluster.domain_gpus
     rules = [
         Rule("parallelism", lambda p: p["tp"] * p["pp"] * p["dp"] * p["cp"] == n,
              lambda p: f"tp({p['tp']}) * pp({p['pp']}) * dp({p['dp']}) * cp({p['cp']}) = "
@@ -43,6 +44,9 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
              ("tp", "pp", "dp", "cp")),
         Rule("parallelism.tp", lambda p: _divides(p["tp"], model.heads),
              lambda p: f"tp({p['tp']}) does not divide heads({model.heads})", ("tp",)),
+        Rule("parallelism.tp", lambda p: _divides(p["tp"], domain) | _divides(domain, p["tp"]),
+             lambda p: f"tp({p['tp']}) and the scale-up domain of {domain} GPUs must divide one another "
+                       "(a tensor-parallel group may not straddle domains)", ("tp",)),
         Rule("parallelism.tp", lambda p: _divides(p["tp"], kv) | _divides(kv, p["tp"]),
              lambda p: f"tp({p['tp']}) and kv_heads({kv}) must divide one another", ("tp",)),
         Rule("parallelism.cp", lambda p: _divides(p["cp"], seq),
