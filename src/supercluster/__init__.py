@@ -3,7 +3,14 @@
 The public API: load a scenario, plan it (best parallelism and its step report), validate against published runs.
 """
 
-from .errors import CatalogNameError, FileFormatError, InfeasibleError, InputError, SpecError, SuperclusterError
+from .errors import (
+    CatalogNameError,
+    FileFormatError,
+    InfeasibleError,
+    InputError,
+    SpecError,
+    SuperclusterError,
+)
 from .perf import StepReport
 from .search import plan
 from .spec import Scenario, build_scenario, load_scenario

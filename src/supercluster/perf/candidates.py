@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2}
+RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2, "block": 3}
 RECOMPUTE_NAMES = {v: k for k, v in RECOMPUTE_CODES.items()}
 
 
@@ -21,7 +21,7 @@ class Candidates:
     etp: np.ndarray
     micro_batch: np.ndarray
     virtual_stages: np.ndarray
-    recompute: np.ndarray  # 0 none, 1 selective, 2 full
+    recompute: np.ndarray  # 0 none, 1 selective, 2 full (every layer), 3 block (full, on as few layers as fit)
     zero_stage: np.ndarray
     sp: np.ndarray  # bool: sequence parallelism
 

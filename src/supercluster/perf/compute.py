@@ -23,7 +23,7 @@ def _gemm_shape_s(acc: Accelerator, cal: Calibration, precision: str, m: np.ndar
     m = np.maximum(m, 1.0)
     n = np.maximum(n, 1.0)
     k = np.maximum(k, 1.0)
-    peak = acc.peak_flops_per_s(precision) * acc.matmul_fraction(precision) * cal.sustained_tensor_scale
+    peak = acc.peak_flops_per_s(precision) * acc.matmul_fraction(precision) * cal.matmul_scale
     tiles = np.ceil(m / acc.matmul.tile_m) * np.ceil(n / acc.matmul.tile_n) * np.asarray(count)
     units = acc.compute_units
     wave_eff = tiles / (np.ceil(tiles / units) * units)
@@ -50,8 +50,7 @@ def attention_s(acc: Accelerator, cal: Calibration, flops: np.ndarray, key_len: 
                 backward: bool = False) -> np.ndarray:
     """Flash attention (16-bit even in fp8 runs, as Transformer Engine does by default)."""
     key_len = np.asarray(key_len, dtype=np.float64)
-    rate = (acc.peak_flops_per_s("bf16") * acc.attention_fraction * cal.sustained_tensor_scale
-            * key_len / (key_len + cal.attention_half_seq))
+    rate = acc.peak_flops_per_s("bf16") * acc.attention_fraction * key_len / (key_len + cal.attention_half_seq)
     mult = ATTENTION_BWD_OVER_FWD if backward else 1.0
     return np.where(flops > 0, mult * flops / rate + cal.kernel_gap_s * (2 if backward else 1), 0.0)
 

@@ -51,6 +51,8 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: 
                 ) -> StepReport:
     """The report of candidate ``i``."""
     par = c.row(i)
+    lps = -(-s.model.layers // par["pp"])
+    par["recompute_layers"] = int(round(float(arrays.memory.recompute_fraction[i]) * lps))
     step = float(arrays.step_time_s[i])
     seq = s.seq_len
     tokens_step = float(s.training.global_batch * seq)

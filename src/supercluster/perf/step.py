@@ -33,7 +33,14 @@ from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..spec.training import grads_in_fp32
 from ..workload.memory import MemoryBreakdown, layers_per_stage, memory_per_gpu, stage_params
-from ..workload.operators import ACT_BYTES, LayerWork, attention_dims, layer_work, lm_head_work
+from ..workload.operators import (
+    ACT_BYTES,
+    ELEMENTWISE_BWD_OVER_FWD,
+    LayerWork,
+    attention_dims,
+    layer_work,
+    lm_head_work,
+)
 from .candidates import Candidates
 from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
 
@@ -69,31 +76,39 @@ class _LayerTimes:
 
 
 def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(forward, backward, attention-forward) seconds of one layer's compute."""
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(forward, backward, attention-core forward, attention-core backward) seconds of one layer's compute."""
     acc = s.cluster.accelerator
     prec = s.training.precision
-    fwd = sum((gemm_forward_s(acc, cal, prec, g) for g in work.gemms), start=np.zeros_like(key_len))
-    bwd = sum((gemm_backward_s(acc, cal, prec, g) for g in work.gemms), start=np.zeros_like(key_len))
-    attn_f = attention_s(acc, cal, work.attention_flops, key_len)
-    attn_b = attention_s(acc, cal, work.attention_flops, key_len, backward=True)
+    zero = np.zeros_like(key_len)
+    fwd = sum((gemm_forward_s(acc, cal, prec, g) for g in work.gemms), start=zero)
+    bwd = sum((gemm_backward_s(acc, cal, prec, g) for g in work.gemms), start=zero)
+    core_f = attention_s(acc, cal, work.attention_flops, key_len)
+    core_b = attention_s(acc, cal, work.attention_flops, key_len, backward=True)
+    if work.core_gemms:  # unfused attention: batched GEMMs plus the score matrix's memory traffic
+        core_f = core_f + sum((gemm_forward_s(acc, cal, prec, g) for g in work.core_gemms), start=zero) \
+            + memory_bound_s(acc, cal, np.asarray(work.core_bytes), 2.0)
+        core_b = core_b + sum((gemm_backward_s(acc, cal, prec, g) for g in work.core_gemms), start=zero) \
+            + memory_bound_s(acc, cal, ELEMENTWISE_BWD_OVER_FWD * np.asarray(work.core_bytes), 4.0)
     elem_f = memory_bound_s(acc, cal, work.elementwise_bytes, work.elementwise_kernels)
-    elem_b = memory_bound_s(acc, cal, 2.0 * work.elementwise_bytes, 2.0 * work.elementwise_kernels)
-    return fwd + attn_f + elem_f, bwd + attn_b + elem_b, attn_f
+    elem_b = memory_bound_s(acc, cal, ELEMENTWISE_BWD_OVER_FWD * work.elementwise_bytes,
+                            ELEMENTWISE_BWD_OVER_FWD * work.elementwise_kernels)
+    return fwd + core_f + elem_f, bwd + core_b + elem_b, core_f, core_b
 
 
-def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str) -> _LayerTimes:
+def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str, rfrac: np.ndarray) -> _LayerTimes:
+    """Per-layer times; ``rfrac`` is the share of layers whose forward is recomputed (full or block)."""
     model, cluster = s.model, s.cluster
     seq = s.seq_len
     f64 = np.float64
     tp, cp, ep, etp, mb = (c.tp.astype(f64), c.cp.astype(f64), c.ep.astype(f64), c.etp.astype(f64),
                            c.micro_batch.astype(f64))
     work = layer_work(model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
-                      precision=s.training.precision)
+                      precision=s.training.precision, flash_attention=s.training.flash_attention)
     key_len = seq / cp
-    fwd, bwd, attn_f = _compute_times(s, cal, work, key_len)
+    fwd, bwd, attn_f, attn_b = _compute_times(s, cal, work, key_len)
     rc = c.recompute
-    recompute = np.where(rc == 2, fwd, np.where(rc == 1, attn_f, 0.0))
+    recompute = rfrac * fwd + np.where(rc == 1, attn_f, 0.0)
 
     T = mb * seq / cp
     # Tensor parallel: an all-gather and a reduce-scatter of the T x h activations around attention and
@@ -102,7 +117,7 @@ def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str) -> _La
     one = all_gather_s(T * model.hidden * ACT_BYTES, tp, tp_link.bandwidth_bytes_per_s, tp_link.latency_s)
     collectives = 4.0 if kind == "dense" else np.where(etp > 1, 4.0, 2.0)
     tp_fwd = collectives * one
-    tp_total = tp_fwd * (2.0 + (rc == 2)) * (1.0 - cal.tp_comm_overlap)
+    tp_total = tp_fwd * (2.0 + rfrac) * (1.0 - cal.tp_comm_overlap)
 
     # Context parallel: ring exchange of this rank's K and V block, cp-1 steps forward; K, V and their
     # gradients backward (Liu et al. 2023 ring attention; Megatron-LM context parallelism), behind attention.
@@ -112,9 +127,8 @@ def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str) -> _La
     cp_link = group_link(cluster, cp, tp)
     step_s = send_recv_s(kv_block, cp_link.bandwidth_bytes_per_s, cp_link.latency_s, cp > 1)
     cp_fwd = (cp - 1.0) * step_s
-    attn_b = attention_s(cluster.accelerator, cal, work.attention_flops, key_len, backward=True)
     hide = cal.cp_comm_overlap
-    cp_total = (np.maximum(cp_fwd - hide * attn_f, 0.0) * (1.0 + (rc == 2))
+    cp_total = (np.maximum(cp_fwd - hide * attn_f, 0.0) * (1.0 + rfrac)
                 + np.maximum(2.0 * cp_fwd - hide * attn_b, 0.0))
 
     if kind == "moe" and model.moe:
@@ -122,7 +136,7 @@ def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str) -> _La
         ep_link = all_to_all_link(cluster, ep, etp)
         a2a = all_to_all_s(routed * model.hidden * ACT_BYTES, ep, ep_link.bandwidth_bytes_per_s,
                            ep_link.latency_s)
-        ep_total = 2.0 * a2a * (2.0 + (rc == 2)) * (1.0 - cal.ep_comm_overlap)
+        ep_total = 2.0 * a2a * (2.0 + rfrac) * (1.0 - cal.ep_comm_overlap)
     else:
         ep_total = np.zeros_like(tp)
     return _LayerTimes(fwd=fwd, bwd=bwd, recompute=recompute, tp=tp_total, cp=cp_total, ep=ep_total)
@@ -137,12 +151,20 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
                                        ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages"))
     m = training.global_batch / (dp * mb)
 
+    zero = c.zero_stage
+    memory = memory_per_gpu(model, seq_len=seq, global_batch=training.global_batch,
+                            grad_accum_fp32=grads_in_fp32(training), flash_attention=training.flash_attention,
+                            fp8=training.precision == "fp8", tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp,
+                            micro_batch=mb, virtual_stages=vs, recompute=c.recompute, zero_stage=zero, sp=c.sp,
+                            budget_bytes=cluster.accelerator.hbm_bytes * training.memory_reserve_fraction)
+    rfrac = memory.recompute_fraction
+
     lps = layers_per_stage(model.layers, pp)
     n_moe_total = model.layers - model.moe.dense_layers if model.moe else 0
     n_moe = np.minimum(lps, n_moe_total)
     n_dense = lps - n_moe
-    dense = _layer_times(s, cal, c, "dense") if n_dense.any() else None
-    moe = _layer_times(s, cal, c, "moe") if model.moe else None
+    dense = _layer_times(s, cal, c, "dense", rfrac) if n_dense.any() else None
+    moe = _layer_times(s, cal, c, "moe", rfrac) if model.moe else None
 
     def per_stage(attr: str) -> np.ndarray:
         total = np.zeros_like(tp)
@@ -153,7 +175,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
         return total
 
     head_work = lm_head_work(model, seq_len=seq, micro_batch=mb, tp=tp, cp=cp)
-    head_f, head_b, _ = _compute_times(s, cal, head_work, seq / cp)
+    head_f, head_b, _, _ = _compute_times(s, cal, head_work, seq / cp)
     compute_mb = per_stage("fwd") + per_stage("bwd") + head_f + head_b
     recompute_mb = per_stage("recompute")
     tp_mb, cp_mb, ep_mb = per_stage("tp"), per_stage("cp"), per_stage("ep")
@@ -170,7 +192,6 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     # Data parallel: dense weights reduce over dp*cp ranks tp apart; expert weights over the expert
     # data-parallel group, ep*etp apart.
     non_expert, expert = stage_params(model, pp, tp, ep, etp)
-    zero = c.zero_stage
     grad_bytes = 4.0 if grads_in_fp32(training) else 2.0
     fwd_mb = per_stage("fwd") + head_f
     bwd_mb = per_stage("bwd") + head_b
@@ -194,11 +215,6 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     optimizer = memory_bound_s(cluster.accelerator, cal, OPTIMIZER_BYTES_PER_PARAM * local_params,
                                OPTIMIZER_KERNELS)
 
-    memory = memory_per_gpu(model, seq_len=seq, global_batch=training.global_batch,
-                            grad_accum_fp32=grads_in_fp32(training), flash_attention=training.flash_attention,
-                            fp8=training.precision == "fp8",
-                            tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, micro_batch=mb, virtual_stages=vs,
-                            recompute=c.recompute, zero_stage=zero, sp=c.sp)
     budget = cluster.accelerator.hbm_bytes * training.memory_reserve_fraction
     parts = {
         "compute": m * compute_mb,

@@ -3,7 +3,8 @@
 A field the scenario gives is fixed; every other one ranges over: tp over divisors of the GPU count inside one
 scale-up domain; cp over divisors that split the sequence into 2*cp load-balanced chunks; pp over divisors of what
 is left, up to the layer count; dp what remains; ep over divisors of the expert count; etp in {1, tp};
-micro-batch over divisors of the per-replica batch up to 16; virtual stages 1-8; recompute none/selective/full;
+micro-batch over divisors of the per-replica batch up to 16; virtual stages that split the layers evenly
+(1-8 for an uneven pipeline); recompute none/selective/full/block;
 ZeRO 0-3; sequence parallelism on whenever tp > 1 (it only removes work and memory).
 """
 
@@ -19,6 +20,7 @@ from ..spec.scenario import Scenario
 
 MAX_MICRO_BATCH = 16
 MAX_VIRTUAL_STAGES = 8
+MAX_VIRTUAL_STAGES_EVEN = 64
 MAX_CP = 32
 
 
@@ -57,8 +59,13 @@ def enumerate_space(s: Scenario) -> Candidates:
 
     eps = [p.ep] if p.ep else [d for d in divisors(experts)]
     mbs = [p.micro_batch] if p.micro_batch else [d for d in divisors(gb) if d <= MAX_MICRO_BATCH]
-    vss = [p.virtual_stages] if p.virtual_stages else list(range(1, MAX_VIRTUAL_STAGES + 1))
-    rcs = [RECOMPUTE_CODES[p.recompute]] if p.recompute else [0, 1, 2]
+    if p.virtual_stages:
+        vss = [p.virtual_stages]
+    elif p.uneven_pipeline:
+        vss = list(range(1, MAX_VIRTUAL_STAGES + 1))
+    else:  # any chunking of the layers into pp * v equal chunks (pruned by the rules below)
+        vss = [v for v in divisors(model.layers) if v <= MAX_VIRTUAL_STAGES_EVEN]
+    rcs = [RECOMPUTE_CODES[p.recompute]] if p.recompute else [0, 1, 2, 3]
     zeros = [p.zero_stage] if p.zero_stage is not None else [0, 1, 2, 3]
     etp_modes = [p.etp] if p.etp else [0]  # 0 marks "1 or tp", expanded below
 

@@ -24,8 +24,8 @@ class Calibration(Spec):
     kernel_gap_s: NonNegativeFloat = Field(description="GPU idle time between consecutive kernels")
     attention_half_seq: NonNegativeFloat = Field(description="key length at which flash attention reaches half "
                                                  "its asymptotic throughput")
-    sustained_tensor_scale: Fraction = Field(
-        description="tensor-core throughput sustained inside a training step / the isolated kernel benchmark")
+    matmul_scale: Fraction = Field(
+        description="GEMM throughput sustained inside a training step / the isolated best-shape benchmark (MAMF)")
     source: str = "catalog/calibration.yaml"
 
 

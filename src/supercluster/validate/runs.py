@@ -91,6 +91,7 @@ def run_to_scenario(run: dict[str, Any], *, file: str, index: int) -> Scenario:
             "tokens": float(t.get("global_batch", 1)) * float(seq or 1),
             "global_batch": t.get("global_batch"),
             "precision": t.get("precision", "bf16"),
+            **({"flash_attention": bool(t["flash_attention"])} if t.get("flash_attention") is not None else {}),
         },
         "parallelism": parallelism,
     }

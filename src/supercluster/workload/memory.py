@@ -8,6 +8,8 @@
   Transformer Models", §4, Eq. 1-4), generalised to GQA/MLA, gated MLPs, MoE, flash attention and CP:
   sbh*(10 + 24/t + 5*a*s/(h*t)) with TP; sbh/t*(34 + 5*a*s/h) with TP + SP; the s*s terms vanish with flash
   attention or selective recompute; 2*sbh (per layer input, /t with SP) with full recompute.
+- Block recompute (Megatron-LM --recompute-granularity full --recompute-method block): full-layer recompute of
+  only the first k layers of each stage, with k the fewest that bring the stage within the memory budget.
 - Pipeline: the first stage holds the activations of pp micro-batches under 1F1B, times (1 + (pp-1)/(pp*v)) for
   the interleaved schedule with v virtual stages (Korthikanti §4.2.3); fewer if there are fewer micro-batches.
 """
@@ -35,7 +37,8 @@ class MemoryBreakdown:
     gradients_bytes: np.ndarray
     optimizer_bytes: np.ndarray
     activations_bytes: np.ndarray
-    transient_bytes: np.ndarray  # one layer's recomputed activations, the fp32 logits of the loss
+    transient_bytes: np.ndarray  # one layer's recomputed activations, the logits of the loss
+    recompute_fraction: np.ndarray  # share of each stage's layers whose activations are recomputed
 
     @property
     def total_bytes(self) -> np.ndarray:
@@ -43,7 +46,7 @@ class MemoryBreakdown:
                 + self.transient_bytes)
 
     def parts(self) -> dict[str, np.ndarray]:
-        return {"weights": self.weights_bytes, "gradients": self.gradients_bytes,
+        return {"weights": self.weights_bytes, "gradients": self.gradients_bytes,  # type: ignore[dict-item]
                 "optimizer": self.optimizer_bytes, "activations": self.activations_bytes,
                 "transient": self.transient_bytes}
 
@@ -121,8 +124,9 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
 def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_fp32: bool,
                    flash_attention: bool, fp8: bool, tp: np.ndarray, pp: np.ndarray, dp: np.ndarray, cp: np.ndarray,
                    ep: np.ndarray, etp: np.ndarray, micro_batch: np.ndarray, virtual_stages: np.ndarray,
-                   recompute: np.ndarray, zero_stage: np.ndarray, sp: np.ndarray) -> MemoryBreakdown:
-    """Memory per GPU for arrays of parallel configurations."""
+                   recompute: np.ndarray, zero_stage: np.ndarray, sp: np.ndarray,
+                   budget_bytes: float = np.inf) -> MemoryBreakdown:
+    """Memory per GPU for arrays of parallel configurations (``budget_bytes`` sizes block recompute)."""
     f64 = np.float64
     tp, pp, dp, cp, ep, etp, mb, vs = (np.asarray(x, dtype=f64)
                                        for x in (tp, pp, dp, cp, ep, etp, micro_batch, virtual_stages))
@@ -146,21 +150,33 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     lps = layers_per_stage(model.layers, pp)
     n_moe_total = model.layers - (model.moe.dense_layers if model.moe else model.layers)
     n_moe = np.minimum(lps, n_moe_total)
-    dense_act = layer_activation_bytes(model, recompute=rc, moe_layer=False, **common)
-    moe_act = layer_activation_bytes(model, recompute=rc, moe_layer=True, **common) if model.moe else dense_act
-    stage_act = (lps - n_moe) * dense_act + n_moe * moe_act
+    def stage_activations(code: np.ndarray) -> np.ndarray:
+        dense_act = layer_activation_bytes(model, recompute=code, moe_layer=False, **common)
+        moe_act = layer_activation_bytes(model, recompute=code, moe_layer=True, **common) if model.moe else dense_act
+        return (lps - n_moe) * dense_act + n_moe * moe_act
+
+    block = rc == 3
+    stage_act = stage_activations(np.where(block, 0, rc))
     microbatches = global_batch / (dp * mb)
     interleave = np.where(vs > 1, 1.0 + (pp - 1) / (pp * vs), 1.0)
     inflight = np.minimum(pp * interleave, microbatches)
-    activations = stage_act * inflight
 
-    # Transients: a fully recomputed layer's activations while its backward runs; the loss's fp32 logits.
+    # Transients: a fully recomputed layer's activations while its backward runs; the loss's logits.
     full_layer = np.maximum(layer_activation_bytes(model, recompute=np.zeros_like(rc), moe_layer=False, **common),
                             layer_activation_bytes(model, recompute=np.zeros_like(rc), moe_layer=True, **common)
                             if model.moe else 0.0)
-    recompute_buffer = np.where(rc == 2, full_layer, 0.0)
+    recompute_buffer = np.where((rc == 2) | block, full_layer, 0.0)
     # bf16 logits of the last micro-batch, their gradient written in place by the fused cross-entropy
     # (Megatron-Core cross_entropy_loss_fusion)
     logits = ACT_BYTES * mb * seq_len / cp * model.vocab / tp
     transient = recompute_buffer + logits
-    return MemoryBreakdown(weights, grads, optim, activations, transient)
+    fraction = np.where(rc == 2, 1.0, 0.0)
+    if block.any():
+        # the fewest layers k per stage whose recompute brings the total within the budget
+        saving_per_layer = inflight * (stage_act - stage_activations(np.full_like(rc, 2))) / lps
+        excess = weights + grads + optim + inflight * stage_act + transient - budget_bytes
+        k = np.clip(np.ceil(np.maximum(excess, 0.0) / np.maximum(saving_per_layer, 1e-9)), 0.0, lps)
+        fraction = np.where(block, k / lps, fraction)
+        stage_act = np.where(block, stage_act - k * saving_per_layer / np.maximum(inflight, 1e-9), stage_act)
+    activations = stage_act * inflight
+    return MemoryBreakdown(weights, grads, optim, activations, transient, fraction)

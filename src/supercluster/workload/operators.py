@@ -46,11 +46,12 @@ class LayerWork:
     """Forward work of one layer on one GPU for one micro-batch."""
 
     gemms: list[Gemm]
-    attention_flops: np.ndarray  # executed (causal) flash-attention FLOPs, forward
+    attention_flops: np.ndarray  # executed (causal) flash-attention FLOPs, forward (0 when unfused)
     attention_model_flops: np.ndarray  # the same in the PaLM convention (no causal halving)
     elementwise_bytes: np.ndarray  # HBM bytes of norms, residuals, activations, dropout, rotary, routing
     elementwise_kernels: float  # count of memory-bound kernels (each pays a fixed overhead)
-    notes: dict[str, float] = field(default_factory=dict)
+    core_gemms: list[Gemm] = field(default_factory=list)  # unfused attention: the QK^T and PV batched GEMMs
+    core_bytes: np.ndarray | float = 0.0  # unfused attention: score-matrix traffic (softmax, dropout), forward
 
     @property
     def gemm_flops(self) -> np.ndarray:
@@ -90,8 +91,15 @@ def _attention_gemms(model: Model, T: np.ndarray, tp: np.ndarray) -> list[Gemm]:
 
 
 def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,
-               cp: np.ndarray, sp: np.ndarray, ep: np.ndarray, etp: np.ndarray, precision: str) -> LayerWork:
-    """Forward work of one layer of ``kind`` per GPU and micro-batch, for arrays of parallel degrees."""
+               cp: np.ndarray, sp: np.ndarray, ep: np.ndarray, etp: np.ndarray, precision: str,
+               flash_attention: bool = True) -> LayerWork:
+    """Forward work of one layer of ``kind`` per GPU and micro-batch, for arrays of parallel degrees.
+
+    Without flash attention (Megatron-LM before 2022), the attention core is two batched GEMMs over the full
+    s x s score matrix (QK^T, then scores x V; the mask is applied, not skipped) and the score matrix makes
+    HBM round trips: written by QK^T, read and written by the fused scale-mask-softmax, read and written by
+    dropout with a 1-byte mask, read by the second GEMM (Korthikanti et al. 2022, §4.1: 5as^2b of storage).
+    """
     f64 = np.float64
     mb, tp, cp, ep, etp = (np.asarray(x, dtype=f64) for x in (micro_batch, tp, cp, ep, etp))
     sp = np.asarray(sp, dtype=bool)
@@ -155,8 +163,19 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
         elem = elem + 3.0 * cast
         kernels += len(gemms)
 
-    return LayerWork(gemms=gemms, attention_flops=attn_exec, attention_model_flops=attn_model,
-                     elementwise_bytes=elem, elementwise_kernels=kernels)
+    if flash_attention:
+        return LayerWork(gemms=gemms, attention_flops=attn_exec, attention_model_flops=attn_model,
+                         elementwise_bytes=elem, elementwise_kernels=kernels)
+    heads_local = H / tp
+    core = [Gemm("attn_scores", T, np.full_like(T, s), np.full_like(T, float(d_qk)), count=heads_local,
+                 low_precision=False),
+            Gemm("attn_context", T, np.full_like(T, float(d_v)), np.full_like(T, s), count=heads_local,
+                 low_precision=False)]
+    scores = T * s * heads_local
+    core_bytes = scores * (4 * ACT_BYTES + ((2 * ACT_BYTES + 1) if model.dropout > 0 else 0))
+    return LayerWork(gemms=gemms, attention_flops=np.zeros_like(T), attention_model_flops=attn_model,
+                     elementwise_bytes=elem, elementwise_kernels=kernels + 2, core_gemms=core,
+                     core_bytes=core_bytes)
 
 
 def lm_head_work(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray, cp: np.ndarray

@@ -1,0 +1,267 @@
+"""The analytic step model: its ledger adds up, its terms vanish and scale as the formulas say, it is vectorised.
+
+No test here pins a calibrated number of seconds; every assertion is a relation between outputs of the model,
+a closed form, or a bound that holds for any calibration.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pytest
+
+from supercluster import build_scenario, perf
+from supercluster.perf.compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
+from supercluster.search import enumerate_space
+from supercluster.spec.calibration import default_calibration
+from supercluster.spec.scenario import Scenario
+from supercluster.workload import Gemm, layer_work
+
+GB = 256  # global batch (sequences) of the test scenarios
+
+
+@cache
+def scenario(model: str = "llama3-8b", precision: str = "bf16", gpus: int = 64, global_batch: int = GB,
+             cluster: str = "llama3-16k") -> Scenario:
+    """A catalog model on a cut-down catalog cluster (H100, 8-GPU NVLink nodes, 400G RoCE by default)."""
+    return build_scenario({
+        "name": f"{model}-{precision}-{gpus}",
+        "cluster": {"base": cluster, "num_gpus": gpus},
+        "model": model,
+        "training": {"tokens": 1.0e12, "global_batch": global_batch, "precision": precision},
+    })
+
+
+def candidates(**cols: Any) -> perf.Candidates:
+    base: dict[str, Any] = dict(tp=1, pp=1, dp=1, cp=1, ep=1, etp=1, micro_batch=1, virtual_stages=1,
+                                recompute="none", zero_stage=1, sp=False)
+    base.update(cols)
+    return perf.Candidates.from_columns(**base)
+
+
+def evaluate(s: Scenario, c: perf.Candidates) -> perf.StepArrays:
+    return perf.evaluate(s, c, default_calibration())
+
+
+# Valid configurations of 64 GPUs (tp*pp*dp*cp = 64), mixing every axis.
+DENSE_64 = candidates(tp=[1, 2, 4, 8, 8, 2], pp=[1, 2, 2, 4, 1, 4], dp=[64, 8, 8, 2, 4, 4], cp=[1, 2, 1, 1, 2, 2],
+                      micro_batch=[1, 1, 2, 1, 4, 2], virtual_stages=[1, 1, 2, 4, 1, 2],
+                      recompute=["none", "selective", "full", "full", "selective", "none"],
+                      zero_stage=[1, 1, 2, 1, 3, 0], sp=[False, True, True, True, True, True])
+MOE_64 = candidates(tp=[1, 2, 4, 2], pp=[1, 2, 2, 4], dp=[64, 16, 8, 8], cp=[1, 1, 1, 1], ep=[8, 4, 8, 2],
+                    etp=[1, 1, 4, 2], micro_batch=[1, 2, 1, 1], virtual_stages=[1, 2, 1, 2],
+                    recompute=["none", "selective", "full", "none"], zero_stage=[1, 1, 2, 0],
+                    sp=[False, True, True, True])
+CASES = [("llama3-8b", DENSE_64), ("mixtral-8x7b", MOE_64)]
+IDS = ["dense-gqa", "moe"]
+
+
+@pytest.mark.parametrize(("model", "cand"), CASES, ids=IDS)
+def test_parts_sum_to_step_time(model: str, cand: perf.Candidates) -> None:
+    """The named parts of StepArrays are non-negative and add up to step_time_s, for every candidate."""
+    a = evaluate(scenario(model), cand)
+    assert tuple(a.parts) == perf.PARTS
+    assert all(np.all(a.parts[p] >= 0) for p in perf.PARTS)
+    total = np.zeros(len(cand))
+    for p in perf.PARTS:
+        total = total + a.parts[p]
+    np.testing.assert_allclose(total, a.step_time_s, rtol=1e-14)
+    assert np.all(a.step_time_s > 0)
+
+
+@pytest.mark.parametrize(("model", "cand"), CASES, ids=IDS)
+def test_report_breakdown_sums_to_step_time(model: str, cand: perf.Candidates) -> None:
+    """StepReport.breakdown adds up to step_time_s and matches the arrays it was made from."""
+    s = scenario(model)
+    a = evaluate(s, cand)
+    for i in range(len(cand)):
+        r = perf.step_report(s, cand, a, i)
+        assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s, rel=1e-12)
+        assert r.step_time_s == float(a.step_time_s[i])
+        assert r.breakdown == {p: float(a.parts[p][i]) for p in perf.PARTS}
+        assert sum(r.memory_breakdown.values()) == pytest.approx(r.memory_per_gpu_bytes, rel=1e-12)
+
+
+def per_microbatch(a: perf.StepArrays) -> np.ndarray:
+    """Time of one micro-batch on the slowest stage, from the parts that scale with the micro-batch count."""
+    busy = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm")
+    return sum((a.parts[p] for p in busy), start=np.zeros_like(a.step_time_s)) / a.microbatches
+
+
+@pytest.mark.parametrize(("model", "cand"), CASES, ids=IDS)
+def test_pipeline_bubble(model: str, cand: perf.Candidates) -> None:
+    """The bubble is (pp-1)/v micro-batch times (Narayanan et al. SC'21 §2.2) and m = global_batch/(dp*mb)."""
+    a = evaluate(scenario(model), cand)
+    np.testing.assert_allclose(a.microbatches, GB / (cand.dp * cand.micro_batch), rtol=0)
+    expected = (cand.pp - 1) / cand.virtual_stages * per_microbatch(a)
+    np.testing.assert_allclose(a.parts["pipeline_bubble"], expected, rtol=1e-12)
+    assert np.all(a.parts["pipeline_bubble"][cand.pp > 1] > 0)
+
+
+@pytest.mark.parametrize(("model", "cand"), CASES, ids=IDS)
+def test_doubling_global_batch_doubles_compute(model: str, cand: perf.Candidates) -> None:
+    """Twice the global batch at fixed parallelism doubles compute; the bubble and optimizer stay the same."""
+    one, two = evaluate(scenario(model), cand), evaluate(scenario(model, global_batch=2 * GB), cand)
+    np.testing.assert_allclose(two.microbatches, 2 * one.microbatches, rtol=0)
+    for p in ("compute", "recompute", "tp_comm", "ep_comm", "pp_comm"):
+        np.testing.assert_allclose(two.parts[p], 2 * one.parts[p], rtol=1e-12, err_msg=p)
+    np.testing.assert_allclose(two.parts["pipeline_bubble"], one.parts["pipeline_bubble"], rtol=1e-12)
+    np.testing.assert_allclose(two.parts["optimizer"], one.parts["optimizer"], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("axis", "part", "model", "degrees"), [
+    ("tp", "tp_comm", "llama3-8b", dict(tp=[1, 8], dp=[64, 8], sp=[False, True])),
+    ("cp", "cp_comm", "llama3-8b", dict(cp=[1, 8], dp=[64, 8])),
+    ("ep", "ep_comm", "mixtral-8x7b", dict(ep=[1, 8], dp=64)),
+    ("pp", "pp_comm", "llama3-8b", dict(pp=[1, 4], dp=[64, 16])),
+    ("pp", "pipeline_bubble", "llama3-8b", dict(pp=[1, 4], dp=[64, 16])),
+])
+def test_parallel_axis_costs_nothing_at_degree_one(axis: str, part: str, model: str, degrees: dict[str, Any]
+                                                   ) -> None:
+    """A parallel axis of degree 1 adds no time to its own part; degree > 1 adds some."""
+    cols: dict[str, Any] = dict(micro_batch=1, recompute="full", zero_stage=1)
+    cols.update(degrees)
+    if axis == "cp":  # the ring exchange hides behind attention under the default overlap: turn the overlap off
+        cal = default_calibration().model_copy(update={"cp_comm_overlap": 0.0})
+        a = perf.evaluate(scenario(model), candidates(**cols), cal)
+    else:
+        a = evaluate(scenario(model), candidates(**cols))
+    assert a.parts[part][0] == 0.0
+    assert a.parts[part][1] > 0.0
+
+
+def test_single_replica_has_no_data_parallel_time() -> None:
+    """With dp = cp = 1 the gradients are not reduced: dp_comm is zero."""
+    s = scenario(gpus=8)
+    a = evaluate(s, candidates(tp=8, dp=1, sp=True, recompute="full", zero_stage=[0, 1]))
+    np.testing.assert_array_equal(a.parts["dp_comm"], 0.0)
+
+
+def layer_forward_s(s: Scenario, c: perf.Candidates) -> tuple[np.ndarray, np.ndarray]:
+    """(whole forward, attention-core forward) seconds of one dense layer, from perf.compute's building blocks."""
+    acc, cal, prec = s.cluster.accelerator, default_calibration(), s.training.precision
+    f64 = np.float64
+    work = layer_work(s.model, "dense", seq_len=s.seq_len, micro_batch=c.micro_batch.astype(f64),
+                      tp=c.tp.astype(f64), cp=c.cp.astype(f64), sp=c.sp, ep=c.ep.astype(f64),
+                      etp=c.etp.astype(f64), precision=prec)
+    key_len = s.seq_len / c.cp.astype(f64)
+    gemms = sum((gemm_forward_s(acc, cal, prec, g) for g in work.gemms), start=np.zeros_like(key_len))
+    attn = attention_s(acc, cal, work.attention_flops, key_len)
+    elem = memory_bound_s(acc, cal, work.elementwise_bytes, work.elementwise_kernels)
+    return gemms + attn + elem, attn
+
+
+def test_recompute_times() -> None:
+    """Full recompute re-runs each layer's forward (and its TP collectives: 3 passes instead of 2);
+    selective re-runs the attention core; neither changes the compute part."""
+    s = scenario()
+    cols: dict[str, Any] = dict(tp=4, pp=2, dp=8, micro_batch=2, sp=True, zero_stage=1)
+    c = candidates(recompute=["none", "selective", "full"], **cols)
+    a = evaluate(s, c)
+    fwd, attn = layer_forward_s(s, c)
+    layers = s.model.layers / 2
+    m = a.microbatches
+    assert a.parts["recompute"][0] == 0.0
+    assert a.parts["recompute"][1] == pytest.approx(m[1] * layers * attn[1], rel=1e-12)
+    assert a.parts["recompute"][2] == pytest.approx(m[2] * layers * fwd[2], rel=1e-12)
+    np.testing.assert_allclose(a.parts["compute"], a.parts["compute"][0], rtol=1e-12)
+    assert a.parts["tp_comm"][2] == pytest.approx(1.5 * a.parts["tp_comm"][0], rel=1e-12)
+    assert a.parts["tp_comm"][1] == pytest.approx(a.parts["tp_comm"][0], rel=1e-12)
+
+
+@pytest.mark.parametrize("model", ["llama3-8b", "llama3-70b", "mixtral-8x7b"])
+def test_fp8_compute_faster_than_bf16_on_h100(model: str) -> None:
+    """On H100 the compute part of an fp8 run is shorter than that of the same bf16 run, every configuration."""
+    cand = MOE_64 if model == "mixtral-8x7b" else DENSE_64
+    bf16 = evaluate(scenario(model, "bf16"), cand)
+    fp8 = evaluate(scenario(model, "fp8"), cand)
+    assert np.all(fp8.parts["compute"] < bf16.parts["compute"])
+
+
+def test_fp8_on_a100_is_not_faster() -> None:
+    """An accelerator without fp8 tensor cores (A100) gains no GEMM speed from fp8: compute is not shorter."""
+    bf16 = evaluate(scenario(cluster="selene", precision="bf16"), DENSE_64)
+    fp8 = evaluate(scenario(cluster="selene", precision="fp8"), DENSE_64)
+    assert np.all(fp8.parts["compute"] >= bf16.parts["compute"])
+
+
+ACCELERATORS = ["A100-SXM4-80GB", "H100-SXM5-80GB", "H100-PCIe", "B200", "MI300X"]
+
+
+def accelerator(name: str) -> Any:
+    from supercluster.spec.catalog import entry
+    from supercluster.spec.hardware import Accelerator
+    return Accelerator.model_validate(entry("accelerators", name))
+
+
+@pytest.mark.parametrize("name", ACCELERATORS)
+@pytest.mark.parametrize("precision", ["bf16", "fp16", "fp8"])
+def test_gemm_never_beats_peak(name: str, precision: str) -> None:
+    """A GEMM's forward time is never below FLOPs / dense peak, its backward never below 2 x that."""
+    acc, cal = accelerator(name), default_calibration()
+    rng = np.random.default_rng(0)
+    m, n, k = (np.floor(2.0 ** rng.uniform(0, 16, 4000)) for _ in range(3))
+    count = np.floor(2.0 ** rng.uniform(0, 6, 4000))
+    g = Gemm("g", m, n, k, count=count)
+    peak = acc.peak_flops_per_s(precision)
+    assert np.all(gemm_forward_s(acc, cal, precision, g) >= g.flops / peak)
+    assert np.all(gemm_backward_s(acc, cal, precision, g) >= 2 * g.flops / peak)
+    key_len = np.full(4000, 4096.0)
+    assert np.all(attention_s(acc, cal, g.flops, key_len) >= g.flops / acc.peak_flops_per_s("bf16"))
+
+
+@pytest.mark.parametrize("name", ACCELERATORS)
+def test_wave_quantisation(name: str) -> None:
+    """A GEMM of one full wave of output tiles plus one more tile takes longer per FLOP than the full wave."""
+    acc, cal = accelerator(name), default_calibration()
+    units, tm, tn = acc.compute_units, acc.matmul.tile_m, acc.matmul.tile_n
+    rows = max(d for d in range(1, int(units**0.5) + 1) if units % d == 0)  # tiles down M
+    cols = units // rows  # tiles across N
+    k = np.array([32768.0])
+    one_wave = {  # exactly `units` output tiles: one full wave
+        "grid": Gemm("grid", np.array([rows * tm * 1.0]), np.array([cols * tn * 1.0]), k),
+        "column": Gemm("column", np.array([units * tm * 1.0]), np.array([tn * 1.0]), k),
+    }
+    plus_one = Gemm("plus", np.array([(units + 1) * tm * 1.0]), np.array([tn * 1.0]), k)  # units + 1 tiles
+
+    def per_flop(g: Gemm) -> float:
+        return float(gemm_forward_s(acc, cal, "bf16", g)[0] / g.flops[0])
+
+    for name_, g in one_wave.items():
+        # the extra tile costs a second wave: close to twice the time per FLOP
+        assert per_flop(plus_one) > 1.5 * per_flop(g), name_
+
+
+@pytest.mark.parametrize(("model", "cand"), CASES, ids=IDS)
+def test_deterministic(model: str, cand: perf.Candidates) -> None:
+    """Evaluating the same candidates twice gives bit-identical arrays."""
+    s = scenario(model)
+    a, b = evaluate(s, cand), evaluate(s, cand)
+    for p in perf.PARTS:
+        np.testing.assert_array_equal(a.parts[p], b.parts[p], err_msg=p)
+    for k, v in a.memory.parts().items():
+        np.testing.assert_array_equal(v, b.memory.parts()[k], err_msg=k)
+    np.testing.assert_array_equal(a.fits, b.fits)
+
+
+@pytest.mark.parametrize("model", ["llama3-8b", "mixtral-8x7b", "deepseek-v3"])
+def test_batch_equals_one_at_a_time(model: str) -> None:
+    """Evaluating a batch of candidates gives the same numbers as evaluating each candidate alone."""
+    s = build_scenario({"name": "batch", "cluster": {"base": "llama3-16k", "num_gpus": 256}, "model": model,
+                        "training": {"tokens": 1.0e12, "global_batch": 512},
+                        "parallelism": {"uneven_pipeline": True, "micro_batch": 1, "zero_stage": 1}})
+    space = enumerate_space(s)
+    rng = np.random.default_rng(7)
+    pick = np.sort(rng.choice(len(space), size=min(24, len(space)), replace=False))
+    if model == "deepseek-v3":  # mix stages with and without the three dense layers
+        pick = np.unique(np.concatenate([pick, np.flatnonzero(space.pp == 1)[:2]]))
+    batch = space.take(pick)
+    together = evaluate(s, batch)
+    for i in range(len(batch)):
+        alone = evaluate(s, batch.take(np.array([i])))
+        for p in perf.PARTS:
+            assert alone.parts[p][0] == together.parts[p][i], (p, batch.row(i))
+        assert alone.memory.total_bytes[0] == together.memory.total_bytes[i]
+        assert alone.fits[0] == together.fits[i]
