@@ -60,7 +60,8 @@ def main() -> None:
         if not improved:
             break
     errs = [math.expm1(e) for e in errors(cal)]
-    print("median |err| %.3f  max |err| %.3f" % (statistics.median(abs(e) for e in errs), max(abs(e) for e in errs)))
+    med, worst = statistics.median(abs(e) for e in errs), max(abs(e) for e in errs)
+    print(f"median |err| {med:.3f}  max |err| {worst:.3f}")
     print(cal.model_dump())
 
 

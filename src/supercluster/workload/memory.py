@@ -46,7 +46,7 @@ class MemoryBreakdown:
                 + self.transient_bytes)
 
     def parts(self) -> dict[str, np.ndarray]:
-        return {"weights": self.weights_bytes, "gradients": self.gradients_bytes,  # type: ignore[dict-item]
+        return {"weights": self.weights_bytes, "gradients": self.gradients_bytes,
                 "optimizer": self.optimizer_bytes, "activations": self.activations_bytes,
                 "transient": self.transient_bytes}
 
