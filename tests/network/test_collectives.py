@@ -116,8 +116,7 @@ def test_oversubscription_divides_fabric_bandwidth() -> None:
 
 
 def test_all_to_all_bandwidth_between_scale_up_and_nic() -> None:
-    """An ep group spanning nodes gets all-to-all bandwidth between the NIC rate and the scale-up rate;
-    inside one node it gets the scale-up rate; more remote members never raise it."""
+    """All-to-all bandwidth: scale-up inside a node, NIC/remote-share across nodes (between the two), NIC if all remote."""
     c = cluster("colossus")
     scale_up = c.accelerator.scale_up_bandwidth_bytes_per_s * c.scale_up_achievable_fraction
     nic = c.scale_out_bandwidth_per_gpu_bytes_per_s * c.fabric.achievable_fraction

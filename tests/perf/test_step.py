@@ -154,8 +154,7 @@ def layer_forward_s(s: Scenario, c: perf.Candidates) -> tuple[np.ndarray, np.nda
 
 
 def test_recompute_times() -> None:
-    """Full recompute re-runs each layer's forward (and its TP collectives: 3 passes instead of 2);
-    selective re-runs the attention core; neither changes the compute part."""
+    """Full recompute re-runs each layer's forward (TP comm x 1.5), selective the attention core; compute unchanged."""
     s = scenario()
     cols: dict[str, Any] = dict(tp=4, pp=2, dp=8, micro_batch=2, sp=True, zero_stage=1)
     c = candidates(recompute=["none", "selective", "full"], **cols)

@@ -100,8 +100,7 @@ OPERATOR_MODELS = [
 @pytest.mark.parametrize(("label", "model"), OPERATOR_MODELS, ids=[m[0] for m in OPERATOR_MODELS])
 @pytest.mark.parametrize(("micro_batch", "seq"), [(1, 2048), (2, 4096)])
 def test_operators_sum_to_model_flops(label: str, model: Model, micro_batch: int, seq: int) -> None:
-    """At tp=cp=ep=1: 3 x (GEMM + PaLM attention forward FLOPs over all layers) + 6 x norm params x tokens
-    equals model_flops_per_token x micro_batch x seq (LM head excluded on both sides)."""
+    """tp=cp=1: 3 x (GEMM + attention fwd FLOPs) over layers + 6 x norm params x tokens = model FLOPs x tokens."""
     one = np.array([1.0])
     pc = param_counts(model)
     total = 0.0

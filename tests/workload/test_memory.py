@@ -89,8 +89,7 @@ def test_korthikanti_table_2(formula: Any, t: int, sp: bool, recompute: int, s: 
 @pytest.mark.parametrize("t", [1, 2, 8])
 @pytest.mark.parametrize("sp", [False, True])
 def test_activations_without_dropout(t: int, sp: bool) -> None:
-    """Without dropout (no masks, no dropout output of the scores) a layer stores sbh*(32 + 2as/h) at t=1, with
-    the TP-replicated part (norm inputs, QKV and MLP inputs: 8sbh) sharded only by SP."""
+    """Without dropout a layer stores 8sbh/(t if SP) + (24sbh + 2as^2b)/t: sbh(32 + 2as/h) at t=1."""
     s, b, h, a = 2048, 2, 2048, 16
     model = gpt_style(dropout=0.0)
     sbh = s * b * h

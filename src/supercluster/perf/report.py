@@ -6,11 +6,43 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ..spec.scenario import Scenario
+from ..spec.scenario import Claim, Scenario
+from ..units import SECONDS_PER_DAY
 from ..workload.flops import model_flops_per_token, recompute_flops_per_token
 from ..workload.params import param_counts
 from .candidates import Candidates
 from .step import PARTS, StepArrays
+
+
+class ClaimCheck(BaseModel):
+    """A public claim beside what supercluster predicts for the same metric."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    claim: str
+    metric: str
+    low: float
+    high: float
+    predicted: float
+    within: bool
+    source: str
+
+
+def _metric(report: StepReport, metric: str) -> float:
+    if metric == "time_to_train_days":
+        return report.time_to_train_s / SECONDS_PER_DAY
+    if metric == "num_gpus":
+        return float(report.num_gpus)
+    return float(getattr(report, metric))
+
+
+def check_claims(report: StepReport, claims: list[Claim]) -> list[ClaimCheck]:
+    out = []
+    for c in claims:
+        value = _metric(report, c.metric)
+        out.append(ClaimCheck(claim=c.claim, metric=c.metric, low=c.low, high=c.high, predicted=value,
+                              within=c.low <= value <= c.high, source=c.source))
+    return out
 
 
 class StepReport(BaseModel):
@@ -45,6 +77,7 @@ class StepReport(BaseModel):
     model_flops_per_token: float
     hardware_flops_per_token: float
     search: dict[str, Any] = {}
+    claims: list[ClaimCheck] = []
 
 
 def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: dict[str, Any] | None = None
@@ -64,7 +97,7 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: 
     time_to_train = s.training.tokens / tokens_per_s
     pc = param_counts(s.model)
     mem = {k: float(v[i]) for k, v in arrays.memory.parts().items()}
-    return StepReport(
+    report = StepReport(
         scenario=s.name, cluster=s.cluster.name, model=s.model.name, accelerator=s.cluster.accelerator.name,
         num_gpus=n, precision=s.training.precision, parallelism=par,
         microbatches=float(arrays.microbatches[i]), step_time_s=step,
@@ -77,3 +110,6 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: 
         fits=bool(arrays.fits[i]), params=float(pc.total), active_params=float(pc.active),
         model_flops_per_token=mflops, hardware_flops_per_token=hflops, search=search or {},
     )
+    if s.claims:
+        report = report.model_copy(update={"claims": check_claims(report, s.claims)})
+    return report

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 from rich.table import Table
 
@@ -30,7 +28,19 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms"
 
 
-def render_plan(r: StepReport, console: Console, claims: list[dict[str, Any]] | None = None) -> None:
+_METRIC_FORMAT = {
+    "mfu": lambda v: f"{v:.1%}",
+    "time_to_train_days": lambda v: f"{v:,.1f} days",
+    "gpu_hours": lambda v: f"{v / 1e6:,.2f} M GPU-h",
+    "tokens_per_s": lambda v: f"{v:,.0f} tok/s",
+    "step_time_s": lambda v: f"{v:.3f} s",
+    "num_gpus": lambda v: f"{v:,.0f}",
+    "params": lambda v: f"{v / 1e9:,.1f} B",
+    "active_params": lambda v: f"{v / 1e9:,.1f} B",
+}
+
+
+def render_plan(r: StepReport, console: Console) -> None:
     console.print(f"[bold]{r.scenario}[/bold]: {r.model} on {r.cluster} "
                   f"({r.num_gpus:,} x {r.accelerator}, {r.precision})")
     par = r.parallelism
@@ -74,14 +84,19 @@ def render_plan(r: StepReport, console: Console, claims: list[dict[str, Any]] | 
     s.add_row("time to train (no failures)", f"{r.time_to_train_s / SECONDS_PER_DAY:,.1f} days")
     s.add_row("GPU-hours", f"{r.gpu_hours / 1e6:,.2f} M")
     console.print(s)
-    if claims:
+    if r.claims:
         c = Table(title="against the public record", show_edge=False)
         c.add_column("claim")
-        c.add_column("published")
+        c.add_column("published", justify="right")
         c.add_column("supercluster", justify="right")
-        for claim in claims:
-            c.add_row(claim["claim"], claim["published"], claim["predicted"])
+        c.add_column("", justify="center")
+        for claim in r.claims:
+            fmt = _METRIC_FORMAT[claim.metric]
+            published = fmt(claim.low) if claim.low == claim.high else f"{fmt(claim.low)} – {fmt(claim.high)}"
+            mark = "[green]✓[/green]" if claim.within else "[yellow]≠[/yellow]"
+            c.add_row(claim.claim, published, fmt(claim.predicted), mark)
         console.print(c)
+        console.print("[dim]" + "; ".join(sorted({cl.source for cl in r.claims})) + "[/dim]")
 
 
 def render_validation(v: ValidationResult, console: Console) -> None:

@@ -1,0 +1,69 @@
+"""Benchmarks (`make bench`): wall time of `plan` on the Memphis scenario and configurations timed per second.
+
+Results are printed and appended to benchmarks/RESULTS.md with the date and the machine's core count.
+Not a test: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from supercluster import load_scenario, plan
+from supercluster.perf import evaluate
+from supercluster.search import enumerate_space
+from supercluster.spec.calibration import default_calibration
+
+ROOT = Path(__file__).resolve().parents[1]
+MEMPHIS = ROOT / "scenarios" / "memphis.yaml"
+
+
+def best_of(fn, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    lines = []
+    scenario = load_scenario(MEMPHIS)
+    in_process = best_of(lambda: plan(scenario))
+    report = plan(scenario)
+    lines.append(f"plan (in process), Memphis, auto parallelism: {in_process:.3f} s "
+                 f"({report.search['candidates']:,} configurations after pruning)")
+
+    cli = [str(Path(sys.executable).with_name("supercluster")), "plan", str(MEMPHIS), "--json"]
+    t0 = time.perf_counter()
+    subprocess.run(cli, check=True, capture_output=True)
+    lines.append(f"supercluster plan scenarios/memphis.yaml --json (end to end, new process): "
+                 f"{time.perf_counter() - t0:.3f} s")
+
+    space = enumerate_space(scenario)
+    reps = int(np.ceil(1_000_000 / len(space)))
+    big = space.take(np.tile(np.arange(len(space)), reps))
+    cal = default_calibration()
+    t = best_of(lambda: evaluate(scenario, big, cal), repeat=3)
+    lines.append(f"evaluate(): {len(big):,} configurations in {t:.3f} s = {len(big) / t:,.0f} configurations/s")
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    block = [f"## {stamp} · {os.cpu_count()} cores · Python {sys.version.split()[0]}", ""]
+    block += [f"- {line}" for line in lines] + [""]
+    print("\n".join(block))
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    if not results.exists():
+        results.write_text("# Benchmark results (appended by `make bench`)\n\n", encoding="utf-8")
+    with results.open("a", encoding="utf-8") as fh:
+        fh.write("\n".join(block) + "\n")
+
+
+if __name__ == "__main__":
+    main()
