@@ -37,10 +37,6 @@ def layer_bytes(model: Model, *, s: int, b: int, t: int, sp: bool, recompute: in
     return float(out[0])
 
 
-DROPOUT_MASK_BUG = (
-    "workload/memory.py layer_activation_bytes counts the two sbh dropout masks (attention-output and MLP) as "
-    "2*sbh/ACT_BYTES = sbh bytes instead of 2*sbh bytes (1 byte per element each, Korthikanti Eq. 1), so every "
-    "no-full-recompute case is 1*sbh (/t with SP) short: 33 instead of 34, 9 instead of 10")
 
 
 # Korthikanti et al. 2022 (arXiv:2205.05198) Table 2, per layer, in bytes; a heads, s seq, b micro-batch, h hidden.
@@ -64,12 +60,11 @@ def full_recompute(s: int, b: int, h: int, a: int, t: int) -> float:
     return 2 * s * b * h
 
 
-xfail_masks = pytest.mark.xfail(strict=True, reason=DROPOUT_MASK_BUG)
 TABLE_2 = [
-    pytest.param(no_parallelism, 1, False, 0, id="no-parallelism", marks=xfail_masks),
-    pytest.param(tensor_parallel, 8, False, 0, id="tp", marks=xfail_masks),
-    pytest.param(tensor_sequence_parallel, 8, True, 0, id="tp+sp", marks=xfail_masks),
-    pytest.param(tp_sp_selective, 8, True, 1, id="tp+sp+selective", marks=xfail_masks),
+    pytest.param(no_parallelism, 1, False, 0, id="no-parallelism"),
+    pytest.param(tensor_parallel, 8, False, 0, id="tp"),
+    pytest.param(tensor_sequence_parallel, 8, True, 0, id="tp+sp"),
+    pytest.param(tp_sp_selective, 8, True, 1, id="tp+sp+selective"),
     pytest.param(full_recompute, 8, False, 2, id="full-recompute"),
     pytest.param(full_recompute, 1, False, 2, id="full-recompute-t1"),
 ]

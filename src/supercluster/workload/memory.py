@@ -68,7 +68,7 @@ def stage_params(model: Model, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, e
     moe_shared = (pc.attention_layer + pc.moe_shared_layer) / tp + pc.norms_layer + pc.router_layer
     embed = pc.embedding / tp
     head = (pc.lm_head if pc.lm_head else pc.embedding) / tp  # a tied head is a copy on the last stage
-    ends = np.where(pp > 1, np.maximum(embed, head), embed + (pc.lm_head / tp))
+    ends = np.where(pp > 1, np.maximum(embed, head + pc.final_norm), embed + pc.lm_head / tp + pc.final_norm)
     non_expert = n_dense * dense_layer + n_moe * moe_shared + ends
     expert = n_moe * pc.moe_routed_layer / (ep * etp)
     return non_expert, expert
@@ -97,7 +97,7 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
     drop = model.dropout > 0
 
     # Unsharded-by-TP region (sharded by SP): two norm inputs, QKV input, MLP input, two dropout masks.
-    replicated = ACT_BYTES * 2 * sbh + lin * 2 * sbh + (2 * sbh / ACT_BYTES if drop else 0.0)
+    replicated = ACT_BYTES * 2 * sbh + lin * 2 * sbh + (2 * sbh if drop else 0.0)  # masks: 1 byte each
     # Attention: Q, K, V and the attention output (= output projection input).
     attn = ACT_BYTES * T * (H / tp * d_qk + kv_local * (d_qk + d_v)) + lin * T * H / tp * d_v
     # The s x s score matrix without flash attention: softmax output, plus dropout mask and output.
