@@ -117,8 +117,10 @@ def gpt3_report() -> perf.StepReport:
         "cluster": {"name": "a100-1024", "accelerator": "A100-SXM4-80GB", "num_gpus": GPUS, "gpus_per_node": 8,
                     "scale_out_bandwidth_per_gpu_bytes_per_s": 25.0e9, "fabric": "infiniband"},  # HDR 200G per GPU
         "model": "gpt3-175b",
-        "training": {"tokens": TOKENS, "global_batch": 1536, "seq_len": SEQ, "precision": "fp16"},
-        "parallelism": {"tp": 8, "pp": 8, "dp": 16, "recompute": "full"},
+        "training": {"tokens": TOKENS, "global_batch": 1536, "seq_len": SEQ, "precision": "fp16",
+                     "flash_attention": False},  # 2021: Megatron-LM had no fused attention yet
+        "parallelism": {"tp": 8, "pp": 8, "dp": 16, "recompute": "full", "sequence_parallel": False,
+                        "zero_stage": 0},  # as in 2021: no sequence parallelism, no distributed optimizer
     })
     return plan(s)
 
