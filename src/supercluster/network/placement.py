@@ -26,6 +26,14 @@ class Link:
     crosses_fabric: np.ndarray
 
 
+def achievable_bandwidths(cluster: Cluster) -> tuple[float, float]:
+    """(scale-up bus bandwidth per GPU, scale-out bandwidth per GPU) a collective reaches, bytes/s."""
+    scale_up = cluster.accelerator.scale_up_bandwidth_bytes_per_s * cluster.scale_up_achievable_fraction
+    per_gpu_out = (cluster.scale_out_bandwidth_per_gpu_bytes_per_s * cluster.fabric.achievable_fraction
+                   / cluster.fabric.oversubscription)
+    return scale_up, per_gpu_out
+
+
 def members_per_domain(size: np.ndarray, stride: np.ndarray, domain: int) -> np.ndarray:
     size = np.asarray(size, dtype=np.float64)
     stride = np.asarray(stride, dtype=np.float64)
@@ -37,9 +45,7 @@ def group_link(cluster: Cluster, size: np.ndarray, stride: np.ndarray) -> Link:
     domain = cluster.domain_gpus
     size = np.asarray(size, dtype=np.float64)
     stride = np.asarray(stride, dtype=np.float64)
-    scale_up = cluster.accelerator.scale_up_bandwidth_bytes_per_s * cluster.scale_up_achievable_fraction
-    per_gpu_out = (cluster.scale_out_bandwidth_per_gpu_bytes_per_s * cluster.fabric.achievable_fraction
-                   / cluster.fabric.oversubscription)
+    scale_up, per_gpu_out = achievable_bandwidths(cluster)
     inside = size * stride <= domain
     g = members_per_domain(size, stride, domain)
     bw = np.where(inside, scale_up, np.minimum(scale_up, g * per_gpu_out))
@@ -52,9 +58,7 @@ def all_to_all_link(cluster: Cluster, size: np.ndarray, stride: np.ndarray) -> L
     domain = cluster.domain_gpus
     size = np.asarray(size, dtype=np.float64)
     stride = np.asarray(stride, dtype=np.float64)
-    scale_up = cluster.accelerator.scale_up_bandwidth_bytes_per_s * cluster.scale_up_achievable_fraction
-    per_gpu_out = (cluster.scale_out_bandwidth_per_gpu_bytes_per_s * cluster.fabric.achievable_fraction
-                   / cluster.fabric.oversubscription)
+    scale_up, per_gpu_out = achievable_bandwidths(cluster)
     g = members_per_domain(size, stride, domain)
     remote_share = np.where(size > 1, (size - g) / np.maximum(size - 1.0, 1.0), 0.0)
     # time per byte = local part over NVLink and remote part over the NIC, which proceed in parallel
