@@ -93,7 +93,9 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: 
     n = s.cluster.num_gpus
     peak = s.cluster.accelerator.peak_flops_per_s(s.training.precision)
     mflops = model_flops_per_token(s.model, seq)
-    hflops = mflops + recompute_flops_per_token(s.model, seq, par["recompute"])
+    frac = float(arrays.memory.recompute_fraction[i])  # full-layer recompute share (full: 1, block: k/L)
+    hflops = mflops + (frac * recompute_flops_per_token(s.model, seq, "full") if frac > 0
+                       else recompute_flops_per_token(s.model, seq, par["recompute"]))
     time_to_train = s.training.tokens / tokens_per_s
     pc = param_counts(s.model)
     mem = {k: float(v[i]) for k, v in arrays.memory.parts().items()}
