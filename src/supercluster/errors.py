@@ -38,12 +38,13 @@ class InputError(SuperclusterError):
         return f"{where}: {self.message}" if where else self.message
 
     def located(self, *, file: str | None = None, field_prefix: str | None = None) -> InputError:
-        """The same error with the file and/or a leading field path filled in."""
+        """The same error with the file (unless it already names one: the innermost file wins) and/or a leading
+        field path filled in."""
         field = self.field
         if field_prefix:
             field = f"{field_prefix}.{field}" if field else field_prefix
         err = type(self).__new__(type(self))
-        InputError.__init__(err, self.message, file=file or self.file, field=field)
+        InputError.__init__(err, self.message, file=self.file or file, field=field)
         return err
 
 

@@ -28,7 +28,7 @@ class Candidates:
     @classmethod
     def from_columns(cls, **columns: Any) -> Candidates:
         arrays = {k: np.atleast_1d(np.asarray(v)) for k, v in columns.items()}
-        if isinstance(arrays["recompute"].flat[0], str):
+        if arrays["recompute"].size and isinstance(arrays["recompute"].flat[0], str):
             arrays["recompute"] = np.array([RECOMPUTE_CODES[str(r)] for r in arrays["recompute"]])
         size = max(len(a) for a in arrays.values())
         out = {}

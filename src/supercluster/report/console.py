@@ -118,7 +118,10 @@ def render_validation(v: ValidationResult, console: Console) -> None:
                   f"{row.expected_step_time_s:.3f}", f"{row.predicted_step_time_s:.3f}",
                   f"[{style}]{err}[/{style}]" if style else err)
     console.print(t)
-    console.print(f"median |error| {v.median_abs_rel_error:.1%}  max |error| {v.max_abs_rel_error:.1%}  "
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.1%}"
+
+    console.print(f"median |error| {pct(v.median_abs_rel_error)}  max |error| {pct(v.max_abs_rel_error)}  "
                   f"(tolerance: median {float(v.tolerance.get('median_abs_rel_error', 0.1)):.0%}, "
                   f"max {float(v.tolerance.get('max_abs_rel_error', 0.25)):.0%}) over {len(v.rows)} runs")
     if v.passed:

@@ -14,10 +14,11 @@ Recompute = Literal["none", "selective", "full", "block"]
 Transport = Literal["infiniband", "roce", "ethernet"]
 
 PositiveInt = Annotated[int, Field(gt=0)]
+MAX_GPUS = 100_000_000  # a sanity bound: 100 million accelerators
 NonNegativeInt = Annotated[int, Field(ge=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
-Fraction = Annotated[float, Field(gt=0, le=1)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 
 
 class Spec(BaseModel):

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from .base import Cited, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Precision, Spec, Transport
+from .base import (
+    MAX_GPUS,
+    Cited,
+    Fraction,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Precision,
+    Spec,
+    Transport,
+)
 
 
 class MatmulModel(Spec):
@@ -79,7 +89,7 @@ class Fabric(Cited):
 
 class Cluster(Cited):
     accelerator: Accelerator
-    num_gpus: PositiveInt
+    num_gpus: PositiveInt = Field(le=MAX_GPUS)
     gpus_per_node: PositiveInt = 8
     scale_up_domain_gpus: PositiveInt | None = Field(
         default=None, description="GPUs sharing one NVLink/NVSwitch domain (8 for HGX, 72 for NVL72)"

@@ -5,8 +5,10 @@ Every failure is an :class:`~supercluster.errors.InputError` naming the file and
 
 from __future__ import annotations
 
+import difflib
 import json
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +74,10 @@ def _resolve_named(position: str, value: Any, base_dir: Path) -> Any:
             raise InputError(f"'base' must be a catalog name, got {value['base']!r}", field=f"{position}.base")
         merged = _resolve_named(position, value["base"], base_dir)
         for k, v in rest.items():
-            if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            sub = f"{position}.{k}"
+            if isinstance(v, dict) and sub in NAMED_PARTS and isinstance(merged.get(k), str) and "base" not in v:
+                merged[k] = {"base": merged[k], **v}  # resolved below, with its own catalog entry as the base
+            elif isinstance(v, dict) and isinstance(merged.get(k), dict):
                 merged[k] = {**merged[k], **v}
             else:
                 merged[k] = v
@@ -123,7 +128,7 @@ def apply_override(data: dict[str, Any], assignment: str, base_dir: Path) -> dic
     for depth, part in enumerate(path[:-1]):
         position = ".".join(path[: depth + 1])
         child = node.get(part)
-        if position in NAMED_PARTS and isinstance(child, str):
+        if position in NAMED_PARTS and (isinstance(child, str) or (isinstance(child, dict) and "base" in child)):
             child = _resolve_named(position, child, base_dir)
         if child is None or child == "auto":
             child = {}
@@ -141,6 +146,29 @@ def _deep(value: Any) -> Any:
     return value
 
 
+def _fields_at(loc: tuple[Any, ...], root: type[BaseModel] = Scenario) -> list[str]:
+    """Field names of the spec model at a location path (for suggesting a misspelt key)."""
+    model: Any = root
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return []
+        model = _model_in(model.model_fields[part].annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The BaseModel class inside an annotation such as ``X | None`` or ``list[X]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def validation_error_to_input_error(exc: ValidationError, *, file: str | None, prefix: str | None = None
                                     ) -> SpecError:
     """The first pydantic error as one located line (and how many more there are)."""
@@ -150,7 +178,9 @@ def validation_error_to_input_error(exc: ValidationError, *, file: str | None, p
     if prefix:
         loc = f"{prefix}.{loc}" if loc else prefix
     if first["type"] == "extra_forbidden":
-        msg = "unknown key"
+        known = _fields_at(first["loc"][:-1])
+        near = difflib.get_close_matches(str(first["loc"][-1]), known, n=2, cutoff=0.6)
+        msg = "unknown key" + (f"; did you mean {', '.join(repr(n) for n in near)}?" if near else "")
     elif first["type"] == "missing":
         msg = "required field is missing"
     else:

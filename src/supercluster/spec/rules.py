@@ -70,8 +70,8 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
              ("pp", "zero_stage")),
     ]
     if not model.moe:
-        rules.append(Rule("parallelism.ep", lambda p: p["ep"] == 1,
-                          lambda p: f"ep({p['ep']}) > 1 needs a mixture-of-experts model", ("ep",)))
+        rules.insert(0, Rule("parallelism.ep", lambda p: p["ep"] == 1,
+                             lambda p: f"ep({p['ep']}) > 1 needs a mixture-of-experts model", ("ep",)))
     if not uneven_pipeline:
         rules.append(Rule("parallelism.pp", lambda p: _divides(p["pp"], model.layers),
                           lambda p: f"pp({p['pp']}) does not divide layers({model.layers}) "

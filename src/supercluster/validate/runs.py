@@ -21,6 +21,8 @@ from ..spec.scenario import Scenario
 
 DEFAULT_FILE = Path(__file__).with_name("calibration.yaml")
 _PAR_KEYS = ("tp", "pp", "dp", "cp", "ep", "virtual_stages")
+DEFAULT_TOLERANCE: dict[str, Any] = {"metric": "step_time_s", "median_abs_rel_error": 0.10,
+                                     "max_abs_rel_error": 0.25}
 _TRAINING_TO_PAR = ("micro_batch", "recompute", "zero_stage", "sequence_parallel")
 
 
@@ -42,8 +44,8 @@ class ValidationResult(BaseModel):
 
     file: str
     rows: list[Row]
-    median_abs_rel_error: float
-    max_abs_rel_error: float
+    median_abs_rel_error: float | None  # None when no run could be modelled
+    max_abs_rel_error: float | None
     tolerance: dict[str, Any]
     passed: bool
     failures: list[str]
@@ -52,11 +54,17 @@ class ValidationResult(BaseModel):
 def run_to_scenario(run: dict[str, Any], *, file: str, index: int) -> Scenario:
     """A published run as a Scenario (catalog accelerator and generic fabric by transport)."""
     where = f"runs[{index}]"
-    try:
-        c, m, t = run["cluster"], dict(run["model"]), run["training"]
-        par_in = run.get("parallelism") or {}
-    except (KeyError, TypeError) as exc:
-        raise FileFormatError(f"missing {exc} in a run", file=file, field=where) from None
+    if not isinstance(run, dict):
+        raise FileFormatError(f"expected a mapping, got {type(run).__name__}", file=file, field=where)
+    for part in ("cluster", "model", "training"):
+        if not isinstance(run.get(part), dict):
+            raise FileFormatError(f"expected a mapping '{part}', got {run.get(part)!r}", file=file,
+                                  field=f"{where}.{part}")
+    par_in = run.get("parallelism") or {}
+    if not isinstance(par_in, dict):
+        raise FileFormatError(f"expected a mapping 'parallelism', got {par_in!r}", file=file,
+                              field=f"{where}.parallelism")
+    c, m, t = run["cluster"], dict(run["model"]), run["training"]
     model: dict[str, Any] = {k: v for k, v in m.items() if v is not None and k not in ("moe", "mla")}
     model["name"] = run.get("id", where)
     model["source"] = run.get("source", file)
@@ -75,6 +83,12 @@ def run_to_scenario(run: dict[str, Any], *, file: str, index: int) -> Scenario:
     if pp and par_in.get("virtual_stages") and layers and layers % (pp * par_in["virtual_stages"]):
         parallelism["uneven_pipeline"] = True
     seq = m.get("seq_len")
+    try:
+        scale_out = float(c.get("scale_out_gbps_per_gpu", 0)) * 1e9 / 8
+        tokens = float(t.get("global_batch", 1)) * float(seq or 1)
+    except (TypeError, ValueError):
+        raise FileFormatError("expected numbers for cluster.scale_out_gbps_per_gpu, training.global_batch and "
+                              "model.seq_len", file=file, field=where) from None
     data = {
         "name": run.get("id", where),
         "cluster": {
@@ -83,12 +97,12 @@ def run_to_scenario(run: dict[str, Any], *, file: str, index: int) -> Scenario:
             "accelerator": c.get("accelerator"),
             "num_gpus": c.get("num_gpus"),
             "gpus_per_node": c.get("gpus_per_node", 8),
-            "scale_out_bandwidth_per_gpu_bytes_per_s": float(c.get("scale_out_gbps_per_gpu", 0)) * 1e9 / 8,
+            "scale_out_bandwidth_per_gpu_bytes_per_s": scale_out,
             "fabric": c.get("fabric"),
         },
         "model": model,
         "training": {
-            "tokens": float(t.get("global_batch", 1)) * float(seq or 1),
+            "tokens": tokens,
             "global_batch": t.get("global_batch"),
             "precision": t.get("precision", "bf16"),
             **({"flash_attention": bool(t["flash_attention"])} if t.get("flash_attention") is not None else {}),
@@ -109,16 +123,25 @@ def validate_file(path: str | Path | None = None, calibration: Calibration | Non
     runs = data.get("runs")
     if not isinstance(runs, list) or not runs:
         raise FileFormatError("expected a non-empty list 'runs'", file=shown, field="runs")
-    tol = data.get("tolerance") or {"metric": "step_time_s", "median_abs_rel_error": 0.10,
-                                     "max_abs_rel_error": 0.25}
+    tol = dict(DEFAULT_TOLERANCE)
+    given_tol = data.get("tolerance") or {}
+    if not isinstance(given_tol, dict):
+        raise FileFormatError("expected a mapping 'tolerance'", file=shown, field="tolerance")
+    tol.update(given_tol)
+    for key in ("median_abs_rel_error", "max_abs_rel_error"):
+        if isinstance(tol[key], bool) or not isinstance(tol[key], int | float) or tol[key] < 0:
+            raise FileFormatError(f"expected a non-negative number, got {tol[key]!r}", file=shown,
+                                  field=f"tolerance.{key}")
     rows: list[Row] = []
     for i, run in enumerate(runs):
         rid = str(run.get("id", f"runs[{i}]")) if isinstance(run, dict) else f"runs[{i}]"
         try:
             expected = float(run["expected"]["step_time_s"])
         except (KeyError, TypeError, ValueError):
-            raise FileFormatError("expected a number expected.step_time_s", file=shown,
-                                  field=f"runs[{i}].expected.step_time_s") from None
+            expected = float("nan")
+        if not expected > 0 or expected == float("inf"):
+            raise FileFormatError("expected a positive number of seconds", file=shown,
+                                  field=f"runs[{i}].expected.step_time_s")
         try:
             scenario = run_to_scenario(run, file=shown, index=i)
             report = plan(scenario, calibration, require_fit=False)
@@ -131,10 +154,10 @@ def validate_file(path: str | Path | None = None, calibration: Calibration | Non
                         rel_error=(pred - expected) / expected, parallelism=report.parallelism,
                         fits=report.fits, mfu=report.mfu))
     errors = [abs(r.rel_error) for r in rows if r.rel_error is not None]
-    median = statistics.median(errors) if errors else float("inf")
-    worst = max(errors) if errors else float("inf")
+    median = statistics.median(errors) if errors else None
+    worst = max(errors) if errors else None
     failures = [f"{r.id}: cannot be modelled: {r.error}" for r in rows if r.error]
-    if median > float(tol.get("median_abs_rel_error", 0.10)):
+    if median is not None and median > float(tol["median_abs_rel_error"]):
         failures.append(f"median |error| {median:.1%} exceeds {float(tol['median_abs_rel_error']):.0%}")
     limit = float(tol.get("max_abs_rel_error", 0.25))
     failures += [f"{r.id}: |error| {abs(r.rel_error):.1%} exceeds {limit:.0%}" for r in rows

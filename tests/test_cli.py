@@ -1,0 +1,417 @@
+"""The command line: its pinned surface, `plan`, `validate` and `catalog` output, exit codes and error lines."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+import yaml
+
+from supercluster.cli import app
+from supercluster.spec import catalog
+from supercluster.validate import DEFAULT_FILE
+
+REPO = Path(__file__).resolve().parents[1]
+MEMPHIS = REPO / "scenarios" / "memphis.yaml"
+
+SMALL = {
+    "name": "small",
+    "cluster": "colossus",
+    "model": "llama3-8b",
+    "training": {"tokens": 1.0e12, "global_batch": 512, "seq_len": 8192},
+}
+
+REPORT_KEYS = {
+    "step_time_s", "tokens_per_s", "mfu", "hfu", "time_to_train_s", "gpu_hours", "memory_per_gpu_bytes", "fits",
+    "params", "active_params", "model_flops_per_token", "parallelism", "breakdown",
+}
+PARALLELISM_KEYS = {"tp", "pp", "dp", "cp", "ep", "micro_batch", "virtual_stages", "recompute", "zero_stage"}
+ROW_KEYS = {"id", "predicted_step_time_s", "expected_step_time_s", "rel_error", "parallelism"}
+
+
+def _write_yaml(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _calibration_runs(n: int) -> list[dict[str, Any]]:
+    """The first n published runs of the built-in calibration file (small, fast to predict)."""
+    runs = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))["runs"]
+    return copy.deepcopy(runs[:n])
+
+
+def _runs_file(path: Path, runs: list[dict[str, Any]], median: float, worst: float) -> Path:
+    tolerance = {"metric": "step_time_s", "median_abs_rel_error": median, "max_abs_rel_error": worst}
+    return _write_yaml(path, {"tolerance": tolerance, "runs": runs})
+
+
+def _plan_json(cli, *args: str) -> dict[str, Any]:
+    result = cli("plan", *args, "--json")
+    assert result.code == 0, result.err
+    assert "Traceback" not in result.err
+    return json.loads(result.out)
+
+
+@pytest.fixture(scope="module")
+def memphis(cli) -> dict[str, Any]:
+    """`plan scenarios/memphis.yaml --json`, parsed (planned once per module)."""
+    return _plan_json(cli, str(MEMPHIS))
+
+
+# --- the surface ----------------------------------------------------------------------------------------------
+
+
+def test_cli_surface_is_pinned() -> None:
+    """The app has exactly the commands plan, validate and catalog, each with exactly its pinned parameters."""
+    group = typer.main.get_command(app)
+    surface = {
+        name: {(p.param_type_name, *p.opts, bool(getattr(p, "multiple", False)), bool(getattr(p, "is_flag", False)))
+               for p in command.params}
+        for name, command in group.commands.items()
+    }
+    assert surface == {
+        "plan": {("argument", "scenario", False, False), ("option", "--set", True, False),
+                 ("option", "--json", False, True)},
+        "validate": {("argument", "file", False, False), ("option", "--json", False, True)},
+        "catalog": {("argument", "kind", False, False), ("option", "--json", False, True)},
+    }
+    assert group.params == [] or all(p.name == "help" for p in group.params)
+
+
+def test_help_lists_the_commands(cli) -> None:
+    """`--help` exits 0 and names every command."""
+    result = cli("--help")
+    assert result.code == 0, result.err
+    for name in ("plan", "validate", "catalog"):
+        assert name in result.out
+
+
+@pytest.mark.parametrize("args", [[], ["plan"], ["plann"], ["plan", str(MEMPHIS), "--bogus"]],
+                         ids=["no-args", "missing-argument", "unknown-command", "unknown-option"])
+def test_usage_errors_exit_2_without_traceback(cli, args: list[str]) -> None:
+    """A command line click cannot parse exits 2 with a usage message, never a traceback."""
+    result = cli(*args)
+    assert "Traceback" not in result.err, result.err
+    assert result.code == 2
+    assert result.err.strip() or result.out.strip()
+
+
+# --- plan ------------------------------------------------------------------------------------------------------
+
+
+def test_plan_json_has_the_figures(memphis: dict[str, Any]) -> None:
+    """`plan --json` prints every decision figure, the parallel degrees and a per-part step breakdown."""
+    assert memphis.keys() >= REPORT_KEYS
+    assert memphis["parallelism"].keys() >= PARALLELISM_KEYS
+    assert memphis["breakdown"] and all(isinstance(v, float) for v in memphis["breakdown"].values())
+
+
+def test_plan_breakdown_sums_to_step_time(memphis: dict[str, Any]) -> None:
+    """The breakdown parts add up to step_time_s (rel 1e-9), each part non-negative."""
+    parts = memphis["breakdown"]
+    assert all(v >= 0 for v in parts.values()), parts
+    assert math.fsum(parts.values()) == pytest.approx(memphis["step_time_s"], rel=1e-9)
+
+
+def test_plan_memphis_fits_with_sane_utilisation(memphis: dict[str, Any]) -> None:
+    """The Memphis plan fits in memory and 0 < MFU <= HFU < 1."""
+    assert memphis["fits"] is True
+    assert memphis["memory_per_gpu_bytes"] <= memphis["hbm_budget_bytes"]
+    assert 0 < memphis["mfu"] <= memphis["hfu"] < 1
+
+
+def test_plan_figures_are_consistent(memphis: dict[str, Any]) -> None:
+    """Throughput, time-to-train, GPU-hours and the degrees agree with one another and with the GPU count."""
+    m, par = memphis, memphis["parallelism"]
+    assert m["tokens_per_s"] == pytest.approx(m["tokens_per_step"] / m["step_time_s"], rel=1e-9)
+    assert m["time_to_train_s"] == pytest.approx(m["training_tokens"] / m["tokens_per_s"], rel=1e-9)
+    assert m["gpu_hours"] == pytest.approx(m["time_to_train_s"] * m["num_gpus"] / 3600, rel=1e-9)
+    assert par["tp"] * par["pp"] * par["dp"] * par["cp"] == m["num_gpus"]
+    assert 0 < m["active_params"] <= m["params"]
+
+
+def test_set_tokens_scales_time_to_train(cli, memphis: dict[str, Any]) -> None:
+    """--set training.tokens=15e12 keeps the step and scales time_to_train_s by 15e12 / the file's tokens."""
+    r = _plan_json(cli, str(MEMPHIS), "--set", "training.tokens=15e12")
+    assert r["training_tokens"] == 15e12
+    assert r["step_time_s"] == pytest.approx(memphis["step_time_s"], rel=1e-12)
+    assert r["time_to_train_s"] / memphis["time_to_train_s"] == pytest.approx(
+        15e12 / memphis["training_tokens"], rel=1e-9)
+
+
+def test_set_pins_a_parallel_degree(cli) -> None:
+    """--set parallelism.tp=4 fixes tp at 4 in the chosen configuration."""
+    r = _plan_json(cli, str(MEMPHIS), "--set", "parallelism.tp=4")
+    assert r["parallelism"]["tp"] == 4
+    par = r["parallelism"]
+    assert par["tp"] * par["pp"] * par["dp"] * par["cp"] == r["num_gpus"]
+
+
+def test_set_swaps_the_model(cli) -> None:
+    """--set model=llama3-405b replaces the model by the catalog entry (405.85e9 parameters)."""
+    r = _plan_json(cli, str(MEMPHIS), "--set", "model=llama3-405b", "--set", "cluster.num_gpus=16384",
+                   "--set", "training.global_batch=2048")
+    assert r["model"] == "llama3-405b"
+    assert r["num_gpus"] == 16384
+    assert r["params"] == pytest.approx(405.85e9, rel=1e-3)
+    assert r["active_params"] == r["params"]
+
+
+def test_set_num_gpus_on_a_catalog_cluster(cli, tmp_path: Path) -> None:
+    """--set cluster.num_gpus resizes a cluster the scenario names from the catalog, keeping its hardware."""
+    f = _write_yaml(tmp_path / "small.yaml", SMALL)
+    r = _plan_json(cli, str(f), "--set", "cluster.num_gpus=64")
+    assert (r["num_gpus"], r["cluster"], r["accelerator"]) == (64, "colossus", "H100-SXM5-80GB")
+    par = r["parallelism"]
+    assert par["tp"] * par["pp"] * par["dp"] * par["cp"] == 64
+
+
+def test_plan_table_output(cli, tmp_path: Path) -> None:
+    """Without --json, plan prints a human-readable report naming the model and exits 0."""
+    f = _write_yaml(tmp_path / "small.yaml", SMALL)
+    result = cli("plan", str(f), "--set", "cluster.num_gpus=64")
+    assert result.code == 0, result.err
+    assert "llama3-8b" in result.out
+    assert result.err == ""
+
+
+def test_plan_error_is_one_line(cli, tmp_path: Path) -> None:
+    """A bad --set value gives one located `error:` line on stderr and exit code 2."""
+    f = _write_yaml(tmp_path / "small.yaml", SMALL)
+    cli("plan", str(f), "--set", "training.global_batch=-1").one_error_line(str(f), "training.global_batch")
+
+
+# --- end to end, as a real process -----------------------------------------------------------------------------
+
+
+def _process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "supercluster.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def test_end_to_end_plan_json(tmp_path: Path) -> None:
+    """`python -m supercluster.cli plan FILE --json` in a fresh process prints valid JSON and exits 0."""
+    _write_yaml(tmp_path / "small.yaml", SMALL)
+    proc = _process("plan", "small.yaml", "--json", "--set", "cluster.num_gpus=64", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["num_gpus"] == 64 and report["fits"] is True
+
+
+def test_end_to_end_bad_input(tmp_path: Path) -> None:
+    """A bad scenario in a fresh process: exit 2, exactly one stderr line, no traceback."""
+    _write_yaml(tmp_path / "small.yaml", {**SMALL, "training": {**SMALL["training"], "tokenz": 1}})
+    proc = _process("plan", "small.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: small.yaml: training.tokenz: unknown key"), lines
+    assert proc.stdout == ""
+
+
+# --- validate --------------------------------------------------------------------------------------------------
+
+
+def test_validate_json_rows(cli, tmp_path: Path) -> None:
+    """validate --json prints one row per run (id, predicted, expected, rel_error, parallelism) and the summary."""
+    runs = _calibration_runs(2)
+    f = _runs_file(tmp_path / "runs.yaml", runs, median=100.0, worst=100.0)
+    result = cli("validate", str(f), "--json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert [row["id"] for row in data["rows"]] == [run["id"] for run in runs]
+    errors = []
+    for row in data["rows"]:
+        assert row.keys() >= ROW_KEYS
+        assert row["predicted_step_time_s"] > 0
+        assert row["rel_error"] == pytest.approx(
+            (row["predicted_step_time_s"] - row["expected_step_time_s"]) / row["expected_step_time_s"], rel=1e-9)
+        assert {"tp", "pp", "dp", "cp"} <= row["parallelism"].keys()
+        errors.append(abs(row["rel_error"]))
+    assert data["median_abs_rel_error"] == pytest.approx(statistics.median(errors), rel=1e-12)
+    assert data["max_abs_rel_error"] == pytest.approx(max(errors), rel=1e-12)
+    assert data["passed"] is True and data["failures"] == []
+
+
+def test_validate_expected_values_come_from_the_file(cli, tmp_path: Path) -> None:
+    """Each row's expected_step_time_s is the run's expected.step_time_s, verbatim."""
+    runs = _calibration_runs(1)
+    runs[0]["expected"]["step_time_s"] = 1.234
+    f = _runs_file(tmp_path / "runs.yaml", runs, median=100.0, worst=100.0)
+    data = json.loads(cli("validate", str(f), "--json").out)
+    assert data["rows"][0]["expected_step_time_s"] == 1.234
+
+
+def test_validate_breach_is_reported(cli, tmp_path: Path) -> None:
+    """With a tolerance of 0.0 every run breaches it: passed is false and each breach is listed."""
+    runs = _calibration_runs(2)
+    f = _runs_file(tmp_path / "runs.yaml", runs, median=0.0, worst=0.0)
+    data = json.loads(cli("validate", str(f), "--json").out)
+    assert data["passed"] is False
+    assert any("median" in failure for failure in data["failures"])
+    for run in runs:
+        assert any(failure.startswith(f"{run['id']}: ") for failure in data["failures"]), data["failures"]
+
+
+def test_validate_within_tolerance_exits_0(cli, tmp_path: Path) -> None:
+    """validate exits 0 (table output) when every run is within the file's tolerance."""
+    f = _runs_file(tmp_path / "runs.yaml", _calibration_runs(2), median=100.0, worst=100.0)
+    result = cli("validate", str(f))
+    assert result.code == 0, result.err
+    assert "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+def test_validate_breach_exits_1(cli, tmp_path: Path, as_json: bool) -> None:
+    """validate exits 1 when the file's tolerance is breached."""
+    f = _runs_file(tmp_path / "runs.yaml", _calibration_runs(2), median=0.0, worst=0.0)
+    result = cli("validate", str(f), *(["--json"] if as_json else []))
+    assert "Traceback" not in result.err
+    assert result.code == 1
+
+
+def _unmodellable(n: int) -> list[dict[str, Any]]:
+    runs = _calibration_runs(n)
+    runs[0]["cluster"]["accelerator"] = "H900-SXM9"
+    return runs
+
+
+def test_validate_unmodellable_run_is_a_failure(cli, tmp_path: Path) -> None:
+    """A run the tool cannot model (unknown accelerator) is a listed failure with its error, not skipped."""
+    runs = _unmodellable(2)
+    f = _runs_file(tmp_path / "runs.yaml", runs, median=100.0, worst=100.0)
+    result = cli("validate", str(f), "--json")
+    assert "Traceback" not in result.err
+    data = json.loads(result.out)
+    assert [row["id"] for row in data["rows"]] == [run["id"] for run in runs]
+    bad = data["rows"][0]
+    assert bad["predicted_step_time_s"] is None and bad["rel_error"] is None
+    assert "H900-SXM9" in bad["error"]
+    assert data["rows"][1]["rel_error"] is not None
+    assert data["passed"] is False
+    assert any(failure.startswith(f"{runs[0]['id']}: cannot be modelled") for failure in data["failures"])
+
+
+def test_validate_unmodellable_run_exits_1(cli, tmp_path: Path) -> None:
+    """A run the tool cannot model makes validate exit 1, however loose the tolerance."""
+    f = _runs_file(tmp_path / "runs.yaml", _unmodellable(2), median=100.0, worst=100.0)
+    assert cli("validate", str(f)).code == 1
+
+
+def test_validate_json_is_strict_json_when_nothing_is_modelled(cli, tmp_path: Path) -> None:
+    """validate --json prints standard JSON (no Infinity/NaN) even when no run can be modelled."""
+    f = _runs_file(tmp_path / "runs.yaml", _unmodellable(1), median=100.0, worst=100.0)
+    result = cli("validate", str(f), "--json")
+
+    def reject(token: str) -> None:
+        raise ValueError(f"non-standard JSON token {token}")
+
+    data = json.loads(result.out, parse_constant=reject)
+    assert data["passed"] is False
+
+
+def test_validate_missing_file(cli, tmp_path: Path) -> None:
+    """validate on a missing file: one located error line, exit 2."""
+    missing = tmp_path / "nope.yaml"
+    cli("validate", str(missing)).one_error_line(str(missing), "file not found")
+
+
+def test_validate_empty_runs(cli, tmp_path: Path) -> None:
+    """A runs file without runs: one error line naming the 'runs' field, exit 2."""
+    f = _write_yaml(tmp_path / "runs.yaml", {"runs": []})
+    cli("validate", str(f)).one_error_line(str(f), "runs", "non-empty list")
+
+
+def test_validate_run_without_expected(cli, tmp_path: Path) -> None:
+    """A run without expected.step_time_s: one error line naming runs[0].expected.step_time_s, exit 2."""
+    runs = _calibration_runs(1)
+    del runs[0]["expected"]
+    f = _runs_file(tmp_path / "runs.yaml", runs, median=1.0, worst=1.0)
+    cli("validate", str(f)).one_error_line(str(f), "runs[0].expected.step_time_s")
+
+
+def _mutate_run(field: str, value: Any):
+    def mutate(data: dict[str, Any]) -> None:
+        data["runs"][0][field] = value
+    return mutate
+
+
+def _set_expected(value: float):
+    def mutate(data: dict[str, Any]) -> None:
+        data["runs"][0]["expected"]["step_time_s"] = value
+    return mutate
+
+
+def _set_tolerance(data: dict[str, Any]) -> None:
+    data["tolerance"]["median_abs_rel_error"] = "ten percent"
+
+
+@pytest.mark.parametrize("mutate", [
+    _mutate_run("cluster", "colossus"),
+    _mutate_run("model", "llama3-8b"),
+    _mutate_run("training", 512),
+    _set_expected(0.0),
+    _set_expected(-1.0),
+    _set_tolerance,
+], ids=["cluster-name", "model-name", "training-number", "expected-zero", "expected-negative", "tolerance-text"])
+def test_validate_malformed_runs_file(cli, tmp_path: Path, mutate) -> None:
+    """A malformed runs file is refused (exit 2, one located line) or its run is a listed failure (exit 1), never
+    a traceback."""
+    data = {"tolerance": {"median_abs_rel_error": 1.0, "max_abs_rel_error": 1.0}, "runs": _calibration_runs(1)}
+    mutate(data)
+    f = _write_yaml(tmp_path / "runs.yaml", data)
+    result = cli("validate", str(f))
+    assert "Traceback" not in result.err, result.err
+    assert result.code in (1, 2), result.code
+    if result.code == 2:
+        result.one_error_line(str(f))
+    else:
+        assert data["runs"][0]["id"] in result.out
+
+
+# --- catalog ---------------------------------------------------------------------------------------------------
+
+
+def test_catalog_lists_every_entry_with_its_source(cli) -> None:
+    """`catalog` prints every kind's table with every entry name and the start of its source."""
+    result = cli("catalog")
+    assert result.code == 0, result.err
+    for kind in catalog.KINDS:
+        assert any(line.strip() == kind for line in result.out.splitlines()), kind
+        for name, body in catalog.entries(kind).items():
+            assert name in result.out, (kind, name)
+            assert str(body["source"])[:30] in result.out, (kind, name)
+
+
+def test_catalog_models_lists_only_models(cli) -> None:
+    """`catalog models` prints the models table (each model and its source) and no other kind's table."""
+    result = cli("catalog", "models")
+    assert result.code == 0, result.err
+    titles = {line.strip() for line in result.out.splitlines()} & set(catalog.KINDS)
+    assert titles == {"models"}
+    for name, body in catalog.entries("models").items():
+        assert name in result.out
+        assert str(body["source"])[:30] in result.out
+
+
+def test_catalog_models_json(cli) -> None:
+    """`catalog models --json` gives every model by name, each with a non-empty source."""
+    result = cli("catalog", "models", "--json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert list(data) == ["models"]
+    assert set(data["models"]) == set(catalog.entries("models"))
+    assert all(isinstance(body["source"], str) and body["source"].strip() for body in data["models"].values())
+
+
+def test_catalog_unknown_kind(cli) -> None:
+    """`catalog nonsense` exits 2 with one error line naming the kind and the known kinds."""
+    cli("catalog", "nonsense").one_error_line("unknown catalog kind 'nonsense'", *catalog.KINDS)
