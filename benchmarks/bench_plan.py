@@ -11,14 +11,18 @@ import os
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
 from supercluster import load_scenario, plan
+from supercluster.network import build_topology, collective_time, place
+from supercluster.network.report import fabric_report
 from supercluster.perf import evaluate
 from supercluster.search import enumerate_space
 from supercluster.spec.calibration import default_calibration
+from supercluster.spec.load import load_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMPHIS = ROOT / "scenarios" / "memphis.yaml"
@@ -53,6 +57,29 @@ def main() -> None:
     cal = default_calibration()
     t = best_of(lambda: evaluate(scenario, big, cal), repeat=3)
     lines.append(f"evaluate(): {len(big):,} configurations in {t:.3f} s = {len(big) / t:,.0f} configurations/s")
+
+    # Fabric: build and summarise 100k- and 1M-GPU fabrics (counts, never per GPU); peak memory via tracemalloc.
+    colossus = load_cluster("colossus")
+    for n in (100_000, 1_000_000):
+        cl = colossus.model_copy(update={"num_gpus": n, "fabric": colossus.fabric.model_copy(update={"tiers": None})})
+        tracemalloc.start()
+        t = best_of(lambda cl=cl: fabric_report(cl))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        r = fabric_report(cl)
+        lines.append(f"fabric_report: {n:,} GPUs ({len(r.tiers)} tiers, {r.switches:,} switches) in {t * 1e3:.2f} ms, "
+                     f"peak {peak / 2**20:.2f} MiB")
+
+    # Collective cost evaluations per second (one vectorised call over many groups and sizes).
+    topo = build_topology(colossus)
+    m = 1_000_000
+    rng = np.random.default_rng(0)
+    sizes = 2.0 ** rng.integers(10, 34, m)
+    n = 2.0 ** rng.integers(1, 15, m)
+    stride = 2.0 ** rng.integers(0, 4, m)
+    p = place(colossus, topo, n, stride)
+    t = best_of(lambda: collective_time(colossus, topo, cal, "all_reduce", sizes, p), repeat=3)
+    lines.append(f"collective_time(all-reduce): {m:,} evaluations in {t:.3f} s = {m / t:,.0f} per second")
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = [f"## {stamp} · {os.cpu_count()} cores · Python {sys.version.split()[0]}", ""]

@@ -10,11 +10,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import SuperclusterError
-from .report import render_plan, render_validation
+from .errors import InputError, SuperclusterError
+from .network import ALGORITHMS, OPS
+from .network.report import collective_report, fabric_report
+from .report import render_collective, render_fabric, render_plan, render_validation
 from .search import plan as plan_scenario
 from .spec import catalog as catalog_data
 from .spec import load_scenario
+from .spec.load import load_cluster
+from .units import parse_bytes
 from .validate import validate_file
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -53,9 +57,58 @@ def validate(
         raise typer.Exit(1)
 
 
+@app.command()
+def fabric(
+    target: Annotated[str, typer.Argument(help="a catalog cluster name or a scenario file")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """The cluster's scale-out fabric: tiers, switches, links, optics, bisection bandwidth and power."""
+    report = fabric_report(load_cluster(target))
+    if as_json:
+        print(json.dumps(report.model_dump(), indent=2))
+    else:
+        render_fabric(report, _out)
+
+
+@app.command()
+def collective(
+    cluster: Annotated[str, typer.Option("--cluster", help="a catalog cluster name or a scenario file")],
+    op: Annotated[str, typer.Option("--op", help="all-reduce | reduce-scatter | all-gather | broadcast | "
+                                                 "all-to-all | send-recv")],
+    size: Annotated[str, typer.Option("--bytes", help="message size, e.g. 1GiB, 256MB, 4e9")],
+    gpus: Annotated[int, typer.Option("--gpus", help="GPUs in the group (consecutive ranks)")],
+    algo: Annotated[str | None, typer.Option("--algo", help="force an algorithm: ring | tree | nvls | "
+                                                             "hierarchical | sharp | pairwise | direct")] = None,
+    stride: Annotated[int, typer.Option("--stride", help="ranks between consecutive members")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Time, algorithm bandwidth and bus bandwidth (nccl-tests definitions) of one collective."""
+    op_name = op.replace("-", "_").lower()
+    if op_name == "alltoall":
+        op_name = "all_to_all"
+    if op_name not in OPS:
+        raise InputError(f"unknown operation {op!r} (expected one of: {', '.join(o.replace('_', '-') for o in OPS)})",
+                         field="--op")
+    if algo is not None and algo not in ALGORITHMS:
+        raise InputError(f"unknown algorithm {algo!r} (expected one of: {', '.join(ALGORITHMS)})", field="--algo")
+    try:
+        message = parse_bytes(size)
+    except ValueError as exc:
+        raise InputError(str(exc), field="--bytes") from None
+    report = collective_report(load_cluster(cluster), op_name, message, gpus, stride=stride,
+                               algorithm=algo)
+    if as_json:
+        print(json.dumps(report.model_dump(), indent=2))
+    else:
+        render_collective(report, _out)
+
+
 KEY_FIGURES: dict[str, list[str]] = {
     "accelerators": ["dense_peak_flops_per_s", "hbm_bytes", "hbm_bandwidth_bytes_per_s", "tdp_w"],
-    "fabrics": ["transport", "tiers", "achievable_fraction", "link_latency_s"],
+    "switches": ["vendor", "transport", "capacity_bytes_per_s", "max_ports", "power_w"],
+    "nics": ["vendor", "bandwidth_bytes_per_s", "power_w"],
+    "optics": ["bandwidth_bytes_per_s", "power_w"],
+    "fabrics": ["transport", "switch", "tiers", "oversubscription", "achievable_fraction", "multipath_efficiency"],
     "clusters": ["accelerator", "num_gpus", "gpus_per_node", "fabric"],
     "models": ["layers", "hidden", "heads", "vocab", "moe", "published_params"],
     "facilities": ["pue", "location", "cooling"],
@@ -72,7 +125,8 @@ def _short(value: Any) -> str:
 
 @app.command()
 def catalog(
-    kind: Annotated[str | None, typer.Argument(help="accelerators | fabrics | clusters | models | facilities")] = None,
+    kind: Annotated[str | None, typer.Argument(help="accelerators | switches | nics | optics | fabrics | clusters | "
+                                                    "models | facilities")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the entries as JSON")] = False,
 ) -> None:
     """List catalog entries with their key figures and sources."""

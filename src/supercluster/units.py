@@ -29,3 +29,22 @@ def seconds_to_days(seconds: float) -> float:
 
 def seconds_to_hours(seconds: float) -> float:
     return seconds / SECONDS_PER_HOUR
+
+
+_BYTE_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> float:
+    """'1GiB', '512 MiB', '4e9', '1.5GB' -> bytes (binary units for KiB/MiB/GiB/TiB, decimal for KB/MB/GB/TB)."""
+    t = str(text).strip().lower().replace(" ", "")
+    i = len(t)
+    while i > 0 and t[i - 1].isalpha():
+        i -= 1
+    number, unit = t[:i], t[i:]
+    if unit not in _BYTE_UNITS:
+        raise ValueError(f"unknown byte unit {unit!r} (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)")
+    value = float(number) * _BYTE_UNITS[unit]
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"expected a positive size, got {text!r}")
+    return value

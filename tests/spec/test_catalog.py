@@ -8,11 +8,14 @@ import pytest
 from pydantic import BaseModel
 
 from supercluster.spec import catalog
-from supercluster.spec.hardware import Accelerator, Cluster, Fabric, Facility
+from supercluster.spec.hardware import Accelerator, Cluster, Fabric, Facility, Nic, Optic, Switch
 from supercluster.spec.model import Model
 
 SPEC_OF_KIND: dict[str, type[BaseModel]] = {
     "accelerators": Accelerator,
+    "switches": Switch,
+    "nics": Nic,
+    "optics": Optic,
     "fabrics": Fabric,
     "clusters": Cluster,
     "models": Model,
@@ -24,7 +27,12 @@ REQUIRED = {
         "A100-SXM4-40GB", "A100-SXM4-80GB", "H100-SXM5-80GB", "H100-PCIe", "H800-SXM5-80GB",
         "H200", "B200", "GB200", "MI250X", "MI300X",
     ],
-    "fabrics": ["infiniband", "roce", "ethernet", "spectrum-x", "quantum-2-ndr", "hdr-200g-ib"],
+    "switches": ["quantum-2-qm9700", "spectrum-4-sn5600", "quantum-x800-q3400", "tomahawk-5-class",
+                 "tomahawk-4-class", "quantum-qm8700"],
+    "nics": ["connectx-7", "bluefield-3-supernic", "connectx-6", "connectx-8"],
+    "optics": ["osfp-400g", "osfp-800g-2x400g", "qsfp56-200g"],
+    "fabrics": ["infiniband", "roce", "ethernet", "spectrum-x", "quantum-2-ndr", "quantum-2-ndr-sharp", "hdr-200g-ib",
+                "meta-roce-24k"],
     "clusters": ["colossus", "gpt4-a100", "llama3-16k", "meta-24k-ib", "meta-24k-roce", "eos", "eagle", "selene"],
     "models": [
         "gpt3-175b", "llama3-8b", "llama3-70b", "llama3-405b", "grok-1", "mixtral-8x7b", "mixtral-8x22b",
@@ -37,12 +45,25 @@ ALL_ENTRIES = [(kind, name) for kind in catalog.KINDS for name in catalog.entrie
 REQUIRED_ENTRIES = [(kind, name) for kind, names in REQUIRED.items() for name in names]
 
 
+FABRIC_PARTS = {"switch": "switches", "nic": "nics", "optic": "optics"}
+
+
+def _resolved_fabric(body: dict[str, Any]) -> dict[str, Any]:
+    """A fabric entry with its switch, NIC and optic names replaced by their catalog entries."""
+    for part, kind in FABRIC_PARTS.items():
+        if isinstance(body.get(part), str):
+            body[part] = catalog.entry(kind, body[part], field=f"cluster.fabric.{part}")
+    return body
+
+
 def _resolved(kind: str, name: str) -> dict[str, Any]:
-    """A catalog entry with a cluster's accelerator and fabric names replaced by their catalog entries."""
+    """A catalog entry with every catalog name it holds (accelerator, fabric, switch, NIC, optic) resolved."""
     body = catalog.entry(kind, name)
+    if kind == "fabrics":
+        body = _resolved_fabric(body)
     if kind == "clusters":
         body["accelerator"] = catalog.entry("accelerators", body["accelerator"], field="cluster.accelerator")
-        body["fabric"] = catalog.entry("fabrics", body["fabric"], field="cluster.fabric")
+        body["fabric"] = _resolved_fabric(catalog.entry("fabrics", body["fabric"], field="cluster.fabric"))
     return body
 
 
@@ -55,14 +76,14 @@ def _leaves(value: Any) -> list[Any]:
 
 
 def test_every_kind_has_entries() -> None:
-    """Each of the five catalog files loads and holds at least one entry."""
+    """Each catalog file loads and holds at least one entry."""
     for kind in catalog.KINDS:
         assert catalog.entries(kind), kind
 
 
 @pytest.mark.parametrize(("kind", "name"), ALL_ENTRIES)
 def test_entry_validates(kind: str, name: str) -> None:
-    """Every entry of every kind builds its pydantic spec (clusters after resolving accelerator and fabric names)."""
+    """Every entry of every kind builds its pydantic spec (after resolving the catalog names it holds)."""
     spec = SPEC_OF_KIND[kind].model_validate(_resolved(kind, name))
     assert spec.name == name  # type: ignore[attr-defined]
 
@@ -109,4 +130,31 @@ def test_cluster_references_resolve() -> None:
 def test_generic_fabrics_match_their_transport() -> None:
     """The generic fabrics a transport name maps to have that transport."""
     for transport in ("infiniband", "roce", "ethernet"):
-        assert Fabric.model_validate(catalog.entry("fabrics", transport)).transport == transport
+        assert Fabric.model_validate(_resolved("fabrics", transport)).transport == transport
+
+
+def test_fabric_references_resolve() -> None:
+    """Every fabric names a switch, a NIC and an optic that exist in the catalog."""
+    for name, body in catalog.entries("fabrics").items():
+        for part, kind in FABRIC_PARTS.items():
+            assert isinstance(body.get(part), str), f"{name}.{part}"
+            assert body[part] in catalog.entries(kind), f"{name}.{part} = {body[part]}"
+
+
+def test_sharp_fabrics_use_reducing_switches() -> None:
+    """In-network reduction is opt-in: only quantum-2-ndr-sharp enables it, on a switch that reduces."""
+    on = {name for name, body in catalog.entries("fabrics").items() if body.get("in_network_reduction")}
+    assert on == {"quantum-2-ndr-sharp"}
+    fabric = Fabric.model_validate(_resolved("fabrics", "quantum-2-ndr-sharp"))
+    assert fabric.switch is not None and fabric.switch.in_network_reduction
+
+
+def test_switch_radix_at_line_rates() -> None:
+    """Switch capacities are one-direction sums of port rates, so the radix at the native rate is the port count."""
+    radix = {name: Switch.model_validate(catalog.entry("switches", name)) for name in catalog.entries("switches")}
+    assert radix["quantum-2-qm9700"].radix(50e9) == 64
+    assert radix["spectrum-4-sn5600"].radix(50e9) == 128
+    assert radix["tomahawk-5-class"].radix(25e9) == 256
+    assert radix["quantum-x800-q3400"].radix(100e9) == 144
+    assert radix["quantum-qm8700"].radix(25e9) == 40
+    assert radix["tomahawk-4-class"].radix(50e9) == 64

@@ -1,15 +1,23 @@
-"""The network: where parallel groups sit and what their collectives cost."""
+"""The network: the fabric's topology, where parallel groups sit, and what their collectives cost."""
 
-from .collectives import all_gather_s, all_reduce_s, all_to_all_s, reduce_scatter_s, send_recv_s
-from .placement import Link, all_to_all_link, group_link
+from .cost import ALGORITHMS, BUS_FACTOR, OPS, CollectiveTimes, collective_time, scale_out_bandwidth
+from .placement import DEFAULT_ORDER, LEVEL_NAMES, Placement, axis_strides, place
+from .topology import Tier, Topology, build_topology, capacity
 
 __all__ = [
-    "Link",
-    "all_gather_s",
-    "all_reduce_s",
-    "all_to_all_s",
-    "all_to_all_link",
-    "group_link",
-    "reduce_scatter_s",
-    "send_recv_s",
+    "ALGORITHMS",
+    "BUS_FACTOR",
+    "DEFAULT_ORDER",
+    "LEVEL_NAMES",
+    "OPS",
+    "CollectiveTimes",
+    "Placement",
+    "Tier",
+    "Topology",
+    "axis_strides",
+    "build_topology",
+    "capacity",
+    "collective_time",
+    "place",
+    "scale_out_bandwidth",
 ]

@@ -1,11 +1,16 @@
-"""Where a parallel group's traffic goes: inside the scale-up domain or over the scale-out fabric.
+"""Where a parallel group sits: ranks mapped to GPUs, and which links its traffic crosses.
 
-Ranks are laid out with the parallel axes in Megatron-LM's default order tp-cp-ep-dp-pp (tp innermost): a group
-of ``size`` ranks whose members are ``stride`` ranks apart has min(size, domain/stride) members in each
-scale-up domain (one when stride >= domain). A group that stays inside one domain runs at the scale-up
-bandwidth; one that spans domains is bounded by the scale-out links: NCCL drives one ring channel per NIC,
-so a ring's bus bandwidth is about (members per domain) x (per-GPU scale-out bandwidth), never more than the
-scale-up bandwidth (collectives data: ~46-49 GB/s per 400G NIC, ~370-390 GB/s for 8 NICs per node).
+Ranks fill GPUs in order (rank r on GPU r: consecutive ranks share a node). The parallel axes are laid out in a
+configurable order, innermost first — Megatron-LM's default ``tp-cp-ep-dp-pp`` — so a group of one axis has
+``size`` members ``stride`` ranks apart (stride = product of the degrees of the axes inside it; expert
+parallelism is carved out of tp*cp*dp with the expert-tensor axis innermost).
+
+For a group, per scale-up domain (node): g = min(size, max(1, domain // stride)) members; it spans
+ceil(size / g) domains. Over the fabric, a subtree rooted at tier t (a rail-aligned leaf block for t = 1, a pod
+for t = 2, ...) holds m_t = min(size, max(1, block_gpus_t // stride)) members; the group's traffic turns around
+at the lowest tier whose subtree holds all of it (its ``level``: 0 inside a domain, 1 under one leaf, 2 inside a
+pod/spine block, 3 across the core...). NCCL's PXN moves traffic between GPUs of different local index onto the
+right rail over NVLink first, so strided groups are rail-aligned.
 """
 
 from __future__ import annotations
@@ -15,55 +20,53 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..spec.hardware import Cluster
+from .topology import Topology
+
+DEFAULT_ORDER = ("tp", "cp", "ep", "dp", "pp")
+LEVEL_NAMES = ("inside a node (scale-up)", "under one leaf (same rail)", "inside a pod (spine)",
+               "across the core", "across the super-core")
 
 
 @dataclass(frozen=True)
-class Link:
-    """Bus bandwidth (bytes/s) and per-step latency (s) a group reaches; arrays over candidates."""
+class Placement:
+    """A group of ``size`` ranks ``stride`` apart; every field an array over candidates."""
 
-    bandwidth_bytes_per_s: np.ndarray
-    latency_s: np.ndarray
-    crosses_fabric: np.ndarray
+    size: np.ndarray
+    stride: np.ndarray
+    per_domain: np.ndarray  # members per scale-up domain
+    domains: np.ndarray  # domains spanned
+    level: np.ndarray  # 0 scale-up only, t >= 1: highest switch tier reached
+    members_below: tuple[np.ndarray, ...]  # members under one tier-t subtree, t = 1..T
+    fabric_gpus: tuple[int, ...]  # GPUs under one tier-t subtree
 
-
-def achievable_bandwidths(cluster: Cluster) -> tuple[float, float]:
-    """(scale-up bus bandwidth per GPU, scale-out bandwidth per GPU) a collective reaches, bytes/s."""
-    scale_up = cluster.accelerator.scale_up_bandwidth_bytes_per_s * cluster.scale_up_achievable_fraction
-    per_gpu_out = (cluster.scale_out_bandwidth_per_gpu_bytes_per_s * cluster.fabric.achievable_fraction
-                   / cluster.fabric.oversubscription)
-    return scale_up, per_gpu_out
-
-
-def members_per_domain(size: np.ndarray, stride: np.ndarray, domain: int) -> np.ndarray:
-    size = np.asarray(size, dtype=np.float64)
-    stride = np.asarray(stride, dtype=np.float64)
-    return np.clip(np.floor(domain / stride), 1.0, size)
+    @property
+    def inside_domain(self) -> np.ndarray:
+        return self.level == 0
 
 
-def group_link(cluster: Cluster, size: np.ndarray, stride: np.ndarray) -> Link:
-    """Bandwidth and latency of a group of ``size`` ranks ``stride`` apart."""
-    domain = cluster.domain_gpus
-    size = np.asarray(size, dtype=np.float64)
-    stride = np.asarray(stride, dtype=np.float64)
-    scale_up, per_gpu_out = achievable_bandwidths(cluster)
-    inside = size * stride <= domain
-    g = members_per_domain(size, stride, domain)
-    bw = np.where(inside, scale_up, np.minimum(scale_up, g * per_gpu_out))
-    lat = np.where(inside, cluster.scale_up_latency_s, cluster.fabric.link_latency_s)
-    return Link(bandwidth_bytes_per_s=bw, latency_s=lat, crosses_fabric=~inside)
+def axis_strides(order: tuple[str, ...] | list[str], degrees: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Stride of each axis for a layout order (innermost first); ep is carved out of the dense axes."""
+    dense = [a for a in order if a != "ep"]
+    out: dict[str, np.ndarray] = {}
+    acc = np.ones_like(np.asarray(degrees["tp"], dtype=np.float64))
+    for axis in dense:
+        out[axis] = acc.copy()
+        acc = acc * np.asarray(degrees[axis], dtype=np.float64)
+    return out
 
 
-def all_to_all_link(cluster: Cluster, size: np.ndarray, stride: np.ndarray) -> Link:
-    """All-to-all: the share of a rank's traffic that leaves its domain goes over its own NIC only."""
-    domain = cluster.domain_gpus
-    size = np.asarray(size, dtype=np.float64)
-    stride = np.asarray(stride, dtype=np.float64)
-    scale_up, per_gpu_out = achievable_bandwidths(cluster)
-    g = members_per_domain(size, stride, domain)
-    remote_share = np.where(size > 1, (size - g) / np.maximum(size - 1.0, 1.0), 0.0)
-    # time per byte = local part over NVLink and remote part over the NIC, which proceed in parallel
-    inv = np.maximum((1.0 - remote_share) / scale_up, remote_share / per_gpu_out)
-    bw = 1.0 / np.maximum(inv, 1e-30)
-    inside = remote_share <= 0
-    lat = np.where(inside, cluster.scale_up_latency_s, cluster.fabric.link_latency_s)
-    return Link(bandwidth_bytes_per_s=bw, latency_s=lat, crosses_fabric=~inside)
+def place(cluster: Cluster, topo: Topology, size: np.ndarray, stride: np.ndarray) -> Placement:
+    size = np.maximum(np.asarray(size, dtype=np.float64), 1.0)
+    stride = np.maximum(np.asarray(stride, dtype=np.float64), 1.0)
+    domain = float(cluster.domain_gpus)
+    g = np.clip(np.floor(domain / stride), 1.0, size)
+    domains = np.ceil(size / g)
+    span = size * stride
+    below = []
+    level = np.where(span <= domain, 0, len(topo.tiers)).astype(np.int64)
+    for tier in reversed(topo.tiers):
+        level = np.where((span > domain) & (span <= tier.block_gpus), tier.level, level)
+    for tier in topo.tiers:
+        below.append(np.clip(np.floor(tier.block_gpus / stride), 1.0, size))
+    return Placement(size=size, stride=stride, per_domain=g, domains=domains, level=level,
+                     members_below=tuple(below), fabric_gpus=tuple(t.block_gpus for t in topo.tiers))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from ..network.placement import LEVEL_NAMES, axis_strides, place
+from ..network.topology import build_topology
 from ..spec.scenario import Claim, Scenario
 from ..units import SECONDS_PER_DAY
 from ..workload.flops import model_flops_per_token, recompute_flops_per_token
@@ -78,6 +81,7 @@ class StepReport(BaseModel):
     hardware_flops_per_token: float
     search: dict[str, Any] = {}
     claims: list[ClaimCheck] = []
+    groups: dict[str, dict[str, Any]] = {}
 
 
 def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: dict[str, Any] | None = None
@@ -112,6 +116,29 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: 
         fits=bool(arrays.fits[i]), params=float(pc.total), active_params=float(pc.active),
         model_flops_per_token=mflops, hardware_flops_per_token=hflops, search=search or {},
     )
+    update: dict[str, Any] = {"groups": group_placement(s, par)}
     if s.claims:
-        report = report.model_copy(update={"claims": check_claims(report, s.claims)})
-    return report
+        update["claims"] = check_claims(report, s.claims)
+    return report.model_copy(update=update)
+
+
+def group_placement(s: Scenario, par: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """For each parallel axis: group size, rank stride, members per node, nodes spanned, links crossed."""
+    topo = build_topology(s.cluster)
+    deg = {k: np.array([float(par[k])]) for k in ("tp", "cp", "dp", "pp")}
+    strides = axis_strides(s.parallelism.order.split("-"), deg)
+    groups = {
+        "tp": (par["tp"], strides["tp"]),
+        "cp": (par["cp"], strides["cp"]),
+        "ep": (par["ep"], np.array([float(par["etp"])])),
+        "dp": (par["dp"] * par["cp"], np.minimum(strides["dp"], strides["cp"])),
+        "pp": (par["pp"], strides["pp"]),
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for axis, (size, stride) in groups.items():
+        p = place(s.cluster, topo, np.array([float(size)]), stride)
+        level = int(p.level[0])
+        out[axis] = {"size": int(size), "stride": int(stride[0]), "per_node": int(p.per_domain[0]),
+                     "nodes": int(p.domains[0]), "level": level if size > 1 else 0,
+                     "crosses": LEVEL_NAMES[min(level, len(LEVEL_NAMES) - 1)] if size > 1 else "-"}
+    return out

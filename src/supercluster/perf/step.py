@@ -20,15 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..network import (
-    all_gather_s,
-    all_reduce_s,
-    all_to_all_link,
-    all_to_all_s,
-    group_link,
-    reduce_scatter_s,
-    send_recv_s,
-)
+from ..network.cost import collective_time
+from ..network.placement import axis_strides, place
+from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..spec.training import grads_in_fp32
@@ -96,7 +90,8 @@ def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.n
     return fwd + core_f + elem_f, bwd + core_b + elem_b, core_f, core_b
 
 
-def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str, rfrac: np.ndarray) -> _LayerTimes:
+def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str, rfrac: np.ndarray, topo: Topology
+                 ) -> _LayerTimes:
     """Per-layer times; ``rfrac`` is the share of layers whose forward is recomputed (full or block)."""
     model, cluster = s.model, s.cluster
     seq = s.seq_len
@@ -113,8 +108,10 @@ def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str, rfrac:
     T = mb * seq / cp
     # Tensor parallel: an all-gather and a reduce-scatter of the T x h activations around attention and
     # around the MLP (Korthikanti et al. 2022, Fig. 5); an MoE MLP needs them only with expert-tensor parallelism.
-    tp_link = group_link(cluster, tp, np.ones_like(tp))
-    one = all_gather_s(T * model.hidden * ACT_BYTES, tp, tp_link.bandwidth_bytes_per_s, tp_link.latency_s)
+    strides = axis_strides(s.parallelism.order.split("-"), {"tp": tp, "cp": cp, "dp": c.dp.astype(f64),
+                                                              "pp": c.pp.astype(f64)})
+    tp_group = place(cluster, topo, tp, strides["tp"])
+    one = collective_time(cluster, topo, cal, "all_gather", T * model.hidden * ACT_BYTES, tp_group).time_s
     collectives = 4.0 if kind == "dense" else np.where(etp > 1, 4.0, 2.0)
     tp_fwd = collectives * one
     tp_total = tp_fwd * (2.0 + rfrac) * (1.0 - cal.tp_comm_overlap)
@@ -124,8 +121,8 @@ def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str, rfrac:
     d_qk, d_v = attention_dims(model)
     kv_local = np.maximum(model.n_kv_heads / tp, 1.0) if model.attention == "mha" else model.heads / tp
     kv_block = T * kv_local * (d_qk + d_v) * ACT_BYTES
-    cp_link = group_link(cluster, cp, tp)
-    step_s = send_recv_s(kv_block, cp_link.bandwidth_bytes_per_s, cp_link.latency_s, cp > 1)
+    cp_pair = place(cluster, topo, np.where(cp > 1, 2.0, 1.0), strides["cp"])  # ring neighbours
+    step_s = collective_time(cluster, topo, cal, "send_recv", kv_block, cp_pair).time_s
     cp_fwd = (cp - 1.0) * step_s
     hide = cal.cp_comm_overlap
     cp_total = (np.maximum(cp_fwd - hide * attn_f, 0.0) * (1.0 + rfrac)
@@ -133,9 +130,8 @@ def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str, rfrac:
 
     if kind == "moe" and model.moe:
         routed = mb * seq * model.moe.top_k * etp / (tp * cp)
-        ep_link = all_to_all_link(cluster, ep, etp)
-        a2a = all_to_all_s(routed * model.hidden * ACT_BYTES, ep, ep_link.bandwidth_bytes_per_s,
-                           ep_link.latency_s)
+        ep_group = place(cluster, topo, ep, etp)
+        a2a = collective_time(cluster, topo, cal, "all_to_all", routed * model.hidden * ACT_BYTES, ep_group).time_s
         ep_total = 2.0 * a2a * (2.0 + rfrac) * (1.0 - cal.ep_comm_overlap)
     else:
         ep_total = np.zeros_like(tp)
@@ -163,8 +159,9 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     n_moe_total = model.layers - model.moe.dense_layers if model.moe else 0
     n_moe = np.minimum(lps, n_moe_total)
     n_dense = lps - n_moe
-    dense = _layer_times(s, cal, c, "dense", rfrac) if n_dense.any() else None
-    moe = _layer_times(s, cal, c, "moe", rfrac) if model.moe else None
+    topo = build_topology(cluster)
+    dense = _layer_times(s, cal, c, "dense", rfrac, topo) if n_dense.any() else None
+    moe = _layer_times(s, cal, c, "moe", rfrac, topo) if model.moe else None
 
     def per_stage(attr: str) -> np.ndarray:
         total = np.zeros_like(tp)
@@ -182,9 +179,10 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
 
     # Pipeline: a send/recv of the stage boundary activations forward and backward per virtual stage, split
     # over the tp ranks (Megatron's scatter-gather optimisation).
-    pp_link = group_link(cluster, np.full_like(pp, 2.0), tp * cp * dp)
+    strides = axis_strides(s.parallelism.order.split("-"), {"tp": tp, "cp": cp, "dp": dp, "pp": pp})
+    pp_pair = place(cluster, topo, np.where(pp > 1, 2.0, 1.0), strides["pp"])
     boundary = mb * seq / cp * model.hidden * ACT_BYTES / tp
-    pp_mb = 2.0 * vs * send_recv_s(boundary, pp_link.bandwidth_bytes_per_s, pp_link.latency_s, pp > 1)
+    pp_mb = 2.0 * vs * collective_time(cluster, topo, cal, "send_recv", boundary, pp_pair).time_s
 
     t_mb = compute_mb + recompute_mb + tp_mb + cp_mb + ep_mb + pp_mb
     bubble = (pp - 1.0) / vs * t_mb
@@ -197,13 +195,15 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     bwd_mb = per_stage("bwd") + head_b
     dp_exposed = np.zeros_like(tp)
     local_params = np.zeros_like(tp)
-    for n_params, size, stride in ((non_expert, dp * cp, tp), (expert, tp * cp * dp / (ep * etp), ep * etp)):
-        link = group_link(cluster, size, stride)
-        bw, lat = link.bandwidth_bytes_per_s, link.latency_s
+    dense_dp_stride = np.minimum(strides["dp"], strides["cp"])  # the dp x cp ranks that hold one weight shard
+    for n_params, size, stride in ((non_expert, dp * cp, dense_dp_stride),
+                                   (expert, tp * cp * dp / (ep * etp), ep * etp)):
+        group = place(cluster, topo, size, stride)
         grads = n_params * grad_bytes
         params = n_params * 2.0
-        t_grad = np.where(zero == 0, all_reduce_s(grads, size, bw, lat), reduce_scatter_s(grads, size, bw, lat))
-        t_gather = all_gather_s(params, size, bw, lat)
+        t_grad = np.where(zero == 0, collective_time(cluster, topo, cal, "all_reduce", grads, group).time_s,
+                          collective_time(cluster, topo, cal, "reduce_scatter", grads, group).time_s)
+        t_gather = collective_time(cluster, topo, cal, "all_gather", params, group).time_s
         grad_exposed = np.maximum(t_grad - cal.dp_comm_overlap * bwd_mb, 0.0)
         gather_exposed = np.where(
             zero == 3,

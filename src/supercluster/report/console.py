@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from ..network.report import CollectiveReport, FabricReport
 from ..perf.report import StepReport
 from ..units import GIB, SECONDS_PER_DAY
 from ..validate.runs import ValidationResult
@@ -50,6 +51,15 @@ def render_plan(r: StepReport, console: Console) -> None:
         f" · recompute {par['recompute']} · ZeRO {par['zero_stage']}"
         f" · SP {'on' if par['sequence_parallel'] else 'off'}"
         f"  [dim]({r.search.get('candidates', 0):,} configurations searched)[/dim]")
+
+    if r.groups:
+        g = Table(title="parallel groups on the fabric", show_edge=False)
+        for col in ("axis", "size", "stride", "per node", "nodes", "traffic"):
+            g.add_column(col, justify="left" if col in ("axis", "traffic") else "right")
+        for axis, grp in r.groups.items():
+            g.add_row(axis, str(grp["size"]), str(grp["stride"]), str(grp["per_node"]), f"{grp['nodes']:,}",
+                      grp["crosses"])
+        console.print(g)
 
     t = Table(title="step breakdown", show_edge=False)
     t.add_column("part")
@@ -129,3 +139,36 @@ def render_validation(v: ValidationResult, console: Console) -> None:
     else:
         for f in v.failures:
             console.print(f"[red]✗[/red] {f}")
+
+
+def render_fabric(r: FabricReport, console: Console) -> None:
+    console.print(f"[bold]{r.cluster}[/bold]: {r.gpus:,} GPUs in {r.nodes:,} nodes, {r.transport}, "
+                  f"{r.switch or 'generic switch'} (radix {r.radix} at {r.port_gbps:.0f} Gb/s)")
+    for line in r.explanation:
+        console.print(f"  {line}")
+    t = Table(title="tiers", show_edge=False)
+    for col in ("tier", "switches", "down", "up", "down:up", "links up", "GPUs per block"):
+        t.add_column(col, justify="left" if col == "tier" else "right")
+    for tier in r.tiers:
+        t.add_row(tier.tier, f"{tier.switches:,}", str(tier.down_ports), str(tier.up_ports),
+                  f"{tier.oversubscription:g}:1", f"{tier.links_up:,}", f"{tier.gpus_per_switch_block:,}")
+    console.print(t)
+    s = Table(title="totals", show_edge=False)
+    s.add_column("figure")
+    s.add_column("value", justify="right")
+    s.add_row("switches", f"{r.switches:,}")
+    s.add_row("NIC links / switch-switch links", f"{r.nic_links:,} / {r.switch_links:,}")
+    s.add_row("transceivers (both ends, all optical)", f"{r.transceivers:,}")
+    s.add_row("bisection bandwidth", f"{r.bisection_bytes_per_s * 8 / 1e15:,.1f} Pb/s")
+    for part, watts in r.power_w.items():
+        s.add_row(f"power: {part}", f"{watts / 1e6:,.2f} MW")
+    console.print(s)
+
+
+def render_collective(r: CollectiveReport, console: Console) -> None:
+    console.print(f"[bold]{r.op.replace('_', '-')}[/bold] of {r.message_bytes:,.0f} bytes on {r.gpus} GPUs of "
+                  f"{r.cluster} ({r.per_domain} per node over {r.domains} node(s); traffic {r.crosses})")
+    console.print(f"algorithm {r.algorithm}: {r.time_s * 1e6:,.1f} us, algbw {r.algbw_bytes_per_s / 1e9:,.2f} GB/s, "
+                  f"busbw {r.busbw_bytes_per_s / 1e9:,.2f} GB/s")
+    others = ", ".join(f"{a} {t * 1e6:,.1f} us" for a, t in r.alternatives.items())
+    console.print(f"[dim]alternatives: {others}[/dim]")

@@ -26,6 +26,8 @@ class Calibration(Spec):
                                                  "its asymptotic throughput")
     matmul_scale: Fraction = Field(
         description="GEMM throughput sustained inside a training step / the isolated best-shape benchmark (MAMF)")
+    collective_launch_s: NonNegativeFloat = Field(description="fixed cost of launching one NCCL collective")
+    a2a_per_peer_s: NonNegativeFloat = Field(description="cost per peer of a pairwise all-to-all (send/recv posting)")
     source: str = "catalog/calibration.yaml"
 
 

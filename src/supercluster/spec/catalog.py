@@ -10,7 +10,9 @@ import yaml
 
 from ..errors import CatalogNameError, FileFormatError
 
-KINDS = ("accelerators", "fabrics", "clusters", "models", "facilities")
+SINGULAR = {"accelerators": "accelerator", "switches": "switch", "nics": "NIC", "optics": "optic",
+            "fabrics": "fabric", "clusters": "cluster", "models": "model", "facilities": "facility"}
+KINDS = ("accelerators", "switches", "nics", "optics", "fabrics", "clusters", "models", "facilities")
 
 
 @cache
@@ -37,8 +39,7 @@ def entry(kind: str, name: str, *, field: str | None = None) -> dict[str, Any]:
         if name.lower() in lowered:
             name = lowered[name.lower()]
         else:
-            raise CatalogNameError.unknown(kind.rstrip("s").replace("facilitie", "facility"), name, table,
-                                           field=field)
+            raise CatalogNameError.unknown(SINGULAR.get(kind, kind), name, table, field=field)
     return _deep_copy(table[name])
 
 

@@ -5,6 +5,8 @@ Values are SI with the unit in the field name (bytes, bytes/s, FLOP/s, s, W).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from .base import (
@@ -48,6 +50,8 @@ class Accelerator(Cited):
     )
     memory_bound_fraction: Fraction = Field(description="achievable fraction of HBM bandwidth, streaming kernels")
     kernel_overhead_s: NonNegativeFloat = Field(default=4e-6, description="fixed cost per kernel (launch, tail)")
+    nvls_fraction: Fraction | None = Field(
+        default=None, description="NVLink SHARP all-reduce algorithm bandwidth / scale-up bandwidth (None: no NVLS)")
 
     def peak_flops_per_s(self, precision: str) -> float:
         """Dense peak for a precision; fp8 falls back to the 16-bit peak on GPUs without fp8 tensor cores."""
@@ -76,15 +80,71 @@ class Accelerator(Cited):
         return self
 
 
+class Switch(Cited):
+    """A scale-out switch; its radix at a port rate is min(max_ports, capacity / rate)."""
+
+    vendor: str
+    asic: str | None = None
+    transport: Literal["infiniband", "ethernet"]
+    capacity_bytes_per_s: PositiveFloat = Field(description="switching capacity (sum of port rates, one direction)")
+    max_ports: PositiveInt = Field(description="most ports after breakout at the lowest supported rate")
+    power_w: PositiveFloat = Field(description="typical power of the switch without pluggable optics")
+    latency_s: PositiveFloat = Field(description="port-to-port forwarding latency")
+    in_network_reduction: bool = Field(default=False, description="SHARP-class reduction in the switch")
+
+    def radix(self, port_bytes_per_s: float) -> int:
+        return int(min(self.max_ports, self.capacity_bytes_per_s // port_bytes_per_s))
+
+
+class Nic(Cited):
+    vendor: str
+    bandwidth_bytes_per_s: PositiveFloat
+    power_w: PositiveFloat
+    latency_s: PositiveFloat = 1.0e-6
+
+
+class Optic(Cited):
+    """A pluggable transceiver (one per optical link end)."""
+
+    bandwidth_bytes_per_s: PositiveFloat
+    power_w: PositiveFloat
+
+
 class Fabric(Cited):
-    """The scale-out network as the step model needs it; topology detail comes with the network layer."""
+    """The scale-out network: a rail-optimised folded-Clos (fat tree) of identical switches."""
 
     transport: Transport
-    tiers: PositiveInt = 2
-    oversubscription: PositiveFloat = 1.0
-    switch: str | None = None
-    link_latency_s: PositiveFloat = Field(default=5e-6, description="per-hop-step latency of a collective step")
-    achievable_fraction: Fraction = Field(description="busbw / line rate a ring collective reaches")
+    tiers: PositiveInt | None = Field(default=None, le=4,
+                                      description="switch tiers; None: the fewest that hold the cluster")
+    oversubscription: PositiveFloat | list[PositiveFloat] = Field(
+        default=1.0, description="down:up port ratio per tier boundary, leaf first (one number: at the leaf only)")
+    switch: Switch | None = None
+    nic: Nic | None = None
+    optic: Optic | None = None
+    rail_optimized: bool = Field(default=True, description="NIC k of every node on leaf k (one rail per GPU index)")
+    link_latency_s: PositiveFloat = Field(default=5e-6, description="latency of one collective step over the network")
+    achievable_fraction: Fraction = Field(description="busbw / line rate a ring collective reaches per NIC")
+    multipath_efficiency: Fraction = Field(
+        default=1.0, description="share of bandwidth kept by traffic crossing spine tiers under load (ECMP hash "
+        "collisions on plain Ethernet; adaptive routing on InfiniBand and Spectrum-X)")
+    in_network_reduction: bool = Field(default=False, description="SHARP in-network all-reduce enabled")
+
+    def oversubscription_at(self, boundary: int) -> float:
+        """Down:up ratio at tier boundary ``boundary`` (1 = leaf to spine)."""
+        o = self.oversubscription
+        if isinstance(o, list):
+            return o[boundary - 1] if boundary - 1 < len(o) else 1.0
+        return o if boundary == 1 else 1.0
+
+    @model_validator(mode="after")
+    def _ratios(self) -> Fabric:
+        ratios = self.oversubscription if isinstance(self.oversubscription, list) else [self.oversubscription]
+        for r in ratios:
+            if r < 1:
+                raise ValueError(f"oversubscription {r} is below 1 (down:up ratios are >= 1)")
+        if self.in_network_reduction and self.switch is not None and not self.switch.in_network_reduction:
+            raise ValueError(f"in_network_reduction needs a switch that reduces; {self.switch.name} does not")
+        return self
 
 
 class Cluster(Cited):

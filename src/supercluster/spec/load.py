@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import FileFormatError, InputError, SpecError
 from . import catalog
+from .hardware import Cluster
 from .hf import model_from_hf_config
 from .rules import rules_for, violations
 from .scenario import Scenario
@@ -28,6 +29,9 @@ NAMED_PARTS = {
     "facility": "facilities",
     "cluster.accelerator": "accelerators",
     "cluster.fabric": "fabrics",
+    "cluster.fabric.switch": "switches",
+    "cluster.fabric.nic": "nics",
+    "cluster.fabric.optic": "optics",
 }
 
 
@@ -105,6 +109,13 @@ def _resolve_tree(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
         for sub in ("accelerator", "fabric"):
             if sub in cluster:
                 cluster[sub] = _resolve_named(f"cluster.{sub}", cluster[sub], base_dir)
+        fabric = cluster.get("fabric")
+        if isinstance(fabric, dict):
+            fabric = dict(fabric)
+            for sub in ("switch", "nic", "optic"):
+                if sub in fabric:
+                    fabric[sub] = _resolve_named(f"cluster.fabric.{sub}", fabric[sub], base_dir)
+            cluster["fabric"] = fabric
         data["cluster"] = cluster
     if data.get("parallelism") in ("auto", None):
         data.pop("parallelism", None)
@@ -243,3 +254,15 @@ def validate_part(model_cls: type[BaseModel], data: Any, *, file: str | None = N
         return model_cls.model_validate(data)
     except ValidationError as exc:
         raise validation_error_to_input_error(exc, file=file, prefix=field) from None
+
+
+def load_cluster(target: str) -> Cluster:
+    """A cluster from a scenario file (its ``cluster``) or a catalog cluster name."""
+    p = Path(target)
+    if p.is_file():
+        return load_scenario(p).cluster
+    try:
+        data = _resolve_tree({"cluster": target}, Path("."))
+        return Cluster.model_validate(data["cluster"])
+    except ValidationError as exc:
+        raise validation_error_to_input_error(exc, file=None, prefix="cluster") from None

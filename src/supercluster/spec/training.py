@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import Fraction, PositiveFloat, PositiveInt, Recompute, Spec, TrainingPrecision
 
@@ -41,9 +41,20 @@ class Parallelism(Spec):
     recompute: Recompute | None = None
     zero_stage: Literal[0, 1, 2, 3] | None = None
     sequence_parallel: bool | None = None
+    order: str = Field(default="tp-cp-ep-dp-pp", description="layout of the parallel axes over ranks, innermost "
+                       "first (Megatron-LM's default: tensor parallel inside a node, pipeline outermost)")
     uneven_pipeline: bool = Field(
         default=False, description="allow pp not dividing layers (the slowest stage gets ceil(layers/pp))"
     )
+
+
+    @field_validator("order")
+    @classmethod
+    def _order_is_permutation(cls, v: str) -> str:
+        axes = v.split("-")
+        if sorted(axes) != sorted(["tp", "cp", "ep", "dp", "pp"]):
+            raise ValueError(f"order must arrange tp, cp, ep, dp and pp once each, separated by '-', got {v!r}")
+        return v
 
 
 AXES = ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages", "recompute", "zero_stage",

@@ -1,0 +1,158 @@
+"""Collective costs on a placed group: NCCL's algorithms, chosen as NCCL would, over numpy arrays.
+
+Notation: S the buffer in bytes (nccl-tests convention: per-rank buffer for all-reduce, the whole gathered or
+scattered array for all-gather / reduce-scatter, the bytes one rank sends for all-to-all, the message for
+broadcast and send/recv); n members, g per scale-up domain, N = n/g domains; B_up the scale-up bandwidth a ring
+reaches, B_net the per-GPU scale-out bandwidth the traffic pattern gets at its bottleneck tier; a_up and a_net
+the latency of one algorithm step inside and across domains; every collective also pays a launch cost.
+
+Algorithms (NCCL 2.18+; Jeaugey, "Massively Scale Your Deep Learning Training with NCCL 2.4", 2019; nccl-tests
+doc/PERFORMANCE.md):
+- ring: all-reduce 2(n-1)/n * S / B_bus + 2[(n-N) a_up + N a_net]; all-gather / reduce-scatter half of it.
+  NCCL runs one ring channel per NIC, so across domains B_bus = min(B_up, g * B_net);
+- tree (double binary tree between domains, chains inside): all-reduce 2 S / (g B_net) + 2[log2(N) a_net +
+  (g-1) a_up] — the latency term is why NCCL prefers it for small messages at scale;
+- nvls (NVLink SHARP, NVSwitch gen 3+): the switch reduces; all-reduce S / (B_link * nvls_fraction);
+- hierarchical (NCCL NVLSTree / CollNet chain): reduce-scatter inside the domain (NVLS or ring), all-reduce of
+  S/g per rail between domains (ring, or in-network with SHARP: S/g once each way), all-gather inside;
+  the phases are pipelined, so the slower phase sets the time;
+- pairwise all-to-all: (n-1)/n * S split into the local share over the scale-up links and the remote share over
+  the NIC, which proceed in parallel; plus a per-peer cost;
+- broadcast: pipelined ring, S / B_bus; send/recv: S / B + one step.
+Contention: a pattern sends a fraction f_u of its traffic out of each tier-u subtree (ring: 1/m_u, the edges
+that leave a block of m_u members; all-to-all: (n - m_u)/(n - 1); send/recv: 1). With a share c of the GPUs under
+a switch sending at once, a flow through uplinks oversubscribed O_u:1 (cumulative) gets B_nic / max(1, O_u c f_u),
+and traffic turning around above the leaf keeps ``multipath_efficiency`` of it (ECMP collisions or adaptive
+routing, a cited fabric figure). NCCL's tuner picks the algorithm its cost model says is fastest; so does this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ..spec.calibration import Calibration
+from ..spec.hardware import Cluster
+from .placement import Placement
+from .topology import Topology
+
+Op = Literal["all_reduce", "reduce_scatter", "all_gather", "broadcast", "all_to_all", "send_recv"]
+Algorithm = Literal["ring", "tree", "nvls", "hierarchical", "sharp", "pairwise", "direct"]
+OPS: tuple[Op, ...] = ("all_reduce", "reduce_scatter", "all_gather", "broadcast", "all_to_all", "send_recv")
+ALGORITHMS: tuple[Algorithm, ...] = ("ring", "tree", "nvls", "hierarchical", "sharp", "pairwise", "direct")
+Pattern = Literal["ring", "all_to_all", "p2p"]
+
+#: nccl-tests bus-bandwidth factor per operation (doc/PERFORMANCE.md): busbw = algbw * factor(n)
+BUS_FACTOR = {
+    "all_reduce": lambda n: 2.0 * (n - 1) / n,
+    "reduce_scatter": lambda n: (n - 1) / n,
+    "all_gather": lambda n: (n - 1) / n,
+    "all_to_all": lambda n: (n - 1) / n,
+    "broadcast": lambda n: 1.0,
+    "send_recv": lambda n: 1.0,
+}
+
+
+@dataclass(frozen=True)
+class CollectiveTimes:
+    time_s: np.ndarray
+    algorithm: np.ndarray  # index into ALGORITHMS
+
+
+def _cumulative_oversubscription(topo: Topology) -> list[float]:
+    return topo.cumulative_oversubscription
+
+
+def scale_out_bandwidth(cluster: Cluster, topo: Topology, p: Placement, pattern: Pattern,
+                        concurrency: np.ndarray | float) -> np.ndarray:
+    """Per-GPU scale-out bandwidth a traffic pattern of group ``p`` gets at its bottleneck, bytes/s."""
+    fabric = cluster.fabric
+    nic = cluster.scale_out_bandwidth_per_gpu_bytes_per_s * fabric.achievable_fraction
+    n = p.size
+    c = np.asarray(concurrency, dtype=np.float64)
+    share = np.ones_like(n)
+    oversub = _cumulative_oversubscription(topo)
+    for u, m_u in enumerate(p.members_below[:-1], start=1):  # uplinks of tiers 1 .. T-1
+        if pattern == "ring":
+            f = 1.0 / m_u
+        elif pattern == "all_to_all":
+            f = np.where(n > 1, (n - m_u) / np.maximum(n - 1.0, 1.0), 0.0)
+        else:
+            f = np.ones_like(n)
+        crosses = p.level > u
+        load = np.maximum(1.0, oversub[u - 1] * c * f)
+        share = np.where(crosses, np.minimum(share, 1.0 / load), share)
+    multipath = np.where(p.level >= 2, fabric.multipath_efficiency, 1.0)
+    return nic * share * multipath
+
+
+def _latencies(cluster: Cluster, topo: Topology, p: Placement) -> tuple[float, np.ndarray]:
+    """(a_up, a_net): per-step latency inside a domain, and across the fabric (2 switch hops per tier)."""
+    a_up = cluster.scale_up_latency_s
+    switch = cluster.fabric.switch.latency_s if cluster.fabric.switch else 0.0
+    a_net = cluster.fabric.link_latency_s + 2.0 * np.maximum(p.level - 1, 0) * switch
+    return a_up, a_net
+
+
+def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, S: np.ndarray, p: Placement, *,
+                    concurrency: np.ndarray | float = 1.0, algorithm: Algorithm | None = None) -> CollectiveTimes:
+    """Time of one collective for every candidate; the fastest available algorithm unless one is forced."""
+    S = np.asarray(S, dtype=np.float64)
+    n, g, N = p.size, p.per_domain, p.domains
+    acc = cluster.accelerator
+    link = acc.scale_up_bandwidth_bytes_per_s
+    b_up = link * cluster.scale_up_achievable_fraction
+    a_up, a_net = _latencies(cluster, topo, p)
+    inter = ~p.inside_domain
+    launch = cal.collective_launch_s
+    inf = np.full_like(S, np.inf)
+    b_ring = scale_out_bandwidth(cluster, topo, p, "ring", concurrency)
+    bus = np.where(inter, np.minimum(b_up, g * b_ring), b_up)
+    ring_lat = (n - N) * a_up + np.where(inter, N * a_net, 0.0)
+    candidates: dict[str, np.ndarray] = {}
+
+    if op in ("all_reduce", "reduce_scatter", "all_gather"):
+        k = 2.0 if op == "all_reduce" else 1.0
+        candidates["ring"] = k * (n - 1) / n * S / bus + k * ring_lat
+        if op == "all_reduce":
+            candidates["tree"] = np.where(
+                inter, 2.0 * S / (g * b_ring) + 2.0 * (np.log2(np.maximum(N, 1)) * a_net + (g - 1) * a_up), inf)
+            nvls = acc.nvls_fraction
+            intra_nvls = S / (link * nvls) + 2 * a_up if nvls else inf
+            candidates["nvls"] = np.where(~inter & (n > 2), intra_nvls, inf)
+            # hierarchical: reduce-scatter + all-gather inside the domain, all-reduce of S/g per rail across
+            intra = np.minimum(2.0 * (g - 1) / g * S / b_up + 2 * (g - 1) * a_up,
+                               intra_nvls if nvls else inf)
+            intra = np.where(g > 1, intra, 0.0)
+            across = 2.0 * (N - 1) / N * (S / g) / b_ring + 2.0 * N * a_net
+            candidates["hierarchical"] = np.where(inter & (g > 1), np.maximum(intra, across) + 2 * a_up, inf)
+            if cluster.fabric.in_network_reduction:
+                across_sharp = (S / g) / b_ring + 2.0 * a_net * np.maximum(p.level, 1)
+                candidates["sharp"] = np.where(inter, np.maximum(intra, across_sharp) + 2 * a_up, inf)
+    elif op == "all_to_all":
+        b_a2a = scale_out_bandwidth(cluster, topo, p, "all_to_all", concurrency)
+        sent = (n - 1) / n * S
+        local = np.where(n > 1, (g - 1) / np.maximum(n - 1, 1), 0.0)
+        t = np.maximum(sent * local / b_up, np.where(inter, sent * (1 - local) / b_a2a, 0.0))
+        candidates["pairwise"] = t + np.where(inter, a_net, a_up) + (n - 1) * cal.a2a_per_peer_s
+    elif op == "broadcast":
+        candidates["ring"] = S / bus + ring_lat
+    elif op == "send_recv":
+        b_p2p = scale_out_bandwidth(cluster, topo, p, "p2p", concurrency)
+        candidates["direct"] = np.where(inter, S / b_p2p + a_net, S / b_up + a_up)
+
+    if algorithm is not None:
+        if algorithm not in candidates:
+            raise ValueError(f"algorithm {algorithm!r} does not implement {op}")
+        chosen = candidates[algorithm]
+        best = np.full(S.shape, ALGORITHMS.index(algorithm))
+    else:
+        names = list(candidates)
+        stack = np.stack([np.broadcast_to(candidates[a], S.shape) for a in names])
+        idx = np.argmin(stack, axis=0)
+        chosen = np.take_along_axis(stack, idx[None], axis=0)[0]
+        best = np.array([ALGORITHMS.index(a) for a in names])[idx]
+    single = n <= 1
+    return CollectiveTimes(time_s=np.where(single, 0.0, chosen + launch), algorithm=best)
