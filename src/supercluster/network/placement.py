@@ -70,3 +70,17 @@ def place(cluster: Cluster, topo: Topology, size: np.ndarray, stride: np.ndarray
         below.append(np.clip(np.floor(tier.block_gpus / stride), 1.0, size))
     return Placement(size=size, stride=stride, per_domain=g, domains=domains, level=level,
                      members_below=tuple(below), fabric_gpus=tuple(t.block_gpus for t in topo.tiers))
+
+
+def weight_replica_group(strides: dict[str, np.ndarray], dp: np.ndarray, cp: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """(size, stride) of the dp x cp ranks that hold the same dense weights and reduce their gradients.
+
+    A trivial axis (degree 1) takes no part; when both are real, the group is laid out with the inner one's
+    stride (exact when cp and dp are adjacent in the order, as in Megatron's default).
+    """
+    dp = np.asarray(dp, dtype=np.float64)
+    cp = np.asarray(cp, dtype=np.float64)
+    stride = np.where(cp <= 1, strides["dp"], np.where(dp <= 1, strides["cp"],
+                                                       np.minimum(strides["dp"], strides["cp"])))
+    return dp * cp, stride

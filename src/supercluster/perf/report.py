@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from ..network.placement import LEVEL_NAMES, axis_strides, place
+from ..network.placement import LEVEL_NAMES, axis_strides, place, weight_replica_group
 from ..network.topology import build_topology
 from ..spec.scenario import Claim, Scenario
 from ..units import SECONDS_PER_DAY
@@ -131,14 +131,15 @@ def group_placement(s: Scenario, par: dict[str, Any]) -> dict[str, dict[str, Any
         "tp": (par["tp"], strides["tp"]),
         "cp": (par["cp"], strides["cp"]),
         "ep": (par["ep"], np.array([float(par["etp"])])),
-        "dp": (par["dp"] * par["cp"], np.minimum(strides["dp"], strides["cp"])),
+        "dp": weight_replica_group(strides, np.array([float(par["dp"])]), np.array([float(par["cp"])])),
         "pp": (par["pp"], strides["pp"]),
     }
     out: dict[str, dict[str, Any]] = {}
     for axis, (size, stride) in groups.items():
-        p = place(s.cluster, topo, np.array([float(size)]), stride)
+        p = place(s.cluster, topo, np.atleast_1d(np.asarray(size, dtype=np.float64)), stride)
         level = int(p.level[0])
-        out[axis] = {"size": int(size), "stride": int(stride[0]), "per_node": int(p.per_domain[0]),
+        size = int(np.asarray(size).ravel()[0])
+        out[axis] = {"size": size, "stride": int(stride[0]), "per_node": int(p.per_domain[0]),
                      "nodes": int(p.domains[0]), "level": level if size > 1 else 0,
                      "crosses": LEVEL_NAMES[min(level, len(LEVEL_NAMES) - 1)] if size > 1 else "-"}
     return out

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..network.cost import collective_time
-from ..network.placement import axis_strides, place
+from ..network.placement import axis_strides, place, weight_replica_group
 from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
@@ -195,8 +195,8 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     bwd_mb = per_stage("bwd") + head_b
     dp_exposed = np.zeros_like(tp)
     local_params = np.zeros_like(tp)
-    dense_dp_stride = np.minimum(strides["dp"], strides["cp"])  # the dp x cp ranks that hold one weight shard
-    for n_params, size, stride in ((non_expert, dp * cp, dense_dp_stride),
+    replica_size, replica_stride = weight_replica_group(strides, dp, cp)
+    for n_params, size, stride in ((non_expert, replica_size, replica_stride),
                                    (expert, tp * cp * dp / (ep * etp), ep * etp)):
         group = place(cluster, topo, size, stride)
         grads = n_params * grad_bytes
