@@ -13,13 +13,19 @@ from rich.table import Table
 from .errors import InputError, SuperclusterError
 from .network import ALGORITHMS, OPS
 from .network.report import collective_report, fabric_report
-from .report import render_collective, render_fabric, render_plan, render_validation
+from .report import (
+    render_collective,
+    render_collective_validation,
+    render_fabric,
+    render_plan,
+    render_validation,
+)
 from .search import plan as plan_scenario
 from .spec import catalog as catalog_data
 from .spec import load_scenario
 from .spec.load import load_cluster
 from .units import parse_bytes
-from .validate import validate_file
+from .validate import validate_collectives, validate_file, validation_kind
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="supercluster: a digital twin of AI training superclusters.")
@@ -44,10 +50,22 @@ def plan(
 
 @app.command()
 def validate(
-    file: Annotated[str | None, typer.Argument(help="published-runs file (default: the built-in set)")] = None,
+    file: Annotated[str | None, typer.Argument(
+        help="a published-runs file ('runs:') or a collective-measurements file ('measurements:'); "
+             "default: the built-in published runs")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
-    """Predict every published run of FILE and compare; exit 1 when the file's tolerance is breached."""
+    """Predict every published run (or collective measurement) of FILE and compare; exit 1 when the file's
+    tolerance is breached."""
+    if file is not None and validation_kind(file) == "measurements":
+        collectives = validate_collectives(file)
+        if as_json:
+            print(json.dumps(collectives.model_dump(), indent=2))
+        else:
+            render_collective_validation(collectives, _out)
+        if not collectives.passed:
+            raise typer.Exit(1)
+        return
     result = validate_file(file)
     if as_json:
         print(json.dumps(result.model_dump(), indent=2))

@@ -19,6 +19,8 @@ doc/PERFORMANCE.md):
 - pairwise all-to-all: (n-1)/n * S split into the local share over the scale-up links and the remote share over
   the NIC, which proceed in parallel; plus a per-peer cost;
 - broadcast: pipelined ring, S / B_bus; send/recv: S / B + one step.
+On a mesh scale-up domain (AMD Infinity Fabric: one link to each peer) g members reach only (g-1)/(D-1) of
+the GPU's scale-up bandwidth.
 Contention: a pattern sends a fraction f_u of its traffic out of each tier-u subtree (ring: 1/m_u, the edges
 that leave a block of m_u members; all-to-all: (n - m_u)/(n - 1); send/recv: 1). With a share c of the GPUs under
 a switch sending at once, a flow through uplinks oversubscribed O_u:1 (cumulative) gets B_nic / max(1, O_u c f_u),
@@ -104,6 +106,9 @@ def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, 
     acc = cluster.accelerator
     link = acc.scale_up_bandwidth_bytes_per_s
     b_up = link * cluster.scale_up_achievable_fraction
+    if acc.scale_up_topology == "mesh":  # g members use the links to their g-1 peers out of domain-1
+        b_up = b_up * np.minimum(1.0, (g - 1) / max(cluster.domain_gpus - 1, 1))
+        b_up = np.maximum(b_up, 1e-30)
     a_up, a_net = _latencies(cluster, topo, p)
     inter = ~p.inside_domain
     launch = cal.collective_launch_s

@@ -1,5 +1,12 @@
 """Presentation of reports (terminal now; HTML later). Computes nothing."""
 
-from .console import render_collective, render_fabric, render_plan, render_validation
+from .console import (
+    render_collective,
+    render_collective_validation,
+    render_fabric,
+    render_plan,
+    render_validation,
+)
 
-__all__ = ["render_collective", "render_fabric", "render_plan", "render_validation"]
+__all__ = ["render_collective", "render_collective_validation", "render_fabric", "render_plan",
+           "render_validation"]

@@ -50,6 +50,9 @@ class Accelerator(Cited):
     )
     memory_bound_fraction: Fraction = Field(description="achievable fraction of HBM bandwidth, streaming kernels")
     kernel_overhead_s: NonNegativeFloat = Field(default=4e-6, description="fixed cost per kernel (launch, tail)")
+    scale_up_topology: Literal["switch", "mesh"] = Field(
+        default="switch", description="switch: every GPU reaches every peer at full bandwidth (NVSwitch); mesh: "
+        "point-to-point links to each peer (AMD Infinity Fabric), so a subset of the domain gets a share")
     nvls_fraction: Fraction | None = Field(
         default=None, description="NVLink SHARP all-reduce algorithm bandwidth / scale-up bandwidth (None: no NVLS)")
 

@@ -1,5 +1,23 @@
-"""Published runs against predictions, with the tolerance gate."""
+"""Published runs and collective measurements against predictions, with the tolerance gate."""
 
+from .collectives import (
+    DEFAULT_COLLECTIVES_FILE,
+    CollectiveRow,
+    CollectiveValidationResult,
+    validate_collectives,
+    validation_kind,
+)
 from .runs import DEFAULT_FILE, Row, ValidationResult, run_to_scenario, validate_file
 
-__all__ = ["DEFAULT_FILE", "Row", "ValidationResult", "run_to_scenario", "validate_file"]
+__all__ = [
+    "DEFAULT_COLLECTIVES_FILE",
+    "DEFAULT_FILE",
+    "CollectiveRow",
+    "CollectiveValidationResult",
+    "Row",
+    "ValidationResult",
+    "run_to_scenario",
+    "validate_collectives",
+    "validate_file",
+    "validation_kind",
+]

@@ -199,9 +199,12 @@ def _accelerator(system: dict[str, Any], notes: list[str]) -> str:
 
 
 def _nic_from_text(nic: str, gpus_per_node: int) -> tuple[float, str] | None:
-    """Per-GPU Gb/s from NIC text such as '8x 400 Gb RoCE NICs', '4x Mellanox HDR IB' or 'ConnectX-7 NDR 400G'."""
+    """Per-GPU Gb/s from NIC text such as '8x 400 Gb RoCE NICs', '4x Mellanox HDR IB' or 'ConnectX-7 NDR 400G'
+    (rates in Gb/s or G; a figure in GB/s is a measured bandwidth, not a NIC rate)."""
     t = nic.lower()
-    count_rate = re.search(r"(\d+)\s*x\s*(\d+(?:\.\d+)?)\s*(?:gb|gbps|g\b)", t)
+    if not t.strip() or re.match(r"\s*(not stated|unknown|n/a|none)\b", t):
+        return None
+    count_rate = re.search(r"(\d+)\s*[xX]\s*(\d+(?:\.\d+)?)\s*(?:Gb|G\b)", nic)
     if count_rate:
         n, rate = int(count_rate.group(1)), float(count_rate.group(2))
         return n * rate / gpus_per_node, f"{n} x {rate:g} Gb/s per node over {gpus_per_node} GPUs"
@@ -210,7 +213,7 @@ def _nic_from_text(nic: str, gpus_per_node: int) -> tuple[float, str] | None:
         n, rate = int(count_gen.group(1)), _LINK_RATES[count_gen.group(2)]
         return n * rate / gpus_per_node, f"{n} x {count_gen.group(2).upper()} ({rate:g} Gb/s) per node over " \
                                          f"{gpus_per_node} GPUs"
-    rate_only = re.search(r"(\d+(?:\.\d+)?)\s*(?:gb/s|gbps|gb\b|g\b)", t)
+    rate_only = re.search(r"(\d+(?:\.\d+)?)\s*(?:Gb|G\b)", nic)
     if rate_only:
         return float(rate_only.group(1)), "one NIC per GPU assumed"
     for gen, rate in _LINK_RATES.items():
@@ -366,12 +369,12 @@ def map_algorithm(text: str | None) -> tuple[str | None, str | None]:
     if text is None:
         return None, None
     t = text.lower()
+    if "default" in t or "enabled or disabled" in t:  # NCCL chose (even when the log shows which): so does the tool
+        return None, None
     if t.startswith("ring"):
         return "ring", None
     if "nvls_enable=0" in t:
         return NO_NVLS, None
-    if "default" in t or "enabled or disabled" in t:
-        return None, None
     if "nvlstree" in t:
         return "hierarchical", None
     if "collnet" in t or re.search(r"\bib sharp\b", t):
