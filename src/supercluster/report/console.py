@@ -8,6 +8,7 @@ from rich.table import Table
 from ..network.report import CollectiveReport, FabricReport
 from ..perf.report import StepReport
 from ..units import GIB, SECONDS_PER_DAY
+from ..validate.collectives import CollectiveValidationResult
 from ..validate.runs import ValidationResult
 
 PART_LABELS = {
@@ -141,6 +142,61 @@ def render_validation(v: ValidationResult, console: Console) -> None:
             console.print(f"[red]✗[/red] {f}")
 
 
+def _fmt_bytes(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:,.4g} {unit}"
+    return f"{n:,.0f} B"
+
+
+def _fmt_metric(value: float | None, metric: str | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.4g} us" if metric == "time_us" else f"{value:,.4g} GB/s"
+
+
+def render_collective_validation(v: CollectiveValidationResult, console: Console) -> None:
+    limit = float(v.tolerance.get("max_abs_rel_error_at_or_above_1MiB", 0.35))
+    t = Table(title=f"collective validation: {v.file}", show_edge=False)
+    for col, just in (("measurement", "left"), ("op", "left"), ("gpus", "right"), ("size", "right"),
+                      ("algorithm published → predicted", "left"), ("expected", "right"), ("predicted", "right"),
+                      ("error", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for row in v.rows:
+        published = (row.algorithm_published or "-")[:28]
+        size = _fmt_bytes(row.message_bytes)
+        if any(n.startswith("peak figure") for n in row.notes):
+            size += " (peak)"
+        gpus = str(row.gpus) if row.gpus is not None else "-"
+        if row.error or row.rel_error is None:
+            t.add_row(row.id, row.op or "-", gpus, size, published, _fmt_metric(row.expected, row.metric),
+                      "[red]cannot model[/red]", f"[dim]{row.error or ''}[/dim]")
+            continue
+        large = (row.message_bytes or 0) >= 2**20
+        err = f"{row.rel_error:+.1%}"
+        style = "red" if large and abs(row.rel_error) > limit else ""
+        t.add_row(row.id, row.op or "-", gpus, size, f"{published} → {row.algorithm_predicted}",
+                  _fmt_metric(row.expected, row.metric), _fmt_metric(row.predicted, row.metric),
+                  f"[{style}]{err}[/{style}]" if style else err)
+    console.print(t)
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.1%}"
+
+    console.print(f"median |error| {pct(v.median_abs_rel_error)}  max |error| at >= 1 MiB "
+                  f"{pct(v.max_abs_rel_error_at_or_above_1MiB)}  (tolerance: median "
+                  f"{float(v.tolerance.get('median_abs_rel_error', 0.15)):.0%}, max at >= 1 MiB {limit:.0%})")
+    console.print(f"{len(v.rows)} measurements: {v.modelled} modelled, {v.not_modelled} cannot be modelled "
+                  "(listed with their reason, excluded from the statistics)")
+    if v.passed:
+        console.print("[green]within tolerance[/green]")
+    else:
+        for f in v.failures:
+            console.print(f"[red]✗[/red] {f}")
+
+
 def render_fabric(r: FabricReport, console: Console) -> None:
     console.print(f"[bold]{r.cluster}[/bold]: {r.gpus:,} GPUs in {r.nodes:,} nodes, {r.transport}, "
                   f"{r.switch or 'generic switch'} (radix {r.radix} at {r.port_gbps:.0f} Gb/s)")
@@ -167,7 +223,7 @@ def render_fabric(r: FabricReport, console: Console) -> None:
 
 def render_collective(r: CollectiveReport, console: Console) -> None:
     console.print(f"[bold]{r.op.replace('_', '-')}[/bold] of {r.message_bytes:,.0f} bytes on {r.gpus} GPUs of "
-                  f"{r.cluster} ({r.per_domain} per node over {r.domains} node(s); traffic {r.crosses})")
+                  f"{r.cluster} ({r.per_domain} per scale-up domain over {r.domains} domain(s); traffic {r.crosses})")
     console.print(f"algorithm {r.algorithm}: {r.time_s * 1e6:,.1f} us, algbw {r.algbw_bytes_per_s / 1e9:,.2f} GB/s, "
                   f"busbw {r.busbw_bytes_per_s / 1e9:,.2f} GB/s")
     others = ", ".join(f"{a} {t * 1e6:,.1f} us" for a, t in r.alternatives.items())
