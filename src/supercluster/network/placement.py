@@ -23,7 +23,7 @@ from ..spec.hardware import Cluster
 from .topology import Topology
 
 DEFAULT_ORDER = ("tp", "cp", "ep", "dp", "pp")
-LEVEL_NAMES = ("inside a node (scale-up)", "under one leaf (same rail)", "inside a pod (spine)",
+LEVEL_NAMES = ("inside a scale-up domain", "under one leaf (same rail)", "inside a pod (spine)",
                "across the core", "across the super-core")
 
 
