@@ -154,7 +154,8 @@ def _fmt_bytes(n: float | None) -> str:
 def _fmt_metric(value: float | None, metric: str | None) -> str:
     if value is None:
         return "-"
-    return f"{value:,.4g} us" if metric == "time_us" else f"{value:,.4g} GB/s"
+    number = f"{value:,.0f}" if value >= 1000 else f"{value:,.1f}" if value >= 10 else f"{value:.3g}"
+    return f"{number} us" if metric == "time_us" else f"{number} GB/s"
 
 
 def render_collective_validation(v: CollectiveValidationResult, console: Console) -> None:
@@ -172,7 +173,7 @@ def render_collective_validation(v: CollectiveValidationResult, console: Console
         gpus = str(row.gpus) if row.gpus is not None else "-"
         if row.error or row.rel_error is None:
             t.add_row(row.id, row.op or "-", gpus, size, published, _fmt_metric(row.expected, row.metric),
-                      "[red]cannot model[/red]", f"[dim]{row.error or ''}[/dim]")
+                      "[yellow]cannot model[/yellow]", "-")
             continue
         large = (row.message_bytes or 0) >= 2**20
         err = f"{row.rel_error:+.1%}"
@@ -181,6 +182,11 @@ def render_collective_validation(v: CollectiveValidationResult, console: Console
                   _fmt_metric(row.expected, row.metric), _fmt_metric(row.predicted, row.metric),
                   f"[{style}]{err}[/{style}]" if style else err)
     console.print(t)
+    unmodelled = [row for row in v.rows if row.error or row.rel_error is None]
+    if unmodelled:
+        console.print(f"[bold]cannot be modelled ({len(unmodelled)})[/bold], excluded from the statistics:")
+        for row in unmodelled:
+            console.print(f"  {row.id}: {row.error or 'no prediction'}", markup=False, highlight=False)
 
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.1%}"

@@ -467,10 +467,9 @@ def predict_measurement(m: dict[str, Any], *, index: int = 0) -> CollectiveRow:
             kind = op_word.split("_")[1]
             row["op"] = op
             if time_us is None:
-                metric = _text(m.get("other_bw_metric")) or "a bandwidth"
-                raise Unmodellable(f"DeepEP publishes only {metric} (bytes on its bottleneck link after its own "
-                                   "routing and per-node deduplication, divided by a time it does not print); "
-                                   "without the time or the bytes on that link no all-to-all can be compared")
+                metric = _text(m.get("other_bw_metric")) or "DeepEP's own bandwidth"
+                raise Unmodellable(f"only '{metric}' is published, no time; the bytes DeepEP counts on that link "
+                                   "(after top-k routing and per-node deduplication) are not given")
             size, note = moe_bytes_per_rank(m, kind)
             notes.append(note)
             metric_name: Metric = "time_us"
