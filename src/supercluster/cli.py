@@ -43,7 +43,7 @@ def plan(
     s = load_scenario(scenario, set_ or [])
     report = plan_scenario(s)
     if as_json:
-        print(json.dumps(report.model_dump(), indent=2))
+        print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
     else:
         render_plan(report, _out)
 
@@ -68,7 +68,7 @@ def validate(
         return
     result = validate_file(file)
     if as_json:
-        print(json.dumps(result.model_dump(), indent=2))
+        print(json.dumps(result.model_dump(), indent=2, allow_nan=False))
     else:
         render_validation(result, _out)
     if not result.passed:
@@ -83,7 +83,7 @@ def fabric(
     """The cluster's scale-out fabric: tiers, switches, links, optics, bisection bandwidth and power."""
     report = fabric_report(load_cluster(target))
     if as_json:
-        print(json.dumps(report.model_dump(), indent=2))
+        print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
     else:
         render_fabric(report, _out)
 
@@ -116,7 +116,7 @@ def collective(
     report = collective_report(load_cluster(cluster), op_name, message, gpus, stride=stride,
                                algorithm=algo)
     if as_json:
-        print(json.dumps(report.model_dump(), indent=2))
+        print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
     else:
         render_collective(report, _out)
 

@@ -105,11 +105,11 @@ def test_counts_are_consistent(name: str, gpus: int, leaf_ratio: float, spine_ra
         radix = fabric.switch.radix(cluster.scale_out_bandwidth_per_gpu_bytes_per_s) if fabric.switch else 64
         assert capacity(radix, 4, ratios) < gpus, str(exc)
         return
-    k, T = topo.radix, len(topo.tiers)
-    assert T == topo.min_tiers
-    assert capacity(k, T, ratios) >= gpus
-    assert T == 1 or capacity(k, T - 1, ratios) < gpus
-    assert topo.max_endpoints == capacity(k, T, ratios)
+    k, built = topo.radix, len(topo.tiers)
+    assert topo.min_tiers == built
+    assert capacity(k, built, ratios) >= gpus
+    assert built == 1 or capacity(k, built - 1, ratios) < gpus
+    assert topo.max_endpoints == capacity(k, built, ratios)
     assert topo.tiers[0].switches == math.ceil(gpus / topo.tiers[0].down_ports)
     for lower, upper in zip(topo.tiers, topo.tiers[1:], strict=False):
         assert lower.down_ports + lower.up_ports == k

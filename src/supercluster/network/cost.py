@@ -10,17 +10,22 @@ Algorithms (NCCL 2.18+; Jeaugey, "Massively Scale Your Deep Learning Training wi
 doc/PERFORMANCE.md):
 - ring: all-reduce 2(n-1)/n * S / B_bus + 2[(n-N) a_up + N a_net]; all-gather / reduce-scatter half of it.
   NCCL runs one ring channel per NIC, so across domains B_bus = min(B_up, g * B_net);
-- tree (double binary tree between domains, chains inside): all-reduce 2 S / (g B_net) + 2[log2(N) a_net +
-  (g-1) a_up] — the latency term is why NCCL prefers it for small messages at scale;
-- nvls (NVLink SHARP, NVSwitch gen 3+): the switch reduces; all-reduce S / (B_link * nvls_fraction);
-- hierarchical (NCCL NVLSTree / CollNet chain): reduce-scatter inside the domain (NVLS or ring), all-reduce of
-  S/g per rail between domains (ring, or in-network with SHARP: S/g once each way), all-gather inside;
-  the phases are pipelined, so the slower phase sets the time;
+- tree (double binary tree between domains, chains inside): all-reduce max(2(N-1)/N * S / (g B_net), 2S / B_up)
+  + 2 log2(N) a_net + (g-1) a_up — about 2x the ring at two domains, the ring's bandwidth at scale, and a
+  logarithmic latency, which is why NCCL prefers it for small messages at scale;
+- nvls (NVLink SHARP, NVSwitch gen 3+, from ``nvls_min_gpus`` GPUs): the switch reduces; all-reduce
+  S / (B_link * nvls_fraction);
+- hierarchical (NCCL NVLSTree, on NVLS GPUs): NVLS reduce-scatter / all-gather inside the domain and a tree of
+  S/g per rail between domains, pipelined with overlap eta: max(a, b) + (1 - eta) min(a, b);
+- sharp (CollNet, IB SHARP): the same with the switches reducing S/g per rail, sent and received once;
 - pairwise all-to-all: (n-1)/n * S split into the local share over the scale-up links and the remote share over
   the NIC, which proceed in parallel; plus a per-peer cost;
 - broadcast: pipelined ring, S / B_bus; send/recv: S / B + one step.
 On a mesh scale-up domain (AMD Infinity Fabric: one link to each peer) g members reach only (g-1)/(D-1) of
 the GPU's scale-up bandwidth.
+Small messages do not fill NCCL's pipeline of chunks and channels: each bandwidth term is stretched by
+(1 + R/S) with R the algorithm's ramp (calibration ``collective_ramp_bytes``), so bandwidth reaches half its
+asymptote at S = R.
 Contention: a pattern sends a fraction f_u of its traffic out of each tier-u subtree (ring: 1/m_u, the edges
 that leave a block of m_u members; all-to-all: (n - m_u)/(n - 1); send/recv: 1). With a share c of the GPUs under
 a switch sending at once, a flow through uplinks oversubscribed O_u:1 (cumulative) gets B_nic / max(1, O_u c f_u),
@@ -45,6 +50,8 @@ Algorithm = Literal["ring", "tree", "nvls", "hierarchical", "sharp", "pairwise",
 OPS: tuple[Op, ...] = ("all_reduce", "reduce_scatter", "all_gather", "broadcast", "all_to_all", "send_recv")
 ALGORITHMS: tuple[Algorithm, ...] = ("ring", "tree", "nvls", "hierarchical", "sharp", "pairwise", "direct")
 Pattern = Literal["ring", "all_to_all", "p2p"]
+
+LL_BANDWIDTH_SHARE = 0.5  # NCCL's LL protocol: 8 bytes of data and 8 of flags per 16-byte store
 
 #: nccl-tests bus-bandwidth factor per operation (doc/PERFORMANCE.md): busbw = algbw * factor(n)
 BUS_FACTOR = {
@@ -105,48 +112,69 @@ def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, 
     n, g, N = p.size, p.per_domain, p.domains
     acc = cluster.accelerator
     link = acc.scale_up_bandwidth_bytes_per_s
-    b_up = link * cluster.scale_up_achievable_fraction
+    b_up: np.ndarray = np.full_like(S, link * cluster.scale_up_achievable_fraction)
     if acc.scale_up_topology == "mesh":  # g members use the links to their g-1 peers out of domain-1
-        b_up = b_up * np.minimum(1.0, (g - 1) / max(cluster.domain_gpus - 1, 1))
-        b_up = np.maximum(b_up, 1e-30)
+        b_up = np.where(g > 1, b_up * np.minimum(1.0, (g - 1) / max(cluster.domain_gpus - 1, 1)), b_up)
     a_up, a_net = _latencies(cluster, topo, p)
     inter = ~p.inside_domain
     launch = cal.collective_launch_s
     inf = np.full_like(S, np.inf)
     b_ring = scale_out_bandwidth(cluster, topo, p, "ring", concurrency)
-    bus = np.where(inter, np.minimum(b_up, g * b_ring), b_up)
+    bus = np.where(inter, np.where(g > 1, np.minimum(b_up, g * b_ring), b_ring), b_up)
     ring_lat = (n - N) * a_up + np.where(inter, N * a_net, 0.0)
     candidates: dict[str, np.ndarray] = {}
 
+    ramp = cal.collective_ramp_bytes
+
+    def bw(seconds: np.ndarray, algo: str) -> np.ndarray:
+        """A bandwidth term under NCCL's protocols: Simple fills a pipeline of chunks over channels (full bandwidth
+        once S >> ramp), LL sends 8-byte flags with every 8 bytes (half the bandwidth, no fill); NCCL takes
+        the faster (NCCL docs, NCCL_PROTO)."""
+        simple = seconds * (1.0 + ramp.get(algo, 0.0) / np.maximum(S, 1.0))
+        return np.minimum(simple, seconds / LL_BANDWIDTH_SHARE)
+
     if op in ("all_reduce", "reduce_scatter", "all_gather"):
         k = 2.0 if op == "all_reduce" else 1.0
-        candidates["ring"] = k * (n - 1) / n * S / bus + k * ring_lat
+        candidates["ring"] = bw(k * (n - 1) / n * S / bus, "ring") + k * ring_lat
         if op == "all_reduce":
+            # tree: chains inside the domains (reduce up and broadcast down the chain, 2S over the scale-up
+            # links), a double binary tree across
+            # them: 2(N-1)/N * S per NIC rail (1x at 2 domains, where NCCL's tree beats the ring ~2x)
+            across_tree = 2.0 * (N - 1) / N * S / (g * b_ring)
             candidates["tree"] = np.where(
-                inter, 2.0 * S / (g * b_ring) + 2.0 * (np.log2(np.maximum(N, 1)) * a_net + (g - 1) * a_up), inf)
+                inter, bw(np.maximum(across_tree, 2.0 * S / b_up), "tree")
+                + 2.0 * np.log2(np.maximum(N, 1)) * a_net + (g - 1) * a_up, inf)
             nvls = acc.nvls_fraction
-            intra_nvls = S / (link * nvls) + 2 * a_up if nvls else inf
-            candidates["nvls"] = np.where(~inter & (n > 2), intra_nvls, inf)
-            # hierarchical: reduce-scatter + all-gather inside the domain, all-reduce of S/g per rail across
-            intra = np.minimum(2.0 * (g - 1) / g * S / b_up + 2 * (g - 1) * a_up,
-                               intra_nvls if nvls else inf)
-            intra = np.where(g > 1, intra, 0.0)
-            across = 2.0 * (N - 1) / N * (S / g) / b_ring + 2.0 * N * a_net
-            candidates["hierarchical"] = np.where(inter & (g > 1), np.maximum(intra, across) + 2 * a_up, inf)
+            has_nvls = bool(nvls) & (g >= cal.nvls_min_gpus)
+            intra_nvls = bw(S / (link * nvls), "nvls") + 2 * a_up if nvls else inf
+            candidates["nvls"] = np.where(~inter & has_nvls, intra_nvls, inf)
+            # hierarchical (NCCL NVLSTree): NVLS reduce-scatter / all-gather inside the domain, a tree of S/g per
+            # rail across; the phases pipeline, imperfectly
+            eta = cal.hierarchical_overlap
+
+            def pipelined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+                return np.maximum(a, b) + (1.0 - eta) * np.minimum(a, b)
+
+            across = bw(2.0 * (N - 1) / N * (S / g) / b_ring, "hierarchical") + 2.0 * np.log2(np.maximum(N, 2)) * a_net
+            candidates["hierarchical"] = np.where(inter & has_nvls, pipelined(intra_nvls, across) + 2 * a_up, inf)
             if cluster.fabric.in_network_reduction:
-                across_sharp = (S / g) / b_ring + 2.0 * a_net * np.maximum(p.level, 1)
-                candidates["sharp"] = np.where(inter, np.maximum(intra, across_sharp) + 2 * a_up, inf)
+                # SHARP / CollNet: the switches reduce S/g per rail, sent and received once
+                intra = np.where(has_nvls, intra_nvls,
+                                 bw(2.0 * (g - 1) / g * S / b_up, "ring") + 2 * (g - 1) * a_up)
+                intra = np.where(g > 1, intra, 0.0)
+                across_sharp = bw((S / g) / b_ring, "sharp") + 2.0 * a_net * np.maximum(p.level, 1)
+                candidates["sharp"] = np.where(inter, pipelined(intra, across_sharp) + 2 * a_up, inf)
     elif op == "all_to_all":
         b_a2a = scale_out_bandwidth(cluster, topo, p, "all_to_all", concurrency)
         sent = (n - 1) / n * S
         local = np.where(n > 1, (g - 1) / np.maximum(n - 1, 1), 0.0)
         t = np.maximum(sent * local / b_up, np.where(inter, sent * (1 - local) / b_a2a, 0.0))
-        candidates["pairwise"] = t + np.where(inter, a_net, a_up) + (n - 1) * cal.a2a_per_peer_s
+        candidates["pairwise"] = bw(t, "pairwise") + np.where(inter, a_net, a_up) + (n - 1) * cal.a2a_per_peer_s
     elif op == "broadcast":
-        candidates["ring"] = S / bus + ring_lat
+        candidates["ring"] = bw(S / bus, "ring") + ring_lat
     elif op == "send_recv":
         b_p2p = scale_out_bandwidth(cluster, topo, p, "p2p", concurrency)
-        candidates["direct"] = np.where(inter, S / b_p2p + a_net, S / b_up + a_up)
+        candidates["direct"] = np.where(inter, bw(S / b_p2p, "direct") + a_net, bw(S / b_up, "direct") + a_up)
 
     if algorithm is not None:
         if algorithm not in candidates:

@@ -108,7 +108,11 @@ def collective_report(cluster: Cluster, op: Op, message_bytes: float, gpus: int,
                       concurrency: float | None = None) -> CollectiveReport:
     """One collective on ``gpus`` consecutive GPUs (or ``stride`` apart), alone on the fabric unless
     ``concurrency`` (share of GPUs sending at once) is given."""
-    if gpus < 1 or gpus * stride > cluster.num_gpus:
+    if gpus < 2:
+        raise SpecError(f"a collective needs at least 2 GPUs, got {gpus}", field="gpus")
+    if stride < 1:
+        raise SpecError(f"stride must be at least 1, got {stride}", field="stride")
+    if gpus * stride > cluster.num_gpus:
         raise SpecError(f"a group of {gpus} GPUs {stride} apart does not fit in the cluster's "
                         f"{cluster.num_gpus:,} GPUs", field="gpus")
     if message_bytes <= 0:

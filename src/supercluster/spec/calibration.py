@@ -28,6 +28,11 @@ class Calibration(Spec):
         description="GEMM throughput sustained inside a training step / the isolated best-shape benchmark (MAMF)")
     collective_launch_s: NonNegativeFloat = Field(description="fixed cost of launching one NCCL collective")
     a2a_per_peer_s: NonNegativeFloat = Field(description="cost per peer of a pairwise all-to-all (send/recv posting)")
+    nvls_min_gpus: int = Field(ge=2, description="fewest GPUs in a domain for NVLS to be used")
+    hierarchical_overlap: float = Field(ge=0, le=1, description="overlap of the intra- and inter-domain phases "
+                                        "of a hierarchical all-reduce")
+    collective_ramp_bytes: dict[str, float] = Field(description="message size at which each algorithm reaches "
+                                                   "half its asymptotic bandwidth")
     source: str = "catalog/calibration.yaml"
 
 

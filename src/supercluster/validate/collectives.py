@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from ..errors import FileFormatError, SuperclusterError
 from ..network.report import CollectiveReport, collective_report
 from ..spec import catalog
+from ..spec.calibration import Calibration
 from ..spec.hardware import Cluster
 from ..spec.load import _resolve_tree, read_data_file, validate_part
 
@@ -389,8 +390,8 @@ def map_algorithm(text: str | None) -> tuple[str | None, str | None]:
 
 
 def _predict(cluster: Cluster, op: str, size: float, s: _System, forced: str | None,
-             notes: list[str]) -> CollectiveReport:
-    base = collective_report(cluster, op, size, s.gpus, stride=s.stride)  # type: ignore[arg-type]
+             notes: list[str], cal: Calibration | None = None) -> CollectiveReport:
+    base = collective_report(cluster, op, size, s.gpus, stride=s.stride, calibration=cal)  # type: ignore[arg-type]
     if forced is None:
         return base
     if forced == NO_NVLS:
@@ -399,12 +400,14 @@ def _predict(cluster: Cluster, op: str, size: float, s: _System, forced: str | N
             return base
         choice = min(allowed, key=allowed.__getitem__)
         notes.append(f"NVLS disabled: fastest of {', '.join(allowed)} without nvls/hierarchical")
-        return collective_report(cluster, op, size, s.gpus, stride=s.stride, algorithm=choice)  # type: ignore[arg-type]
+        return collective_report(cluster, op, size, s.gpus, stride=s.stride, algorithm=choice,  # type: ignore[arg-type]
+                                 calibration=cal)
     if forced not in base.alternatives:
         notes.append(f"published algorithm maps to {forced!r}, which the tool does not offer for {op} on this "
                      f"group (available: {', '.join(base.alternatives)}): the tool chooses")
         return base
-    return collective_report(cluster, op, size, s.gpus, stride=s.stride, algorithm=forced)  # type: ignore[arg-type]
+    return collective_report(cluster, op, size, s.gpus, stride=s.stride, algorithm=forced,  # type: ignore[arg-type]
+                             calibration=cal)
 
 
 # --- DeepEP MoE dispatch / combine -------------------------------------------------------------------------------
@@ -447,7 +450,8 @@ def _number(value: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def predict_measurement(m: dict[str, Any], *, index: int = 0) -> CollectiveRow:
+def predict_measurement(m: dict[str, Any], *, index: int = 0, calibration: Calibration | None = None
+                        ) -> CollectiveRow:
     """One measurement → its row: the prediction and relative error, or the reason it cannot be modelled."""
     rid = str(m.get("id") or f"measurements[{index}]")
     algo_text = m.get("algorithm")
@@ -507,7 +511,7 @@ def predict_measurement(m: dict[str, Any], *, index: int = 0) -> CollectiveRow:
                    scale_out_gbps_per_gpu=s.gbps)
         if s.gpus < 2:
             raise Unmodellable("a collective on one GPU moves nothing")
-        report = _predict(s.cluster, op, size, s, forced, notes)
+        report = _predict(s.cluster, op, size, s, forced, notes, calibration)
         predicted = report.time_s * 1e6 if metric_name == "time_us" else report.busbw_bytes_per_s / 1e9
         row.update(algorithm_predicted=report.algorithm, predicted=predicted,
                    rel_error=(predicted - expected) / expected)
@@ -535,7 +539,8 @@ def _tolerance(data: dict[str, Any], shown: str) -> dict[str, Any]:
     return tol
 
 
-def validate_collectives(path: str | Path | None = None) -> CollectiveValidationResult:
+def validate_collectives(path: str | Path | None = None, calibration: Calibration | None = None
+                         ) -> CollectiveValidationResult:
     """Predict every measurement of a collective-measurements file; gate on its tolerance.
 
     Measurements the tool cannot model are listed with their reason and excluded from the statistics.
@@ -552,7 +557,7 @@ def validate_collectives(path: str | Path | None = None) -> CollectiveValidation
         if not isinstance(m, dict):
             raise FileFormatError(f"expected a mapping, got {type(m).__name__}", file=shown,
                                   field=f"measurements[{i}]")
-        rows.append(predict_measurement(m, index=i))
+        rows.append(predict_measurement(m, index=i, calibration=calibration))
     scored = [r for r in rows if r.rel_error is not None]
     errors = [abs(r.rel_error) for r in scored if r.rel_error is not None]
     large = [abs(r.rel_error) for r in scored
