@@ -154,7 +154,7 @@ def test_published_algorithm_maps_to_the_tool(text: str | None, algorithm: str |
 
 
 @pytest.mark.parametrize(("fabric", "expected"), [
-    ("AWS EFA (SRD) via aws-ofi-nccl", "roce"), ("GCP Ethernet with GPUDirect-TCPXO (not RDMA verbs)", "ethernet"),
+    ("AWS EFA (SRD) via aws-ofi-nccl", "aws-efa-v2"), ("GCP Ethernet with GPUDirect-TCPXO (not RDMA verbs)", "gcp-tcpxo"),
     ("RoCE (NCCL_IB_GID_INDEX=3)", "roce"), ("InfiniBand NDR", "infiniband"),
     ("InfiniBand HDR + SHARP", "quantum-2-ndr-sharp"), (None, "infiniband"),
 ])

@@ -10,7 +10,8 @@ Algorithms (NCCL 2.18+; Jeaugey, "Massively Scale Your Deep Learning Training wi
 doc/PERFORMANCE.md):
 - ring: all-reduce 2(n-1)/n * S / B_bus + 2[(n-N) a_up + N a_net]; all-gather / reduce-scatter half of it.
   NCCL runs one ring channel per NIC, so across domains B_bus = min(B_up, g * B_net);
-- tree (double binary tree between domains, chains inside): all-reduce max(2(N-1)/N * S / (g B_net), 2S / B_up)
+- tree (double binary tree between domains, chains inside): all-reduce max(k S / (g B_net), 2S / B_up) with
+  k = 1 at two domains and 2 beyond (each domain is interior in one of the two trees)
   + 2 log2(N) a_net + (g-1) a_up — about 2x the ring at two domains, the ring's bandwidth at scale, and a
   logarithmic latency, which is why NCCL prefers it for small messages at scale;
 - nvls (NVLink SHARP, NVSwitch gen 3+, from ``nvls_min_gpus`` GPUs): the switch reduces; all-reduce
@@ -139,8 +140,9 @@ def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, 
         if op == "all_reduce":
             # tree: chains inside the domains (reduce up and broadcast down the chain, 2S over the scale-up
             # links), a double binary tree across
-            # them: 2(N-1)/N * S per NIC rail (1x at 2 domains, where NCCL's tree beats the ring ~2x)
-            across_tree = 2.0 * (N - 1) / N * S / (g * b_ring)
+            # them: a node sends and receives S per NIC rail at 2 domains (each is a root and a leaf), 2S beyond
+            # (interior in one of the two trees) — ~2x the ring at two domains, the ring's bandwidth at scale
+            across_tree = np.where(N <= 2, 1.0, 2.0) * S / (g * b_ring)
             candidates["tree"] = np.where(
                 inter, bw(np.maximum(across_tree, 2.0 * S / b_up), "tree")
                 + 2.0 * np.log2(np.maximum(N, 1)) * a_net + (g - 1) * a_up, inf)

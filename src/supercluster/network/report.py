@@ -105,9 +105,11 @@ class CollectiveReport(BaseModel):
 
 def collective_report(cluster: Cluster, op: Op, message_bytes: float, gpus: int, *, stride: int = 1,
                       algorithm: Algorithm | None = None, calibration: Calibration | None = None,
-                      concurrency: float | None = None) -> CollectiveReport:
+                      concurrency: float | None = None, gpus_per_process: int = 1) -> CollectiveReport:
     """One collective on ``gpus`` consecutive GPUs (or ``stride`` apart), alone on the fabric unless
-    ``concurrency`` (share of GPUs sending at once) is given."""
+    ``concurrency`` (share of GPUs sending at once) is given. ``gpus_per_process`` > 1 is nccl-tests' ``-g N``
+    launch mode: one thread launches the kernels of N GPUs one after another (training frameworks run one
+    process per GPU)."""
     if gpus < 2:
         raise SpecError(f"a collective needs at least 2 GPUs, got {gpus}", field="gpus")
     if stride < 1:
@@ -136,7 +138,9 @@ def collective_report(cluster: Cluster, op: Op, message_bytes: float, gpus: int,
         raise SpecError(f"algorithm {algorithm!r} is not available for {op} on this group "
                         f"(available: {', '.join(alternatives) or 'none'})", field="algo")
     res = collective_time(cluster, topo, cal, op, S, p, concurrency=c, algorithm=algorithm)
-    time_s = float(res.time_s[0])
+    serial_launch = (max(gpus_per_process, 1) - 1) * cal.serial_launch_per_gpu_s
+    time_s = float(res.time_s[0]) + serial_launch
+    alternatives = {a: t + serial_launch for a, t in alternatives.items()}
     algbw = message_bytes / time_s if time_s > 0 else float("inf")
     return CollectiveReport(cluster=cluster.name, op=op, message_bytes=message_bytes, gpus=gpus, stride=stride,
                             algorithm=ALGORITHMS[int(res.algorithm[0])], time_s=time_s,

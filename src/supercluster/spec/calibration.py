@@ -28,6 +28,8 @@ class Calibration(Spec):
         description="GEMM throughput sustained inside a training step / the isolated best-shape benchmark (MAMF)")
     collective_launch_s: NonNegativeFloat = Field(description="fixed cost of launching one NCCL collective")
     a2a_per_peer_s: NonNegativeFloat = Field(description="cost per peer of a pairwise all-to-all (send/recv posting)")
+    serial_launch_per_gpu_s: NonNegativeFloat = Field(description="extra launch time per additional GPU driven by "
+                                                      "one process (nccl-tests -g N)")
     nvls_min_gpus: int = Field(ge=2, description="fewest GPUs in a domain for NVLS to be used")
     hierarchical_overlap: float = Field(ge=0, le=1, description="overlap of the intra- and inter-domain phases "
                                         "of a hierarchical all-reduce")

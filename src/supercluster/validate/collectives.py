@@ -262,12 +262,18 @@ def _fabric(system: dict[str, Any], algorithm_text: str, multi_node: bool, notes
     reduces = bool(re.search(r"\bsharp\b|collnet", f"{t} {nic}")) or bool(
         re.search(r"collnet|\bib sharp\b", algorithm_text.lower()))
     if "efa" in t:
+        v1 = "v1" in nic or "4x100" in nic.replace(" ", "") or re.search(r"\bp4de?\b", _text(system.get("platform")).lower())
+        name = "aws-efa-v1" if v1 else "aws-efa-v2"
         if multi_node:
-            notes.append("AWS EFA (SRD over Ethernet) modelled as the generic RDMA-over-Ethernet fabric 'roce'")
-        return GENERIC_FABRICS["roce"]
-    if "tcpx" in t or re.search(r"\btcp\b", t):
+            notes.append(f"AWS EFA (SRD over Ethernet): fabric {name}")
+        return name
+    if "tcpx" in t:
         if multi_node:
-            notes.append("GPUDirect-TCPX(O) / TCP (not RDMA) modelled as the generic 'ethernet' fabric")
+            notes.append("GPUDirect-TCPXO: fabric gcp-tcpxo")
+        return "gcp-tcpxo"
+    if re.search(r"\btcp\b", t):
+        if multi_node:
+            notes.append("TCP (not RDMA) modelled as the generic 'ethernet' fabric")
         return GENERIC_FABRICS["ethernet"]
     if "roce" in t:
         return GENERIC_FABRICS["roce"]
@@ -390,8 +396,9 @@ def map_algorithm(text: str | None) -> tuple[str | None, str | None]:
 
 
 def _predict(cluster: Cluster, op: str, size: float, s: _System, forced: str | None,
-             notes: list[str], cal: Calibration | None = None) -> CollectiveReport:
-    base = collective_report(cluster, op, size, s.gpus, stride=s.stride, calibration=cal)  # type: ignore[arg-type]
+             notes: list[str], cal: Calibration | None = None, gpus_per_process: int = 1) -> CollectiveReport:
+    base = collective_report(cluster, op, size, s.gpus, stride=s.stride, calibration=cal,  # type: ignore[arg-type]
+                             gpus_per_process=gpus_per_process)
     if forced is None:
         return base
     if forced == NO_NVLS:
@@ -401,13 +408,13 @@ def _predict(cluster: Cluster, op: str, size: float, s: _System, forced: str | N
         choice = min(allowed, key=allowed.__getitem__)
         notes.append(f"NVLS disabled: fastest of {', '.join(allowed)} without nvls/hierarchical")
         return collective_report(cluster, op, size, s.gpus, stride=s.stride, algorithm=choice,  # type: ignore[arg-type]
-                                 calibration=cal)
+                                 calibration=cal, gpus_per_process=gpus_per_process)
     if forced not in base.alternatives:
         notes.append(f"published algorithm maps to {forced!r}, which the tool does not offer for {op} on this "
                      f"group (available: {', '.join(base.alternatives)}): the tool chooses")
         return base
     return collective_report(cluster, op, size, s.gpus, stride=s.stride, algorithm=forced,  # type: ignore[arg-type]
-                             calibration=cal)
+                             calibration=cal, gpus_per_process=gpus_per_process)
 
 
 # --- DeepEP MoE dispatch / combine -------------------------------------------------------------------------------
@@ -511,7 +518,13 @@ def predict_measurement(m: dict[str, Any], *, index: int = 0, calibration: Calib
                    scale_out_gbps_per_gpu=s.gbps)
         if s.gpus < 2:
             raise Unmodellable("a collective on one GPU moves nothing")
-        report = _predict(s.cluster, op, size, s, forced, notes, calibration)
+        launch = re.search(r"-g\s*(\d+|<ngpus>)", _text(m.get("notes")))
+        per_process = 1
+        if launch:
+            per_process = s.gpus if launch.group(1) == "<ngpus>" else int(launch.group(1))
+            per_process = max(1, min(per_process, s.gpus))
+            notes.append(f"nccl-tests -g {per_process}: one process launches {per_process} GPUs")
+        report = _predict(s.cluster, op, size, s, forced, notes, calibration, per_process)
         predicted = report.time_s * 1e6 if metric_name == "time_us" else report.busbw_bytes_per_s / 1e9
         row.update(algorithm_predicted=report.algorithm, predicted=predicted,
                    rel_error=(predicted - expected) / expected)
