@@ -20,11 +20,10 @@ from supercluster.validate import (
 from supercluster.validate.collectives import (
     NO_NVLS,
     PEAK_BYTES,
-    describe_system,
     map_algorithm,
-    match_accelerator,
     predict_measurement,
 )
+from supercluster.validate.systems import describe_system, match_accelerator
 
 H100_NODE = {"gpu": "H100 80GB HBM3", "gpus_per_node": 8, "nic": None, "nic_gbps_per_gpu": None, "fabric": None,
              "platform": None}

@@ -71,10 +71,6 @@ class CollectiveTimes:
     algorithm: np.ndarray  # index into ALGORITHMS
 
 
-def _cumulative_oversubscription(topo: Topology) -> list[float]:
-    return topo.cumulative_oversubscription
-
-
 def scale_out_bandwidth(cluster: Cluster, topo: Topology, p: Placement, pattern: Pattern,
                         concurrency: np.ndarray | float) -> np.ndarray:
     """Per-GPU scale-out bandwidth a traffic pattern of group ``p`` gets at its bottleneck, bytes/s."""
@@ -83,7 +79,7 @@ def scale_out_bandwidth(cluster: Cluster, topo: Topology, p: Placement, pattern:
     n = p.size
     c = np.asarray(concurrency, dtype=np.float64)
     share = np.ones_like(n)
-    oversub = _cumulative_oversubscription(topo)
+    oversub = topo.cumulative_oversubscription
     for u, m_u in enumerate(p.members_below[:-1], start=1):  # uplinks of tiers 1 .. T-1
         if pattern == "ring":
             f = 1.0 / m_u

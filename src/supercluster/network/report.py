@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
@@ -148,6 +146,3 @@ def collective_report(cluster: Cluster, op: Op, message_bytes: float, gpus: int,
                             per_domain=int(p.per_domain[0]), domains=int(p.domains[0]), level=level,
                             crosses=LEVEL_NAMES[min(level, len(LEVEL_NAMES) - 1)], alternatives=alternatives)
 
-
-def report_dict(r: BaseModel) -> dict[str, Any]:
-    return r.model_dump()

@@ -18,6 +18,7 @@ from ..search.plan import plan
 from ..spec.calibration import Calibration
 from ..spec.load import build_scenario, read_data_file
 from ..spec.scenario import Scenario
+from .tolerance import read_tolerance
 
 DEFAULT_FILE = Path(__file__).with_name("calibration.yaml")
 _PAR_KEYS = ("tp", "pp", "dp", "cp", "ep", "virtual_stages")
@@ -123,15 +124,7 @@ def validate_file(path: str | Path | None = None, calibration: Calibration | Non
     runs = data.get("runs")
     if not isinstance(runs, list) or not runs:
         raise FileFormatError("expected a non-empty list 'runs'", file=shown, field="runs")
-    tol = dict(DEFAULT_TOLERANCE)
-    given_tol = data.get("tolerance") or {}
-    if not isinstance(given_tol, dict):
-        raise FileFormatError("expected a mapping 'tolerance'", file=shown, field="tolerance")
-    tol.update(given_tol)
-    for key in ("median_abs_rel_error", "max_abs_rel_error"):
-        if isinstance(tol[key], bool) or not isinstance(tol[key], int | float) or tol[key] < 0:
-            raise FileFormatError(f"expected a non-negative number, got {tol[key]!r}", file=shown,
-                                  field=f"tolerance.{key}")
+    tol = read_tolerance(data, DEFAULT_TOLERANCE, ("median_abs_rel_error", "max_abs_rel_error"), shown)
     rows: list[Row] = []
     for i, run in enumerate(runs):
         rid = str(run.get("id", f"runs[{i}]")) if isinstance(run, dict) else f"runs[{i}]"
