@@ -34,8 +34,13 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
     start = time.perf_counter()
     space = enumerate_space(s)
     if len(space) == 0:
-        raise InfeasibleError(f"{s.name}: no parallel configuration satisfies the rules for "
-                              f"{s.cluster.num_gpus} GPUs with the given parallelism")
+        n, gb = s.cluster.num_gpus, s.training.global_batch
+        raise InfeasibleError(
+            f"{s.name}: no parallel configuration satisfies the rules for {n:,} GPUs "
+            f"(= {_factorise(n)}) with the given parallelism: tp * pp * dp * cp must equal the GPU count with tp "
+            f"dividing heads({s.model.heads}) and the scale-up domain({s.cluster.domain_gpus}), pp dividing "
+            f"layers({s.model.layers}) and dp dividing global_batch({gb} = {_factorise(gb)}); try a global batch "
+            f"or a GPU count with more common factors")
     best: tuple[float, float, int, Candidates, StepArrays] | None = None
     fallback: tuple[float, Candidates, StepArrays, int] | None = None
     for lo in range(0, len(space), CHUNK):
@@ -75,3 +80,19 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
         i = best[2] - (best[2] // CHUNK) * CHUNK
     info["seconds"] = time.perf_counter() - start
     return step_report(s, chunk, arrays, i, search=info)
+
+
+def _factorise(n: int) -> str:
+    """'2^12 * 3^3' for 110592."""
+    parts, d = [], 2
+    while d * d <= n:
+        k = 0
+        while n % d == 0:
+            n //= d
+            k += 1
+        if k:
+            parts.append(f"{d}^{k}" if k > 1 else str(d))
+        d += 1
+    if n > 1:
+        parts.append(str(n))
+    return " * ".join(parts) or "1"
