@@ -144,3 +144,17 @@ def test_gpt3_plan_time_to_train_near_34_days() -> None:
     assert r.fits
     assert (r.parallelism["tp"], r.parallelism["pp"], r.parallelism["dp"]) == (8, 8, 16)
     assert r.time_to_train_s / DAY_S == pytest.approx(PAPER_DAYS, rel=0.25)
+
+
+def test_empty_space_error_names_the_factorisations() -> None:
+    """When no configuration exists, the error factorises the GPU count and the global batch."""
+    from supercluster.search.plan import _factorise
+
+    assert _factorise(110592) == "2^12 * 3^3"
+    assert _factorise(1) == "1"
+    s = build_scenario({
+        "name": "odd", "cluster": {"base": "colossus-2-gb200"}, "model": "llama3-405b",
+        "training": {"tokens": 1e12, "global_batch": 4096, "seq_len": 8192},
+    })
+    with pytest.raises(InfeasibleError, match=r"110,592 GPUs \(= 2\^12 \* 3\^3\).*4096 = 2\^12"):
+        plan(s)
