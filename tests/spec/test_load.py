@@ -412,3 +412,19 @@ def test_build_scenario_leaves_its_input_and_the_catalog_unchanged() -> None:
     assert {kind: catalog.entries(kind) for kind in catalog.KINDS} == catalog_before
     again = build_scenario(copy.deepcopy(BASE))
     assert again.cluster.num_gpus == 64 and again.model.layers == catalog_before["models"]["llama3-8b"]["layers"]
+
+
+def test_scenario_calibration_overrides_are_validated_and_used() -> None:
+    """A scenario's calibration overrides must name known knobs with valid values, and change the prediction."""
+    from supercluster import InputError, build_scenario, plan
+
+    base = {"name": "moe", "cluster": {"base": "llama3-16k", "num_gpus": 64}, "model": "mixtral-8x7b",
+            "training": {"tokens": 1e12, "global_batch": 64, "seq_len": 4096},
+            "parallelism": {"tp": 1, "pp": 1, "dp": 64, "ep": 8, "micro_batch": 1}}
+    hidden = plan(build_scenario({**base, "calibration": {"ep_comm_overlap": 1.0}}))
+    exposed = plan(build_scenario({**base, "calibration": {"ep_comm_overlap": 0.0}}))
+    assert hidden.breakdown["ep_comm"] == 0.0 < exposed.breakdown["ep_comm"]
+    with pytest.raises(InputError, match="unknown calibration knob"):
+        build_scenario({**base, "calibration": {"ep_overlap": 1.0}})
+    with pytest.raises(InputError, match="calibration.ep_comm_overlap"):
+        build_scenario({**base, "calibration": {"ep_comm_overlap": 2.0}})

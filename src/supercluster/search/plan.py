@@ -30,7 +30,7 @@ def best_index(arrays: StepArrays, require_fit: bool) -> int | None:
 
 def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True) -> StepReport:
     """Search the scenario's parallel configurations (given fields fixed) and report the best one."""
-    cal = calibration or default_calibration()
+    cal = s.calibrated(calibration or default_calibration())
     start = time.perf_counter()
     space = enumerate_space(s)
     if len(space) == 0:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from .base import Spec
+from .calibration import Calibration, default_calibration
 from .hardware import Cluster, Facility
 from .model import Model
 from .training import Parallelism, Training
@@ -40,7 +41,30 @@ class Scenario(Spec):
     parallelism: Parallelism = Field(default_factory=Parallelism)
     facility: Facility | None = None
     claims: list[Claim] = Field(default_factory=list)
+    calibration: dict[str, float | dict[str, float]] = Field(
+        default_factory=dict, description="what-if overrides of the global knobs (catalog/calibration.yaml), e.g. "
+        "{ep_comm_overlap: 1.0} for a schedule that hides the expert all-to-all (DeepSeek's DualPipe)")
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _known_knobs(self) -> Scenario:
+        known = set(Calibration.model_fields) - {"source"}
+        unknown = sorted(set(self.calibration) - known)
+        if unknown:
+            raise ValueError(f"unknown calibration knob(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        try:
+            self.calibrated(default_calibration())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ValueError(f"calibration.{'.'.join(str(p) for p in first['loc'])}: {first['msg']} "
+                             f"(got {first.get('input')!r})") from None
+        return self
+
+    def calibrated(self, base: Calibration) -> Calibration:
+        """The global knobs with this scenario's overrides, validated."""
+        if not self.calibration:
+            return base
+        return Calibration.model_validate({**base.model_dump(), **self.calibration})
 
     @property
     def seq_len(self) -> int:
