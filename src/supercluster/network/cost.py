@@ -53,6 +53,7 @@ ALGORITHMS: tuple[Algorithm, ...] = ("ring", "tree", "nvls", "hierarchical", "sh
 Pattern = Literal["ring", "all_to_all", "p2p"]
 
 LL_BANDWIDTH_SHARE = 0.5  # NCCL's LL protocol: 8 bytes of data and 8 of flags per 16-byte store
+SIMPLE_ONLY = ("nvls", "hierarchical", "sharp")  # NCCL runs NVLS, NVLSTree and CollNet with the Simple protocol only
 
 #: nccl-tests bus-bandwidth factor per operation (doc/PERFORMANCE.md): busbw = algbw * factor(n)
 BUS_FACTOR = {
@@ -96,7 +97,7 @@ def scale_out_bandwidth(cluster: Cluster, topo: Topology, p: Placement, pattern:
 
 def _latencies(cluster: Cluster, topo: Topology, p: Placement) -> tuple[float, np.ndarray]:
     """(a_up, a_net): per-step latency inside a domain, and across the fabric (2 switch hops per tier)."""
-    a_up = cluster.scale_up_latency_s
+    a_up = cluster.accelerator.scale_up_latency_s
     switch = cluster.fabric.switch.latency_s if cluster.fabric.switch else 0.0
     a_net = cluster.fabric.link_latency_s + 2.0 * np.maximum(p.level - 1, 0) * switch
     return a_up, a_net
@@ -128,6 +129,8 @@ def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, 
         once S >> ramp), LL sends 8-byte flags with every 8 bytes (half the bandwidth, no fill); NCCL takes
         the faster (NCCL docs, NCCL_PROTO)."""
         simple = seconds * (1.0 + ramp.get(algo, 0.0) / np.maximum(S, 1.0))
+        if algo in SIMPLE_ONLY:
+            return simple
         return np.minimum(simple, seconds / LL_BANDWIDTH_SHARE)
 
     if op in ("all_reduce", "reduce_scatter", "all_gather"):
