@@ -91,11 +91,12 @@ def test_more_scale_up_bandwidth_is_never_slower(data: st.DataObject, name: str,
     """Raising the scale-up link rate or its achievable fraction never makes a collective slower."""
     base = catalog_cluster(name)
     size, stride = data.draw(groups(base.num_gpus))
-    slow = base.model_copy(update={"scale_up_achievable_fraction": fraction})
-    acc = base.accelerator.model_copy(
-        update={"scale_up_bandwidth_bytes_per_s": base.accelerator.scale_up_bandwidth_bytes_per_s * link_factor})
-    fast = base.model_copy(update={"accelerator": acc,
-                                   "scale_up_achievable_fraction": fraction + (1.0 - fraction) * more_fraction})
+    slow_acc = base.accelerator.model_copy(update={"scale_up_achievable_fraction": fraction})
+    slow = base.model_copy(update={"accelerator": slow_acc})
+    fast_acc = base.accelerator.model_copy(update={
+        "scale_up_bandwidth_bytes_per_s": base.accelerator.scale_up_bandwidth_bytes_per_s * link_factor,
+        "scale_up_achievable_fraction": fraction + (1.0 - fraction) * more_fraction})
+    fast = base.model_copy(update={"accelerator": fast_acc})
     topo = catalog_topology(name)
     t_slow = time_of(slow, op, size_bytes, size, stride, topo=topo, concurrency=concurrency)
     t_fast = time_of(fast, op, size_bytes, size, stride, topo=topo, concurrency=concurrency)

@@ -110,7 +110,7 @@ def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, 
     n, g, N = p.size, p.per_domain, p.domains
     acc = cluster.accelerator
     link = acc.scale_up_bandwidth_bytes_per_s
-    b_up: np.ndarray = np.full_like(S, link * cluster.scale_up_achievable_fraction)
+    b_up: np.ndarray = np.full_like(S, link * acc.scale_up_achievable_fraction)
     if acc.scale_up_topology == "mesh":  # g members use the links to their g-1 peers out of domain-1
         b_up = np.where(g > 1, b_up * np.minimum(1.0, (g - 1) / max(cluster.domain_gpus - 1, 1)), b_up)
     a_up, a_net = _latencies(cluster, topo, p)

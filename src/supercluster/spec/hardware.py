@@ -49,8 +49,9 @@ class Accelerator(Cited):
         description="achieved fraction of 16-bit dense peak by fused (flash) attention fwd+bwd, long sequences"
     )
     memory_bound_fraction: Fraction = Field(description="achievable fraction of HBM bandwidth, streaming kernels")
-    kernel_overhead_s: NonNegativeFloat = Field(default=4e-6, description="fixed cost per kernel (launch, tail)")
     scale_up_latency_s: PositiveFloat = Field(description="latency of one collective step over the scale-up links")
+    scale_up_achievable_fraction: Fraction = Field(description="ring bus bandwidth / scale-up bandwidth inside a "
+                                                   "domain (nccl-tests busbw at large messages)")
     scale_up_topology: Literal["switch", "mesh"] = Field(
         default="switch", description="switch: every GPU reaches every peer at full bandwidth (NVSwitch); mesh: "
         "point-to-point links to each peer (AMD Infinity Fabric), so a subset of the domain gets a share")
@@ -158,7 +159,6 @@ class Cluster(Cited):
     scale_up_domain_gpus: PositiveInt | None = Field(
         default=None, description="GPUs sharing one NVLink/NVSwitch domain (8 for HGX, 72 for NVL72)"
     )
-    scale_up_achievable_fraction: Fraction = 0.8
     scale_out_bandwidth_per_gpu_bytes_per_s: PositiveFloat = Field(
         description="network injection bandwidth per GPU (NIC line rate), bytes/s"
     )
