@@ -12,45 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..spec import catalog
 from ..spec.hardware import Cluster
 from ..spec.load import _resolve_tree, validate_part
 
-#: Per-GPU NIC line rate (Gb/s) of cloud instances and DGX systems whose measurements do not state it. Matched
-#: against the system's gpu + platform text (lower case). Sources: AWS EC2 accelerated-computing instance specs
-#: (p4d/p4de: 400 Gb/s EFA per 8-GPU instance; p5/p5e/p5en and p6-b200: 3,200 Gb/s), GCP A3 machine types (a3-high:
-#: 4 x 200 Gb/s, a3-mega: 8 x 200 Gb/s GPUDirect-TCPXO, a3-ultra: 8 x 400 Gb/s), Azure ND A100 v4 (8 x 200 Gb/s
-#: HDR) and ND H100/H200 v5 (8 x 400 Gb/s NDR), OCI BM.GPU4.8 / BM.GPU.A100-v2.8 (1,600 Gb/s RDMA) and BM.GPU.H100.8
-#: (3,200 Gb/s), NVIDIA DGX A100 (8 x 200 Gb/s HDR) and DGX H100/H200/B200/GB200 (one 400 Gb/s ConnectX-7 per GPU),
-#: CoreWeave HGX H100 (3,200 Gb/s NDR InfiniBand per node); the cloud figures agree with the inter-node table of
-#: stas00/ml-engineering network/README.md quoted in collectives.yaml.
-PLATFORM_NIC_GBPS: tuple[tuple[str, float, str], ...] = (
-    (r"\bp4de?\b|\bp4de?\.24xlarge", 50.0, "AWS p4d/p4de: 400 Gb/s EFA per 8-GPU instance"),
-    (r"\bp5(e|en)?\b|\bp5(e|en)?\.48xlarge", 400.0, "AWS p5: 3,200 Gb/s EFA per 8-GPU instance"),
-    (r"p6-b200", 400.0, "AWS p6-b200: 3,200 Gb/s EFA per 8-GPU instance"),
-    (r"a3-megagpu", 200.0, "GCP a3-megagpu-8g: 8 x 200 Gb/s GPUDirect-TCPXO"),
-    (r"a3-highgpu", 100.0, "GCP a3-highgpu-8g: 4 x 200 Gb/s GPUDirect-TCPX"),
-    (r"a3-ultragpu", 400.0, "GCP a3-ultragpu-8g: 8 x 400 Gb/s RDMA"),
-    (r"nd a100 v4|nd96a?m?sr_a100|nd96asr_v4", 200.0, "Azure ND A100 v4: 8 x 200 Gb/s HDR InfiniBand"),
-    (r"nd h[12]00 v5|nd96isr_h[12]00", 400.0, "Azure ND H100/H200 v5: 8 x 400 Gb/s NDR InfiniBand"),
-    (r"\boci\b.*a100|bm\.gpu4\.8|bm\.gpu\.a100", 200.0, "OCI bare-metal A100: 1,600 Gb/s RDMA per 8-GPU node"),
-    (r"\boci\b.*h100|bm\.gpu\.h100", 400.0, "OCI BM.GPU.H100.8: 3,200 Gb/s RDMA per 8-GPU node"),
-    (r"dgx[- ]?a100", 200.0, "NVIDIA DGX A100: 8 x 200 Gb/s HDR InfiniBand"),
-    (r"dgx[- ]?(h100|h200|b200|gb200)", 400.0, "NVIDIA DGX H100/H200/B200/GB200: one 400 Gb/s ConnectX-7 per GPU"),
-    (r"coreweave.*h100|h100.*coreweave", 400.0, "CoreWeave HGX H100: 3,200 Gb/s NDR InfiniBand per 8-GPU node"),
-)
-
-#: The NIC rate per GPU of each accelerator's reference system (NVIDIA DGX), used when a measurement, its platform
-#: and its NIC text say nothing usable: DGX A100 8 x 200 Gb/s HDR; DGX H100/H200 and DeepEP's H800 nodes one 400 Gb/s
-#: ConnectX-7 per GPU; DGX B200 and GB200 NVL72 compute trays one 400 Gb/s ConnectX-7 per GPU.
-REFERENCE_NIC_GBPS = {"A100-SXM4-40GB": 200.0, "A100-SXM4-80GB": 200.0, "H100-SXM5-80GB": 400.0,
-                      "H100-PCIe": 400.0, "H800-SXM5-80GB": 400.0, "H200": 400.0, "B200": 400.0, "GB200": 400.0}
-DEFAULT_NIC_GBPS = 400.0
-
-#: InfiniBand generations (per-port Gb/s) and NIC generations named in NIC text
-_LINK_RATES = {"edr": 100.0, "hdr": 200.0, "ndr": 400.0, "xdr": 800.0}
-_NIC_RATES = {"connectx-6": 200.0, "cx6": 200.0, "connectx-7": 400.0, "cx7": 400.0, "connectx-8": 800.0,
-              "cx8": 800.0}
+_PLATFORMS = yaml.safe_load(Path(__file__).with_name("platforms.yaml").read_text(encoding="utf-8"))
+#: per-GPU NIC rate of known platforms: (pattern, Gb/s, source); see platforms.yaml
+PLATFORM_NIC_GBPS: tuple[tuple[str, float, str], ...] = tuple(
+    (p["pattern"], float(p["nic_gbps_per_gpu"]), p["source"]) for p in _PLATFORMS["platforms"])
+REFERENCE_NIC_GBPS: dict[str, float] = {k: float(v) for k, v in _PLATFORMS["reference_nic_gbps_per_gpu"].items()}
+DEFAULT_NIC_GBPS = float(_PLATFORMS["default_nic_gbps_per_gpu"])
+_LINK_RATES: dict[str, float] = {k: float(v) for k, v in _PLATFORMS["link_generations_gbps"].items()}
+_NIC_RATES: dict[str, float] = {k: float(v) for k, v in _PLATFORMS["nic_generations_gbps"].items()}
 
 GENERIC_FABRICS = {"infiniband": "infiniband", "roce": "roce", "ethernet": "ethernet"}
 SHARP_FABRIC = "quantum-2-ndr-sharp"
