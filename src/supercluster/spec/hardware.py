@@ -55,6 +55,9 @@ class Accelerator(Cited):
     scale_up_topology: Literal["switch", "mesh"] = Field(
         default="switch", description="switch: every GPU reaches every peer at full bandwidth (NVSwitch); mesh: "
         "point-to-point links to each peer (AMD Infinity Fabric), so a subset of the domain gets a share")
+    price_usd: PositiveFloat | None = Field(default=None, description="purchase price of one GPU (module)")
+    training_power_fraction: Fraction | None = Field(
+        default=None, description="average board power during large-scale training / TDP")
     nvls_fraction: Fraction | None = Field(
         default=None, description="NVLink SHARP all-reduce algorithm bandwidth / scale-up bandwidth (None: no NVLS)")
 
@@ -96,6 +99,7 @@ class Switch(Cited):
     power_w: PositiveFloat = Field(description="typical power of the switch without pluggable optics")
     latency_s: PositiveFloat = Field(description="port-to-port forwarding latency")
     in_network_reduction: bool = Field(default=False, description="SHARP-class reduction in the switch")
+    price_usd: PositiveFloat | None = None
 
     def radix(self, port_bytes_per_s: float) -> int:
         return int(min(self.max_ports, self.capacity_bytes_per_s // port_bytes_per_s))
@@ -106,6 +110,7 @@ class Nic(Cited):
     bandwidth_bytes_per_s: PositiveFloat
     power_w: PositiveFloat
     latency_s: PositiveFloat = 1.0e-6
+    price_usd: PositiveFloat | None = None
 
 
 class Optic(Cited):
@@ -113,6 +118,7 @@ class Optic(Cited):
 
     bandwidth_bytes_per_s: PositiveFloat
     power_w: PositiveFloat
+    price_usd: PositiveFloat | None = None
 
 
 class Fabric(Cited):
@@ -163,6 +169,12 @@ class Cluster(Cited):
         description="network injection bandwidth per GPU (NIC line rate), bytes/s"
     )
     fabric: Fabric
+    host_power_per_node_w: NonNegativeFloat | None = Field(
+        default=None, description="server power other than the GPUs and scale-out NICs (CPUs, memory, NVSwitches, "
+        "fans, power-supply losses), at full load")
+    server_price_usd: NonNegativeFloat | None = Field(default=None, description="one server without its GPUs")
+    storage_power_per_gpu_w: NonNegativeFloat | None = None
+    storage_price_per_gpu_usd: NonNegativeFloat | None = None
 
     @property
     def domain_gpus(self) -> int:
@@ -178,11 +190,24 @@ class Cluster(Cited):
 
 
 class Facility(Cited):
-    """Minimal for now: the facility layer fills this out."""
+    """Where the cluster runs: cooling, water, carbon and money. Every figure cited in the catalog."""
 
-    pue: PositiveFloat = 1.2
     location: str | None = None
     cooling: str | None = None
-    wue_l_per_kwh: NonNegativeFloat | None = None
+    pue: float = Field(default=1.2, ge=1.0, le=3.0, allow_inf_nan=False,
+                       description="facility power / IT power (annual average)")
+    wue_l_per_kwh: NonNegativeFloat | None = Field(default=None, description="site water per kWh of IT energy")
     grid_carbon_g_per_kwh: NonNegativeFloat | None = None
-    electricity_usd_per_kwh: NonNegativeFloat | None = None
+    onsite_generation_share: float = Field(default=0.0, ge=0.0, le=1.0,
+                                           description="share of the facility's energy generated on site")
+    onsite_carbon_g_per_kwh: NonNegativeFloat = Field(default=0.0, description="e.g. gas turbines")
+    electricity_usd_per_kwh: PositiveFloat | None = None
+    water_usd_per_m3: NonNegativeFloat | None = None
+    construction_usd_per_w: NonNegativeFloat | None = Field(
+        default=None, description="building, power and cooling infrastructure per W of critical IT load")
+    it_depreciation_years: PositiveFloat = 5.0
+    facility_depreciation_years: PositiveFloat = 20.0
+    maintenance_share_per_year: float = Field(default=0.0, ge=0.0, le=1.0,
+                                              description="yearly maintenance and staff as a share of IT capex")
+    household_kwh_per_year: PositiveFloat | None = Field(
+        default=None, description="electricity of an average household where the site is (homes equivalent)")
