@@ -70,8 +70,8 @@ def memphis(cli) -> dict[str, Any]:
 
 
 def test_cli_surface_is_pinned() -> None:
-    """The app has exactly the commands plan, validate, fabric, collective and catalog, each with exactly its pinned
-    parameters."""
+    """The app has exactly the commands plan, validate, facility, fabric, collective and catalog, each with exactly
+    its pinned parameters."""
     group = typer.main.get_command(app)
     surface = {
         name: {(p.param_type_name, *p.opts, bool(getattr(p, "multiple", False)), bool(getattr(p, "is_flag", False)))
@@ -84,6 +84,8 @@ def test_cli_surface_is_pinned() -> None:
         "validate": {("argument", "file", False, False), ("option", "--json", False, True)},
         "catalog": {("argument", "kind", False, False), ("option", "--json", False, True)},
         "fabric": {("argument", "target", False, False), ("option", "--json", False, True)},
+        "facility": {("argument", "scenario", False, False), ("option", "--set", True, False),
+                     ("option", "--json", False, True)},
         "collective": {("option", "--cluster", False, False), ("option", "--op", False, False),
                        ("option", "--bytes", False, False), ("option", "--gpus", False, False),
                        ("option", "--algo", False, False), ("option", "--stride", False, False),

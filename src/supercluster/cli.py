@@ -17,6 +17,7 @@ from .report import (
     render_collective,
     render_collective_validation,
     render_fabric,
+    render_facility,
     render_plan,
     render_validation,
 )
@@ -73,6 +74,25 @@ def validate(
         render_validation(result, _out)
     if not result.passed:
         raise typer.Exit(1)
+
+
+@app.command()
+def facility(
+    scenario: Annotated[str, typer.Argument(help="scenario file with a facility")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the ledger as JSON")] = False,
+) -> None:
+    """Power, water, carbon and money of the scenario's cluster and training run (plans it first)."""
+    s = load_scenario(scenario, set_ or [])
+    if s.facility is None:
+        raise InputError("the scenario names no facility (add facility: NAME or an inline facility)",
+                         file=scenario, field="facility")
+    report = plan_scenario(s)
+    if as_json:
+        print(json.dumps(report.facility, indent=2, allow_nan=False))
+    else:
+        assert report.facility is not None
+        render_facility(report.facility, _out)
 
 
 @app.command()

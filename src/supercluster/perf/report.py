@@ -31,18 +31,38 @@ class ClaimCheck(BaseModel):
     source: str
 
 
-def _metric(report: StepReport, metric: str) -> float:
+_FACILITY_METRICS = {
+    "facility_peak_power_w": ("peak", "facility_w"),
+    "facility_average_power_w": ("average", "facility_w"),
+    "homes_equivalent_peak": ("homes_equivalent_peak",),
+    "water_m3_per_day": ("water_m3_per_day",),
+    "gpu_capex_usd": ("capex_usd", "gpus"),
+    "capex_usd": ("capex_usd", "total"),
+}
+
+
+def _metric(report: StepReport, metric: str) -> float | None:
     if metric == "time_to_train_days":
         return report.time_to_train_s / SECONDS_PER_DAY
     if metric == "num_gpus":
         return float(report.num_gpus)
+    if metric in _FACILITY_METRICS:
+        value: Any = report.facility
+        for key in _FACILITY_METRICS[metric]:
+            if not isinstance(value, dict) or value.get(key) is None:
+                return None
+            value = value[key]
+        return float(value)
     return float(getattr(report, metric))
 
 
 def check_claims(report: StepReport, claims: list[Claim]) -> list[ClaimCheck]:
+    """Each claim beside the predicted value of its metric (claims whose metric is not computed are skipped)."""
     out = []
     for c in claims:
         value = _metric(report, c.metric)
+        if value is None:
+            continue
         out.append(ClaimCheck(claim=c.claim, metric=c.metric, low=c.low, high=c.high, predicted=value,
                               within=c.low <= value <= c.high, source=c.source))
     return out
@@ -82,6 +102,7 @@ class StepReport(BaseModel):
     search: dict[str, Any] = {}
     claims: list[ClaimCheck] = []
     groups: dict[str, dict[str, Any]] = {}
+    facility: dict[str, Any] | None = None  # the facility ledger (supercluster.facility), when a facility is named
 
 
 def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: dict[str, Any] | None = None
@@ -116,10 +137,7 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: 
         fits=bool(arrays.fits[i]), params=float(pc.total), active_params=float(pc.active),
         model_flops_per_token=mflops, hardware_flops_per_token=hflops, search=search or {},
     )
-    update: dict[str, Any] = {"groups": group_placement(s, par)}
-    if s.claims:
-        update["claims"] = check_claims(report, s.claims)
-    return report.model_copy(update=update)
+    return report.model_copy(update={"groups": group_placement(s, par)})
 
 
 def group_placement(s: Scenario, par: dict[str, Any]) -> dict[str, dict[str, Any]]:

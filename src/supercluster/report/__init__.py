@@ -4,9 +4,10 @@ from .console import (
     render_collective,
     render_collective_validation,
     render_fabric,
+    render_facility,
     render_plan,
     render_validation,
 )
 
-__all__ = ["render_collective", "render_collective_validation", "render_fabric", "render_plan",
+__all__ = ["render_collective", "render_collective_validation", "render_fabric", "render_facility", "render_plan",
            "render_validation"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 
@@ -30,7 +32,14 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms"
 
 
+GALLONS_PER_M3 = 264.172  # US gallons
 _METRIC_FORMAT = {
+    "facility_peak_power_w": lambda v: f"{v / 1e6:,.0f} MW",
+    "facility_average_power_w": lambda v: f"{v / 1e6:,.0f} MW",
+    "homes_equivalent_peak": lambda v: f"{v:,.0f} homes",
+    "water_m3_per_day": lambda v: f"{v * GALLONS_PER_M3 / 1e6:,.2f} M gal/day",
+    "gpu_capex_usd": lambda v: f"${v / 1e9:,.2f} B",
+    "capex_usd": lambda v: f"${v / 1e9:,.2f} B",
     "mfu": lambda v: f"{v:.1%}",
     "time_to_train_days": lambda v: f"{v:,.1f} days",
     "gpu_hours": lambda v: f"{v / 1e6:,.2f} M GPU-h",
@@ -95,6 +104,8 @@ def render_plan(r: StepReport, console: Console) -> None:
     s.add_row("time to train (no failures)", f"{r.time_to_train_s / SECONDS_PER_DAY:,.1f} days")
     s.add_row("GPU-hours", f"{r.gpu_hours / 1e6:,.2f} M")
     console.print(s)
+    if r.facility:
+        render_facility(r.facility, console)
     if r.claims:
         c = Table(title="against the public record", show_edge=False)
         c.add_column("claim")
@@ -234,3 +245,37 @@ def render_collective(r: CollectiveReport, console: Console) -> None:
                   f"busbw {r.busbw_bytes_per_s / 1e9:,.2f} GB/s")
     others = ", ".join(f"{a} {t * 1e6:,.1f} us" for a, t in r.alternatives.items())
     console.print(f"[dim]alternatives: {others}[/dim]")
+
+
+def render_facility(f: dict[str, Any], console: Console) -> None:
+    """The facility ledger (a FacilityReport as a dict)."""
+    t = Table(title=f"facility: {f['facility']} (PUE {f['pue']:.2f})", show_edge=False)
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    peak, avg = f["peak"], f["average"]
+    t.add_row("IT power peak / training average",
+              f"{peak['it_w'] / 1e6:,.1f} / {avg['it_w'] / 1e6:,.1f} MW")
+    t.add_row("  GPUs / hosts / network / storage (average)",
+              " / ".join(f"{avg[k] / 1e6:,.1f}" for k in ("gpus_w", "hosts_w", "network_w", "storage_w")) + " MW")
+    t.add_row("facility power peak / average", f"{peak['facility_w'] / 1e6:,.1f} / {avg['facility_w'] / 1e6:,.1f} MW")
+    if f["homes_equivalent_peak"] is not None:
+        t.add_row("US homes equivalent (peak / average)",
+                  f"{f['homes_equivalent_peak']:,.0f} / {f['homes_equivalent_average']:,.0f}")
+    t.add_row("energy of the run (facility)", f"{f['run_energy_facility_j'] / 3.6e12:,.1f} GWh")
+    if f["water_m3_per_day"] is not None:
+        t.add_row("site water", f"{f['water_m3_per_day'] * GALLONS_PER_M3 / 1e6:,.2f} M gal/day; "
+                                f"{f['run_water_m3'] * GALLONS_PER_M3 / 1e6:,.1f} M gal for the run")
+    if f["run_co2_kg"] is not None:
+        t.add_row("CO2 of the run", f"{f['run_co2_kg'] / 1e3:,.0f} t")
+    capex = f["capex_usd"]
+    if capex.get("total"):
+        t.add_row("capex", f"${capex['total'] / 1e9:,.2f} B (" + ", ".join(
+            f"{k} {v / 1e9:,.2f}" for k, v in capex.items() if k != "total") + ")")
+    if f["cost_per_gpu_hour_usd"] is not None:
+        t.add_row("cost per GPU-hour", f"${f['cost_per_gpu_hour_usd']:,.2f}")
+        t.add_row("cost of the run", f"${f['run_cost_usd'] / 1e6:,.0f} M")
+    console.print(t)
+    if f["estimates"]:
+        console.print(f"[dim]estimates among the inputs: {', '.join(f['estimates'])}[/dim]")
+    if f["missing"]:
+        console.print(f"[dim]not in the catalog (left out): {', '.join(f['missing'])}[/dim]")

@@ -7,8 +7,9 @@ import time
 import numpy as np
 
 from ..errors import InfeasibleError
+from ..facility.ledger import facility_ledger
 from ..perf.candidates import Candidates
-from ..perf.report import StepReport, step_report
+from ..perf.report import StepReport, check_claims, step_report
 from ..perf.step import StepArrays, evaluate
 from ..spec.calibration import Calibration, default_calibration
 from ..spec.scenario import Scenario
@@ -79,7 +80,13 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
         _, _, _, chunk, arrays = best
         i = best[2] - (best[2] // CHUNK) * CHUNK
     info["seconds"] = time.perf_counter() - start
-    return step_report(s, chunk, arrays, i, search=info)
+    report = step_report(s, chunk, arrays, i, search=info)
+    ledger = facility_ledger(s, report)
+    if ledger is not None:
+        report = report.model_copy(update={"facility": ledger.model_dump()})
+    if s.claims:
+        report = report.model_copy(update={"claims": check_claims(report, s.claims)})
+    return report
 
 
 def _factorise(n: int) -> str:

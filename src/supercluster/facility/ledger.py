@@ -1,0 +1,149 @@
+"""The facility ledger of a training run: power, energy, homes, water, carbon and money, each with its inputs.
+
+- Energy of the run = average facility power x time-to-train (failure-free).
+- Homes equivalent = facility power / the average household's power (its yearly kWh / 8,760 h; EIA).
+- Site water = IT energy x WUE (L per kWh of IT energy, The Green Grid's WUE); per day at the average power.
+- CO2 = facility energy x ((1 - on-site share) x grid intensity + on-site share x on-site intensity).
+- Capex = GPUs + servers + network (switches, NICs, optics from the fabric's counts) + storage + building, power
+  and cooling infrastructure (per W of peak IT load). Cost per hour = IT capex / IT depreciation + facility capex
+  / facility depreciation + maintenance share of IT capex per year + electricity and water at the average power;
+  cost of the run = cost per hour x its hours; cost per GPU-hour = cost per hour / GPUs.
+A figure whose inputs the catalog lacks is left out (None) and named in ``missing``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict
+
+from ..network.report import FabricReport, fabric_report
+from ..perf.report import StepReport
+from ..spec.scenario import Scenario
+from ..units import SECONDS_PER_HOUR
+from .power import PowerBreakdown, power
+
+HOURS_PER_YEAR = 8760.0
+J_PER_KWH = 3.6e6
+
+
+class FacilityReport(BaseModel):
+    """SI inside: W, J, m3, kg, USD, s."""
+
+    model_config = ConfigDict(frozen=True)
+
+    facility: str
+    pue: float
+    gpu_training_power_fraction: float
+    peak: PowerBreakdown
+    average: PowerBreakdown
+    homes_equivalent_peak: float | None
+    homes_equivalent_average: float | None
+    run_time_s: float
+    run_energy_it_j: float
+    run_energy_facility_j: float
+    water_m3_per_day: float | None
+    run_water_m3: float | None
+    run_co2_kg: float | None
+    capex_usd: dict[str, float]
+    cost_per_hour_usd: dict[str, float]
+    cost_per_gpu_hour_usd: float | None
+    run_cost_usd: float | None
+    estimates: list[str]
+    missing: list[str]
+
+
+def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None = None) -> FacilityReport | None:
+    """The ledger of a scenario's run, or None when the scenario names no facility."""
+    f = s.facility
+    if f is None:
+        return None
+    cluster = s.cluster
+    acc = cluster.accelerator
+    fabric = fabric or fabric_report(cluster)
+    missing: list[str] = []
+    estimates = [name for name, cited in (("facility", f), ("cluster", cluster), ("accelerator", acc),
+                                          ("fabric", cluster.fabric)) if cited.estimate]
+
+    fraction = acc.training_power_fraction
+    if fraction is None:
+        missing.append("accelerator.training_power_fraction (average power taken at TDP)")
+        fraction = 1.0
+    for name, value in (("cluster.host_power_per_node_w", cluster.host_power_per_node_w),
+                        ("cluster.storage_power_per_gpu_w", cluster.storage_power_per_gpu_w)):
+        if value is None:
+            missing.append(f"{name} (counted as 0)")
+    peak = power(cluster, fabric, f.pue, gpu_fraction=1.0)
+    avg = power(cluster, fabric, f.pue, gpu_fraction=fraction)
+
+    home_w = f.household_kwh_per_year * 1000.0 / HOURS_PER_YEAR if f.household_kwh_per_year else None
+    if home_w is None:
+        missing.append("facility.household_kwh_per_year")
+    t = step.time_to_train_s
+    e_it = avg.it_w * t
+    e_fac = avg.facility_w * t
+    water_day = run_water = None
+    if f.wue_l_per_kwh is not None:
+        water_day = avg.it_w * 86400.0 / J_PER_KWH * f.wue_l_per_kwh / 1000.0
+        run_water = e_it / J_PER_KWH * f.wue_l_per_kwh / 1000.0
+    else:
+        missing.append("facility.wue_l_per_kwh")
+    co2 = None
+    if f.grid_carbon_g_per_kwh is not None:
+        g_per_kwh = (1 - f.onsite_generation_share) * f.grid_carbon_g_per_kwh + \
+            f.onsite_generation_share * f.onsite_carbon_g_per_kwh
+        co2 = e_fac / J_PER_KWH * g_per_kwh / 1000.0
+    else:
+        missing.append("facility.grid_carbon_g_per_kwh")
+
+    capex, capex_missing = _capex(s, fabric, peak)
+    missing += capex_missing
+    per_hour: dict[str, float] = {}
+    it_capex = sum(v for k, v in capex.items() if k != "facility")
+    per_hour["it_depreciation"] = it_capex / (f.it_depreciation_years * HOURS_PER_YEAR)
+    if "facility" in capex:
+        per_hour["facility_depreciation"] = capex["facility"] / (f.facility_depreciation_years * HOURS_PER_YEAR)
+    per_hour["maintenance"] = it_capex * f.maintenance_share_per_year / HOURS_PER_YEAR
+    if f.electricity_usd_per_kwh is not None:
+        per_hour["electricity"] = avg.facility_w / 1000.0 * f.electricity_usd_per_kwh
+    else:
+        missing.append("facility.electricity_usd_per_kwh")
+    if f.water_usd_per_m3 is not None and water_day is not None:
+        per_hour["water"] = water_day / 24.0 * f.water_usd_per_m3
+    total_hour = sum(per_hour.values())
+    complete = not capex_missing and f.electricity_usd_per_kwh is not None
+    return FacilityReport(
+        facility=f.name, pue=f.pue, gpu_training_power_fraction=fraction, peak=peak, average=avg,
+        homes_equivalent_peak=peak.facility_w / home_w if home_w else None,
+        homes_equivalent_average=avg.facility_w / home_w if home_w else None,
+        run_time_s=t, run_energy_it_j=e_it, run_energy_facility_j=e_fac, water_m3_per_day=water_day,
+        run_water_m3=run_water, run_co2_kg=co2, capex_usd={**capex, "total": sum(capex.values())},
+        cost_per_hour_usd={**per_hour, "total": total_hour},
+        cost_per_gpu_hour_usd=total_hour / cluster.num_gpus if complete else None,
+        run_cost_usd=total_hour * t / SECONDS_PER_HOUR if complete else None,
+        estimates=estimates, missing=missing)
+
+
+def _capex(s: Scenario, fabric: FabricReport, peak: PowerBreakdown) -> tuple[dict[str, float], list[str]]:
+    cluster, f = s.cluster, s.facility
+    assert f is not None
+    acc, fab = cluster.accelerator, cluster.fabric
+    nodes = math.ceil(cluster.num_gpus / cluster.gpus_per_node)
+    out: dict[str, float] = {}
+    missing: list[str] = []
+    parts: list[tuple[str, float | None, float, str]] = [
+        ("gpus", acc.price_usd, cluster.num_gpus, "accelerator.price_usd"),
+        ("servers", cluster.server_price_usd, nodes, "cluster.server_price_usd"),
+        ("switches", fab.switch.price_usd if fab.switch else None, fabric.switches, "fabric.switch.price_usd"),
+        ("nics", fab.nic.price_usd if fab.nic else None, fabric.nic_links, "fabric.nic.price_usd"),
+        ("optics", fab.optic.price_usd if fab.optic else None, fabric.transceivers, "fabric.optic.price_usd"),
+        ("storage", cluster.storage_price_per_gpu_usd, cluster.num_gpus, "cluster.storage_price_per_gpu_usd"),
+        ("facility", f.construction_usd_per_w, peak.it_w, "facility.construction_usd_per_w"),
+    ]
+    for name, unit, count, field in parts:
+        if unit is None:
+            missing.append(field)
+        else:
+            out[name] = unit * count
+    return out, missing
+
