@@ -1,0 +1,100 @@
+"""The facility ledger: power from components, PUE, homes, water, carbon and money follow their formulas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from supercluster import InputError, build_scenario, plan
+from supercluster.facility import facility_ledger
+from supercluster.network.report import fabric_report
+
+FACILITY: dict[str, Any] = {
+    "name": "test-site", "source": "test", "pue": 1.25, "wue_l_per_kwh": 1.5, "grid_carbon_g_per_kwh": 400.0,
+    "onsite_generation_share": 0.25, "onsite_carbon_g_per_kwh": 500.0, "electricity_usd_per_kwh": 0.1,
+    "water_usd_per_m3": 2.0, "construction_usd_per_w": 10.0, "it_depreciation_years": 5.0,
+    "facility_depreciation_years": 20.0, "maintenance_share_per_year": 0.05, "household_kwh_per_year": 8760.0,
+}
+
+
+def scenario(facility: dict[str, Any] | None = None, **cluster: Any) -> Any:
+    acc = {"base": "H100-SXM5-80GB", "price_usd": 30000.0, "training_power_fraction": 0.8}
+    fabric = {"base": "spectrum-x", "switch": {"base": "spectrum-4-sn5600", "price_usd": 40000.0},
+              "nic": {"base": "connectx-7", "price_usd": 2000.0}, "optic": {"base": "osfp-400g", "price_usd": 500.0}}
+    return build_scenario({
+        "name": "ledger", "model": "llama3-8b",
+        "cluster": {"base": "llama3-16k", "num_gpus": 1024, "accelerator": acc, "fabric": fabric,
+                    "host_power_per_node_w": 4000.0, "server_price_usd": 100000.0, "storage_power_per_gpu_w": 50.0,
+                    "storage_price_per_gpu_usd": 1000.0, **cluster},
+        "training": {"tokens": 1e12, "global_batch": 1024, "seq_len": 8192},
+        "facility": facility if facility is not None else FACILITY,
+    })
+
+
+@pytest.fixture(scope="module")
+def ledger() -> Any:
+    s = scenario()
+    report = plan(s)
+    return s, report, facility_ledger(s, report)
+
+
+def test_power_parts_sum_and_pue_scales(ledger: Any) -> None:
+    """IT power is the sum of GPUs, hosts, network and storage; facility power is IT power x PUE."""
+    s, _, f = ledger
+    for p in (f.peak, f.average):
+        assert p.it_w == pytest.approx(p.gpus_w + p.hosts_w + p.network_w + p.storage_w, rel=1e-12)
+        assert p.facility_w == pytest.approx(p.it_w * 1.25, rel=1e-12)
+    assert f.peak.gpus_w == pytest.approx(1024 * 700.0)
+    assert f.average.gpus_w == pytest.approx(1024 * 700.0 * 0.8)
+    assert f.peak.hosts_w == pytest.approx(128 * 4000.0)
+    assert f.peak.network_w == pytest.approx(fabric_report(s.cluster).power_w["total"])
+
+
+def test_homes_water_and_carbon_follow_their_formulas(ledger: Any) -> None:
+    """Homes = power / (household kWh per year / 8,760 h); water = IT kWh x WUE; CO2 mixes grid and on-site."""
+    _, report, f = ledger
+    assert f.homes_equivalent_peak == pytest.approx(f.peak.facility_w / 1000.0, rel=1e-12)  # 8,760 kWh/yr = 1 kW
+    assert f.water_m3_per_day == pytest.approx(f.average.it_w * 24 / 1000 * 1.5 / 1000, rel=1e-12)
+    kwh = f.average.facility_w * report.time_to_train_s / 3.6e6
+    assert f.run_co2_kg == pytest.approx(kwh * (0.75 * 400 + 0.25 * 500) / 1000, rel=1e-12)
+
+
+def test_capex_and_costs_add_up(ledger: Any) -> None:
+    """Capex parts sum to the total; cost per GPU-hour and the run's cost follow from the hourly cost."""
+    s, report, f = ledger
+    parts = {k: v for k, v in f.capex_usd.items() if k != "total"}
+    assert f.capex_usd["total"] == pytest.approx(sum(parts.values()), rel=1e-12)
+    assert parts["gpus"] == pytest.approx(1024 * 30000.0)
+    assert parts["facility"] == pytest.approx(10.0 * f.peak.it_w)
+    hourly = f.cost_per_hour_usd
+    assert hourly["total"] == pytest.approx(sum(v for k, v in hourly.items() if k != "total"), rel=1e-12)
+    assert hourly["electricity"] == pytest.approx(f.average.facility_w / 1000 * 0.1, rel=1e-12)
+    assert f.cost_per_gpu_hour_usd == pytest.approx(hourly["total"] / 1024, rel=1e-12)
+    assert f.run_cost_usd == pytest.approx(hourly["total"] * report.time_to_train_s / 3600, rel=1e-12)
+    assert report.facility is not None and report.facility["capex_usd"]["total"] == f.capex_usd["total"]
+
+
+def test_missing_inputs_are_named_not_invented() -> None:
+    """A facility without prices leaves the money figures out and names what is missing."""
+    s = scenario({"name": "bare", "source": "test", "pue": 1.1})
+    f = facility_ledger(s, plan(s))
+    assert f.cost_per_gpu_hour_usd is None and f.run_cost_usd is None and f.water_m3_per_day is None
+    assert "facility.electricity_usd_per_kwh" in f.missing and "facility.wue_l_per_kwh" in f.missing
+
+
+@pytest.mark.parametrize("change", [{"pue": 0.9}, {"onsite_generation_share": 1.5},
+                                    {"electricity_usd_per_kwh": -0.1}, {"electricity_usd_per_kwh": 0.0},
+                                    {"wue_l_per_kwh": -1.0}])
+def test_bad_facility_values_are_located_errors(change: dict[str, Any]) -> None:
+    """PUE below 1, shares outside 0..1, negative or zero prices are refused with the field named."""
+    with pytest.raises(InputError, match="facility"):
+        scenario({**FACILITY, **change})
+
+
+def test_facility_command_needs_a_facility(cli, tmp_path) -> None:
+    """`supercluster facility` on a scenario without a facility is one located error, exit 2."""
+    f = tmp_path / "s.yaml"
+    f.write_text("cluster: llama3-16k\nmodel: llama3-8b\ntraining: {tokens: 1e12, global_batch: 2048}\n")
+    result = cli("facility", str(f))
+    assert result.code == 2 and "facility" in result.err and "Traceback" not in result.err
