@@ -48,6 +48,7 @@ def test_power_parts_sum_and_pue_scales(ledger: Any) -> None:
     assert f.peak.gpus_w == pytest.approx(1024 * 700.0)
     assert f.average.gpus_w == pytest.approx(1024 * 700.0 * 0.8)
     assert f.peak.hosts_w == pytest.approx(128 * 4000.0)
+    assert f.average.hosts_w == pytest.approx(128 * 4000.0 * 0.8)
     assert f.peak.network_w == pytest.approx(fabric_report(s.cluster).power_w["total"])
 
 

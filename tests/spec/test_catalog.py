@@ -38,7 +38,7 @@ REQUIRED = {
         "gpt3-175b", "llama3-8b", "llama3-70b", "llama3-405b", "grok-1", "mixtral-8x7b", "mixtral-8x22b",
         "deepseek-v3", "qwen3-235b-a22b", "gpt4-moe",
     ],
-    "facilities": ["memphis-colossus", "generic-air-cooled"],
+    "facilities": ["memphis-colossus", "generic-air-cooled", "generic-liquid-cooled"],
 }
 
 ALL_ENTRIES = [(kind, name) for kind in catalog.KINDS for name in catalog.entries(kind)]
@@ -158,3 +158,56 @@ def test_switch_radix_at_line_rates() -> None:
     assert radix["quantum-x800-q3400"].radix(100e9) == 144
     assert radix["quantum-qm8700"].radix(25e9) == 40
     assert radix["tomahawk-4-class"].radix(50e9) == 64
+
+
+FACILITY_FIELDS = ("wue_l_per_kwh", "grid_carbon_g_per_kwh", "electricity_usd_per_kwh", "water_usd_per_m3",
+                   "construction_usd_per_w", "household_kwh_per_year")
+
+
+def _cluster(name: str) -> Cluster:
+    return Cluster.model_validate(_resolved("clusters", name))
+
+
+@pytest.mark.parametrize("name", list(catalog.entries("clusters")))
+def test_cluster_accelerator_has_price_and_training_power(name: str) -> None:
+    """The accelerator of every catalog cluster carries a price and an average training power fraction."""
+    acc = _cluster(name).accelerator
+    assert acc.price_usd is not None and acc.price_usd > 0
+    assert acc.training_power_fraction is not None and 0.5 <= acc.training_power_fraction <= 1.0
+
+
+@pytest.mark.parametrize("name", list(catalog.entries("clusters")))
+def test_cluster_has_ledger_inputs(name: str) -> None:
+    """Every cluster sets host power, server price and storage power and price per GPU, and an estimate flag."""
+    c = _cluster(name)
+    for value in (c.host_power_per_node_w, c.server_price_usd, c.storage_power_per_gpu_w, c.storage_price_per_gpu_usd):
+        assert value is not None and value > 0
+    assert c.estimate, "ledger figures are estimates, so the entry says so"
+
+
+@pytest.mark.parametrize("name", list(catalog.entries("clusters")))
+def test_cluster_fabric_parts_are_priced(name: str) -> None:
+    """The switch, NIC and optic of every cluster's fabric have a price."""
+    fabric = _cluster(name).fabric
+    for part in (fabric.switch, fabric.nic, fabric.optic):
+        assert part is not None and part.price_usd is not None and part.price_usd > 0, part
+
+
+@pytest.mark.parametrize("name", list(catalog.entries("facilities")))
+def test_facility_is_complete(name: str) -> None:
+    """Every facility validates with its water, carbon, money and homes figures set (none left to the ledger's gaps)."""
+    f = Facility.model_validate(catalog.entry("facilities", name))
+    for field in FACILITY_FIELDS:
+        assert getattr(f, field) is not None, field
+    assert f.onsite_generation_share == 0 or f.onsite_carbon_g_per_kwh > 0
+
+
+def test_hgx_h100_node_power_matches_the_server_rating() -> None:
+    """8 x H100 + host + scale-out NICs at full load come to the 10.2-11.2 kW rating of HGX H100 servers."""
+    for name in catalog.entries("clusters"):
+        c = _cluster(name)
+        if c.accelerator.name != "H100-SXM5-80GB":
+            continue
+        assert c.fabric.nic is not None and c.host_power_per_node_w is not None
+        node_w = c.gpus_per_node * (c.accelerator.tdp_w + c.fabric.nic.power_w) + c.host_power_per_node_w
+        assert 10_200.0 <= node_w <= 11_200.0, (name, node_w)
