@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from supercluster import load_scenario, plan
+from supercluster.facility import facility_ledger
 from supercluster.network import build_topology, collective_time, place
 from supercluster.network.report import fabric_report
 from supercluster.perf import evaluate
@@ -44,6 +45,9 @@ def main() -> None:
     report = plan(scenario)
     lines.append(f"plan (in process), Memphis, auto parallelism: {in_process:.3f} s "
                  f"({report.search['candidates']:,} configurations after pruning)")
+
+    t = best_of(lambda: facility_ledger(scenario, report))
+    lines.append(f"facility_ledger, Memphis (100,000 GPUs), given its plan: {t * 1e3:.2f} ms")
 
     cli = [str(Path(sys.executable).with_name("supercluster")), "plan", str(MEMPHIS), "--json"]
     t0 = time.perf_counter()
