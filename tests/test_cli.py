@@ -70,7 +70,7 @@ def memphis(cli) -> dict[str, Any]:
 
 
 def test_cli_surface_is_pinned() -> None:
-    """The app has exactly the commands plan, validate, facility, fabric, collective and catalog, each with exactly
+    """The app has exactly the commands plan, validate, facility, claims, fabric, collective and catalog, each with exactly
     its pinned parameters."""
     group = typer.main.get_command(app)
     surface = {
@@ -84,6 +84,7 @@ def test_cli_surface_is_pinned() -> None:
         "validate": {("argument", "file", False, False), ("option", "--json", False, True)},
         "catalog": {("argument", "kind", False, False), ("option", "--json", False, True)},
         "fabric": {("argument", "target", False, False), ("option", "--json", False, True)},
+        "claims": {("option", "--json", False, True)},
         "facility": {("argument", "scenario", False, False), ("option", "--set", True, False),
                      ("option", "--json", False, True)},
         "collective": {("option", "--cluster", False, False), ("option", "--op", False, False),

@@ -14,6 +14,7 @@ from .errors import InputError, SuperclusterError
 from .network import ALGORITHMS, OPS
 from .network.report import collective_report, fabric_report
 from .report import (
+    render_claims,
     render_collective,
     render_collective_validation,
     render_fabric,
@@ -27,6 +28,7 @@ from .spec import load_scenario
 from .spec.load import load_cluster
 from .units import parse_bytes
 from .validate import validate_collectives, validate_file, validation_kind
+from .validate.claims import check_claims_file
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="supercluster: a digital twin of AI training superclusters.")
@@ -93,6 +95,18 @@ def facility(
     else:
         assert report.facility is not None
         render_facility(report.facility, _out)
+
+
+@app.command()
+def claims(
+    as_json: Annotated[bool, typer.Option("--json", help="print the verdicts as JSON")] = False,
+) -> None:
+    """The public claims about the Memphis Supercluster, each beside what supercluster computes, with a verdict."""
+    report = check_claims_file()
+    if as_json:
+        print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
+    else:
+        render_claims(report, _out)
 
 
 @app.command()

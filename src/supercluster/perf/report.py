@@ -41,7 +41,7 @@ _FACILITY_METRICS = {
 }
 
 
-def _metric(report: StepReport, metric: str) -> float | None:
+def metric_value(report: StepReport, metric: str) -> float | None:
     if metric == "time_to_train_days":
         return report.time_to_train_s / SECONDS_PER_DAY
     if metric == "num_gpus":
@@ -60,7 +60,7 @@ def check_claims(report: StepReport, claims: list[Claim]) -> list[ClaimCheck]:
     """Each claim beside the predicted value of its metric (claims whose metric is not computed are skipped)."""
     out = []
     for c in claims:
-        value = _metric(report, c.metric)
+        value = metric_value(report, c.metric)
         if value is None:
             continue
         out.append(ClaimCheck(claim=c.claim, metric=c.metric, low=c.low, high=c.high, predicted=value,

@@ -1,6 +1,7 @@
 """Presentation of reports (terminal now; HTML later). Computes nothing."""
 
 from .console import (
+    render_claims,
     render_collective,
     render_collective_validation,
     render_fabric,
@@ -9,5 +10,5 @@ from .console import (
     render_validation,
 )
 
-__all__ = ["render_collective", "render_collective_validation", "render_fabric", "render_facility", "render_plan",
+__all__ = ["render_claims", "render_collective", "render_collective_validation", "render_fabric", "render_facility", "render_plan",
            "render_validation"]

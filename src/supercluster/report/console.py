@@ -10,6 +10,7 @@ from rich.table import Table
 from ..network.report import CollectiveReport, FabricReport
 from ..perf.report import StepReport
 from ..units import GIB, SECONDS_PER_DAY
+from ..validate.claims import ClaimsReport
 from ..validate.collectives import CollectiveValidationResult
 from ..validate.runs import ValidationResult
 
@@ -279,3 +280,15 @@ def render_facility(f: dict[str, Any], console: Console) -> None:
         console.print(f"[dim]estimates among the inputs: {', '.join(f['estimates'])}[/dim]")
     if f["missing"]:
         console.print(f"[dim]not in the catalog (left out): {', '.join(f['missing'])}[/dim]")
+
+
+def render_claims(r: ClaimsReport, console: Console) -> None:
+    t = Table(title="the public claims about the Memphis Supercluster", show_lines=True)
+    for col in ("claim", "claimed", "computed", "verdict", "basis"):
+        t.add_column(col, justify="right" if col in ("claimed", "computed") else "left")
+    colour = {"holds": "green", "loose": "yellow", "does not hold": "red"}
+    for c in r.claims:
+        v = colour.get(c.verdict, "white")
+        t.add_row(f"{c.claim}\n[dim]{c.source}[/dim]", "-" if c.claimed is None else f"{c.claimed:,.4g}",
+                  "-" if c.computed is None else f"{c.computed:,.4g}", f"[{v}]{c.verdict}[/{v}]", c.basis)
+    console.print(t)
