@@ -45,3 +45,14 @@ def test_claims_command_json(cli) -> None:
     assert result.code == 0, result.err
     data = json.loads(result.out)
     assert {c["id"] for c in data["claims"]} >= {"single-fabric", "peak-power", "homes", "water", "gpu-spend"}
+
+
+def test_supercomputers_beside_their_published_figures() -> None:
+    """The TOP500 systems the articles name get a modelled FP64 peak and HPL power beside the published ones."""
+    rows = {r.system: r for r in check_claims_file().supercomputers}
+    assert {"Frontier", "Aurora", "Fugaku", "El Capitan", "Eagle"} <= set(rows)
+    for r in rows.values():
+        assert r.rpeak_modelled_flops_per_s == pytest.approx(r.rpeak_published_flops_per_s, rel=0.25)
+        assert r.power_modelled_w > 0
+        if r.power_published_w is not None:
+            assert r.power_rel_error == pytest.approx(r.power_modelled_w / r.power_published_w - 1, rel=1e-12)

@@ -292,3 +292,16 @@ def render_claims(r: ClaimsReport, console: Console) -> None:
         t.add_row(f"{c.claim}\n[dim]{c.source}[/dim]", "-" if c.claimed is None else f"{c.claimed:,.4g}",
                   "-" if c.computed is None else f"{c.computed:,.4g}", f"[{v}]{c.verdict}[/{v}]", c.basis)
     console.print(t)
+    s = Table(title="the supercomputers the articles name (TOP500, FP64)", show_edge=False)
+    for col in ("system", "accelerators", "Rpeak published / modelled", "Rmax", "HPL power published / modelled",
+                "error"):
+        s.add_column(col, justify="left" if col == "system" else "right")
+    for row in r.supercomputers:
+        pub = "-" if row.power_published_w is None else f"{row.power_published_w / 1e6:,.1f}"
+        err = "-" if row.power_rel_error is None else f"{row.power_rel_error:+.0%}"
+        s.add_row(row.system + (" [yellow](estimate)[/yellow]" if row.estimate else ""),
+                  f"{row.accelerators:,} x {row.accelerator}",
+                  f"{row.rpeak_published_flops_per_s / 1e18:,.2f} / {row.rpeak_modelled_flops_per_s / 1e18:,.2f} EF",
+                  f"{row.rmax_published_flops_per_s / 1e18:,.2f} EF", f"{pub} / {row.power_modelled_w / 1e6:,.1f} MW",
+                  err)
+    console.print(s)

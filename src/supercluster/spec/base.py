@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Precision = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "fp4"]
+Precision = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "fp4"]
 TrainingPrecision = Literal["fp16", "bf16", "fp8"]
 Activation = Literal["gelu", "swiglu", "relu"]
 Attention = Literal["mha", "mla"]

@@ -6,6 +6,7 @@ threshold and unit claims say so directly. Every check names its inputs in ``bas
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from ..network.report import fabric_report
 from ..network.topology import build_topology
 from ..perf.report import metric_value
 from ..search.plan import plan
+from ..spec import catalog
+from ..spec.hardware import Accelerator
 from ..spec.load import build_scenario, load_cluster
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
@@ -34,10 +37,29 @@ class ClaimVerdict(BaseModel):
     basis: str
 
 
+class SupercomputerRow(BaseModel):
+    """A TOP500 system: published peak and HPL power beside what the catalog hardware gives."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str
+    accelerator: str
+    accelerators: int
+    rpeak_published_flops_per_s: float
+    rpeak_modelled_flops_per_s: float
+    rmax_published_flops_per_s: float
+    power_published_w: float | None
+    power_modelled_w: float
+    power_rel_error: float | None
+    basis: str
+    estimate: bool
+
+
 class ClaimsReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     claims: list[ClaimVerdict]
+    supercomputers: list[SupercomputerRow]
 
 
 def _verdict(claimed: float, computed: float) -> str:
@@ -101,4 +123,27 @@ def check_claims_file(path: Path = CLAIMS_FILE) -> ClaimsReport:
         out.append(ClaimVerdict(id=c["id"], claim=c["claim"], source=c["source"],
                                 claimed=claimed if claimed_raw is not None else None, computed=computed,
                                 verdict=verdict, basis=basis))
-    return ClaimsReport(claims=out)
+    return ClaimsReport(claims=out, supercomputers=supercomputers())
+
+
+def supercomputers() -> list[SupercomputerRow]:
+    """Peak = accelerators x the FP64 rate the TOP500 credits; HPL power = accelerators at TDP + the rest of each
+    node (CPUs, memory, NICs) from the system's node design (catalog/top500.yaml)."""
+    text = resources.files("supercluster.catalog").joinpath("top500.yaml").read_text(encoding="utf-8")
+    rows = []
+    for name, sysd in yaml.safe_load(text)["systems"].items():
+        acc = Accelerator.model_validate(catalog.entry("accelerators", sysd["accelerator"]))
+        count = int(sysd["accelerators"])
+        power = count * acc.tdp_w + int(sysd["nodes"]) * float(sysd["node_power_other_w"])
+        published = sysd.get("power_w")
+        rows.append(SupercomputerRow(
+            system=name, accelerator=acc.name, accelerators=count,
+            rpeak_published_flops_per_s=float(sysd["rpeak_flops_per_s"]),
+            rpeak_modelled_flops_per_s=count * float(sysd["rpeak_fp64_per_accelerator_flops_per_s"]),
+            rmax_published_flops_per_s=float(sysd["rmax_flops_per_s"]),
+            power_published_w=float(published) if published else None, power_modelled_w=power,
+            power_rel_error=(power - float(published)) / float(published) if published else None,
+            basis=f"{count:,} x {acc.tdp_w:,.0f} W + {int(sysd['nodes']):,} nodes x "
+                  f"{float(sysd['node_power_other_w']):,.0f} W; peak {sysd.get('rpeak_basis', '')}",
+            estimate=bool(sysd.get("estimate", False) or acc.estimate)))
+    return rows
