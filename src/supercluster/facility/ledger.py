@@ -2,7 +2,9 @@
 
 - Energy of the run = average facility power x time-to-train (failure-free).
 - Homes equivalent = facility power / the average household's power (its yearly kWh / 8,760 h; EIA).
-- Site water = IT energy x WUE (L per kWh of IT energy, The Green Grid's WUE); per day at the average power.
+- Site water = IT energy x WUE (L per kWh of IT energy, The Green Grid's WUE), the WUE measured or from the
+  cooling towers (facility/water.py); per day at the average power. Water consumed to generate the electricity
+  is reported apart, where the facility gives it.
 - CO2 = facility energy x ((1 - on-site share) x grid intensity + on-site share x on-site intensity).
 - Capex = GPUs + servers + network (switches, NICs, optics from the fabric's counts) + storage + building, power
   and cooling infrastructure (per W of peak IT load). Cost per hour = IT capex / IT depreciation + facility capex
@@ -22,6 +24,7 @@ from ..perf.report import StepReport
 from ..spec.scenario import Scenario
 from ..units import SECONDS_PER_HOUR
 from .power import PowerBreakdown, power
+from .water import site_wue_l_per_kwh
 
 HOURS_PER_YEAR = 8760.0
 J_PER_KWH = 3.6e6
@@ -42,8 +45,10 @@ class FacilityReport(BaseModel):
     run_time_s: float
     run_energy_it_j: float
     run_energy_facility_j: float
+    wue_l_per_kwh: float | None
     water_m3_per_day: float | None
     run_water_m3: float | None
+    run_generation_water_m3: float | None
     run_co2_kg: float | None
     capex_usd: dict[str, float]
     cost_per_hour_usd: dict[str, float]
@@ -82,12 +87,15 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
     t = step.time_to_train_s
     e_it = avg.it_w * t
     e_fac = avg.facility_w * t
-    water_day = run_water = None
-    if f.wue_l_per_kwh is not None:
-        water_day = avg.it_w * 86400.0 / J_PER_KWH * f.wue_l_per_kwh / 1000.0
-        run_water = e_it / J_PER_KWH * f.wue_l_per_kwh / 1000.0
+    water_day = run_water = generation_water = None
+    wue = site_wue_l_per_kwh(f, avg)
+    if wue is not None:
+        water_day = avg.it_w * 86400.0 / J_PER_KWH * wue / 1000.0
+        run_water = e_it / J_PER_KWH * wue / 1000.0
     else:
-        missing.append("facility.wue_l_per_kwh")
+        missing.append("facility.wue_l_per_kwh or facility.cooling_tower_cycles + evaporative_heat_share")
+    if f.generation_water_l_per_kwh is not None:
+        generation_water = e_fac / J_PER_KWH * f.generation_water_l_per_kwh / 1000.0
     co2 = None
     if f.grid_carbon_g_per_kwh is not None:
         g_per_kwh = (1 - f.onsite_generation_share) * f.grid_carbon_g_per_kwh + \
@@ -116,8 +124,8 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
         facility=f.name, pue=f.pue, gpu_training_power_fraction=fraction, peak=peak, average=avg,
         homes_equivalent_peak=peak.facility_w / home_w if home_w else None,
         homes_equivalent_average=avg.facility_w / home_w if home_w else None,
-        run_time_s=t, run_energy_it_j=e_it, run_energy_facility_j=e_fac, water_m3_per_day=water_day,
-        run_water_m3=run_water, run_co2_kg=co2, capex_usd={**capex, "total": sum(capex.values())},
+        run_time_s=t, run_energy_it_j=e_it, run_energy_facility_j=e_fac, wue_l_per_kwh=wue,
+        water_m3_per_day=water_day, run_water_m3=run_water, run_generation_water_m3=generation_water, run_co2_kg=co2, capex_usd={**capex, "total": sum(capex.values())},
         cost_per_hour_usd={**per_hour, "total": total_hour},
         cost_per_gpu_hour_usd=total_hour / cluster.num_gpus if complete else None,
         run_cost_usd=total_hour * t / SECONDS_PER_HOUR if complete else None,

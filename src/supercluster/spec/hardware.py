@@ -196,7 +196,16 @@ class Facility(Cited):
     cooling: str | None = None
     pue: float = Field(default=1.2, ge=1.0, le=3.0, allow_inf_nan=False,
                        description="facility power / IT power (annual average)")
-    wue_l_per_kwh: NonNegativeFloat | None = Field(default=None, description="site water per kWh of IT energy")
+    wue_l_per_kwh: NonNegativeFloat | None = Field(
+        default=None, description="site water per kWh of IT energy, when measured; otherwise the cooling tower model")
+    cooling_tower_cycles: float | None = Field(
+        default=None, gt=1.0, allow_inf_nan=False,
+        description="cycles of concentration of evaporative cooling towers (blowdown = evaporation / (cycles - 1))")
+    evaporative_heat_share: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="share of the year's heat rejected by evaporation (the rest by dry "
+        "coolers or economisers): set by the cooling design and the site's climate")
+    generation_water_l_per_kwh: NonNegativeFloat | None = Field(
+        default=None, description="water consumed to generate a kWh of the site's electricity (off site)")
     grid_carbon_g_per_kwh: NonNegativeFloat | None = None
     onsite_generation_share: float = Field(default=0.0, ge=0.0, le=1.0,
                                            description="share of the facility's energy generated on site")
