@@ -9,7 +9,7 @@
 - Capex = GPUs + servers + network (switches, NICs, optics from the fabric's counts) + storage + building, power
   and cooling infrastructure (per W of peak IT load). Cost per hour = IT capex / IT depreciation + facility capex
   / facility depreciation + maintenance share of IT capex per year + electricity and water at the average power;
-  cost of the run = cost per hour x its hours; cost per GPU-hour = cost per hour / GPUs.
+  cost of the run = cost per hour x its hours; cost per GPU-hour = cost per hour / GPUs, beside a cited cloud price.
 A figure whose inputs the catalog lacks is left out (None) and named in ``missing``.
 """
 
@@ -50,9 +50,11 @@ class FacilityReport(BaseModel):
     run_water_m3: float | None
     run_generation_water_m3: float | None
     run_co2_kg: float | None
+    co2_kg_per_year: float | None
     capex_usd: dict[str, float]
     cost_per_hour_usd: dict[str, float]
     cost_per_gpu_hour_usd: float | None
+    cloud_usd_per_gpu_hour: float | None
     run_cost_usd: float | None
     estimates: list[str]
     missing: list[str]
@@ -96,11 +98,12 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
         missing.append("facility.wue_l_per_kwh or facility.cooling_tower_cycles + evaporative_heat_share")
     if f.generation_water_l_per_kwh is not None:
         generation_water = e_fac / J_PER_KWH * f.generation_water_l_per_kwh / 1000.0
-    co2 = None
+    co2 = co2_year = None
     if f.grid_carbon_g_per_kwh is not None:
         g_per_kwh = (1 - f.onsite_generation_share) * f.grid_carbon_g_per_kwh + \
             f.onsite_generation_share * f.onsite_carbon_g_per_kwh
         co2 = e_fac / J_PER_KWH * g_per_kwh / 1000.0
+        co2_year = avg.facility_w * HOURS_PER_YEAR / 1000.0 * g_per_kwh / 1000.0
     else:
         missing.append("facility.grid_carbon_g_per_kwh")
 
@@ -125,9 +128,11 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
         homes_equivalent_peak=peak.facility_w / home_w if home_w else None,
         homes_equivalent_average=avg.facility_w / home_w if home_w else None,
         run_time_s=t, run_energy_it_j=e_it, run_energy_facility_j=e_fac, wue_l_per_kwh=wue,
-        water_m3_per_day=water_day, run_water_m3=run_water, run_generation_water_m3=generation_water, run_co2_kg=co2, capex_usd={**capex, "total": sum(capex.values())},
+        water_m3_per_day=water_day, run_water_m3=run_water, run_generation_water_m3=generation_water,
+        run_co2_kg=co2, co2_kg_per_year=co2_year, capex_usd={**capex, "total": sum(capex.values())},
         cost_per_hour_usd={**per_hour, "total": total_hour},
         cost_per_gpu_hour_usd=total_hour / cluster.num_gpus if complete else None,
+        cloud_usd_per_gpu_hour=acc.cloud_usd_per_gpu_hour,
         run_cost_usd=total_hour * t / SECONDS_PER_HOUR if complete else None,
         estimates=estimates, missing=missing)
 

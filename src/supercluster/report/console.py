@@ -267,13 +267,18 @@ def render_facility(f: dict[str, Any], console: Console) -> None:
         t.add_row("site water", f"{f['water_m3_per_day'] * GALLONS_PER_M3 / 1e6:,.2f} M gal/day; "
                                 f"{f['run_water_m3'] * GALLONS_PER_M3 / 1e6:,.1f} M gal for the run")
     if f["run_co2_kg"] is not None:
-        t.add_row("CO2 of the run", f"{f['run_co2_kg'] / 1e3:,.0f} t")
+        t.add_row("CO2 of the run / per year", f"{f['run_co2_kg'] / 1e3:,.0f} t / {f['co2_kg_per_year'] / 1e3:,.0f} t")
+    if f.get("run_generation_water_m3") is not None:
+        t.add_row("water to generate the electricity (off site)",
+                  f"{f['run_generation_water_m3'] * GALLONS_PER_M3 / 1e6:,.1f} M gal for the run")
     capex = f["capex_usd"]
     if capex.get("total"):
         t.add_row("capex", f"${capex['total'] / 1e9:,.2f} B (" + ", ".join(
             f"{k} {v / 1e9:,.2f}" for k, v in capex.items() if k != "total") + ")")
     if f["cost_per_gpu_hour_usd"] is not None:
-        t.add_row("cost per GPU-hour", f"${f['cost_per_gpu_hour_usd']:,.2f}")
+        cloud = f.get("cloud_usd_per_gpu_hour")
+        t.add_row("cost per GPU-hour", f"${f['cost_per_gpu_hour_usd']:,.2f}"
+                  + (f" (cloud: ${cloud:,.2f})" if cloud else ""))
         t.add_row("cost of the run", f"${f['run_cost_usd'] / 1e6:,.0f} M")
     console.print(t)
     if f["estimates"]:

@@ -56,6 +56,8 @@ class Accelerator(Cited):
         default="switch", description="switch: every GPU reaches every peer at full bandwidth (NVSwitch); mesh: "
         "point-to-point links to each peer (AMD Infinity Fabric), so a subset of the domain gets a share")
     price_usd: PositiveFloat | None = Field(default=None, description="purchase price of one GPU (module)")
+    cloud_usd_per_gpu_hour: PositiveFloat | None = Field(
+        default=None, description="a cited cloud rental price of one such GPU for an hour, for comparison")
     training_power_fraction: Fraction | None = Field(
         default=None, description="average board power during large-scale training / TDP")
     nvls_fraction: Fraction | None = Field(
