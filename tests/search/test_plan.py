@@ -155,6 +155,22 @@ def test_empty_space_error_names_the_factorisations() -> None:
     s = build_scenario({
         "name": "odd", "cluster": {"base": "colossus-2-gb200"}, "model": "llama3-405b",
         "training": {"tokens": 1e12, "global_batch": 4096, "seq_len": 8192},
+        "parallelism": {"pp": 2},
     })
     with pytest.raises(InfeasibleError, match=r"110,592 GPUs \(= 2\^12 \* 3\^3\).*4096 = 2\^12"):
         plan(s)
+
+
+def test_auto_search_may_split_layers_unevenly_but_never_below_one_per_chunk() -> None:
+    """With pp left to the search, 126 layers may go on 16 stages (ceil split), and pp * v never exceeds layers."""
+    s = build_scenario({
+        "name": "uneven", "cluster": {"base": "llama3-16k", "num_gpus": 1024}, "model": "llama3-405b",
+        "training": {"tokens": 1e12, "global_batch": 512, "seq_len": 4096},
+        "parallelism": {"tp": 8, "cp": 1},
+    })
+    space = enumerate_space(s)
+    assert (np.mod(126, space.pp) != 0).any()
+    assert (space.pp * space.virtual_stages <= 126).all()
+    fixed = build_scenario({**s.model_dump(mode="json", exclude={"parallelism"}),
+                            "parallelism": {"tp": 8, "cp": 1, "pp": 2}})
+    assert set(enumerate_space(fixed).pp) == {2}

@@ -11,6 +11,7 @@ ZeRO 0-3; sequence parallelism on whenever tp > 1 (it only removes work and memo
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from ..spec.scenario import Scenario
 MAX_MICRO_BATCH = 16
 MAX_VIRTUAL_STAGES = 8
 MAX_VIRTUAL_STAGES_EVEN = 64
+MAX_VIRTUAL_STAGES_UNEVEN = 8
 MAX_CP = 32
 
 
@@ -35,6 +37,9 @@ def enumerate_space(s: Scenario) -> Candidates:
     model, seq = s.model, s.seq_len
     gb = s.training.global_batch
     experts = model.moe.experts if model.moe else 1
+    # A pipeline the user leaves to the search may split the layers unevenly (the slowest stage takes
+    # ceil(L/pp)), as Megatron-LM and the Llama 3 run do; a pp the user gives must divide the layers unless allowed.
+    uneven = p.uneven_pipeline or p.pp is None
 
     tps = [p.tp] if p.tp else [d for d in divisors(n) if d <= s.cluster.domain_gpus and model.heads % d == 0]
     cps = [p.cp] if p.cp else [d for d in divisors(n) if d <= MAX_CP and (d == 1 or seq % (2 * d) == 0)]
@@ -61,32 +66,59 @@ def enumerate_space(s: Scenario) -> Candidates:
     mbs = [p.micro_batch] if p.micro_batch else [d for d in divisors(gb) if d <= MAX_MICRO_BATCH]
     if p.virtual_stages:
         vss = [p.virtual_stages]
-    elif p.uneven_pipeline:
-        vss = list(range(1, MAX_VIRTUAL_STAGES + 1))
-    else:  # any chunking of the layers into pp * v equal chunks (pruned by the rules below)
-        vss = [v for v in divisors(model.layers) if v <= MAX_VIRTUAL_STAGES_EVEN]
+    else:  # chunkings that split the layers evenly (pruned by the rules), and small ones for uneven pipelines
+        vss = sorted({v for v in divisors(model.layers) if v <= MAX_VIRTUAL_STAGES_EVEN}
+                     | (set(range(1, MAX_VIRTUAL_STAGES_UNEVEN + 1)) if uneven else set()))
     rcs = [RECOMPUTE_CODES[p.recompute]] if p.recompute else [0, 1, 2, 3]
     zeros = [p.zero_stage] if p.zero_stage is not None else [0, 1, 2, 3]
-    etp_modes = [p.etp] if p.etp else [0]  # 0 marks "1 or tp", expanded below
 
-    grids = np.meshgrid(np.arange(len(base)), eps, etp_modes, mbs, vss, rcs, zeros, indexing="ij")
-    flat = [g.ravel() for g in grids]
-    bi, ep, etp, mb, vs, rc, zero = flat
-    tp, cp, pp, dp = (np.asarray(base[bi, j]) for j in range(4))
-    if not p.etp:
-        # expand etp in {1, tp} (a single choice when tp == 1)
-        ep = np.concatenate([ep, ep[tp > 1]])
-        mb, vs, rc, zero = (np.concatenate([a, a[tp > 1]]) for a in (mb, vs, rc, zero))
-        etp = np.concatenate([np.ones_like(tp), tp[tp > 1]])
-        tp, cp, pp, dp = (np.concatenate([a, a[tp > 1]]) for a in (tp, cp, pp, dp))
+    # Cross the axes one at a time, pruning as soon as an axis can be checked (a full meshgrid of every axis
+    # would be tens of millions of rows for GPU counts with many divisors).
+    L = model.layers
+    cols: dict[str, np.ndarray] = {"tp": base[:, 0], "cp": base[:, 1], "pp": base[:, 2], "dp": base[:, 3]}
+    cols = _cross(cols, "micro_batch", mbs)
+    cols = _keep(cols, gb % (cols["dp"] * cols["micro_batch"]) == 0)
+    cols = _cross(cols, "virtual_stages", vss)
+    keep = cols["pp"] * cols["virtual_stages"] <= L
+    if not p.virtual_stages:
+        keep &= (cols["pp"] > 1) | (cols["virtual_stages"] == 1)
+        # an uneven pipeline interleaves at most MAX_VIRTUAL_STAGES_UNEVEN chunks (bounds the space)
+        keep &= (np.mod(L, cols["pp"]) == 0) | (cols["virtual_stages"] <= MAX_VIRTUAL_STAGES_UNEVEN)
+    if not uneven:
+        keep &= np.mod(L, cols["pp"] * cols["virtual_stages"]) == 0
+    cols = _keep(cols, keep)
+    cols = _cross(cols, "ep", eps)
+    cols = _keep(cols, (np.mod(experts, cols["ep"]) == 0)
+                 & (np.mod(cols["tp"] * cols["cp"] * cols["dp"], cols["ep"]) == 0))
+    if p.etp:
+        cols["etp"] = np.full_like(cols["tp"], p.etp)
+    else:  # etp in {1, tp} (a single choice when tp == 1, or for a dense model)
+        one = {**cols, "etp": np.ones_like(cols["tp"])}
+        wide = cols["tp"] > 1 if model.moe else np.zeros_like(cols["tp"], dtype=bool)
+        same = {**_keep(cols, wide), "etp": cols["tp"][wide]}
+        cols = {k: np.concatenate([one[k], same[k]]) for k in one}
+    cols = _cross(cols, "recompute", rcs)
+    cols = _cross(cols, "zero_stage", zeros)
+    cols = _keep(cols, (cols["pp"] == 1) | (cols["zero_stage"] < 3))
+    tp, cp, pp, dp = cols["tp"], cols["cp"], cols["pp"], cols["dp"]
+    ep, etp, mb, vs, rc, zero = (cols[k] for k in ("ep", "etp", "micro_batch", "virtual_stages", "recompute",
+                                                    "zero_stage"))
     sp = (tp > 1) if p.sequence_parallel is None else np.full_like(tp, p.sequence_parallel, dtype=bool)
     cand = Candidates.from_columns(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, micro_batch=mb,
                                    virtual_stages=vs, recompute=rc, zero_stage=zero, sp=sp)
-    rules = rules_for(model, s.cluster, s.training, p.uneven_pipeline)
-    arrays = cand.as_arrays()
-    mask = feasible_mask(rules, arrays)
-    if not p.virtual_stages:
-        mask &= (cand.pp > 1) | (cand.virtual_stages == 1)
-    if not model.moe:
-        mask &= cand.etp == 1
+    rules = rules_for(model, s.cluster, s.training, uneven)
+    mask = feasible_mask(rules, cand.as_arrays())
     return cand.take(np.flatnonzero(mask))
+
+
+def _cross(cols: dict[str, np.ndarray], name: str, values: Sequence[int]) -> dict[str, np.ndarray]:
+    """Every row of ``cols`` with every value of a new axis."""
+    rows = len(next(iter(cols.values())))
+    v = np.asarray(values, dtype=np.int64)
+    out = {k: np.repeat(a, len(v)) for k, a in cols.items()}
+    out[name] = np.tile(v, rows)
+    return out
+
+
+def _keep(cols: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: a[mask] for k, a in cols.items()}

@@ -65,6 +65,9 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
              ("dp", "micro_batch")),
         Rule("parallelism.virtual_stages", lambda p: (p["pp"] > 1) | (p["virtual_stages"] == 1),
              lambda p: f"virtual_stages({p['virtual_stages']}) > 1 needs pp > 1", ("pp", "virtual_stages")),
+        Rule("parallelism.virtual_stages", lambda p: p["pp"] * p["virtual_stages"] <= model.layers,
+             lambda p: f"pp({p['pp']}) * virtual_stages({p['virtual_stages']}) exceeds layers({model.layers}): "
+                       "every chunk needs a layer", ("pp", "virtual_stages")),
         Rule("parallelism.zero_stage", lambda p: (p["pp"] == 1) | (p["zero_stage"] < 3),
              lambda p: f"zero_stage 3 shards weights per micro-batch and is not combined with pp({p['pp']}) > 1",
              ("pp", "zero_stage")),
