@@ -31,7 +31,7 @@ from ..spec.calibration import Calibration
 from ..spec.hardware import Cluster
 from ..spec.load import read_data_file
 from .systems import Unmodellable, _System, _text, describe_system
-from .tolerance import read_tolerance
+from .tolerance import read_tolerance, read_validation_file
 
 DEFAULT_COLLECTIVES_FILE = Path(__file__).with_name("collectives.yaml")
 DEFAULT_COLLECTIVE_TOLERANCE: dict[str, Any] = {"metric": "collective", "median_abs_rel_error": 0.15,
@@ -273,12 +273,7 @@ def validate_collectives(path: str | Path | None = None, calibration: Calibratio
 
     Measurements the tool cannot model are listed with their reason and excluded from the statistics.
     """
-    p = Path(path) if path else DEFAULT_COLLECTIVES_FILE
-    shown = str(path) if path else "collectives.yaml (built-in)"
-    data = read_data_file(p)
-    measurements = data.get("measurements")
-    if not isinstance(measurements, list) or not measurements:
-        raise FileFormatError("expected a non-empty list 'measurements'", file=shown, field="measurements")
+    data, measurements, shown = read_validation_file(path, DEFAULT_COLLECTIVES_FILE, "measurements")
     tol = read_tolerance(data, DEFAULT_COLLECTIVE_TOLERANCE,
                          ("median_abs_rel_error", "max_abs_rel_error_at_or_above_1MiB"), shown)
     rows: list[CollectiveRow] = []

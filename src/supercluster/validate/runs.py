@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict
 from ..errors import FileFormatError, InputError, SuperclusterError
 from ..search.plan import plan
 from ..spec.calibration import Calibration
-from ..spec.load import build_scenario, read_data_file
+from ..spec.load import build_scenario
 from ..spec.scenario import Scenario
-from .tolerance import read_tolerance
+from .tolerance import read_tolerance, read_validation_file
 
 DEFAULT_FILE = Path(__file__).with_name("calibration.yaml")
 _PAR_KEYS = ("tp", "pp", "dp", "cp", "ep", "virtual_stages")
@@ -118,12 +118,7 @@ def run_to_scenario(run: dict[str, Any], *, file: str, index: int) -> Scenario:
 
 def validate_file(path: str | Path | None = None, calibration: Calibration | None = None) -> ValidationResult:
     """Predict every run of a published-runs file; rows that cannot be modelled count as failures."""
-    p = Path(path) if path else DEFAULT_FILE
-    shown = str(path) if path else "calibration.yaml (built-in)"
-    data = read_data_file(p)
-    runs = data.get("runs")
-    if not isinstance(runs, list) or not runs:
-        raise FileFormatError("expected a non-empty list 'runs'", file=shown, field="runs")
+    data, runs, shown = read_validation_file(path, DEFAULT_FILE, "runs")
     tol = read_tolerance(data, DEFAULT_TOLERANCE, ("median_abs_rel_error", "max_abs_rel_error"), shown)
     rows: list[Row] = []
     for i, run in enumerate(runs):

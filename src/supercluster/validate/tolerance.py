@@ -1,10 +1,24 @@
-"""The tolerance block of a validation file: defaults overlaid by the file's values, each checked."""
+"""Reading a validation file: its list of entries and its tolerance block (defaults overlaid, each checked)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..errors import FileFormatError
+from ..spec.load import read_data_file
+
+
+def read_validation_file(path: str | Path | None, default: Path, key: str
+                         ) -> tuple[dict[str, Any], list[Any], str]:
+    """(the file's data, its non-empty list ``key``, the name to show in errors); the built-in file by default."""
+    p = Path(path) if path else default
+    shown = str(path) if path else f"{default.name} (built-in)"
+    data = read_data_file(p)
+    entries = data.get(key)
+    if not isinstance(entries, list) or not entries:
+        raise FileFormatError(f"expected a non-empty list '{key}'", file=shown, field=key)
+    return data, entries, shown
 
 
 def read_tolerance(data: dict[str, Any], defaults: dict[str, Any], keys: tuple[str, ...], shown: str
