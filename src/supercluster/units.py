@@ -8,6 +8,9 @@ TERA = 1e12
 GBPS_TO_BYTES_PER_S = 1e9 / 8  # 1 Gb/s in bytes/s
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
+HOURS_PER_YEAR = 8760.0
+J_PER_KWH = 3.6e6
+GALLONS_PER_M3 = 264.172  # US liquid gallons in a cubic metre
 
 
 def gbps_to_bytes_per_s(gbps: float) -> float:
@@ -48,3 +51,8 @@ def parse_bytes(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise ValueError(f"expected a positive size, got {text!r}")
     return value
+
+
+def kwh_per_year_to_w(kwh_per_year: float) -> float:
+    """Average power of a yearly energy use: kWh/yr over 8,760 h, in W."""
+    return kwh_per_year * 1000.0 / HOURS_PER_YEAR

@@ -22,12 +22,9 @@ from pydantic import BaseModel, ConfigDict
 from ..network.report import FabricReport, fabric_report
 from ..perf.report import StepReport
 from ..spec.scenario import Scenario
-from ..units import SECONDS_PER_HOUR
+from ..units import HOURS_PER_YEAR, J_PER_KWH, SECONDS_PER_HOUR, kwh_per_year_to_w
 from .power import PowerBreakdown, power
 from .water import site_wue_l_per_kwh
-
-HOURS_PER_YEAR = 8760.0
-J_PER_KWH = 3.6e6
 
 
 class FacilityReport(BaseModel):
@@ -83,7 +80,7 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
     peak = power(cluster, fabric, f.pue, gpu_fraction=1.0)
     avg = power(cluster, fabric, f.pue, gpu_fraction=fraction)
 
-    home_w = f.household_kwh_per_year * 1000.0 / HOURS_PER_YEAR if f.household_kwh_per_year else None
+    home_w = kwh_per_year_to_w(f.household_kwh_per_year) if f.household_kwh_per_year else None
     if home_w is None:
         missing.append("facility.household_kwh_per_year")
     t = step.time_to_train_s

@@ -11,10 +11,10 @@ of the year's heat rejected by evaporation (the rest by dry coolers or economise
 from __future__ import annotations
 
 from ..spec.hardware import Facility
+from ..units import J_PER_KWH
 from .power import PowerBreakdown
 
 LATENT_HEAT_J_PER_KG = 2.443e6  # water at 25 C
-J_PER_KWH = 3.6e6
 
 
 def evaporation_l_per_kwh_heat() -> float:

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..network.report import CollectiveReport, FabricReport
 from ..perf.report import StepReport
-from ..units import GIB, SECONDS_PER_DAY
+from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY
 from ..validate.claims import ClaimsReport
 from ..validate.collectives import CollectiveValidationResult
 from ..validate.runs import ValidationResult
@@ -33,7 +33,6 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms"
 
 
-GALLONS_PER_M3 = 264.172  # US gallons
 _METRIC_FORMAT = {
     "facility_peak_power_w": lambda v: f"{v / 1e6:,.0f} MW",
     "facility_average_power_w": lambda v: f"{v / 1e6:,.0f} MW",
@@ -262,7 +261,7 @@ def render_facility(f: dict[str, Any], console: Console) -> None:
     if f["homes_equivalent_peak"] is not None:
         t.add_row("US homes equivalent (peak / average)",
                   f"{f['homes_equivalent_peak']:,.0f} / {f['homes_equivalent_average']:,.0f}")
-    t.add_row("energy of the run (facility)", f"{f['run_energy_facility_j'] / 3.6e12:,.1f} GWh")
+    t.add_row("energy of the run (facility)", f"{f['run_energy_facility_j'] / J_PER_KWH / 1e6:,.1f} GWh")
     if f["water_m3_per_day"] is not None:
         t.add_row("site water", f"{f['water_m3_per_day'] * GALLONS_PER_M3 / 1e6:,.2f} M gal/day; "
                                 f"{f['run_water_m3'] * GALLONS_PER_M3 / 1e6:,.1f} M gal for the run")

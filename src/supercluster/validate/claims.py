@@ -20,6 +20,7 @@ from ..search.plan import plan
 from ..spec import catalog
 from ..spec.hardware import Accelerator
 from ..spec.load import build_scenario, load_cluster
+from ..units import kwh_per_year_to_w
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
 HOLDS, LOOSE = 0.15, 0.50
@@ -102,7 +103,7 @@ def check_claims_file(path: Path = CLAIMS_FILE) -> ClaimsReport:
             verdict = "does not hold"
             basis = chk["note"]
         elif kind == "power_to_homes":
-            home_w = chk["household_kwh_per_year"] * 1000.0 / 8760.0
+            home_w = kwh_per_year_to_w(chk["household_kwh_per_year"])
             computed = chk["power_w"] / home_w
             verdict = _verdict(claimed, computed)
             basis = f"{chk['power_w'] / 1e6:,.0f} MW / {home_w:,.0f} W per home ({chk['household_source']})"

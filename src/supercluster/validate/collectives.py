@@ -30,7 +30,7 @@ from ..network.report import CollectiveReport, collective_report
 from ..spec.calibration import Calibration
 from ..spec.hardware import Cluster
 from ..spec.load import read_data_file
-from .systems import Unmodellable, _System, _text, describe_system
+from .systems import System, Unmodellable, _text, describe_system
 from .tolerance import read_tolerance, read_validation_file
 
 DEFAULT_COLLECTIVES_FILE = Path(__file__).with_name("collectives.yaml")
@@ -124,7 +124,7 @@ def map_algorithm(text: str | None) -> tuple[str | None, str | None]:
     return None, f"published algorithm {text!r} has no counterpart in the tool: the tool chooses"
 
 
-def _predict(cluster: Cluster, op: str, size: float, s: _System, forced: str | None,
+def _predict(cluster: Cluster, op: str, size: float, s: System, forced: str | None,
              notes: list[str], cal: Calibration | None = None, gpus_per_process: int = 1) -> CollectiveReport:
     base = collective_report(cluster, op, size, s.gpus, stride=s.stride, calibration=cal,  # type: ignore[arg-type]
                              gpus_per_process=gpus_per_process)

@@ -36,7 +36,7 @@ class Unmodellable(Exception):
 
 
 @dataclass
-class _System:
+class System:
     """A measurement's machine as a cluster spec plus where the group sits."""
 
     cluster: Cluster
@@ -192,7 +192,7 @@ def _sharp_fabric(notes: list[str]) -> str | dict[str, Any]:
     return {"base": GENERIC_FABRICS["infiniband"], "in_network_reduction": True}
 
 
-def describe_system(m: dict[str, Any], *, algorithm_text: str = "") -> _System:
+def describe_system(m: dict[str, Any], *, algorithm_text: str = "") -> System:
     """The measurement's machine as a Cluster, and the group (GPUs, nodes, stride) its collective runs on."""
     system = m.get("system")
     if not isinstance(system, dict):
@@ -247,7 +247,7 @@ def describe_system(m: dict[str, Any], *, algorithm_text: str = "") -> _System:
     resolved = _resolve_tree({"cluster": cluster_data}, Path("."))
     cluster = validate_part(Cluster, resolved["cluster"], field="system")
     fabric_name = fabric if isinstance(fabric, str) else f"{fabric['base']} (+in-network reduction)"
-    return _System(cluster=cluster, gpus=gpus, nodes=nodes, stride=stride, fabric=fabric_name, gbps=gbps,
+    return System(cluster=cluster, gpus=gpus, nodes=nodes, stride=stride, fabric=fabric_name, gbps=gbps,
                    notes=notes)
 
 
