@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..network.placement import LEVEL_NAMES, axis_strides, place, weight_replica_group
 from ..network.topology import build_topology
-from ..spec.scenario import Claim, Scenario
-from ..units import SECONDS_PER_DAY
+from ..spec.scenario import Scenario
 from ..workload.flops import model_flops_per_token, recompute_flops_per_token
 from ..workload.params import param_counts
 from .candidates import Candidates
@@ -29,43 +28,6 @@ class ClaimCheck(BaseModel):
     predicted: float
     within: bool
     source: str
-
-
-_FACILITY_METRICS = {
-    "facility_peak_power_w": ("peak", "facility_w"),
-    "facility_average_power_w": ("average", "facility_w"),
-    "homes_equivalent_peak": ("homes_equivalent_peak",),
-    "water_m3_per_day": ("water_m3_per_day",),
-    "gpu_capex_usd": ("capex_usd", "gpus"),
-    "capex_usd": ("capex_usd", "total"),
-}
-
-
-def metric_value(report: StepReport, metric: str) -> float | None:
-    if metric == "time_to_train_days":
-        return report.time_to_train_s / SECONDS_PER_DAY
-    if metric == "num_gpus":
-        return float(report.num_gpus)
-    if metric in _FACILITY_METRICS:
-        value: Any = report.facility
-        for key in _FACILITY_METRICS[metric]:
-            if not isinstance(value, dict) or value.get(key) is None:
-                return None
-            value = value[key]
-        return float(value)
-    return float(getattr(report, metric))
-
-
-def check_claims(report: StepReport, claims: list[Claim]) -> list[ClaimCheck]:
-    """Each claim beside the predicted value of its metric (claims whose metric is not computed are skipped)."""
-    out = []
-    for c in claims:
-        value = metric_value(report, c.metric)
-        if value is None:
-            continue
-        out.append(ClaimCheck(claim=c.claim, metric=c.metric, low=c.low, high=c.high, predicted=value,
-                              within=c.low <= value <= c.high, source=c.source))
-    return out
 
 
 class StepReport(BaseModel):

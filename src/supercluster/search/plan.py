@@ -9,10 +9,11 @@ import numpy as np
 from ..errors import InfeasibleError
 from ..facility.ledger import facility_ledger
 from ..perf.candidates import Candidates
-from ..perf.report import StepReport, check_claims, step_report
+from ..perf.report import StepReport, step_report
 from ..perf.step import StepArrays, evaluate
 from ..spec.calibration import Calibration, default_calibration
 from ..spec.scenario import Scenario
+from .claims import check_claims
 from .space import enumerate_space
 
 CHUNK = 1 << 18  # candidates evaluated per batch (bounds peak memory)

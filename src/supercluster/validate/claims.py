@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..network.report import fabric_report
 from ..network.topology import build_topology
-from ..perf.report import metric_value
+from ..search.claims import metric_value
 from ..search.plan import plan
 from ..spec import catalog
 from ..spec.hardware import Accelerator
