@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..spec.hardware import Cluster
+from ..spec.training import DEFAULT_ORDER as PARALLELISM_ORDER
 from .topology import Topology
 
-DEFAULT_ORDER = ("tp", "cp", "ep", "dp", "pp")
+DEFAULT_ORDER = tuple(PARALLELISM_ORDER.split("-"))
 LEVEL_NAMES = ("inside a scale-up domain", "under one leaf (same rail)", "inside a pod (spine)",
                "across the core", "across the super-core")
 

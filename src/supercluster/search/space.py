@@ -20,7 +20,6 @@ from ..spec.rules import feasible_mask, rules_for
 from ..spec.scenario import Scenario
 
 MAX_MICRO_BATCH = 16
-MAX_VIRTUAL_STAGES = 8
 MAX_VIRTUAL_STAGES_EVEN = 64
 MAX_VIRTUAL_STAGES_UNEVEN = 8
 MAX_CP = 32

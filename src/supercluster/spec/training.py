@@ -23,6 +23,9 @@ class Training(Spec):
     )
 
 
+DEFAULT_ORDER = "tp-cp-ep-dp-pp"  # Megatron-LM's rank layout, innermost first
+
+
 class Parallelism(Spec):
     """Every field left out (None) is chosen by the search; ``parallelism: auto`` leaves all out.
 
@@ -41,7 +44,7 @@ class Parallelism(Spec):
     recompute: Recompute | None = None
     zero_stage: Literal[0, 1, 2, 3] | None = None
     sequence_parallel: bool | None = None
-    order: str = Field(default="tp-cp-ep-dp-pp", description="layout of the parallel axes over ranks, innermost "
+    order: str = Field(default=DEFAULT_ORDER, description="layout of the parallel axes over ranks, innermost "
                        "first (Megatron-LM's default: tensor parallel inside a node, pipeline outermost)")
     uneven_pipeline: bool = Field(
         default=False, description="allow pp not dividing layers (the slowest stage gets ceil(layers/pp))"
@@ -56,9 +59,6 @@ class Parallelism(Spec):
             raise ValueError(f"order must arrange tp, cp, ep, dp and pp once each, separated by '-', got {v!r}")
         return v
 
-
-AXES = ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages", "recompute", "zero_stage",
-        "sequence_parallel")
 
 
 def grads_in_fp32(training: Training) -> bool:
