@@ -128,14 +128,16 @@ def check_claims_file(path: Path = CLAIMS_FILE) -> ClaimsReport:
 
 
 def supercomputers() -> list[SupercomputerRow]:
-    """Peak = accelerators x the FP64 rate the TOP500 credits; HPL power = accelerators at TDP + the rest of each
-    node (CPUs, memory, NICs) from the system's node design (catalog/top500.yaml)."""
+    """Peak = accelerators x the FP64 rate the TOP500 credits; HPL power = the accelerators of the nodes the HPL run
+    used at TDP + the rest of each such node (CPUs, memory, NICs) from the system's node design (catalog/top500.yaml)."""
     text = resources.files("supercluster.catalog").joinpath("top500.yaml").read_text(encoding="utf-8")
     rows = []
     for name, sysd in yaml.safe_load(text)["systems"].items():
         acc = Accelerator.model_validate(catalog.entry("accelerators", sysd["accelerator"]))
         count = int(sysd["accelerators"])
-        power = count * acc.tdp_w + int(sysd["nodes"]) * float(sysd["node_power_other_w"])
+        hpl_nodes = int(sysd.get("hpl_nodes", sysd["nodes"]))
+        hpl_count = hpl_nodes * count // int(sysd["nodes"])
+        power = hpl_count * acc.tdp_w + hpl_nodes * float(sysd["node_power_other_w"])
         published = sysd.get("power_w")
         rows.append(SupercomputerRow(
             system=name, accelerator=acc.name, accelerators=count,
@@ -144,7 +146,7 @@ def supercomputers() -> list[SupercomputerRow]:
             rmax_published_flops_per_s=float(sysd["rmax_flops_per_s"]),
             power_published_w=float(published) if published else None, power_modelled_w=power,
             power_rel_error=(power - float(published)) / float(published) if published else None,
-            basis=f"{count:,} x {acc.tdp_w:,.0f} W + {int(sysd['nodes']):,} nodes x "
+            basis=f"{hpl_count:,} x {acc.tdp_w:,.0f} W + {hpl_nodes:,} nodes x "
                   f"{float(sysd['node_power_other_w']):,.0f} W; peak {sysd.get('rpeak_basis', '')}",
             estimate=bool(sysd.get("estimate", False) or acc.estimate)))
     return rows
