@@ -70,7 +70,8 @@ def memphis(cli) -> dict[str, Any]:
 
 
 def test_cli_surface_is_pinned() -> None:
-    """The app has exactly the commands plan, validate, facility, claims, fabric, collective and catalog, each with exactly
+    """The app has exactly the commands plan, validate, facility, reliability, claims, fabric, collective and catalog,
+    each with exactly
     its pinned parameters."""
     group = typer.main.get_command(app)
     surface = {
@@ -87,6 +88,9 @@ def test_cli_surface_is_pinned() -> None:
         "claims": {("option", "--json", False, True)},
         "facility": {("argument", "scenario", False, False), ("option", "--set", True, False),
                      ("option", "--json", False, True)},
+        "reliability": {("argument", "scenario", False, False), ("option", "--runs", False, False),
+                        ("option", "--seed", False, False), ("option", "--set", True, False),
+                        ("option", "--json", False, True)},
         "collective": {("option", "--cluster", False, False), ("option", "--op", False, False),
                        ("option", "--bytes", False, False), ("option", "--gpus", False, False),
                        ("option", "--algo", False, False), ("option", "--stride", False, False),

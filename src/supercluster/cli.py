@@ -13,6 +13,7 @@ from rich.table import Table
 from .errors import InputError, SuperclusterError
 from .network import ALGORITHMS, OPS
 from .network.report import collective_report, fabric_report
+from .reliability.report import DEFAULT_RUNS, MAX_RUNS, reliability_report
 from .report import (
     render_claims,
     render_collective,
@@ -20,6 +21,7 @@ from .report import (
     render_fabric,
     render_facility,
     render_plan,
+    render_reliability,
     render_validation,
 )
 from .search import plan as plan_scenario
@@ -98,6 +100,29 @@ def facility(
 
 
 @app.command()
+def reliability(
+    scenario: Annotated[str, typer.Argument(help="scenario file")],
+    runs: Annotated[int, typer.Option("--runs", help="simulated runs")] = DEFAULT_RUNS,
+    seed: Annotated[int | None, typer.Option("--seed", help="random seed (default: the scenario's seed)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Failures, checkpoints and restarts of the scenario's run: job MTTF, the best checkpoint interval, a Monte
+    Carlo of the whole run (time-to-train P10/P50/P90, interruptions by cause, goodput) and its sensitivity to the
+    checkpoint interval and to the cluster size."""
+    if not 1 <= runs <= MAX_RUNS:
+        raise InputError(f"expected 1 to {MAX_RUNS:,} runs, got {runs}", field="--runs")
+    if seed is not None and seed < 0:
+        raise InputError(f"expected a seed >= 0, got {seed}", field="--seed")
+    s = load_scenario(scenario, set_ or [])
+    report = reliability_report(s, plan_scenario(s, with_reliability=False), runs=runs, seed=seed)
+    if as_json:
+        print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
+    else:
+        render_reliability(report, _out)
+
+
+@app.command()
 def claims(
     as_json: Annotated[bool, typer.Option("--json", help="print the verdicts as JSON")] = False,
 ) -> None:
@@ -164,6 +189,7 @@ KEY_FIGURES: dict[str, list[str]] = {
     "clusters": ["accelerator", "num_gpus", "gpus_per_node", "fabric"],
     "models": ["layers", "hidden", "heads", "vocab", "moe", "published_params"],
     "facilities": ["pue", "location", "cooling"],
+    "reliability": ["reference_cluster", "observation_days", "detection_s", "relaunch_s", "async_checkpoint"],
 }
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from supercluster.spec import catalog
 from supercluster.spec.hardware import Accelerator, Cluster, Fabric, Facility, Nic, Optic, Switch
 from supercluster.spec.model import Model
+from supercluster.spec.reliability import Reliability
 
 SPEC_OF_KIND: dict[str, type[BaseModel]] = {
     "accelerators": Accelerator,
@@ -20,6 +21,7 @@ SPEC_OF_KIND: dict[str, type[BaseModel]] = {
     "clusters": Cluster,
     "models": Model,
     "facilities": Facility,
+    "reliability": Reliability,
 }
 
 REQUIRED = {
@@ -39,6 +41,7 @@ REQUIRED = {
         "deepseek-v3", "qwen3-235b-a22b", "gpt4-moe",
     ],
     "facilities": ["memphis-colossus", "generic-air-cooled", "generic-liquid-cooled"],
+    "reliability": ["llama3-405b-h100"],
 }
 
 ALL_ENTRIES = [(kind, name) for kind in catalog.KINDS for name in catalog.entries(kind)]

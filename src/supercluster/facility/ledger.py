@@ -3,7 +3,8 @@
 - Energy of the run = average facility power x time-to-train (failure-free).
 - Homes equivalent = facility power / the average household's power (its yearly kWh / 8,760 h; EIA).
 - Site water = IT energy x WUE (L per kWh of IT energy, The Green Grid's WUE), the WUE measured or from the
-  cooling towers (facility/water.py); per day at the average power. Water consumed to generate the electricity
+  cooling towers and the site's monthly climate (facility/water.py); per day at the average power, over the year
+  and in the peak month. Water consumed to generate the electricity
   is reported apart, where the facility gives it.
 - CO2 = facility energy x ((1 - on-site share) x grid intensity + on-site share x on-site intensity).
 - Capex = GPUs + servers + network (switches, NICs, optics from the fabric's counts) + storage + building, power
@@ -24,7 +25,7 @@ from ..perf.report import StepReport
 from ..spec.scenario import Scenario
 from ..units import HOURS_PER_YEAR, J_PER_KWH, SECONDS_PER_HOUR, kwh_per_year_to_w
 from .power import PowerBreakdown, power
-from .water import site_wue_l_per_kwh
+from .water import MonthlyWater, monthly_wue, site_wue_l_per_kwh
 
 
 class FacilityReport(BaseModel):
@@ -44,6 +45,8 @@ class FacilityReport(BaseModel):
     run_energy_facility_j: float
     wue_l_per_kwh: float | None
     water_m3_per_day: float | None
+    water_by_month: list[MonthlyWater] | None  # the tower model month by month, where the site has a climate
+    water_m3_per_day_peak_month: float | None
     run_water_m3: float | None
     run_generation_water_m3: float | None
     run_co2_kg: float | None
@@ -55,6 +58,10 @@ class FacilityReport(BaseModel):
     run_cost_usd: float | None
     estimates: list[str]
     missing: list[str]
+
+
+def _m3_per_day(it_w: float, wue_l_per_kwh: float) -> float:
+    return it_w * 86400.0 / J_PER_KWH * wue_l_per_kwh / 1000.0
 
 
 def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None = None) -> FacilityReport | None:
@@ -88,9 +95,12 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
     e_fac = avg.facility_w * t
     water_day = run_water = generation_water = None
     wue = site_wue_l_per_kwh(f, avg)
+    months = monthly_wue(f, avg)
+    water_day_peak = None
     if wue is not None:
-        water_day = avg.it_w * 86400.0 / J_PER_KWH * wue / 1000.0
+        water_day = _m3_per_day(avg.it_w, wue)
         run_water = e_it / J_PER_KWH * wue / 1000.0
+        water_day_peak = _m3_per_day(avg.it_w, max(m.wue_l_per_kwh for m in months)) if months else water_day
     else:
         missing.append("facility.wue_l_per_kwh or facility.cooling_tower_cycles + evaporative_heat_share")
     if f.generation_water_l_per_kwh is not None:
@@ -125,7 +135,8 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
         homes_equivalent_peak=peak.facility_w / home_w if home_w else None,
         homes_equivalent_average=avg.facility_w / home_w if home_w else None,
         run_time_s=t, run_energy_it_j=e_it, run_energy_facility_j=e_fac, wue_l_per_kwh=wue,
-        water_m3_per_day=water_day, run_water_m3=run_water, run_generation_water_m3=generation_water,
+        water_m3_per_day=water_day, water_by_month=months, water_m3_per_day_peak_month=water_day_peak,
+        run_water_m3=run_water, run_generation_water_m3=generation_water,
         run_co2_kg=co2, co2_kg_per_year=co2_year, capex_usd={**capex, "total": sum(capex.values())},
         cost_per_hour_usd={**per_hour, "total": total_hour},
         cost_per_gpu_hour_usd=total_hour / cluster.num_gpus if complete else None,

@@ -65,6 +65,7 @@ class StepReport(BaseModel):
     claims: list[ClaimCheck] = []
     groups: dict[str, dict[str, Any]] = {}
     facility: dict[str, Any] | None = None  # the facility ledger (supercluster.facility), when a facility is named
+    reliability: dict[str, Any] | None = None  # failures and goodput (supercluster.reliability), with cluster storage
 
 
 def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: dict[str, Any] | None = None

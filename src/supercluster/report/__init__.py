@@ -7,8 +7,9 @@ from .console import (
     render_fabric,
     render_facility,
     render_plan,
+    render_reliability,
     render_validation,
 )
 
 __all__ = ["render_claims", "render_collective", "render_collective_validation", "render_fabric", "render_facility", "render_plan",
-           "render_validation"]
+           "render_reliability", "render_validation"]

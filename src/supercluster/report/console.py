@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ..network.report import CollectiveReport, FabricReport
 from ..perf.report import StepReport
+from ..reliability.report import ReliabilityReport
 from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY
 from ..validate.claims import ClaimsReport
 from ..validate.collectives import CollectiveValidationResult
@@ -28,6 +29,10 @@ PART_LABELS = {
 
 
 def _fmt_s(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:,.2f} h"
+    if seconds >= 100:
+        return f"{seconds / 60:,.1f} min"
     if seconds >= 1:
         return f"{seconds:.3f} s"
     return f"{seconds * 1e3:.2f} ms"
@@ -102,6 +107,15 @@ def render_plan(r: StepReport, console: Console) -> None:
     s.add_row("MFU / HFU", f"{r.mfu:.1%} / {r.hfu:.1%}")
     s.add_row("training tokens", f"{r.training_tokens:.3g}")
     s.add_row("time to train (no failures)", f"{r.time_to_train_s / SECONDS_PER_DAY:,.1f} days")
+    if r.reliability:
+        rel = r.reliability
+        ttt = rel["time_to_train_s"]
+        s.add_row("time to train with failures (P10 / P50 / P90)",
+                  " / ".join(f"{ttt[k] / SECONDS_PER_DAY:,.1f}" for k in ("p10", "p50", "p90"))
+                  + f" days; goodput {rel['goodput']['mean']:.1%}")
+        s.add_row("job mean time to failure", f"{rel['mttf_unexpected_s'] / 3600:,.2f} h "
+                  f"({rel['interruptions_per_day']:,.1f} interruptions a day; checkpoint every "
+                  f"{_fmt_s(rel['interval_used_s'])})")
     s.add_row("GPU-hours", f"{r.gpu_hours / 1e6:,.2f} M")
     console.print(s)
     if r.facility:
@@ -265,6 +279,12 @@ def render_facility(f: dict[str, Any], console: Console) -> None:
     if f["water_m3_per_day"] is not None:
         t.add_row("site water", f"{f['water_m3_per_day'] * GALLONS_PER_M3 / 1e6:,.2f} M gal/day; "
                                 f"{f['run_water_m3'] * GALLONS_PER_M3 / 1e6:,.1f} M gal for the run")
+        if f.get("water_by_month"):
+            months = f["water_by_month"]
+            t.add_row("  WUE by month, Jan-Dec (L/kWh IT)", " ".join(f"{m['wue_l_per_kwh']:.2f}" for m in months))
+            t.add_row("  wet-bulb by month, Jan-Dec (C)", " ".join(f"{m['wet_bulb_c']:.0f}" for m in months))
+            t.add_row("  site water in the peak month",
+                      f"{f['water_m3_per_day_peak_month'] * GALLONS_PER_M3 / 1e6:,.2f} M gal/day")
     if f["run_co2_kg"] is not None:
         t.add_row("CO2 of the run / per year", f"{f['run_co2_kg'] / 1e3:,.0f} t / {f['co2_kg_per_year'] / 1e3:,.0f} t")
     if f.get("run_generation_water_m3") is not None:
@@ -284,6 +304,66 @@ def render_facility(f: dict[str, Any], console: Console) -> None:
         console.print(f"[dim]estimates among the inputs: {', '.join(f['estimates'])}[/dim]")
     if f["missing"]:
         console.print(f"[dim]not in the catalog (left out): {', '.join(f['missing'])}[/dim]")
+
+
+def render_reliability(r: ReliabilityReport, console: Console) -> None:
+    """Failures, checkpoints, restarts, the simulated run and its sensitivities."""
+    day = SECONDS_PER_DAY
+    t = Table(title=f"failures on {r.num_gpus:,} GPUs ({r.profile})", show_edge=False)
+    for col in ("cause", "scales per", "component MTBF", "units", "per day", "per run (simulated)"):
+        t.add_column(col, justify="left" if col in ("cause", "scales per") else "right")
+    for f in r.failures:
+        mtbf = "-" if f.component_mtbf_years is None else f"{f.component_mtbf_years:,.1f} y"
+        t.add_row(f.cause + (" [dim](planned)[/dim]" if f.planned else ""), f.per, mtbf, f"{f.units:,.0f}",
+                  f"{f.per_day:,.2f}", f"{f.simulated_per_run:,.1f}")
+    console.print(t)
+    s = Table(title="checkpoints, restarts and the run", show_edge=False)
+    s.add_column("figure")
+    s.add_column("value", justify="right")
+    s.add_row("job MTTF (unplanned / all)", f"{r.mttf_unexpected_s / 3600:,.2f} h / {r.mttf_all_s / 3600:,.2f} h")
+    s.add_row("checkpoint (one copy) / per GPU", f"{r.checkpoint_bytes / 1e12:,.2f} TB / "
+                                                 f"{r.checkpoint_per_gpu_bytes / 1e9:,.2f} GB")
+    s.add_row("write / read back / snapshot", f"{_fmt_s(r.checkpoint_write_s)} / {_fmt_s(r.checkpoint_read_s)} / "
+                                              f"{_fmt_s(r.checkpoint_snapshot_s)}")
+    s.add_row("training stops per checkpoint", f"{_fmt_s(r.checkpoint_blocking_s)} "
+                                               f"({'asynchronous' if r.async_checkpoint else 'synchronous'})")
+    s.add_row("restart (unplanned / planned)", f"{_fmt_s(r.restart_s['unexpected'])} / "
+                                               f"{_fmt_s(r.restart_s['planned'])}")
+    if r.spare_free_probability < 1.0:
+        s.add_row("P(a hot spare is free)", f"{r.spare_free_probability:.1%}")
+    best = "-" if r.interval_best_simulated_s is None else _fmt_s(r.interval_best_simulated_s)
+    s.add_row("checkpoint interval: Young / Daly / best simulated",
+              f"{_fmt_s(r.interval_young_s)} / {_fmt_s(r.interval_daly_s)} / {best}")
+    s.add_row("interval used", f"{_fmt_s(r.interval_used_s)} ({r.interval_source})")
+    s.add_row("time to train, no failures", f"{r.failure_free_s / day:,.1f} days")
+    ttt = r.time_to_train_s
+    s.add_row(f"time to train, {r.runs:,} runs (P10 / P50 / P90)",
+              f"{ttt['p10'] / day:,.1f} / {ttt['p50'] / day:,.1f} / {ttt['p90'] / day:,.1f} days")
+    g = r.goodput
+    s.add_row("goodput (mean; P10-P90)", f"{g['mean']:.1%} ({g['p10']:.1%}-{g['p90']:.1%})")
+    lost = r.lost_time_s
+    s.add_row("lost per run: restarts / checkpoints / rolled-back work",
+              " / ".join(f"{lost[k] / day:,.1f}" for k in ("restart", "checkpoint", "lost_work")) + " days")
+    if r.energy_wasted_j is not None:
+        s.add_row("energy lost to failures (facility)", f"{r.energy_wasted_j / J_PER_KWH / 1e6:,.2f} GWh")
+    console.print(s)
+    i = Table(title="goodput against the checkpoint interval", show_edge=False)
+    for col in ("interval", "simulated", "Daly (closed form)"):
+        i.add_column(col, justify="right")
+    for p in r.interval_sensitivity:
+        i.add_row(_fmt_s(p.interval_s), f"{p.goodput:.1%}", f"{p.daly_goodput:.1%}")
+    console.print(i)
+    if r.size_sensitivity:
+        z = Table(title="goodput against the job size (same cluster design, per-GPU throughput held)",
+                  show_edge=False)
+        for col in ("GPUs", "MTTF", "interruptions/day", "interval", "goodput", "time to train"):
+            z.add_column(col, justify="right")
+        for z_pt in r.size_sensitivity:
+            z.add_row(f"{z_pt.gpus:,}", f"{z_pt.mttf_h:,.2f} h", f"{z_pt.interruptions_per_day:,.1f}",
+                      _fmt_s(z_pt.interval_s), f"{z_pt.goodput:.1%}",
+                      "-" if z_pt.time_to_train_days is None else f"{z_pt.time_to_train_days:,.1f} days")
+        console.print(z)
+    console.print(f"[dim]{'estimate; ' if r.estimate else ''}source: {r.source}[/dim]")
 
 
 def render_claims(r: ClaimsReport, console: Console) -> None:

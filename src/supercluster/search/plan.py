@@ -11,6 +11,7 @@ from ..facility.ledger import facility_ledger
 from ..perf.candidates import Candidates
 from ..perf.report import StepReport, step_report
 from ..perf.step import StepArrays, evaluate
+from ..reliability.report import PLAN_RUNS, reliability_report
 from ..spec.calibration import Calibration, default_calibration
 from ..spec.scenario import Scenario
 from .claims import check_claims
@@ -30,7 +31,8 @@ def best_index(arrays: StepArrays, require_fit: bool) -> int | None:
     return int(order[0])
 
 
-def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True) -> StepReport:
+def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True,
+         with_reliability: bool = True) -> StepReport:
     """Search the scenario's parallel configurations (given fields fixed) and report the best one."""
     cal = s.calibrated(calibration or default_calibration())
     start = time.perf_counter()
@@ -85,6 +87,9 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
     ledger = facility_ledger(s, report)
     if ledger is not None:
         report = report.model_copy(update={"facility": ledger.model_dump()})
+    if with_reliability and s.cluster.storage is not None:  # time-to-train with failures beside the failure-free one
+        rel = reliability_report(s, report, runs=PLAN_RUNS, sizes=(), search_runs=0)
+        report = report.model_copy(update={"reliability": rel.model_dump()})
     if s.claims:
         report = report.model_copy(update={"claims": check_claims(report, s.claims)})
     return report

@@ -11,8 +11,9 @@ import yaml
 from ..errors import CatalogNameError, FileFormatError
 
 SINGULAR = {"accelerators": "accelerator", "switches": "switch", "nics": "NIC", "optics": "optic",
-            "fabrics": "fabric", "clusters": "cluster", "models": "model", "facilities": "facility"}
-KINDS = ("accelerators", "switches", "nics", "optics", "fabrics", "clusters", "models", "facilities")
+            "fabrics": "fabric", "clusters": "cluster", "models": "model", "facilities": "facility",
+            "reliability": "reliability profile"}
+KINDS = ("accelerators", "switches", "nics", "optics", "fabrics", "clusters", "models", "facilities", "reliability")
 
 
 @cache

@@ -160,6 +160,16 @@ class Fabric(Cited):
         return self
 
 
+class Storage(Spec):
+    """The training storage tier as the checkpoint model sees it: sustained bandwidth, per GPU of the cluster (so that
+    a storage tier sized for the cluster scales with it)."""
+
+    write_bandwidth_per_gpu_bytes_per_s: PositiveFloat = Field(
+        description="sustained aggregate write bandwidth of the storage tier / GPUs of the cluster")
+    read_bandwidth_per_gpu_bytes_per_s: PositiveFloat = Field(
+        description="sustained aggregate read bandwidth of the storage tier / GPUs of the cluster")
+
+
 class Cluster(Cited):
     accelerator: Accelerator
     num_gpus: PositiveInt = Field(le=MAX_GPUS)
@@ -177,6 +187,7 @@ class Cluster(Cited):
     server_price_usd: NonNegativeFloat | None = Field(default=None, description="one server without its GPUs")
     storage_power_per_gpu_w: NonNegativeFloat | None = None
     storage_price_per_gpu_usd: NonNegativeFloat | None = None
+    storage: Storage | None = Field(default=None, description="checkpoint storage bandwidth (reliability model)")
 
     @property
     def domain_gpus(self) -> int:
@@ -188,6 +199,27 @@ class Cluster(Cited):
             raise ValueError(
                 f"scale_up_domain_gpus({self.domain_gpus}) must divide gpus_per_node({self.gpus_per_node})"
             )
+        return self
+
+
+class Climate(Spec):
+    """A site's monthly climate normals (January first), cited: what the cooling towers' evaporation depends on."""
+
+    monthly_mean_temperature_c: list[float] = Field(min_length=12, max_length=12,
+                                                    description="mean dry-bulb air temperature per month, deg C")
+    monthly_relative_humidity_pct: list[float] = Field(min_length=12, max_length=12,
+                                                       description="mean relative humidity per month, %")
+    source: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _physical(self) -> Climate:
+        for i, (t, rh) in enumerate(zip(self.monthly_mean_temperature_c, self.monthly_relative_humidity_pct,
+                                        strict=True)):
+            if not -20.0 <= t <= 50.0:
+                raise ValueError(f"monthly_mean_temperature_c[{i}] = {t} is outside -20..50 C (the range of the "
+                                 "wet-bulb and evaporation formulas)")
+            if not 5.0 <= rh <= 99.0:
+                raise ValueError(f"monthly_relative_humidity_pct[{i}] = {rh} is outside 5..99 %")
         return self
 
 
@@ -204,8 +236,11 @@ class Facility(Cited):
         default=None, gt=1.0, allow_inf_nan=False,
         description="cycles of concentration of evaporative cooling towers (blowdown = evaporation / (cycles - 1))")
     evaporative_heat_share: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="share of the year's heat rejected by evaporation (the rest by dry "
-        "coolers or economisers): set by the cooling design and the site's climate")
+        default=None, ge=0.0, le=1.0, description="share of the heat rejected through the evaporative towers (the "
+        "rest by dry coolers or economisers): set by the cooling design")
+    climate: Climate | None = Field(
+        default=None, description="monthly climate normals; without them every kWh of tower heat is taken as "
+        "rejected by evaporation (an upper bound)")
     generation_water_l_per_kwh: NonNegativeFloat | None = Field(
         default=None, description="water consumed to generate a kWh of the site's electricity (off site)")
     grid_carbon_g_per_kwh: NonNegativeFloat | None = None

@@ -20,19 +20,24 @@ from . import catalog
 from .hardware import Cluster
 from .hf import model_from_hf_config
 from .rules import rules_for, violations
-from .scenario import Scenario
+from .scenario import DEFAULT_RELIABILITY, Scenario
 
 # Positions in a scenario where a string names a catalog entry.
 NAMED_PARTS = {
     "cluster": "clusters",
     "model": "models",
     "facility": "facilities",
+    "reliability": "reliability",
     "cluster.accelerator": "accelerators",
     "cluster.fabric": "fabrics",
     "cluster.fabric.switch": "switches",
     "cluster.fabric.nic": "nics",
     "cluster.fabric.optic": "optics",
 }
+
+
+# Parts a scenario may leave out that have a catalog default (an override starts from it).
+DEFAULT_PARTS = {"reliability": DEFAULT_RELIABILITY}
 
 
 def read_data_file(path: str | Path) -> dict[str, Any]:
@@ -96,7 +101,7 @@ def _resolve_named(position: str, value: Any, base_dir: Path) -> Any:
 def _resolve_tree(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     """Resolve every catalog name and model path in a scenario dict (a new dict; the input is untouched)."""
     data = dict(raw)
-    for part in ("cluster", "model", "facility"):
+    for part in ("cluster", "model", "facility", "reliability"):
         if part in data:
             data[part] = _resolve_named(part, data[part], base_dir)
     model = data.get("model")
@@ -135,25 +140,38 @@ def apply_override(data: dict[str, Any], assignment: str, base_dir: Path) -> dic
     except yaml.YAMLError:
         value = text
     root = _deep(data)
-    node: dict[str, Any] = root
-    for depth, part in enumerate(path[:-1]):
+    node: Any = root
+    for depth, part in enumerate(path):
         position = ".".join(path[: depth + 1])
-        child = node.get(part)
+        if isinstance(node, list):  # a list item by index: failures.0.events
+            if not (part.isdigit() and int(part) < len(node)):
+                raise InputError(f"cannot set {key}: {'.'.join(path[:depth])} has {len(node)} items, no item "
+                                 f"{part!r}", field=key)
+            index: Any = int(part)
+        else:
+            index = part
+        if depth == len(path) - 1:
+            node[index] = value
+            break
+        child = node[index] if isinstance(node, list) else node.get(part)
+        if child is None and position in DEFAULT_PARTS:
+            child = DEFAULT_PARTS[position]
         if position in NAMED_PARTS and (isinstance(child, str) or (isinstance(child, dict) and "base" in child)):
             child = _resolve_named(position, child, base_dir)
         if child is None or child == "auto":
             child = {}
-        if not isinstance(child, dict):
+        if not isinstance(child, dict | list):
             raise InputError(f"cannot set {key}: {position} is {child!r}, not a mapping", field=key)
-        node[part] = child = dict(child)
+        node[index] = child = dict(child) if isinstance(child, dict) else list(child)
         node = child
-    node[path[-1]] = value
     return root
 
 
 def _deep(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _deep(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep(v) for v in value]
     return value
 
 

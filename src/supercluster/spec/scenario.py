@@ -6,10 +6,12 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from . import catalog
 from .base import Spec
 from .calibration import Calibration, default_calibration
 from .hardware import Cluster, Facility
 from .model import Model
+from .reliability import Reliability
 from .training import Parallelism, Training
 
 ClaimMetric = Literal["mfu", "time_to_train_days", "gpu_hours", "tokens_per_s", "step_time_s", "num_gpus",
@@ -33,6 +35,14 @@ class Claim(Spec):
         return self
 
 
+DEFAULT_RELIABILITY = "llama3-405b-h100"
+
+
+def default_reliability() -> Reliability:
+    """The catalog's default failure statistics and restart policy (Llama 3 405B pre-training, 16K H100)."""
+    return Reliability.model_validate(catalog.entry("reliability", DEFAULT_RELIABILITY))
+
+
 class Scenario(Spec):
     name: str = "scenario"
     description: str | None = None
@@ -41,6 +51,7 @@ class Scenario(Spec):
     training: Training
     parallelism: Parallelism = Field(default_factory=Parallelism)
     facility: Facility | None = None
+    reliability: Reliability = Field(default_factory=lambda: default_reliability())
     claims: list[Claim] = Field(default_factory=list)
     calibration: dict[str, float | dict[str, float]] = Field(
         default_factory=dict, description="what-if overrides of the global knobs (catalog/calibration.yaml), e.g. "
