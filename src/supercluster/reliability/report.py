@@ -104,8 +104,10 @@ class ReliabilityReport(BaseModel):
     source: str
 
 
-def _run_model(s: Scenario, rates: list[ClassRate], ck: CheckpointCost, *, gpus: int, work_s: float,
+def run_model(s: Scenario, rates: list[ClassRate], ck: CheckpointCost, *, gpus: int, work_s: float,
                interval_s: float) -> RunModel:
+    """The simulation inputs of a job of ``gpus`` GPUs: its class rates, and each class's restart = detection
+    (unplanned only) + relaunch + initialisation (linear in GPUs) + reading the checkpoint back."""
     rel = s.reliability
     base = rel.relaunch_s + rel.init_s_per_1k_gpus * gpus / 1000.0 + ck.read_s
     return RunModel(
@@ -163,7 +165,7 @@ def reliability_report(s: Scenario, step: StepReport, *, runs: int = DEFAULT_RUN
     rates = class_rates(rel, s.cluster, gpus)
     mttf = job_mttf_s(rates)
     work = step.time_to_train_s
-    m = _run_model(s, rates, ck, gpus=gpus, work_s=work, interval_s=1.0)
+    m = run_model(s, rates, ck, gpus=gpus, work_s=work, interval_s=1.0)
     young = young_interval_s(ck.blocking_s, mttf)
     daly = max(daly_interval_s(ck.blocking_s, mttf), ck.commit_lag_s, 1.0)
     if search_runs > 0:
@@ -228,7 +230,7 @@ def _size_sweep(s: Scenario, step: StepReport, sizes: tuple[int, ...], per_gpu_b
         work = step.time_to_train_s * step.num_gpus / n
         mttf = job_mttf_s(rates)
         tau = max(daly_interval_s(ck.blocking_s, mttf), ck.commit_lag_s, 1.0)
-        sm = _run_model(s, rates, ck, gpus=n, work_s=work, interval_s=tau)
+        sm = run_model(s, rates, ck, gpus=n, work_s=work, interval_s=tau)
         try:
             good = float(simulate(sm, runs=runs, seed=seed).goodput.mean())
         except InfeasibleError:  # no progress at this size
