@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arrays import group_rows
 from ..network.cost import collective_time
 from ..network.placement import axis_strides, place, weight_replica_group
 from ..network.topology import Topology, build_topology
@@ -60,6 +61,23 @@ class StepArrays:
 
 
 @dataclass(frozen=True)
+class _LayerBase:
+    """One layer's times that depend only on its shape (tp, cp, ep, etp, micro-batch, sp and the tp/cp strides):
+    computed once per distinct shape, then spread over the candidates."""
+
+    fwd: np.ndarray
+    bwd: np.ndarray
+    attn_f: np.ndarray
+    attn_b: np.ndarray
+    tp_fwd: np.ndarray  # the tensor-parallel collectives of one forward pass
+    cp_fwd: np.ndarray  # the context-parallel ring of one forward pass
+    a2a: np.ndarray  # one expert all-to-all (0 for a dense layer)
+
+    def take(self, index: np.ndarray) -> _LayerBase:
+        return _LayerBase(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
+
+
+@dataclass(frozen=True)
 class _LayerTimes:
     fwd: np.ndarray
     bwd: np.ndarray
@@ -90,9 +108,8 @@ def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.n
     return fwd + core_f + elem_f, bwd + core_b + elem_b, core_f, core_b
 
 
-def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str, rfrac: np.ndarray, topo: Topology
-                 ) -> _LayerTimes:
-    """Per-layer times; ``rfrac`` is the share of layers whose forward is recomputed (full or block)."""
+def _layer_base(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides: dict[str, np.ndarray],
+                topo: Topology) -> _LayerBase:
     model, cluster = s.model, s.cluster
     seq = s.seq_len
     f64 = np.float64
@@ -100,21 +117,14 @@ def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str, rfrac:
                            c.micro_batch.astype(f64))
     work = layer_work(model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
                       precision=s.training.precision, flash_attention=s.training.flash_attention)
-    key_len = seq / cp
-    fwd, bwd, attn_f, attn_b = _compute_times(s, cal, work, key_len)
-    rc = c.recompute
-    recompute = rfrac * fwd + np.where(rc == 1, attn_f, 0.0)
+    fwd, bwd, attn_f, attn_b = _compute_times(s, cal, work, seq / cp)
 
     T = mb * seq / cp
     # Tensor parallel: an all-gather and a reduce-scatter of the T x h activations around attention and
     # around the MLP (Korthikanti et al. 2022, Fig. 5); an MoE MLP needs them only with expert-tensor parallelism.
-    strides = axis_strides(s.parallelism.order.split("-"), {"tp": tp, "cp": cp, "dp": c.dp.astype(f64),
-                                                              "pp": c.pp.astype(f64)})
     tp_group = place(cluster, topo, tp, strides["tp"])
     one = collective_time(cluster, topo, cal, "all_gather", T * model.hidden * ACT_BYTES, tp_group).time_s
     collectives = 4.0 if kind == "dense" else np.where(etp > 1, 4.0, 2.0)
-    tp_fwd = collectives * one
-    tp_total = tp_fwd * (2.0 + rfrac) * (1.0 - cal.tp_comm_overlap)
 
     # Context parallel: ring exchange of this rank's K and V block, cp-1 steps forward; K, V and their
     # gradients backward (Liu et al. 2023 ring attention; Megatron-LM context parallelism), behind attention.
@@ -123,19 +133,27 @@ def _layer_times(s: Scenario, cal: Calibration, c: Candidates, kind: str, rfrac:
     kv_block = T * kv_local * (d_qk + d_v) * ACT_BYTES
     cp_pair = place(cluster, topo, np.where(cp > 1, 2.0, 1.0), strides["cp"])  # ring neighbours
     step_s = collective_time(cluster, topo, cal, "send_recv", kv_block, cp_pair).time_s
-    cp_fwd = (cp - 1.0) * step_s
-    hide = cal.cp_comm_overlap
-    cp_total = (np.maximum(cp_fwd - hide * attn_f, 0.0) * (1.0 + rfrac)
-                + np.maximum(2.0 * cp_fwd - hide * attn_b, 0.0))
 
     if kind == "moe" and model.moe:
         routed = mb * seq * model.moe.top_k * etp / (tp * cp)
         ep_group = place(cluster, topo, ep, etp)
         a2a = collective_time(cluster, topo, cal, "all_to_all", routed * model.hidden * ACT_BYTES, ep_group).time_s
-        ep_total = 2.0 * a2a * (2.0 + rfrac) * (1.0 - cal.ep_comm_overlap)
     else:
-        ep_total = np.zeros_like(tp)
-    return _LayerTimes(fwd=fwd, bwd=bwd, recompute=recompute, tp=tp_total, cp=cp_total, ep=ep_total)
+        a2a = np.zeros_like(tp)
+    return _LayerBase(fwd=fwd, bwd=bwd, attn_f=attn_f, attn_b=attn_b, tp_fwd=collectives * one,
+                      cp_fwd=(cp - 1.0) * step_s, a2a=a2a)
+
+
+def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.ndarray) -> _LayerTimes:
+    """Per-layer times of every candidate; ``rfrac`` is the share of layers whose forward is recomputed (full or
+    block), ``rc`` the recompute code (selective recomputes the attention core)."""
+    recompute = rfrac * base.fwd + np.where(rc == 1, base.attn_f, 0.0)
+    tp_total = base.tp_fwd * (2.0 + rfrac) * (1.0 - cal.tp_comm_overlap)
+    hide = cal.cp_comm_overlap
+    cp_total = (np.maximum(base.cp_fwd - hide * base.attn_f, 0.0) * (1.0 + rfrac)
+                + np.maximum(2.0 * base.cp_fwd - hide * base.attn_b, 0.0))
+    ep_total = 2.0 * base.a2a * (2.0 + rfrac) * (1.0 - cal.ep_comm_overlap)
+    return _LayerTimes(fwd=base.fwd, bwd=base.bwd, recompute=recompute, tp=tp_total, cp=cp_total, ep=ep_total)
 
 
 def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
@@ -160,8 +178,18 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     n_moe = np.minimum(lps, n_moe_total)
     n_dense = lps - n_moe
     topo = build_topology(cluster)
-    dense = _layer_times(s, cal, c, "dense", rfrac, topo) if n_dense.any() else None
-    moe = _layer_times(s, cal, c, "moe", rfrac, topo) if model.moe else None
+    strides = axis_strides(s.parallelism.order.split("-"), {"tp": tp, "cp": cp, "dp": dp, "pp": pp})
+    # Layer shapes repeat across candidates (dp, pp, ZeRO, recompute do not change them): time each distinct one.
+    rep, inv = group_rows(c.tp, c.cp, c.ep, c.etp, c.micro_batch, c.sp, strides["tp"], strides["cp"])
+    shapes = c.take(rep)
+    shape_strides = {k: v[rep] for k, v in strides.items()}
+    dense = moe = None
+    if n_dense.any():
+        dense = _layer_times(cal, _layer_base(s, cal, shapes, "dense", shape_strides, topo).take(inv), c.recompute,
+                             rfrac)
+    if model.moe:
+        moe = _layer_times(cal, _layer_base(s, cal, shapes, "moe", shape_strides, topo).take(inv), c.recompute,
+                           rfrac)
 
     def per_stage(attr: str) -> np.ndarray:
         total = np.zeros_like(tp)
@@ -171,39 +199,45 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
             total = total + n_moe * getattr(moe, attr)
         return total
 
-    head_work = lm_head_work(model, seq_len=seq, micro_batch=mb, tp=tp, cp=cp)
-    head_f, head_b, _, _ = _compute_times(s, cal, head_work, seq / cp)
+    su = {k: getattr(shapes, k).astype(f64) for k in ("tp", "cp", "micro_batch")}
+    head_work = lm_head_work(model, seq_len=seq, micro_batch=su["micro_batch"], tp=su["tp"], cp=su["cp"])
+    head_f, head_b, _, _ = (x[inv] for x in _compute_times(s, cal, head_work, seq / su["cp"]))
     compute_mb = per_stage("fwd") + per_stage("bwd") + head_f + head_b
     recompute_mb = per_stage("recompute")
     tp_mb, cp_mb, ep_mb = per_stage("tp"), per_stage("cp"), per_stage("ep")
 
     # Pipeline: a send/recv of the stage boundary activations forward and backward per virtual stage, split
     # over the tp ranks (Megatron's scatter-gather optimisation).
-    strides = axis_strides(s.parallelism.order.split("-"), {"tp": tp, "cp": cp, "dp": dp, "pp": pp})
-    pp_pair = place(cluster, topo, np.where(pp > 1, 2.0, 1.0), strides["pp"])
-    boundary = mb * seq / cp * model.hidden * ACT_BYTES / tp
-    pp_mb = 2.0 * vs * collective_time(cluster, topo, cal, "send_recv", boundary, pp_pair).time_s
+    rep2, inv2 = group_rows(c.tp, c.cp, c.pp, c.micro_batch, strides["pp"])
+    pp2, mb2, cp2, tp2 = pp[rep2], mb[rep2], cp[rep2], tp[rep2]
+    pp_pair = place(cluster, topo, np.where(pp2 > 1, 2.0, 1.0), strides["pp"][rep2])
+    boundary = mb2 * seq / cp2 * model.hidden * ACT_BYTES / tp2
+    pp_mb = 2.0 * vs * collective_time(cluster, topo, cal, "send_recv", boundary, pp_pair).time_s[inv2]
 
     t_mb = compute_mb + recompute_mb + tp_mb + cp_mb + ep_mb + pp_mb
     bubble = (pp - 1.0) / vs * t_mb
 
     # Data parallel: dense weights reduce over dp*cp ranks tp apart; expert weights over the expert
     # data-parallel group, ep*etp apart.
-    non_expert, expert = stage_params(model, pp, tp, ep, etp)
+    # The data-parallel collectives depend on the stage's parameters and the replica groups only: time each
+    # distinct (tp, pp, cp, dp, ep, etp, layout) once.
+    replica_size, replica_stride = weight_replica_group(strides, dp, cp)
+    rep3, inv3 = group_rows(c.tp, c.pp, c.cp, c.dp, c.ep, c.etp, replica_stride)
+    tp3, pp3, cp3, dp3, ep3, etp3 = (x[rep3] for x in (tp, pp, cp, dp, ep, etp))
+    non_expert3, expert3 = stage_params(model, pp3, tp3, ep3, etp3)
     grad_bytes = 4.0 if grads_in_fp32(training) else 2.0
     fwd_mb = per_stage("fwd") + head_f
     bwd_mb = per_stage("bwd") + head_b
     dp_exposed = np.zeros_like(tp)
     local_params = np.zeros_like(tp)
-    replica_size, replica_stride = weight_replica_group(strides, dp, cp)
-    for n_params, size, stride in ((non_expert, replica_size, replica_stride),
-                                   (expert, tp * cp * dp / (ep * etp), ep * etp)):
-        group = place(cluster, topo, size, stride)
-        grads = n_params * grad_bytes
-        params = n_params * 2.0
-        t_grad = np.where(zero == 0, collective_time(cluster, topo, cal, "all_reduce", grads, group).time_s,
-                          collective_time(cluster, topo, cal, "reduce_scatter", grads, group).time_s)
-        t_gather = collective_time(cluster, topo, cal, "all_gather", params, group).time_s
+    for n_params3, size3, stride3 in ((non_expert3, replica_size[rep3], replica_stride[rep3]),
+                                      (expert3, tp3 * cp3 * dp3 / (ep3 * etp3), ep3 * etp3)):
+        group = place(cluster, topo, size3, stride3)
+        times = {op: collective_time(cluster, topo, cal, op, n_params3 * (2.0 if op == "all_gather" else grad_bytes),
+                                     group).time_s[inv3] for op in ("all_reduce", "reduce_scatter", "all_gather")}
+        n_params, size = n_params3[inv3], size3[inv3]
+        t_grad = np.where(zero == 0, times["all_reduce"], times["reduce_scatter"])
+        t_gather = times["all_gather"]
         grad_exposed = np.maximum(t_grad - cal.dp_comm_overlap * bwd_mb, 0.0)
         gather_exposed = np.where(
             zero == 3,

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..spec.model import Model
+from ..arrays import group_rows
 from .operators import ACT_BYTES, attention_dims
 from .params import param_counts
 
@@ -145,15 +146,25 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     grads = sharded(grad_bytes, 2)
     optim = sharded(OPTIMIZER_BYTES, 1)
 
-    common: dict[str, Any] = dict(seq_len=seq_len, micro_batch=mb, tp=tp, cp=cp, sp=sp, ep=ep, etp=etp,
-                  flash_attention=flash_attention, fp8=fp8)
+    # A layer's activations depend on its shape and recompute mode only: tabulate each distinct shape under
+    # each mode (0 none, 1 selective, 2 full), then look the candidates up.
+    rep, inv = group_rows(tp, cp, ep, etp, mb, sp)
+    common: dict[str, Any] = dict(seq_len=seq_len, micro_batch=mb[rep], tp=tp[rep], cp=cp[rep],
+                                  sp=np.asarray(sp)[rep], ep=ep[rep], etp=etp[rep], flash_attention=flash_attention,
+                                  fp8=fp8)
+
+    def table(moe_layer: bool) -> np.ndarray:
+        return np.stack([layer_activation_bytes(model, recompute=np.full(len(rep), code), moe_layer=moe_layer,
+                                                **common) for code in (0, 1, 2)])
+
+    dense_table = table(False)
+    moe_table = table(True) if model.moe else dense_table
     lps = layers_per_stage(model.layers, pp)
     n_moe_total = model.layers - (model.moe.dense_layers if model.moe else model.layers)
     n_moe = np.minimum(lps, n_moe_total)
+
     def stage_activations(code: np.ndarray) -> np.ndarray:
-        dense_act = layer_activation_bytes(model, recompute=code, moe_layer=False, **common)
-        moe_act = layer_activation_bytes(model, recompute=code, moe_layer=True, **common) if model.moe else dense_act
-        return (lps - n_moe) * dense_act + n_moe * moe_act
+        return (lps - n_moe) * dense_table[code, inv] + n_moe * moe_table[code, inv]
 
     block = rc == 3
     stage_act = stage_activations(np.where(block, 0, rc))
@@ -162,9 +173,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     inflight = np.minimum(pp * interleave, microbatches)
 
     # Transients: a fully recomputed layer's activations while its backward runs; the loss's logits.
-    full_layer = np.maximum(layer_activation_bytes(model, recompute=np.zeros_like(rc), moe_layer=False, **common),
-                            layer_activation_bytes(model, recompute=np.zeros_like(rc), moe_layer=True, **common)
-                            if model.moe else 0.0)
+    full_layer = np.maximum(dense_table[0], moe_table[0] if model.moe else 0.0)[inv]
     recompute_buffer = np.where((rc == 2) | block, full_layer, 0.0)
     # bf16 logits of the last micro-batch, their gradient written in place by the fused cross-entropy
     # (Megatron-Core cross_entropy_loss_fusion)
