@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..spec.model import Model
 from ..arrays import group_rows
+from ..spec.model import Model
 from .operators import ACT_BYTES, attention_dims
 from .params import param_counts
 
