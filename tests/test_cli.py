@@ -70,7 +70,8 @@ def memphis(cli) -> dict[str, Any]:
 
 
 def test_cli_surface_is_pinned() -> None:
-    """The app has exactly the commands plan, validate, facility, reliability, claims, fabric, collective and catalog,
+    """The app has exactly the commands plan, search, validate, facility, reliability, claims, fabric, collective and
+    catalog,
     each with exactly
     its pinned parameters."""
     group = typer.main.get_command(app)
@@ -88,6 +89,9 @@ def test_cli_surface_is_pinned() -> None:
         "claims": {("option", "--json", False, True)},
         "facility": {("argument", "scenario", False, False), ("option", "--set", True, False),
                      ("option", "--json", False, True)},
+        "search": {("argument", "scenario", False, False), ("option", "--top", False, False),
+                   ("option", "--pareto", False, True), ("option", "--set", True, False),
+                   ("option", "--json", False, True)},
         "reliability": {("argument", "scenario", False, False), ("option", "--runs", False, False),
                         ("option", "--seed", False, False), ("option", "--set", True, False),
                         ("option", "--json", False, True)},

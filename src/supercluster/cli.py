@@ -22,9 +22,11 @@ from .report import (
     render_facility,
     render_plan,
     render_reliability,
+    render_search,
     render_validation,
 )
 from .search import plan as plan_scenario
+from .search import rank
 from .spec import catalog as catalog_data
 from .spec import load_scenario
 from .spec.load import load_cluster
@@ -32,6 +34,7 @@ from .units import parse_bytes
 from .validate import validate_collectives, validate_file, validation_kind
 from .validate.claims import check_claims_file
 
+MAX_TOP = 10_000
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="supercluster: a digital twin of AI training superclusters.")
 _out = Console()
@@ -51,6 +54,26 @@ def plan(
         print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
     else:
         render_plan(report, _out)
+
+
+@app.command()
+def search(
+    scenario: Annotated[str, typer.Argument(help="scenario file (YAML, TOML or JSON)")],
+    top: Annotated[int, typer.Option("--top", help="how many of the fastest configurations to list")] = 10,
+    pareto: Annotated[bool, typer.Option("--pareto", help="also the Pareto front over step time, memory headroom "
+                                                          "and cost per token")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """The K fastest parallel configurations that fit, the Pareto front, and why the best one wins."""
+    if not 1 <= top <= MAX_TOP:
+        raise InputError(f"expected 1 to {MAX_TOP:,}, got {top}", field="--top")
+    s = load_scenario(scenario, set_ or [])
+    report = rank(s, top=top, pareto=pareto)
+    if as_json:
+        print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
+    else:
+        render_search(report, _out)
 
 
 @app.command()

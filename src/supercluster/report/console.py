@@ -10,6 +10,7 @@ from rich.table import Table
 from ..network.report import CollectiveReport, FabricReport
 from ..perf.report import StepReport
 from ..reliability.report import ReliabilityReport
+from ..search.rank import Ranked, SearchReport
 from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY
 from ..validate.claims import ClaimsReport
 from ..validate.collectives import CollectiveValidationResult
@@ -107,7 +108,9 @@ def render_plan(r: StepReport, console: Console) -> None:
     s.add_row("MFU / HFU", f"{r.mfu:.1%} / {r.hfu:.1%}")
     s.add_row("training tokens", f"{r.training_tokens:.3g}")
     s.add_row("time to train (no failures)", f"{r.time_to_train_s / SECONDS_PER_DAY:,.1f} days")
-    if r.reliability:
+    if r.reliability and "infeasible" in r.reliability:
+        s.add_row("time to train with failures", f"[red]never: {r.reliability['infeasible']}[/red]")
+    elif r.reliability:
         rel = r.reliability
         ttt = rel["time_to_train_s"]
         s.add_row("time to train with failures (P10 / P50 / P90)",
@@ -364,6 +367,45 @@ def render_reliability(r: ReliabilityReport, console: Console) -> None:
                       "-" if z_pt.time_to_train_days is None else f"{z_pt.time_to_train_days:,.1f} days")
         console.print(z)
     console.print(f"[dim]{'estimate; ' if r.estimate else ''}source: {r.source}[/dim]")
+
+
+def _config(p: dict[str, Any]) -> str:
+    """A configuration on one line: tp8 pp16 dp128 cp1 ep1/etp1 mb1 vs7 none z2."""
+    return (f"tp{p['tp']} pp{p['pp']} dp{p['dp']} cp{p['cp']} ep{p['ep']}/etp{p['etp']} mb{p['micro_batch']} "
+            f"vs{p['virtual_stages']} {p['recompute']} z{p['zero_stage']}")
+
+
+def _ranked_table(title: str, rows: list[Ranked]) -> Table:
+    t = Table(title=title, show_edge=False)
+    for col in ("#", "step", "MFU", "memory", "free", "$/M tok", "configuration"):
+        t.add_column(col, justify="left" if col == "configuration" else "right", no_wrap=col != "configuration")
+    for r in rows:
+        t.add_row(str(r.rank), _fmt_s(r.step_time_s), f"{r.mfu:.1%}", f"{r.memory_per_gpu_bytes / GIB:.1f}G",
+                  f"{r.headroom_bytes / GIB:.1f}G",
+                  "-" if r.cost_per_million_tokens_usd is None else f"{r.cost_per_million_tokens_usd:,.2f}",
+                  _config(r.parallelism))
+    return t
+
+
+def render_search(r: SearchReport, console: Console) -> None:
+    console.print(f"[bold]{r.scenario}[/bold]: {r.candidates:,} configurations timed in {r.seconds:.2f} s, "
+                  f"{r.fitting:,} fit in memory")
+    console.print(_ranked_table(f"the {len(r.top)} fastest that fit", r.top))
+    if r.pareto:
+        more = f" (first {len(r.pareto)} of {r.pareto_size})" if r.pareto_size > len(r.pareto) else ""
+        console.print(_ranked_table(f"Pareto front: step time vs memory headroom{more}", r.pareto))
+    w = Table(title="why the best wins: the fastest alternative on each axis", show_edge=False)
+    for col in ("axis", "best", "other", "slower", "where the time goes (other - best)"):
+        w.add_column(col, justify="left" if col in ("axis", "where the time goes (other - best)") else "right")
+    for reason in r.why:
+        if reason.alternative is None:
+            w.add_row(reason.axis, str(reason.winner), "-", "-", "the only value that fits")
+            continue
+        w.add_row(reason.axis, str(reason.winner), str(reason.alternative), f"{reason.slower_by:+.1%}",
+                  ", ".join(f"{k} {v:+.3f} s" for k, v in reason.parts.items() if v))
+    console.print(w)
+    if r.cost_basis:
+        console.print(f"[dim]cost per token from the {r.cost_basis}[/dim]")
 
 
 def render_claims(r: ClaimsReport, console: Console) -> None:

@@ -88,8 +88,11 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
     if ledger is not None:
         report = report.model_copy(update={"facility": ledger.model_dump()})
     if with_reliability and s.cluster.storage is not None:  # time-to-train with failures beside the failure-free one
-        rel = reliability_report(s, report, runs=PLAN_RUNS, sizes=(), search_runs=0)
-        report = report.model_copy(update={"reliability": rel.model_dump()})
+        try:
+            rel: dict[str, object] = reliability_report(s, report, runs=PLAN_RUNS, sizes=(), search_runs=0).model_dump()
+        except InfeasibleError as exc:  # failures outpace restarts: say so beside the failure-free time
+            rel = {"infeasible": str(exc)}
+        report = report.model_copy(update={"reliability": rel})
     if s.claims:
         report = report.model_copy(update={"claims": check_claims(report, s.claims)})
     return report
