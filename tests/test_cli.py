@@ -70,8 +70,8 @@ def memphis(cli) -> dict[str, Any]:
 
 
 def test_cli_surface_is_pinned() -> None:
-    """The app has exactly the commands plan, search, validate, facility, reliability, claims, fabric, collective and
-    catalog,
+    """The app has exactly the commands plan, search, sweep, validate, facility, reliability, claims, fabric,
+    collective and catalog,
     each with exactly
     its pinned parameters."""
     group = typer.main.get_command(app)
@@ -92,6 +92,10 @@ def test_cli_surface_is_pinned() -> None:
         "search": {("argument", "scenario", False, False), ("option", "--top", False, False),
                    ("option", "--pareto", False, True), ("option", "--set", True, False),
                    ("option", "--json", False, True)},
+        "sweep": {("argument", "file", False, False), ("option", "--out", False, False),
+                  ("option", "--backend", False, False), ("option", "--address", False, False),
+                  ("option", "--workers", False, False), ("option", "--yes", False, True),
+                  ("option", "--plot", False, False), ("option", "--json", False, True)},
         "reliability": {("argument", "scenario", False, False), ("option", "--runs", False, False),
                         ("option", "--seed", False, False), ("option", "--set", True, False),
                         ("option", "--json", False, True)},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Annotated, Any
 
 import typer
@@ -23,10 +24,14 @@ from .report import (
     render_plan,
     render_reliability,
     render_search,
+    render_sweep,
     render_validation,
 )
+from .report.plot import plot_sweep
 from .search import plan as plan_scenario
 from .search import rank
+from .search.runner import run_sweep
+from .search.sweep import MAX_POINTS, load_sweep
 from .spec import catalog as catalog_data
 from .spec import load_scenario
 from .spec.load import load_cluster
@@ -74,6 +79,72 @@ def search(
         print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
     else:
         render_search(report, _out)
+
+
+@app.command()
+def sweep(
+    file: Annotated[str, typer.Argument(help="sweep file: a base scenario and a grid (or list) of field values")],
+    out: Annotated[str | None, typer.Option("--out", help="results file (DuckDB; a Parquet copy is written beside "
+                                                          "it when complete); default: the sweep's name.duckdb")]
+    = None,
+    backend: Annotated[str, typer.Option("--backend", help="local (a process pool) | ray")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="HOST:PORT of a running Ray cluster "
+                                                                  "(default: start a local one)")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="parallel workers (default: the CPU count)")]
+    = None,
+    yes: Annotated[bool, typer.Option("--yes", help=f"run a grid of more than {MAX_POINTS:,} points")] = False,
+    plot: Annotated[str | None, typer.Option("--plot", help="draw MFU and time-to-train to this PNG")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
+) -> None:
+    """Plan every point of a grid of scenario variants for its best configuration; one row per point with the
+    headline figures, in DuckDB (and Parquet). An interrupted sweep resumes where it stopped."""
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    sw = load_sweep(file)
+    if len(sw.points) > MAX_POINTS and not yes:
+        raise InputError(f"{len(sw.points):,} points is more than {MAX_POINTS:,}; add --yes to run them",
+                         file=file, field="grid")
+    if workers is not None and workers < 1:
+        raise InputError(f"expected at least 1 worker, got {workers}", field="--workers")
+    if plot is not None and not plot.lower().endswith(".png"):
+        raise InputError(f"expected a .png file, got {plot!r}", field="--plot")
+    target = Path(out) if out else Path(f"{sw.name}.duckdb")
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=_err,
+                   disable=not _err.is_terminal)
+    task = bar.add_task(sw.name, total=len(sw.points), rate="")
+    t0 = time.perf_counter()
+    first: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        if not first:
+            first.append(done)
+        new = done - first[0]
+        elapsed = max(time.perf_counter() - t0, 1e-9)
+        rate = new / elapsed
+        bar.update(task, completed=done, rate=f"{rate:.2f} points/s")
+        if not _err.is_terminal and new:  # logs and pipes: a plain line per point
+            eta = (total - done) / rate if rate > 0 else float("inf")
+            print(f"{sw.name}: {done}/{total} points, {rate:.2f} points/s, ETA {eta:,.0f} s", file=sys.stderr,
+                  flush=True)
+
+    try:
+        with bar:
+            result = run_sweep(sw, target, backend=backend, workers=workers,  # type: ignore[arg-type]
+                               address=address, progress=progress)
+    except KeyboardInterrupt:
+        _err.print(f"interrupted: the points done are in {target}; run the same command to resume")
+        raise typer.Exit(130) from None
+    if plot:
+        plot_sweep(result.rows, sw.fields, plot, title=sw.name)
+    if as_json:
+        print(json.dumps(result.model_dump(), indent=2, allow_nan=False, default=str))
+    else:
+        render_sweep(result, sw.fields, _out)
+        if plot:
+            _out.print(f"plot: {plot}")
 
 
 @app.command()

@@ -9,8 +9,10 @@ from .console import (
     render_plan,
     render_reliability,
     render_search,
+    render_sweep,
     render_validation,
 )
 
 __all__ = ["render_claims", "render_collective", "render_collective_validation", "render_fabric", "render_facility", "render_plan",
-           "render_reliability", "render_search", "render_validation"]
+           "render_reliability", "render_search", "render_sweep",
+           "render_validation"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.console import Console
@@ -11,6 +12,8 @@ from ..network.report import CollectiveReport, FabricReport
 from ..perf.report import StepReport
 from ..reliability.report import ReliabilityReport
 from ..search.rank import Ranked, SearchReport
+from ..search.runner import SweepRun
+from ..search.sweep import FIELD_PREFIX
 from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY
 from ..validate.claims import ClaimsReport
 from ..validate.collectives import CollectiveValidationResult
@@ -406,6 +409,28 @@ def render_search(r: SearchReport, console: Console) -> None:
     console.print(w)
     if r.cost_basis:
         console.print(f"[dim]cost per token from the {r.cost_basis}[/dim]")
+
+
+def render_sweep(r: SweepRun, fields: list[str], console: Console) -> None:
+    t = Table(title=f"sweep: {r.points} points ({r.computed} computed now, {r.resumed} resumed) in {r.seconds:.1f} s "
+                    f"on {r.backend}", show_edge=False)
+    for col in (*[f.split(".")[-1] for f in fields], "MFU", "days", "w/ failures", "MW", "$M", "status"):
+        t.add_column(col, justify="right")
+    for row in r.rows:
+        ok = row["status"] == "ok"
+
+        def num(key: str, scale: float, fmt: str, row: dict[str, Any] = row) -> str:
+            v = row.get(key)
+            return "-" if v is None else format(v / scale, fmt)
+
+        swept = [row.get(FIELD_PREFIX + f) for f in fields]
+        t.add_row(*["-" if v is None else str(json.loads(v)) for v in swept], num("mfu", 0.01, ".1f") if ok else "-",
+                  num("time_to_train_s", SECONDS_PER_DAY, ",.1f"),
+                  num("time_to_train_with_failures_s", SECONDS_PER_DAY, ",.1f"),
+                  num("facility_average_power_w", 1e6, ",.0f"), num("run_cost_usd", 1e6, ",.0f"),
+                  row["status"] if ok else f"[red]{row['status']}[/red]")
+    console.print(t)
+    console.print(f"[dim]results: {r.file}" + (f" and {r.parquet}" if r.parquet else "") + "[/dim]")
 
 
 def render_claims(r: ClaimsReport, console: Console) -> None:

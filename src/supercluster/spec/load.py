@@ -243,8 +243,9 @@ def check_parallelism(scenario: Scenario, *, file: str | None = None) -> None:
 
 
 def build_scenario(data: dict[str, Any], *, file: str | None = None, base_dir: Path | None = None,
-                   overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Validate a scenario dict (names resolved, overrides applied, rules checked)."""
+                   overrides: list[str] | tuple[str, ...] = (), check_rules: bool = True) -> Scenario:
+    """Validate a scenario dict (names resolved, overrides applied, the parallelism rules checked unless
+    ``check_rules`` is false: fields and types only)."""
     base = base_dir or Path(".")
     try:
         for assignment in overrides:
@@ -255,7 +256,8 @@ def build_scenario(data: dict[str, Any], *, file: str | None = None, base_dir: P
         raise validation_error_to_input_error(exc, file=file) from None
     except InputError as exc:
         raise exc.located(file=file) from None
-    check_parallelism(scenario, file=file)
+    if check_rules:
+        check_parallelism(scenario, file=file)
     return scenario
 
 

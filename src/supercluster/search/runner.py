@@ -1,0 +1,171 @@
+"""Running a sweep: the points not yet in the results file, on a local process pool or a Ray cluster, each row
+written to DuckDB as it completes (resumable), then exported to Parquet beside it once the sweep is complete."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import multiprocessing
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import InputError
+from .sweep import COLUMNS, FIELD_PREFIX, Sweep, evaluate_point
+
+Backend = Literal["local", "ray"]
+Progress = Callable[[int, int], None]  # (points done, points in the sweep)
+
+
+class SweepRun(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    parquet: str | None
+    points: int
+    computed: int  # by this run
+    resumed: int  # already in the file
+    seconds: float
+    backend: str
+    rows: list[dict[str, Any]]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns(sweep: Sweep) -> dict[str, str]:
+    return {**COLUMNS, **{FIELD_PREFIX + f: "VARCHAR" for f in sweep.fields}}
+
+
+def _open(out: Path, sweep: Sweep) -> Any:
+    """The results file: a new one for this sweep, or the same sweep's to resume (another sweep's file is refused,
+    never overwritten)."""
+    import duckdb
+
+    existed = out.exists()
+    try:
+        con = duckdb.connect(str(out))
+    except duckdb.Error as exc:
+        raise InputError(f"cannot open {out} as a DuckDB file ({str(exc).splitlines()[0]}); choose another --out",
+                         field="--out") from None
+    if existed:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if not {"meta", "results"} <= tables:
+            con.close()
+            raise InputError(f"{out} exists and is not a sweep results file; choose another --out", field="--out")
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("digest") != sweep.digest:
+            con.close()
+            raise InputError(f"{out} holds the results of another sweep ({meta.get('name')!r}, other points); "
+                             "resume that sweep with its own file, or choose another --out", field="--out")
+        return con
+    cols = ", ".join(f"{_quote(k)} {t}" for k, t in _columns(sweep).items())
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.execute(f"CREATE TABLE results ({cols})")
+    con.executemany("INSERT INTO meta VALUES (?, ?)", [
+        ("name", sweep.name), ("digest", sweep.digest), ("points", str(len(sweep.points))),
+        ("fields", json.dumps(sweep.fields)), ("complete", "false")])
+    return con
+
+
+def check_ray_address(address: str) -> None:
+    """A clear error, fast, when a Ray head cannot be reached (ray.init would wait a minute)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"expected HOST:PORT, got {address!r}", field="--address")
+    try:
+        socket.create_connection((host, int(port)), timeout=5.0).close()
+    except OSError as exc:
+        raise InputError(f"no Ray cluster answers at {address} ({exc.strerror or exc})", field="--address") from None
+
+
+def _local(sweep: Sweep, pending: list[int], workers: int) -> Iterator[dict[str, Any]]:
+    if workers <= 1:
+        for i in pending:
+            yield evaluate_point(sweep.base, sweep.base_dir, i, sweep.points[i])
+        return
+    ctx = multiprocessing.get_context("spawn")
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    try:
+        futures = [pool.submit(evaluate_point, sweep.base, sweep.base_dir, i, sweep.points[i]) for i in pending]
+        for fut in cf.as_completed(futures):
+            yield fut.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _ray(sweep: Sweep, pending: list[int], workers: int, address: str | None) -> Iterator[dict[str, Any]]:
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=workers, **kwargs)
+    try:
+        task = ray.remote(evaluate_point)
+        base = ray.put(sweep.base)
+        waiting = [task.remote(base, sweep.base_dir, i, sweep.points[i]) for i in pending]
+        while waiting:
+            ready, waiting = ray.wait(waiting, num_returns=1)
+            yield ray.get(ready[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_sweep(sweep: Sweep, out: str | Path, *, backend: Backend = "local", workers: int | None = None,
+              address: str | None = None, progress: Progress | None = None) -> SweepRun:
+    """Plan every point of ``sweep`` not yet in ``out`` and record it; export Parquet when all are done."""
+    if backend not in ("local", "ray"):
+        raise InputError(f"unknown backend {backend!r} (local, ray)", field="--backend")
+    if address and backend != "ray":
+        raise InputError("--address is for --backend ray", field="--address")
+    out = Path(out)
+    workers = max(1, workers or os.cpu_count() or 1)
+    if backend == "ray":  # fail on a missing package or an unreachable head before any file is created
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise InputError("--backend ray needs the ray package (pip install 'supercluster[ray]')",
+                             field="--backend") from None
+        if address:
+            check_ray_address(address)
+    start = time.perf_counter()
+    con = _open(out, sweep)
+    try:
+        done = {int(r[0]) for r in con.execute("SELECT point FROM results").fetchall()}
+        pending = [i for i in range(len(sweep.points)) if i not in done]
+        names = list(_columns(sweep))
+        insert = (f"INSERT INTO results ({', '.join(_quote(n) for n in names)}) "
+                  f"VALUES ({', '.join('?' for _ in names)})")
+        count = len(done)
+        if progress:
+            progress(count, len(sweep.points))
+        rows = _ray(sweep, pending, workers, address) if backend == "ray" else _local(sweep, pending, workers)
+        for row in rows:
+            con.execute(insert, [row.get(n) for n in names])
+            count += 1
+            if progress:
+                progress(count, len(sweep.points))
+        con.execute("UPDATE meta SET value = 'true' WHERE key = 'complete'")
+        parquet = out.with_suffix(".parquet")
+        tmp = parquet.with_name(parquet.name + ".partial")
+        target = str(tmp).replace("'", "''")
+        con.execute(f"COPY (SELECT * FROM results ORDER BY point) TO '{target}' (FORMAT PARQUET)")
+        tmp.replace(parquet)
+        cur = con.execute("SELECT * FROM results ORDER BY point")
+        cols = [d[0] for d in cur.description]
+        table = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        con.close()
+    return SweepRun(file=str(out), parquet=str(parquet), points=len(sweep.points), computed=len(pending),
+                    resumed=len(done), seconds=time.perf_counter() - start, backend=backend, rows=table)
