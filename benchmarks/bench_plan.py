@@ -110,6 +110,28 @@ def main() -> None:
                  f"({sim.events.sum(axis=1).mean():,.0f} interruptions per run) in {t:.2f} s, "
                  f"peak {peak / 2**20:.0f} MiB")
 
+    # Million-GPU plan, end to end (a new process).
+    million = ROOT / "scenarios" / "million-gpu.yaml"
+    t0 = time.perf_counter()
+    subprocess.run([cli[0], "plan", str(million), "--json"], check=True, capture_output=True)
+    lines.append(f"supercluster plan scenarios/million-gpu.yaml --json (1,048,576 GPUs, end to end): "
+                 f"{time.perf_counter() - t0:.3f} s")
+
+    # Sweeps: scenarios/scaling.yaml (24 points) on the local process pool and on a local Ray runtime.
+    import tempfile
+
+    from supercluster.search.runner import run_sweep
+    from supercluster.search.sweep import load_sweep
+
+    sweep = load_sweep(ROOT / "scenarios" / "scaling.yaml")
+    for backend in ("local", "ray"):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            run = run_sweep(sweep, Path(tmp) / "s.duckdb", backend=backend)  # type: ignore[arg-type]
+            t = time.perf_counter() - t0
+        lines.append(f"sweep scenarios/scaling.yaml on {backend} ({os.cpu_count()} workers): {run.points} points in "
+                     f"{t:.1f} s = {run.points / t:.2f} points/s (incl. {'Ray start-up' if backend == 'ray' else 'pool start-up'})")
+
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = [f"## {stamp} · {os.cpu_count()} cores · Python {sys.version.split()[0]}", ""]
     block += [f"- {line}" for line in lines] + [""]
