@@ -44,7 +44,8 @@ def same_parallelism(report_par: dict[str, Any], row: dict[str, Any]) -> bool:
     return all(report_par[k] == v for k, v in row.items())
 
 
-@pytest.mark.parametrize("parallelism", [None, {"tp": 2}, {"recompute": "selective", "micro_batch": 2}])
+@pytest.mark.parametrize("parallelism", [None, {"tp": 2}, {"recompute": "selective", "micro_batch": 2},
+                                         {"order": "auto"}])
 def test_plan_equals_brute_force(parallelism: dict[str, Any] | None) -> None:
     """plan() returns exactly the fastest fitting configuration that brute-force evaluation of the space finds."""
     s = small(parallelism)
@@ -174,3 +175,15 @@ def test_auto_search_may_split_layers_unevenly_but_never_below_one_per_chunk() -
     fixed = build_scenario({**s.model_dump(mode="json", exclude={"parallelism"}),
                             "parallelism": {"tp": 8, "cp": 1, "pp": 2}})
     assert set(enumerate_space(fixed).pp) == {2}
+
+
+def test_order_auto_searches_the_layouts() -> None:
+    """order: auto takes the faster of Megatron's and Llama 3's layouts, and says which."""
+    from supercluster.spec.training import SEARCHED_ORDERS
+
+    best = {o: plan(small({"order": o})) for o in SEARCHED_ORDERS}
+    auto = plan(small({"order": "auto"}))
+    assert auto.parallelism["order"] in SEARCHED_ORDERS
+    assert auto.step_time_s == min(r.step_time_s for r in best.values())
+    for o, r in best.items():
+        assert r.parallelism["order"] == o

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
+from ..spec.training import DEFAULT_ORDER
+
 RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2, "block": 3}
 RECOMPUTE_NAMES = {v: k for k, v in RECOMPUTE_CODES.items()}
+# Every layout of the five axes, by code (the default first)
+ORDERS = tuple(dict.fromkeys([DEFAULT_ORDER, *("-".join(p) for p in itertools.permutations(DEFAULT_ORDER.split("-")))]))
+ORDER_CODES = {o: i for i, o in enumerate(ORDERS)}
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,7 @@ class Candidates:
     recompute: np.ndarray  # 0 none, 1 selective, 2 full (every layer), 3 block (full, on as few layers as fit)
     zero_stage: np.ndarray
     sp: np.ndarray  # bool: sequence parallelism
+    order: np.ndarray  # layout of the axes over ranks, a code into ORDERS
 
     @classmethod
     def from_columns(cls, **columns: Any) -> Candidates:
@@ -31,6 +38,9 @@ class Candidates:
         if arrays["recompute"].size and isinstance(arrays["recompute"].flat[0], str):
             arrays["recompute"] = np.array([RECOMPUTE_CODES[str(r)] for r in arrays["recompute"]])
         size = max(len(a) for a in arrays.values())
+        arrays.setdefault("order", np.zeros(min(size, 1), dtype=np.int64))  # the default layout
+        if arrays["order"].size and isinstance(arrays["order"].flat[0], str):
+            arrays["order"] = np.array([ORDER_CODES[str(o)] for o in arrays["order"]])
         out = {}
         for f in fields(cls):
             a = arrays[f.name]
@@ -54,5 +64,6 @@ class Candidates:
             v = getattr(self, f.name)[i]
             out[f.name] = bool(v) if f.name == "sp" else int(v)
         out["recompute"] = RECOMPUTE_NAMES[out["recompute"]]
+        out["order"] = ORDERS[out["order"]]
         out["sequence_parallel"] = out.pop("sp")
         return out

@@ -36,7 +36,7 @@ from ..workload.operators import (
     layer_work,
     lm_head_work,
 )
-from .candidates import Candidates
+from .candidates import ORDERS, Candidates
 from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
 
 OPTIMIZER_BYTES_PER_PARAM = 34.0  # Adam: read fp32 master, m, v, grad (16); write master, m, v (12), bf16 copy (2),
@@ -156,6 +156,17 @@ def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.n
     return _LayerTimes(fwd=base.fwd, bwd=base.bwd, recompute=recompute, tp=tp_total, cp=cp_total, ep=ep_total)
 
 
+def candidate_strides(c: Candidates, degrees: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Rank stride of every axis for every candidate, under the candidate's own layout."""
+    codes = np.flatnonzero(np.bincount(c.order, minlength=1)) if len(c) else np.zeros(1, dtype=np.int64)
+    out: dict[str, np.ndarray] | None = None
+    for code in codes:
+        st = axis_strides(ORDERS[int(code)].split("-"), degrees)
+        out = st if out is None else {k: np.where(c.order == code, st[k], out[k]) for k in st}
+    assert out is not None
+    return out
+
+
 def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     """Step time parts, memory and fit for every candidate in ``c``."""
     model, cluster, training = s.model, s.cluster, s.training
@@ -178,7 +189,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     n_moe = np.minimum(lps, n_moe_total)
     n_dense = lps - n_moe
     topo = build_topology(cluster)
-    strides = axis_strides(s.parallelism.order.split("-"), {"tp": tp, "cp": cp, "dp": dp, "pp": pp})
+    strides = candidate_strides(c, {"tp": tp, "cp": cp, "dp": dp, "pp": pp})
     # Layer shapes repeat across candidates (dp, pp, ZeRO, recompute do not change them): time each distinct one.
     rep, inv = group_rows(c.tp, c.cp, c.ep, c.etp, c.micro_batch, c.sp, strides["tp"], strides["cp"])
     shapes = c.take(rep)

@@ -5,7 +5,8 @@ scale-up domain; cp over divisors that split the sequence into 2*cp load-balance
 is left, up to the layer count; dp what remains; ep over divisors of the expert count; etp in {1, tp};
 micro-batch over divisors of the per-replica batch up to 16; virtual stages that split the layers evenly
 (1-8 for an uneven pipeline); recompute none/selective/full/block;
-ZeRO 0-3; sequence parallelism on whenever tp > 1 (it only removes work and memory).
+ZeRO 0-3; sequence parallelism on whenever tp > 1 (it only removes work and memory); the layout of the axes over
+ranks as given, or (order: auto) Megatron's and Llama 3's.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..perf.candidates import RECOMPUTE_CODES, Candidates
+from ..perf.candidates import ORDER_CODES, RECOMPUTE_CODES, Candidates
 from ..spec.rules import feasible_mask, rules_for
 from ..spec.scenario import Scenario
+from ..spec.training import SEARCHED_ORDERS
 
 MAX_MICRO_BATCH = 16
 MAX_VIRTUAL_STAGES_EVEN = 64
@@ -99,12 +101,14 @@ def enumerate_space(s: Scenario) -> Candidates:
     cols = _cross(cols, "recompute", rcs)
     cols = _cross(cols, "zero_stage", zeros)
     cols = _keep(cols, (cols["pp"] == 1) | (cols["zero_stage"] < 3))
+    orders = SEARCHED_ORDERS if p.order == "auto" else (p.order,)
+    cols = _cross(cols, "order", [ORDER_CODES[o] for o in orders])
     tp, cp, pp, dp = cols["tp"], cols["cp"], cols["pp"], cols["dp"]
     ep, etp, mb, vs, rc, zero = (cols[k] for k in ("ep", "etp", "micro_batch", "virtual_stages", "recompute",
                                                     "zero_stage"))
     sp = (tp > 1) if p.sequence_parallel is None else np.full_like(tp, p.sequence_parallel, dtype=bool)
     cand = Candidates.from_columns(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, micro_batch=mb,
-                                   virtual_stages=vs, recompute=rc, zero_stage=zero, sp=sp)
+                                   virtual_stages=vs, recompute=rc, zero_stage=zero, sp=sp, order=cols["order"])
     rules = rules_for(model, s.cluster, s.training, uneven)
     mask = feasible_mask(rules, cand.as_arrays())
     return cand.take(np.flatnonzero(mask))

@@ -24,6 +24,9 @@ class Training(Spec):
 
 
 DEFAULT_ORDER = "tp-cp-ep-dp-pp"  # Megatron-LM's rank layout, innermost first
+# Layouts `order: auto` searches: Megatron-LM's default (data parallel inside pipeline stages) and the Llama 3
+# layout (pipeline inside, data parallel outermost, across pods; Llama 3 paper Sec. 3.3.2).
+SEARCHED_ORDERS = (DEFAULT_ORDER, "tp-cp-ep-pp-dp")
 
 
 class Parallelism(Spec):
@@ -45,7 +48,8 @@ class Parallelism(Spec):
     zero_stage: Literal[0, 1, 2, 3] | None = None
     sequence_parallel: bool | None = None
     order: str = Field(default=DEFAULT_ORDER, description="layout of the parallel axes over ranks, innermost "
-                       "first (Megatron-LM's default: tensor parallel inside a node, pipeline outermost)")
+                       "first (Megatron-LM's default: tensor parallel inside a node, pipeline outermost); 'auto' "
+                       "searches the common layouts (SEARCHED_ORDERS)")
     uneven_pipeline: bool = Field(
         default=False, description="allow pp not dividing layers (the slowest stage gets ceil(layers/pp))"
     )
@@ -54,6 +58,8 @@ class Parallelism(Spec):
     @field_validator("order")
     @classmethod
     def _order_is_permutation(cls, v: str) -> str:
+        if v == "auto":
+            return v
         axes = v.split("-")
         if sorted(axes) != sorted(["tp", "cp", "ep", "dp", "pp"]):
             raise ValueError(f"order must arrange tp, cp, ep, dp and pp once each, separated by '-', got {v!r}")
