@@ -118,3 +118,20 @@ def test_cooling_tower_water_follows_evaporation_and_blowdown() -> None:
     assert f.run_generation_water_m3 == pytest.approx(f.run_energy_facility_j / 3.6e6 * 2.0 / 1000, rel=1e-12)
     with pytest.raises(InputError, match="cooling_tower_cycles"):
         scenario({**towers, "cooling_tower_cycles": 1.0})
+
+
+@pytest.mark.parametrize(("override", "fragments"), [
+    ("facility.pue=0.95", ("facility.pue", "greater than or equal to 1")),
+    ("facility.electricity_usd_per_kwh=0", ("facility.electricity_usd_per_kwh", "greater than 0")),
+    ("facility.water_usd_per_m3=-1", ("facility.water_usd_per_m3",)),
+    ("cluster.accelerator.price_usd=-30000", ("cluster.accelerator.price_usd", "greater than 0")),
+    ("cluster.accelerator.training_power_fraction=1.4", ("cluster.accelerator.training_power_fraction",)),
+    ("cluster.accelerator.training_power_fraction=0", ("cluster.accelerator.training_power_fraction",)),
+    ("facility.onsite_generation_share=-0.2", ("facility.onsite_generation_share",)),
+    ("facility=mars-base", ("facility", "mars-base")),
+    ("facility.climate.monthly_relative_humidity_pct=[50]", ("facility.climate.monthly_relative_humidity_pct",)),
+])
+def test_facility_command_bad_input_is_one_located_line(cli, override: str, fragments: tuple[str, ...]) -> None:
+    """Issue 4's bad input at the command line: negative or zero prices, PUE below 1, utilisation outside 0..1,
+    an unknown site, a malformed climate: one located line, exit 2."""
+    cli("facility", "scenarios/memphis.yaml", "--set", override).one_error_line(*fragments)
