@@ -57,6 +57,9 @@ _METRIC_FORMAT = {
     "num_gpus": lambda v: f"{v:,.0f}",
     "params": lambda v: f"{v / 1e9:,.1f} B",
     "active_params": lambda v: f"{v / 1e9:,.1f} B",
+    "goodput": lambda v: f"{v:.1%}",
+    "time_to_train_with_failures_days": lambda v: f"{v:,.1f} days",
+    "job_mttf_h": lambda v: f"{v:,.2f} h",
 }
 
 

@@ -16,7 +16,8 @@ from .training import Parallelism, Training
 
 ClaimMetric = Literal["mfu", "time_to_train_days", "gpu_hours", "tokens_per_s", "step_time_s", "num_gpus",
                       "params", "active_params", "facility_peak_power_w", "facility_average_power_w",
-                      "homes_equivalent_peak", "water_m3_per_day", "gpu_capex_usd", "capex_usd"]
+                      "homes_equivalent_peak", "water_m3_per_day", "gpu_capex_usd", "capex_usd", "goodput",
+                      "time_to_train_with_failures_days", "job_mttf_h"]
 
 
 class Claim(Spec):
