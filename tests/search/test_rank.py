@@ -73,3 +73,15 @@ def test_search_command(cli) -> None:
     text = cli("search", "scenarios/llama3-405b-16k.yaml", "--top", "2")
     assert text.code == 0 and "why the best wins" in text.out
     cli("search", "scenarios/llama3-405b-16k.yaml", "--top", "0").one_error_line("--top")
+
+
+def test_plan_names_the_collective_algorithm_of_every_group() -> None:
+    """The algorithm the step model chose for each axis's main collective (the fastest available, as NCCL's tuner
+    picks) is in the report; a trivial group has none."""
+    from supercluster.network.cost import ALGORITHMS
+
+    r = plan(small({"tp": 8}))
+    assert r.groups["tp"]["algorithm"] in ALGORITHMS
+    assert r.groups["pp"]["algorithm"] in ("direct", "-")
+    for grp in r.groups.values():
+        assert (grp["algorithm"] == "-") == (grp["size"] <= 1)

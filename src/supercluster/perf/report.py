@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from ..network.cost import ALGORITHMS
 from ..network.placement import LEVEL_NAMES, axis_strides, place, weight_replica_group
 from ..network.topology import build_topology
 from ..spec.scenario import Scenario
@@ -101,7 +102,10 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: 
         fits=bool(arrays.fits[i]), params=float(pc.total), active_params=float(pc.active),
         model_flops_per_token=mflops, hardware_flops_per_token=hflops, search=search or {},
     )
-    return report.model_copy(update={"groups": group_placement(s, par)})
+    groups = group_placement(s, par)
+    for axis, grp in groups.items():  # the algorithm the step model chose for the axis's main collective
+        grp["algorithm"] = ALGORITHMS[int(arrays.algorithms[axis][i])] if grp["size"] > 1 else "-"
+    return report.model_copy(update={"groups": groups})
 
 
 def group_placement(s: Scenario, par: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..arrays import group_rows
-from ..network.cost import collective_time
+from ..network.cost import ALGORITHMS, collective_time
 from ..network.placement import axis_strides, place, weight_replica_group
 from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
@@ -54,6 +54,9 @@ class StepArrays:
     fits: np.ndarray
     microbatches: np.ndarray
     hbm_budget_bytes: float
+    # the algorithm (index into network.cost.ALGORITHMS) of each axis's main collective: tp all-gather /
+    # reduce-scatter, cp ring send/recv, ep all-to-all, pp send/recv, dp gradient reduction of the dense weights
+    algorithms: dict[str, np.ndarray]
 
     @property
     def step_time_s(self) -> np.ndarray:
@@ -72,6 +75,9 @@ class _LayerBase:
     tp_fwd: np.ndarray  # the tensor-parallel collectives of one forward pass
     cp_fwd: np.ndarray  # the context-parallel ring of one forward pass
     a2a: np.ndarray  # one expert all-to-all (0 for a dense layer)
+    tp_algo: np.ndarray
+    cp_algo: np.ndarray
+    ep_algo: np.ndarray
 
     def take(self, index: np.ndarray) -> _LayerBase:
         return _LayerBase(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
@@ -123,7 +129,8 @@ def _layer_base(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
     # Tensor parallel: an all-gather and a reduce-scatter of the T x h activations around attention and
     # around the MLP (Korthikanti et al. 2022, Fig. 5); an MoE MLP needs them only with expert-tensor parallelism.
     tp_group = place(cluster, topo, tp, strides["tp"])
-    one = collective_time(cluster, topo, cal, "all_gather", T * model.hidden * ACT_BYTES, tp_group).time_s
+    tp_coll = collective_time(cluster, topo, cal, "all_gather", T * model.hidden * ACT_BYTES, tp_group)
+    one = tp_coll.time_s
     collectives = 4.0 if kind == "dense" else np.where(etp > 1, 4.0, 2.0)
 
     # Context parallel: ring exchange of this rank's K and V block, cp-1 steps forward; K, V and their
@@ -132,16 +139,19 @@ def _layer_base(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
     kv_local = np.maximum(model.n_kv_heads / tp, 1.0) if model.attention == "mha" else model.heads / tp
     kv_block = T * kv_local * (d_qk + d_v) * ACT_BYTES
     cp_pair = place(cluster, topo, np.where(cp > 1, 2.0, 1.0), strides["cp"])  # ring neighbours
-    step_s = collective_time(cluster, topo, cal, "send_recv", kv_block, cp_pair).time_s
+    cp_coll = collective_time(cluster, topo, cal, "send_recv", kv_block, cp_pair)
+    step_s = cp_coll.time_s
 
     if kind == "moe" and model.moe:
         routed = mb * seq * model.moe.top_k * etp / (tp * cp)
         ep_group = place(cluster, topo, ep, etp)
-        a2a = collective_time(cluster, topo, cal, "all_to_all", routed * model.hidden * ACT_BYTES, ep_group).time_s
+        ep_coll = collective_time(cluster, topo, cal, "all_to_all", routed * model.hidden * ACT_BYTES, ep_group)
+        a2a, ep_algo = ep_coll.time_s, ep_coll.algorithm
     else:
-        a2a = np.zeros_like(tp)
+        a2a, ep_algo = np.zeros_like(tp), np.full(tp.shape, ALGORITHMS.index("pairwise"))
     return _LayerBase(fwd=fwd, bwd=bwd, attn_f=attn_f, attn_b=attn_b, tp_fwd=collectives * one,
-                      cp_fwd=(cp - 1.0) * step_s, a2a=a2a)
+                      cp_fwd=(cp - 1.0) * step_s, a2a=a2a, tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm,
+                      ep_algo=ep_algo)
 
 
 def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.ndarray) -> _LayerTimes:
@@ -195,12 +205,17 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     shapes = c.take(rep)
     shape_strides = {k: v[rep] for k, v in strides.items()}
     dense = moe = None
+    bases: dict[str, _LayerBase] = {}
     if n_dense.any():
-        dense = _layer_times(cal, _layer_base(s, cal, shapes, "dense", shape_strides, topo).take(inv), c.recompute,
-                             rfrac)
+        bases["dense"] = _layer_base(s, cal, shapes, "dense", shape_strides, topo).take(inv)
+        dense = _layer_times(cal, bases["dense"], c.recompute, rfrac)
     if model.moe:
-        moe = _layer_times(cal, _layer_base(s, cal, shapes, "moe", shape_strides, topo).take(inv), c.recompute,
-                           rfrac)
+        bases["moe"] = _layer_base(s, cal, shapes, "moe", shape_strides, topo).take(inv)
+        moe = _layer_times(cal, bases["moe"], c.recompute, rfrac)
+    first = bases.get("dense", bases.get("moe"))
+    assert first is not None
+    algorithms = {"tp": first.tp_algo, "cp": first.cp_algo, "ep": bases["moe"].ep_algo if "moe" in bases
+                  else first.ep_algo}
 
     def per_stage(attr: str) -> np.ndarray:
         total = np.zeros_like(tp)
@@ -223,7 +238,9 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     pp2, mb2, cp2, tp2 = pp[rep2], mb[rep2], cp[rep2], tp[rep2]
     pp_pair = place(cluster, topo, np.where(pp2 > 1, 2.0, 1.0), strides["pp"][rep2])
     boundary = mb2 * seq / cp2 * model.hidden * ACT_BYTES / tp2
-    pp_mb = 2.0 * vs * collective_time(cluster, topo, cal, "send_recv", boundary, pp_pair).time_s[inv2]
+    pp_coll = collective_time(cluster, topo, cal, "send_recv", boundary, pp_pair)
+    pp_mb = 2.0 * vs * pp_coll.time_s[inv2]
+    algorithms["pp"] = pp_coll.algorithm[inv2]
 
     t_mb = compute_mb + recompute_mb + tp_mb + cp_mb + ep_mb + pp_mb
     bubble = (pp - 1.0) / vs * t_mb
@@ -244,10 +261,14 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     for n_params3, size3, stride3 in ((non_expert3, replica_size[rep3], replica_stride[rep3]),
                                       (expert3, tp3 * cp3 * dp3 / (ep3 * etp3), ep3 * etp3)):
         group = place(cluster, topo, size3, stride3)
-        times = {op: collective_time(cluster, topo, cal, op, n_params3 * (2.0 if op == "all_gather" else grad_bytes),
-                                     group).time_s[inv3] for op in ("all_reduce", "reduce_scatter", "all_gather")}
+        colls = {op: collective_time(cluster, topo, cal, op, n_params3 * (2.0 if op == "all_gather" else grad_bytes),
+                                     group) for op in ("all_reduce", "reduce_scatter", "all_gather")}
+        times = {op: coll.time_s[inv3] for op, coll in colls.items()}
         n_params, size = n_params3[inv3], size3[inv3]
         t_grad = np.where(zero == 0, times["all_reduce"], times["reduce_scatter"])
+        if "dp" not in algorithms:  # the dense weights' gradient reduction
+            algorithms["dp"] = np.where(zero == 0, colls["all_reduce"].algorithm[inv3],
+                                        colls["reduce_scatter"].algorithm[inv3])
         t_gather = times["all_gather"]
         grad_exposed = np.maximum(t_grad - cal.dp_comm_overlap * bwd_mb, 0.0)
         gather_exposed = np.where(
@@ -273,4 +294,4 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
         "optimizer": optimizer,
     }
     return StepArrays(parts=parts, memory=memory, fits=memory.total_bytes <= budget, microbatches=m,
-                      hbm_budget_bytes=budget)
+                      hbm_budget_bytes=budget, algorithms=algorithms)

@@ -76,11 +76,11 @@ def render_plan(r: StepReport, console: Console) -> None:
 
     if r.groups:
         g = Table(title="parallel groups on the fabric", show_edge=False)
-        for col in ("axis", "size", "stride", "per node", "nodes", "traffic"):
-            g.add_column(col, justify="left" if col in ("axis", "traffic") else "right")
+        for col in ("axis", "size", "stride", "per node", "nodes", "traffic", "algorithm"):
+            g.add_column(col, justify="left" if col in ("axis", "traffic", "algorithm") else "right")
         for axis, grp in r.groups.items():
             g.add_row(axis, str(grp["size"]), str(grp["stride"]), str(grp["per_node"]), f"{grp['nodes']:,}",
-                      grp["crosses"])
+                      grp["crosses"], grp.get("algorithm", "-"))
         console.print(g)
 
     t = Table(title="step breakdown", show_edge=False)
