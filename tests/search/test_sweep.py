@@ -130,6 +130,13 @@ def test_bad_sweeps_are_one_located_line_and_leave_no_file(tmp_path: Path, cli, 
     assert not out.exists()
 
 
+def test_missing_base_scenario_is_located(tmp_path: Path, cli) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text("name: x\nscenario: nope.yaml\ngrid: {cluster.num_gpus: [8]}\n", encoding="utf-8")
+    cli("sweep", str(f), "--out", str(tmp_path / "o.duckdb")).one_error_line("scenario", "nope.yaml")
+    assert not (tmp_path / "o.duckdb").exists()
+
+
 def test_unreachable_ray_address_and_foreign_results_file(tmp_path: Path, cli) -> None:
     f = write(tmp_path, {"cluster.num_gpus": [64]})
     out = tmp_path / "never.duckdb"

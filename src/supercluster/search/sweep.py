@@ -106,6 +106,8 @@ def load_sweep(path: str | Path) -> Sweep:
         raise validation_error_to_input_error(exc, file=file) from None
     if isinstance(spec.scenario, str):
         scenario_path = p.parent / spec.scenario
+        if not scenario_path.is_file():
+            raise InputError(f"no scenario file {str(scenario_path)!r}", file=file, field="scenario")
         base = read_data_file(scenario_path)
         base_dir, base_file = scenario_path.parent, str(scenario_path)
     else:
