@@ -93,3 +93,17 @@ def test_reliability_command(cli) -> None:
 ])
 def test_bad_reliability_input_is_one_located_line(cli, args: list[str], fragments: tuple[str, ...]) -> None:
     cli("reliability", LLAMA3, *args).one_error_line(*fragments)
+
+
+def test_energy_and_cost_with_failures_exceed_the_failure_free_ledger() -> None:
+    """With a facility: the run's energy and cost at its P50 wall time, and the energy failures waste."""
+    s = load_scenario("scenarios/memphis.yaml")
+    step = plan(s, with_reliability=False)
+    r = reliability_report(s, step, runs=20, sizes=(), search_runs=0)
+    assert step.facility is not None
+    assert r.run_energy_facility_with_failures_j is not None and r.run_cost_with_failures_usd is not None
+    assert r.run_energy_facility_with_failures_j > step.facility["run_energy_facility_j"]
+    assert r.run_cost_with_failures_usd > step.facility["run_cost_usd"]
+    ratio = r.time_to_train_s["p50"] / step.time_to_train_s
+    assert r.run_cost_with_failures_usd == pytest.approx(step.facility["run_cost_usd"] * ratio, rel=1e-9)
+    assert r.energy_wasted_j is not None and r.energy_wasted_j > 0

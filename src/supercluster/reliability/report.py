@@ -97,7 +97,9 @@ class ReliabilityReport(BaseModel):
     time_to_train_s: dict[str, float]  # mean, p10, p50, p90
     goodput: dict[str, float]  # mean, p10, p50, p90
     lost_time_s: dict[str, float]  # mean per run: restart, checkpoint, lost_work
-    energy_wasted_j: float | None
+    energy_wasted_j: float | None  # mean over runs: (wall time - failure-free time) x average facility power
+    run_energy_facility_with_failures_j: float | None  # P50 wall time x average facility power
+    run_cost_with_failures_usd: float | None  # P50 wall time x the facility ledger's cost per hour
     interval_sensitivity: list[IntervalPoint]
     size_sensitivity: list[SizePoint]
     estimate: bool
@@ -178,9 +180,14 @@ def reliability_report(s: Scenario, step: StepReport, *, runs: int = DEFAULT_RUN
     else:
         used, how = best, found
     samples = simulate(replace(m, interval_s=used), runs=runs, seed=seed)
-    wasted_j = None
+    wasted_j = energy_j = cost_usd = None
+    wall_p50 = float(np.percentile(samples.wall_s, 50))
     if step.facility is not None:
-        wasted_j = float((samples.wall_s - work).mean()) * float(step.facility["average"]["facility_w"])
+        facility_w = float(step.facility["average"]["facility_w"])
+        wasted_j = float((samples.wall_s - work).mean()) * facility_w
+        energy_j = wall_p50 * facility_w
+        if step.facility.get("run_cost_usd") is not None:
+            cost_usd = float(step.facility["cost_per_hour_usd"]["total"]) * wall_p50 / SECONDS_PER_HOUR
     return ReliabilityReport(
         scenario=s.name, profile=rel.name, num_gpus=gpus, runs=runs, seed=seed,
         failures=_failure_rows(rates, samples),
@@ -196,7 +203,8 @@ def reliability_report(s: Scenario, step: StepReport, *, runs: int = DEFAULT_RUN
         time_to_train_s=_percentiles(samples.wall_s), goodput=_percentiles(samples.goodput),
         lost_time_s={"restart": float(samples.restart_s.mean()), "checkpoint": float(samples.checkpoint_s.mean()),
                      "lost_work": float(samples.lost_work_s.mean())},
-        energy_wasted_j=wasted_j, interval_sensitivity=points,
+        energy_wasted_j=wasted_j, run_energy_facility_with_failures_j=energy_j, run_cost_with_failures_usd=cost_usd,
+        interval_sensitivity=points,
         size_sensitivity=_size_sweep(s, step, sizes, per_gpu, seed=seed, runs=min(runs, sweep_runs)),
         estimate=rel.estimate, source=rel.source)
 

@@ -125,6 +125,10 @@ def render_plan(r: StepReport, console: Console) -> None:
         s.add_row("job mean time to failure", f"{rel['mttf_unexpected_s'] / 3600:,.2f} h "
                   f"({rel['interruptions_per_day']:,.1f} interruptions a day; checkpoint every "
                   f"{_fmt_s(rel['interval_used_s'])})")
+        if rel.get("run_cost_with_failures_usd") is not None:
+            s.add_row("energy and cost of the run with failures (P50)",
+                      f"{rel['run_energy_facility_with_failures_j'] / J_PER_KWH / 1e6:,.1f} GWh; "
+                      f"${rel['run_cost_with_failures_usd'] / 1e6:,.0f} M")
     s.add_row("GPU-hours", f"{r.gpu_hours / 1e6:,.2f} M")
     console.print(s)
     if r.facility:
@@ -353,8 +357,12 @@ def render_reliability(r: ReliabilityReport, console: Console) -> None:
     lost = r.lost_time_s
     s.add_row("lost per run: restarts / checkpoints / rolled-back work",
               " / ".join(f"{lost[k] / day:,.1f}" for k in ("restart", "checkpoint", "lost_work")) + " days")
-    if r.energy_wasted_j is not None:
-        s.add_row("energy lost to failures (facility)", f"{r.energy_wasted_j / J_PER_KWH / 1e6:,.2f} GWh")
+    if r.energy_wasted_j is not None and r.run_energy_facility_with_failures_j is not None:
+        s.add_row("energy of the run with failures (P50) / lost to failures (mean)",
+                  f"{r.run_energy_facility_with_failures_j / J_PER_KWH / 1e6:,.1f} / "
+                  f"{r.energy_wasted_j / J_PER_KWH / 1e6:,.1f} GWh")
+    if r.run_cost_with_failures_usd is not None:
+        s.add_row("cost of the run with failures (P50)", f"${r.run_cost_with_failures_usd / 1e6:,.0f} M")
     console.print(s)
     i = Table(title="goodput against the checkpoint interval", show_edge=False)
     for col in ("interval", "simulated", "Daly (closed form)"):
