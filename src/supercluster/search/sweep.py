@@ -61,6 +61,7 @@ COLUMNS: dict[str, str] = {
     "goodput": "DOUBLE",
     "time_to_train_with_failures_s": "DOUBLE",
     "job_mttf_s": "DOUBLE",
+    "run_cost_with_failures_usd": "DOUBLE",
 }
 
 
@@ -179,7 +180,7 @@ def evaluate_point(base: dict[str, Any], base_dir: str, index: int, overrides: d
     rel = r.reliability
     if rel and "infeasible" not in rel:
         row.update(goodput=rel["goodput"]["mean"], time_to_train_with_failures_s=rel["time_to_train_s"]["p50"],
-                   job_mttf_s=rel["mttf_unexpected_s"])
+                   job_mttf_s=rel["mttf_unexpected_s"], run_cost_with_failures_usd=rel["run_cost_with_failures_usd"])
     elif rel:
         row.update(goodput=0.0, error=rel["infeasible"])
     return row
