@@ -62,3 +62,16 @@ def test_reference_gpus_beyond_the_reference_cluster_is_located() -> None:
     rel = Reliability.model_validate({**default_reliability().model_dump(), "reference_gpus": 10**6})
     with pytest.raises(SpecError, match="reliability.reference_gpus"):
         class_rates(rel, load_cluster("colossus"))
+
+
+def test_research_cluster_profile_reproduces_kokolis_projections() -> None:
+    """The meta-rsc1-a100 profile (one per-node rate, 6.50 per 1,000 node-days) gives Kokolis et al.'s projected
+    MTTF: 1.8 h at 16,384 GPUs and 0.23 h at 131,072 (their fit: MTTF = 1 / (N_nodes r_f))."""
+    from supercluster.spec import catalog
+
+    rel = Reliability.model_validate(catalog.entry("reliability", "meta-rsc1-a100"))
+    cluster = load_cluster("meta-rsc1")
+    assert job_mttf_s(class_rates(rel, cluster, 16384)) / 3600 == pytest.approx(1.8, rel=0.01)
+    assert job_mttf_s(class_rates(rel, cluster, 131072)) / 3600 == pytest.approx(0.23, rel=0.03)
+    production = job_mttf_s(class_rates(default_reliability(), cluster, 16384))
+    assert production > 1.5 * job_mttf_s(class_rates(rel, cluster, 16384))  # Llama 3's production run: fewer

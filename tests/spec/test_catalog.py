@@ -35,13 +35,14 @@ REQUIRED = {
     "optics": ["osfp-400g", "osfp-800g-2x400g", "qsfp56-200g"],
     "fabrics": ["infiniband", "roce", "ethernet", "spectrum-x", "quantum-2-ndr", "quantum-2-ndr-sharp", "hdr-200g-ib",
                 "meta-roce-24k"],
-    "clusters": ["colossus", "gpt4-a100", "llama3-16k", "meta-24k-ib", "meta-24k-roce", "eos", "eagle", "selene"],
+    "clusters": ["colossus", "gpt4-a100", "llama3-16k", "meta-24k-ib", "meta-24k-roce", "eos", "eagle", "selene",
+                 "meta-rsc1"],
     "models": [
         "gpt3-175b", "llama3-8b", "llama3-70b", "llama3-405b", "grok-1", "mixtral-8x7b", "mixtral-8x22b",
         "deepseek-v3", "qwen3-235b-a22b", "gpt4-moe",
     ],
     "facilities": ["memphis-colossus", "generic-air-cooled", "generic-liquid-cooled"],
-    "reliability": ["llama3-405b-h100"],
+    "reliability": ["llama3-405b-h100", "meta-rsc1-a100"],
 }
 
 ALL_ENTRIES = [(kind, name) for kind in catalog.KINDS for name in catalog.entries(kind)]
