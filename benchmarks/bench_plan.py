@@ -22,6 +22,7 @@ from supercluster.network import build_topology, collective_time, place
 from supercluster.network.report import fabric_report
 from supercluster.perf import evaluate
 from supercluster.search import enumerate_space
+from supercluster.search.plan import CHUNK
 from supercluster.spec.calibration import default_calibration
 from supercluster.spec.load import load_cluster
 
@@ -60,7 +61,19 @@ def main() -> None:
     big = space.take(np.tile(np.arange(len(space)), reps))
     cal = default_calibration()
     t = best_of(lambda: evaluate(scenario, big, cal), repeat=3)
-    lines.append(f"evaluate(): {len(big):,} configurations in {t:.3f} s = {len(big) / t:,.0f} configurations/s")
+    lines.append(f"evaluate(): Memphis space tiled to {len(big):,} configurations in {t:.3f} s = "
+                 f"{len(big) / t:,.0f} configurations/s")
+    # A genuine space of over a million distinct configurations, evaluated in plan()'s chunks.
+    wide = load_scenario(MEMPHIS, ["parallelism.order=auto", "cluster.num_gpus=98304", "training.global_batch=12288"])
+    wide_space = enumerate_space(wide)
+
+    def chunked() -> None:
+        for lo in range(0, len(wide_space), CHUNK):
+            evaluate(wide, wide_space.take(np.arange(lo, min(lo + CHUNK, len(wide_space)))), cal)
+
+    t = best_of(chunked, repeat=3)
+    lines.append(f"evaluate(): {len(wide_space):,} distinct configurations (Memphis at 98,304 GPUs, batch 12,288, "
+                 f"order auto) in chunks of {CHUNK:,}: {t:.3f} s = {len(wide_space) / t:,.0f} configurations/s")
 
     # Fabric: build and summarise 100k- and 1M-GPU fabrics (counts, never per GPU); peak memory via tracemalloc.
     colossus = load_cluster("colossus")
