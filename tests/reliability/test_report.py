@@ -107,3 +107,11 @@ def test_energy_and_cost_with_failures_exceed_the_failure_free_ledger() -> None:
     ratio = r.time_to_train_s["p50"] / step.time_to_train_s
     assert r.run_cost_with_failures_usd == pytest.approx(step.facility["run_cost_usd"] * ratio, rel=1e-9)
     assert r.energy_wasted_j is not None and r.energy_wasted_j > 0
+
+
+def test_plan_without_storage_says_why_there_is_no_time_with_failures(cli, tmp_path) -> None:
+    s = load_scenario(LLAMA3, ["cluster.storage=null"])
+    r = plan(s)
+    assert r.reliability is not None and "cluster.storage" in r.reliability["unavailable"]
+    out = cli("plan", LLAMA3, "--set", "cluster.storage=null")
+    assert out.code == 0 and "not modelled" in out.out

@@ -114,7 +114,9 @@ def render_plan(r: StepReport, console: Console) -> None:
     s.add_row("MFU / HFU", f"{r.mfu:.1%} / {r.hfu:.1%}")
     s.add_row("training tokens", f"{r.training_tokens:.3g}")
     s.add_row("time to train (no failures)", f"{r.time_to_train_s / SECONDS_PER_DAY:,.1f} days")
-    if r.reliability and "infeasible" in r.reliability:
+    if r.reliability and "unavailable" in r.reliability:
+        s.add_row("time to train with failures", f"[dim]not modelled: {r.reliability['unavailable']}[/dim]")
+    elif r.reliability and "infeasible" in r.reliability:
         s.add_row("time to train with failures", f"[red]never: {r.reliability['infeasible']}[/red]")
     elif r.reliability:
         rel = r.reliability

@@ -87,7 +87,11 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
     ledger = facility_ledger(s, report)
     if ledger is not None:
         report = report.model_copy(update={"facility": ledger.model_dump()})
-    if with_reliability and s.cluster.storage is not None:  # time-to-train with failures beside the failure-free one
+    if with_reliability and s.cluster.storage is None:
+        report = report.model_copy(update={"reliability": {
+            "unavailable": "the cluster names no storage, which the checkpoint model needs (cluster.storage: "
+                           "write_bandwidth_per_gpu_bytes_per_s, read_bandwidth_per_gpu_bytes_per_s)"}})
+    elif with_reliability:  # time-to-train with failures beside the failure-free one
         try:
             rel: dict[str, object] = reliability_report(s, report, runs=PLAN_RUNS, sizes=(), search_runs=0).model_dump()
         except InfeasibleError as exc:  # failures outpace restarts: say so beside the failure-free time

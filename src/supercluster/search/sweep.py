@@ -178,7 +178,9 @@ def evaluate_point(base: dict[str, Any], base_dir: str, index: int, overrides: d
                    run_co2_kg=f["run_co2_kg"], run_cost_usd=f["run_cost_usd"],
                    cost_per_gpu_hour_usd=f["cost_per_gpu_hour_usd"])
     rel = r.reliability
-    if rel and "infeasible" not in rel:
+    if rel and "unavailable" in rel:
+        pass
+    elif rel and "infeasible" not in rel:
         row.update(goodput=rel["goodput"]["mean"], time_to_train_with_failures_s=rel["time_to_train_s"]["p50"],
                    job_mttf_s=rel["mttf_unexpected_s"], run_cost_with_failures_usd=rel["run_cost_with_failures_usd"])
     elif rel:
