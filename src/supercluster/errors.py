@@ -7,7 +7,8 @@ Hierarchy::
     │   ├── SpecError            a value breaks a rule of the specs (types, ranges, cross-field rules)
     │   ├── CatalogNameError     a catalog name that does not exist (nearest names suggested)
     │   └── FileFormatError      a file that cannot be read or parsed
-    └── InfeasibleError          a well-formed request that has no answer (nothing fits in memory)
+    ├── InfeasibleError          a well-formed request that has no answer (nothing fits in memory)
+    └── InterruptedRunError      a long run stopped midway (a worker died); its work so far is kept, exit code 1
 
 The CLI prints ``str(error)`` on one line and exits with ``exit_code``; no traceback reaches a user.
 """
@@ -69,3 +70,9 @@ class FileFormatError(InputError):
 
 class InfeasibleError(SuperclusterError):
     """A valid request without an answer, e.g. no parallel configuration fits in memory."""
+
+
+class InterruptedRunError(SuperclusterError):
+    """A long run (a sweep) stopped before the end for a reason outside the input; what it finished is kept."""
+
+    exit_code = 1

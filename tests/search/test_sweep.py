@@ -152,3 +152,45 @@ def test_unreachable_ray_address_and_foreign_results_file(tmp_path: Path, cli) -
     notes.write_text("my notes", encoding="utf-8")
     cli("sweep", str(f), "--out", str(notes)).one_error_line("--out")
     assert notes.read_text(encoding="utf-8") == "my notes"
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the pool's workers")
+def test_a_killed_worker_stops_the_sweep_cleanly_and_it_resumes(tmp_path: Path) -> None:
+    """SIGKILL one process-pool worker: the sweep stops with a one-line message (exit 1, no traceback), keeps the
+    rows it wrote, and the same command finishes it."""
+    f = write(tmp_path, {"cluster.num_gpus": [64, 128, 256, 512], "training.global_batch": [256, 512, 1024],
+                         "model": ["llama3-8b", "llama3-70b"]})
+    out = tmp_path / "w.duckdb"
+    exe = [sys.executable, "-m", "supercluster.cli", "sweep", str(f), "--workers", "2", "--out", str(out)]
+    proc = subprocess.Popen(exe, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    killed = False
+    for line in proc.stderr:
+        if line.startswith("t: 2/24 points") and not killed:
+            workers = [c for c in _children(proc.pid) if c != proc.pid]
+            assert workers
+            os.kill(max(workers), signal.SIGKILL)
+            killed = True
+            break
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
+    proc.stderr.close()
+    assert killed
+    if proc.returncode != 0:  # the pool noticed the dead worker before finishing
+        assert proc.returncode == 1 and "Traceback" not in err and "run the same command to resume" in err, err
+    done = subprocess.run(exe, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert [r[0] for r in rows(out)] == list(range(24))

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import InputError
+from ..errors import InputError, InterruptedRunError
 from .sweep import COLUMNS, FIELD_PREFIX, Sweep, evaluate_point
 
 Backend = Literal["local", "ray"]
@@ -72,6 +72,15 @@ def _open(out: Path, sweep: Sweep) -> Any:
         ("name", sweep.name), ("digest", sweep.digest), ("points", str(len(sweep.points))),
         ("fields", json.dumps(sweep.fields)), ("complete", "false")])
     return con
+
+
+def _ray_errors() -> type[BaseException] | tuple[type[BaseException], ...]:
+    """Ray's task and worker failures (none when Ray is not installed)."""
+    try:
+        from ray.exceptions import RayError
+    except ImportError:
+        return ()
+    return RayError
 
 
 def check_ray_address(address: str) -> None:
@@ -151,11 +160,16 @@ def run_sweep(sweep: Sweep, out: str | Path, *, backend: Backend = "local", work
         if progress:
             progress(count, len(sweep.points))
         rows = _ray(sweep, pending, workers, address) if backend == "ray" else _local(sweep, pending, workers)
-        for row in rows:
-            con.execute(insert, [row.get(n) for n in names])
-            count += 1
-            if progress:
-                progress(count, len(sweep.points))
+        try:
+            for row in rows:
+                con.execute(insert, [row.get(n) for n in names])
+                count += 1
+                if progress:
+                    progress(count, len(sweep.points))
+        except (cf.process.BrokenProcessPool, _ray_errors()) as exc:
+            raise InterruptedRunError(
+                f"a worker stopped ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                f"{count} of {len(sweep.points)} points are in {out}: run the same command to resume") from None
         con.execute("UPDATE meta SET value = 'true' WHERE key = 'complete'")
         parquet = out.with_suffix(".parquet")
         tmp = parquet.with_name(parquet.name + ".partial")
