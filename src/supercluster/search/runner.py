@@ -74,13 +74,13 @@ def _open(out: Path, sweep: Sweep) -> Any:
     return con
 
 
-def _ray_errors() -> type[BaseException] | tuple[type[BaseException], ...]:
-    """Ray's task and worker failures (none when Ray is not installed)."""
+def _stop_errors() -> tuple[type[BaseException], ...]:
+    """A dead process-pool worker, and Ray's task and worker failures (when Ray is installed)."""
     try:
         from ray.exceptions import RayError
     except ImportError:
-        return ()
-    return RayError
+        return (cf.process.BrokenProcessPool,)
+    return (cf.process.BrokenProcessPool, RayError)
 
 
 def check_ray_address(address: str) -> None:
@@ -166,7 +166,7 @@ def run_sweep(sweep: Sweep, out: str | Path, *, backend: Backend = "local", work
                 count += 1
                 if progress:
                     progress(count, len(sweep.points))
-        except (cf.process.BrokenProcessPool, _ray_errors()) as exc:
+        except _stop_errors() as exc:
             raise InterruptedRunError(
                 f"a worker stopped ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                 f"{count} of {len(sweep.points)} points are in {out}: run the same command to resume") from None
