@@ -58,6 +58,11 @@ def _text(value: Any) -> str:
 def match_accelerator(text: str) -> tuple[str, str | None] | None:
     """A GPU description (free text) → (catalog accelerator, note on an assumption) or None."""
     t = text.lower()
+    if "mi325x" in t:
+        return "MI300X", "MI325X taken as MI300X (the same CDNA 3 compute and Infinity Fabric links; more HBM)"
+    for amd, name in (("mi300x", "MI300X"), ("mi300a", "MI300A"), ("mi250x", "MI250X")):
+        if amd in t:
+            return name, None
     if "gb200" in t:
         return "GB200", None
     if re.search(r"\bb200\b", t):
