@@ -136,6 +136,7 @@ def test_empty_measurements_is_a_file_error(tmp_path: Path) -> None:
     ("H100 80GB HBM3 (DGX H100)", "H100-SXM5-80GB"), ("SM90 (Hopper) GPU (model not named)", "H100-SXM5-80GB"),
     ("H200", "H200"), ("H800", "H800-SXM5-80GB"), ("B200", "B200"), ("GB200 NVL72", "GB200"),
     ("AMD Instinct MI300X (OAM)", "MI300X"), ("MI325X", "MI300X"), ("MI250X", "MI250X"), ("MI300A APU", "MI300A"),
+    ("GB300 NVL72", "GB300"), ("HGX B300", "B300"),
 ])
 def test_gpu_text_maps_to_a_catalog_accelerator(text: str, name: str) -> None:
     """GPU free text maps to the catalog accelerator a user would pick."""

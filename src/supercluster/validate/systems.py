@@ -63,6 +63,10 @@ def match_accelerator(text: str) -> tuple[str, str | None] | None:
     for amd, name in (("mi300x", "MI300X"), ("mi300a", "MI300A"), ("mi250x", "MI250X")):
         if amd in t:
             return name, None
+    if "gb300" in t:
+        return "GB300", None
+    if re.search(r"\bb300\b", t):
+        return "B300", None
     if "gb200" in t:
         return "GB200", None
     if re.search(r"\bb200\b", t):
