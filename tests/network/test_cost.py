@@ -224,11 +224,23 @@ def test_hierarchical_beats_a_flat_ring_for_large_messages(name: str, nodes: int
         assert forced.time_s <= flat, (forced.time_s, flat)
 
 
-@pytest.mark.parametrize("name", ["colossus", "eos", "colossus-2-gb200"])
+@pytest.mark.parametrize("nodes", FLAT_NODES)
+def test_multi_node_nvlink_domains_offer_no_nvlstree(nodes: int) -> None:
+    """NCCL does not run NVLSTree across multi-node NVLink domains (GB200 NVL72: 'MNNVL: NVLS not yet supported',
+    src/graph/tuning.cc); ring and tree remain, and the chosen all-reduce of 1 GiB still beats the flat ring."""
+    cluster = catalog_cluster("colossus-2-gb200")
+    n = nodes * cluster.domain_gpus
+    chosen = collective_report(cluster, "all_reduce", GiB, n)
+    assert "hierarchical" not in chosen.alternatives and chosen.time_s <= flat_ring_s(cluster, n, GiB)
+    with pytest.raises(SpecError, match="hierarchical"):
+        collective_report(cluster, "all_reduce", GiB, n, algorithm="hierarchical")
+
+
+@pytest.mark.parametrize("name", ["colossus", "eos"])
 @pytest.mark.parametrize("nodes", FLAT_NODES)
 def test_hierarchical_is_offered_and_beats_a_flat_ring_on_nvls_gpus(name: str, nodes: int) -> None:
-    """On NVLS GPUs (H100, GB200) hierarchical all-reduce of 1 GiB over 2-256 whole domains is offered and no
-    slower than the flat ring."""
+    """On NVLS GPUs in 8-GPU nodes (H100) hierarchical all-reduce of 1 GiB over 2-256 whole domains is offered and
+    no slower than the flat ring."""
     if name not in CLUSTERS:
         pytest.skip(f"{name} is not in the catalog")
     cluster = catalog_cluster(name)

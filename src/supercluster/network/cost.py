@@ -24,9 +24,14 @@ doc/PERFORMANCE.md):
 - broadcast: pipelined ring, S / B_bus; send/recv: S / B + one step.
 On a mesh scale-up domain (AMD Infinity Fabric: one link to each peer) g members reach only (g-1)/(D-1) of
 the GPU's scale-up bandwidth.
-Small messages do not fill NCCL's pipeline of chunks and channels: each bandwidth term is stretched by
-(1 + R/S) with R the algorithm's ramp (calibration ``collective_ramp_bytes``), so bandwidth reaches half its
-asymptote at S = R.
+Protocols (NCCL src/graph/tuning.cc, its own cost model: baseLat + steps x hwLat + bytes / bandwidth): a ring or
+tree runs the fastest of LL (half the bandwidth; the hardware's per-step latency, accelerator and fabric),
+LL128 (120/128 of it, on NVLink paths) and Simple (all of it), LL128 and Simple paying NCCL's per-step chunk
+latencies over NVLink and the network (calibration ``nccl_latency_s``): what makes a mid-size message slow, and a
+long ring (a multi-rack NVL72 group) slower. NVLS, NVLSTree and CollNet run Simple only; they and the
+point-to-point patterns keep a fill ramp: the bandwidth term stretched by (1 + R/S) with R the algorithm's
+``collective_ramp_bytes``. NCCL runs NVLSTree only between single-node NVLink domains, not across multi-node ones
+(GB200 NVL72), where ring and tree remain.
 Contention: a pattern sends a fraction f_u of its traffic out of each tier-u subtree (ring: 1/m_u, the edges
 that leave a block of m_u members; all-to-all: (n - m_u)/(n - 1); send/recv: 1). With a share c of the GPUs under
 a switch sending at once, a flow through uplinks oversubscribed O_u:1 (cumulative) gets B_nic / max(1, O_u c f_u),
@@ -53,6 +58,7 @@ ALGORITHMS: tuple[Algorithm, ...] = ("ring", "tree", "nvls", "hierarchical", "sh
 Pattern = Literal["ring", "all_to_all", "p2p"]
 
 LL_BANDWIDTH_SHARE = 0.5  # NCCL's LL protocol: 8 bytes of data and 8 of flags per 16-byte store
+LL128_BANDWIDTH_SHARE = 120.0 / 128.0  # NCCL's LL128: 120 bytes of data and 8 of flags per 128-byte line
 SIMPLE_ONLY = ("nvls", "hierarchical", "sharp")  # NCCL runs NVLS, NVLSTree and CollNet with the Simple protocol only
 
 #: nccl-tests bus-bandwidth factor per operation (doc/PERFORMANCE.md): busbw = algbw * factor(n)
@@ -123,6 +129,8 @@ def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, 
     candidates: dict[str, np.ndarray] = {}
 
     ramp = cal.collective_ramp_bytes
+    lat = cal.nccl_latency_s
+    mnnvl = cluster.domain_gpus > cluster.gpus_per_node  # a multi-node NVLink domain (GB200 NVL72)
 
     def bw(seconds: np.ndarray, algo: str) -> np.ndarray:
         """A bandwidth term under NCCL's protocols: Simple fills a pipeline of chunks over channels (full bandwidth
@@ -133,31 +141,53 @@ def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, 
             return simple
         return np.minimum(simple, seconds / LL_BANDWIDTH_SHARE)
 
+    def protocols(t_bw: np.ndarray, algo: str, ll_latency: np.ndarray, steps_up: np.ndarray,
+                  steps_net: np.ndarray, ll128: np.ndarray | bool) -> np.ndarray:
+        """The fastest of NCCL's protocols for a ring or tree whose bandwidth term is ``t_bw``: LL (half the
+        bandwidth, the hardware's per-step latency ``ll_latency``), LL128 (120 of 128 bytes; on NVLink paths) and
+        Simple (full bandwidth). LL128 and Simple wait for whole chunks at every step: NCCL's per-step latencies
+        over NVLink and the network (src/graph/tuning.cc: baseLat + steps x hwLat), relative to LL's, which make a
+        long ring or chain slow for mid-size messages."""
+        ll = t_bw / LL_BANDWIDTH_SHARE + ll_latency
+        simple = t_bw + steps_up * lat[f"{algo}_simple_nvlink"] + steps_net * lat[f"{algo}_simple_net"] \
+            + lat[f"{algo}_simple_base"] - lat[f"{algo}_ll_base"]
+        ll128_t = t_bw / LL128_BANDWIDTH_SHARE + steps_up * lat[f"{algo}_ll128_nvlink"] \
+            + steps_net * lat[f"{algo}_ll128_net"] + lat[f"{algo}_ll128_base"] - lat[f"{algo}_ll_base"]
+        return np.minimum(np.minimum(ll, simple), np.where(ll128, ll128_t, np.inf))
+
+    nvlink_only = ~inter & (acc.scale_up_topology == "switch")  # NCCL enables LL128 on NVLink (NVSwitch) paths
     if op in ("all_reduce", "reduce_scatter", "all_gather"):
         k = 2.0 if op == "all_reduce" else 1.0
-        candidates["ring"] = bw(k * (n - 1) / n * S / bus, "ring") + k * ring_lat
+        steps_net = np.where(inter, k * N, 0.0)
+        steps_up = np.maximum(k * (n - 1.0) - steps_net, 0.0)
+        candidates["ring"] = protocols(k * (n - 1) / n * S / bus, "ring", k * ring_lat, steps_up, steps_net,
+                                       nvlink_only)
         if op == "all_reduce":
             # tree: chains inside the domains (reduce up and broadcast down the chain, 2S over the scale-up
             # links), a double binary tree across
             # them: a node sends and receives S per NIC rail at 2 domains (each is a root and a leaf), 2S beyond
-            # (interior in one of the two trees) — ~2x the ring at two domains, the ring's bandwidth at scale
+            # (interior in one of the two trees) — ~2x the ring at two domains, the ring's bandwidth at scale.
+            g_chain, n_tree = g, N
             across_tree = np.where(N <= 2, 1.0, 2.0) * S / (g * b_ring)
+            chain, hops = 2.0 * (g_chain - 1.0), 2.0 * np.log2(np.maximum(n_tree, 1.0))
             candidates["tree"] = np.where(
-                inter, bw(np.maximum(across_tree, 2.0 * S / b_up), "tree")
-                + 2.0 * np.log2(np.maximum(N, 1)) * a_net + (g - 1) * a_up, inf)
+                inter, protocols(np.maximum(across_tree, 2.0 * S / b_up), "tree", chain * a_up + hops * a_net,
+                                 chain, hops, False), inf)
             nvls = acc.nvls_fraction
             has_nvls = bool(nvls) & (g >= cal.nvls_min_gpus)
             intra_nvls = bw(S / (link * nvls), "nvls") + 2 * a_up if nvls else inf
             candidates["nvls"] = np.where(~inter & has_nvls, intra_nvls, inf)
             # hierarchical (NCCL NVLSTree): NVLS reduce-scatter / all-gather inside the domain, a tree of S/g per
-            # rail across; the phases pipeline, imperfectly
+            # rail across; the phases pipeline, imperfectly. NCCL does not run it across multi-node NVLink
+            # domains ("MNNVL: NVLS not yet supported", tuning.cc).
             eta = cal.hierarchical_overlap
 
             def pipelined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                 return np.maximum(a, b) + (1.0 - eta) * np.minimum(a, b)
 
             across = bw(2.0 * (N - 1) / N * (S / g) / b_ring, "hierarchical") + 2.0 * np.log2(np.maximum(N, 2)) * a_net
-            candidates["hierarchical"] = np.where(inter & has_nvls, pipelined(intra_nvls, across) + 2 * a_up, inf)
+            candidates["hierarchical"] = np.where(inter & has_nvls & (not mnnvl),
+                                                  pipelined(intra_nvls, across) + 2 * a_up, inf)
             if cluster.fabric.in_network_reduction:
                 # SHARP / CollNet: the switches reduce S/g per rail, sent and received once
                 intra = np.where(has_nvls, intra_nvls,

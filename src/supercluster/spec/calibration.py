@@ -33,8 +33,12 @@ class Calibration(Spec):
     nvls_min_gpus: int = Field(ge=2, description="fewest GPUs in a domain for NVLS to be used")
     hierarchical_overlap: float = Field(ge=0, le=1, description="overlap of the intra- and inter-domain phases "
                                         "of a hierarchical all-reduce")
-    collective_ramp_bytes: dict[str, float] = Field(description="message size at which each algorithm reaches "
+    collective_ramp_bytes: dict[str, float] = Field(description="message size at which each point-to-point "
+                                                   "algorithm (pairwise all-to-all, send/recv, broadcast) reaches "
                                                    "half its asymptotic bandwidth")
+    nccl_latency_s: dict[str, float] = Field(description="NCCL's own cost-model latencies (src/graph/tuning.cc): "
+                                             "base latency per algorithm and protocol, per-step latency over "
+                                             "NVLink and the network")
     source: str = "catalog/calibration.yaml"
 
 
