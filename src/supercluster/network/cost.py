@@ -58,6 +58,7 @@ ALGORITHMS: tuple[Algorithm, ...] = ("ring", "tree", "nvls", "hierarchical", "sh
 Pattern = Literal["ring", "all_to_all", "p2p"]
 
 LL_BANDWIDTH_SHARE = 0.5  # NCCL's LL protocol: 8 bytes of data and 8 of flags per 16-byte store
+LL_MULTI_NODE_STEP_FACTOR = 1.8  # NCCL tuning.cc: 'if (nNodes > 1 && p == NCCL_PROTO_LL) intraLat *= 1.8'
 LL128_BANDWIDTH_SHARE = 120.0 / 128.0  # NCCL's LL128: 120 bytes of data and 8 of flags per 128-byte line
 SIMPLE_ONLY = ("nvls", "hierarchical", "sharp")  # NCCL runs NVLS, NVLSTree and CollNet with the Simple protocol only
 
@@ -121,7 +122,7 @@ def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, 
         b_up = np.where(g > 1, b_up * np.minimum(1.0, (g - 1) / max(cluster.domain_gpus - 1, 1)), b_up)
     a_up, a_net = _latencies(cluster, topo, p)
     inter = ~p.inside_domain
-    launch = cal.collective_launch_s
+    launch = acc.collective_launch_s if acc.collective_launch_s is not None else cal.collective_launch_s
     inf = np.full_like(S, np.inf)
     b_ring = scale_out_bandwidth(cluster, topo, p, "ring", concurrency)
     bus = np.where(inter, np.where(g > 1, np.minimum(b_up, g * b_ring), b_ring), b_up)
@@ -156,11 +157,14 @@ def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, 
         return np.minimum(np.minimum(ll, simple), np.where(ll128, ll128_t, np.inf))
 
     nvlink_only = ~inter & (acc.scale_up_topology == "switch")  # NCCL enables LL128 on NVLink (NVSwitch) paths
+    # NCCL's model stretches LL's intra-node step latency 1.8x once a ring also crosses the network
+    ll_intra = np.where(inter, LL_MULTI_NODE_STEP_FACTOR, 1.0) * a_up
     if op in ("all_reduce", "reduce_scatter", "all_gather"):
         k = 2.0 if op == "all_reduce" else 1.0
         steps_net = np.where(inter, k * N, 0.0)
         steps_up = np.maximum(k * (n - 1.0) - steps_net, 0.0)
-        candidates["ring"] = protocols(k * (n - 1) / n * S / bus, "ring", k * ring_lat, steps_up, steps_net,
+        ring_ll = (n - N) * ll_intra + np.where(inter, N * a_net, 0.0)
+        candidates["ring"] = protocols(k * (n - 1) / n * S / bus, "ring", k * ring_ll, steps_up, steps_net,
                                        nvlink_only)
         if op == "all_reduce":
             # tree: chains inside the domains (reduce up and broadcast down the chain, 2S over the scale-up

@@ -50,6 +50,9 @@ class Accelerator(Cited):
     )
     memory_bound_fraction: Fraction = Field(description="achievable fraction of HBM bandwidth, streaming kernels")
     scale_up_latency_s: PositiveFloat = Field(description="latency of one collective step over the scale-up links")
+    collective_launch_s: PositiveFloat | None = Field(
+        default=None, description="fixed cost of one collective on this platform (launch, proxy, completion), where "
+        "measured apart from the calibration's default (an 8-byte all-reduce minus its ring steps)")
     scale_up_achievable_fraction: Fraction = Field(description="ring bus bandwidth / scale-up bandwidth inside a "
                                                    "domain (nccl-tests busbw at large messages)")
     scale_up_topology: Literal["switch", "mesh"] = Field(
