@@ -58,6 +58,13 @@ ALGORITHMS: tuple[Algorithm, ...] = ("ring", "tree", "nvls", "hierarchical", "sh
 Pattern = Literal["ring", "all_to_all", "p2p"]
 
 LL_BANDWIDTH_SHARE = 0.5  # NCCL's LL protocol: 8 bytes of data and 8 of flags per 16-byte store
+# NCCL's LL protocol model (tuning.cc): a ring's LL bus bandwidth is 1/4 of Simple's for an all-reduce or across
+# nodes, 1/3 otherwise, a tree's 1/3.8, and never above llMaxBw: 87.7 GB/s on one Ampere/Hopper node, 39.0 on two
+# nodes, 20.4 beyond (Intel hosts)
+LL_SHARE_RING_REDUCE = 1.0 / 4.0
+LL_SHARE_RING = 1.0 / 3.0
+LL_SHARE_TREE = 1.0 / 3.8
+LL_MAX_BUS_BYTES_PER_S = (87.7e9, 39.0e9, 20.4e9)
 LL_MULTI_NODE_STEP_FACTOR = 1.8  # NCCL tuning.cc: 'if (nNodes > 1 && p == NCCL_PROTO_LL) intraLat *= 1.8'
 LL128_BANDWIDTH_SHARE = 120.0 / 128.0  # NCCL's LL128: 120 bytes of data and 8 of flags per 128-byte line
 SIMPLE_ONLY = ("nvls", "hierarchical", "sharp")  # NCCL runs NVLS, NVLSTree and CollNet with the Simple protocol only
@@ -149,7 +156,15 @@ def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, 
         Simple (full bandwidth). LL128 and Simple wait for whole chunks at every step: NCCL's per-step latencies
         over NVLink and the network (src/graph/tuning.cc: baseLat + steps x hwLat), relative to LL's, which make a
         long ring or chain slow for mid-size messages."""
-        ll = t_bw / LL_BANDWIDTH_SHARE + ll_latency
+        # LL moves its bytes at a share of the bus bandwidth; a ring's is capped at NCCL's llMaxBw for the node
+        # count (the ring's bytes on the bus are t_bw x bus)
+        if algo == "tree":
+            ll = t_bw / LL_SHARE_TREE + ll_latency
+        else:
+            share = np.where(inter | (op == "all_reduce"), LL_SHARE_RING_REDUCE, LL_SHARE_RING)
+            cap = np.where(~inter, LL_MAX_BUS_BYTES_PER_S[0], np.where(N <= 2, LL_MAX_BUS_BYTES_PER_S[1],
+                                                                       LL_MAX_BUS_BYTES_PER_S[2]))
+            ll = t_bw * np.maximum(1.0 / share, bus / cap) + ll_latency
         simple = t_bw + steps_up * lat[f"{algo}_simple_nvlink"] + steps_net * lat[f"{algo}_simple_net"] \
             + lat[f"{algo}_simple_base"] - lat[f"{algo}_ll_base"]
         ll128_t = t_bw / LL128_BANDWIDTH_SHARE + steps_up * lat[f"{algo}_ll128_nvlink"] \
