@@ -138,6 +138,7 @@ def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, 
 
     ramp = cal.collective_ramp_bytes
     lat = cal.nccl_latency_s
+    transport_s = cluster.fabric.link_latency_s  # the network's own per-message latency (NCCL: latencyInter)
     mnnvl = cluster.domain_gpus > cluster.gpus_per_node  # a multi-node NVLink domain (GB200 NVL72)
 
     def bw(seconds: np.ndarray, algo: str) -> np.ndarray:
@@ -165,10 +166,12 @@ def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, 
             cap = np.where(~inter, LL_MAX_BUS_BYTES_PER_S[0], np.where(N <= 2, LL_MAX_BUS_BYTES_PER_S[1],
                                                                        LL_MAX_BUS_BYTES_PER_S[2]))
             ll = t_bw * np.maximum(1.0 / share, bus / cap) + ll_latency
-        simple = t_bw + steps_up * lat[f"{algo}_simple_nvlink"] + steps_net * lat[f"{algo}_simple_net"] \
+        # NCCL adds the transport's own latency to every network step, twice for Simple (the flush)
+        simple = t_bw + steps_up * lat[f"{algo}_simple_nvlink"] \
+            + steps_net * (lat[f"{algo}_simple_net"] + 2.0 * transport_s) \
             + lat[f"{algo}_simple_base"] - lat[f"{algo}_ll_base"]
         ll128_t = t_bw / LL128_BANDWIDTH_SHARE + steps_up * lat[f"{algo}_ll128_nvlink"] \
-            + steps_net * lat[f"{algo}_ll128_net"] + lat[f"{algo}_ll128_base"] - lat[f"{algo}_ll_base"]
+            + steps_net * (lat[f"{algo}_ll128_net"] + transport_s) + lat[f"{algo}_ll128_base"] - lat[f"{algo}_ll_base"]
         return np.minimum(np.minimum(ll, simple), np.where(ll128, ll128_t, np.inf))
 
     nvlink_only = ~inter & (acc.scale_up_topology == "switch")  # NCCL enables LL128 on NVLink (NVSwitch) paths
