@@ -22,7 +22,7 @@ from supercluster.network import build_topology, collective_time, place
 from supercluster.network.report import fabric_report
 from supercluster.perf import evaluate
 from supercluster.search import enumerate_space
-from supercluster.search.plan import CHUNK
+from supercluster.search.plan import CHUNK, evaluated_chunks
 from supercluster.spec.calibration import default_calibration
 from supercluster.spec.load import load_cluster
 
@@ -68,8 +68,8 @@ def main() -> None:
     wide_space = enumerate_space(wide)
 
     def chunked() -> None:
-        for lo in range(0, len(wide_space), CHUNK):
-            evaluate(wide, wide_space.take(np.arange(lo, min(lo + CHUNK, len(wide_space)))), cal)
+        for _ in evaluated_chunks(wide, wide_space, cal):
+            pass
 
     t = best_of(chunked, repeat=3)
     lines.append(f"evaluate(): {len(wide_space):,} distinct configurations (Memphis at 98,304 GPUs, batch 12,288, "

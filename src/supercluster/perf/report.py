@@ -11,7 +11,6 @@ from ..network.cost import ALGORITHMS
 from ..network.placement import LEVEL_NAMES, axis_strides, place, weight_replica_group
 from ..network.topology import build_topology
 from ..spec.scenario import Scenario
-from ..spec.training import DEFAULT_ORDER
 from ..workload.flops import model_flops_per_token, recompute_flops_per_token
 from ..workload.params import param_counts
 from .candidates import Candidates
@@ -112,8 +111,7 @@ def group_placement(s: Scenario, par: dict[str, Any]) -> dict[str, dict[str, Any
     """For each parallel axis: group size, rank stride, members per node, nodes spanned, links crossed."""
     topo = build_topology(s.cluster)
     deg = {k: np.array([float(par[k])]) for k in ("tp", "cp", "dp", "pp")}
-    order = par.get("order", s.parallelism.order)
-    strides = axis_strides((DEFAULT_ORDER if order == "auto" else order).split("-"), deg)
+    strides = axis_strides(par["order"].split("-"), deg)  # the candidate's own layout (Candidates.row)
     groups = {
         "tp": (par["tp"], strides["tp"]),
         "cp": (par["cp"], strides["cp"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -31,6 +32,14 @@ def best_index(arrays: StepArrays, require_fit: bool) -> int | None:
     return int(order[0])
 
 
+def evaluated_chunks(s: Scenario, space: Candidates, cal: Calibration
+                     ) -> Iterator[tuple[int, Candidates, StepArrays]]:
+    """The space timed in chunks of CHUNK candidates (bounds peak memory): (offset, chunk, its arrays)."""
+    for lo in range(0, len(space), CHUNK):
+        chunk = space.take(np.arange(lo, min(lo + CHUNK, len(space))))
+        yield lo, chunk, evaluate(s, chunk, cal)
+
+
 def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True,
          with_reliability: bool = True) -> StepReport:
     """Search the scenario's parallel configurations (given fields fixed) and report the best one."""
@@ -47,9 +56,7 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
             f"or a GPU count with more common factors")
     best: tuple[float, float, int, Candidates, StepArrays] | None = None
     fallback: tuple[float, Candidates, StepArrays, int] | None = None
-    for lo in range(0, len(space), CHUNK):
-        chunk = space.take(np.arange(lo, min(lo + CHUNK, len(space))))
-        arrays = evaluate(s, chunk, cal)
+    for lo, chunk, arrays in evaluated_chunks(s, space, cal):
         i = best_index(arrays, require_fit=True)
         if i is not None:
             key = (float(arrays.step_time_s[i]), float(arrays.memory.total_bytes[i]))
@@ -70,9 +77,7 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
                 f"{budget:.1f} GiB budget ({chunk.row(j)})")
         # Report the fastest configuration regardless of memory (validation of runs known to have run).
         best_any = None
-        for lo in range(0, len(space), CHUNK):
-            chunk = space.take(np.arange(lo, min(lo + CHUNK, len(space))))
-            arrays = evaluate(s, chunk, cal)
+        for _, chunk, arrays in evaluated_chunks(s, space, cal):
             i = best_index(arrays, require_fit=False)
             assert i is not None
             if best_any is None or arrays.step_time_s[i] < best_any[0]:

@@ -23,11 +23,11 @@ from pydantic import BaseModel, ConfigDict
 from ..errors import InfeasibleError
 from ..perf.candidates import RECOMPUTE_NAMES, Candidates
 from ..perf.report import StepReport
-from ..perf.step import PARTS, evaluate
+from ..perf.step import PARTS
 from ..spec.calibration import Calibration, default_calibration
 from ..spec.scenario import Scenario
 from ..workload.flops import model_flops_per_token
-from .plan import CHUNK, plan
+from .plan import evaluated_chunks, plan
 from .space import enumerate_space
 
 AXES = ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages", "recompute", "zero_stage")
@@ -93,14 +93,11 @@ def rank(s: Scenario, *, top: int = 10, pareto: bool = False, calibration: Calib
     best = plan(s, calibration, with_reliability=False)  # raises InfeasibleError with its reasons if nothing fits
     start = time.perf_counter()
     space = enumerate_space(s)
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("step", "mem", "fits", *PARTS, "rfrac")}
-    for lo in range(0, len(space), CHUNK):
-        chunk = space.take(np.arange(lo, min(lo + CHUNK, len(space))))
-        arrays = evaluate(s, chunk, cal)
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("step", "mem", "fits", *PARTS)}
+    for _, _, arrays in evaluated_chunks(s, space, cal):
         cols["step"].append(arrays.step_time_s)
         cols["mem"].append(arrays.memory.total_bytes)
         cols["fits"].append(arrays.fits)
-        cols["rfrac"].append(arrays.memory.recompute_fraction)
         for p in PARTS:
             cols[p].append(arrays.parts[p])
         budget = arrays.hbm_budget_bytes
