@@ -121,6 +121,11 @@ def run_model(s: Scenario, rates: list[ClassRate], ck: CheckpointCost, *, gpus: 
         node_swap_s=rel.node_swap_s, node_repair_s=rel.node_repair_s, hot_spare_nodes=rel.hot_spare_nodes)
 
 
+def _usable_daly_s(ck: CheckpointCost, mttf_s: float) -> float:
+    """Daly's interval, but never shorter than an asynchronous write (or a second)."""
+    return max(daly_interval_s(ck.blocking_s, mttf_s), ck.commit_lag_s, 1.0)
+
+
 def _mean_restart_s(m: RunModel, *, planned: bool) -> float:
     pairs = [(r, c) for r, c, p in zip(m.rates_per_s, m.restart_s, m.planned, strict=True) if p == planned]
     total = sum(r for r, _ in pairs)
@@ -169,7 +174,7 @@ def reliability_report(s: Scenario, step: StepReport, *, runs: int = DEFAULT_RUN
     work = step.time_to_train_s
     m = run_model(s, rates, ck, gpus=gpus, work_s=work, interval_s=1.0)
     young = young_interval_s(ck.blocking_s, mttf)
-    daly = max(daly_interval_s(ck.blocking_s, mttf), ck.commit_lag_s, 1.0)
+    daly = _usable_daly_s(ck, mttf)
     if search_runs > 0:
         best, points = _search_interval(m, daly, seed=seed, runs=min(runs, search_runs))
         found = "best simulated"
@@ -237,7 +242,7 @@ def _size_sweep(s: Scenario, step: StepReport, sizes: tuple[int, ...], per_gpu_b
         ck = checkpoint_cost(s.model, cluster, s.reliability, gpus=n, per_gpu_state_bytes=per_gpu_bytes)
         work = step.time_to_train_s * step.num_gpus / n
         mttf = job_mttf_s(rates)
-        tau = max(daly_interval_s(ck.blocking_s, mttf), ck.commit_lag_s, 1.0)
+        tau = _usable_daly_s(ck, mttf)
         sm = run_model(s, rates, ck, gpus=n, work_s=work, interval_s=tau)
         try:
             good = float(simulate(sm, runs=runs, seed=seed).goodput.mean())
