@@ -90,14 +90,53 @@ def per_microbatch(a: perf.StepArrays) -> np.ndarray:
     return sum((a.parts[p] for p in busy), start=np.zeros_like(a.step_time_s)) / a.microbatches
 
 
+def flat_pipeline(c: perf.Candidates) -> perf.Candidates:
+    """The same configurations with the pipeline folded into data parallelism (pp 1, v 1, dp * pp)."""
+    cols = c.as_arrays()
+    cols.update(dp=c.dp * c.pp, pp=np.ones_like(c.pp), virtual_stages=np.ones_like(c.pp))
+    return perf.Candidates(**cols)
+
+
+def expected_pipeline(s: Scenario, cand: perf.Candidates, a: perf.StepArrays) -> np.ndarray:
+    """t_pipe of the module docstring from independent pieces: the busiest stage's micro-batch (t_max), the whole
+    model's micro-batch (pp folded away) plus 2(pp*v - 1) stage-to-stage sends (t_crit)."""
+    t_max = per_microbatch(a)
+    flat = evaluate(s, flat_pipeline(cand))
+    v, m = cand.virtual_stages, a.microbatches
+    p2p = a.parts["pp_comm"] / (m * 2 * v)
+    t_crit = per_microbatch(flat) + 2 * (cand.pp * v - 1) * p2p
+    return np.maximum(m * t_max + (t_crit - t_max) / v, t_crit + (m - 1) * t_max / v)
+
+
 @pytest.mark.parametrize(("model", "cand"), CASES, ids=IDS)
 def test_pipeline_bubble(model: str, cand: perf.Candidates) -> None:
-    """The bubble is (pp-1)/v micro-batch times (Narayanan et al. SC'21 §2.2) and m = global_batch/(dp*mb)."""
-    a = evaluate(scenario(model), cand)
+    """The pipeline takes max(m t_max + (t_crit - t_max)/v, t_crit + (m-1) t_max/v) and m = global_batch/(dp*mb);
+    with equal stages this is the (pp-1)/v micro-batch bubble of Narayanan et al. SC'21 §2.2 (up to the head)."""
+    s = scenario(model)
+    a = evaluate(s, cand)
     np.testing.assert_allclose(a.microbatches, GB / (cand.dp * cand.micro_batch), rtol=0)
-    expected = (cand.pp - 1) / cand.virtual_stages * per_microbatch(a)
-    np.testing.assert_allclose(a.parts["pipeline_bubble"], expected, rtol=1e-12)
+    t_pipe = a.microbatches * per_microbatch(a) + a.parts["pipeline_bubble"]
+    np.testing.assert_allclose(t_pipe, expected_pipeline(s, cand, a), rtol=1e-9)
     assert np.all(a.parts["pipeline_bubble"][cand.pp > 1] > 0)
+    assert np.all(a.parts["pipeline_bubble"][cand.pp == 1] == 0)
+    narayanan = (cand.pp - 1) / cand.virtual_stages * per_microbatch(a)
+    assert np.all(a.parts["pipeline_bubble"] <= narayanan * (1 + 1e-12))  # the head counts once, not pp-1 times
+
+
+@pytest.mark.parametrize("model", ["llama3-8b", "mixtral-8x7b"])
+def test_fewer_microbatches_than_stages(model: str) -> None:
+    """With fewer micro-batches than stages, one micro-batch still crosses every stage: interleaving cannot hide
+    the fill, and a single micro-batch's step is its whole critical path (t_crit), whatever v."""
+    s = scenario(model, global_batch=8)
+    big = candidates(pp=8, dp=8, micro_batch=1, virtual_stages=[1, 2, 4])
+    a = evaluate(s, big)
+    assert np.all(a.microbatches == 1)
+    t_pipe = per_microbatch(a) + a.parts["pipeline_bubble"]
+    np.testing.assert_allclose(t_pipe, expected_pipeline(s, big, a), rtol=1e-9)
+    # one micro-batch: the pipeline time is the critical path, so v buys nothing but extra sends
+    assert t_pipe[1] >= t_pipe[0] and t_pipe[2] >= t_pipe[1]
+    flat = evaluate(s, flat_pipeline(big))
+    assert np.all(t_pipe >= per_microbatch(flat))
 
 
 @pytest.mark.parametrize(("model", "cand"), CASES, ids=IDS)

@@ -1,13 +1,23 @@
 """The analytic step model: one optimizer step of a batch of parallel configurations, as named parts.
 
-Per micro-batch, the slowest pipeline stage (ceil(L/pp) layers, the LM head on the last stage) runs the forward,
+Per micro-batch, the busiest pipeline stage (ceil(L/pp) layers, the LM head on the last stage) runs the forward,
 the backward, the recomputation, and the communication on its critical path: tensor-parallel all-gather /
 reduce-scatter (Megatron-LM with sequence parallelism; the same bytes as its all-reduce without), the expert
 all-to-all (dispatch and combine), the context-parallel ring exchange of K and V (hidden behind attention
-compute where it can be) and the pipeline send/recv. A step of m = global_batch/(dp*micro_batch) micro-batches
-then takes (Narayanan et al. SC'21, §2.2: bubble = (p-1)/v micro-batch times for 1F1B, interleaved with v)
+compute where it can be) and the pipeline send/recv: t_max. One micro-batch crossing every stage forward and
+backward (all L layers, the head and 2(pp*v - 1) stage-to-stage sends) takes t_crit. A pipeline of pp stages,
+each holding v chunks (virtual stages), running m = global_batch/(dp*micro_batch) micro-batches then takes
 
-    step = m * t_microbatch + (pp-1)/v * t_microbatch + exposed data-parallel communication + optimizer
+    t_pipe = max(m * t_max + (t_crit - t_max) / v,  t_crit + (m - 1) * t_max / v)
+
+The first term is the busiest stage's work plus the fill and drain: with equal stages (t_crit = pp * t_max) the
+(pp-1)/v micro-batch times of 1F1B and of the interleaved schedule (Narayanan et al. SC'21, §2.2); with uneven
+stages the flow-shop form sum(t_i) + (m-1) max(t_i). The second is the critical path of the last micro-batch when
+there are fewer micro-batches than stages: a micro-batch crosses all pp*v chunks in sequence whatever the
+interleaving, so with m = 1 a step is never shorter than t_crit. Both are lower bounds; the larger is the step's
+pipeline time, and what it adds to m * t_max is the bubble:
+
+    step = t_pipe + exposed data-parallel communication + optimizer
 
 Data-parallel gradient reduction (all-reduce, or reduce-scatter + parameter all-gather under ZeRO/distributed
 optimizer) overlaps the last micro-batch's backward (forward), per the calibration. The parts of ``StepArrays``
@@ -206,7 +216,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     shape_strides = {k: v[rep] for k, v in strides.items()}
     dense = moe = None
     bases: dict[str, _LayerBase] = {}
-    if n_dense.any():
+    if model.layers > n_moe_total:  # some dense layers (on the busiest stage or on the critical path)
         bases["dense"] = _layer_base(s, cal, shapes, "dense", shape_strides, topo).take(inv)
         dense = _layer_times(cal, bases["dense"], c.recompute, rfrac)
     if model.moe:
@@ -217,12 +227,12 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     algorithms = {"tp": first.tp_algo, "cp": first.cp_algo, "ep": bases["moe"].ep_algo if "moe" in bases
                   else first.ep_algo}
 
-    def per_stage(attr: str) -> np.ndarray:
+    def per_stage(attr: str, n_d: np.ndarray | int = n_dense, n_m: np.ndarray | int = n_moe) -> np.ndarray:
         total = np.zeros_like(tp)
         if dense is not None:
-            total = total + n_dense * getattr(dense, attr)
+            total = total + n_d * getattr(dense, attr)
         if moe is not None:
-            total = total + n_moe * getattr(moe, attr)
+            total = total + n_m * getattr(moe, attr)
         return total
 
     su = {k: getattr(shapes, k).astype(f64) for k in ("tp", "cp", "micro_batch")}
@@ -243,7 +253,15 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     algorithms["pp"] = pp_coll.algorithm[inv2]
 
     t_mb = compute_mb + recompute_mb + tp_mb + cp_mb + ep_mb + pp_mb
-    bubble = (pp - 1.0) / vs * t_mb
+    # One micro-batch through every layer of the model (not only the busiest stage's), the head and each
+    # stage-to-stage hop: the critical path no schedule can shorten.
+    layer_parts = ("fwd", "bwd", "recompute", "tp", "cp", "ep")
+    all_layers = sum((per_stage(a, model.layers - n_moe_total, n_moe_total) for a in layer_parts),
+                     start=np.zeros_like(tp))
+    hops = 2.0 * np.maximum(pp * vs - 1.0, 0.0) * pp_coll.time_s[inv2]
+    t_crit = np.maximum(all_layers + head_f + head_b + hops, t_mb)
+    t_pipe = np.maximum(m * t_mb + (t_crit - t_mb) / vs, t_crit + (m - 1.0) * t_mb / vs)
+    bubble = t_pipe - m * t_mb
 
     # Data parallel: dense weights reduce over dp*cp ranks tp apart; expert weights over the expert
     # data-parallel group, ep*etp apart.
