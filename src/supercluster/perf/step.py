@@ -37,7 +37,13 @@ from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..spec.training import grads_in_fp32
-from ..workload.memory import MemoryBreakdown, layers_per_stage, memory_per_gpu, stage_params
+from ..workload.memory import (
+    MemoryBreakdown,
+    effective_zero_stage,
+    layers_per_stage,
+    memory_per_gpu,
+    stage_params,
+)
 from ..workload.operators import (
     ACT_BYTES,
     ELEMENTWISE_BWD_OVER_FWD,
@@ -52,6 +58,10 @@ from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_
 OPTIMIZER_BYTES_PER_PARAM = 34.0  # Adam: read fp32 master, m, v, grad (16); write master, m, v (12), bf16 copy (2),
 # grad-norm read (4)
 OPTIMIZER_KERNELS = 8.0
+# Megatron-LM DistributedDataParallel: with overlap_grad_reduce, buckets of max(40,000,000, 1,000,000 x dp)
+# parameters (megatron/core/distributed/distributed_data_parallel.py)
+DDP_BUCKET_MIN_PARAMS = 40.0e6
+DDP_BUCKET_PARAMS_PER_RANK = 1.0e6
 
 PARTS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "pipeline_bubble", "dp_comm",
          "optimizer")
@@ -264,37 +274,51 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     bubble = t_pipe - m * t_mb
 
     # Data parallel: dense weights reduce over dp*cp ranks tp apart; expert weights over the expert
-    # data-parallel group, ep*etp apart.
-    # The data-parallel collectives depend on the stage's parameters and the replica groups only: time each
-    # distinct (tp, pp, cp, dp, ep, etp, layout) once.
+    # data-parallel group, ep*etp apart. The collectives depend on the stage's parameters and the replica groups
+    # only: time each distinct (tp, pp, cp, dp, ep, etp, layout) once.
     replica_size, replica_stride = weight_replica_group(strides, dp, cp)
     rep3, inv3 = group_rows(c.tp, c.pp, c.cp, c.dp, c.ep, c.etp, replica_stride)
     tp3, pp3, cp3, dp3, ep3, etp3 = (x[rep3] for x in (tp, pp, cp, dp, ep, etp))
     non_expert3, expert3 = stage_params(model, pp3, tp3, ep3, etp3)
+    lps3 = layers_per_stage(model.layers, pp3)
     grad_bytes = 4.0 if grads_in_fp32(training) else 2.0
+    zero_eff = effective_zero_stage(zero, pp)
     fwd_mb = per_stage("fwd") + head_f
     bwd_mb = per_stage("bwd") + head_b
+    hide = cal.dp_comm_overlap
     dp_exposed = np.zeros_like(tp)
     local_params = np.zeros_like(tp)
     for n_params3, size3, stride3 in ((non_expert3, replica_size[rep3], replica_stride[rep3]),
                                       (expert3, tp3 * cp3 * dp3 / (ep3 * etp3), ep3 * etp3)):
         group = place(cluster, topo, size3, stride3)
-        colls = {op: collective_time(cluster, topo, cal, op, n_params3 * (2.0 if op == "all_gather" else grad_bytes),
-                                     group) for op in ("all_reduce", "reduce_scatter", "all_gather")}
-        times = {op: coll.time_s[inv3] for op, coll in colls.items()}
-        n_params, size = n_params3[inv3], size3[inv3]
-        t_grad = np.where(zero == 0, times["all_reduce"], times["reduce_scatter"])
+        # Megatron-LM DDP buckets of max(40M, 1M x dp) parameters (distributed_data_parallel.py), one
+        # collective each; ZeRO-3 / FSDP gathers and reduces one transformer layer at a time
+        buckets3 = np.maximum(n_params3 / np.maximum(DDP_BUCKET_MIN_PARAMS, DDP_BUCKET_PARAMS_PER_RANK * size3), 1.0)
+
+        ar = collective_time(cluster, topo, cal, "all_reduce", n_params3 / buckets3 * grad_bytes, group)
+        rs = collective_time(cluster, topo, cal, "reduce_scatter", n_params3 / buckets3 * grad_bytes, group)
+        ag = collective_time(cluster, topo, cal, "all_gather", n_params3 / buckets3 * 2.0, group)
+        ag_layer = collective_time(cluster, topo, cal, "all_gather", n_params3 / lps3 * 2.0, group)
+        rs_layer = collective_time(cluster, topo, cal, "reduce_scatter", n_params3 / lps3 * grad_bytes, group)
+        t_allreduce, t_scatter, t_gather = ((buckets3 * x.time_s)[inv3] for x in (ar, rs, ag))
+        t_gather_layer, t_scatter_layer = ag_layer.time_s[inv3], rs_layer.time_s[inv3]
         if "dp" not in algorithms:  # the dense weights' gradient reduction
-            algorithms["dp"] = np.where(zero == 0, colls["all_reduce"].algorithm[inv3],
-                                        colls["reduce_scatter"].algorithm[inv3])
-        t_gather = times["all_gather"]
-        grad_exposed = np.maximum(t_grad - cal.dp_comm_overlap * bwd_mb, 0.0)
-        gather_exposed = np.where(
-            zero == 3,
-            m * np.maximum(2.0 * t_gather - cal.dp_comm_overlap * (fwd_mb + bwd_mb), 0.0),
-            np.where(zero >= 1, np.maximum(t_gather - cal.dp_comm_overlap * fwd_mb, 0.0), 0.0))
-        dp_exposed = dp_exposed + np.where(n_params > 0, grad_exposed + gather_exposed, 0.0)
-        local_params = local_params + n_params / np.where(zero >= 1, size, 1.0)
+            algorithms["dp"] = np.where(zero_eff == 0, ar.algorithm[inv3], rs.algorithm[inv3])
+        # ZeRO-0: gradients all-reduced once, behind the last micro-batch's backward (Megatron overlap_grad_reduce);
+        # ZeRO-1 (distributed optimizer): reduce-scattered once, parameters all-gathered once behind the first
+        # forward; ZeRO-2: reduce-scattered after every micro-batch's backward (DeepSpeed stage 2, Megatron-FSDP
+        # optim_grads); ZeRO-3: every micro-batch gathers each layer's parameters before its forward and again
+        # before its backward, and reduce-scatters its gradients after, each behind that layer's compute
+        # (FSDP prefetch; torchtitan without a pipeline, DeepSpeed stage 3)
+        per_step_grad = np.where(zero_eff == 0, t_allreduce, t_scatter)
+        exposed = np.where(zero_eff == 2, m, 1.0) * np.maximum(per_step_grad - hide * bwd_mb, 0.0) \
+            + np.where(zero_eff >= 1, np.maximum(t_gather - hide * fwd_mb, 0.0), 0.0)
+        layered = m * lps * (np.maximum(t_gather_layer - hide * fwd_mb / lps, 0.0)
+                             + np.maximum(t_gather_layer + t_scatter_layer - hide * bwd_mb / lps, 0.0))
+        exposed = np.where(zero_eff == 3, layered, exposed)
+        n_params, size = n_params3[inv3], size3[inv3]
+        dp_exposed = dp_exposed + np.where(n_params > 0, exposed, 0.0)
+        local_params = local_params + n_params / np.where(zero_eff >= 1, size, 1.0)
 
     optimizer = memory_bound_s(cluster.accelerator, cal, OPTIMIZER_BYTES_PER_PARAM * local_params,
                                OPTIMIZER_KERNELS)

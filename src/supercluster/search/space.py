@@ -1,12 +1,13 @@
 """The space of parallel configurations for a scenario, enumerated as arrays and pruned by the rules.
 
 A field the scenario gives is fixed; every other one ranges over: tp over divisors of the GPU count inside one
-scale-up domain; cp over divisors that split the sequence into 2*cp load-balanced chunks; pp over divisors of what
-is left, up to the layer count; dp what remains; ep over divisors of the expert count; etp in {1, tp};
-micro-batch over divisors of the per-replica batch up to 16; virtual stages that split the layers evenly
-(1-8 for an uneven pipeline); recompute none/selective/full/block;
-ZeRO 0-3; sequence parallelism on whenever tp > 1 (it only removes work and memory); the layout of the axes over
-ranks as given, or (order: auto) Megatron's and Llama 3's.
+scale-up domain; cp over divisors up to 32; pp over divisors of what is left, up to the layer count; dp what
+remains; ep over divisors of the expert count; etp in {1, tp}; micro-batch over divisors of the global batch up to
+16; virtual stages that split the layers evenly (1-8 for an uneven pipeline); recompute none/selective/full/block;
+ZeRO 0-3 (0-1 under a pipeline, where 2 and 3 run as 1); sequence parallelism on whenever tp > 1 (it only removes
+work and memory); the layout of the axes over ranks as given, or (order: auto) Megatron's and Llama 3's.
+What a framework refuses is pruned by the rules of spec.rules, each applied as soon as the degrees it reads are
+crossed in.
 """
 
 from __future__ import annotations
@@ -35,15 +36,20 @@ def divisors(n: int) -> list[int]:
 def enumerate_space(s: Scenario) -> Candidates:
     """Every configuration allowed by the scenario's given fields and the rules (pruned before timing)."""
     p, n = s.parallelism, s.cluster.num_gpus
-    model, seq = s.model, s.seq_len
+    model = s.model
     gb = s.training.global_batch
     experts = model.moe.experts if model.moe else 1
     # A pipeline the user leaves to the search may split the layers unevenly (the slowest stage takes
     # ceil(L/pp)), as Megatron-LM and the Llama 3 run do; a pp the user gives must divide the layers unless allowed.
     uneven = p.uneven_pipeline or p.pp is None
+    rules = rules_for(model, s.cluster, s.training, uneven)
 
-    tps = [p.tp] if p.tp else [d for d in divisors(n) if d <= s.cluster.domain_gpus and model.heads % d == 0]
-    cps = [p.cp] if p.cp else [d for d in divisors(n) if d <= MAX_CP and (d == 1 or seq % (2 * d) == 0)]
+    def prune(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Keep the rows that break no rule checkable on the columns so far (each rule lives in spec.rules)."""
+        return _keep(cols, feasible_mask(rules, cols))
+
+    tps = [p.tp] if p.tp else [d for d in divisors(n) if d <= s.cluster.domain_gpus]
+    cps = [p.cp] if p.cp else [d for d in divisors(n) if d <= MAX_CP]
     rows: list[tuple[int, int, int, int]] = []
     for tp_i, cp_i in itertools.product(tps, cps):
         if n % (tp_i * cp_i):
@@ -57,11 +63,12 @@ def enumerate_space(s: Scenario) -> Candidates:
             if p.dp and dp_i != p.dp:
                 continue
             rows.append((tp_i, cp_i, pp_i, dp_i))
-    if not rows:
+    base = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    cols: dict[str, np.ndarray] = prune({"tp": base[:, 0], "cp": base[:, 1], "pp": base[:, 2], "dp": base[:, 3]})
+    if not len(cols["tp"]):
         return Candidates.from_columns(tp=[], pp=[], dp=[], cp=[], ep=[], etp=[], micro_batch=[],
                                        virtual_stages=[], recompute=np.array([], dtype=np.int64), zero_stage=[],
                                        sp=[])
-    base = np.array(rows, dtype=np.int64)
 
     eps = [p.ep] if p.ep else [d for d in divisors(experts)]
     mbs = [p.micro_batch] if p.micro_batch else [d for d in divisors(gb) if d <= MAX_MICRO_BATCH]
@@ -73,24 +80,17 @@ def enumerate_space(s: Scenario) -> Candidates:
     rcs = [RECOMPUTE_CODES[p.recompute]] if p.recompute else [0, 1, 2, 3]
     zeros = [p.zero_stage] if p.zero_stage is not None else [0, 1, 2, 3]
 
-    # Cross the axes one at a time, pruning as soon as an axis can be checked (a full meshgrid of every axis
+    # Cross the axes one at a time, pruning as soon as a rule can be checked (a full meshgrid of every axis
     # would be tens of millions of rows for GPU counts with many divisors).
     L = model.layers
-    cols: dict[str, np.ndarray] = {"tp": base[:, 0], "cp": base[:, 1], "pp": base[:, 2], "dp": base[:, 3]}
-    cols = _cross(cols, "micro_batch", mbs)
-    cols = _keep(cols, gb % (cols["dp"] * cols["micro_batch"]) == 0)
+    cols["sp"] = (cols["tp"] > 1) if p.sequence_parallel is None else np.full_like(cols["tp"], p.sequence_parallel,
+                                                                                    dtype=bool)
+    cols = prune(_cross(cols, "micro_batch", mbs))
     cols = _cross(cols, "virtual_stages", vss)
-    keep = cols["pp"] * cols["virtual_stages"] <= L
-    if not p.virtual_stages:
-        keep &= (cols["pp"] > 1) | (cols["virtual_stages"] == 1)
-        # an uneven pipeline interleaves at most MAX_VIRTUAL_STAGES_UNEVEN chunks (bounds the space)
-        keep &= (np.mod(L, cols["pp"]) == 0) | (cols["virtual_stages"] <= MAX_VIRTUAL_STAGES_UNEVEN)
-    if not uneven:
-        keep &= np.mod(L, cols["pp"] * cols["virtual_stages"]) == 0
-    cols = _keep(cols, keep)
+    if not p.virtual_stages:  # an uneven pipeline interleaves at most MAX_VIRTUAL_STAGES_UNEVEN chunks (bounds it)
+        cols = _keep(cols, (np.mod(L, cols["pp"]) == 0) | (cols["virtual_stages"] <= MAX_VIRTUAL_STAGES_UNEVEN))
+    cols = prune(cols)
     cols = _cross(cols, "ep", eps)
-    cols = _keep(cols, (np.mod(experts, cols["ep"]) == 0)
-                 & (np.mod(cols["tp"] * cols["cp"] * cols["dp"], cols["ep"]) == 0))
     if p.etp:
         cols["etp"] = np.full_like(cols["tp"], p.etp)
     else:  # etp in {1, tp} (a single choice when tp == 1, or for a dense model)
@@ -98,20 +98,16 @@ def enumerate_space(s: Scenario) -> Candidates:
         wide = cols["tp"] > 1 if model.moe else np.zeros_like(cols["tp"], dtype=bool)
         same = {**_keep(cols, wide), "etp": cols["tp"][wide]}
         cols = {k: np.concatenate([one[k], same[k]]) for k in one}
+    cols = prune(cols)
     cols = _cross(cols, "recompute", rcs)
     cols = _cross(cols, "zero_stage", zeros)
-    cols = _keep(cols, (cols["pp"] == 1) | (cols["zero_stage"] < 3))
+    if p.zero_stage is None:  # under a pipeline ZeRO-2/3 run as ZeRO-1 does (spec.rules): not searched twice
+        cols = _keep(cols, (cols["pp"] == 1) | (cols["zero_stage"] < 2))
     orders = SEARCHED_ORDERS if p.order == "auto" else (p.order,)
-    cols = _cross(cols, "order", [ORDER_CODES[o] for o in orders])
-    tp, cp, pp, dp = cols["tp"], cols["cp"], cols["pp"], cols["dp"]
-    ep, etp, mb, vs, rc, zero = (cols[k] for k in ("ep", "etp", "micro_batch", "virtual_stages", "recompute",
-                                                    "zero_stage"))
-    sp = (tp > 1) if p.sequence_parallel is None else np.full_like(tp, p.sequence_parallel, dtype=bool)
-    cand = Candidates.from_columns(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, micro_batch=mb,
-                                   virtual_stages=vs, recompute=rc, zero_stage=zero, sp=sp, order=cols["order"])
-    rules = rules_for(model, s.cluster, s.training, uneven)
-    mask = feasible_mask(rules, cand.as_arrays())
-    return cand.take(np.flatnonzero(mask))
+    cols = prune(_cross(cols, "order", [ORDER_CODES[o] for o in orders]))
+    return Candidates.from_columns(**{k: cols[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch",
+                                                           "virtual_stages", "recompute", "zero_stage", "sp",
+                                                           "order")})
 
 
 def _cross(cols: dict[str, np.ndarray], name: str, values: Sequence[int]) -> dict[str, np.ndarray]:

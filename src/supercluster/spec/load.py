@@ -227,6 +227,11 @@ def check_parallelism(scenario: Scenario, *, file: str | None = None) -> None:
     par = scenario.parallelism
     given = {k: getattr(par, k) for k in ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch",
                                           "virtual_stages", "zero_stage")}
+    given["sp"] = par.sequence_parallel
+    n = scenario.cluster.num_gpus
+    if given["dp"] is None and all(given[k] for k in ("tp", "pp", "cp")) \
+            and n % (given["tp"] * given["pp"] * given["cp"]) == 0:  # dp follows from the others
+        given["dp"] = n // (given["tp"] * given["pp"] * given["cp"])
     rules = rules_for(scenario.model, scenario.cluster, scenario.training, par.uneven_pipeline)
     broken = violations(rules, given)
     if broken:

@@ -1,8 +1,36 @@
 """The rules a parallel configuration must obey, written once over numpy arrays.
 
 The same function checks a user's scenario (scalars: every broken rule becomes a message naming its factors)
-and prunes the search space (arrays: a boolean mask per rule). Degrees: tp pp dp cp ep etp, micro_batch (mb),
-virtual_stages (vs).
+and prunes the search space (arrays: a boolean mask per rule, applied as soon as the degrees it needs are known).
+Degrees: tp pp dp cp ep etp, micro_batch (mb), virtual_stages (vs), sp (sequence parallelism), zero_stage;
+m = global_batch / (dp * mb) micro-batches per step.
+
+Every rule is one a training framework enforces, cited to its source (read at NVIDIA/Megatron-LM d98e8a64dd,
+pytorch/torchtitan b5bcd76c66, deepspeedai/DeepSpeed edaa722126; 2026-08), or an accounting identity:
+
+- world = tp * pp * dp * cp (Megatron-Core parallel_state.initialize_model_parallel);
+- tp divides the attention heads; tp and the KV heads divide one another (Megatron-Core TransformerConfig);
+- a tensor-parallel group stays inside one scale-up domain (it all-gathers every layer's activations);
+- cp > 1 splits the sequence into 2 * cp chunks for causal load balance: seq % (2 cp) == 0 (Megatron-LM
+  arguments.validate_args, 'seq-length should be a multiple of 2 * context-parallel-size');
+- sequence parallelism scatters each context-parallel rank's tokens over tp: (seq / cp) % tp == 0 (Megatron-Core
+  tensor_parallel/mappings.py _split_along_first_dim);
+- a mixture-of-experts layer with tp > 1 runs with sequence parallelism (Megatron-Core moe_layer.MoELayer.forward
+  raises otherwise);
+- experts % ep == 0 and (tp * cp * dp) % (ep * etp) == 0: expert parallelism folds over the tensor, context and
+  data ranks (Megatron-Core initialize_model_parallel, 'MoE parallel folding');
+- global_batch % (dp * mb) == 0 (Megatron-LM microbatch calculator);
+- the interleaved schedule (vs > 1) needs pp > 1 and, with its default micro-batch group of pp
+  (microbatch_group_size_per_vp_stage), m >= pp and m % pp == 0 (Megatron-Core pipeline_parallel/schedules.py
+  forward_backward_pipelining_with_interleaving); 1F1B runs any m (its warm-up is min(pp - rank - 1, m));
+- layers split over pp stages (and pp * vs chunks) evenly (Megatron-LM validate_args), unless the pipeline is
+  uneven (decoder_first/last_pipeline_num_layers or pipeline_model_parallel_layout): then every chunk still needs a
+  layer;
+- ZeRO-2/3 with pp > 1 is accepted and run as torchtitan runs FSDP under a pipeline (parameters stay gathered from
+  the first forward to the last backward, gradients reduce-scattered once per step: torchtitan
+  distributed/fsdp.py get_fsdp_reshard_after_forward_policy; torch.distributed.pipelining stage.py), which costs what
+  ZeRO-1 costs (see workload.memory.effective_zero_stage); DeepSpeed's pipeline engine refuses it
+  (runtime/pipe/engine.py: 'ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism').
 """
 
 from __future__ import annotations
@@ -34,9 +62,15 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
     """Rules bound to one model, cluster and training run; each reads the degrees it `needs`."""
     n = cluster.num_gpus
     seq = training.seq_len or model.seq_len
+    gb = training.global_batch
     experts = model.moe.experts if model.moe else 1
     kv = model.n_kv_heads
     domain = cluster.domain_gpus
+    L = model.layers
+
+    def microbatches(p: dict[str, Any]) -> Any:
+        return gb // (p["dp"] * p["micro_batch"])
+
     rules = [
         Rule("parallelism", lambda p: p["tp"] * p["pp"] * p["dp"] * p["cp"] == n,
              lambda p: f"tp({p['tp']}) * pp({p['pp']}) * dp({p['dp']}) * cp({p['cp']}) = "
@@ -49,8 +83,15 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
                        "(a tensor-parallel group may not straddle domains)", ("tp",)),
         Rule("parallelism.tp", lambda p: _divides(p["tp"], kv) | _divides(kv, p["tp"]),
              lambda p: f"tp({p['tp']}) and kv_heads({kv}) must divide one another", ("tp",)),
-        Rule("parallelism.cp", lambda p: _divides(p["cp"], seq),
-             lambda p: f"cp({p['cp']}) does not divide seq_len({seq})", ("cp",)),
+        Rule("parallelism.cp", lambda p: (p["cp"] == 1) | _divides(2 * p["cp"], seq),
+             lambda p: f"cp({p['cp']}) splits seq_len({seq}) into 2 * cp = {2 * p['cp']} load-balanced chunks, "
+                       "which must divide it (Megatron-LM: 'seq-length should be a multiple of 2 * "
+                       "context-parallel-size')", ("cp",)),
+        Rule("parallelism.sequence_parallel",
+             lambda p: ~np.asarray(p["sp"], dtype=bool) | _divides(p["tp"] * p["cp"], seq),
+             lambda p: f"sequence parallelism scatters each context-parallel rank's seq_len({seq}) / cp({p['cp']}) "
+                       f"tokens over tp({p['tp']}), which must divide them (Megatron-Core "
+                       "_split_along_first_dim)", ("tp", "cp", "sp")),
         Rule("parallelism.ep", lambda p: _divides(p["ep"], experts),
              lambda p: f"ep({p['ep']}) does not divide experts({experts})", ("ep",)),
         Rule("parallelism.ep", lambda p: _divides(p["ep"] * p["etp"], p["tp"] * p["cp"] * p["dp"]),
@@ -59,30 +100,40 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
              ("ep", "etp", "tp", "cp", "dp")),
         Rule("parallelism.etp", lambda p: _divides(p["etp"], model.moe.moe_ffn_hidden if model.moe else 1),
              lambda p: f"etp({p['etp']}) does not divide moe_ffn_hidden", ("etp",)),
-        Rule("training.global_batch", lambda p: _divides(p["dp"] * p["micro_batch"], training.global_batch),
-             lambda p: f"global_batch({training.global_batch}) is not divisible by dp({p['dp']}) * "
+        Rule("training.global_batch", lambda p: _divides(p["dp"] * p["micro_batch"], gb),
+             lambda p: f"global_batch({gb}) is not divisible by dp({p['dp']}) * "
                        f"micro_batch({p['micro_batch']}) = {p['dp'] * p['micro_batch']}",
              ("dp", "micro_batch")),
         Rule("parallelism.virtual_stages", lambda p: (p["pp"] > 1) | (p["virtual_stages"] == 1),
              lambda p: f"virtual_stages({p['virtual_stages']}) > 1 needs pp > 1", ("pp", "virtual_stages")),
-        Rule("parallelism.virtual_stages", lambda p: p["pp"] * p["virtual_stages"] <= model.layers,
-             lambda p: f"pp({p['pp']}) * virtual_stages({p['virtual_stages']}) exceeds layers({model.layers}): "
+        Rule("parallelism.virtual_stages", lambda p: p["pp"] * p["virtual_stages"] <= L,
+             lambda p: f"pp({p['pp']}) * virtual_stages({p['virtual_stages']}) exceeds layers({L}): "
                        "every chunk needs a layer", ("pp", "virtual_stages")),
-        Rule("parallelism.zero_stage", lambda p: (p["pp"] == 1) | (p["zero_stage"] < 3),
-             lambda p: f"zero_stage 3 shards weights per micro-batch and is not combined with pp({p['pp']}) > 1",
-             ("pp", "zero_stage")),
+        Rule("parallelism.virtual_stages",
+             lambda p: (p["virtual_stages"] == 1) | ((microbatches(p) >= p["pp"]) & _divides(p["pp"], microbatches(p))),
+             lambda p: f"the interleaved schedule (virtual_stages {p['virtual_stages']}) runs micro-batches in groups "
+                       f"of pp({p['pp']}): it needs m = global_batch({gb}) / (dp({p['dp']}) * "
+                       f"micro_batch({p['micro_batch']})) = {microbatches(p)} to be a multiple of pp "
+                       "(Megatron-Core forward_backward_pipelining_with_interleaving); use virtual_stages 1 (1F1B) "
+                       "or more micro-batches",
+             ("pp", "virtual_stages", "dp", "micro_batch")),
     ]
-    if not model.moe:
+    if model.moe:
+        rules.append(Rule(
+            "parallelism.sequence_parallel", lambda p: (p["tp"] == 1) | np.asarray(p["sp"], dtype=bool),
+            lambda p: f"a mixture-of-experts model with tp({p['tp']}) > 1 needs sequence parallelism "
+                      "(Megatron-Core MoELayer.forward)", ("tp", "sp")))
+    else:
         rules.insert(0, Rule("parallelism.ep", lambda p: p["ep"] == 1,
                              lambda p: f"ep({p['ep']}) > 1 needs a mixture-of-experts model", ("ep",)))
     if not uneven_pipeline:
-        rules.append(Rule("parallelism.pp", lambda p: _divides(p["pp"], model.layers),
-                          lambda p: f"pp({p['pp']}) does not divide layers({model.layers}) "
+        rules.append(Rule("parallelism.pp", lambda p: _divides(p["pp"], L),
+                          lambda p: f"pp({p['pp']}) does not divide layers({L}) "
                                     "(set parallelism.uneven_pipeline: true to allow it)", ("pp",)))
         rules.append(Rule("parallelism.virtual_stages",
-                          lambda p: _divides(p["pp"] * p["virtual_stages"], model.layers),
+                          lambda p: _divides(p["pp"] * p["virtual_stages"], L),
                           lambda p: f"pp({p['pp']}) * virtual_stages({p['virtual_stages']}) does not divide "
-                                    f"layers({model.layers})", ("pp", "virtual_stages")))
+                                    f"layers({L})", ("pp", "virtual_stages")))
     return rules
 
 
@@ -96,9 +147,11 @@ def violations(rules: list[Rule], given: dict[str, Any]) -> list[tuple[str, str]
 
 
 def feasible_mask(rules: list[Rule], arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """Boolean mask over candidate arrays: True where every rule holds."""
+    """Boolean mask over candidate arrays: True where every rule whose degrees are all present holds (a partial
+    set of columns prunes with the rules it can already check)."""
     size = len(next(iter(arrays.values())))
     mask = np.ones(size, dtype=bool)
     for rule in rules:
-        mask &= np.asarray(rule.ok(arrays), dtype=bool)
+        if all(k in arrays for k in rule.needs):
+            mask &= np.asarray(rule.ok(arrays), dtype=bool)
     return mask

@@ -52,6 +52,16 @@ class MemoryBreakdown:
                 "transient": self.transient_bytes}
 
 
+def effective_zero_stage(zero_stage: np.ndarray, pp: np.ndarray) -> np.ndarray:
+    """The ZeRO stage a configuration runs as: under a pipeline (pp > 1) ZeRO-2/3 keep the parameters gathered and
+    the gradients whole from the first forward to the last backward, reducing them once per step, as torchtitan runs
+    FSDP with pipeline parallelism (torchtitan distributed/fsdp.py, reshard_after_forward off under PP;
+    torch.distributed.pipelining stage.py defers gradient sync to the last micro-batch): memory and traffic of
+    ZeRO-1 (spec.rules)."""
+    zero = np.asarray(zero_stage)
+    return np.where((np.asarray(pp) > 1) & (zero >= 2), 1, zero)
+
+
 def layers_per_stage(layers: int, pp: np.ndarray) -> np.ndarray:
     """Layers on the fullest stage (an uneven split gives the slowest stage ceil(L/pp))."""
     return np.ceil(layers / np.asarray(pp, dtype=np.float64))
@@ -131,7 +141,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     f64 = np.float64
     tp, pp, dp, cp, ep, etp, mb, vs = (np.asarray(x, dtype=f64)
                                        for x in (tp, pp, dp, cp, ep, etp, micro_batch, virtual_stages))
-    zero = np.asarray(zero_stage)
+    zero = effective_zero_stage(zero_stage, pp)
     rc = np.asarray(recompute)
     non_expert, expert = stage_params(model, pp, tp, ep, etp)
     dense_dp = dp * cp

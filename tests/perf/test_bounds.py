@@ -1,0 +1,94 @@
+"""Bounds no configuration may cheat, over random scenarios and random configurations the search would explore.
+
+A step is never shorter than the model FLOPs over the peak of every GPU, nor than one micro-batch's trip through
+every layer of the model (the critical path no pipeline schedule can shorten), nor than the communication it
+reports as exposed. Each bound is computed from pieces independent of the pipeline formula.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from supercluster import build_scenario, perf
+from supercluster.search import enumerate_space
+from supercluster.spec.calibration import default_calibration
+from supercluster.spec.scenario import Scenario
+from supercluster.workload.flops import model_flops_per_token
+
+MODELS = ["llama3-8b", "llama3-70b", "gpt3-175b", "mixtral-8x7b", "deepseek-v3", "qwen3-235b-a22b", "grok-1"]
+CLUSTERS = ["llama3-16k", "colossus", "gpt4-a100", "colossus-2-gb200", "meta-24k-ib"]
+COMM = ("tp_comm", "cp_comm", "ep_comm", "pp_comm", "dp_comm")
+BUSY = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm")
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> dict[str, object]:
+    """A scenario (catalog model and cluster, GPU count, batch, sequence, precision) and which configurations."""
+    return {"model": draw(st.sampled_from(MODELS)), "cluster": draw(st.sampled_from(CLUSTERS)),
+            "gpus": draw(st.sampled_from([64, 128, 256, 512, 1024, 4096])),
+            "global_batch": draw(st.sampled_from([64, 256, 512, 1536, 2048])),
+            "seq_len": draw(st.sampled_from([2048, 4096, 8192])),
+            "precision": draw(st.sampled_from(["bf16", "fp8", "fp16"])),
+            "seed": draw(st.integers(0, 2**31)),
+            "beyond_rules": draw(st.booleans())}
+
+
+def _space(case: dict[str, object]) -> tuple[Scenario, perf.Candidates]:
+    """Up to 300 configurations of the scenario's search space; with ``beyond_rules``, their interleaving and
+    micro-batch redrawn regardless of the rules (the formulas must hold wherever they are asked)."""
+    s = build_scenario({"name": "bounds", "cluster": {"base": case["cluster"], "num_gpus": case["gpus"]},
+                        "model": case["model"],
+                        "training": {"tokens": 1e12, "global_batch": case["global_batch"],
+                                     "seq_len": case["seq_len"], "precision": case["precision"]},
+                        "parallelism": {"order": "auto"}})
+    space = enumerate_space(s)
+    if len(space) == 0:
+        return s, space
+    rng = np.random.default_rng(int(case["seed"]))  # type: ignore[call-overload]
+    c = space.take(np.sort(rng.choice(len(space), size=min(len(space), 300), replace=False)))
+    if case["beyond_rules"]:
+        cols = c.as_arrays()
+        cols["virtual_stages"] = np.where(c.pp > 1, rng.choice([1, 2, 3, 4, 8, 24], size=len(c)), 1)
+        mb = rng.choice([1, 2, 4, 8], size=len(c))
+        cols["micro_batch"] = np.where(np.mod(int(case["global_batch"]), c.dp * mb) == 0, mb,  # type: ignore[call-overload]
+                                       c.micro_batch)  # whole micro-batches only
+        c = perf.Candidates(**cols)
+    return s, c
+
+
+def _fold_pipeline(c: perf.Candidates) -> perf.Candidates:
+    cols = c.as_arrays()
+    cols.update(dp=c.dp * c.pp, pp=np.ones_like(c.pp), virtual_stages=np.ones_like(c.pp))
+    return perf.Candidates(**cols)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_step_respects_the_bounds_no_schedule_can_beat(case: dict[str, object]) -> None:
+    """Over any configuration of the search space: step >= model FLOPs / (GPUs x peak); step >= the time of one
+    micro-batch through every layer (the pipeline folded away, recompute other than block so the work is the
+    same); step >= the exposed communication it reports; every part is non-negative."""
+    s, c = _space(case)
+    if len(c) == 0:
+        return
+    cal = default_calibration()
+    a = perf.evaluate(s, c, cal)
+    step = a.step_time_s
+    assert np.all(np.isfinite(step)) and np.all(step > 0)
+    for p in perf.PARTS:
+        assert np.all(a.parts[p] >= 0), p
+    n = s.cluster.num_gpus
+    tokens = s.training.global_batch * s.seq_len
+    peak = s.cluster.accelerator.peak_flops_per_s(s.training.precision)
+    flops_floor = tokens * model_flops_per_token(s.model, s.seq_len) / (n * peak)
+    assert np.all(step >= flops_floor * (1 - 1e-12))
+    comm = sum((a.parts[p] for p in COMM), start=np.zeros_like(step))
+    assert np.all(step >= comm)
+    same_work = c.recompute != 3  # block recompute's share depends on the memory left, which folding changes
+    if same_work.any():
+        sub = c.take(np.flatnonzero(same_work))
+        flat = perf.evaluate(s, _fold_pipeline(sub), cal)
+        one_microbatch = sum((flat.parts[p] for p in BUSY), start=np.zeros(len(sub))) / flat.microbatches
+        assert np.all(step[same_work] >= one_microbatch * (1 - 1e-12))

@@ -1,0 +1,114 @@
+"""The rules frameworks enforce on a parallel configuration (spec.rules): a scenario that breaks one is refused with
+a located line naming it; the search only returns configurations that keep every rule; configurations frameworks do
+run (ZeRO-3 with a pipeline, as torchtitan runs FSDP) are accepted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from supercluster import SpecError, build_scenario, load_scenario, plan
+from supercluster.search import enumerate_space
+from supercluster.spec.load import check_parallelism
+from supercluster.spec.rules import feasible_mask, rules_for
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def scenario(parallelism: dict[str, Any], model: str = "llama3-8b", seq_len: int = 4096, gpus: int = 64,
+             global_batch: int = 256) -> Any:
+    return build_scenario({"name": "rules", "cluster": {"base": "llama3-16k", "num_gpus": gpus}, "model": model,
+                           "training": {"tokens": 1e12, "global_batch": global_batch, "seq_len": seq_len},
+                           "parallelism": parallelism})
+
+
+def test_memphis_interleaving_with_one_microbatch_is_refused_naming_the_rule() -> None:
+    """The configuration the search once exploited (one micro-batch, 24 virtual stages on 5 stages) is refused:
+    the interleaved schedule needs a multiple of pp micro-batches (Megatron-Core)."""
+    sets = ["parallelism.tp=2", "parallelism.pp=5", "parallelism.cp=4", "parallelism.ep=16",
+            "parallelism.micro_batch=3", "parallelism.virtual_stages=24", "parallelism.uneven_pipeline=true"]
+    with pytest.raises(SpecError) as err:
+        load_scenario(SCENARIOS / "memphis.yaml", sets)
+    assert err.value.field == "parallelism.virtual_stages"
+    assert "interleaved schedule" in str(err.value) and "m = global_batch(7500)" in str(err.value)
+    assert "memphis.yaml" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["memphis.yaml", "million-gpu.yaml"])
+def test_plan_picks_a_configuration_every_rule_allows(name: str) -> None:
+    """plan's choice, written back into the scenario as fixed degrees, passes every rule and plans the same."""
+    s = load_scenario(SCENARIOS / name)
+    best = plan(s, with_reliability=False)
+    par = {k: best.parallelism[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages",
+                                            "recompute", "zero_stage", "sequence_parallel", "order")}
+    par["uneven_pipeline"] = True  # as the search may (Megatron's first/last stage layer counts, or its layout)
+    fixed = s.model_copy(update={"parallelism": s.parallelism.model_copy(update=par)})
+    check_parallelism(fixed)
+    m = s.training.global_batch // (par["dp"] * par["micro_batch"])
+    assert par["virtual_stages"] == 1 or (m >= par["pp"] and m % par["pp"] == 0)
+    assert plan(fixed, with_reliability=False).step_time_s == pytest.approx(best.step_time_s, rel=1e-12)
+
+
+def test_every_searched_configuration_keeps_every_rule() -> None:
+    """The pruned space equals the rules' mask over it: nothing the rules refuse is ever timed."""
+    s = load_scenario(SCENARIOS / "memphis.yaml", ["cluster.num_gpus=4096", "training.global_batch=1024"])
+    space = enumerate_space(s)
+    assert len(space) > 0
+    rules = rules_for(s.model, s.cluster, s.training, uneven_pipeline=True)
+    assert feasible_mask(rules, space.as_arrays()).all()
+
+
+@pytest.mark.parametrize(("parallelism", "field", "words"), [
+    ({"tp": 1, "pp": 4, "dp": 16, "micro_batch": 2, "virtual_stages": 2}, "parallelism.virtual_stages",
+     "multiple of pp"),  # m = 256 / 32 = 8 is a multiple of 4: allowed; see the next row
+    ({"tp": 1, "pp": 4, "dp": 16, "micro_batch": 16, "virtual_stages": 2}, "parallelism.virtual_stages",
+     "multiple of pp"),  # m = 1 < pp
+    ({"tp": 1, "pp": 1, "cp": 8, "dp": 8}, "parallelism.cp", "2 * cp"),  # seq 4104 is not a multiple of 16
+    ({"tp": 8, "cp": 1, "sequence_parallel": True}, "parallelism.sequence_parallel", "tp(8)"),  # 4100 % 8
+])
+def test_framework_rules_refuse_with_a_located_line(parallelism: dict[str, Any], field: str, words: str) -> None:
+    """Interleaving with m not a multiple of pp, cp not splitting the sequence into 2*cp chunks, sequence
+    parallelism not splitting the tokens over tp: one located line each."""
+    seq = {"parallelism.cp": 4104, "parallelism.sequence_parallel": 4100}.get(field, 4096)
+    if parallelism.get("micro_batch") == 2:  # the allowed case
+        scenario(parallelism, seq_len=seq)
+        return
+    with pytest.raises(SpecError) as err:
+        scenario(parallelism, seq_len=seq)
+    assert err.value.field == field and words in str(err.value)
+
+
+def test_cp_needs_only_the_2cp_split_and_sp_only_the_tp_split() -> None:
+    """cp 4 on 4104 tokens (8 chunks of 513) and sequence parallelism off on 4100 tokens are allowed."""
+    scenario({"tp": 1, "pp": 1, "cp": 4, "dp": 16}, seq_len=4104)
+    scenario({"tp": 8, "cp": 1, "sequence_parallel": False}, seq_len=4100)
+
+
+def test_moe_with_tensor_parallelism_needs_sequence_parallelism() -> None:
+    """Megatron-Core's MoE layer refuses tp > 1 without sequence parallelism."""
+    with pytest.raises(SpecError) as err:
+        scenario({"tp": 2, "sequence_parallel": False}, model="mixtral-8x7b")
+    assert err.value.field == "parallelism.sequence_parallel" and "mixture-of-experts" in str(err.value)
+    scenario({"tp": 2, "sequence_parallel": True}, model="mixtral-8x7b")
+
+
+def test_zero3_with_a_pipeline_runs_as_torchtitan_runs_fsdp() -> None:
+    """ZeRO-3 with pp > 1 is accepted (torchtitan runs FSDP under a pipeline) and costs what ZeRO-1 costs: the
+    parameters stay gathered from the first forward to the last backward, the gradients reduce once."""
+    common = {"tp": 2, "pp": 4, "dp": 8, "cp": 1, "micro_batch": 1, "virtual_stages": 1, "recompute": "none"}
+    three = plan(scenario({**common, "zero_stage": 3}), require_fit=False, with_reliability=False)
+    one = plan(scenario({**common, "zero_stage": 1}), require_fit=False, with_reliability=False)
+    assert three.parallelism["zero_stage"] == 3
+    assert three.step_time_s == one.step_time_s
+    assert three.memory_per_gpu_bytes == one.memory_per_gpu_bytes
+
+
+def test_search_under_a_pipeline_does_not_time_zero_2_or_3_twice() -> None:
+    """With pp > 1, ZeRO-2/3 behave as ZeRO-1, so the search leaves them out there; without a pipeline it keeps
+    all four stages."""
+    space = enumerate_space(scenario({}))
+    assert not np.any((space.pp > 1) & (space.zero_stage >= 2))
+    assert set(np.unique(space.zero_stage[space.pp == 1])) == {0, 1, 2, 3}
