@@ -70,8 +70,8 @@ def memphis(cli) -> dict[str, Any]:
 
 
 def test_cli_surface_is_pinned() -> None:
-    """The app has exactly the commands plan, search, sweep, validate, facility, reliability, claims, fabric,
-    collective and catalog,
+    """The app has exactly the commands plan, search, sweep, validate, calibrate, facility, reliability, claims,
+    fabric, collective and catalog,
     each with exactly
     its pinned parameters."""
     group = typer.main.get_command(app)
@@ -82,8 +82,14 @@ def test_cli_surface_is_pinned() -> None:
     }
     assert surface == {
         "plan": {("argument", "scenario", False, False), ("option", "--set", True, False),
-                 ("option", "--json", False, True)},
-        "validate": {("argument", "file", False, False), ("option", "--json", False, True)},
+                 ("option", "--calibration", False, False), ("option", "--json", False, True)},
+        "validate": {("argument", "file", False, False), ("option", "--cv", False, True),
+                     ("option", "--calibration", False, False), ("option", "--workers", False, False),
+                     ("option", "--json", False, True)},
+        "calibrate": {("argument", "runs", False, False), ("option", "-o", "--out", False, False),
+                      ("option", "--neutral", False, True), ("option", "--no-cv", False, True),
+                      ("option", "--calibration", False, False), ("option", "--workers", False, False),
+                      ("option", "--json", False, True)},
         "catalog": {("argument", "kind", False, False), ("option", "--json", False, True)},
         "fabric": {("argument", "target", False, False), ("option", "--json", False, True)},
         "claims": {("option", "--json", False, True)},
@@ -91,7 +97,7 @@ def test_cli_surface_is_pinned() -> None:
                      ("option", "--json", False, True)},
         "search": {("argument", "scenario", False, False), ("option", "--top", False, False),
                    ("option", "--pareto", False, True), ("option", "--set", True, False),
-                   ("option", "--json", False, True)},
+                   ("option", "--calibration", False, False), ("option", "--json", False, True)},
         "sweep": {("argument", "file", False, False), ("option", "--out", False, False),
                   ("option", "--backend", False, False), ("option", "--address", False, False),
                   ("option", "--workers", False, False), ("option", "--yes", False, True),

@@ -16,6 +16,7 @@ from .network import ALGORITHMS, OPS
 from .network.report import collective_report, fabric_report
 from .reliability.report import DEFAULT_RUNS, MAX_RUNS, reliability_report
 from .report import (
+    render_calibration,
     render_claims,
     render_collective,
     render_collective_validation,
@@ -34,12 +35,23 @@ from .search.runner import run_sweep
 from .search.sweep import MAX_POINTS, load_sweep
 from .spec import catalog as catalog_data
 from .spec import load_scenario
+from .spec.calibration import Calibration, default_calibration, load_calibration
 from .spec.load import load_cluster
 from .units import parse_bytes
 from .validate import validate_collectives, validate_file, validation_kind
+from .validate.calibrate import calibrate as fit_calibration
+from .validate.calibrate import check_writable, with_cross_validation, write_calibration
 from .validate.claims import check_claims_file
 
 MAX_TOP = 10_000
+CALIBRATION_OPTION = typer.Option("--calibration", help="a calibration file written by `supercluster calibrate` "
+                                  "(default: the scenario's, else the shipped one)")
+
+
+def _calibration(path: str | None) -> Calibration | None:
+    """The calibration a --calibration FILE holds (None: the scenario's or the shipped one)."""
+    return load_calibration(str(path)) if path else None
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="supercluster: a digital twin of AI training superclusters.")
 _out = Console()
@@ -50,11 +62,13 @@ _err = Console(stderr=True)
 def plan(
     scenario: Annotated[str, typer.Argument(help="scenario file (YAML, TOML or JSON)")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
+    calibration: Annotated[str | None, CALIBRATION_OPTION] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    """Best parallelism, step breakdown, memory, MFU and time-to-train of a scenario."""
+    """Best parallelism, step breakdown, memory, MFU and time-to-train of a scenario, with the interval the
+    measured figures should lie in."""
     s = load_scenario(scenario, set_ or [])
-    report = plan_scenario(s)
+    report = plan_scenario(s, _calibration(calibration))
     if as_json:
         print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
     else:
@@ -68,13 +82,15 @@ def search(
     pareto: Annotated[bool, typer.Option("--pareto", help="also the Pareto front over step time, memory headroom "
                                                           "and cost per token")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
+    calibration: Annotated[str | None, CALIBRATION_OPTION] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """The K fastest parallel configurations that fit, the Pareto front, and why the best one wins."""
     if not 1 <= top <= MAX_TOP:
         raise InputError(f"expected 1 to {MAX_TOP:,}, got {top}", field="--top")
+    cal = _calibration(calibration)
     s = load_scenario(scenario, set_ or [])
-    report = rank(s, top=top, pareto=pareto)
+    report = rank(s, top=top, pareto=pareto, calibration=cal)
     if as_json:
         print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
     else:
@@ -152,12 +168,23 @@ def validate(
     file: Annotated[str | None, typer.Argument(
         help="a published-runs file ('runs:') or a collective-measurements file ('measurements:'); "
              "default: the built-in published runs")] = None,
+    cv: Annotated[bool, typer.Option("--cv", help="also leave each source out, refit the global knobs on the rest "
+                                                  "and predict it (published runs only)")] = False,
+    calibration: Annotated[str | None, CALIBRATION_OPTION] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="processes for --cv (default: the CPU count)")]
+    = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Predict every published run (or collective measurement) of FILE and compare; exit 1 when the file's
     tolerance is breached."""
+    if workers is not None and workers < 1:
+        raise InputError(f"expected at least 1 worker, got {workers}", field="--workers")
+    cal = _calibration(calibration)
     if file is not None and validation_kind(file) == "measurements":
-        collectives = validate_collectives(file)
+        if cv:
+            raise InputError("--cv refits the step-time knobs on published runs; a measurements file has none",
+                             field="--cv")
+        collectives = validate_collectives(file, cal)
         if as_json:
             print(json.dumps(collectives.model_dump(), indent=2))
         else:
@@ -165,13 +192,51 @@ def validate(
         if not collectives.passed:
             raise typer.Exit(1)
         return
-    result = validate_file(file)
+    result = validate_file(file, cal)
+    if cv:
+        result = with_cross_validation(result, file, cal, workers=workers)
     if as_json:
         print(json.dumps(result.model_dump(), indent=2, allow_nan=False))
     else:
         render_validation(result, _out)
     if not result.passed:
         raise typer.Exit(1)
+
+
+@app.command()
+def calibrate(
+    runs: Annotated[str, typer.Argument(help="your measured runs: a published-runs file (the calibration set's "
+                                             "schema, 'runs:'); two or three runs are enough to move the knobs")],
+    out: Annotated[str | None, typer.Option("-o", "--out", help="write the calibration here (a scenario names it as "
+                                                                "'calibration: FILE'; plan, search and validate take "
+                                                                "--calibration FILE)")] = None,
+    neutral: Annotated[bool, typer.Option("--neutral", help="fit from the knobs' neutral values with no pull "
+                                                            "towards the shipped ones (how the shipped calibration "
+                                                            "is made: make calibrate)")] = False,
+    no_cv: Annotated[bool, typer.Option("--no-cv", help="skip the cross-validation (and the residuals a "
+                                                        "prediction's interval is drawn from)")] = False,
+    calibration: Annotated[str | None, CALIBRATION_OPTION] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="processes for the cross-validation")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Fit the global knobs to measured runs: before and after, in-sample and leave-one-source-out."""
+    if workers is not None and workers < 1:
+        raise InputError(f"expected at least 1 worker, got {workers}", field="--workers")
+    if out is not None:
+        check_writable(out)
+    if validation_kind(runs) != "runs":
+        raise InputError("expected a published-runs file ('runs:'), not collective measurements", file=runs)
+    start = _calibration(calibration) or default_calibration()
+    progress = None if as_json or not _err.is_terminal else (lambda msg: _err.print(f"[dim]{msg}[/dim]"))
+    result, fitted = fit_calibration(runs, start=start, neutral=neutral, prior=start, cv=not no_cv,
+                                     workers=workers, progress=progress)
+    if out is not None:
+        write_calibration(out, result, fitted, runs)
+        result = result.model_copy(update={"written": out})
+    if as_json:
+        print(json.dumps(result.model_dump(), indent=2, allow_nan=False))
+    else:
+        render_calibration(result, _out)
 
 
 @app.command()

@@ -31,6 +31,17 @@ class ClaimCheck(BaseModel):
     source: str
 
 
+class Uncertainty(BaseModel):
+    """From which calibration runs a prediction's interval is drawn (search.uncertainty)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rel_error_range: tuple[float, float]  # (e_min, e_max): their cross-validated predicted / measured - 1
+    rows: list[str]  # the runs, nearest first
+    calibration: str  # the calibration file whose residuals were used
+    basis: str
+
+
 class StepReport(BaseModel):
     """All times in seconds, memory in bytes, FLOPs per token; ``breakdown`` sums to ``step_time_s``."""
 
@@ -65,6 +76,11 @@ class StepReport(BaseModel):
     search: dict[str, Any] = {}
     claims: list[ClaimCheck] = []
     groups: dict[str, dict[str, Any]] = {}
+    # where the measured figures should lie, from the cross-validated errors of the most similar calibration runs
+    step_time_interval_s: tuple[float, float] | None = None
+    time_to_train_interval_s: tuple[float, float] | None = None
+    mfu_interval: tuple[float, float] | None = None
+    uncertainty: Uncertainty | None = None
     facility: dict[str, Any] | None = None  # the facility ledger (supercluster.facility), when a facility is named
     reliability: dict[str, Any] | None = None  # failures and goodput (supercluster.reliability), with cluster storage
 

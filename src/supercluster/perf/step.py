@@ -84,14 +84,11 @@ class StepArrays:
 
 
 @dataclass(frozen=True)
-class _LayerBase:
-    """One layer's times that depend only on its shape (tp, cp, ep, etp, micro-batch, sp and the tp/cp strides):
-    computed once per distinct shape, then spread over the candidates."""
+class _LayerComm:
+    """One layer's work and communication that depend only on its shape (tp, cp, ep, etp, micro-batch, sp and the
+    tp/cp strides) and on no timing knob: computed once per distinct shape, then spread over the candidates."""
 
-    fwd: np.ndarray
-    bwd: np.ndarray
-    attn_f: np.ndarray
-    attn_b: np.ndarray
+    work: LayerWork
     tp_fwd: np.ndarray  # the tensor-parallel collectives of one forward pass
     cp_fwd: np.ndarray  # the context-parallel ring of one forward pass
     a2a: np.ndarray  # one expert all-to-all (0 for a dense layer)
@@ -99,8 +96,16 @@ class _LayerBase:
     cp_algo: np.ndarray
     ep_algo: np.ndarray
 
-    def take(self, index: np.ndarray) -> _LayerBase:
-        return _LayerBase(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
+
+@dataclass(frozen=True)
+class _LayerBase:
+    fwd: np.ndarray
+    bwd: np.ndarray
+    attn_f: np.ndarray
+    attn_b: np.ndarray
+    tp_fwd: np.ndarray
+    cp_fwd: np.ndarray
+    a2a: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,48 @@ class _LayerTimes:
     tp: np.ndarray
     cp: np.ndarray
     ep: np.ndarray
+
+
+@dataclass(frozen=True)
+class _ReplicaComm:
+    """The data-parallel collectives of one weight kind (dense or expert) per candidate."""
+
+    n_params: np.ndarray
+    size: np.ndarray
+    allreduce: np.ndarray  # all buckets, once
+    scatter: np.ndarray
+    gather: np.ndarray
+    gather_layer: np.ndarray  # one layer's (ZeRO-3)
+    scatter_layer: np.ndarray
+    algo: np.ndarray  # the gradient reduction's algorithm (all-reduce under ZeRO-0, reduce-scatter otherwise)
+
+
+#: knobs read only after the prepared stage (compute kernels and overlaps): a Prepared stays valid for any
+#: calibration that differs from the one it was made with in these alone (a fit varies them)
+TIMING_KNOBS = frozenset({"matmul_scale", "kernel_gap_s", "attention_half_seq", "tp_comm_overlap",
+                          "cp_comm_overlap", "ep_comm_overlap", "dp_comm_overlap"})
+
+
+def stage_key(cal: Calibration) -> str:
+    return repr(sorted((k, v) for k, v in cal.model_dump(exclude={"residuals", "source"}).items()
+                       if k not in TIMING_KNOBS))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What evaluate() derives from a scenario and a batch of candidates without any timing knob: memory, layouts,
+    layer shapes and every collective's time. Made once, it times the same candidates under many calibrations."""
+
+    key: str
+    size: int
+    memory: MemoryBreakdown
+    inv: np.ndarray  # candidate -> its layer shape
+    shapes: Candidates
+    comm: dict[str, _LayerComm]  # per layer kind, over the distinct shapes
+    head: LayerWork
+    pp_time: np.ndarray  # one stage-to-stage send/recv, per candidate
+    pp_algo: np.ndarray
+    replicas: tuple[_ReplicaComm, ...]
 
 
 def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.ndarray
@@ -134,8 +181,8 @@ def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.n
     return fwd + core_f + elem_f, bwd + core_b + elem_b, core_f, core_b
 
 
-def _layer_base(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides: dict[str, np.ndarray],
-                topo: Topology) -> _LayerBase:
+def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides: dict[str, np.ndarray],
+                topo: Topology) -> _LayerComm:
     model, cluster = s.model, s.cluster
     seq = s.seq_len
     f64 = np.float64
@@ -143,7 +190,6 @@ def _layer_base(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
                            c.micro_batch.astype(f64))
     work = layer_work(model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
                       precision=s.training.precision, flash_attention=s.training.flash_attention)
-    fwd, bwd, attn_f, attn_b = _compute_times(s, cal, work, seq / cp)
 
     T = mb * seq / cp
     # Tensor parallel: an all-gather and a reduce-scatter of the T x h activations around attention and
@@ -169,9 +215,15 @@ def _layer_base(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
         a2a, ep_algo = ep_coll.time_s, ep_coll.algorithm
     else:
         a2a, ep_algo = np.zeros_like(tp), np.full(tp.shape, ALGORITHMS.index("pairwise"))
-    return _LayerBase(fwd=fwd, bwd=bwd, attn_f=attn_f, attn_b=attn_b, tp_fwd=collectives * one,
-                      cp_fwd=(cp - 1.0) * step_s, a2a=a2a, tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm,
-                      ep_algo=ep_algo)
+    return _LayerComm(work=work, tp_fwd=collectives * one, cp_fwd=(cp - 1.0) * step_s, a2a=a2a,
+                      tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm, ep_algo=ep_algo)
+
+
+def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray, inv: np.ndarray) -> _LayerBase:
+    """The layer's compute times under the calibration's kernel knobs, spread over the candidates."""
+    fwd, bwd, attn_f, attn_b = _compute_times(s, cal, comm.work, s.seq_len / cp)
+    return _LayerBase(fwd=fwd[inv], bwd=bwd[inv], attn_f=attn_f[inv], attn_b=attn_b[inv], tp_fwd=comm.tp_fwd[inv],
+                      cp_fwd=comm.cp_fwd[inv], a2a=comm.a2a[inv])
 
 
 def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.ndarray) -> _LayerTimes:
@@ -197,60 +249,32 @@ def candidate_strides(c: Candidates, degrees: dict[str, np.ndarray]) -> dict[str
     return out
 
 
-def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
-    """Step time parts, memory and fit for every candidate in ``c``."""
+def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
+    """The part of evaluate() that no timing knob touches (see Prepared)."""
     model, cluster, training = s.model, s.cluster, s.training
     seq = s.seq_len
     f64 = np.float64
     tp, pp, dp, cp, ep, etp, mb, vs = (getattr(c, n).astype(f64) for n in
                                        ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages"))
-    m = training.global_batch / (dp * mb)
-
-    zero = c.zero_stage
     memory = memory_per_gpu(model, seq_len=seq, global_batch=training.global_batch,
                             grad_accum_fp32=grads_in_fp32(training), flash_attention=training.flash_attention,
                             fp8=training.precision == "fp8", tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp,
-                            micro_batch=mb, virtual_stages=vs, recompute=c.recompute, zero_stage=zero, sp=c.sp,
-                            budget_bytes=cluster.accelerator.hbm_bytes * training.memory_reserve_fraction)
-    rfrac = memory.recompute_fraction
-
-    lps = layers_per_stage(model.layers, pp)
+                            micro_batch=mb, virtual_stages=vs, recompute=c.recompute, zero_stage=c.zero_stage,
+                            sp=c.sp, budget_bytes=cluster.accelerator.hbm_bytes * training.memory_reserve_fraction)
     n_moe_total = model.layers - model.moe.dense_layers if model.moe else 0
-    n_moe = np.minimum(lps, n_moe_total)
-    n_dense = lps - n_moe
     topo = build_topology(cluster)
     strides = candidate_strides(c, {"tp": tp, "cp": cp, "dp": dp, "pp": pp})
     # Layer shapes repeat across candidates (dp, pp, ZeRO, recompute do not change them): time each distinct one.
     rep, inv = group_rows(c.tp, c.cp, c.ep, c.etp, c.micro_batch, c.sp, strides["tp"], strides["cp"])
     shapes = c.take(rep)
     shape_strides = {k: v[rep] for k, v in strides.items()}
-    dense = moe = None
-    bases: dict[str, _LayerBase] = {}
+    comm: dict[str, _LayerComm] = {}
     if model.layers > n_moe_total:  # some dense layers (on the busiest stage or on the critical path)
-        bases["dense"] = _layer_base(s, cal, shapes, "dense", shape_strides, topo).take(inv)
-        dense = _layer_times(cal, bases["dense"], c.recompute, rfrac)
+        comm["dense"] = _layer_comm(s, cal, shapes, "dense", shape_strides, topo)
     if model.moe:
-        bases["moe"] = _layer_base(s, cal, shapes, "moe", shape_strides, topo).take(inv)
-        moe = _layer_times(cal, bases["moe"], c.recompute, rfrac)
-    first = bases.get("dense", bases.get("moe"))
-    assert first is not None
-    algorithms = {"tp": first.tp_algo, "cp": first.cp_algo, "ep": bases["moe"].ep_algo if "moe" in bases
-                  else first.ep_algo}
-
-    def per_stage(attr: str, n_d: np.ndarray | int = n_dense, n_m: np.ndarray | int = n_moe) -> np.ndarray:
-        total = np.zeros_like(tp)
-        if dense is not None:
-            total = total + n_d * getattr(dense, attr)
-        if moe is not None:
-            total = total + n_m * getattr(moe, attr)
-        return total
-
+        comm["moe"] = _layer_comm(s, cal, shapes, "moe", shape_strides, topo)
     su = {k: getattr(shapes, k).astype(f64) for k in ("tp", "cp", "micro_batch")}
-    head_work = lm_head_work(model, seq_len=seq, micro_batch=su["micro_batch"], tp=su["tp"], cp=su["cp"])
-    head_f, head_b, _, _ = (x[inv] for x in _compute_times(s, cal, head_work, seq / su["cp"]))
-    compute_mb = per_stage("fwd") + per_stage("bwd") + head_f + head_b
-    recompute_mb = per_stage("recompute")
-    tp_mb, cp_mb, ep_mb = per_stage("tp"), per_stage("cp"), per_stage("ep")
+    head = lm_head_work(model, seq_len=seq, micro_batch=su["micro_batch"], tp=su["tp"], cp=su["cp"])
 
     # Pipeline: a send/recv of the stage boundary activations forward and backward per virtual stage, split
     # over the tp ranks (Megatron's scatter-gather optimisation).
@@ -259,19 +283,6 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     pp_pair = place(cluster, topo, np.where(pp2 > 1, 2.0, 1.0), strides["pp"][rep2])
     boundary = mb2 * seq / cp2 * model.hidden * ACT_BYTES / tp2
     pp_coll = collective_time(cluster, topo, cal, "send_recv", boundary, pp_pair)
-    pp_mb = 2.0 * vs * pp_coll.time_s[inv2]
-    algorithms["pp"] = pp_coll.algorithm[inv2]
-
-    t_mb = compute_mb + recompute_mb + tp_mb + cp_mb + ep_mb + pp_mb
-    # One micro-batch through every layer of the model (not only the busiest stage's), the head and each
-    # stage-to-stage hop: the critical path no schedule can shorten.
-    layer_parts = ("fwd", "bwd", "recompute", "tp", "cp", "ep")
-    all_layers = sum((per_stage(a, model.layers - n_moe_total, n_moe_total) for a in layer_parts),
-                     start=np.zeros_like(tp))
-    hops = 2.0 * np.maximum(pp * vs - 1.0, 0.0) * pp_coll.time_s[inv2]
-    t_crit = np.maximum(all_layers + head_f + head_b + hops, t_mb)
-    t_pipe = np.maximum(m * t_mb + (t_crit - t_mb) / vs, t_crit + (m - 1.0) * t_mb / vs)
-    bubble = t_pipe - m * t_mb
 
     # Data parallel: dense weights reduce over dp*cp ranks tp apart; expert weights over the expert
     # data-parallel group, ep*etp apart. The collectives depend on the stage's parameters and the replica groups
@@ -282,43 +293,102 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration) -> StepArrays:
     non_expert3, expert3 = stage_params(model, pp3, tp3, ep3, etp3)
     lps3 = layers_per_stage(model.layers, pp3)
     grad_bytes = 4.0 if grads_in_fp32(training) else 2.0
-    zero_eff = effective_zero_stage(zero, pp)
-    fwd_mb = per_stage("fwd") + head_f
-    bwd_mb = per_stage("bwd") + head_b
-    hide = cal.dp_comm_overlap
-    dp_exposed = np.zeros_like(tp)
-    local_params = np.zeros_like(tp)
+    zero_eff = effective_zero_stage(c.zero_stage, pp)
+    replicas = []
     for n_params3, size3, stride3 in ((non_expert3, replica_size[rep3], replica_stride[rep3]),
                                       (expert3, tp3 * cp3 * dp3 / (ep3 * etp3), ep3 * etp3)):
         group = place(cluster, topo, size3, stride3)
         # Megatron-LM DDP buckets of max(40M, 1M x dp) parameters (distributed_data_parallel.py), one
         # collective each; ZeRO-3 / FSDP gathers and reduces one transformer layer at a time
         buckets3 = np.maximum(n_params3 / np.maximum(DDP_BUCKET_MIN_PARAMS, DDP_BUCKET_PARAMS_PER_RANK * size3), 1.0)
-
         ar = collective_time(cluster, topo, cal, "all_reduce", n_params3 / buckets3 * grad_bytes, group)
         rs = collective_time(cluster, topo, cal, "reduce_scatter", n_params3 / buckets3 * grad_bytes, group)
         ag = collective_time(cluster, topo, cal, "all_gather", n_params3 / buckets3 * 2.0, group)
         ag_layer = collective_time(cluster, topo, cal, "all_gather", n_params3 / lps3 * 2.0, group)
         rs_layer = collective_time(cluster, topo, cal, "reduce_scatter", n_params3 / lps3 * grad_bytes, group)
-        t_allreduce, t_scatter, t_gather = ((buckets3 * x.time_s)[inv3] for x in (ar, rs, ag))
-        t_gather_layer, t_scatter_layer = ag_layer.time_s[inv3], rs_layer.time_s[inv3]
-        if "dp" not in algorithms:  # the dense weights' gradient reduction
-            algorithms["dp"] = np.where(zero_eff == 0, ar.algorithm[inv3], rs.algorithm[inv3])
+        replicas.append(_ReplicaComm(
+            n_params=n_params3[inv3], size=size3[inv3], allreduce=(buckets3 * ar.time_s)[inv3],
+            scatter=(buckets3 * rs.time_s)[inv3], gather=(buckets3 * ag.time_s)[inv3],
+            gather_layer=ag_layer.time_s[inv3], scatter_layer=rs_layer.time_s[inv3],
+            algo=np.where(zero_eff == 0, ar.algorithm[inv3], rs.algorithm[inv3])))
+    return Prepared(key=stage_key(cal), size=len(c), memory=memory, inv=inv, shapes=shapes, comm=comm, head=head,
+                    pp_time=pp_coll.time_s[inv2], pp_algo=pp_coll.algorithm[inv2], replicas=tuple(replicas))
+
+
+def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | None = None) -> StepArrays:
+    """Step time parts, memory and fit for every candidate in ``c`` (``prepared``: the same candidates' stage made
+    by prepare(), reused when its calibration differs from ``cal`` in timing knobs only)."""
+    if prepared is None or prepared.key != stage_key(cal) or prepared.size != len(c):
+        prepared = prepare(s, c, cal)
+    model, cluster, training = s.model, s.cluster, s.training
+    f64 = np.float64
+    tp, pp, dp, cp, mb, vs = (getattr(c, n).astype(f64) for n in
+                              ("tp", "pp", "dp", "cp", "micro_batch", "virtual_stages"))
+    m = training.global_batch / (dp * mb)
+    memory = prepared.memory
+    rfrac = memory.recompute_fraction
+    inv = prepared.inv
+    lps = layers_per_stage(model.layers, pp)
+    n_moe_total = model.layers - model.moe.dense_layers if model.moe else 0
+    n_moe = np.minimum(lps, n_moe_total)
+    n_dense = lps - n_moe
+    shape_cp = prepared.shapes.cp.astype(f64)
+    bases = {kind: _layer_base(s, cal, comm, shape_cp, inv) for kind, comm in prepared.comm.items()}
+    times = {kind: _layer_times(cal, base, c.recompute, rfrac) for kind, base in bases.items()}
+    dense, moe = times.get("dense"), times.get("moe")
+    first = prepared.comm.get("dense", prepared.comm.get("moe"))
+    assert first is not None
+    algorithms = {"tp": first.tp_algo[inv], "cp": first.cp_algo[inv],
+                  "ep": prepared.comm["moe"].ep_algo[inv] if "moe" in prepared.comm else first.ep_algo[inv]}
+
+    def per_stage(attr: str, n_d: np.ndarray | int = n_dense, n_m: np.ndarray | int = n_moe) -> np.ndarray:
+        total = np.zeros_like(tp)
+        if dense is not None:
+            total = total + n_d * getattr(dense, attr)
+        if moe is not None:
+            total = total + n_m * getattr(moe, attr)
+        return total
+
+    head_f, head_b, _, _ = (x[inv] for x in _compute_times(s, cal, prepared.head, s.seq_len / shape_cp))
+    compute_mb = per_stage("fwd") + per_stage("bwd") + head_f + head_b
+    recompute_mb = per_stage("recompute")
+    tp_mb, cp_mb, ep_mb = per_stage("tp"), per_stage("cp"), per_stage("ep")
+    pp_mb = 2.0 * vs * prepared.pp_time
+    algorithms["pp"] = prepared.pp_algo
+
+    t_mb = compute_mb + recompute_mb + tp_mb + cp_mb + ep_mb + pp_mb
+    # One micro-batch through every layer of the model (not only the busiest stage's), the head and each
+    # stage-to-stage hop: the critical path no schedule can shorten.
+    layer_parts = ("fwd", "bwd", "recompute", "tp", "cp", "ep")
+    all_layers = sum((per_stage(a, model.layers - n_moe_total, n_moe_total) for a in layer_parts),
+                     start=np.zeros_like(tp))
+    hops = 2.0 * np.maximum(pp * vs - 1.0, 0.0) * prepared.pp_time
+    t_crit = np.maximum(all_layers + head_f + head_b + hops, t_mb)
+    t_pipe = np.maximum(m * t_mb + (t_crit - t_mb) / vs, t_crit + (m - 1.0) * t_mb / vs)
+    bubble = t_pipe - m * t_mb
+
+    zero_eff = effective_zero_stage(c.zero_stage, pp)
+    fwd_mb = per_stage("fwd") + head_f
+    bwd_mb = per_stage("bwd") + head_b
+    hide = cal.dp_comm_overlap
+    dp_exposed = np.zeros_like(tp)
+    local_params = np.zeros_like(tp)
+    algorithms["dp"] = prepared.replicas[0].algo  # the dense weights' gradient reduction
+    for r in prepared.replicas:
         # ZeRO-0: gradients all-reduced once, behind the last micro-batch's backward (Megatron overlap_grad_reduce);
         # ZeRO-1 (distributed optimizer): reduce-scattered once, parameters all-gathered once behind the first
         # forward; ZeRO-2: reduce-scattered after every micro-batch's backward (DeepSpeed stage 2, Megatron-FSDP
         # optim_grads); ZeRO-3: every micro-batch gathers each layer's parameters before its forward and again
         # before its backward, and reduce-scatters its gradients after, each behind that layer's compute
         # (FSDP prefetch; torchtitan without a pipeline, DeepSpeed stage 3)
-        per_step_grad = np.where(zero_eff == 0, t_allreduce, t_scatter)
+        per_step_grad = np.where(zero_eff == 0, r.allreduce, r.scatter)
         exposed = np.where(zero_eff == 2, m, 1.0) * np.maximum(per_step_grad - hide * bwd_mb, 0.0) \
-            + np.where(zero_eff >= 1, np.maximum(t_gather - hide * fwd_mb, 0.0), 0.0)
-        layered = m * lps * (np.maximum(t_gather_layer - hide * fwd_mb / lps, 0.0)
-                             + np.maximum(t_gather_layer + t_scatter_layer - hide * bwd_mb / lps, 0.0))
+            + np.where(zero_eff >= 1, np.maximum(r.gather - hide * fwd_mb, 0.0), 0.0)
+        layered = m * lps * (np.maximum(r.gather_layer - hide * fwd_mb / lps, 0.0)
+                             + np.maximum(r.gather_layer + r.scatter_layer - hide * bwd_mb / lps, 0.0))
         exposed = np.where(zero_eff == 3, layered, exposed)
-        n_params, size = n_params3[inv3], size3[inv3]
-        dp_exposed = dp_exposed + np.where(n_params > 0, exposed, 0.0)
-        local_params = local_params + n_params / np.where(zero_eff >= 1, size, 1.0)
+        dp_exposed = dp_exposed + np.where(r.n_params > 0, exposed, 0.0)
+        local_params = local_params + r.n_params / np.where(zero_eff >= 1, r.size, 1.0)
 
     optimizer = memory_bound_s(cluster.accelerator, cal, OPTIMIZER_BYTES_PER_PARAM * local_params,
                                OPTIMIZER_KERNELS)

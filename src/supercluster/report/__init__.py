@@ -1,6 +1,7 @@
 """Presentation of reports (terminal now; HTML later). Computes nothing."""
 
 from .console import (
+    render_calibration,
     render_claims,
     render_collective,
     render_collective_validation,
@@ -13,6 +14,6 @@ from .console import (
     render_validation,
 )
 
-__all__ = ["render_claims", "render_collective", "render_collective_validation", "render_fabric", "render_facility", "render_plan",
+__all__ = ["render_calibration", "render_claims", "render_collective", "render_collective_validation", "render_fabric", "render_facility", "render_plan",
            "render_reliability", "render_search", "render_sweep",
            "render_validation"]

@@ -15,6 +15,7 @@ from ..search.rank import Ranked, SearchReport
 from ..search.runner import SweepRun
 from ..search.sweep import FIELD_PREFIX
 from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY
+from ..validate.calibrate import CalibrationResult
 from ..validate.claims import ClaimsReport
 from ..validate.collectives import CollectiveValidationResult
 from ..validate.runs import ValidationResult
@@ -91,6 +92,9 @@ def render_plan(r: StepReport, console: Console) -> None:
         if seconds > 0:
             t.add_row(PART_LABELS.get(part, part), _fmt_s(seconds), f"{seconds / r.step_time_s:.1%}")
     t.add_row("[bold]step[/bold]", f"[bold]{_fmt_s(r.step_time_s)}[/bold]", "100%")
+    if r.step_time_interval_s:
+        lo, hi = r.step_time_interval_s
+        t.add_row("[dim]measured step likely within[/dim]", f"[dim]{_fmt_s(lo)} – {_fmt_s(hi)}[/dim]", "")
     console.print(t)
 
     m = Table(title="memory per GPU", show_edge=False)
@@ -111,9 +115,13 @@ def render_plan(r: StepReport, console: Console) -> None:
     s.add_row("model FLOPs per token (PaLM)", f"{r.model_flops_per_token:.3e}")
     s.add_row("tokens per step", f"{r.tokens_per_step:,.0f}")
     s.add_row("tokens/s", f"{r.tokens_per_s:,.0f}")
-    s.add_row("MFU / HFU", f"{r.mfu:.1%} / {r.hfu:.1%}")
+    s.add_row("MFU / HFU", f"{r.mfu:.1%} / {r.hfu:.1%}"
+              + (f"  [dim](MFU {r.mfu_interval[0]:.1%} – {r.mfu_interval[1]:.1%})[/dim]" if r.mfu_interval else ""))
     s.add_row("training tokens", f"{r.training_tokens:.3g}")
-    s.add_row("time to train (no failures)", f"{r.time_to_train_s / SECONDS_PER_DAY:,.1f} days")
+    s.add_row("time to train (no failures)", f"{r.time_to_train_s / SECONDS_PER_DAY:,.1f} days"
+              + (f"  [dim]({r.time_to_train_interval_s[0] / SECONDS_PER_DAY:,.1f} – "
+                 f"{r.time_to_train_interval_s[1] / SECONDS_PER_DAY:,.1f})[/dim]"
+                 if r.time_to_train_interval_s else ""))
     if r.reliability and "unavailable" in r.reliability:
         s.add_row("time to train with failures", f"[dim]not modelled: {r.reliability['unavailable']}[/dim]")
     elif r.reliability and "infeasible" in r.reliability:
@@ -133,6 +141,9 @@ def render_plan(r: StepReport, console: Console) -> None:
                       f"${rel['run_cost_with_failures_usd'] / 1e6:,.0f} M")
     s.add_row("GPU-hours", f"{r.gpu_hours / 1e6:,.2f} M")
     console.print(s)
+    if r.uncertainty:
+        u = r.uncertainty
+        console.print(f"[dim]interval: {u.basis} ({', '.join(u.rows)}; {u.calibration})[/dim]")
     if r.facility:
         render_facility(r.facility, console)
     if r.claims:
@@ -152,34 +163,87 @@ def render_plan(r: StepReport, console: Console) -> None:
 
 def render_validation(v: ValidationResult, console: Console) -> None:
     t = Table(title=f"validation: {v.file}", show_edge=False)
-    for col, just in (("run", "left"), ("tp-pp-dp-cp-ep", "left"), ("mb/vs/rc/zero", "left"),
-                      ("expected s", "right"), ("predicted s", "right"), ("error", "right")):
+    cv = v.cv_median_abs_rel_error is not None
+    cols = [("run", "left"), ("tp-pp-dp-cp-ep", "left"), ("mb/vs/rc/zero", "left"), ("expected s", "right"),
+            ("predicted s", "right"), ("error", "right")] + ([("cv error", "right")] if cv else [])
+    for col, just in cols:
         t.add_column(col, justify=just)  # type: ignore[arg-type]
+    limit = float(v.tolerance.get("max_abs_rel_error", 0.25))
     for row in v.rows:
         if row.error or row.parallelism is None or row.rel_error is None:
             t.add_row(row.id, "-", "-", f"{row.expected_step_time_s:.3f}", "[red]cannot model[/red]",
-                      row.error or "")
+                      row.error or "", *([""] if cv else []))
             continue
         p = row.parallelism
-        style = "red" if abs(row.rel_error) > float(v.tolerance.get("max_abs_rel_error", 0.25)) else ""
+        style = "red" if abs(row.rel_error) > limit and row.excluded is None else ""
         err = f"{row.rel_error:+.1%}"
-        t.add_row(row.id, f"{p['tp']}-{p['pp']}-{p['dp']}-{p['cp']}-{p['ep']}",
-                  f"{p['micro_batch']}/{p['virtual_stages']}/{p['recompute'][:3]}/{p['zero_stage']}"
-                  + ("" if row.fits else " [yellow]oom?[/yellow]"),
-                  f"{row.expected_step_time_s:.3f}", f"{row.predicted_step_time_s:.3f}",
-                  f"[{style}]{err}[/{style}]" if style else err)
+        if row.excluded:
+            err += " [dim](not gated)[/dim]"
+        cells = [row.id, f"{p['tp']}-{p['pp']}-{p['dp']}-{p['cp']}-{p['ep']}",
+                 f"{p['micro_batch']}/{p['virtual_stages']}/{p['recompute'][:3]}/{p['zero_stage']}"
+                 + ("" if row.fits else " [yellow]oom?[/yellow]"),
+                 f"{row.expected_step_time_s:.3f}", f"{row.predicted_step_time_s:.3f}",
+                 f"[{style}]{err}[/{style}]" if style else err]
+        if cv:
+            cells.append("-" if row.cv_rel_error is None else f"{row.cv_rel_error:+.1%}")
+        t.add_row(*cells)
     console.print(t)
+
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.1%}"
 
+    gated = len(v.rows) - v.excluded
     console.print(f"median |error| {pct(v.median_abs_rel_error)}  max |error| {pct(v.max_abs_rel_error)}  "
                   f"(tolerance: median {float(v.tolerance.get('median_abs_rel_error', 0.1)):.0%}, "
-                  f"max {float(v.tolerance.get('max_abs_rel_error', 0.25)):.0%}) over {len(v.rows)} runs")
+                  f"max {limit:.0%}) over {gated} runs"
+                  + (f"; {v.excluded} more listed but not gated (the data file says why)" if v.excluded else ""))
+    if cv:
+        console.print(f"leave-one-source-out: median |error| {pct(v.cv_median_abs_rel_error)}  max |error| "
+                      f"{pct(v.cv_max_abs_rel_error)} (knobs refitted without each of {len(v.cv_groups)} sources)")
+    for row in v.rows:
+        if row.excluded:
+            console.print(f"[dim]not gated: {row.id}: {row.excluded}[/dim]")
     if v.passed:
         console.print("[green]within tolerance[/green]")
     else:
         for f in v.failures:
             console.print(f"[red]✗[/red] {f}")
+
+
+def render_calibration(c: CalibrationResult, console: Console) -> None:
+    k = Table(title=f"calibration on {c.file} (from {c.start})", show_edge=False)
+    for col, just in (("knob", "left"), ("before", "right"), ("after", "right")):
+        k.add_column(col, justify=just)  # type: ignore[arg-type]
+    for name in c.fitted:
+        k.add_row(name, f"{c.knobs_before[name]:.4g}", f"{c.knobs_after[name]:.4g}")
+    console.print(k)
+    t = Table(show_edge=False)
+    for col, just in (("run", "left"), ("source", "left"), ("measured s", "right"), ("before", "right"),
+                      ("after", "right"), ("cross-validated", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+
+    def err(x: float | None) -> str:
+        return "-" if x is None else f"{x:+.1%}"
+
+    for r in c.rows:
+        t.add_row(r.id, r.group[:40], f"{r.expected_step_time_s:.3f}", err(r.before_rel_error), err(r.rel_error),
+                  err(r.cv_rel_error))
+    console.print(t)
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.1%}"
+
+    console.print(f"before: median |error| {pct(c.median_abs_rel_error_before)}, max {pct(c.max_abs_rel_error_before)}"
+                  f"; after: median {pct(c.median_abs_rel_error)}, max {pct(c.max_abs_rel_error)}; "
+                  f"cross-validated (leaving out each of {len(c.groups)} "
+                  f"{'sources' if len(c.groups) < len(c.rows) else 'runs'}): median {pct(c.cv_median_abs_rel_error)}"
+                  f", max {pct(c.cv_max_abs_rel_error)}; runs inside their own cross-validated band: "
+                  f"{pct(c.cv_interval_coverage)}")
+    for e in c.excluded:
+        console.print(f"[dim]left out of the fit: {e.id}: {e.reason}[/dim]")
+    if c.written:
+        console.print(f"written: {c.written} (name it in a scenario as `calibration: {c.written}` or pass "
+                      f"--calibration {c.written})")
 
 
 def _fmt_bytes(n: float | None) -> str:

@@ -11,12 +11,13 @@ from ..errors import InfeasibleError
 from ..facility.ledger import facility_ledger
 from ..perf.candidates import Candidates
 from ..perf.report import StepReport, step_report
-from ..perf.step import StepArrays, evaluate
+from ..perf.step import Prepared, StepArrays, evaluate, prepare, stage_key
 from ..reliability.report import PLAN_RUNS, reliability_report
-from ..spec.calibration import Calibration, default_calibration
+from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from .claims import check_claims
 from .space import enumerate_space
+from .uncertainty import with_interval
 
 CHUNK = 1 << 18  # candidates evaluated per batch (bounds peak memory)
 
@@ -40,10 +41,30 @@ def evaluated_chunks(s: Scenario, space: Candidates, cal: Calibration
         yield lo, chunk, evaluate(s, chunk, cal)
 
 
+def fastest_step_time(s: Scenario, calibration: Calibration, cache: dict[str, object]) -> float:
+    """``plan(s, calibration, require_fit=False).step_time_s``, keeping the search space and its prepared stage in
+    ``cache`` so that many calibrations differing in timing knobs only (a fit) time the same space cheaply."""
+    cal = s.calibrated(calibration)
+    space = cache.get("space")
+    if not isinstance(space, Candidates):
+        space = cache["space"] = enumerate_space(s)
+    if len(space) == 0 or len(space) > CHUNK:
+        return plan(s, calibration, require_fit=False, with_reliability=False).step_time_s
+    prepared = cache.get("prepared")
+    if not isinstance(prepared, Prepared) or prepared.key != stage_key(cal):
+        prepared = cache["prepared"] = prepare(s, space, cal)
+    arrays = evaluate(s, space, cal, prepared)
+    i = best_index(arrays, require_fit=True)
+    if i is None:
+        i = best_index(arrays, require_fit=False)
+    assert i is not None
+    return float(arrays.step_time_s[i])
+
+
 def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True,
          with_reliability: bool = True) -> StepReport:
     """Search the scenario's parallel configurations (given fields fixed) and report the best one."""
-    cal = s.calibrated(calibration or default_calibration())
+    cal = s.calibrated(calibration)
     start = time.perf_counter()
     space = enumerate_space(s)
     if len(space) == 0:
@@ -88,7 +109,7 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
         _, _, _, chunk, arrays = best
         i = best[2] - (best[2] // CHUNK) * CHUNK
     info["seconds"] = time.perf_counter() - start
-    report = step_report(s, chunk, arrays, i, search=info)
+    report = with_interval(step_report(s, chunk, arrays, i, search=info), s, cal)
     ledger = facility_ledger(s, report)
     if ledger is not None:
         report = report.model_copy(update={"facility": ledger.model_dump()})

@@ -24,7 +24,7 @@ from ..errors import InfeasibleError
 from ..perf.candidates import RECOMPUTE_NAMES, Candidates
 from ..perf.report import StepReport
 from ..perf.step import PARTS
-from ..spec.calibration import Calibration, default_calibration
+from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..workload.flops import model_flops_per_token
 from .plan import evaluated_chunks, plan
@@ -89,7 +89,7 @@ def rank(s: Scenario, *, top: int = 10, pareto: bool = False, calibration: Calib
     """Time every configuration of the scenario's space; the ``top`` fastest that fit, and (``pareto``) the front."""
     if top < 1:
         raise ValueError("top must be at least 1")
-    cal = s.calibrated(calibration or default_calibration())
+    cal = s.calibrated(calibration)
     best = plan(s, calibration, with_reliability=False)  # raises InfeasibleError with its reasons if nothing fits
     start = time.perf_counter()
     space = enumerate_space(s)

@@ -1,18 +1,50 @@
 """Global calibration knobs of the step model: named, documented, fitted on the calibration set only.
 
-The values live in ``catalog/calibration.yaml`` with how they were fitted; a scenario may override them under
-``calibration:`` to ask "what if".
+A calibration file (the shipped ``catalog/calibration.yaml``, or one ``supercluster calibrate`` writes from a
+user's own measured runs) holds::
+
+    calibration:                    # every knob: its value, what it means, and (fitted knobs) the range searched
+      matmul_scale: {value: 0.78, doc: "...", fit: {low: 0.5, high: 1.0, neutral: 1.0, resolution: 0.005}}
+      nccl_latency_s: {value: {...}, doc: "..."}      # read off a source, not fitted
+    fit: {...}                      # how the values were fitted (file, rows, errors in-sample and cross-validated)
+    residuals: [...]                # per fitted row: its features and its cross-validated relative error
+
+A scenario may name such a file (``calibration: path.yaml``) or override knobs inline to ask "what if"
+(``calibration: {ep_comm_overlap: 1.0}``).
 """
 
 from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import yaml
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from ..errors import FileFormatError, SpecError
 from .base import Fraction, NonNegativeFloat, Spec
+
+
+class Residual(Spec):
+    """One fitted run: what kind of run it is (``features``) and how far off the prediction was, in-sample and
+    when its source was left out of the fit."""
+
+    id: str
+    group: str = Field(description="the source the run came from (the unit left out by cross-validation)")
+    features: dict[str, str | float | bool]
+    rel_error: float = Field(description="predicted / measured - 1 with the fitted knobs")
+    cv_rel_error: float = Field(description="predicted / measured - 1 with knobs fitted without the run's source")
+
+
+class KnobRange(Spec):
+    """Where the fit searches a knob, and its neutral value (no effect assumed) for a fit from scratch."""
+
+    low: float
+    high: float
+    neutral: float
+    resolution: float = Field(gt=0, description="fitted values are rounded to a multiple of this")
 
 
 class Calibration(Spec):
@@ -40,10 +72,81 @@ class Calibration(Spec):
                                              "base latency per algorithm and protocol, per-step latency over "
                                              "NVLink and the network")
     source: str = "catalog/calibration.yaml"
+    residuals: tuple[Residual, ...] = Field(default=(), description="the fitted runs' cross-validated errors, "
+                                            "from which a prediction's interval is drawn")
+
+
+#: fields of Calibration that are not knobs
+NOT_KNOBS = frozenset({"source", "residuals"})
+
+
+def knob_names() -> list[str]:
+    return [k for k in Calibration.model_fields if k not in NOT_KNOBS]
+
+
+def parse_calibration(data: Any, *, file: str, source: str | None = None) -> Calibration:
+    """A calibration document (``calibration:`` knobs with values, optional ``residuals``) as a Calibration, every
+    problem one located error."""
+    if not isinstance(data, dict) or not isinstance(data.get("calibration"), dict):
+        raise FileFormatError("expected a mapping 'calibration' of knobs, each {value: ..., doc: ...}", file=file,
+                              field="calibration")
+    values: dict[str, Any] = {}
+    known = set(knob_names())
+    for name, entry in data["calibration"].items():
+        if name not in known:
+            raise SpecError(f"unknown calibration knob (known: {', '.join(sorted(known))})", file=file,
+                            field=f"calibration.{name}")
+        if not isinstance(entry, dict) or "value" not in entry:
+            raise FileFormatError("expected a mapping with a 'value'", file=file, field=f"calibration.{name}")
+        values[name] = entry["value"]
+    residuals = data.get("residuals") or []
+    if not isinstance(residuals, list):
+        raise FileFormatError("expected a list", file=file, field="residuals")
+    try:
+        return Calibration.model_validate({**values, "residuals": residuals, "source": source or file})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        where = loc if loc.startswith("residuals") else f"calibration.{loc}"
+        missing = first["type"] == "missing"
+        raise SpecError("required knob is missing" if missing else f"{first['msg']} (got {first.get('input')!r})",
+                        file=file, field=where) from None
+
+
+def read_calibration_document(path: str | Path) -> dict[str, Any]:
+    """The parsed file (YAML, TOML or JSON), located errors for unreadable input."""
+    from .load import read_data_file  # load imports the scenario, which imports this module
+
+    return read_data_file(path)
+
+
+@cache
+def load_calibration(path: str) -> Calibration:
+    """The calibration a file holds (cached: a file named by many scenarios is read once per process)."""
+    return parse_calibration(read_calibration_document(path), file=path)
+
+
+def _catalog_text() -> str:
+    return resources.files("supercluster.catalog").joinpath("calibration.yaml").read_text(encoding="utf-8")
 
 
 @cache
 def default_calibration() -> Calibration:
-    text = resources.files("supercluster.catalog").joinpath("calibration.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)["calibration"]
-    return Calibration.model_validate({k: v["value"] for k, v in data.items()})
+    """The shipped calibration: catalog/calibration.yaml."""
+    return parse_calibration(yaml.safe_load(_catalog_text()), file="catalog/calibration.yaml")
+
+
+@cache
+def shipped_document() -> dict[str, Any]:
+    """catalog/calibration.yaml as data (its knobs' docs and fit ranges)."""
+    data: dict[str, Any] = yaml.safe_load(_catalog_text())
+    return data
+
+
+def knob_ranges() -> dict[str, KnobRange]:
+    """The knobs a fit may move (those with a ``fit:`` range in the shipped file), in the file's order."""
+    out = {}
+    for name, entry in shipped_document()["calibration"].items():
+        if isinstance(entry, dict) and entry.get("fit"):
+            out[name] = KnobRange.model_validate(entry["fit"])
+    return out

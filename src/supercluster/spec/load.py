@@ -122,6 +122,11 @@ def _resolve_tree(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
                     fabric[sub] = _resolve_named(f"cluster.fabric.{sub}", fabric[sub], base_dir)
             cluster["fabric"] = fabric
         data["cluster"] = cluster
+    calibration = data.get("calibration")
+    if isinstance(calibration, str):  # a calibration file, relative to the scenario
+        data["calibration"] = str((base_dir / calibration).resolve())
+    elif isinstance(calibration, dict) and isinstance(calibration.get("file"), str):
+        data["calibration"] = {**calibration, "file": str((base_dir / calibration["file"]).resolve())}
     if data.get("parallelism") in ("auto", None):
         data.pop("parallelism", None)
     return data

@@ -6,9 +6,10 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from ..errors import InputError
 from . import catalog
 from .base import Spec
-from .calibration import Calibration, default_calibration
+from .calibration import Calibration, default_calibration, knob_names, load_calibration
 from .hardware import Cluster, Facility
 from .model import Model
 from .reliability import Reliability
@@ -54,30 +55,53 @@ class Scenario(Spec):
     facility: Facility | None = None
     reliability: Reliability = Field(default_factory=lambda: default_reliability())
     claims: list[Claim] = Field(default_factory=list)
-    calibration: dict[str, float | dict[str, float]] = Field(
-        default_factory=dict, description="what-if overrides of the global knobs (catalog/calibration.yaml), e.g. "
-        "{ep_comm_overlap: 1.0} for a schedule that hides the expert all-to-all (DeepSeek's DualPipe)")
+    calibration: dict[str, float | dict[str, float] | str] | str = Field(
+        default_factory=dict, description="a calibration file (written by `supercluster calibrate`, path relative to "
+        "the scenario) or what-if overrides of the global knobs, e.g. {ep_comm_overlap: 1.0} for a schedule that "
+        "hides the expert all-to-all (DeepSeek's DualPipe); {file: path, knob: value} does both")
     seed: int = 0
 
     @model_validator(mode="after")
     def _known_knobs(self) -> Scenario:
-        known = set(Calibration.model_fields) - {"source"}
-        unknown = sorted(set(self.calibration) - known)
+        known = set(knob_names())
+        unknown = sorted(set(self.calibration_overrides()) - known)
         if unknown:
             raise ValueError(f"unknown calibration knob(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        file = self.calibration_file()
         try:
-            self.calibrated(default_calibration())
+            self.calibrated()
+        except InputError as exc:
+            raise ValueError(f"calibration file {file}: {exc.message}" + (f" ({exc.field})" if exc.field else "")
+                             ) from None
         except ValidationError as exc:
             first = exc.errors()[0]
             raise ValueError(f"calibration.{'.'.join(str(p) for p in first['loc'])}: {first['msg']} "
                              f"(got {first.get('input')!r})") from None
         return self
 
-    def calibrated(self, base: Calibration) -> Calibration:
-        """The global knobs with this scenario's overrides, validated."""
-        if not self.calibration:
+    def calibration_file(self) -> str | None:
+        """The calibration file the scenario names, if any."""
+        if isinstance(self.calibration, str):
+            return self.calibration
+        file = self.calibration.get("file")
+        return file if isinstance(file, str) else None
+
+    def calibration_overrides(self) -> dict[str, float | dict[str, float]]:
+        """The scenario's what-if knob values."""
+        if isinstance(self.calibration, str):
+            return {}
+        return {k: v for k, v in self.calibration.items() if k != "file" and not isinstance(v, str)}
+
+    def calibrated(self, base: Calibration | None = None) -> Calibration:
+        """The global knobs in effect: ``base`` (a calibration given at run time, e.g. ``--calibration``), else the
+        scenario's calibration file, else the shipped one; with the scenario's overrides laid over them."""
+        if base is None:
+            file = self.calibration_file()
+            base = load_calibration(file) if file else default_calibration()
+        overrides = self.calibration_overrides()
+        if not overrides:
             return base
-        return Calibration.model_validate({**base.model_dump(), **self.calibration})
+        return Calibration.model_validate({**base.model_dump(), **overrides})
 
     @property
     def seq_len(self) -> int:

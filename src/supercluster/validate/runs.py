@@ -38,6 +38,10 @@ class Row(BaseModel):
     fits: bool | None = None
     mfu: float | None = None
     error: str | None = None
+    excluded: str | None = None  # why the data file leaves this run out of the gate (and of the fit)
+    step_time_interval_s: tuple[float, float] | None = None
+    cv_predicted_step_time_s: float | None = None  # with the knobs refitted without this run's source (--cv)
+    cv_rel_error: float | None = None
 
 
 class ValidationResult(BaseModel):
@@ -50,6 +54,23 @@ class ValidationResult(BaseModel):
     tolerance: dict[str, Any]
     passed: bool
     failures: list[str]
+    excluded: int = 0
+    calibration: str = ""
+    cv_median_abs_rel_error: float | None = None  # leave-one-source-out (--cv)
+    cv_max_abs_rel_error: float | None = None
+    cv_groups: list[str] = []
+
+
+def expected_step_time(run: Any, *, file: str, index: int) -> float:
+    """A run's measured step time, or one located error."""
+    try:
+        expected = float(run["expected"]["step_time_s"])
+    except (KeyError, TypeError, ValueError):
+        expected = float("nan")
+    if not expected > 0 or expected == float("inf"):
+        raise FileFormatError("expected a positive number of seconds", file=file,
+                              field=f"runs[{index}].expected.step_time_s")
+    return expected
 
 
 def run_to_scenario(run: dict[str, Any], *, file: str, index: int) -> Scenario:
@@ -117,38 +138,39 @@ def run_to_scenario(run: dict[str, Any], *, file: str, index: int) -> Scenario:
 
 
 def validate_file(path: str | Path | None = None, calibration: Calibration | None = None) -> ValidationResult:
-    """Predict every run of a published-runs file; rows that cannot be modelled count as failures."""
+    """Predict every run of a published-runs file; rows that cannot be modelled count as failures, rows the file
+    marks ``exclude_from_gate: reason`` are predicted and listed but left out of the statistics and the gate."""
     data, runs, shown = read_validation_file(path, DEFAULT_FILE, "runs")
     tol = read_tolerance(data, DEFAULT_TOLERANCE, ("median_abs_rel_error", "max_abs_rel_error"), shown)
     rows: list[Row] = []
     for i, run in enumerate(runs):
         rid = str(run.get("id", f"runs[{i}]")) if isinstance(run, dict) else f"runs[{i}]"
-        try:
-            expected = float(run["expected"]["step_time_s"])
-        except (KeyError, TypeError, ValueError):
-            expected = float("nan")
-        if not expected > 0 or expected == float("inf"):
-            raise FileFormatError("expected a positive number of seconds", file=shown,
-                                  field=f"runs[{i}].expected.step_time_s")
+        expected = expected_step_time(run, file=shown, index=i)
+        reason = run.get("exclude_from_gate")
+        excluded = str(reason) if reason else None
         try:
             scenario = run_to_scenario(run, file=shown, index=i)
             report = plan(scenario, calibration, require_fit=False)
         except SuperclusterError as exc:
             rows.append(Row(id=rid, predicted_step_time_s=None, expected_step_time_s=expected, rel_error=None,
-                            parallelism=None, error=str(exc)))
+                            parallelism=None, error=str(exc), excluded=excluded))
             continue
         pred = report.step_time_s
         rows.append(Row(id=rid, predicted_step_time_s=pred, expected_step_time_s=expected,
                         rel_error=(pred - expected) / expected, parallelism=report.parallelism,
-                        fits=report.fits, mfu=report.mfu))
-    errors = [abs(r.rel_error) for r in rows if r.rel_error is not None]
+                        fits=report.fits, mfu=report.mfu, excluded=excluded,
+                        step_time_interval_s=report.step_time_interval_s))
+    gated = [r for r in rows if r.excluded is None]
+    errors = [abs(r.rel_error) for r in gated if r.rel_error is not None]
     median = statistics.median(errors) if errors else None
     worst = max(errors) if errors else None
-    failures = [f"{r.id}: cannot be modelled: {r.error}" for r in rows if r.error]
+    failures = [f"{r.id}: cannot be modelled: {r.error}" for r in gated if r.error]
     if median is not None and median > float(tol["median_abs_rel_error"]):
         failures.append(f"median |error| {median:.1%} exceeds {float(tol['median_abs_rel_error']):.0%}")
     limit = float(tol.get("max_abs_rel_error", 0.25))
-    failures += [f"{r.id}: |error| {abs(r.rel_error):.1%} exceeds {limit:.0%}" for r in rows
+    failures += [f"{r.id}: |error| {abs(r.rel_error):.1%} exceeds {limit:.0%}" for r in gated
                  if r.rel_error is not None and abs(r.rel_error) > limit]
+    used = calibration.source if calibration else "catalog/calibration.yaml"
     return ValidationResult(file=shown, rows=rows, median_abs_rel_error=median, max_abs_rel_error=worst,
-                            tolerance=tol, passed=not failures, failures=failures)
+                            tolerance=tol, passed=not failures, failures=failures,
+                            excluded=len(rows) - len(gated), calibration=used)

@@ -1,0 +1,89 @@
+"""How sure a prediction is: an interval from the cross-validated errors of the published runs most like it.
+
+Every run the knobs were fitted on carries (catalog/calibration.yaml ``residuals``, written by
+``supercluster calibrate``) its features and its leave-one-source-out relative error e = predicted / measured - 1:
+how far off the model was on that run when the run's whole source was left out of the fit. For a new scenario,
+the K runs nearest in features (accelerator generation, precision, dense or MoE, fused attention, ZeRO-3, context
+parallelism, GPU count and active parameters) give the band: the measured time lies in
+[predicted / (1 + e_max), predicted / (1 + e_min)] if the scenario errs as its neighbours did (e_min <= 0 <= e_max
+so the band always holds the prediction). Time-to-train scales with the step; MFU inversely.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..perf.report import StepReport, Uncertainty
+from ..spec.calibration import Calibration, Residual
+from ..spec.scenario import Scenario
+from ..workload.memory import effective_zero_stage
+from ..workload.params import param_counts
+
+NEIGHBOURS = 8  #: runs the band is drawn from
+#: distance per unit of difference: a categorical feature that differs counts its weight once; a numeric one its
+#: weight times the absolute difference (log10 of the 16-bit peak, of the GPU count, of the active parameters)
+WEIGHTS: dict[str, float] = {"log10_peak_flops": 2.0, "precision": 0.5, "moe": 1.0, "fused_attention": 1.0,
+                             "zero3": 0.5, "context_parallel": 0.5, "log10_gpus": 0.5, "log10_active_params": 0.5}
+
+
+def features(s: Scenario, parallelism: dict[str, Any]) -> dict[str, str | float | bool]:
+    """What makes two runs alike for the model's error."""
+    acc = s.cluster.accelerator
+    zero = int(effective_zero_stage(parallelism["zero_stage"], parallelism["pp"]))
+    return {
+        "log10_peak_flops": round(math.log10(acc.peak_flops_per_s("bf16")), 4),
+        "precision": s.training.precision,
+        "moe": s.model.moe is not None,
+        "fused_attention": s.training.flash_attention,
+        "zero3": zero == 3,
+        "context_parallel": int(parallelism["cp"]) > 1,
+        "log10_gpus": round(math.log10(s.cluster.num_gpus), 4),
+        "log10_active_params": round(math.log10(param_counts(s.model).active), 4),
+    }
+
+
+def distance(a: dict[str, str | float | bool], b: dict[str, str | float | bool]) -> float:
+    d = 0.0
+    for key, w in WEIGHTS.items():
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, bool | str) or isinstance(y, bool | str):
+            d += w * (x != y)
+        elif x is not None and y is not None:
+            d += w * abs(float(x) - float(y))
+        else:
+            d += w
+    return d
+
+
+def nearest(residuals: tuple[Residual, ...] | list[Residual], feats: dict[str, str | float | bool],
+            k: int = NEIGHBOURS, exclude_group: str | None = None) -> list[Residual]:
+    """The k runs nearest to ``feats`` (ties by id), leaving out a source group if asked."""
+    pool = [r for r in residuals if r.group != exclude_group]
+    return sorted(pool, key=lambda r: (distance(feats, r.features), r.id))[:k]
+
+
+def error_range(rows: list[Residual]) -> tuple[float, float]:
+    """(e_min, e_max) of the rows' cross-validated errors, widened to hold 0."""
+    errs = [r.cv_rel_error for r in rows]
+    return min(0.0, *errs), max(0.0, *errs)
+
+
+def with_interval(report: StepReport, s: Scenario, cal: Calibration) -> StepReport:
+    """The report with its interval (step time, time-to-train, MFU) when the calibration in effect carries the
+    cross-validated residuals of its fit; unchanged otherwise."""
+    if not cal.residuals:
+        return report
+    rows = nearest(cal.residuals, features(s, report.parallelism))
+    lo, hi = error_range(rows)
+    low, high = 1.0 / (1.0 + hi), 1.0 / (1.0 + lo)  # measured / predicted
+    return report.model_copy(update={
+        "step_time_interval_s": (report.step_time_s * low, report.step_time_s * high),
+        "time_to_train_interval_s": (report.time_to_train_s * low, report.time_to_train_s * high),
+        "mfu_interval": (report.mfu / high, report.mfu / low),
+        "uncertainty": Uncertainty(
+            rel_error_range=(lo, hi), rows=[r.id for r in rows], calibration=cal.source,
+            basis=f"the leave-one-source-out errors of the {len(rows)} calibration runs most like this one "
+                  "(accelerator generation, precision, dense/MoE, fused attention, ZeRO-3, context parallelism, GPU "
+                  f"count, active parameters): the model erred by {lo:+.1%} to {hi:+.1%} on them"),
+    })
