@@ -90,10 +90,13 @@ def test_builtin_file_carries_the_gate(builtin) -> None:
 
 
 def test_builtin_statistics_exclude_unmodelled_rows(builtin) -> None:
-    """The median and the 1 MiB max are over modelled rows only; unmodelled rows are counted, not failures."""
-    scored = [row for row in builtin.rows if row.rel_error is not None]
+    """The median and the 1 MiB max are over modelled rows the data file does not exclude; unmodelled rows are
+    counted, not failures; excluded rows are predicted and carry their reason."""
+    scored = [row for row in builtin.rows if row.rel_error is not None and row.excluded is None]
+    excluded = [row for row in builtin.rows if row.excluded is not None]
     assert builtin.modelled == len(scored) > 0
-    assert builtin.not_modelled == len(builtin.rows) - len(scored) > 0
+    assert builtin.excluded == len(excluded) > 0 and all(r.excluded.strip() for r in excluded)
+    assert builtin.not_modelled == len(builtin.rows) - len(scored) - len(excluded) > 0
     assert builtin.median_abs_rel_error == pytest.approx(statistics.median(abs(r.rel_error) for r in scored))
     large = [abs(r.rel_error) for r in scored if r.message_bytes >= 2**20]
     assert builtin.max_abs_rel_error_at_or_above_1MiB == pytest.approx(max(large))
@@ -281,20 +284,22 @@ def test_cli_exit_2_for_empty_measurements(cli, tmp_path: Path) -> None:
 
 
 def test_cli_validates_the_builtin_collectives_file(cli) -> None:
-    """The built-in collectives file runs through the CLI with a table and an exit code of 0 or 1, never 2."""
+    """The built-in collectives file runs through the CLI with a table, its gate met (exit 0)."""
     result = cli("validate", str(DEFAULT_COLLECTIVES_FILE))
     assert "Traceback" not in result.err
-    assert result.code in (0, 1)
+    assert result.code == 0, result.out[-2000:]
     assert "median |error|" in result.out and "cannot be modelled" in result.out
 
 
 def test_nvl72_tracking_set_is_modelled_and_does_not_regress() -> None:
     """The GB200/GB300 NVL72 points (validate/nvl72.yaml, vendor sample outputs): every row modelled; median
-    |error| 19% with NCCL's protocol model and the GB200 launch cost (39% before them), guarded at 20%;
-    large all-reduces (>= 4 GiB) inside one rack within 15%."""
+    |error| 21% with NCCL's protocol model and the GB200 launch cost (39% before them; 19.6% while the row the
+    launch cost was read off still counted), guarded at 22%; large all-reduces (>= 4 GiB) inside one rack within
+    15%."""
     result = validate_collectives(Path(validate_pkg.__file__).with_name("nvl72.yaml"))
     assert len(result.rows) == 60 and all(r.error is None for r in result.rows)
-    assert result.median_abs_rel_error <= 0.20
+    assert [r.id for r in result.rows if r.excluded] == ["oci-gb200-8g-8"]  # the GB200 launch cost was read off it
+    assert result.median_abs_rel_error <= 0.22
     big = [r for r in result.rows if r.message_bytes and r.message_bytes >= 4 * 2**30 and r.op == "all_reduce"
            and r.gpus <= 72]
     assert big and all(abs(r.rel_error) <= 0.15 for r in big), [(r.id, r.rel_error) for r in big]

@@ -17,6 +17,9 @@ from ..spec.calibration import Calibration
 from ..spec.hardware import Accelerator
 from ..workload.operators import ATTENTION_BWD_OVER_FWD, Gemm
 
+GEMM_BLOCK = 64.0  # the smallest output tile edge of the GEMM kernels (CUTLASS/cuBLAS 64xN tiles for small M); an
+# expert that gets 200 tokens computes 256 rows. Estimate.
+
 
 def _gemm_shape_s(acc: Accelerator, cal: Calibration, precision: str, m: np.ndarray, n: np.ndarray,
                   k: np.ndarray, count: np.ndarray | float) -> np.ndarray:
@@ -27,7 +30,10 @@ def _gemm_shape_s(acc: Accelerator, cal: Calibration, precision: str, m: np.ndar
     tiles = np.ceil(m / acc.matmul.tile_m) * np.ceil(n / acc.matmul.tile_n) * np.asarray(count)
     units = acc.compute_units
     wave_eff = tiles / (np.ceil(tiles / units) * units)
-    t_compute = 2.0 * m * n * k * count / (peak * wave_eff)
+    # a kernel computes whole blocks of output: rows and columns padded to the smallest tile edge
+    m_pad = np.ceil(m / GEMM_BLOCK) * GEMM_BLOCK
+    n_pad = np.ceil(n / GEMM_BLOCK) * GEMM_BLOCK
+    t_compute = 2.0 * m_pad * n_pad * k * count / (peak * wave_eff)
     elem = 1.0 if precision == "fp8" else 2.0
     t_memory = (m * k + k * n) * elem * count + m * n * 2.0 * count
     t_memory = t_memory / (acc.hbm_bandwidth_bytes_per_s * acc.memory_bound_fraction)

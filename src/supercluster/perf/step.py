@@ -19,14 +19,22 @@ pipeline time, and what it adds to m * t_max is the bubble:
 
     step = t_pipe + exposed data-parallel communication + optimizer
 
-Data-parallel gradient reduction (all-reduce, or reduce-scatter + parameter all-gather under ZeRO/distributed
-optimizer) overlaps the last micro-batch's backward (forward), per the calibration. The parts of ``StepArrays``
-add up to ``step_time_s``.
+Data parallel, by ZeRO stage (under a pipeline 2 and 3 run as 1, as torchtitan runs FSDP there): ZeRO-0 all-reduces
+the gradients once, ZeRO-1 reduce-scatters them once and all-gathers the parameters once, each in Megatron-LM's
+buckets of max(40M, 1M x dp) parameters behind the last micro-batch's backward (first forward) when the software
+overlaps them; ZeRO-2 reduce-scatters after every micro-batch; ZeRO-3 gathers every layer's parameters before its
+forward and again before its backward and reduce-scatters its gradients, every micro-batch: one flat collective per
+layer hidden by prefetch behind the neighbouring layer (FSDP, DeepSpeed >= 0.6), or one host-synchronised
+collective per weight tensor with a Python loop over the ranks, hidden by nothing (DeepSpeed before 0.6): with a
+fixed global batch, doubling the GPUs then halves the compute but not the collectives, and the step stops falling.
+Tensor-parallel collectives are hidden as the software allows (training.tp_overlap): all of them by a calibrated
+share (Transformer Engine userbuffers, with sequence parallelism), the backward's behind the weight-gradient GEMMs,
+or none. The parts of ``StepArrays`` add up to ``step_time_s``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,7 +44,7 @@ from ..network.placement import axis_strides, place, weight_replica_group
 from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
-from ..spec.training import grads_in_fp32
+from ..spec.training import grads_in_fp32, software_overlaps
 from ..workload.memory import (
     MemoryBreakdown,
     effective_zero_stage,
@@ -129,13 +137,21 @@ class _ReplicaComm:
     gather: np.ndarray
     gather_layer: np.ndarray  # one layer's (ZeRO-3)
     scatter_layer: np.ndarray
+    tensors: np.ndarray  # weight tensors per layer (ZeRO-3 gathered tensor by tensor)
+    gather_tensor: np.ndarray  # one tensor's collective, with the host's loop over the ranks
+    scatter_tensor: np.ndarray
     algo: np.ndarray  # the gradient reduction's algorithm (all-reduce under ZeRO-0, reduce-scatter otherwise)
 
+
+TP_NONE, TP_BACKWARD, TP_FULL = 0, 1, 2
+MEMO_LIMIT = 8  # compute times kept per Prepared
+_TP_CODES = {"none": TP_NONE, "backward": TP_BACKWARD, "full": TP_FULL}
 
 #: knobs read only after the prepared stage (compute kernels and overlaps): a Prepared stays valid for any
 #: calibration that differs from the one it was made with in these alone (a fit varies them)
 TIMING_KNOBS = frozenset({"matmul_scale", "kernel_gap_s", "attention_half_seq", "tp_comm_overlap",
-                          "cp_comm_overlap", "ep_comm_overlap", "dp_comm_overlap"})
+                          "cp_comm_overlap", "ep_comm_overlap", "dp_comm_overlap", "fsdp_prefetch_overlap",
+                          "step_overhead_s"})
 
 
 def stage_key(cal: Calibration) -> str:
@@ -158,6 +174,9 @@ class Prepared:
     pp_time: np.ndarray  # one stage-to-stage send/recv, per candidate
     pp_algo: np.ndarray
     replicas: tuple[_ReplicaComm, ...]
+    # compute times by the kernel knobs they were made with (a fit varies the other knobs far more often)
+    memo: dict[tuple[float, ...], tuple[dict[str, _LayerBase], np.ndarray, np.ndarray]] = field(
+        default_factory=dict, compare=False, repr=False)
 
 
 def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.ndarray
@@ -226,11 +245,17 @@ def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray,
                       cp_fwd=comm.cp_fwd[inv], a2a=comm.a2a[inv])
 
 
-def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.ndarray) -> _LayerTimes:
+def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.ndarray, tp_mode: np.ndarray
+                 ) -> _LayerTimes:
     """Per-layer times of every candidate; ``rfrac`` is the share of layers whose forward is recomputed (full or
-    block), ``rc`` the recompute code (selective recomputes the attention core)."""
+    block), ``rc`` the recompute code (selective recomputes the attention core), ``tp_mode`` what the software hides
+    of the tensor-parallel collectives (TP_NONE, TP_BACKWARD: the backward's behind its weight-gradient GEMMs, half
+    the backward; TP_FULL: a share tp_comm_overlap of all, Transformer Engine userbuffers)."""
     recompute = rfrac * base.fwd + np.where(rc == 1, base.attn_f, 0.0)
-    tp_total = base.tp_fwd * (2.0 + rfrac) * (1.0 - cal.tp_comm_overlap)
+    forward = base.tp_fwd * (1.0 + rfrac)
+    tp_total = np.where(tp_mode == TP_FULL, (forward + base.tp_fwd) * (1.0 - cal.tp_comm_overlap),
+                        forward + np.where(tp_mode == TP_BACKWARD, np.maximum(base.tp_fwd - 0.5 * base.bwd, 0.0),
+                                           base.tp_fwd))
     hide = cal.cp_comm_overlap
     cp_total = (np.maximum(base.cp_fwd - hide * base.attn_f, 0.0) * (1.0 + rfrac)
                 + np.maximum(2.0 * base.cp_fwd - hide * base.attn_b, 0.0))
@@ -294,6 +319,8 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
     lps3 = layers_per_stage(model.layers, pp3)
     grad_bytes = 4.0 if grads_in_fp32(training) else 2.0
     zero_eff = effective_zero_stage(c.zero_stage, pp)
+    some = next(iter(comm.values())).work
+    tensors = float(sum(1 for g in some.gemms if g.name != "router"))  # weight matrices of a layer
     replicas = []
     for n_params3, size3, stride3 in ((non_expert3, replica_size[rep3], replica_stride[rep3]),
                                       (expert3, tp3 * cp3 * dp3 / (ep3 * etp3), ep3 * etp3)):
@@ -306,10 +333,18 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
         ag = collective_time(cluster, topo, cal, "all_gather", n_params3 / buckets3 * 2.0, group)
         ag_layer = collective_time(cluster, topo, cal, "all_gather", n_params3 / lps3 * 2.0, group)
         rs_layer = collective_time(cluster, topo, cal, "reduce_scatter", n_params3 / lps3 * grad_bytes, group)
+        # ZeRO-3 tensor by tensor (DeepSpeed < 0.6): the layer's weight matrices, each its own collective plus a
+        # host loop over the group's ranks
+        host = cal.zero3_host_per_rank_s * size3
+        ag_tensor = collective_time(cluster, topo, cal, "all_gather", n_params3 / (lps3 * tensors) * 2.0, group)
+        rs_tensor = collective_time(cluster, topo, cal, "reduce_scatter",
+                                    n_params3 / (lps3 * tensors) * grad_bytes, group)
         replicas.append(_ReplicaComm(
             n_params=n_params3[inv3], size=size3[inv3], allreduce=(buckets3 * ar.time_s)[inv3],
             scatter=(buckets3 * rs.time_s)[inv3], gather=(buckets3 * ag.time_s)[inv3],
             gather_layer=ag_layer.time_s[inv3], scatter_layer=rs_layer.time_s[inv3],
+            tensors=np.full(len(c), tensors), gather_tensor=(ag_tensor.time_s + host)[inv3],
+            scatter_tensor=(rs_tensor.time_s + host)[inv3],
             algo=np.where(zero_eff == 0, ar.algorithm[inv3], rs.algorithm[inv3])))
     return Prepared(key=stage_key(cal), size=len(c), memory=memory, inv=inv, shapes=shapes, comm=comm, head=head,
                     pp_time=pp_coll.time_s[inv2], pp_algo=pp_coll.algorithm[inv2], replicas=tuple(replicas))
@@ -333,8 +368,18 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     n_moe = np.minimum(lps, n_moe_total)
     n_dense = lps - n_moe
     shape_cp = prepared.shapes.cp.astype(f64)
-    bases = {kind: _layer_base(s, cal, comm, shape_cp, inv) for kind, comm in prepared.comm.items()}
-    times = {kind: _layer_times(cal, base, c.recompute, rfrac) for kind, base in bases.items()}
+    kernel_knobs = (cal.matmul_scale, cal.kernel_gap_s, cal.attention_half_seq)
+    if kernel_knobs not in prepared.memo:
+        if len(prepared.memo) >= MEMO_LIMIT:
+            prepared.memo.clear()
+        head_times = _compute_times(s, cal, prepared.head, s.seq_len / shape_cp)
+        prepared.memo[kernel_knobs] = ({kind: _layer_base(s, cal, comm, shape_cp, inv)
+                                        for kind, comm in prepared.comm.items()},
+                                       head_times[0][inv], head_times[1][inv])
+    bases, head_f, head_b = prepared.memo[kernel_knobs]
+    (tp_with_sp, tp_without_sp), dp_overlap, zero3_gather = software_overlaps(training)
+    tp_mode = np.where(c.sp, _TP_CODES[tp_with_sp], _TP_CODES[tp_without_sp])
+    times = {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode) for kind, base in bases.items()}
     dense, moe = times.get("dense"), times.get("moe")
     first = prepared.comm.get("dense", prepared.comm.get("moe"))
     assert first is not None
@@ -349,7 +394,6 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
             total = total + n_m * getattr(moe, attr)
         return total
 
-    head_f, head_b, _, _ = (x[inv] for x in _compute_times(s, cal, prepared.head, s.seq_len / shape_cp))
     compute_mb = per_stage("fwd") + per_stage("bwd") + head_f + head_b
     recompute_mb = per_stage("recompute")
     tp_mb, cp_mb, ep_mb = per_stage("tp"), per_stage("cp"), per_stage("ep")
@@ -370,7 +414,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     zero_eff = effective_zero_stage(c.zero_stage, pp)
     fwd_mb = per_stage("fwd") + head_f
     bwd_mb = per_stage("bwd") + head_b
-    hide = cal.dp_comm_overlap
+    hide = cal.dp_comm_overlap if dp_overlap else 0.0
     dp_exposed = np.zeros_like(tp)
     local_params = np.zeros_like(tp)
     algorithms["dp"] = prepared.replicas[0].algo  # the dense weights' gradient reduction
@@ -384,14 +428,19 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         per_step_grad = np.where(zero_eff == 0, r.allreduce, r.scatter)
         exposed = np.where(zero_eff == 2, m, 1.0) * np.maximum(per_step_grad - hide * bwd_mb, 0.0) \
             + np.where(zero_eff >= 1, np.maximum(r.gather - hide * fwd_mb, 0.0), 0.0)
-        layered = m * lps * (np.maximum(r.gather_layer - hide * fwd_mb / lps, 0.0)
-                             + np.maximum(r.gather_layer + r.scatter_layer - hide * bwd_mb / lps, 0.0))
+        if zero3_gather == "layer":  # FSDP prefetch hides each layer's collectives behind its neighbour's compute
+            prefetch = cal.fsdp_prefetch_overlap
+            layered = m * lps * (np.maximum(r.gather_layer - prefetch * fwd_mb / lps, 0.0)
+                                 + np.maximum(r.gather_layer + r.scatter_layer - prefetch * bwd_mb / lps, 0.0))
+        else:  # one host-synchronised collective per parameter tensor, gathered for the forward, the recompute
+            # and the backward, reduced once: nothing hides them
+            layered = m * lps * r.tensors * ((2.0 + rfrac) * r.gather_tensor + r.scatter_tensor)
         exposed = np.where(zero_eff == 3, layered, exposed)
         dp_exposed = dp_exposed + np.where(r.n_params > 0, exposed, 0.0)
         local_params = local_params + r.n_params / np.where(zero_eff >= 1, r.size, 1.0)
 
     optimizer = memory_bound_s(cluster.accelerator, cal, OPTIMIZER_BYTES_PER_PARAM * local_params,
-                               OPTIMIZER_KERNELS)
+                               OPTIMIZER_KERNELS) + cal.step_overhead_s
 
     budget = cluster.accelerator.hbm_bytes * training.memory_reserve_fraction
     parts = {

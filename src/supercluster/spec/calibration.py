@@ -51,9 +51,12 @@ class Calibration(Spec):
     tp_comm_overlap: float = Field(ge=0, le=1, description="share of tensor-parallel communication hidden")
     dp_comm_overlap: float = Field(ge=0, le=1, description="share of the last backward (forward) that hides "
                                    "the gradient reduce (parameter all-gather)")
+    fsdp_prefetch_overlap: float = Field(ge=0, le=1, description="share of a layer's compute that hides the "
+                                         "ZeRO-3 / FSDP gathers and reductions of its neighbour (prefetch)")
     cp_comm_overlap: float = Field(ge=0, le=1, description="share of attention compute that hides ring KV traffic")
     ep_comm_overlap: float = Field(ge=0, le=1, description="share of expert all-to-all hidden")
     kernel_gap_s: NonNegativeFloat = Field(description="GPU idle time between consecutive kernels")
+    step_overhead_s: NonNegativeFloat = Field(description="host work of every optimizer step the GPUs wait for")
     attention_half_seq: NonNegativeFloat = Field(description="key length at which flash attention reaches half "
                                                  "its asymptotic throughput")
     matmul_scale: Fraction = Field(
@@ -62,6 +65,8 @@ class Calibration(Spec):
     a2a_per_peer_s: NonNegativeFloat = Field(description="cost per peer of a pairwise all-to-all (send/recv posting)")
     serial_launch_per_gpu_s: NonNegativeFloat = Field(description="extra launch time per additional GPU driven by "
                                                       "one process (nccl-tests -g N)")
+    zero3_host_per_rank_s: NonNegativeFloat = Field(description="host time per rank of one ZeRO-3 collective of "
+                                                    "DeepSpeed before 0.6 (a Python loop over the group)")
     nvls_min_gpus: int = Field(ge=2, description="fewest GPUs in a domain for NVLS to be used")
     hierarchical_overlap: float = Field(ge=0, le=1, description="overlap of the intra- and inter-domain phases "
                                         "of a hierarchical all-reduce")

@@ -18,6 +18,22 @@ class Training(Spec):
         default=None, description="fp32 gradient buffers and reduction; None: as Megatron-LM does, fp32 for bf16 and "
         "fp8 runs (it forces accumulate_allreduce_grads_in_fp32 with bf16), 16-bit for fp16 runs")
     flash_attention: bool = Field(default=True, description="fused attention: no s x s score matrix stored")
+    # What the training software overlaps, by generation (None: as software with or without fused attention ran,
+    # see software_overlaps())
+    tp_overlap: Literal["none", "backward", "full"] | None = Field(
+        default=None, description="tensor-parallel communication hidden behind GEMMs: none (Megatron-LM before "
+        "2021-08), backward (the input-gradient collectives behind the weight-gradient GEMMs: Megatron-LM's async "
+        "tensor-parallel all-reduce, 2021-08, and sequence parallelism's, 2022), full (Transformer Engine "
+        "userbuffers, forward and backward, with sequence parallelism; Megatron-Core 2023-10)")
+    dp_overlap: bool | None = Field(
+        default=None, description="gradient reduction overlapped with the backward (Megatron-LM "
+        "--overlap-grad-reduce, 2023-08; PyTorch DDP/FSDP buckets) rather than after it (Megatron-LM 2021-22: "
+        "'we do not use any overlapping of gradient all-reduces with back-propagation', Korthikanti et al. 2022)")
+    zero3_gather: Literal["tensor", "layer"] | None = Field(
+        default=None, description="granularity of ZeRO-3 parameter gathers and gradient reductions: tensor "
+        "(DeepSpeed before 0.6.0: one host-synchronised collective per parameter tensor, each looping over the "
+        "ranks in Python; batched by deepspeedai/DeepSpeed PR #1453, 2022) or layer (FSDP flat parameters per "
+        "wrapped block, DeepSpeed >= 0.6, Megatron-FSDP), overlapped with compute by prefetch")
     memory_reserve_fraction: Fraction = Field(
         default=0.9, description="share of HBM the run may plan to use; the rest is context, NCCL, fragmentation"
     )
@@ -72,3 +88,20 @@ def grads_in_fp32(training: Training) -> bool:
     if training.grad_accum_fp32 is not None:
         return training.grad_accum_fp32
     return training.precision != "fp16"
+
+
+def software_overlaps(training: Training) -> tuple[tuple[str, str], bool, str]:
+    """((tp_overlap with sequence parallelism, without it), dp_overlap, zero3_gather) of the run: as given, else as
+    the generation of its software ran. Userbuffers overlap needs sequence parallelism (Megatron-LM: --tp-comm-overlap
+    requires it), so 'full' without it runs as 'backward'. Software without fused attention (``flash_attention:
+    false``: before FlashAttention reached Megatron-LM, DeepSpeed and PyTorch, 2022) hid the backward collectives only
+    with sequence parallelism (2022) and none without (Megatron-LM 2021), reduced gradients after the backward and
+    gathered ZeRO-3 parameters tensor by tensor; later software overlaps all three."""
+    modern = training.flash_attention
+    if training.tp_overlap is not None:
+        tp = (training.tp_overlap, "backward" if training.tp_overlap == "full" else training.tp_overlap)
+    else:
+        tp = ("full", "backward") if modern else ("backward", "none")
+    dp = training.dp_overlap if training.dp_overlap is not None else modern
+    gather = training.zero3_gather or ("layer" if modern else "tensor")
+    return tp, dp, gather

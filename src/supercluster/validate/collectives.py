@@ -12,7 +12,9 @@ a catalog accelerator, GPUs per node, the NIC rate per GPU, a generic fabric by 
   give those numbers and a time was published.
 
 Nothing here is tuned per measurement: every rule reads the row's text and applies to any row. A measurement the
-tool cannot model is listed with its reason and left out of the statistics.
+tool cannot model is listed with its reason and left out of the statistics; one the data file marks
+``exclude_from_gate: reason`` (a constant was read off it, or the system misbehaved) is predicted and listed but not
+scored.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class CollectiveRow(BaseModel):
     rel_error: float | None
     notes: list[str] = []
     error: str | None = None  # why the measurement cannot be modelled
+    excluded: str | None = None  # why the data file leaves it out of the gate (predicted and listed all the same)
 
 
 class CollectiveValidationResult(BaseModel):
@@ -87,6 +90,7 @@ class CollectiveValidationResult(BaseModel):
     rows: list[CollectiveRow]
     modelled: int
     not_modelled: int  # listed with their reason, excluded from the statistics
+    excluded: int = 0  # modelled, but marked in the data file as outside the gate (exclude_from_gate: reason)
     median_abs_rel_error: float | None  # None when nothing could be modelled
     max_abs_rel_error: float | None
     max_abs_rel_error_at_or_above_1MiB: float | None
@@ -281,8 +285,11 @@ def validate_collectives(path: str | Path | None = None, calibration: Calibratio
         if not isinstance(m, dict):
             raise FileFormatError(f"expected a mapping, got {type(m).__name__}", file=shown,
                                   field=f"measurements[{i}]")
-        rows.append(predict_measurement(m, index=i, calibration=calibration))
-    scored = [r for r in rows if r.rel_error is not None]
+        row = predict_measurement(m, index=i, calibration=calibration)
+        if m.get("exclude_from_gate"):
+            row = row.model_copy(update={"excluded": str(m["exclude_from_gate"])})
+        rows.append(row)
+    scored = [r for r in rows if r.rel_error is not None and r.excluded is None]
     errors = [abs(r.rel_error) for r in scored if r.rel_error is not None]
     large = [abs(r.rel_error) for r in scored
              if r.rel_error is not None and (r.message_bytes or 0) >= LARGE_BYTES]
@@ -298,7 +305,8 @@ def validate_collectives(path: str | Path | None = None, calibration: Calibratio
                  for r in scored if r.rel_error is not None and (r.message_bytes or 0) >= LARGE_BYTES
                  and abs(r.rel_error) > limit_large]
     return CollectiveValidationResult(
-        file=shown, rows=rows, modelled=len(scored), not_modelled=len(rows) - len(scored),
+        file=shown, rows=rows, modelled=len(scored), excluded=sum(1 for r in rows if r.excluded is not None),
+        not_modelled=sum(1 for r in rows if r.rel_error is None and r.excluded is None),
         median_abs_rel_error=median, max_abs_rel_error=max(errors) if errors else None,
         max_abs_rel_error_at_or_above_1MiB=max(large) if large else None, tolerance=tol, passed=not failures,
         failures=failures)

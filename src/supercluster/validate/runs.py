@@ -25,6 +25,8 @@ _PAR_KEYS = ("tp", "pp", "dp", "cp", "ep", "virtual_stages")
 DEFAULT_TOLERANCE: dict[str, Any] = {"metric": "step_time_s", "median_abs_rel_error": 0.10,
                                      "max_abs_rel_error": 0.25}
 _TRAINING_TO_PAR = ("micro_batch", "recompute", "zero_stage", "sequence_parallel")
+# optional facts about the run's software (spec.training.Training): what it fused and overlapped
+_SOFTWARE_FIELDS = ("flash_attention", "tp_overlap", "dp_overlap", "zero3_gather")
 
 
 class Row(BaseModel):
@@ -127,7 +129,7 @@ def run_to_scenario(run: dict[str, Any], *, file: str, index: int) -> Scenario:
             "tokens": tokens,
             "global_batch": t.get("global_batch"),
             "precision": t.get("precision", "bf16"),
-            **({"flash_attention": bool(t["flash_attention"])} if t.get("flash_attention") is not None else {}),
+            **{k: t[k] for k in _SOFTWARE_FIELDS if t.get(k) is not None},
         },
         "parallelism": parallelism,
     }

@@ -1,0 +1,55 @@
+"""The validation gates, run by `make test`: a change that breaks the step-time gate on the calibration set, its
+leave-one-source-out figure or the collectives gate fails the suite. Rows outside a gate are marked in the data
+file with their reason (exclude_from_gate), never in code."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from supercluster.spec.calibration import default_calibration
+from supercluster.validate import DEFAULT_COLLECTIVES_FILE, DEFAULT_FILE, validate_collectives, validate_file
+from supercluster.validate.calibrate import load_fit_runs, predict
+
+
+def test_calibration_gate_holds() -> None:
+    """Every run of the calibration set is predicted within the file's tolerance (median and worst |error|)."""
+    result = validate_file()
+    assert result.passed, result.failures
+    assert result.median_abs_rel_error <= result.tolerance["median_abs_rel_error"]
+    assert result.max_abs_rel_error <= result.tolerance["max_abs_rel_error"]
+
+
+def test_collectives_gate_holds() -> None:
+    """The nccl-tests measurements are within the file's tolerance: median, and the worst at 1 MiB or more."""
+    result = validate_collectives()
+    assert result.passed, result.failures
+
+
+@pytest.mark.parametrize("path", [DEFAULT_FILE, DEFAULT_COLLECTIVES_FILE], ids=["runs", "collectives"])
+def test_every_exclusion_says_why(path) -> None:
+    """A row left out of a gate carries a reason in the data file."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rows = data.get("runs") or data.get("measurements")
+    for row in rows:
+        if "exclude_from_gate" in row:
+            assert isinstance(row["exclude_from_gate"], str) and len(row["exclude_from_gate"]) > 20, row["id"]
+
+
+def test_shipped_cross_validation_is_current_and_within_its_gate() -> None:
+    """The leave-one-source-out errors `make calibrate` recorded belong to the model as it is now (every run's
+    in-sample error reproduces bit for bit, so a change to the model or the data forces a refit), and their median
+    is within the file's cross-validated gate."""
+    cal = default_calibration()
+    runs, _, _ = load_fit_runs(None)
+    by_id = {r.id: r for r in cal.residuals}
+    assert set(by_id) == {r.id for r in runs}, "the calibration set changed: run `make calibrate`"
+    predicted = predict(runs, cal)
+    for run, p in zip(runs, predicted, strict=True):
+        assert p / run.expected_s - 1.0 == pytest.approx(by_id[run.id].rel_error, abs=1e-9), \
+            f"{run.id}: the model changed since `make calibrate`"
+    tolerance = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))["tolerance"]
+    errors = sorted(abs(r.cv_rel_error) for r in cal.residuals)
+    median = errors[len(errors) // 2] if len(errors) % 2 else 0.5 * (errors[len(errors) // 2 - 1]
+                                                                      + errors[len(errors) // 2])
+    assert median <= tolerance["cv_median_abs_rel_error"]
