@@ -152,6 +152,8 @@ def test_gpu_text_maps_to_a_catalog_accelerator(text: str, name: str) -> None:
     (None, None), ("NVLS (per file name)", "nvls"), ("Ring (NCCL_ALGO=RING)", "ring"), ("Tree", "tree"),
     ("CollNet (IB SHARP)", "sharp"), ("NVLSTree", "hierarchical"), ("default (not printed)", None),
     ("Ring (NCCL default choice, verified with NCCL_DEBUG)", None), ("NCCL_NVLS_ENABLE=0", NO_NVLS),
+    ("Ring (default), NCCL_NVLS_ENABLE=0", "ring"), ("Tree, NCCL_NVLS_ENABLE=0", "tree"),
+    ("default, NCCL_NVLS_ENABLE=0", NO_NVLS), ("NCCL_ALGO=Tree NCCL_NVLS_ENABLE=0", "tree"),
 ])
 def test_published_algorithm_maps_to_the_tool(text: str | None, algorithm: str | None) -> None:
     """Published algorithm text maps to the tool's algorithm (None: the tool chooses as NCCL would)."""
@@ -303,3 +305,15 @@ def test_nvl72_tracking_set_is_modelled_and_does_not_regress() -> None:
     big = [r for r in result.rows if r.message_bytes and r.message_bytes >= 4 * 2**30 and r.op == "all_reduce"
            and r.gpus <= 72]
     assert big and all(abs(r.rel_error) <= 0.15 for r in big), [(r.id, r.rel_error) for r in big]
+
+
+@pytest.mark.parametrize(("text", "domain"), [
+    ("GB200 NVL72 rack, MNNVL", 72), ("GB200 NVL72, trays connected by InfiniBand across racks", 4),
+    ("GB200 NVL72 with NCCL_MNNVL_ENABLE=0", 4), ("DGX B200", 4)])
+def test_nvl72_is_one_domain_only_where_nvlink_joins_the_trays(text: str, domain: int) -> None:
+    """A note saying NVL72 makes the rack one NVLink domain unless the trays are reached over the network or
+    multi-node NVLink is off (then each 4-GPU tray is its own domain)."""
+    from supercluster.validate.systems import describe_system
+    m = {"id": "x", "system": {"gpu": "GB200", "gpus_per_node": 4, "topology": text, "nic_gbps_per_gpu": 400,
+                               "fabric": "InfiniBand"}, "num_gpus": 16, "num_nodes": 4}
+    assert describe_system(m).cluster.domain_gpus == domain

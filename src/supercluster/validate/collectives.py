@@ -109,22 +109,23 @@ def map_algorithm(text: str | None) -> tuple[str | None, str | None]:
     if text is None:
         return None, None
     t = text.lower()
-    if "default" in t or "enabled or disabled" in t:  # NCCL chose (even when the log shows which): so does the tool
-        return None, None
-    if t.startswith("ring"):
-        return "ring", None
-    if "nvls_enable=0" in t:
+    nvls_off = "nvls_enable=0" in t
+    chose = "default" in t or "enabled or disabled" in t  # NCCL chose (even when the log shows which)
+    for name in ("ring", "tree"):
+        if (t.startswith(name) or f"nccl_algo={name}" in t) and "nvlstree" not in t:
+            # NCCL's own choice is the tool's to make too, unless NVLS was switched off: then the run says which
+            # algorithm ran without it ('Ring (default), NCCL_NVLS_ENABLE=0' is a ring, 'Tree, ...' a tree)
+            return (None, None) if chose and not nvls_off else (name, None)
+    if nvls_off:  # NCCL chose among what is left without NVLS
         return NO_NVLS, None
+    if chose:
+        return None, None
     if "nvlstree" in t:
         return "hierarchical", None
     if "collnet" in t or re.search(r"\bib sharp\b", t):
         return "sharp", None
     if t.startswith("nvls") or "nccl_algo=nvls" in t:
         return "nvls", None
-    if t.startswith("tree") or "nccl_algo=tree" in t:
-        return "tree", None
-    if "nccl_algo=ring" in t:
-        return "ring", None
     return None, f"published algorithm {text!r} has no counterpart in the tool: the tool chooses"
 
 

@@ -236,7 +236,13 @@ def describe_system(m: dict[str, Any], *, algorithm_text: str = "") -> System:
         notes.append(f"{per_node} GPU(s) used per node: a group of {gpus} GPUs {stride} apart")
     multi_node = nodes > 1
     described = " ".join(_text(system.get(k)) for k in ("gpu", "platform", "topology", "nvlink")).lower()
-    domain = 72 if "nvl72" in described else None
+    said = f"{described} {_text(m.get('notes')).lower()} {algorithm_text.lower()}"
+    # An NVL72 rack is one NVLink domain only where NCCL uses it across trays: not with multi-node NVLink switched
+    # off, nor for trays reached over InfiniBand / Ethernet in other racks
+    nvlink_off = any(k in said for k in ("mnnvl_enable=0", "mnnvl disabled", "without mnnvl", "mnnvl off"))
+    over_network = bool(re.search(r"(racks?|trays?|nodes?)\b[^.;]{0,60}\b(over|via|through|joined by|connected by|"
+                                  r"across)\b[^.;]{0,30}\b(infiniband|ib|roce|ethernet|cx-?7|cx-?8)\b", said))
+    domain = 72 if "nvl72" in described and not nvlink_off and not (over_network and gpn < 72) else None
     gbps = _scale_out_gbps(system, accelerator, gpn, multi_node, notes)
     fabric = _fabric(system, algorithm_text, multi_node, notes)
     if not multi_node:
