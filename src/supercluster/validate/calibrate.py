@@ -331,7 +331,8 @@ def write_calibration(out: str | Path, result: CalibrationResult, cal: Calibrati
     header = ("# Global knobs of the analytic step model (supercluster.spec.calibration.Calibration).\n"
               "# Knobs with a `fit:` range were fitted by `supercluster calibrate` on the runs named under `fit:`\n"
               "# (the shipped file: the calibration set validate/calibration.yaml, from the knobs' neutral values, by\n"
-              "# `make calibrate`); the others are read off a cited source. Each knob is one number for every run.\n"
+              "# `make calibrate`); collective_ramp_bytes and hierarchical_overlap by benchmarks/fit_collectives.py on the\n"
+              "# collectives set; the others are read off a cited source. Each knob is one number for every run.\n"
               "# `residuals`: each fitted run's features and its leave-one-source-out error, from which `plan` draws\n"
               "# a prediction's interval. Regenerate rather than edit by hand.\n")
     body = yaml.safe_dump({"calibration": knobs, "fit": fit_block,
