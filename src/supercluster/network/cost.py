@@ -21,7 +21,8 @@ doc/PERFORMANCE.md):
 - sharp (CollNet, IB SHARP): the same with the switches reducing S/g per rail, sent and received once;
 - pairwise all-to-all: (n-1)/n * S split into the local share over the scale-up links and the remote share over
   the NIC, which proceed in parallel; plus a per-peer cost;
-- broadcast: pipelined ring, S / B_bus; send/recv: S / B + one step.
+- broadcast: pipelined ring, S / B_bus; send/recv: S / B + one step, B across domains the scale-out share of the
+  pair, inside a domain the accelerator's p2p share of its link (NCCL's p2p channels: ~180 of 450 GB/s on H100).
 On a mesh scale-up domain (AMD Infinity Fabric: one link to each peer) g members reach only (g-1)/(D-1) of
 the GPU's scale-up bandwidth.
 Protocols (NCCL src/graph/tuning.cc, its own cost model: baseLat + steps x hwLat + bytes / bandwidth): a ring or
@@ -227,7 +228,9 @@ def collective_time(cluster: Cluster, topo: Topology, cal: Calibration, op: Op, 
         candidates["ring"] = bw(S / bus, "ring") + ring_lat
     elif op == "send_recv":
         b_p2p = scale_out_bandwidth(cluster, topo, p, "p2p", concurrency)
-        candidates["direct"] = np.where(inter, bw(S / b_p2p, "direct") + a_net, bw(S / b_up, "direct") + a_up)
+        # inside a domain NCCL's p2p runs on a few SM-driven channels: a share of the link, not the ring's rate
+        p2p_up = np.minimum(b_up, link * acc.p2p_achievable_fraction)
+        candidates["direct"] = np.where(inter, bw(S / b_p2p, "direct") + a_net, bw(S / p2p_up, "direct") + a_up)
 
     if algorithm is not None:
         if algorithm not in candidates:

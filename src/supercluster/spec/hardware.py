@@ -55,6 +55,10 @@ class Accelerator(Cited):
         "measured apart from the calibration's default (an 8-byte all-reduce minus its ring steps)")
     scale_up_achievable_fraction: Fraction = Field(description="ring bus bandwidth / scale-up bandwidth inside a "
                                                    "domain (nccl-tests busbw at large messages)")
+    p2p_achievable_fraction: Fraction = Field(
+        default=0.40, description="a NCCL send/recv between two GPUs of a scale-up domain / the unidirectional scale-up "
+        "bandwidth (NCCL's p2p runs on a few SM-driven channels: ~180 of 450 GB/s on H100, nccl-tests#268); every "
+        "catalog accelerator states it")
     scale_up_topology: Literal["switch", "mesh"] = Field(
         default="switch", description="switch: every GPU reaches every peer at full bandwidth (NVSwitch); mesh: "
         "point-to-point links to each peer (AMD Infinity Fabric), so a subset of the domain gets a share")
