@@ -48,6 +48,11 @@ CALIBRATION_OPTION = typer.Option("--calibration", help="a calibration file writ
                                   "(default: the scenario's, else the shipped one)")
 
 
+def _check_workers(workers: int | None) -> None:
+    if workers is not None and workers < 1:
+        raise InputError(f"expected at least 1 worker, got {workers}", field="--workers")
+
+
 def _calibration(path: str | None) -> Calibration | None:
     """The calibration a --calibration FILE holds (None: the scenario's or the shipped one)."""
     return load_calibration(str(path)) if path else None
@@ -122,8 +127,7 @@ def sweep(
     if len(sw.points) > MAX_POINTS and not yes:
         raise InputError(f"{len(sw.points):,} points is more than {MAX_POINTS:,}; add --yes to run them",
                          file=file, field="grid")
-    if workers is not None and workers < 1:
-        raise InputError(f"expected at least 1 worker, got {workers}", field="--workers")
+    _check_workers(workers)
     if plot is not None and not plot.lower().endswith(".png"):
         raise InputError(f"expected a .png file, got {plot!r}", field="--plot")
     target = Path(out) if out else Path(f"{sw.name}.duckdb")
@@ -177,8 +181,7 @@ def validate(
 ) -> None:
     """Predict every published run (or collective measurement) of FILE and compare; exit 1 when the file's
     tolerance is breached."""
-    if workers is not None and workers < 1:
-        raise InputError(f"expected at least 1 worker, got {workers}", field="--workers")
+    _check_workers(workers)
     cal = _calibration(calibration)
     if file is not None and validation_kind(file) == "measurements":
         if cv:
@@ -220,8 +223,7 @@ def calibrate(
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Fit the global knobs to measured runs: before and after, in-sample and leave-one-source-out."""
-    if workers is not None and workers < 1:
-        raise InputError(f"expected at least 1 worker, got {workers}", field="--workers")
+    _check_workers(workers)
     if out is not None:
         check_writable(out)
     if validation_kind(runs) != "runs":

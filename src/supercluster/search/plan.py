@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,24 +42,31 @@ def evaluated_chunks(s: Scenario, space: Candidates, cal: Calibration
         yield lo, chunk, evaluate(s, chunk, cal)
 
 
-def fastest_step_time(s: Scenario, calibration: Calibration, cache: dict[str, object]) -> float:
-    """``plan(s, calibration, require_fit=False).step_time_s``, keeping the search space and its prepared stage in
-    ``cache`` so that many calibrations differing in timing knobs only (a fit) time the same space cheaply."""
-    cal = s.calibrated(calibration)
-    space = cache.get("space")
-    if not isinstance(space, Candidates):
-        space = cache["space"] = enumerate_space(s)
-    if len(space) == 0 or len(space) > CHUNK:
-        return plan(s, calibration, require_fit=False, with_reliability=False).step_time_s
-    prepared = cache.get("prepared")
-    if not isinstance(prepared, Prepared) or prepared.key != stage_key(cal):
-        prepared = cache["prepared"] = prepare(s, space, cal)
-    arrays = evaluate(s, space, cal, prepared)
-    i = best_index(arrays, require_fit=True)
-    if i is None:
-        i = best_index(arrays, require_fit=False)
-    assert i is not None
-    return float(arrays.step_time_s[i])
+@dataclass
+class TimedSpace:
+    """A scenario's search space and its prepared stage, kept across calibrations that differ in timing knobs only
+    (a fit times the same space hundreds of times)."""
+
+    scenario: Scenario
+    space: Candidates | None = None
+    prepared: Prepared | None = None
+
+    def fastest_step_time(self, calibration: Calibration) -> float:
+        """``plan(scenario, calibration, require_fit=False).step_time_s``, reusing the space and its stage."""
+        s = self.scenario
+        cal = s.calibrated(calibration)
+        if self.space is None:
+            self.space = enumerate_space(s)
+        if len(self.space) == 0 or len(self.space) > CHUNK:
+            return plan(s, calibration, require_fit=False, with_reliability=False).step_time_s
+        if self.prepared is None or self.prepared.key != stage_key(cal):
+            self.prepared = prepare(s, self.space, cal)
+        arrays = evaluate(s, self.space, cal, self.prepared)
+        i = best_index(arrays, require_fit=True)
+        if i is None:
+            i = best_index(arrays, require_fit=False)
+        assert i is not None
+        return float(arrays.step_time_s[i])
 
 
 def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True,

@@ -1,9 +1,10 @@
 """Fit the global knobs to measured runs, and say how well the model does on runs it has not seen.
 
 - ``fit``: Powell's method (scipy) over the knobs that have a ``fit:`` range in catalog/calibration.yaml, each
-  scaled to its range, from their neutral values (from scratch) or from given ones (a refinement). The objective is the mean |log(predicted / measured)| over the runs, plus half of what the worst run exceeds 10% by,
-  plus (when fitting a user's few runs) a pull towards the shipped values, so that two or three runs move the knobs
-  without throwing them to the edges. Deterministic: the same runs and start give the same knobs, rounded to each
+  scaled to its range, from their neutral values (from scratch) or from given ones (a refinement). The objective is
+  the mean |log(predicted / measured)| over the runs (robust to the few the model cannot reach), plus (when fitting a
+  user's few runs) a pull towards the shipped values, so that two or three runs move the knobs without throwing them
+  to the edges. Deterministic: the same runs and start give the same knobs, rounded to each
   knob's resolution.
 - ``cross_validate``: leave one source out (runs grouped by the source they came from: ``source_group``, else the
   text of ``source`` before its first comma or parenthesis), refit the knobs on the others starting from the full
@@ -24,7 +25,7 @@ import re
 import statistics
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +34,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import FileFormatError, InputError, SuperclusterError
-from ..search.plan import fastest_step_time, plan
+from ..search.plan import TimedSpace, plan
 from ..search.uncertainty import error_range, features, nearest
-from ..spec.calibration import Calibration, KnobRange, Residual, knob_ranges, shipped_document
+from ..spec.calibration import (
+    Calibration,
+    KnobRange,
+    Residual,
+    default_calibration,
+    knob_ranges,
+    shipped_document,
+)
 from ..spec.scenario import Scenario
 from .runs import DEFAULT_FILE, ValidationResult, expected_step_time, run_to_scenario
-from .tolerance import read_validation_file
+from .tolerance import gate_exclusion, read_validation_file
 
 PRIOR_WEIGHT = 0.02  #: pull of the shipped values when fitting a user's runs (per knob, per range squared)
-WORST_WEIGHT = 0.0  #: weight of the worst run's excess over WORST_FREE in the objective (0: the mean alone, robust to runs the model cannot reach)
-WORST_FREE = 0.10
 WRITTEN_BY = "supercluster calibrate"
 MISSING_PENALTY = 5.0  #: |log error| charged for a run the model cannot predict
 
@@ -53,6 +59,7 @@ class FitRun:
     group: str
     scenario: Scenario
     expected_s: float
+    timed: TimedSpace = field(compare=False)  # the run's search space, timed again under every trial calibration
 
 
 class Excluded(BaseModel):
@@ -117,35 +124,31 @@ def load_fit_runs(path: str | Path | None) -> tuple[list[FitRun], list[Excluded]
         if not isinstance(run, dict):
             raise FileFormatError(f"expected a mapping, got {type(run).__name__}", file=shown, field=f"runs[{i}]")
         rid = str(run.get("id", f"runs[{i}]"))
-        reason = run.get("exclude_from_gate")
+        reason = gate_exclusion(run, file=shown, field=f"runs[{i}]")
         if reason:
-            excluded.append(Excluded(id=rid, reason=str(reason)))
+            excluded.append(Excluded(id=rid, reason=reason))
             continue
-        out.append(FitRun(id=rid, group=source_group(run), scenario=run_to_scenario(run, file=shown, index=i),
-                          expected_s=expected_step_time(run, file=shown, index=i)))
+        scenario = run_to_scenario(run, file=shown, index=i)
+        out.append(FitRun(id=rid, group=source_group(run), scenario=scenario,
+                          expected_s=expected_step_time(run, file=shown, index=i), timed=TimedSpace(scenario)))
     if not out:
         raise FileFormatError("no run to fit (every run is excluded from the gate)", file=shown, field="runs")
     return out, excluded, shown
-
-
-_CACHES: dict[int, dict[str, object]] = {}  # per scenario object: its search space and prepared stage
 
 
 def predict(runs: Sequence[FitRun], cal: Calibration) -> np.ndarray:
     """Predicted step time of every run, as ``plan`` chooses (NaN where the model cannot predict it)."""
     out = np.full(len(runs), np.nan)
     for i, r in enumerate(runs):
-        cache = _CACHES.setdefault(id(r.scenario), {"scenario": r.scenario})
         with contextlib.suppress(SuperclusterError):
-            out[i] = fastest_step_time(r.scenario, cal, cache)
+            out[i] = r.timed.fastest_step_time(cal)
     return out
 
 
 def objective(pred: np.ndarray, expected: np.ndarray, cal: Calibration, prior: Calibration | None,
               ranges: dict[str, KnobRange], weight: float) -> float:
     err = np.abs(np.log(pred / expected))
-    err = np.where(np.isfinite(err), err, MISSING_PENALTY)
-    value = float(np.mean(err)) + WORST_WEIGHT * max(0.0, float(np.max(err)) - WORST_FREE)
+    value = float(np.mean(np.where(np.isfinite(err), err, MISSING_PENALTY)))
     if prior is not None and weight > 0:
         value += weight * sum(((getattr(cal, k) - getattr(prior, k)) / (r.high - r.low)) ** 2
                               for k, r in ranges.items())
@@ -349,8 +352,6 @@ def with_cross_validation(result: ValidationResult, path: str | Path | None, cal
     """``validate --cv``: the result with every run's leave-one-source-out prediction (knobs refitted, from the
     calibration in effect, without the run's source) and the cross-validated median and maximum; the gate also
     holds the file's ``tolerance.cv_median_abs_rel_error`` when it names one."""
-    from ..spec.calibration import default_calibration
-
     runs, _, _ = load_fit_runs(path)
     start = calibration or default_calibration()
     cv_pred, groups = cross_validate(runs, start, knob_ranges(), workers=workers)

@@ -33,7 +33,7 @@ from ..spec.calibration import Calibration
 from ..spec.hardware import Cluster
 from ..spec.load import read_data_file
 from .systems import System, Unmodellable, _text, describe_system
-from .tolerance import read_tolerance, read_validation_file
+from .tolerance import gate_exclusion, read_tolerance, read_validation_file
 
 DEFAULT_COLLECTIVES_FILE = Path(__file__).with_name("collectives.yaml")
 DEFAULT_COLLECTIVE_TOLERANCE: dict[str, Any] = {"metric": "collective", "median_abs_rel_error": 0.15,
@@ -287,9 +287,8 @@ def validate_collectives(path: str | Path | None = None, calibration: Calibratio
             raise FileFormatError(f"expected a mapping, got {type(m).__name__}", file=shown,
                                   field=f"measurements[{i}]")
         row = predict_measurement(m, index=i, calibration=calibration)
-        if m.get("exclude_from_gate"):
-            row = row.model_copy(update={"excluded": str(m["exclude_from_gate"])})
-        rows.append(row)
+        reason = gate_exclusion(m, file=shown, field=f"measurements[{i}]")
+        rows.append(row.model_copy(update={"excluded": reason}) if reason else row)
     scored = [r for r in rows if r.rel_error is not None and r.excluded is None]
     errors = [abs(r.rel_error) for r in scored if r.rel_error is not None]
     large = [abs(r.rel_error) for r in scored

@@ -18,7 +18,7 @@ from ..search.plan import plan
 from ..spec.calibration import Calibration
 from ..spec.load import build_scenario
 from ..spec.scenario import Scenario
-from .tolerance import read_tolerance, read_validation_file
+from .tolerance import gate_exclusion, read_tolerance, read_validation_file
 
 DEFAULT_FILE = Path(__file__).with_name("calibration.yaml")
 _PAR_KEYS = ("tp", "pp", "dp", "cp", "ep", "virtual_stages")
@@ -148,8 +148,7 @@ def validate_file(path: str | Path | None = None, calibration: Calibration | Non
     for i, run in enumerate(runs):
         rid = str(run.get("id", f"runs[{i}]")) if isinstance(run, dict) else f"runs[{i}]"
         expected = expected_step_time(run, file=shown, index=i)
-        reason = run.get("exclude_from_gate")
-        excluded = str(reason) if reason else None
+        excluded = gate_exclusion(run, file=shown, field=f"runs[{i}]") if isinstance(run, dict) else None
         try:
             scenario = run_to_scenario(run, file=shown, index=i)
             report = plan(scenario, calibration, require_fit=False)

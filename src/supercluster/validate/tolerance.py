@@ -35,3 +35,15 @@ def read_tolerance(data: dict[str, Any], defaults: dict[str, Any], keys: tuple[s
             raise FileFormatError(f"expected a non-negative number, got {value!r}", file=shown,
                                   field=f"tolerance.{key}")
     return tol
+
+
+def gate_exclusion(entry: dict[str, Any], *, file: str, field: str) -> str | None:
+    """Why the data file leaves an entry out of its gate (``exclude_from_gate: reason``), or None; a mark without a
+    reason is an error."""
+    reason = entry.get("exclude_from_gate")
+    if reason is None:
+        return None
+    if not isinstance(reason, str) or not reason.strip():
+        raise FileFormatError("exclude_from_gate must say why (a non-empty text)", file=file,
+                              field=f"{field}.exclude_from_gate")
+    return reason
