@@ -301,3 +301,19 @@ def test_batch_equals_one_at_a_time(model: str) -> None:
             assert alone.parts[p][0] == together.parts[p][i], (p, batch.row(i))
         assert alone.memory.total_bytes[0] == together.memory.total_bytes[i]
         assert alone.fits[0] == together.fits[i]
+
+
+@pytest.mark.parametrize(("model", "cand"), CASES, ids=IDS)
+def test_a_prepared_stage_times_like_a_fresh_evaluation(model: str, cand: perf.Candidates) -> None:
+    """evaluate() with a stage prepared under another calibration (differing in timing knobs only) gives every part
+    bit for bit as a fresh evaluation; a stage made for other candidates is not reused."""
+    s = scenario(model)
+    base = default_calibration()
+    prepared = perf.prepare(s, cand, base)
+    other = base.model_copy(update={"matmul_scale": 0.6, "tp_comm_overlap": 0.3, "dp_comm_overlap": 0.2,
+                                    "step_overhead_s": 0.05})
+    reused, fresh = perf.evaluate(s, cand, other, prepared), perf.evaluate(s, cand, other)
+    for p in perf.PARTS:
+        np.testing.assert_array_equal(reused.parts[p], fresh.parts[p], err_msg=p)
+    twin = perf.Candidates(**cand.as_arrays())  # equal values, another batch
+    assert perf.evaluate(s, twin, other, prepared).step_time_s.tolist() == fresh.step_time_s.tolist()

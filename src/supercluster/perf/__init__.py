@@ -2,6 +2,7 @@
 
 from .candidates import RECOMPUTE_CODES, Candidates
 from .report import StepReport, step_report
-from .step import PARTS, StepArrays, evaluate
+from .step import PARTS, Prepared, StepArrays, evaluate, prepare
 
-__all__ = ["PARTS", "RECOMPUTE_CODES", "Candidates", "StepArrays", "StepReport", "evaluate", "step_report"]
+__all__ = ["PARTS", "RECOMPUTE_CODES", "Candidates", "Prepared", "StepArrays", "StepReport", "evaluate", "prepare",
+           "step_report"]

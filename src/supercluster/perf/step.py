@@ -137,13 +137,14 @@ class _ReplicaComm:
     gather: np.ndarray
     gather_layer: np.ndarray  # one layer's (ZeRO-3)
     scatter_layer: np.ndarray
-    tensors: np.ndarray  # weight tensors per layer (ZeRO-3 gathered tensor by tensor)
+    tensors: float  # weight tensors per layer (ZeRO-3 gathered tensor by tensor)
     gather_tensor: np.ndarray  # one tensor's collective, with the host's loop over the ranks
     scatter_tensor: np.ndarray
     algo: np.ndarray  # the gradient reduction's algorithm (all-reduce under ZeRO-0, reduce-scatter otherwise)
 
 
 TP_NONE, TP_BACKWARD, TP_FULL = 0, 1, 2
+WGRAD_SHARE_OF_BACKWARD = 0.5  # a linear layer's backward is two GEMMs of equal FLOPs: input and weight gradient
 MEMO_LIMIT = 8  # compute times kept per Prepared
 _TP_CODES = {"none": TP_NONE, "backward": TP_BACKWARD, "full": TP_FULL}
 
@@ -165,7 +166,7 @@ class Prepared:
     layer shapes and every collective's time. Made once, it times the same candidates under many calibrations."""
 
     key: str
-    size: int
+    candidates: Candidates  # the batch it was made for (evaluate() reuses it for that very batch only)
     memory: MemoryBreakdown
     inv: np.ndarray  # candidate -> its layer shape
     shapes: Candidates
@@ -249,12 +250,13 @@ def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.n
                  ) -> _LayerTimes:
     """Per-layer times of every candidate; ``rfrac`` is the share of layers whose forward is recomputed (full or
     block), ``rc`` the recompute code (selective recomputes the attention core), ``tp_mode`` what the software hides
-    of the tensor-parallel collectives (TP_NONE, TP_BACKWARD: the backward's behind its weight-gradient GEMMs, half
-    the backward; TP_FULL: a share tp_comm_overlap of all, Transformer Engine userbuffers)."""
+    of the tensor-parallel collectives (TP_NONE, TP_BACKWARD: the backward's behind its weight-gradient GEMMs,
+    WGRAD_SHARE_OF_BACKWARD of the backward; TP_FULL: a share tp_comm_overlap of all, Transformer Engine userbuffers)."""
     recompute = rfrac * base.fwd + np.where(rc == 1, base.attn_f, 0.0)
     forward = base.tp_fwd * (1.0 + rfrac)
     tp_total = np.where(tp_mode == TP_FULL, (forward + base.tp_fwd) * (1.0 - cal.tp_comm_overlap),
-                        forward + np.where(tp_mode == TP_BACKWARD, np.maximum(base.tp_fwd - 0.5 * base.bwd, 0.0),
+                        forward + np.where(tp_mode == TP_BACKWARD,
+                                           np.maximum(base.tp_fwd - WGRAD_SHARE_OF_BACKWARD * base.bwd, 0.0),
                                            base.tp_fwd))
     hide = cal.cp_comm_overlap
     cp_total = (np.maximum(base.cp_fwd - hide * base.attn_f, 0.0) * (1.0 + rfrac)
@@ -343,17 +345,17 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
             n_params=n_params3[inv3], size=size3[inv3], allreduce=(buckets3 * ar.time_s)[inv3],
             scatter=(buckets3 * rs.time_s)[inv3], gather=(buckets3 * ag.time_s)[inv3],
             gather_layer=ag_layer.time_s[inv3], scatter_layer=rs_layer.time_s[inv3],
-            tensors=np.full(len(c), tensors), gather_tensor=(ag_tensor.time_s + host)[inv3],
+            tensors=tensors, gather_tensor=(ag_tensor.time_s + host)[inv3],
             scatter_tensor=(rs_tensor.time_s + host)[inv3],
             algo=np.where(zero_eff == 0, ar.algorithm[inv3], rs.algorithm[inv3])))
-    return Prepared(key=stage_key(cal), size=len(c), memory=memory, inv=inv, shapes=shapes, comm=comm, head=head,
+    return Prepared(key=stage_key(cal), candidates=c, memory=memory, inv=inv, shapes=shapes, comm=comm, head=head,
                     pp_time=pp_coll.time_s[inv2], pp_algo=pp_coll.algorithm[inv2], replicas=tuple(replicas))
 
 
 def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | None = None) -> StepArrays:
     """Step time parts, memory and fit for every candidate in ``c`` (``prepared``: the same candidates' stage made
     by prepare(), reused when its calibration differs from ``cal`` in timing knobs only)."""
-    if prepared is None or prepared.key != stage_key(cal) or prepared.size != len(c):
+    if prepared is None or prepared.key != stage_key(cal) or prepared.candidates is not c:
         prepared = prepare(s, c, cal)
     model, cluster, training = s.model, s.cluster, s.training
     f64 = np.float64
@@ -377,8 +379,8 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
                                         for kind, comm in prepared.comm.items()},
                                        head_times[0][inv], head_times[1][inv])
     bases, head_f, head_b = prepared.memo[kernel_knobs]
-    (tp_with_sp, tp_without_sp), dp_overlap, zero3_gather = software_overlaps(training)
-    tp_mode = np.where(c.sp, _TP_CODES[tp_with_sp], _TP_CODES[tp_without_sp])
+    software = software_overlaps(training)
+    tp_mode = np.where(c.sp, _TP_CODES[software.tp_with_sp], _TP_CODES[software.tp_without_sp])
     times = {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode) for kind, base in bases.items()}
     dense, moe = times.get("dense"), times.get("moe")
     first = prepared.comm.get("dense", prepared.comm.get("moe"))
@@ -414,7 +416,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     zero_eff = effective_zero_stage(c.zero_stage, pp)
     fwd_mb = per_stage("fwd") + head_f
     bwd_mb = per_stage("bwd") + head_b
-    hide = cal.dp_comm_overlap if dp_overlap else 0.0
+    hide = cal.dp_comm_overlap if software.dp_overlap else 0.0
     dp_exposed = np.zeros_like(tp)
     local_params = np.zeros_like(tp)
     algorithms["dp"] = prepared.replicas[0].algo  # the dense weights' gradient reduction
@@ -428,7 +430,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         per_step_grad = np.where(zero_eff == 0, r.allreduce, r.scatter)
         exposed = np.where(zero_eff == 2, m, 1.0) * np.maximum(per_step_grad - hide * bwd_mb, 0.0) \
             + np.where(zero_eff >= 1, np.maximum(r.gather - hide * fwd_mb, 0.0), 0.0)
-        if zero3_gather == "layer":  # FSDP prefetch hides each layer's collectives behind its neighbour's compute
+        if software.zero3_gather == "layer":  # FSDP prefetch hides each layer's collectives behind its neighbour's compute
             prefetch = cal.fsdp_prefetch_overlap
             layered = m * lps * (np.maximum(r.gather_layer - prefetch * fwd_mb / lps, 0.0)
                                  + np.maximum(r.gather_layer + r.scatter_layer - prefetch * bwd_mb / lps, 0.0))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import Field, field_validator
 
@@ -90,8 +90,17 @@ def grads_in_fp32(training: Training) -> bool:
     return training.precision != "fp16"
 
 
-def software_overlaps(training: Training) -> tuple[tuple[str, str], bool, str]:
-    """((tp_overlap with sequence parallelism, without it), dp_overlap, zero3_gather) of the run: as given, else as
+class SoftwareOverlaps(NamedTuple):
+    """What a run's software overlaps (see software_overlaps)."""
+
+    tp_with_sp: str  # tensor-parallel overlap for configurations with sequence parallelism
+    tp_without_sp: str  # and without it
+    dp_overlap: bool
+    zero3_gather: str
+
+
+def software_overlaps(training: Training) -> SoftwareOverlaps:
+    """The run's tp_overlap (with sequence parallelism, without it), dp_overlap and zero3_gather: as given, else as
     the generation of its software ran. Userbuffers overlap needs sequence parallelism (Megatron-LM: --tp-comm-overlap
     requires it), so 'full' without it runs as 'backward'. Software without fused attention (``flash_attention:
     false``: before FlashAttention reached Megatron-LM, DeepSpeed and PyTorch, 2022) hid the backward collectives only
@@ -103,5 +112,4 @@ def software_overlaps(training: Training) -> tuple[tuple[str, str], bool, str]:
     else:
         tp = ("full", "backward") if modern else ("backward", "none")
     dp = training.dp_overlap if training.dp_overlap is not None else modern
-    gather = training.zero3_gather or ("layer" if modern else "tensor")
-    return tp, dp, gather
+    return SoftwareOverlaps(*tp, dp_overlap=dp, zero3_gather=training.zero3_gather or ("layer" if modern else "tensor"))
