@@ -4,6 +4,8 @@ GEMM: roofline of FLOPs against HBM bytes, with the achievable matmul fraction (
 quantisation: a GEMM split into ceil(M/tm)*ceil(N/tn) output tiles runs in ceil(tiles/units) waves on `units`
 SMs/CUs, so a small or skinny GEMM leaves units idle in its last wave (the saw-tooth of cuBLAS sweeps;
 NVIDIA "Matrix Multiplication Background User's Guide", wave quantization).
+Rows and columns are padded to the accelerator's smallest tile edge (`matmul.block`): an expert that gets a few
+hundred tokens computes whole blocks.
 Attention: executed FLOPs at the catalog's flash-attention fraction of the 16-bit peak, scaled by
 s/(s + s_half) for short key lengths. Memory-bound operators: bytes at the achievable share of HBM bandwidth.
 Every kernel also pays a fixed gap (launch and tail).
@@ -17,9 +19,6 @@ from ..spec.calibration import Calibration
 from ..spec.hardware import Accelerator
 from ..workload.operators import ATTENTION_BWD_OVER_FWD, Gemm
 
-GEMM_BLOCK = 64.0  # the smallest output tile edge of the GEMM kernels (CUTLASS/cuBLAS 64xN tiles for small M); an
-# expert that gets 200 tokens computes 256 rows. Estimate.
-
 
 def _gemm_shape_s(acc: Accelerator, cal: Calibration, precision: str, m: np.ndarray, n: np.ndarray,
                   k: np.ndarray, count: np.ndarray | float) -> np.ndarray:
@@ -30,9 +29,10 @@ def _gemm_shape_s(acc: Accelerator, cal: Calibration, precision: str, m: np.ndar
     tiles = np.ceil(m / acc.matmul.tile_m) * np.ceil(n / acc.matmul.tile_n) * np.asarray(count)
     units = acc.compute_units
     wave_eff = tiles / (np.ceil(tiles / units) * units)
-    # a kernel computes whole blocks of output: rows and columns padded to the smallest tile edge
-    m_pad = np.ceil(m / GEMM_BLOCK) * GEMM_BLOCK
-    n_pad = np.ceil(n / GEMM_BLOCK) * GEMM_BLOCK
+    # a kernel computes whole blocks of output: rows and columns padded to the smallest tile edge (catalog)
+    block = acc.matmul.block
+    m_pad = np.ceil(m / block) * block
+    n_pad = np.ceil(n / block) * block
     t_compute = 2.0 * m_pad * n_pad * k * count / (peak * wave_eff)
     elem = 1.0 if precision == "fp8" else 2.0
     t_memory = (m * k + k * n) * elem * count + m * n * 2.0 * count

@@ -30,6 +30,8 @@ class MatmulModel(Spec):
     max_fraction: dict[Precision, Fraction]
     tile_m: PositiveInt = 128
     tile_n: PositiveInt = 256
+    block: PositiveInt = Field(description="the smallest output tile edge a kernel computes whole: a GEMM's rows and "
+                               "columns are padded to it")
     source: str = Field(min_length=1)
 
 
@@ -56,9 +58,8 @@ class Accelerator(Cited):
     scale_up_achievable_fraction: Fraction = Field(description="ring bus bandwidth / scale-up bandwidth inside a "
                                                    "domain (nccl-tests busbw at large messages)")
     p2p_achievable_fraction: Fraction = Field(
-        default=0.40, description="a NCCL send/recv between two GPUs of a scale-up domain / the unidirectional scale-up "
-        "bandwidth (NCCL's p2p runs on a few SM-driven channels: ~180 of 450 GB/s on H100, nccl-tests#268); every "
-        "catalog accelerator states it")
+        description="a NCCL send/recv between two GPUs of a scale-up domain / the unidirectional scale-up bandwidth "
+        "(NCCL's p2p runs on a few SM-driven channels: ~180 of 450 GB/s on H100, nccl-tests#268)")
     scale_up_topology: Literal["switch", "mesh"] = Field(
         default="switch", description="switch: every GPU reaches every peer at full bandwidth (NVSwitch); mesh: "
         "point-to-point links to each peer (AMD Infinity Fabric), so a subset of the domain gets a share")
