@@ -29,10 +29,7 @@ OVERLAP_GRID = [0.5, 0.6, 0.7, 0.8, 0.9]
 
 def score(cal: Calibration) -> tuple[int, float]:
     result = validate_collectives(calibration=cal)
-    limit = float(result.tolerance["max_abs_rel_error_at_or_above_1MiB"])
-    beyond = sum(1 for r in result.rows if r.excluded is None and r.rel_error is not None
-                 and (r.message_bytes or 0) >= 2**20 and abs(r.rel_error) > limit)
-    return beyond, float(result.median_abs_rel_error or 0.0)
+    return result.beyond_limit_at_or_above_1MiB, float(result.median_abs_rel_error or 0.0)
 
 
 def main() -> None:

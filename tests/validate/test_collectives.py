@@ -100,6 +100,8 @@ def test_builtin_statistics_exclude_unmodelled_rows(builtin) -> None:
     assert builtin.median_abs_rel_error == pytest.approx(statistics.median(abs(r.rel_error) for r in scored))
     large = [abs(r.rel_error) for r in scored if r.message_bytes >= 2**20]
     assert builtin.max_abs_rel_error_at_or_above_1MiB == pytest.approx(max(large))
+    limit = builtin.tolerance["max_abs_rel_error_at_or_above_1MiB"]
+    assert builtin.beyond_limit_at_or_above_1MiB == sum(1 for e in large if e > limit)
     assert not any("cannot be modelled" in f for f in builtin.failures)
 
 

@@ -25,6 +25,9 @@ NEIGHBOURS = 8  #: runs the band is drawn from
 #: weight times the absolute difference (log10 of the 16-bit peak, of the GPU count, of the active parameters)
 WEIGHTS: dict[str, float] = {"log10_peak_flops": 2.0, "precision": 0.5, "moe": 1.0, "fused_attention": 1.0,
                              "zero3": 0.5, "context_parallel": 0.5, "log10_gpus": 0.5, "log10_active_params": 0.5}
+LABELS = {"log10_peak_flops": "accelerator generation", "precision": "precision", "moe": "dense/MoE",
+          "fused_attention": "fused attention", "zero3": "ZeRO-3", "context_parallel": "context parallelism",
+          "log10_gpus": "GPU count", "log10_active_params": "active parameters"}
 
 
 def features(s: Scenario, parallelism: dict[str, Any]) -> dict[str, str | float | bool]:
@@ -84,6 +87,5 @@ def with_interval(report: StepReport, s: Scenario, cal: Calibration) -> StepRepo
         "uncertainty": Uncertainty(
             rel_error_range=(lo, hi), rows=[r.id for r in rows], calibration=cal.source,
             basis=f"the leave-one-source-out errors of the {len(rows)} calibration runs most like this one "
-                  "(accelerator generation, precision, dense/MoE, fused attention, ZeRO-3, context parallelism, GPU "
-                  f"count, active parameters): the model erred by {lo:+.1%} to {hi:+.1%} on them"),
+                  f"({', '.join(LABELS[k] for k in WEIGHTS)}): the model erred by {lo:+.1%} to {hi:+.1%} on them"),
     })

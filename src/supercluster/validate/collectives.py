@@ -94,6 +94,7 @@ class CollectiveValidationResult(BaseModel):
     median_abs_rel_error: float | None  # None when nothing could be modelled
     max_abs_rel_error: float | None
     max_abs_rel_error_at_or_above_1MiB: float | None
+    beyond_limit_at_or_above_1MiB: int = 0  # scored measurements of 1 MiB or more beyond the file's limit
     tolerance: dict[str, Any]
     passed: bool
     failures: list[str]
@@ -301,14 +302,16 @@ def validate_collectives(path: str | Path | None = None, calibration: Calibratio
         failures.append("no measurement could be modelled")
     if median is not None and median > limit_median:
         failures.append(f"median |error| {median:.1%} exceeds {limit_median:.0%}")
-    failures += [f"{r.id}: |error| {abs(r.rel_error):.1%} exceeds {limit_large:.0%} (message >= 1 MiB)"
-                 for r in scored if r.rel_error is not None and (r.message_bytes or 0) >= LARGE_BYTES
-                 and abs(r.rel_error) > limit_large]
+    beyond = [r for r in scored if r.rel_error is not None and (r.message_bytes or 0) >= LARGE_BYTES
+              and abs(r.rel_error) > limit_large]
+    failures += [f"{r.id}: |error| {abs(r.rel_error or 0.0):.1%} exceeds {limit_large:.0%} (message >= 1 MiB)"
+                 for r in beyond]
     return CollectiveValidationResult(
         file=shown, rows=rows, modelled=len(scored), excluded=sum(1 for r in rows if r.excluded is not None),
         not_modelled=sum(1 for r in rows if r.rel_error is None and r.excluded is None),
         median_abs_rel_error=median, max_abs_rel_error=max(errors) if errors else None,
-        max_abs_rel_error_at_or_above_1MiB=max(large) if large else None, tolerance=tol, passed=not failures,
+        max_abs_rel_error_at_or_above_1MiB=max(large) if large else None,
+        beyond_limit_at_or_above_1MiB=len(beyond), tolerance=tol, passed=not failures,
         failures=failures)
 
 
