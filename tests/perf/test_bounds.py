@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_step import flat_pipeline  # the pipeline folded into data parallelism
 
 from supercluster import build_scenario, perf
 from supercluster.search import enumerate_space
@@ -58,12 +59,6 @@ def _space(case: dict[str, object]) -> tuple[Scenario, perf.Candidates]:
     return s, c
 
 
-def _fold_pipeline(c: perf.Candidates) -> perf.Candidates:
-    cols = c.as_arrays()
-    cols.update(dp=c.dp * c.pp, pp=np.ones_like(c.pp), virtual_stages=np.ones_like(c.pp))
-    return perf.Candidates(**cols)
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_step_respects_the_bounds_no_schedule_can_beat(case: dict[str, object]) -> None:
@@ -89,6 +84,6 @@ def test_step_respects_the_bounds_no_schedule_can_beat(case: dict[str, object]) 
     same_work = c.recompute != 3  # block recompute's share depends on the memory left, which folding changes
     if same_work.any():
         sub = c.take(np.flatnonzero(same_work))
-        flat = perf.evaluate(s, _fold_pipeline(sub), cal)
+        flat = perf.evaluate(s, flat_pipeline(sub), cal)
         one_microbatch = sum((flat.parts[p] for p in BUSY), start=np.zeros(len(sub))) / flat.microbatches
         assert np.all(step[same_work] >= one_microbatch * (1 - 1e-12))

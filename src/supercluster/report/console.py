@@ -64,6 +64,14 @@ _METRIC_FORMAT = {
 }
 
 
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def _signed_pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.1%}"
+
+
 def render_plan(r: StepReport, console: Console) -> None:
     console.print(f"[bold]{r.scenario}[/bold]: {r.model} on {r.cluster} "
                   f"({r.num_gpus:,} x {r.accelerator}, {r.precision})")
@@ -189,17 +197,14 @@ def render_validation(v: ValidationResult, console: Console) -> None:
         t.add_row(*cells)
     console.print(t)
 
-    def pct(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.1%}"
-
     gated = len(v.rows) - v.excluded
-    console.print(f"median |error| {pct(v.median_abs_rel_error)}  max |error| {pct(v.max_abs_rel_error)}  "
+    console.print(f"median |error| {_pct(v.median_abs_rel_error)}  max |error| {_pct(v.max_abs_rel_error)}  "
                   f"(tolerance: median {float(v.tolerance.get('median_abs_rel_error', 0.1)):.0%}, "
                   f"max {limit:.0%}) over {gated} runs"
                   + (f"; {v.excluded} more listed but not gated (the data file says why)" if v.excluded else ""))
     if cv:
-        console.print(f"leave-one-source-out: median |error| {pct(v.cv_median_abs_rel_error)}  max |error| "
-                      f"{pct(v.cv_max_abs_rel_error)} (knobs refitted without each of {len(v.cv_groups)} sources)")
+        console.print(f"leave-one-source-out: median |error| {_pct(v.cv_median_abs_rel_error)}  max |error| "
+                      f"{_pct(v.cv_max_abs_rel_error)} (knobs refitted without each of {len(v.cv_groups)} sources)")
     for row in v.rows:
         if row.excluded:
             console.print(f"[dim]not gated: {row.id}: {row.excluded}[/dim]")
@@ -222,23 +227,18 @@ def render_calibration(c: CalibrationResult, console: Console) -> None:
                       ("after", "right"), ("cross-validated", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
 
-    def err(x: float | None) -> str:
-        return "-" if x is None else f"{x:+.1%}"
-
     for r in c.rows:
-        t.add_row(r.id, r.group[:40], f"{r.expected_step_time_s:.3f}", err(r.before_rel_error), err(r.rel_error),
-                  err(r.cv_rel_error))
+        t.add_row(r.id, r.group[:40], f"{r.expected_step_time_s:.3f}", _signed_pct(r.before_rel_error),
+                  _signed_pct(r.rel_error), _signed_pct(r.cv_rel_error))
     console.print(t)
 
-    def pct(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.1%}"
-
-    console.print(f"before: median |error| {pct(c.median_abs_rel_error_before)}, max {pct(c.max_abs_rel_error_before)}"
-                  f"; after: median {pct(c.median_abs_rel_error)}, max {pct(c.max_abs_rel_error)}; "
+    console.print(f"before: median |error| {_pct(c.median_abs_rel_error_before)}, "
+                  f"max {_pct(c.max_abs_rel_error_before)}"
+                  f"; after: median {_pct(c.median_abs_rel_error)}, max {_pct(c.max_abs_rel_error)}; "
                   f"cross-validated (leaving out each of {len(c.groups)} "
-                  f"{'sources' if len(c.groups) < len(c.rows) else 'runs'}): median {pct(c.cv_median_abs_rel_error)}"
-                  f", max {pct(c.cv_max_abs_rel_error)}; runs inside their own cross-validated band: "
-                  f"{pct(c.cv_interval_coverage)}")
+                  f"{'sources' if len(c.groups) < len(c.rows) else 'runs'}): median {_pct(c.cv_median_abs_rel_error)}"
+                  f", max {_pct(c.cv_max_abs_rel_error)}; runs inside their own cross-validated band: "
+                  f"{_pct(c.cv_interval_coverage)}")
     for e in c.excluded:
         console.print(f"[dim]left out of the fit: {e.id}: {e.reason}[/dim]")
     if c.written:
@@ -292,11 +292,8 @@ def render_collective_validation(v: CollectiveValidationResult, console: Console
         for row in unmodelled:
             console.print(f"  {row.id}: {row.error or 'no prediction'}", markup=False, highlight=False)
 
-    def pct(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.1%}"
-
-    console.print(f"median |error| {pct(v.median_abs_rel_error)}  max |error| at >= 1 MiB "
-                  f"{pct(v.max_abs_rel_error_at_or_above_1MiB)}  (tolerance: median "
+    console.print(f"median |error| {_pct(v.median_abs_rel_error)}  max |error| at >= 1 MiB "
+                  f"{_pct(v.max_abs_rel_error_at_or_above_1MiB)}  (tolerance: median "
                   f"{float(v.tolerance.get('median_abs_rel_error', 0.15)):.0%}, max at >= 1 MiB {limit:.0%})")
     console.print(f"{len(v.rows)} measurements: {v.modelled} modelled, {v.not_modelled} cannot be modelled "
                   "(listed with their reason, excluded from the statistics)")
