@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -22,6 +23,7 @@ from .report import (
     render_collective_validation,
     render_fabric,
     render_facility,
+    render_memory_validation,
     render_plan,
     render_reliability,
     render_search,
@@ -42,6 +44,7 @@ from .validate import validate_collectives, validate_file, validation_kind
 from .validate.calibrate import calibrate as fit_calibration
 from .validate.calibrate import check_writable, with_cross_validation, write_calibration
 from .validate.claims import check_claims_file
+from .validate.memory import validate_memory
 
 MAX_TOP = 10_000
 CALIBRATION_OPTION = typer.Option("--calibration", help="a calibration file written by `supercluster calibrate` "
@@ -170,8 +173,8 @@ def sweep(
 @app.command()
 def validate(
     file: Annotated[str | None, typer.Argument(
-        help="a published-runs file ('runs:') or a collective-measurements file ('measurements:'); "
-             "default: the built-in published runs")] = None,
+        help="a published-runs file ('runs:'), a collective-measurements file ('measurements:') or a per-GPU "
+             "memory file ('measurements:' with 'measured' quantities); default: the built-in published runs")] = None,
     cv: Annotated[bool, typer.Option("--cv", help="also leave each source out, refit the global knobs on the rest "
                                                   "and predict it (published runs only)")] = False,
     calibration: Annotated[str | None, CALIBRATION_OPTION] = None,
@@ -183,25 +186,24 @@ def validate(
     tolerance is breached."""
     _check_workers(workers)
     cal = _calibration(calibration)
-    if file is not None and validation_kind(file) == "measurements":
+    kind = validation_kind(file) if file is not None else "runs"
+    if cv and kind != "runs":
+        what = "a memory file" if kind == "memory" else "a measurements file"
+        raise InputError(f"--cv refits the step-time knobs on published runs; {what} has none", field="--cv")
+    result: Any
+    render: Callable[[Any, Console], None]
+    if kind == "memory":
+        result, render = validate_memory(file), render_memory_validation
+    elif kind == "measurements":
+        result, render = validate_collectives(file, cal), render_collective_validation
+    else:
+        result, render = validate_file(file, cal), render_validation
         if cv:
-            raise InputError("--cv refits the step-time knobs on published runs; a measurements file has none",
-                             field="--cv")
-        collectives = validate_collectives(file, cal)
-        if as_json:
-            print(json.dumps(collectives.model_dump(), indent=2))
-        else:
-            render_collective_validation(collectives, _out)
-        if not collectives.passed:
-            raise typer.Exit(1)
-        return
-    result = validate_file(file, cal)
-    if cv:
-        result = with_cross_validation(result, file, cal, workers=workers)
+            result = with_cross_validation(result, file, cal, workers=workers)
     if as_json:
         print(json.dumps(result.model_dump(), indent=2, allow_nan=False))
     else:
-        render_validation(result, _out)
+        render(result, _out)
     if not result.passed:
         raise typer.Exit(1)
 
@@ -351,6 +353,7 @@ KEY_FIGURES: dict[str, list[str]] = {
     "models": ["layers", "hidden", "heads", "vocab", "moe", "published_params"],
     "facilities": ["pue", "location", "cooling"],
     "reliability": ["reference_cluster", "observation_days", "detection_s", "relaunch_s", "async_checkpoint"],
+    "software": ["grad_bytes", "master_bytes", "loss_upcast_bytes", "cuda_context_bytes"],
 }
 
 
@@ -365,7 +368,7 @@ def _short(value: Any) -> str:
 @app.command()
 def catalog(
     kind: Annotated[str | None, typer.Argument(help="accelerators | switches | nics | optics | fabrics | clusters | "
-                                                    "models | facilities")] = None,
+                                                    "models | facilities | reliability | software")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the entries as JSON")] = False,
 ) -> None:
     """List catalog entries with their key figures and sources."""

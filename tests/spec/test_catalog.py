@@ -11,6 +11,7 @@ from supercluster.spec import catalog
 from supercluster.spec.hardware import Accelerator, Cluster, Fabric, Facility, Nic, Optic, Switch
 from supercluster.spec.model import Model
 from supercluster.spec.reliability import Reliability
+from supercluster.spec.software import Software
 
 SPEC_OF_KIND: dict[str, type[BaseModel]] = {
     "accelerators": Accelerator,
@@ -22,6 +23,7 @@ SPEC_OF_KIND: dict[str, type[BaseModel]] = {
     "models": Model,
     "facilities": Facility,
     "reliability": Reliability,
+    "software": Software,
 }
 
 REQUIRED = {

@@ -12,6 +12,7 @@ import yaml
 from supercluster.spec.calibration import default_calibration
 from supercluster.validate import DEFAULT_COLLECTIVES_FILE, DEFAULT_FILE, validate_collectives, validate_file
 from supercluster.validate.calibrate import load_fit_runs, predict
+from supercluster.validate.memory import DEFAULT_MEMORY_FILE, validate_memory
 
 
 def test_calibration_gate_holds() -> None:
@@ -22,13 +23,21 @@ def test_calibration_gate_holds() -> None:
     assert result.max_abs_rel_error <= result.tolerance["max_abs_rel_error"]
 
 
+def test_memory_gate_holds() -> None:
+    """The per-GPU memory measurements are within the file's tolerance (median, worst, OOM outcomes, unmappable)."""
+    result = validate_memory()
+    assert result.passed, result.failures
+    assert result.unmappable <= result.tolerance["max_unmappable"]
+
+
 def test_collectives_gate_holds() -> None:
     """The nccl-tests measurements are within the file's tolerance: median, and the worst at 1 MiB or more."""
     result = validate_collectives()
     assert result.passed, result.failures
 
 
-@pytest.mark.parametrize("path", [DEFAULT_FILE, DEFAULT_COLLECTIVES_FILE], ids=["runs", "collectives"])
+@pytest.mark.parametrize("path", [DEFAULT_FILE, DEFAULT_COLLECTIVES_FILE, DEFAULT_MEMORY_FILE],
+                         ids=["runs", "collectives", "memory"])
 def test_every_exclusion_says_why(path) -> None:
     """A row left out of a gate carries a reason in the data file."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -226,6 +226,7 @@ def test_breakdown_sums_to_total() -> None:
         m = memory(model, tp=[1, 2, 8], pp=[1, 2, 1], dp=[4, 8, 2], ep=[1, 8, 16], zero_stage=[0, 1, 3],
                    recompute=[0, 1, 2], sp=[False, True, True], micro_batch=[1, 2, 4])
         parts = m.parts()
-        assert set(parts) == {"weights", "gradients", "optimizer", "activations", "transient"}
+        assert set(parts) == {"weights", "gradients", "optimizer", "activations", "transient", "workspace", "allocator",
+                          "runtime"}
         np.testing.assert_allclose(sum(parts.values()), m.total_bytes, rtol=1e-15)
         assert all(np.all(v >= 0) for v in parts.values())

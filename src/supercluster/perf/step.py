@@ -60,6 +60,7 @@ from ..workload.operators import (
     layer_work,
     lm_head_work,
 )
+from ..workload.software import communicators, framework_memory_options
 from .candidates import ORDERS, Candidates
 from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
 
@@ -283,11 +284,17 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
     f64 = np.float64
     tp, pp, dp, cp, ep, etp, mb, vs = (getattr(c, n).astype(f64) for n in
                                        ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages"))
+    options = framework_memory_options(
+        training.framework, accelerator=cluster.accelerator, precision=training.precision,
+        text="fp8-param-gather" if training.fp8_params else "",
+        communicators=communicators(training.framework, {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep}),
+        grouped_gemm=model.moe is not None)
     memory = memory_per_gpu(model, seq_len=seq, global_batch=training.global_batch,
                             grad_accum_fp32=grads_in_fp32(training), flash_attention=training.flash_attention,
                             fp8=training.precision == "fp8", tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp,
                             micro_batch=mb, virtual_stages=vs, recompute=c.recompute, zero_stage=c.zero_stage,
-                            sp=c.sp, budget_bytes=cluster.accelerator.hbm_bytes * training.memory_reserve_fraction)
+                            sp=c.sp, budget_bytes=cluster.accelerator.hbm_bytes * training.memory_reserve_fraction,
+                            options=options)
     n_moe_total = model.layers - model.moe.dense_layers if model.moe else 0
     topo = build_topology(cluster)
     strides = candidate_strides(c, {"tp": tp, "cp": cp, "dp": dp, "pp": pp})

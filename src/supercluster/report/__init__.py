@@ -7,6 +7,7 @@ from .console import (
     render_collective_validation,
     render_fabric,
     render_facility,
+    render_memory_validation,
     render_plan,
     render_reliability,
     render_search,
@@ -14,6 +15,6 @@ from .console import (
     render_validation,
 )
 
-__all__ = ["render_calibration", "render_claims", "render_collective", "render_collective_validation", "render_fabric", "render_facility", "render_plan",
+__all__ = ["render_calibration", "render_claims", "render_collective", "render_collective_validation", "render_fabric", "render_facility", "render_memory_validation", "render_plan",
            "render_reliability", "render_search", "render_sweep",
            "render_validation"]

@@ -18,6 +18,7 @@ from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY
 from ..validate.calibrate import CalibrationResult
 from ..validate.claims import ClaimsReport
 from ..validate.collectives import CollectiveValidationResult
+from ..validate.memory import MemoryValidationResult
 from ..validate.runs import ValidationResult
 
 PART_LABELS = {
@@ -297,6 +298,59 @@ def render_collective_validation(v: CollectiveValidationResult, console: Console
                   f"{float(v.tolerance.get('median_abs_rel_error', 0.15)):.0%}, max at >= 1 MiB {limit:.0%})")
     console.print(f"{len(v.rows)} measurements: {v.modelled} modelled, {v.not_modelled} cannot be modelled "
                   "(listed with their reason, excluded from the statistics)")
+    if v.passed:
+        console.print("[green]within tolerance[/green]")
+    else:
+        for f in v.failures:
+            console.print(f"[red]✗[/red] {f}")
+
+
+def _fmt_memory(value: float | None, metric: str | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if metric == "activation_ratio" else f"{value / GIB:.2f} GiB"
+
+
+def render_memory_validation(v: MemoryValidationResult, console: Console) -> None:
+    limit = float(v.tolerance.get("max_abs_rel_error", 0.15))
+    t = Table(title=f"memory validation: {v.file}", show_edge=False)
+    for col, just in (("measurement", "left"), ("compared", "left"), ("rank", "left"), ("expected", "right"),
+                      ("predicted", "right"), ("error", "right"), ("largest parts", "left")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for row in v.rows:
+        if row.error:
+            t.add_row(row.id, row.metric or "-", "-", "-", "[yellow]cannot model[/yellow]", "-", "")
+            continue
+        if row.metric == "outcome":
+            ok = row.predicted_outcome == row.expected_outcome
+            t.add_row(row.id, "outcome", row.rank or "-", row.expected_outcome or "-",
+                      f"{row.predicted_outcome} ({_fmt_memory(row.predicted_bytes, None)})", "ok" if ok else
+                      "[red]wrong[/red]", "")
+            continue
+        err = f"{row.rel_error:+.1%}" if row.rel_error is not None else "-"
+        style = "red" if row.rel_error is not None and abs(row.rel_error) > limit and not row.excluded else ""
+        parts = sorted(((k, b) for k, b in row.components.items() if b > 0), key=lambda kv: -kv[1])[:3]
+        t.add_row(row.id + (" (not gated)" if row.excluded else ""), row.metric or "-", row.rank or "-",
+                  _fmt_memory(row.expected_bytes, row.metric), _fmt_memory(row.predicted_bytes, row.metric),
+                  f"[{style}]{err}[/{style}]" if style else err,
+                  ", ".join(f"{k} {b / GIB:.1f}" for k, b in parts))
+    console.print(t)
+    unmodelled = [row for row in v.rows if row.error]
+    if unmodelled:
+        console.print(f"[bold]cannot be modelled ({v.unmappable})[/bold]:")
+        for row in unmodelled:
+            console.print(f"  {row.id}: {row.error}", markup=False, highlight=False)
+    src = Table(title="by source", show_edge=False)
+    for col in ("source", "rows", "median |error|", "max |error|"):
+        src.add_column(col, justify="left" if col == "source" else "right")
+    for key, stats in v.by_source.items():
+        if stats["rows"]:
+            src.add_row(key, str(stats["rows"]), _pct(stats["median_abs_rel_error"]), _pct(stats["max_abs_rel_error"]))
+    console.print(src)
+    console.print(f"median |error| {_pct(v.median_abs_rel_error)}  max |error| {_pct(v.max_abs_rel_error)}  signed "
+                  f"mean {_pct(v.signed_mean_rel_error)}  OOM outcomes right {v.outcomes_correct}/{v.outcomes_total}"
+                  f"  (tolerance: median {float(v.tolerance['median_abs_rel_error']):.0%}, max {limit:.0%}, at most "
+                  f"{int(v.tolerance['max_unmappable'])} measurements that cannot be modelled)")
     if v.passed:
         console.print("[green]within tolerance[/green]")
     else:

@@ -12,8 +12,9 @@ from ..errors import CatalogNameError, FileFormatError
 
 SINGULAR = {"accelerators": "accelerator", "switches": "switch", "nics": "NIC", "optics": "optic",
             "fabrics": "fabric", "clusters": "cluster", "models": "model", "facilities": "facility",
-            "reliability": "reliability profile"}
-KINDS = ("accelerators", "switches", "nics", "optics", "fabrics", "clusters", "models", "facilities", "reliability")
+            "reliability": "reliability profile", "software": "training software"}
+KINDS = ("accelerators", "switches", "nics", "optics", "fabrics", "clusters", "models", "facilities", "reliability",
+         "software")
 
 
 @cache

@@ -315,19 +315,28 @@ def validate_collectives(path: str | Path | None = None, calibration: Calibratio
         failures=failures)
 
 
-ValidationKind = Literal["runs", "measurements"]
+ValidationKind = Literal["runs", "measurements", "memory"]
 
 
 def validation_kind(path: str | Path) -> ValidationKind:
     """Which validator a file is for, by content: a top-level ``runs:`` list (published training runs) or a
-    ``measurements:`` list (collective measurements). Anything else is one located error."""
+    ``measurements:`` list, of collectives (entries with an ``op``) or of per-GPU memory (entries with ``measured``
+    quantities). Anything else is one located error naming the kinds that exist."""
     data = read_data_file(path)
     has_runs, has_measurements = "runs" in data, "measurements" in data
+    kinds = ("expected a top-level 'runs' list (published training runs) or 'measurements' list (collective "
+             "measurements, or per-GPU memory measurements with 'measured' quantities)")
     if has_runs and has_measurements:
         raise FileFormatError("has both 'runs' and 'measurements'; a validation file holds one kind", file=str(path))
     if has_runs:
         return "runs"
     if has_measurements:
+        entries = data["measurements"]
+        if isinstance(entries, list) and entries and all(isinstance(e, dict) for e in entries):
+            if all("measured" in e for e in entries):
+                return "memory"
+            if any("measured" in e for e in entries):
+                raise FileFormatError("mixes memory measurements (with 'measured') and collective measurements; a "
+                                      "validation file holds one kind", file=str(path), field="measurements")
         return "measurements"
-    raise FileFormatError("expected a top-level 'runs' list (published training runs) or 'measurements' list "
-                          "(collective measurements)", file=str(path))
+    raise FileFormatError(kinds, file=str(path))

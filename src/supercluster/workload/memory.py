@@ -16,8 +16,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -40,16 +40,35 @@ class MemoryBreakdown:
     activations_bytes: np.ndarray
     transient_bytes: np.ndarray  # one layer's recomputed activations, the logits of the loss
     recompute_fraction: np.ndarray  # share of each stage's layers whose activations are recomputed
+    workspace_bytes: np.ndarray  # library workspaces on the caching allocator
+    allocator_bytes: np.ndarray  # reserved but not allocated: the caching allocator's segments beyond the peak
+    runtime_bytes: np.ndarray  # outside the allocator: CUDA context, NCCL buffers
+
+    @property
+    def states_bytes(self) -> np.ndarray:
+        """Weights, gradients and optimizer state."""
+        return self.weights_bytes + self.gradients_bytes + self.optimizer_bytes
+
+    @property
+    def allocated_bytes(self) -> np.ndarray:
+        """Peak allocated by the framework (torch.cuda.max_memory_allocated)."""
+        return self.states_bytes + self.activations_bytes + self.transient_bytes + self.workspace_bytes
+
+    @property
+    def reserved_bytes(self) -> np.ndarray:
+        """Peak reserved by the caching allocator (torch.cuda.max_memory_reserved)."""
+        return self.allocated_bytes + self.allocator_bytes
 
     @property
     def total_bytes(self) -> np.ndarray:
-        return (self.weights_bytes + self.gradients_bytes + self.optimizer_bytes + self.activations_bytes
-                + self.transient_bytes)
+        """What the device holds at the peak (nvidia-smi's used memory)."""
+        return self.reserved_bytes + self.runtime_bytes
 
     def parts(self) -> dict[str, np.ndarray]:
         return {"weights": self.weights_bytes, "gradients": self.gradients_bytes,
                 "optimizer": self.optimizer_bytes, "activations": self.activations_bytes,
-                "transient": self.transient_bytes}
+                "transient": self.transient_bytes, "workspace": self.workspace_bytes,
+                "allocator": self.allocator_bytes, "runtime": self.runtime_bytes}
 
 
 def effective_zero_stage(zero_stage: np.ndarray, pp: np.ndarray) -> np.ndarray:
@@ -69,20 +88,10 @@ def layers_per_stage(layers: int, pp: np.ndarray) -> np.ndarray:
 
 def stage_params(model: Model, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, etp: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(non-expert, expert) parameters per GPU on the fullest stage."""
-    pc = param_counts(model)
-    pp, tp, ep, etp = (np.asarray(x, dtype=np.float64) for x in (pp, tp, ep, etp))
-    lps = layers_per_stage(model.layers, pp)
-    n_moe = np.minimum(lps, pc.moe_layers)
-    n_dense = lps - n_moe
-    dense_layer = (pc.attention_layer + pc.dense_mlp_layer) / tp + pc.norms_layer
-    moe_shared = (pc.attention_layer + pc.moe_shared_layer) / tp + pc.norms_layer + pc.router_layer
-    embed = pc.embedding / tp
-    head = (pc.lm_head if pc.lm_head else pc.embedding) / tp  # a tied head is a copy on the last stage
-    ends = np.where(pp > 1, np.maximum(embed, head + pc.final_norm), embed + pc.lm_head / tp + pc.final_norm)
-    non_expert = n_dense * dense_layer + n_moe * moe_shared + ends
-    expert = n_moe * pc.moe_routed_layer / (ep * etp)
-    return non_expert, expert
+    """(non-expert, expert) parameters per GPU on the fuller of the first and last stages."""
+    first, expert, _ = stage_params_at(model, "first", pp, tp, ep, etp)
+    last, _, _ = stage_params_at(model, "last", pp, tp, ep, etp)
+    return np.maximum(first, last), expert
 
 
 def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,
@@ -132,29 +141,145 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
     return np.where(rc == 2, checkpoint, full_layer)
 
 
+class MemoryOptions(NamedTuple):
+    """How the training software holds its state (the defaults: Megatron-LM's mixed-precision Adam).
+
+    - ``weight_bytes``: 16-bit weights (2), plus an fp8 run's cached quantized copy and transpose of the linear
+      layers' weights (Transformer Engine: 2 more; with fp8 parameters the fp8 weight and its transpose replace them);
+    - ``grad_bytes``: 4 for fp32 gradient buffers (Megatron-LM main_grad, DeepSpeed's BF16 optimizer), 2 for 16-bit;
+    - ``master_bytes``: 4 for an fp32 copy of the weights (mixed precision), 0 when the weights are the master copy
+      (pure bf16 training, torchtune's default);
+    - ``state_bytes``: optimizer moments per parameter (Adam fp32 m and v: 8; bf16: 4; 8-bit blockwise: 2 plus
+      the block scales, :data:`INT8_STATE_BYTES`); ``embedding_state_bytes`` for embeddings and output layer
+      (Muon keeps Adam there);
+    - ``optimizer_in_backward``: each parameter is updated as its gradient arrives and the gradient freed
+      (torchtune optimizer_in_bwd): no gradient buffer lives across the backward;
+    - ``loss_logit_bytes``: bytes per element of the [tokens x vocab/tp] logits held through the loss (the 16-bit
+      output of the output layer, or its fp32 copy); ``loss_upcast_bytes``: the loss's own fp32 working copies
+      per element of one chunk (an fp32 upcast, a saved softmax); ``loss_chunks``: the loss computed over this many
+      slices of the tokens one after another (torchtune's chunked cross-entropy);
+    - ``workspace_bytes``: persistent library workspaces (cuBLAS/cuBLASLt, Transformer Engine) on the allocator;
+      ``runtime_bytes``: outside the allocator (CUDA context and kernels, NCCL communicator buffers);
+      ``reserved_over_allocated``: the caching allocator's reserved segments over its peak allocation;
+    - ``step_transient_bytes``: per parameter of the rank's optimizer partition, what the step allocates once the
+      activations are gone (DeepSpeed ZeRO-1: the reduced 16-bit gradient partition and its fp32 copy, while the
+      full gradients are freed);
+    - ``offload_activations``: the layer checkpoints live in host memory (torchtune/Megatron activation
+      offloading), only the layers in flight stay on the GPU.
+    """
+
+    weight_bytes: float = 2.0
+    grad_bytes: float = 4.0
+    master_bytes: float = 4.0
+    state_bytes: float = 8.0
+    embedding_state_bytes: float = 8.0
+    optimizer_in_backward: bool = False
+    loss_logit_bytes: float = 2.0
+    loss_upcast_bytes: float = 0.0
+    loss_chunks: int = 1
+    workspace_bytes: float = 0.0
+    runtime_bytes: float | np.ndarray = 0.0
+    reserved_over_allocated: float = 1.0
+    offload_activations: bool = False
+    step_transient_bytes: float = 0.0
+
+
+INT8_STATE_BYTES = 2.0 + 2 * 4.0 / 256  # two 8-bit moments and an fp32 absmax per 256-element block each
+                                          # (bitsandbytes blockwise 8-bit optimizers, Dettmers et al. 2022)
+Stage = Literal["first", "last"]
+
+
+def in_flight_chunks(pp: np.ndarray, vs: np.ndarray, microbatches: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Activations pipeline rank ``rank`` holds at its peak, in units of its whole stage for one micro-batch: the
+    warm-up forwards of 1F1B, pp - rank micro-batches; with v virtual stages Megatron-LM's interleaved warm-up
+    of (pp - rank - 1) * 2 + (v - 1) * pp + 1 model chunks of 1/v of the stage (schedules.py,
+    get_pp_rank_microbatches), at most every chunk of the step. For the first rank this is Korthikanti et al.'s
+    pp * (1 + (pp - 1)/(pp * v)) (§4.2.3)."""
+    interleaved = ((pp - rank - 1) * 2 + (vs - 1) * pp + 1) / vs
+    held = np.where(vs > 1, interleaved, pp - rank)
+    return np.minimum(held, microbatches)
+
+
+def moe_layers_on(model: Model, stage: Stage, lps: np.ndarray, pp: np.ndarray) -> np.ndarray:
+    """MoE layers among the ``lps`` layers of the first or last stage (the dense layers lead the model)."""
+    n_moe_total = model.layers - (model.moe.dense_layers if model.moe else model.layers)
+    if stage == "first":
+        return np.where(pp > 1, np.clip(lps - (model.layers - n_moe_total), 0.0, n_moe_total),
+                        np.minimum(lps, n_moe_total))
+    return np.minimum(lps, n_moe_total)
+
+
+def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, etp: np.ndarray,
+                    stage_layers: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(non-expert, expert, of which embedding/output) parameters per GPU on the first or the last stage
+    (``stage_layers``: the stage's transformer layers when the split is not even, else ceil(L/pp))."""
+    pc = param_counts(model)
+    pp, tp, ep, etp = (np.asarray(x, dtype=np.float64) for x in (pp, tp, ep, etp))
+    lps = layers_per_stage(model.layers, pp) if stage_layers is None else np.full_like(pp, stage_layers)
+    n_moe = moe_layers_on(model, stage, lps, pp)
+    n_dense = lps - n_moe
+    dense_layer = (pc.attention_layer + pc.dense_mlp_layer) / tp + pc.norms_layer
+    moe_shared = (pc.attention_layer + pc.moe_shared_layer) / tp + pc.norms_layer + pc.router_layer
+    embed = pc.embedding / tp
+    head = (pc.lm_head if pc.lm_head else pc.embedding) / tp  # a tied head is a copy on the last stage
+    single = pp == 1
+    if stage == "first":
+        ends = np.where(single, embed + pc.lm_head / tp, embed)
+    else:
+        ends = np.where(single, embed + pc.lm_head / tp, head)
+    norm = np.where(single | (stage == "last"), float(pc.final_norm), 0.0)
+    non_expert = n_dense * dense_layer + n_moe * moe_shared + ends + norm
+    expert = n_moe * pc.moe_routed_layer / (ep * etp)
+    return non_expert, expert, ends
+
+
 def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_fp32: bool,
                    flash_attention: bool, fp8: bool, tp: np.ndarray, pp: np.ndarray, dp: np.ndarray, cp: np.ndarray,
                    ep: np.ndarray, etp: np.ndarray, micro_batch: np.ndarray, virtual_stages: np.ndarray,
                    recompute: np.ndarray, zero_stage: np.ndarray, sp: np.ndarray,
-                   budget_bytes: float = np.inf) -> MemoryBreakdown:
-    """Memory per GPU for arrays of parallel configurations (``budget_bytes`` sizes block recompute)."""
+                   budget_bytes: float = np.inf, options: MemoryOptions | None = None,
+                   stage: Stage | None = None, stage_layers: float | None = None) -> MemoryBreakdown:
+    """Memory per GPU for arrays of parallel configurations (``budget_bytes`` sizes block recompute).
+
+    ``stage``: the first pipeline rank (embedding, the most micro-batches in flight) or the last (output layer,
+    loss); None: whichever of the two needs more, per candidate. ``stage_layers``: that rank's transformer layers
+    when the run splits them unevenly (a pipeline layout), else ceil(L/pp)."""
+    if stage is None:
+        first, last = (memory_per_gpu(model, seq_len=seq_len, global_batch=global_batch,
+                                      grad_accum_fp32=grad_accum_fp32, flash_attention=flash_attention, fp8=fp8,
+                                      tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, micro_batch=micro_batch,
+                                      virtual_stages=virtual_stages, recompute=recompute, zero_stage=zero_stage,
+                                      sp=sp, budget_bytes=budget_bytes, options=options, stage=st,
+                                      stage_layers=stage_layers)
+                       for st in ("first", "last"))
+        pick = first.total_bytes >= last.total_bytes
+        return MemoryBreakdown(**{f.name: np.where(pick, getattr(first, f.name), getattr(last, f.name))
+                                  for f in fields(MemoryBreakdown)})
+    opt = options or MemoryOptions(grad_bytes=4.0 if grad_accum_fp32 else 2.0)
+    if options is not None and grad_accum_fp32 != (options.grad_bytes == 4.0):
+        opt = opt._replace(grad_bytes=4.0 if grad_accum_fp32 else 2.0)
     f64 = np.float64
     tp, pp, dp, cp, ep, etp, mb, vs = (np.asarray(x, dtype=f64)
                                        for x in (tp, pp, dp, cp, ep, etp, micro_batch, virtual_stages))
     zero = effective_zero_stage(zero_stage, pp)
     rc = np.asarray(recompute)
-    non_expert, expert = stage_params(model, pp, tp, ep, etp)
+    non_expert, expert, ends = stage_params_at(model, stage, pp, tp, ep, etp, stage_layers)
     dense_dp = dp * cp
     expert_dp = tp * cp * dp / (ep * etp)
 
-    def sharded(n_bytes: float, stage: int) -> np.ndarray:
-        return n_bytes * (non_expert / np.where(zero >= stage, dense_dp, 1.0)
-                          + expert / np.where(zero >= stage, expert_dp, 1.0))
+    def sharded(n_bytes: float, zero_from: int, n_dense: np.ndarray | None = None) -> np.ndarray:
+        dense = non_expert if n_dense is None else n_dense
+        return n_bytes * (dense / np.where(zero >= zero_from, dense_dp, 1.0)
+                          + expert / np.where(zero >= zero_from, expert_dp, 1.0))
 
-    grad_bytes = 4 if grad_accum_fp32 else 2
-    weights = sharded(WEIGHT_BYTES, 3)
-    grads = sharded(grad_bytes, 2)
-    optim = sharded(OPTIMIZER_BYTES, 1)
+    weights = sharded(opt.weight_bytes, 3, non_expert - ends) + WEIGHT_BYTES * ends / np.where(zero >= 3, dense_dp,
+                                                                                               1.0)
+    if opt.optimizer_in_backward:  # one tensor's gradient at a time: the largest, the embedding or the output layer
+        grads = opt.grad_bytes * np.maximum(ends, 1.0) / np.where(zero >= 2, dense_dp, 1.0)
+    else:
+        grads = sharded(opt.grad_bytes, 2)
+    optim = sharded(opt.master_bytes + opt.state_bytes, 1, non_expert - ends) + (
+        (opt.master_bytes + opt.embedding_state_bytes) * ends / np.where(zero >= 1, dense_dp, 1.0))
 
     # A layer's activations depend on its shape and recompute mode only: tabulate each distinct shape under
     # each mode (0 none, 1 selective, 2 full), then look the candidates up.
@@ -169,9 +294,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
 
     dense_table = table(False)
     moe_table = table(True) if model.moe else dense_table
-    lps = layers_per_stage(model.layers, pp)
-    n_moe_total = model.layers - (model.moe.dense_layers if model.moe else model.layers)
-    n_moe = np.minimum(lps, n_moe_total)
+    lps = layers_per_stage(model.layers, pp) if stage_layers is None else np.full_like(pp, stage_layers)
+    n_moe = moe_layers_on(model, stage, lps, pp)
 
     def stage_activations(code: np.ndarray) -> np.ndarray:
         return (lps - n_moe) * dense_table[code, inv] + n_moe * moe_table[code, inv]
@@ -179,23 +303,38 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     block = rc == 3
     stage_act = stage_activations(np.where(block, 0, rc))
     microbatches = global_batch / (dp * mb)
-    interleave = np.where(vs > 1, 1.0 + (pp - 1) / (pp * vs), 1.0)
-    inflight = np.minimum(pp * interleave, microbatches)
+    inflight = in_flight_chunks(pp, vs, microbatches, np.zeros_like(pp) if stage == "first" else pp - 1)
 
-    # Transients: a fully recomputed layer's activations while its backward runs; the loss's logits.
+    # Transients: a fully recomputed layer's activations while its backward runs; the loss's logits on the stage
+    # that holds the output layer.
     full_layer = np.maximum(dense_table[0], moe_table[0] if model.moe else 0.0)[inv]
     recompute_buffer = np.where((rc == 2) | block, full_layer, 0.0)
-    # bf16 logits of the last micro-batch, their gradient written in place by the fused cross-entropy
-    # (Megatron-Core cross_entropy_loss_fusion)
-    logits = ACT_BYTES * mb * seq_len / cp * model.vocab / tp
-    transient = recompute_buffer + logits
+    loss_here = (pp == 1) | (stage == "last")
+    per_logit = opt.loss_logit_bytes + opt.loss_upcast_bytes / opt.loss_chunks
+    logits = np.where(loss_here, per_logit * mb * seq_len / cp * model.vocab / tp, 0.0)
+    # Without fused attention the score matrix of the layer being computed exists twice for a moment (an
+    # out-of-place baddbmm into a preallocated buffer, Transformer Engine UnfusedDotProductAttention).
+    heads_local = float(model.heads) / tp
+    scratch = 0.0 if flash_attention else 2.0 * ACT_BYTES * mb * heads_local * (seq_len / cp) * seq_len
+    transient = recompute_buffer + np.maximum(logits, scratch)
     fraction = np.where(rc == 2, 1.0, 0.0)
     if block.any():
         # the fewest layers k per stage whose recompute brings the total within the budget
         saving_per_layer = inflight * (stage_act - stage_activations(np.full_like(rc, 2))) / lps
-        excess = weights + grads + optim + inflight * stage_act + transient - budget_bytes
+        excess = (weights + grads + optim + inflight * stage_act + transient + opt.workspace_bytes + opt.runtime_bytes
+                  - budget_bytes)
         k = np.clip(np.ceil(np.maximum(excess, 0.0) / np.maximum(saving_per_layer, 1e-9)), 0.0, lps)
         fraction = np.where(block, k / lps, fraction)
         stage_act = np.where(block, stage_act - k * saving_per_layer / np.maximum(inflight, 1e-9), stage_act)
     activations = stage_act * inflight
-    return MemoryBreakdown(weights, grads, optim, activations, transient, fraction)
+    if opt.offload_activations:  # checkpoints in host memory; the layer in use and the one prefetched stay
+        activations = np.minimum(activations, 2.0 * stage_act / lps)
+    if opt.step_transient_bytes:  # the step's peak, with the activations gone and the gradients reduced
+        step_peak = opt.step_transient_bytes * (non_expert / np.where(zero >= 1, dense_dp, 1.0)
+                                                + expert / np.where(zero >= 1, expert_dp, 1.0)) - grads
+        transient = np.maximum(transient, step_peak - activations)
+    runtime = np.broadcast_to(np.asarray(opt.runtime_bytes, dtype=np.float64), weights.shape).copy()
+    workspace = np.full_like(weights, opt.workspace_bytes)
+    allocated = weights + grads + optim + activations + transient + workspace
+    allocator = allocated * (opt.reserved_over_allocated - 1.0)
+    return MemoryBreakdown(weights, grads, optim, activations, transient, fraction, workspace, allocator, runtime)

@@ -1,0 +1,34 @@
+"""Training software as the memory model needs it (catalog/software.yaml): how a framework holds a run's state."""
+
+from __future__ import annotations
+
+from pydantic import Field, PositiveFloat
+
+from .base import Cited, Spec
+
+Family = str  # accelerator generation: ampere | hopper | blackwell
+
+
+class Nccl(Spec):
+    connection_bytes: PositiveFloat = Field(description="buffers of one connection, every protocol")
+    channels: PositiveFloat = Field(description="channels a communicator opens")
+    peers: PositiveFloat = Field(description="ring peers per channel")
+    init_bytes: float = Field(ge=0, description="NCCL's own kernels and state, once per process")
+
+
+class Software(Cited):
+    grad_bytes: dict[str, float] = Field(description="gradient buffer element by precision")
+    master_bytes: dict[str, float] = Field(description="fp32 master weights (+ fp16's fp32 gradient copy)")
+    state_bytes: float = Field(ge=0, description="Adam's m and v per parameter")
+    step_transient_bytes: float = Field(ge=0, description="per parameter of the optimizer partition, at the step")
+    fp8_weight_cache_bytes: float = Field(ge=0)
+    fp8_param_bytes: float = Field(ge=0)
+    loss_logit_bytes: float = Field(ge=0)
+    loss_upcast_bytes: dict[str, float] = Field(description="eager | fused")
+    cublas_workspace_bytes: dict[Family, float]
+    cublas_handles: float = Field(ge=0)
+    te_workspace_bytes: dict[Family, float]
+    grouped_gemm_workspace_bytes: float = Field(ge=0)
+    cuda_context_bytes: float = Field(ge=0)
+    nccl: Nccl
+    reserved_over_allocated: float = Field(ge=1.0)

@@ -1,0 +1,633 @@
+"""Published per-GPU memory measurements → the memory model's prediction of what was measured.
+
+A file of this kind has a top-level ``measurements:`` list whose entries carry ``model``, ``training``,
+``parallelism`` and ``measured`` (the schema of validate/memory.yaml's ``notes``). Each entry is read the way a
+user would describe the run to the tool — a catalog accelerator, the model's shape, the parallel degrees, the
+training software's precision, optimizer, recompute and sharding — and :func:`supercluster.workload.memory_per_gpu`
+predicts it, component by component, for the rank the source measured (the last pipeline rank for Megatron-LM's
+logs, the first for BigScience's first-node snapshots).
+
+What each measured quantity is compared with:
+
+- torch peak allocated / peak active: weights + gradients + optimizer + activations + transients + workspaces;
+- torch allocated after a step: the persistent part (weights, gradients, optimizer, workspaces);
+- nvidia-smi used memory: the peak reserved by the caching allocator plus what lives outside it (CUDA context,
+  NCCL buffers);
+- a weights + gradients + optimizer figure, an activations figure, or activations relative to another recompute
+  mode of the same run: those components;
+- an outcome (``OOM``): whether the predicted device memory exceeds the GPU's.
+
+Units: bytes, MiB and GiB as stated; a "GB" a source printed without saying which is read as GiB, because every tool
+these figures come from (torch counters over 2^30, nvidia-smi's MiB over 1024) divides by powers of two. Anything a
+row does not state is taken as the software it names does by default, and said in the row's notes. Nothing here
+is tuned per row: every rule reads the row's text and applies to any row.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import FileFormatError, SuperclusterError
+from ..spec import catalog
+from ..spec.hardware import Accelerator
+from ..spec.load import validate_part
+from ..spec.model import Model
+from ..workload.memory import MemoryBreakdown, memory_per_gpu
+from ..workload.software import Framework, communicators, framework_memory_options
+from .systems import Unmodellable, _text, match_accelerator
+from .tolerance import gate_exclusion, read_tolerance, read_validation_file
+
+DEFAULT_MEMORY_FILE = Path(__file__).with_name("memory.yaml")
+DEFAULT_MEMORY_TOLERANCE: dict[str, Any] = {"metric": "memory", "median_abs_rel_error": 0.05,
+                                            "max_abs_rel_error": 0.15, "max_unmappable": 10, "max_wrong_outcomes": 0}
+GIB = 2.0**30
+MIB = 2.0**20
+
+Metric = Literal["peak_allocated", "allocated_after_step", "device_used", "states", "activations",
+                 "activation_ratio", "runtime", "outcome"]
+RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2}
+
+
+class MemoryRow(BaseModel):
+    """One measured quantity against its prediction (or the reason it cannot be predicted)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str  # the measurement's id, with ':<mode>' for one of several relative figures
+    metric: Metric | None
+    quantity: str  # the file's text
+    expected_bytes: float | None  # for activation_ratio: the ratio; for outcome: None
+    predicted_bytes: float | None
+    rel_error: float | None
+    expected_outcome: str | None = None  # outcome rows: 'OOM'
+    predicted_outcome: str | None = None
+    components: dict[str, float] = {}  # the predicted split, bytes
+    rank: str | None = None  # the pipeline rank predicted: first | last
+    framework: str | None = None
+    notes: list[str] = []
+    error: str | None = None  # why it cannot be modelled
+    excluded: str | None = None  # why the data file leaves it out of the gate
+
+
+class MemoryValidationResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    kind: str = "memory"
+    rows: list[MemoryRow]
+    median_abs_rel_error: float | None
+    max_abs_rel_error: float | None
+    signed_mean_rel_error: float | None
+    by_source: dict[str, dict[str, Any]]
+    unmappable: int
+    outcomes_correct: int
+    outcomes_total: int
+    tolerance: dict[str, Any]
+    passed: bool
+    failures: list[str]
+    excluded: int = 0
+
+
+# --- reading the row's text --------------------------------------------------------------------------------------
+
+
+def _lower(value: Any) -> str:
+    return _text(value).lower()
+
+
+def _int(value: Any) -> int | None:
+    """An integer from a number or from text such as '250k (stated ...)' or '... pads to 250880'."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value) if value > 0 else None
+    text = str(value).lower().replace(",", "")
+    padded = re.search(r"pads? to (\d+)", text)
+    if padded:
+        return int(padded.group(1))
+    m = re.search(r"(\d+(?:\.\d+)?)\s*(k\b)?", text)
+    if not m:
+        return None
+    return int(float(m.group(1)) * (1000 if m.group(2) else 1))
+
+
+def classify_quantity(quantity: str, unit: Any) -> tuple[Metric, str | None] | None:
+    """(metric, mode) of a measured quantity's text, or None when it is not a measurement of the run."""
+    q = quantity.lower()
+    if "estimated" in q:
+        return None  # another tool's estimate, not a measurement
+    if q.strip() == "outcome":
+        return "outcome", None
+    rel = re.search(r"relative to .*\(mode=(\w+)\)", q)
+    if rel:
+        return "activation_ratio", rel.group(1)
+    if "current allocated" in q or "after the last logged step" in q:
+        return "allocated_after_step", None
+    if "par_opt" in q or "weights+gradients+optimizer" in q or "weights+grads+optimizer" in q:
+        return "states", None
+    if '("act")' in q or "activation memory per gpu" in q or "real act" in q:
+        return "activations", None
+    if "context" in q or "first cuda op" in q or "non-pytorch" in q:
+        return "runtime", None
+    if "nvidia-smi" in q:
+        return "device_used", None
+    if "peak allocated" in q or "peak memory active" in q or "peak_memory_actual" in q or "max_memory_allocated" in q:
+        return "peak_allocated", None
+    return None
+
+
+def to_bytes(value: Any, unit: Any) -> tuple[float, str | None]:
+    """(bytes, a note on how an ambiguous unit was read)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise Unmodellable(f"measured value {value!r} is not a number") from None
+    u = _lower(unit)
+    if u == "bytes" or u == "b":
+        return v, None
+    if u.startswith("mib"):
+        return v * MIB, None
+    if u.startswith("gib"):
+        return v * GIB, None
+    if "gb" in u:
+        return v * GIB, f"'{unit}' read as GiB (the figure's tool divides by 2^30)"
+    raise Unmodellable(f"unit {unit!r} not understood")
+
+
+# --- the run's configuration ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class MemoryCase:
+    """A measurement's run as the memory model's inputs."""
+
+    model: Model
+    accelerator: Accelerator
+    framework: Framework
+    degrees: dict[str, int]
+    micro_batch: int
+    global_batch: int
+    precision: str
+    recompute: str
+    selective_modules: tuple[str, ...]
+    sequence_parallel: bool
+    zero_stage: int
+    flash_attention: bool
+    stage: Literal["first", "last"]
+    option_text: str
+    grouped_gemm: bool = False
+    transformer_engine: bool = False
+    extra_workspace_bytes: float = 0.0
+    stage_layers: float | None = None  # transformer layers on the modelled rank when the split is uneven
+    notes: list[str] = field(default_factory=list)
+
+
+def _args(m: dict[str, Any]) -> dict[str, Any]:
+    args = m.get("megatron_args")
+    return {str(k).lstrip("-"): v for k, v in args.items()} if isinstance(args, dict) else {}
+
+
+def detect_framework(m: dict[str, Any]) -> Framework:
+    """The training software a measurement ran, from its arguments and text."""
+    if _args(m):
+        return "megatron-lm"
+    text = " ".join(_lower(x) for x in (m.get("source"), m.get("training"), m.get("parallelism"), m.get("notes")))
+    if "torchtune" in text or "torchtitan" in text:
+        return "pytorch"
+    if "deepspeed" in text:
+        return "megatron-deepspeed"
+    return "megatron-lm"
+
+
+def _model(m: dict[str, Any], framework: Framework, tp: int, notes: list[str]) -> Model:
+    spec = m.get("model")
+    if not isinstance(spec, dict):
+        raise Unmodellable("no model given")
+    a = _args(m)
+
+    def pick(arg: str, key: str) -> int | None:
+        return _int(a.get(arg)) if a.get(arg) is not None else _int(spec.get(key))
+
+    layers, hidden, heads = pick("num-layers", "layers"), pick("hidden-size", "hidden"), pick("num-attention-heads",
+                                                                                               "heads")
+    seq = pick("seq-length", "seq_len")
+    missing = [n for n, v in (("layers", layers), ("hidden", hidden), ("heads", heads), ("seq_len", seq)) if not v]
+    if missing:
+        raise Unmodellable(f"model {', '.join(missing)} not stated")
+    assert layers and hidden and heads and seq
+    kv = _int(a.get("num-query-groups")) if a.get("group-query-attention") else None
+    kv = kv or _int(spec.get("kv_heads")) if not a else (kv or heads)
+    ffn = pick("ffn-hidden-size", "ffn_hidden")
+    swiglu = bool(a.get("swiglu")) if a else "swiglu" in _lower(spec.get("notes")) or "llama" in _lower(spec.get("name"))
+    if not ffn:
+        ffn = int(4 * hidden * (2 / 3 if swiglu else 1)) if a else None
+        if ffn is None:
+            raise Unmodellable("model ffn_hidden not stated")
+        notes.append(f"ffn_hidden {ffn} (Megatron-LM's default of 4h{' x 2/3 for SwiGLU' if swiglu else ''})")
+    vocab = _vocab(m, a, spec, framework, tp, notes)
+    body: dict[str, Any] = dict(name=str(m.get("id")), layers=layers, hidden=hidden, heads=heads, kv_heads=kv,
+                                ffn_hidden=ffn, vocab=vocab, seq_len=seq,
+                                activation="swiglu" if swiglu else "gelu",
+                                tied_embeddings=(not a.get("untie-embeddings-and-output-weights")) if a
+                                else "tied" in _lower(spec.get("notes")),
+                                head_dim=_int(a.get("kv-channels")) if a.get("kv-channels") else None,
+                                dropout=_dropout(a, framework, notes))
+    if a.get("multi-latent-attention"):
+        body["attention"] = "mla"
+        body["mla"] = {"q_lora_rank": _int(a.get("q-lora-rank")), "kv_lora_rank": _int(a.get("kv-lora-rank")),
+                       "qk_nope_head_dim": _int(a.get("qk-head-dim")),
+                       "qk_rope_head_dim": _int(a.get("qk-pos-emb-head-dim")), "v_head_dim": _int(a.get("v-head-dim"))}
+    moe = spec.get("moe")
+    if isinstance(moe, dict) and moe:
+        experts = _int(moe.get("num_experts") or moe.get("experts"))
+        top_k = _int(moe.get("top_k")) or _int(a.get("moe-router-topk"))
+        width = _int(moe.get("moe_ffn_hidden")) or _int(a.get("moe-ffn-hidden-size")) or ffn
+        if not experts or not top_k:
+            raise Unmodellable("MoE experts or top_k not stated")
+        shared_width = _int(moe.get("shared_expert_ffn")) or _int(a.get("moe-shared-expert-intermediate-size"))
+        freq = _text(a.get("moe-layer-freq") or moe.get("moe_layer_freq"))
+        dense = re.match(r"\(\[0\]\*(\d+)\+\[1\]\*(\d+)\)", freq.replace(" ", ""))
+        body["moe"] = {"experts": experts, "top_k": top_k, "moe_ffn_hidden": width,
+                       "shared_experts": 1 if shared_width else 0, "dense_layers": int(dense.group(1)) if dense else 0}
+        if shared_width:
+            body["moe"]["shared_ffn_hidden"] = shared_width
+    if a.get("mtp-num-layers"):
+        notes.append("multi-token-prediction layers not modelled")
+    if not a and spec.get("ffn_hidden") is None:
+        pass
+    try:
+        return Model.model_validate(body)
+    except Exception as exc:  # a shape the model spec refuses
+        raise Unmodellable(f"model not accepted: {str(exc).splitlines()[0]}") from None
+
+
+MEGATRON_DEFAULT_DROPOUT = 0.1  # Megatron-LM --hidden-dropout and --attention-dropout defaults (arguments.py)
+
+
+def _dropout(a: dict[str, Any], framework: Framework, notes: list[str]) -> float:
+    """Dropout as the run's arguments set it, else the framework's default (Megatron-LM 0.1; PyTorch recipes none)."""
+    if a.get("hidden-dropout") is not None:
+        return float(a["hidden-dropout"])
+    if framework == "pytorch":
+        return 0.0
+    if not a:
+        notes.append("dropout not stated: Megatron-LM's default 0.1")
+    return MEGATRON_DEFAULT_DROPOUT
+
+
+def _vocab(m: dict[str, Any], a: dict[str, Any], spec: dict[str, Any], framework: Framework, tp: int,
+           notes: list[str]) -> int:
+    """The vocabulary as the framework pads it; a vocabulary the source leaves out is left out of the model."""
+    vocab = _int(a.get("vocab-size")) if a.get("vocab-size") else _int(spec.get("vocab"))
+    if vocab is None and a:
+        tokenizer = _text(a.get("tokenizer-type") or "GPT2BPETokenizer")
+        if "gpt2" in tokenizer.lower():
+            vocab = 50257
+            notes.append("vocab 50257 (GPT-2 BPE, Megatron-LM's default tokenizer)")
+    if vocab is None:
+        notes.append("vocab not stated: no embedding or output layer counted (as the source's figure)")
+        return 1
+    if framework in ("megatron-lm", "megatron-deepspeed"):
+        multiple = (_int(a.get("make-vocab-size-divisible-by")) or 128) * tp
+        padded = -(-vocab // multiple) * multiple
+        if padded != vocab:
+            notes.append(f"vocab {vocab} padded to {padded} (a multiple of {multiple}, Megatron-LM)")
+        return padded
+    return vocab
+
+
+def _recompute(m: dict[str, Any], notes: list[str]) -> tuple[str, tuple[str, ...]]:
+    a = _args(m)
+    if a:
+        gran = _lower(a.get("recompute-granularity"))
+        modules = tuple(re.findall(r"[a-z_]+", _lower(a.get("recompute-modules"))))
+        if gran == "full":
+            if a.get("recompute-num-layers") and _int(a.get("recompute-num-layers")) != 1:
+                notes.append("partial full recompute taken as full")
+            return "full", ()
+        if gran == "selective":
+            return "selective", modules or ("core_attn",)
+        return "none", ()
+    text = _lower((m.get("training") or {}).get("recompute"))
+    if not text or text in ("none", "no") or text.startswith("none") or "not stated" in text:
+        if "not stated" in text or not text:
+            notes.append("recompute not stated: none")
+        return "none", ()
+    if "selective" in text:
+        return "selective", ("core_attn",)
+    if "full" in text or "checkpoint" in text:
+        if "not restated" in text:
+            notes.append("recompute not restated by the source: full (the run's final script checkpoints "
+                         "activations)")
+        return "full", ()
+    raise Unmodellable(f"recompute {text!r} not understood")
+
+
+def _zero_stage(m: dict[str, Any], notes: list[str]) -> int:
+    a, par = _args(m), m.get("parallelism") or {}
+    if a:
+        if a.get("use-megatron-fsdp") or a.get("use-torch-fsdp2"):
+            strategy = _lower(a.get("data-parallel-sharding-strategy") or "optim_grads_params")
+            return {"optim": 1, "optim_grads": 2, "optim_grads_params": 3}.get(strategy, 3)
+        return 1 if a.get("use-distributed-optimizer") else 0
+    z = par.get("zero_stage")
+    text = _lower(z)
+    if par.get("fsdp") is True or "fsdp" in text or "zero-3" in text:
+        return 3
+    if isinstance(z, int) and not isinstance(z, bool):
+        return z
+    if "zero-2" in text:
+        return 2
+    if "zero-1" in text or "distributed optimizer" in text or par.get("distributed_optimizer") is True:
+        return 1
+    if z is None or "zero-0" in text or "no sharding" in text:
+        return 0
+    raise Unmodellable(f"zero_stage {z!r} not understood")
+
+
+def _precision(m: dict[str, Any], notes: list[str]) -> str:
+    a = _args(m)
+    if a:
+        if a.get("fp8-format"):
+            return "fp8"
+        return "fp16" if a.get("fp16") else "bf16"
+    text = _lower((m.get("training") or {}).get("precision"))
+    for p in ("fp8", "fp16", "bf16"):
+        if p in text:
+            return p
+    notes.append("precision not stated: bf16")
+    return "bf16"
+
+
+def _expand_layout(layout: str) -> list[str]:
+    """Megatron-LM's --pipeline-model-parallel-layout ('Et*3|(tt|)*6mL') as its list of stage segments."""
+    text = layout.replace(" ", "")
+    group = re.compile(r"\(([^()]*)\)\*(\d+)")
+    while group.search(text):
+        text = group.sub(lambda g: g.group(1) * int(g.group(2)), text)
+    text = re.sub(r"([a-zA-Z])\*(\d+)", lambda g: g.group(1) * int(g.group(2)), text)
+    return text.split("|")
+
+
+def _last_stage_layers(a: dict[str, Any], layers: int, deg: dict[str, int], notes: list[str]) -> float | None:
+    """Transformer layers of the last pipeline rank when Megatron-LM splits them unevenly, else None."""
+    pp = deg["pp"]
+    if pp == 1:
+        return None
+    if a.get("pipeline-model-parallel-layout"):
+        segments = _expand_layout(str(a["pipeline-model-parallel-layout"]))
+        if len(segments) % pp:
+            raise Unmodellable(f"pipeline layout of {len(segments)} segments over pp {pp}")
+        deg["virtual_stages"] = len(segments) // pp
+        mine = segments[pp - 1::pp]
+        if any("m" in seg for seg in mine):
+            notes.append("multi-token-prediction layer of the layout not modelled")
+        notes.append(f"pipeline layout: the last rank holds {sum(seg.count('t') for seg in mine)} layers")
+        return float(sum(seg.count("t") for seg in mine))
+    last = _int(a.get("decoder-last-pipeline-num-layers"))
+    if last:
+        return float(last)
+    if a.get("account-for-embedding-in-pipeline-split") or a.get("account-for-loss-in-pipeline-split"):
+        extra = int(bool(a.get("account-for-embedding-in-pipeline-split"))) + int(
+            bool(a.get("account-for-loss-in-pipeline-split")))
+        per_stage = (layers + extra) / pp
+        return per_stage - (1 if a.get("account-for-loss-in-pipeline-split") else 0)
+    return None
+
+
+def describe_case(m: dict[str, Any]) -> MemoryCase:
+    """A measurement's run, or :class:`Unmodellable` with the reason."""
+    notes: list[str] = []
+    found = match_accelerator(_text(m.get("gpu")))
+    if found is None:
+        raise Unmodellable(f"GPU not recognised or not in the catalog (gpu: {m.get('gpu')!r})")
+    acc_name, note = found
+    if note:
+        notes.append(note)
+    accelerator = validate_part(Accelerator, {"name": acc_name, **catalog.entry("accelerators", acc_name)})
+    par, tr = m.get("parallelism"), m.get("training")
+    if not isinstance(par, dict) or not isinstance(tr, dict):
+        raise Unmodellable("no parallelism or training given")
+    a = _args(m)
+    framework = detect_framework(m)
+    deg: dict[str, int] = {}
+    for k in ("tp", "pp", "dp", "cp", "ep", "etp", "virtual_stages"):
+        deg[k] = _int(par.get(k)) or 1
+    if a.get("expert-tensor-parallel-size"):
+        deg["etp"] = _int(a["expert-tensor-parallel-size"]) or 1
+    elif not par.get("etp"):
+        deg["etp"] = deg["tp"]  # Megatron-Core: expert tensor parallelism defaults to tp
+    if a.get("num-virtual-stages-per-pipeline-rank"):
+        deg["virtual_stages"] = _int(a["num-virtual-stages-per-pipeline-rank"]) or 1
+    elif a.get("num-layers-per-virtual-pipeline-stage"):
+        layers = _int(a.get("num-layers")) or 1
+        deg["virtual_stages"] = max(1, layers // (deg["pp"] * (_int(a["num-layers-per-virtual-pipeline-stage"]) or 1)))
+    model = _model(m, framework, deg["tp"], notes)
+    stage_layers = _last_stage_layers(a, model.layers, deg, notes) if a else None
+    mb = _int(tr.get("micro_batch"))
+    if not mb:
+        raise Unmodellable("micro_batch not stated")
+    gb = _int(tr.get("global_batch")) or mb * deg["dp"]
+    recompute, modules = _recompute(m, notes)
+    sp_given = par.get("sequence_parallel")
+    sp = bool(a.get("sequence-parallel")) if a else sp_given is True
+    if a:
+        flash = _lower(a.get("attention-backend") or "auto") != "unfused" and a.get("transformer-impl") != "local"
+    else:
+        flash = framework == "pytorch"  # torch SDPA; 2022 Megatron-DeepSpeed and Megatron-LM had no fused attention
+    stage: Literal["first", "last"] = "last" if framework == "megatron-lm" and a else "first"
+    text = " ".join(_lower(x) for x in (tr.get("precision"), tr.get("optimizer"), tr.get("recompute"),
+                                         tr.get("other"), par.get("zero_stage"), m.get("notes")))
+    if a.get("optimizer"):
+        text += f" optimizer {_lower(a['optimizer'])}"
+    text += " " + " ".join(k for k in ("cross-entropy-loss-fusion", "fp8-param-gather") if a.get(k))
+    tr_other = _lower(tr.get("other"))
+    if "unpacked" in tr_other or "variable length" in tr_other:
+        raise Unmodellable("sequences of variable length (an unpacked dataset): the peak is set by the longest "
+                           "batch, which the source does not state")
+    extra = 0.0
+    seq = model.seq_len
+    if a and not a.get("no-create-attention-mask-in-dataloader"):
+        extra += mb * seq * seq  # Megatron's data loader builds a bool [b, 1, s, s] mask by default
+    if a.get("transformer-impl") == "local":
+        extra += 2.0 * mb * model.heads / deg["tp"] * (seq / deg["cp"]) * seq  # the persistent score buffer
+    return MemoryCase(model=model, accelerator=accelerator, framework=framework, degrees=deg, micro_batch=mb,
+                      grouped_gemm=bool(a.get("moe-grouped-gemm")), extra_workspace_bytes=extra,
+                      transformer_engine=framework == "megatron-lm" and a.get("transformer-impl",
+                                                                              "transformer_engine") != "local",
+                      stage_layers=stage_layers,
+                      global_batch=gb, precision=_precision(m, notes), recompute=recompute,
+                      selective_modules=modules, sequence_parallel=sp, zero_stage=_zero_stage(m, notes),
+                      flash_attention=flash, stage=stage, option_text=text, notes=notes)
+
+
+def predict_case(case: MemoryCase, *, recompute: str | None = None, sequence_parallel: bool | None = None
+                 ) -> MemoryBreakdown:
+    """The memory model's breakdown for a case (optionally under another recompute mode or SP setting)."""
+    d = case.degrees
+    options = framework_memory_options(case.framework, accelerator=case.accelerator, precision=case.precision,
+                                       text=case.option_text, communicators=communicators(case.framework, d),
+                                       grouped_gemm=case.grouped_gemm, extra_workspace_bytes=case.extra_workspace_bytes,
+                                       transformer_engine=case.transformer_engine)
+    one = np.ones(1)
+    rc = RECOMPUTE_CODES[recompute or case.recompute]
+    sp = case.sequence_parallel if sequence_parallel is None else sequence_parallel
+    return memory_per_gpu(case.model, seq_len=case.model.seq_len, global_batch=case.global_batch,
+                          grad_accum_fp32=options.grad_bytes == 4.0, flash_attention=case.flash_attention,
+                          fp8=case.precision == "fp8", tp=one * d["tp"], pp=one * d["pp"], dp=one * d["dp"],
+                          cp=one * d["cp"], ep=one * d["ep"], etp=one * d["etp"], micro_batch=one * case.micro_batch,
+                          virtual_stages=one * d["virtual_stages"], recompute=np.array([rc]),
+                          zero_stage=np.array([case.zero_stage]), sp=np.array([sp]), options=options,
+                          stage=case.stage, stage_layers=case.stage_layers)
+
+
+_MODES = {"none": ("none", False), "seq": ("none", True), "sel": ("selective", False), "seqsel": ("selective", True),
+          "full": ("full", False)}
+
+
+def _components(b: MemoryBreakdown) -> dict[str, float]:
+    return {k: float(v[0]) for k, v in b.parts().items()}
+
+
+def _value(b: MemoryBreakdown, metric: Metric) -> float:
+    if metric == "peak_allocated":
+        return float(b.allocated_bytes[0])
+    if metric == "allocated_after_step":
+        return float(b.states_bytes[0] + b.workspace_bytes[0])
+    if metric == "device_used":
+        return float(b.total_bytes[0])
+    if metric == "states":
+        return float(b.states_bytes[0])
+    if metric == "activations":
+        return float(b.activations_bytes[0])
+    if metric == "runtime":
+        return float(b.runtime_bytes[0])
+    raise AssertionError(metric)
+
+
+def _rows_of(m: dict[str, Any], index: int, shown: str) -> list[MemoryRow]:
+    rid = str(m.get("id", f"measurements[{index}]"))
+    excluded = gate_exclusion(m, file=shown, field=f"measurements[{index}]")
+    measured = m.get("measured")
+    if not isinstance(measured, list) or not measured:
+        raise FileFormatError("expected a non-empty list 'measured'", file=shown, field=f"measurements[{index}]")
+    quantities: list[tuple[Metric, str | None, dict[str, Any]]] = []
+    for q in measured:
+        if not isinstance(q, dict) or "quantity" not in q:
+            raise FileFormatError("expected {quantity, value, unit}", file=shown, field=f"measurements[{index}]"
+                                                                                          ".measured")
+        kind = classify_quantity(_text(q.get("quantity")), q.get("unit"))
+        if kind is not None:
+            quantities.append((kind[0], kind[1], q))
+    if not quantities:
+        return [MemoryRow(id=rid, metric=None, quantity="; ".join(_text(q.get("quantity")) for q in measured),
+                          expected_bytes=None, predicted_bytes=None, rel_error=None, excluded=excluded,
+                          error="no measured quantity the tool can predict")]
+    try:
+        case = describe_case(m)
+        base = predict_case(case)
+    except (Unmodellable, SuperclusterError) as exc:
+        return [MemoryRow(id=rid, metric=metric, quantity=_text(q.get("quantity")), expected_bytes=None,
+                          predicted_bytes=None, rel_error=None, error=str(exc), excluded=excluded)
+                for metric, _, q in quantities[:1]]
+    rows: list[MemoryRow] = []
+    common = dict(rank=case.stage if case.degrees["pp"] > 1 else None, framework=case.framework,
+                  excluded=excluded)
+    for metric, mode, q in quantities:
+        notes = list(case.notes)
+        quantity = _text(q.get("quantity"))
+        if metric == "outcome":
+            fits = float(base.total_bytes[0]) <= case.accelerator.hbm_bytes
+            rows.append(MemoryRow(id=rid, metric=metric, quantity=quantity, expected_bytes=None,
+                                  predicted_bytes=float(base.total_bytes[0]), rel_error=None,
+                                  expected_outcome=_text(q.get("value")).upper(),
+                                  predicted_outcome="fits" if fits else "OOM", components=_components(base),
+                                  notes=notes, **common))
+            continue
+        if metric == "activation_ratio":
+            assert mode is not None
+            if mode not in _MODES:
+                rows.append(MemoryRow(id=f"{rid}:{mode}", metric=metric, quantity=quantity, expected_bytes=None,
+                                      predicted_bytes=None, rel_error=None, error=f"mode {mode!r} not known",
+                                      **common))
+                continue
+            ref = predict_case(case, recompute="none", sequence_parallel=False)
+            this = predict_case(case, recompute=_MODES[mode][0], sequence_parallel=_MODES[mode][1])
+            expected = float(q["value"]) / 100.0
+            predicted = float(this.activations_bytes[0]) / float(ref.activations_bytes[0])
+            rows.append(MemoryRow(id=f"{rid}:{mode}", metric=metric, quantity=quantity, expected_bytes=expected,
+                                  predicted_bytes=predicted, rel_error=(predicted - expected) / expected,
+                                  components=_components(this), notes=notes, **common))
+            continue
+        try:
+            expected, unit_note = to_bytes(q.get("value"), q.get("unit"))
+        except Unmodellable as exc:
+            rows.append(MemoryRow(id=rid, metric=metric, quantity=quantity, expected_bytes=None, predicted_bytes=None,
+                                  rel_error=None, error=str(exc), **common))
+            continue
+        if unit_note:
+            notes.append(unit_note)
+        predicted = _value(base, metric)
+        rows.append(MemoryRow(id=rid if len(quantities) == 1 else f"{rid}:{metric}", metric=metric,
+                              quantity=quantity, expected_bytes=expected, predicted_bytes=predicted,
+                              rel_error=(predicted - expected) / expected, components=_components(base),
+                              notes=notes, **common))
+    return rows
+
+
+def _source_key(row_id: str) -> str:
+    """The source family of a row id: its prefix up to the first dash followed by a digit-free word boundary."""
+    head = row_id.split(":")[0]
+    parts = head.split("-")
+    return "-".join(parts[:2]) if len(parts) > 1 else head
+
+
+def validate_memory(path: str | Path | None = None) -> MemoryValidationResult:
+    """Predict every measurement of a memory file; gate: median and max |error| over the rows the tool models, no
+    more than ``max_wrong_outcomes`` OOM outcomes wrong and ``max_unmappable`` measurements it cannot model."""
+    data, entries, shown = read_validation_file(path, DEFAULT_MEMORY_FILE, "measurements")
+    tol = read_tolerance(data, DEFAULT_MEMORY_TOLERANCE,
+                         ("median_abs_rel_error", "max_abs_rel_error", "max_unmappable", "max_wrong_outcomes"), shown)
+    rows: list[MemoryRow] = []
+    for i, m in enumerate(entries):
+        if not isinstance(m, dict):
+            raise FileFormatError(f"expected a mapping, got {type(m).__name__}", file=shown,
+                                  field=f"measurements[{i}]")
+        rows.extend(_rows_of(m, i, shown))
+    gated = [r for r in rows if r.excluded is None]
+    errors = [r.rel_error for r in gated if r.rel_error is not None]
+    abs_errors = [abs(e) for e in errors]
+    median = statistics.median(abs_errors) if abs_errors else None
+    worst = max(abs_errors) if abs_errors else None
+    unmappable = len({r.id.split(":")[0] for r in gated if r.error})
+    outcomes = [r for r in gated if r.metric == "outcome"]
+    correct = sum(1 for r in outcomes if r.predicted_outcome == r.expected_outcome)
+    by_source: dict[str, dict[str, Any]] = {}
+    for key in sorted({_source_key(r.id) for r in rows}):
+        errs = [abs(r.rel_error) for r in gated if r.rel_error is not None and _source_key(r.id) == key]
+        by_source[key] = {"rows": len(errs), "median_abs_rel_error": statistics.median(errs) if errs else None,
+                          "max_abs_rel_error": max(errs) if errs else None}
+    failures: list[str] = []
+    if median is not None and median > float(tol["median_abs_rel_error"]):
+        failures.append(f"median |error| {median:.1%} exceeds {float(tol['median_abs_rel_error']):.0%}")
+    limit = float(tol["max_abs_rel_error"])
+    failures += [f"{r.id}: |error| {abs(r.rel_error):.1%} exceeds {limit:.0%}" for r in gated
+                 if r.rel_error is not None and abs(r.rel_error) > limit]
+    wrong = [r for r in outcomes if r.predicted_outcome != r.expected_outcome]
+    if len(wrong) > int(tol["max_wrong_outcomes"]):
+        failures += [f"{r.id}: predicted {r.predicted_outcome}, measured {r.expected_outcome}" for r in wrong]
+    if unmappable > int(tol["max_unmappable"]):
+        failures.append(f"{unmappable} measurements cannot be modelled (at most {int(tol['max_unmappable'])})")
+    return MemoryValidationResult(
+        file=shown, rows=rows, median_abs_rel_error=median, max_abs_rel_error=worst,
+        signed_mean_rel_error=statistics.fmean(errors) if errors else None, by_source=by_source,
+        unmappable=unmappable, outcomes_correct=correct, outcomes_total=len(outcomes), tolerance=tol,
+        passed=not failures, failures=failures, excluded=len(rows) - len(gated))
+

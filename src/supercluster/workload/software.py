@@ -1,0 +1,107 @@
+"""Training software → how it holds memory (the memory model's :class:`~.memory.MemoryOptions`).
+
+The figures live in the catalog (``catalog/software.yaml``, each with its source); this module picks them for a
+framework, a GPU generation and a precision, and reads the options a run states in words or flags (``8-bit
+AdamW``, ``muon``, ``optimizer in backward``, ``activation offloading``, ``chunked cross-entropy``,
+``torch.compile``, ``cross-entropy-loss-fusion``, ``fp8-param-gather``, ``no fp32 master``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, Literal
+
+import numpy as np
+
+from ..spec import catalog
+from ..spec.hardware import Accelerator
+from ..spec.software import Software
+from .memory import INT8_STATE_BYTES, MemoryOptions
+
+Framework = Literal["megatron-lm", "megatron-deepspeed", "pytorch"]
+FRAMEWORKS: tuple[Framework, ...] = ("megatron-lm", "megatron-deepspeed", "pytorch")
+CHUNKED_LOSS_CHUNKS = 8  # torchtune CEWithChunkedOutputLoss num_output_chunks default (ce_chunked_output_loss.py 30)
+
+
+def accelerator_family(accelerator: Accelerator) -> str:
+    """GPU generation for software facts that differ by architecture (library workspaces)."""
+    name = accelerator.name.lower()
+    if "a100" in name or "a800" in name:
+        return "ampere"
+    if name.startswith(("b2", "b3", "gb")):
+        return "blackwell"
+    return "hopper"
+
+
+@cache
+def software(framework: Framework) -> Software:
+    """The catalog's entry for a framework, validated."""
+    return Software.model_validate(catalog.entry("software", framework))
+
+
+def nccl_communicator_bytes(framework: Framework) -> float:
+    """NCCL buffers of one communicator: a connection's buffers (all protocols) x channels x ring peers."""
+    n = software(framework).nccl
+    return n.connection_bytes * n.channels * n.peers
+
+
+def communicators(framework: Framework, degrees: dict[str, Any]) -> Any:
+    """NCCL communicators a first-stage rank holds (torch creates each lazily, at a group's first collective):
+    the world group (barriers), tensor, data and model parallel groups, context and expert groups, and with a
+    pipeline the pipe group, the tied-embedding group of the first and last stages and one two-rank communicator
+    per send/recv peer. Megatron-DeepSpeed also builds DeepSpeed's own slice group over the tensor-parallel ranks
+    (deepspeed runtime/pipe/topology.py 309-362; Megatron-DeepSpeed megatron/mpu/initialize.py 118-166). Scalars
+    or arrays of degrees."""
+    tp, pp, dp, cp, ep = (np.asarray(degrees.get(k, 1), dtype=np.float64) for k in ("tp", "pp", "dp", "cp", "ep"))
+    n = (1.0 + (tp > 1) + (dp * cp > 1) + (tp * pp > 1) + (cp > 1) + (ep > 1) + 3.0 * (pp > 1)
+         + ((tp > 1) if framework == "megatron-deepspeed" else 0.0))
+    return int(n) if np.ndim(n) == 0 else n
+
+
+def framework_memory_options(framework: Framework, *, accelerator: Accelerator, precision: str, text: str = "",
+                             communicators: Any = 0, grouped_gemm: bool = False, transformer_engine: bool = True,
+                             extra_workspace_bytes: float = 0.0) -> MemoryOptions:
+    """The memory options of ``framework`` on ``accelerator`` at ``precision``, with what ``text`` (the run's own
+    words and flags, lower case) changes; ``communicators``: NCCL communicators the rank holds;
+    ``extra_workspace_bytes``: the run's own persistent buffers (a data loader's attention mask, a score buffer);
+    ``transformer_engine``: the run's layers are Transformer Engine's (its own cuBLAS workspace)."""
+    sw = software(framework)
+    t = text.lower()
+    grad = sw.grad_bytes[precision]
+    master = sw.master_bytes[precision]
+    state = embedding_state = sw.state_bytes
+    weight = 2.0
+    if precision == "fp8":
+        weight = sw.fp8_param_bytes if "fp8-param-gather" in t else 2.0 + sw.fp8_weight_cache_bytes
+    if "no fp32 master" in t or "states are bf16" in t:  # the model built in bf16: weights are the master copy
+        master, grad, state, embedding_state = 0.0, 2.0, 4.0, 4.0
+    if "fp32 grad buffer" in t:  # DeepSpeed's BF16 optimizer: an unsharded fp32 gradient accumulation buffer
+        grad += 4.0
+    if "8-bit" in t or "8bit" in t:
+        state = embedding_state = INT8_STATE_BYTES
+    if "muon" in t:
+        state = 4.0  # one fp32 momentum per matrix parameter; embeddings and the output layer keep Adam
+    in_backward = "in backward" in t or "optimizer_in_bwd" in t or "into backward" in t
+    fused = "cross-entropy-loss-fusion" in t
+    compiled = "torch.compile" in t
+    logit, upcast = sw.loss_logit_bytes, sw.loss_upcast_bytes["fused" if fused or compiled else "eager"]
+    chunks = 1
+    if "chunked cross-entropy=true" in t:  # every 16-bit chunk kept; one chunk upcast (and its softmax) at a time
+        chunks, logit, upcast = CHUNKED_LOSS_CHUNKS, 2.0, 4.0 + upcast
+    family = accelerator_family(accelerator)
+    workspace = sw.cublas_workspace_bytes[family] * sw.cublas_handles + extra_workspace_bytes
+    if transformer_engine:
+        workspace += sw.te_workspace_bytes[family]
+    if grouped_gemm:
+        workspace += sw.grouped_gemm_workspace_bytes
+    comms = np.asarray(communicators, dtype=np.float64)
+    runtime = sw.cuda_context_bytes + np.where(
+        comms > 0, sw.nccl.init_bytes + comms * nccl_communicator_bytes(framework), 0.0)
+    runtime_out: float | np.ndarray = float(runtime) if runtime.ndim == 0 else runtime
+    return MemoryOptions(weight_bytes=weight, grad_bytes=grad, master_bytes=master, state_bytes=state,
+                         embedding_state_bytes=embedding_state, optimizer_in_backward=in_backward,
+                         loss_logit_bytes=logit, loss_upcast_bytes=upcast, loss_chunks=chunks,
+                         workspace_bytes=workspace, runtime_bytes=runtime_out,
+                         reserved_over_allocated=sw.reserved_over_allocated,
+                         offload_activations="offload" in t and "activation" in t,
+                         step_transient_bytes=sw.step_transient_bytes)
