@@ -9,7 +9,10 @@ from typing import Any
 import numpy as np
 
 from ..spec.training import DEFAULT_ORDER
+from ..workload.memory import OFFLOAD_ACTIVATIONS, OFFLOAD_OPTIMIZER, OFFLOAD_WEIGHTS
 
+OFFLOAD_BITS = {"offload_optimizer": OFFLOAD_OPTIMIZER, "offload_weights": OFFLOAD_WEIGHTS,
+                "offload_activations": OFFLOAD_ACTIVATIONS}
 RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2, "block": 3}
 RECOMPUTE_NAMES = {v: k for k, v in RECOMPUTE_CODES.items()}
 # Every layout of the five axes, by code (the default first)
@@ -31,6 +34,7 @@ class Candidates:
     zero_stage: np.ndarray
     sp: np.ndarray  # bool: sequence parallelism
     order: np.ndarray  # layout of the axes over ranks, a code into ORDERS
+    offload: np.ndarray  # bits: OFFLOAD_OPTIMIZER | OFFLOAD_WEIGHTS | OFFLOAD_ACTIVATIONS held in host memory
 
     @classmethod
     def from_columns(cls, **columns: Any) -> Candidates:
@@ -39,6 +43,7 @@ class Candidates:
             arrays["recompute"] = np.array([RECOMPUTE_CODES[str(r)] for r in arrays["recompute"]])
         size = max(len(a) for a in arrays.values())
         arrays.setdefault("order", np.zeros(min(size, 1), dtype=np.int64))  # the default layout
+        arrays.setdefault("offload", np.zeros(min(size, 1), dtype=np.int64))  # nothing in host memory
         if arrays["order"].size and isinstance(arrays["order"].flat[0], str):
             arrays["order"] = np.array([ORDER_CODES[str(o)] for o in arrays["order"]])
         out = {}
@@ -50,6 +55,11 @@ class Candidates:
 
     def __len__(self) -> int:
         return len(self.tp)
+
+    @classmethod
+    def concat(cls, parts: list[Candidates]) -> Candidates:
+        """The candidates of every part, in order."""
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
 
     def take(self, index: np.ndarray) -> Candidates:
         return Candidates(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
@@ -66,4 +76,7 @@ class Candidates:
         out["recompute"] = RECOMPUTE_NAMES[out["recompute"]]
         out["order"] = ORDERS[out["order"]]
         out["sequence_parallel"] = out.pop("sp")
+        bits = out.pop("offload")
+        for name, bit in OFFLOAD_BITS.items():
+            out[name] = bool(bits & bit)
         return out

@@ -68,6 +68,7 @@ class StepReport(BaseModel):
     memory_breakdown: dict[str, float]
     hbm_bytes: float
     hbm_budget_bytes: float
+    host_memory_bytes: float = 0.0  # what the run keeps in host memory per GPU (offloading)
     fits: bool
     params: float
     active_params: float
@@ -114,6 +115,7 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: 
         time_to_train_s=time_to_train, gpu_hours=time_to_train * n / 3600.0, training_tokens=s.training.tokens,
         memory_per_gpu_bytes=float(arrays.memory.total_bytes[i]), memory_breakdown=mem,
         hbm_bytes=s.cluster.accelerator.hbm_bytes, hbm_budget_bytes=arrays.hbm_budget_bytes,
+        host_memory_bytes=float(arrays.memory.host_bytes[i]),
         fits=bool(arrays.fits[i]), params=float(pc.total), active_params=float(pc.active),
         model_flops_per_token=mflops, hardware_flops_per_token=hflops, search=search or {},
     )

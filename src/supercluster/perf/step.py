@@ -46,6 +46,7 @@ from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..spec.training import grads_in_fp32, software_overlaps
 from ..workload.memory import (
+    WEIGHT_BYTES,
     MemoryBreakdown,
     effective_zero_stage,
     layers_per_stage,
@@ -73,7 +74,7 @@ DDP_BUCKET_MIN_PARAMS = 40.0e6
 DDP_BUCKET_PARAMS_PER_RANK = 1.0e6
 
 PARTS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "pipeline_bubble", "dp_comm",
-         "optimizer")
+         "optimizer", "offload")
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,27 @@ def candidate_strides(c: Candidates, degrees: dict[str, np.ndarray]) -> dict[str
     return out
 
 
+def _offload_s(s: Scenario, memory: MemoryBreakdown, m: np.ndarray, fwd_mb: np.ndarray, bwd_mb: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(exposed seconds of offloading per step, whether the host memory holds what is offloaded). Weights and
+    activations stream over the host link behind each micro-batch's compute (prefetched, as FSDP CPUOffload,
+    ZeRO-Infinity and activation offloading do); the gradients go down behind the last backward, and the CPU step
+    (streaming the optimizer state through host memory, as the GPU step does through HBM) and the upload of the
+    updated weights follow it (ZeRO-Offload without its delayed parameter update). What the forward moves hides
+    behind the forward, what the backward moves behind the backward."""
+    host = s.cluster.accelerator.host
+    offloaded = memory.host_bytes > 0
+    if host is None:  # no host figures in the catalog: nothing can be offloaded
+        return np.zeros_like(m), ~offloaded
+    link = host.link_bytes_per_s
+    streamed = m * (np.maximum(memory.host_link_fwd_bytes / link - fwd_mb, 0.0)
+                    + np.maximum(memory.host_link_bwd_bytes / link - bwd_mb, 0.0))
+    grads_down = memory.cpu_step_params * 4.0 / link
+    step = (np.maximum(grads_down - bwd_mb, 0.0) + memory.cpu_step_params * WEIGHT_BYTES / link
+            + OPTIMIZER_BYTES_PER_PARAM * memory.cpu_step_params / host.memory_bandwidth_bytes_per_s)
+    return np.where(offloaded, streamed + step, 0.0), memory.host_bytes <= host.memory_bytes
+
+
 def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
     """The part of evaluate() that no timing knob touches (see Prepared)."""
     model, cluster, training = s.model, s.cluster, s.training
@@ -294,7 +316,7 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
                             fp8=training.precision == "fp8", tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp,
                             micro_batch=mb, virtual_stages=vs, recompute=c.recompute, zero_stage=c.zero_stage,
                             sp=c.sp, budget_bytes=cluster.accelerator.hbm_bytes * training.memory_reserve_fraction,
-                            options=options)
+                            options=options, offload=c.offload)
     n_moe_total = model.layers - model.moe.dense_layers if model.moe else 0
     topo = build_topology(cluster)
     strides = candidate_strides(c, {"tp": tp, "cp": cp, "dp": dp, "pp": pp})
@@ -448,8 +470,10 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         dp_exposed = dp_exposed + np.where(r.n_params > 0, exposed, 0.0)
         local_params = local_params + r.n_params / np.where(zero_eff >= 1, r.size, 1.0)
 
-    optimizer = memory_bound_s(cluster.accelerator, cal, OPTIMIZER_BYTES_PER_PARAM * local_params,
-                               OPTIMIZER_KERNELS) + cal.step_overhead_s
+    cpu_step = memory.cpu_step_params > 0
+    optimizer = np.where(cpu_step, 0.0, memory_bound_s(cluster.accelerator, cal, OPTIMIZER_BYTES_PER_PARAM
+                                                       * local_params, OPTIMIZER_KERNELS)) + cal.step_overhead_s
+    offload, host_fits = _offload_s(s, memory, m, fwd_mb, bwd_mb)
 
     budget = cluster.accelerator.hbm_bytes * training.memory_reserve_fraction
     parts = {
@@ -462,6 +486,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         "pipeline_bubble": bubble,
         "dp_comm": dp_exposed,
         "optimizer": optimizer,
+        "offload": offload,
     }
-    return StepArrays(parts=parts, memory=memory, fits=memory.total_bytes <= budget, microbatches=m,
+    return StepArrays(parts=parts, memory=memory, fits=(memory.total_bytes <= budget) & host_fits, microbatches=m,
                       hbm_budget_bytes=budget, algorithms=algorithms)

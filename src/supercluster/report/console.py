@@ -31,6 +31,7 @@ PART_LABELS = {
     "pipeline_bubble": "pipeline bubble",
     "dp_comm": "data-parallel comm (exposed)",
     "optimizer": "optimizer step",
+    "offload": "offload to host memory (exposed)",
 }
 
 
@@ -116,6 +117,11 @@ def render_plan(r: StepReport, console: Console) -> None:
     console.print(m)
     console.print(f"{verdict}: {r.memory_per_gpu_bytes / GIB:.1f} GiB of a {r.hbm_budget_bytes / GIB:.1f} GiB "
                   f"budget ({r.hbm_bytes / GIB:.1f} GiB HBM)")
+    offloaded = [name.removeprefix("offload_") for name in ("offload_optimizer", "offload_weights",
+                                                             "offload_activations") if r.parallelism.get(name)]
+    if offloaded:
+        console.print(f"offloaded to host memory: {', '.join(offloaded)} ({r.host_memory_bytes / GIB:.1f} GiB per GPU"
+                      f"){'; ' + str(r.search['offload']) if r.search.get('offload') else ''}")
 
     s = Table(title="run", show_edge=False)
     s.add_column("figure")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from ..reliability.report import PLAN_RUNS, reliability_report
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from .claims import check_claims
-from .space import enumerate_space
+from .space import enumerate_space, fixed_offload, offload_variants
 from .uncertainty import with_interval
 
 CHUNK = 1 << 18  # candidates evaluated per batch (bounds peak memory)
@@ -34,12 +35,32 @@ def best_index(arrays: StepArrays, require_fit: bool) -> int | None:
     return int(order[0])
 
 
+def _overshoot(s: Scenario, arrays: StepArrays) -> np.ndarray:
+    """How far each candidate is from fitting: the larger of its GPU memory over the budget and its host memory
+    over the host's (offloading trades one for the other)."""
+    gpu = arrays.memory.total_bytes / arrays.hbm_budget_bytes
+    host = s.cluster.accelerator.host
+    held = arrays.memory.host_bytes
+    return np.maximum(gpu, np.where(held > 0, held / (host.memory_bytes if host else 1e-9), 0.0))
+
+
 def evaluated_chunks(s: Scenario, space: Candidates, cal: Calibration
                      ) -> Iterator[tuple[int, Candidates, StepArrays]]:
-    """The space timed in chunks of CHUNK candidates (bounds peak memory): (offset, chunk, its arrays)."""
+    """The space timed in chunks of CHUNK candidates (bounds peak memory): (offset, chunk, its arrays). After each
+    chunk, the configurations that do not fit come again with the offloads the scenario leaves to the search
+    (search.space.offload_variants), numbered after the space."""
+    extra = len(space)
     for lo in range(0, len(space), CHUNK):
         chunk = space.take(np.arange(lo, min(lo + CHUNK, len(space))))
-        yield lo, chunk, evaluate(s, chunk, cal)
+        arrays = evaluate(s, chunk, cal)
+        yield lo, chunk, arrays
+        variants = offload_variants(s.parallelism, chunk, arrays.fits)
+        if variants is None:
+            continue
+        for vlo in range(0, len(variants), CHUNK):
+            part = variants.take(np.arange(vlo, min(vlo + CHUNK, len(variants))))
+            yield extra, part, evaluate(s, part, cal)
+            extra += len(part)
 
 
 @dataclass
@@ -63,6 +84,8 @@ class TimedSpace:
             self.prepared = prepare(s, self.space, cal)
         arrays = evaluate(s, self.space, cal, self.prepared)
         i = best_index(arrays, require_fit=True)
+        if i is None and fixed_offload(s.parallelism)[1]:  # perhaps only an offload fits: the whole search
+            return plan(s, calibration, require_fit=False, with_reliability=False).step_time_s
         if i is None:
             i = best_index(arrays, require_fit=False)
         assert i is not None
@@ -83,27 +106,36 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
             f"dividing heads({s.model.heads}) and the scale-up domain({s.cluster.domain_gpus}), pp dividing "
             f"layers({s.model.layers}) and dp dividing global_batch({gb} = {_factorise(gb)}); try a global batch "
             f"or a GPU count with more common factors")
-    best: tuple[float, float, int, Candidates, StepArrays] | None = None
+    best: tuple[float, float, int, Candidates, StepArrays] | None = None  # time, memory, index in chunk
     fallback: tuple[float, Candidates, StepArrays, int] | None = None
-    for lo, chunk, arrays in evaluated_chunks(s, space, cal):
+    plain: float | None = None  # the fastest step that fits without offloading
+    for _, chunk, arrays in evaluated_chunks(s, space, cal):
         i = best_index(arrays, require_fit=True)
         if i is not None:
             key = (float(arrays.step_time_s[i]), float(arrays.memory.total_bytes[i]))
             if best is None or key < (best[0], best[1]):
-                best = (key[0], key[1], lo + i, chunk, arrays)
-        j = int(np.argmin(arrays.memory.total_bytes))
-        if fallback is None or arrays.memory.total_bytes[j] < fallback[0]:
-            fallback = (float(arrays.memory.total_bytes[j]), chunk, arrays, j)
-    info = {"candidates": len(space), "seconds": 0.0}
+                best = (key[0], key[1], i, chunk, arrays)
+        kept = arrays.fits & (chunk.offload == 0)
+        if kept.any():
+            fastest = float(arrays.step_time_s[kept].min())
+            plain = fastest if plain is None else min(plain, fastest)
+        over = _overshoot(s, arrays)
+        j = int(np.argmin(over))
+        if fallback is None or over[j] < fallback[0]:
+            fallback = (float(over[j]), chunk, arrays, j)
+    info: dict[str, Any] = {"candidates": len(space), "seconds": 0.0}
     if best is None:
         assert fallback is not None
         if require_fit:
             _, chunk, arrays, j = fallback
             need = arrays.memory.total_bytes[j] / 2**30
             budget = arrays.hbm_budget_bytes / 2**30
+            host = arrays.memory.host_bytes[j] / 2**30
+            capacity = s.cluster.accelerator.host.memory_bytes / 2**30 if s.cluster.accelerator.host else 0.0
+            offloaded = f" and {host:.1f} GiB of host memory per GPU of {capacity:.1f}" if host > 0 else ""
             raise InfeasibleError(
                 f"{s.name}: no configuration fits in memory; the leanest needs {need:.1f} GiB per GPU of a "
-                f"{budget:.1f} GiB budget ({chunk.row(j)})")
+                f"{budget:.1f} GiB budget{offloaded} ({chunk.row(j)})")
         # Report the fastest configuration regardless of memory (validation of runs known to have run).
         best_any = None
         for _, chunk, arrays in evaluated_chunks(s, space, cal):
@@ -114,9 +146,12 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
         assert best_any is not None
         _, chunk, arrays, i = best_any
     else:
-        _, _, _, chunk, arrays = best
-        i = best[2] - (best[2] // CHUNK) * CHUNK
+        _, _, i, chunk, arrays = best
     info["seconds"] = time.perf_counter() - start
+    if int(chunk.offload[i]):  # say what the offload buys
+        info["offload"] = ("what makes a configuration fit: none fits without offloading" if plain is None else
+                           f"{plain / float(arrays.step_time_s[i]) - 1.0:.1%} faster than the best configuration that "
+                           f"fits without offloading ({plain:.3g} s a step)")
     report = with_interval(step_report(s, chunk, arrays, i, search=info), s, cal)
     ledger = facility_ledger(s, report)
     if ledger is not None:

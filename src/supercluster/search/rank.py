@@ -94,7 +94,9 @@ def rank(s: Scenario, *, top: int = 10, pareto: bool = False, calibration: Calib
     start = time.perf_counter()
     space = enumerate_space(s)
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("step", "mem", "fits", *PARTS)}
-    for _, _, arrays in evaluated_chunks(s, space, cal):
+    chunks: list[Candidates] = []
+    for _, chunk, arrays in evaluated_chunks(s, space, cal):  # the space, and the offloads of what did not fit
+        chunks.append(chunk)
         cols["step"].append(arrays.step_time_s)
         cols["mem"].append(arrays.memory.total_bytes)
         cols["fits"].append(arrays.fits)
@@ -102,6 +104,7 @@ def rank(s: Scenario, *, top: int = 10, pareto: bool = False, calibration: Calib
             cols[p].append(arrays.parts[p])
         budget = arrays.hbm_budget_bytes
     a = {k: np.concatenate(v) for k, v in cols.items()}
+    space = Candidates.concat(chunks)
     fit = np.flatnonzero(a["fits"])
     if fit.size == 0:  # pragma: no cover - plan() raised already
         raise InfeasibleError(f"{s.name}: no configuration fits in memory")

@@ -12,15 +12,23 @@ crossed in.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..perf.candidates import ORDER_CODES, RECOMPUTE_CODES, Candidates
+from ..perf.candidates import (
+    OFFLOAD_BITS,
+    OFFLOAD_OPTIMIZER,
+    OFFLOAD_WEIGHTS,
+    ORDER_CODES,
+    RECOMPUTE_CODES,
+    Candidates,
+)
 from ..spec.rules import feasible_mask, rules_for
 from ..spec.scenario import Scenario
-from ..spec.training import SEARCHED_ORDERS
+from ..spec.training import SEARCHED_ORDERS, Parallelism
 
 MAX_MICRO_BATCH = 16
 MAX_VIRTUAL_STAGES_EVEN = 64
@@ -105,9 +113,43 @@ def enumerate_space(s: Scenario) -> Candidates:
         cols = _keep(cols, (cols["pp"] == 1) | (cols["zero_stage"] < 2))
     orders = SEARCHED_ORDERS if p.order == "auto" else (p.order,)
     cols = prune(_cross(cols, "order", [ORDER_CODES[o] for o in orders]))
+    cols["offload"] = np.full_like(cols["tp"], fixed_offload(p)[0])
     return Candidates.from_columns(**{k: cols[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch",
                                                            "virtual_stages", "recompute", "zero_stage", "sp",
-                                                           "order")})
+                                                           "order", "offload")})
+
+
+def fixed_offload(p: Parallelism) -> tuple[int, int]:
+    """(the offload bits the scenario sets, the bits it leaves to the search). Weights offload implies optimizer
+    offload (FSDP CPUOffload and ZeRO-Infinity move the parameters with their optimizer state)."""
+    value = searched = 0
+    for name, bit in OFFLOAD_BITS.items():
+        given = getattr(p, name)
+        if given is None:
+            searched |= bit
+        elif given:
+            value |= bit
+    if value & OFFLOAD_WEIGHTS:
+        value |= OFFLOAD_OPTIMIZER
+        searched &= ~OFFLOAD_OPTIMIZER
+    return value, searched
+
+
+def offload_variants(p: Parallelism, c: Candidates, fits: np.ndarray) -> Candidates | None:
+    """The configurations that do not fit, again with every searched combination of offloads, or None. Only those:
+    offloading moves bytes over the host link and never shortens a step, so a configuration that fits gains
+    nothing from it (the other axes, recompute among them, are searched separately)."""
+    value, searched = fixed_offload(p)
+    if not searched:
+        return None
+    combos = sorted({(value | bits) for bits in range(8) if bits & ~searched == 0 and bits}
+                    - {value})
+    combos = [b for b in combos if not (b & OFFLOAD_WEIGHTS) or b & OFFLOAD_OPTIMIZER]
+    index = np.flatnonzero(~fits)
+    if not len(index) or not combos:
+        return None
+    base = c.take(np.repeat(index, len(combos)))
+    return dataclasses.replace(base, offload=np.tile(np.asarray(combos, dtype=np.int64), len(index)))
 
 
 def _cross(cols: dict[str, np.ndarray], name: str, values: Sequence[int]) -> dict[str, np.ndarray]:

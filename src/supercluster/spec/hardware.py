@@ -35,12 +35,22 @@ class MatmulModel(Spec):
     source: str = Field(min_length=1)
 
 
+class Host(Spec):
+    """What a GPU's server offers it for offloading: its share of the CPU memory and the link to it."""
+
+    link_bytes_per_s: PositiveFloat = Field(description="GPU-host link, per direction (PCIe x16, NVLink-C2C)")
+    memory_bytes: PositiveFloat = Field(description="host memory per GPU")
+    memory_bandwidth_bytes_per_s: PositiveFloat = Field(description="host memory bandwidth per GPU (a CPU optimizer "
+                                                        "step streams its states through it)")
+
+
 class Accelerator(Cited):
     vendor: str
     form_factor: str = "SXM"
     dense_peak_flops_per_s: dict[Precision, PositiveFloat]
     hbm_bytes: PositiveFloat
     hbm_bandwidth_bytes_per_s: PositiveFloat
+    host: Host | None = Field(default=None, description="the server's CPU memory and link, for offloading")
     scale_up_bandwidth_bytes_per_s: PositiveFloat = Field(
         description="unidirectional scale-up (NVLink / Infinity Fabric) bandwidth per GPU"
     )

@@ -76,6 +76,15 @@ class Parallelism(Spec):
     order: str = Field(default=DEFAULT_ORDER, description="layout of the parallel axes over ranks, innermost "
                        "first (Megatron-LM's default: tensor parallel inside a node, pipeline outermost); 'auto' "
                        "searches the common layouts (SEARCHED_ORDERS)")
+    offload_optimizer: bool | None = Field(
+        default=None, description="optimizer state (fp32 master, moments) in host memory and the step on the CPU "
+        "(DeepSpeed ZeRO-Offload, Megatron-LM --optimizer-cpu-offload); None: searched")
+    offload_weights: bool | None = Field(
+        default=None, description="weights and gradients in host memory, each layer fetched before it runs (FSDP "
+        "CPUOffload, DeepSpeed ZeRO-Infinity); implies offload_optimizer; None: searched")
+    offload_activations: bool | None = Field(
+        default=None, description="the activations kept for the backward in host memory (torchtune, Megatron-LM "
+        "fine-grained activation offloading); None: searched")
     uneven_pipeline: bool = Field(
         default=False, description="allow pp not dividing layers (the slowest stage gets ceil(layers/pp))"
     )

@@ -101,6 +101,8 @@ def run_to_scenario(run: dict[str, Any], *, file: str, index: int) -> Scenario:
     for k in _TRAINING_TO_PAR:
         if t.get(k) is not None:
             parallelism[k] = t[k]
+    for flag in ("offload_optimizer", "offload_weights", "offload_activations"):
+        parallelism[flag] = bool(par_in.get(flag, False))  # a published run that does not say it offloads did not
     layers, pp = m.get("layers"), par_in.get("pp")
     if layers and pp and layers % pp:
         parallelism["uneven_pipeline"] = True

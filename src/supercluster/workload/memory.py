@@ -26,6 +26,8 @@ from ..spec.model import Model
 from .operators import ACT_BYTES, attention_dims
 from .params import param_counts
 
+OFFLOAD_OPTIMIZER, OFFLOAD_WEIGHTS, OFFLOAD_ACTIVATIONS = 1, 2, 4  # bits of an offload choice (perf.candidates)
+
 WEIGHT_BYTES = 2
 OPTIMIZER_BYTES = 12  # fp32 master weights, Adam m and v
 
@@ -43,6 +45,12 @@ class MemoryBreakdown:
     workspace_bytes: np.ndarray  # library workspaces on the caching allocator
     allocator_bytes: np.ndarray  # reserved but not allocated: the caching allocator's segments beyond the peak
     runtime_bytes: np.ndarray  # outside the allocator: CUDA context, NCCL buffers
+    # Offloading (not on the GPU, so not in the totals): what sits in host memory, and what crosses the host link
+    host_bytes: np.ndarray
+    host_link_fwd_bytes: np.ndarray  # per micro-batch, during its forward: weights in, activations out
+    host_link_bwd_bytes: np.ndarray  # during its backward: weights in (again, and for a recompute), gradients out,
+    # activations back
+    cpu_step_params: np.ndarray  # parameters the CPU optimizer updates
 
     @property
     def states_bytes(self) -> np.ndarray:
@@ -238,19 +246,24 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                    ep: np.ndarray, etp: np.ndarray, micro_batch: np.ndarray, virtual_stages: np.ndarray,
                    recompute: np.ndarray, zero_stage: np.ndarray, sp: np.ndarray,
                    budget_bytes: float = np.inf, options: MemoryOptions | None = None,
-                   stage: Stage | None = None, stage_layers: float | None = None) -> MemoryBreakdown:
+                   stage: Stage | None = None, stage_layers: float | None = None,
+                   offload: np.ndarray | None = None) -> MemoryBreakdown:
     """Memory per GPU for arrays of parallel configurations (``budget_bytes`` sizes block recompute).
 
     ``stage``: the first pipeline rank (embedding, the most micro-batches in flight) or the last (output layer,
     loss); None: whichever of the two needs more, per candidate. ``stage_layers``: that rank's transformer layers
-    when the run splits them unevenly (a pipeline layout), else ceil(L/pp)."""
+    when the run splits them unevenly (a pipeline layout), else ceil(L/pp). ``offload``: bits of what each candidate
+    keeps in host memory (perf.candidates OFFLOAD_*): the optimizer state (ZeRO-Offload: the step runs on the CPU,
+    gradients go down and 16-bit weights come back), the weights and gradients (FSDP CPUOffload, ZeRO-Infinity: the
+    layer in use and the one prefetched stay), the activations kept for the backward (the layer in use and the one
+    prefetched stay)."""
     if stage is None:
         first, last = (memory_per_gpu(model, seq_len=seq_len, global_batch=global_batch,
                                       grad_accum_fp32=grad_accum_fp32, flash_attention=flash_attention, fp8=fp8,
                                       tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, micro_batch=micro_batch,
                                       virtual_stages=virtual_stages, recompute=recompute, zero_stage=zero_stage,
                                       sp=sp, budget_bytes=budget_bytes, options=options, stage=st,
-                                      stage_layers=stage_layers)
+                                      stage_layers=stage_layers, offload=offload)
                        for st in ("first", "last"))
         pick = first.total_bytes >= last.total_bytes
         return MemoryBreakdown(**{f.name: np.where(pick, getattr(first, f.name), getattr(last, f.name))
@@ -327,8 +340,25 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         fraction = np.where(block, k / lps, fraction)
         stage_act = np.where(block, stage_act - k * saving_per_layer / np.maximum(inflight, 1e-9), stage_act)
     activations = stage_act * inflight
-    if opt.offload_activations:  # checkpoints in host memory; the layer in use and the one prefetched stay
-        activations = np.minimum(activations, 2.0 * stage_act / lps)
+    off = np.zeros(np.shape(pp), dtype=np.int64) if offload is None else np.asarray(offload)
+    off_opt, off_w = (off & OFFLOAD_OPTIMIZER) > 0, (off & OFFLOAD_WEIGHTS) > 0
+    off_act = ((off & OFFLOAD_ACTIVATIONS) > 0) | opt.offload_activations
+    resident = np.minimum(1.0, 2.0 / lps)  # the layer in use and the one prefetched
+    on_gpu_act = np.minimum(activations, resident * stage_act)
+    host_act = np.where(off_act, activations - on_gpu_act, 0.0)
+    activations = np.where(off_act, on_gpu_act, activations)
+    host_w = np.where(off_w, (weights + grads) * (1.0 - resident), 0.0)
+    host = np.where(off_opt, optim, 0.0) + host_w + host_act
+    cpu_params = np.where(off_opt, optim / max(opt.master_bytes + opt.state_bytes, 1e-9), 0.0)
+    # per micro-batch: weights in for the forward, for the recompute and the backward, gradients out; activations
+    # out in the forward and back for the backward
+    streamed_params = np.where(off_w, weights * (1.0 - resident) / opt.weight_bytes, 0.0)
+    act_mb = np.where(off_act, host_act / np.maximum(inflight, 1e-9), 0.0)
+    link_fwd = streamed_params * WEIGHT_BYTES + act_mb
+    link_bwd = streamed_params * (WEIGHT_BYTES * (1.0 + fraction) + opt.grad_bytes) + act_mb
+    optim = np.where(off_opt, 0.0, optim)
+    weights = np.where(off_w, weights * resident, weights)
+    grads = np.where(off_w, grads * resident, grads)
     if opt.step_transient_bytes:  # the step's peak, with the activations gone and the gradients reduced
         step_peak = opt.step_transient_bytes * (non_expert / np.where(zero >= 1, dense_dp, 1.0)
                                                 + expert / np.where(zero >= 1, expert_dp, 1.0)) - grads
@@ -337,4 +367,5 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     workspace = np.full_like(weights, opt.workspace_bytes)
     allocated = weights + grads + optim + activations + transient + workspace
     allocator = allocated * (opt.reserved_over_allocated - 1.0)
-    return MemoryBreakdown(weights, grads, optim, activations, transient, fraction, workspace, allocator, runtime)
+    return MemoryBreakdown(weights, grads, optim, activations, transient, fraction, workspace, allocator, runtime,
+                           host, link_fwd, link_bwd, cpu_params)
