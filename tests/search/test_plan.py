@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from supercluster import InfeasibleError, build_scenario, perf, plan
+from supercluster.perf.step import candidate_memory, memory_fits
 from supercluster.search import enumerate_space
 from supercluster.search.space import offload_variants
 from supercluster.spec.calibration import default_calibration
@@ -36,7 +37,8 @@ def brute_force(s: Scenario) -> tuple[perf.Candidates, perf.StepArrays, int]:
     space = enumerate_space(s)
     arrays = perf.evaluate(s, space, default_calibration())
     variants = offload_variants(s.parallelism, space, arrays.fits)
-    if variants is not None:
+    if variants is not None:  # the search times only the variants whose memory fits
+        variants = variants.take(np.flatnonzero(memory_fits(s, candidate_memory(s, variants))))
         space = perf.Candidates.concat([space, variants])
         arrays = perf.evaluate(s, space, default_calibration())
     t = np.where(arrays.fits, arrays.step_time_s, np.inf)

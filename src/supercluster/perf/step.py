@@ -61,7 +61,7 @@ from ..workload.operators import (
     layer_work,
     lm_head_work,
 )
-from ..workload.software import communicators, framework_memory_options
+from ..workload.software import SoftwareChoices, communicators, framework_memory_options
 from .candidates import ORDERS, Candidates
 from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
 
@@ -279,8 +279,8 @@ def candidate_strides(c: Candidates, degrees: dict[str, np.ndarray]) -> dict[str
 
 
 def _offload_s(s: Scenario, memory: MemoryBreakdown, m: np.ndarray, fwd_mb: np.ndarray, bwd_mb: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """(exposed seconds of offloading per step, whether the host memory holds what is offloaded). Weights and
+               ) -> np.ndarray:
+    """Exposed seconds of offloading per step (memory_fits checks the host holds what is offloaded). Weights and
     activations stream over the host link behind each micro-batch's compute (prefetched, as FSDP CPUOffload,
     ZeRO-Infinity and activation offloading do); the gradients go down behind the last backward, and the CPU step
     (streaming the optimizer state through host memory, as the GPU step does through HBM) and the upload of the
@@ -288,15 +288,43 @@ def _offload_s(s: Scenario, memory: MemoryBreakdown, m: np.ndarray, fwd_mb: np.n
     behind the forward, what the backward moves behind the backward."""
     host = s.cluster.accelerator.host
     offloaded = memory.host_bytes > 0
-    if host is None:  # no host figures in the catalog: nothing can be offloaded
-        return np.zeros_like(m), ~offloaded
+    if host is None:  # no host figures in the catalog: nothing can be offloaded (memory_fits says so)
+        return np.zeros_like(m)
     link = host.link_bytes_per_s
     streamed = m * (np.maximum(memory.host_link_fwd_bytes / link - fwd_mb, 0.0)
                     + np.maximum(memory.host_link_bwd_bytes / link - bwd_mb, 0.0))
     grads_down = memory.cpu_step_params * 4.0 / link
     step = (np.maximum(grads_down - bwd_mb, 0.0) + memory.cpu_step_params * WEIGHT_BYTES / link
             + OPTIMIZER_BYTES_PER_PARAM * memory.cpu_step_params / host.memory_bandwidth_bytes_per_s)
-    return np.where(offloaded, streamed + step, 0.0), memory.host_bytes <= host.memory_bytes
+    return np.where(offloaded, streamed + step, 0.0)
+
+
+def candidate_memory(s: Scenario, c: Candidates) -> MemoryBreakdown:
+    """Memory per GPU of every candidate, as the scenario's training software holds it."""
+    model, cluster, training = s.model, s.cluster, s.training
+    tp, pp, dp, cp, ep, etp, mb, vs = (getattr(c, n).astype(np.float64) for n in
+                                       ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages"))
+    options = framework_memory_options(
+        training.framework, accelerator=cluster.accelerator, precision=training.precision,
+        choices=SoftwareChoices(optimizer=training.optimizer, state_dtype=training.optimizer_state_dtype,
+                                master_weights=training.master_weights,
+                                optimizer_in_backward=training.optimizer_in_backward, fp8_params=training.fp8_params,
+                                loss=training.loss),
+        communicators=communicators(training.framework, {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep}),
+        grouped_gemm=model.moe is not None)
+    return memory_per_gpu(model, seq_len=s.seq_len, global_batch=training.global_batch,
+                          grad_accum_fp32=grads_in_fp32(training), flash_attention=training.flash_attention,
+                          fp8=training.precision == "fp8", tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp,
+                          micro_batch=mb, virtual_stages=vs, recompute=c.recompute, zero_stage=c.zero_stage,
+                          sp=c.sp, budget_bytes=cluster.accelerator.hbm_bytes * training.memory_reserve_fraction,
+                          options=options, offload=c.offload)
+
+
+def memory_fits(s: Scenario, memory: MemoryBreakdown) -> np.ndarray:
+    """Whether each candidate fits: its GPU memory within the budget, what it offloads within the host's memory."""
+    host = s.cluster.accelerator.host
+    gpu = memory.total_bytes <= s.cluster.accelerator.hbm_bytes * s.training.memory_reserve_fraction
+    return gpu & (memory.host_bytes <= (host.memory_bytes if host else 0.0))
 
 
 def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
@@ -306,17 +334,7 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
     f64 = np.float64
     tp, pp, dp, cp, ep, etp, mb, vs = (getattr(c, n).astype(f64) for n in
                                        ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages"))
-    options = framework_memory_options(
-        training.framework, accelerator=cluster.accelerator, precision=training.precision,
-        text="fp8-param-gather" if training.fp8_params else "",
-        communicators=communicators(training.framework, {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep}),
-        grouped_gemm=model.moe is not None)
-    memory = memory_per_gpu(model, seq_len=seq, global_batch=training.global_batch,
-                            grad_accum_fp32=grads_in_fp32(training), flash_attention=training.flash_attention,
-                            fp8=training.precision == "fp8", tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp,
-                            micro_batch=mb, virtual_stages=vs, recompute=c.recompute, zero_stage=c.zero_stage,
-                            sp=c.sp, budget_bytes=cluster.accelerator.hbm_bytes * training.memory_reserve_fraction,
-                            options=options, offload=c.offload)
+    memory = candidate_memory(s, c)
     n_moe_total = model.layers - model.moe.dense_layers if model.moe else 0
     topo = build_topology(cluster)
     strides = candidate_strides(c, {"tp": tp, "cp": cp, "dp": dp, "pp": pp})
@@ -473,7 +491,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     cpu_step = memory.cpu_step_params > 0
     optimizer = np.where(cpu_step, 0.0, memory_bound_s(cluster.accelerator, cal, OPTIMIZER_BYTES_PER_PARAM
                                                        * local_params, OPTIMIZER_KERNELS)) + cal.step_overhead_s
-    offload, host_fits = _offload_s(s, memory, m, fwd_mb, bwd_mb)
+    offload = _offload_s(s, memory, m, fwd_mb, bwd_mb)
 
     budget = cluster.accelerator.hbm_bytes * training.memory_reserve_fraction
     parts = {
@@ -488,5 +506,5 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         "optimizer": optimizer,
         "offload": offload,
     }
-    return StepArrays(parts=parts, memory=memory, fits=(memory.total_bytes <= budget) & host_fits, microbatches=m,
+    return StepArrays(parts=parts, memory=memory, fits=memory_fits(s, memory), microbatches=m,
                       hbm_budget_bytes=budget, algorithms=algorithms)

@@ -13,7 +13,7 @@ from ..errors import InfeasibleError
 from ..facility.ledger import facility_ledger
 from ..perf.candidates import Candidates
 from ..perf.report import StepReport, step_report
-from ..perf.step import Prepared, StepArrays, evaluate, prepare, stage_key
+from ..perf.step import Prepared, StepArrays, candidate_memory, evaluate, memory_fits, prepare, stage_key
 from ..reliability.report import PLAN_RUNS, reliability_report
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
@@ -55,8 +55,9 @@ def evaluated_chunks(s: Scenario, space: Candidates, cal: Calibration
         arrays = evaluate(s, chunk, cal)
         yield lo, chunk, arrays
         variants = offload_variants(s.parallelism, chunk, arrays.fits)
-        if variants is None:
+        if variants is None or s.cluster.accelerator.host is None:  # nothing to try, or no host to offload to
             continue
+        variants = variants.take(np.flatnonzero(memory_fits(s, candidate_memory(s, variants))))
         for vlo in range(0, len(variants), CHUNK):
             part = variants.take(np.arange(vlo, min(vlo + CHUNK, len(variants))))
             yield extra, part, evaluate(s, part, cal)

@@ -126,6 +126,13 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
     else:
         rules.insert(0, Rule("parallelism.ep", lambda p: p["ep"] == 1,
                              lambda p: f"ep({p['ep']}) > 1 needs a mixture-of-experts model", ("ep",)))
+    if training.optimizer_in_backward:
+        rules.append(Rule(
+            "training.optimizer_in_backward", lambda p: (microbatches(p) == 1) & (p["pp"] == 1),
+            lambda p: f"the optimizer in the backward steps each parameter as its gradient arrives: it needs one "
+                      f"micro-batch a step and no pipeline, got m = {microbatches(p)}, pp({p['pp']}) (torchtune "
+                      "full_finetune recipes refuse gradient accumulation with optimizer_in_bwd)",
+            ("dp", "micro_batch", "pp")))
     if not uneven_pipeline:
         rules.append(Rule("parallelism.pp", lambda p: _divides(p["pp"], L),
                           lambda p: f"pp({p['pp']}) does not divide layers({L}) "

@@ -32,3 +32,5 @@ class Software(Cited):
     cuda_context_bytes: float = Field(ge=0)
     nccl: Nccl
     reserved_over_allocated: float = Field(ge=1.0)
+    eager_fp32_copies: bool = Field(description="uncompiled code keeps fp32 norm and rotary copies and expanded k, v")
+    lazy_gradients: bool = Field(description="gradients allocated by the backward and freed after the step")

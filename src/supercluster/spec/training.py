@@ -39,6 +39,20 @@ class Training(Spec):
         "fp8, as NeMo's and Megatron-Bridge's fp8 recipes do (fp8_param_gather = True, NeMo "
         "collections/llm/recipes/precision/mixed_precision.py); false: 16-bit weights plus Transformer Engine's cached "
         "fp8 copy and transpose (2 B more per linear weight)")
+    optimizer: Literal["adam", "muon", "adafactor"] = Field(
+        default="adam", description="Adam/AdamW (two moments), Muon (one momentum on matrices, Adam elsewhere), "
+        "Adafactor (factored second moment, no first moment)")
+    optimizer_state_dtype: Literal["fp32", "bf16", "int8"] = Field(
+        default="fp32", description="precision of the optimizer's moments (int8: blockwise 8-bit, bitsandbytes)")
+    master_weights: bool = Field(
+        default=True, description="an fp32 master copy of the weights (mixed precision); false: the 16-bit weights "
+        "are the master copy and gradients are 16-bit (pure bf16 training, torchtune's default)")
+    optimizer_in_backward: bool = Field(
+        default=False, description="each parameter is updated as its gradient arrives and the gradient freed "
+        "(torchtune optimizer_in_bwd): no gradient buffer; needs one micro-batch a step")
+    loss: Literal["eager", "fused", "chunked"] = Field(
+        default="eager", description="the cross entropy: eager (an fp32 copy of the logits), fused "
+        "(Megatron-LM --cross-entropy-loss-fusion) or chunked (torchtune's 8 chunks upcast one at a time)")
     framework: Literal["megatron-lm", "megatron-deepspeed", "pytorch"] = Field(
         default="megatron-lm", description="the training software, for how it holds memory (catalog/software.yaml): "
         "gradient and master-weight precision, the loss's fp32 copies, library workspaces, CUDA context, NCCL buffers")
@@ -103,10 +117,11 @@ class Parallelism(Spec):
 
 
 def grads_in_fp32(training: Training) -> bool:
-    """Whether gradients are accumulated and reduced in fp32 (see ``Training.grad_accum_fp32``)."""
+    """Whether gradients are accumulated and reduced in fp32 (see ``Training.grad_accum_fp32``; without master
+    weights the gradients take the weights' 16-bit type)."""
     if training.grad_accum_fp32 is not None:
         return training.grad_accum_fp32
-    return training.precision != "fp16"
+    return training.precision != "fp16" and training.master_weights
 
 
 class SoftwareOverlaps(NamedTuple):

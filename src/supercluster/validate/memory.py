@@ -39,8 +39,8 @@ from ..spec import catalog
 from ..spec.hardware import Accelerator
 from ..spec.load import validate_part
 from ..spec.model import Model
-from ..workload.memory import MemoryBreakdown, memory_per_gpu
-from ..workload.software import Framework, communicators, framework_memory_options
+from ..workload.memory import OFFLOAD_ACTIVATIONS, MemoryBreakdown, memory_per_gpu
+from ..workload.software import Framework, SoftwareChoices, communicators, framework_memory_options
 from .systems import Unmodellable, _text, match_accelerator
 from .tolerance import gate_exclusion, read_tolerance, read_validation_file
 
@@ -181,7 +181,8 @@ class MemoryCase:
     zero_stage: int
     flash_attention: bool
     stage: Literal["first", "last"]
-    option_text: str
+    choices: SoftwareChoices
+    offload: int = 0  # offload bits (perf.candidates): the run's activations in host memory
     grouped_gemm: bool = False
     transformer_engine: bool = False
     extra_workspace_bytes: float = 0.0
@@ -402,6 +403,22 @@ def _last_stage_layers(a: dict[str, Any], layers: int, deg: dict[str, int], note
     return None
 
 
+def _choices(text: str) -> SoftwareChoices:
+    """What a run's own words and flags (lower case) say about its optimizer, precision and loss."""
+    t = text
+    pure_bf16 = "no fp32 master" in t or "states are bf16" in t
+    return SoftwareChoices(
+        optimizer="muon" if "muon" in t else "adafactor" if "adafactor" in t else "adam",
+        state_dtype="int8" if ("8-bit" in t or "8bit" in t) else "bf16" if pure_bf16 else "fp32",
+        master_weights=not pure_bf16,
+        optimizer_in_backward="in backward" in t or "optimizer_in_bwd" in t or "into backward" in t,
+        fp8_params="fp8-param-gather" in t or "fp8_param_gather=true" in t,
+        loss="chunked" if "chunked cross-entropy=true" in t else "fused" if "cross-entropy-loss-fusion" in t
+        else "eager",
+        compiled="torch.compile" in t,
+        bf16_optimizer_fp32_grads="fp32 grad buffer" in t)
+
+
 def describe_case(m: dict[str, Any]) -> MemoryCase:
     """A measurement's run, or :class:`Unmodellable` with the reason."""
     notes: list[str] = []
@@ -465,7 +482,8 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
                       stage_layers=stage_layers,
                       global_batch=gb, precision=_precision(m, notes), recompute=recompute,
                       selective_modules=modules, sequence_parallel=sp, zero_stage=_zero_stage(m, notes),
-                      flash_attention=flash, stage=stage, option_text=text, notes=notes)
+                      flash_attention=flash, stage=stage, choices=_choices(text), notes=notes,
+                      offload=OFFLOAD_ACTIVATIONS if "offload" in text and "activation" in text else 0)
 
 
 def predict_case(case: MemoryCase, *, recompute: str | None = None, sequence_parallel: bool | None = None
@@ -473,7 +491,7 @@ def predict_case(case: MemoryCase, *, recompute: str | None = None, sequence_par
     """The memory model's breakdown for a case (optionally under another recompute mode or SP setting)."""
     d = case.degrees
     options = framework_memory_options(case.framework, accelerator=case.accelerator, precision=case.precision,
-                                       text=case.option_text, communicators=communicators(case.framework, d),
+                                       choices=case.choices, communicators=communicators(case.framework, d),
                                        grouped_gemm=case.grouped_gemm, extra_workspace_bytes=case.extra_workspace_bytes,
                                        transformer_engine=case.transformer_engine)
     one = np.ones(1)
@@ -485,7 +503,7 @@ def predict_case(case: MemoryCase, *, recompute: str | None = None, sequence_par
                           cp=one * d["cp"], ep=one * d["ep"], etp=one * d["etp"], micro_batch=one * case.micro_batch,
                           virtual_stages=one * d["virtual_stages"], recompute=np.array([rc]),
                           zero_stage=np.array([case.zero_stage]), sp=np.array([sp]), options=options,
-                          stage=case.stage, stage_layers=case.stage_layers)
+                          stage=case.stage, stage_layers=case.stage_layers, offload=np.array([case.offload]))
 
 
 _MODES = {"none": ("none", False), "seq": ("none", True), "sel": ("selective", False), "seqsel": ("selective", True),

@@ -104,11 +104,15 @@ def stage_params(model: Model, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, e
 
 def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,
                            cp: np.ndarray, sp: np.ndarray, ep: np.ndarray, etp: np.ndarray, recompute: np.ndarray,
-                           flash_attention: bool, moe_layer: bool, fp8: bool = False) -> np.ndarray:
+                           flash_attention: bool, moe_layer: bool, fp8: bool = False,
+                           eager: bool = False) -> np.ndarray:
     """Stored activation bytes of one layer for one micro-batch on one GPU (recompute: 0 none, 1 sel., 2 full).
 
     In an fp8 run, Transformer Engine keeps the fp8 copy of each linear layer's input for the backward pass:
-    the inputs of the QKV, output, MLP-up and MLP-down GEMMs are stored at 1 byte instead of 2.
+    the inputs of the QKV, output, MLP-up and MLP-down GEMMs are stored at 1 byte instead of 2. ``eager``: unfused
+    PyTorch code (no torch.compile, no fused norm and rotary kernels) also keeps the fp32 inputs of its two RMSNorms
+    (computed in fp32), the fp32 rotary copies of q and k, and k and v expanded to every query head (GQA's
+    repeat; torchtune modules/rms_norm.py, llama3_1 position embeddings, attention.py expand).
     """
     lin = 1.0 if fp8 else float(ACT_BYTES)  # bytes per stored GEMM-input element
     f64 = np.float64
@@ -145,6 +149,10 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
         f = float(model.ffn_hidden)
         mlp = T * ((2 if gated else 1) * ACT_BYTES + lin) * f / tp
     full_layer = replicated / shard + attn + mlp + np.where(keep_scores, scores, 0.0)
+    if eager:
+        rope = 4.0 * T * (H / tp + kv_local) * d_qk if model.position_embedding == "rope" else 0.0
+        expand = 2.0 * ACT_BYTES * T * np.maximum(H / tp - kv_local, 0.0) * d_qk
+        full_layer = full_layer + 4.0 * 2.0 * sbh / shard + rope + expand
     checkpoint = ACT_BYTES * sbh / shard
     return np.where(rc == 2, checkpoint, full_layer)
 
@@ -172,8 +180,9 @@ class MemoryOptions(NamedTuple):
     - ``step_transient_bytes``: per parameter of the rank's optimizer partition, what the step allocates once the
       activations are gone (DeepSpeed ZeRO-1: the reduced 16-bit gradient partition and its fp32 copy, while the
       full gradients are freed);
-    - ``offload_activations``: the layer checkpoints live in host memory (torchtune/Megatron activation
-      offloading), only the layers in flight stay on the GPU.
+    - ``eager``: unfused PyTorch code keeps fp32 copies (see layer_activation_bytes);
+    - ``lazy_gradients``: gradients are allocated by the backward and freed after the step (torch's set_to_none)
+      rather than held in a persistent buffer: with one micro-batch a step they never meet the forward's peak;
     """
 
     weight_bytes: float = 2.0
@@ -188,8 +197,9 @@ class MemoryOptions(NamedTuple):
     workspace_bytes: float = 0.0
     runtime_bytes: float | np.ndarray = 0.0
     reserved_over_allocated: float = 1.0
-    offload_activations: bool = False
     step_transient_bytes: float = 0.0
+    eager: bool = False
+    lazy_gradients: bool = False
 
 
 INT8_STATE_BYTES = 2.0 + 2 * 4.0 / 256  # two 8-bit moments and an fp32 absmax per 256-element block each
@@ -299,7 +309,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     rep, inv = group_rows(tp, cp, ep, etp, mb, sp)
     common: dict[str, Any] = dict(seq_len=seq_len, micro_batch=mb[rep], tp=tp[rep], cp=cp[rep],
                                   sp=np.asarray(sp)[rep], ep=ep[rep], etp=etp[rep], flash_attention=flash_attention,
-                                  fp8=fp8)
+                                  fp8=fp8, eager=opt.eager)
 
     def table(moe_layer: bool) -> np.ndarray:
         return np.stack([layer_activation_bytes(model, recompute=np.full(len(rep), code), moe_layer=moe_layer,
@@ -340,9 +350,12 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         fraction = np.where(block, k / lps, fraction)
         stage_act = np.where(block, stage_act - k * saving_per_layer / np.maximum(inflight, 1e-9), stage_act)
     activations = stage_act * inflight
+    if opt.lazy_gradients and not opt.optimizer_in_backward:  # one micro-batch: gradients grow as activations go
+        grads = np.where(microbatches <= 1.0,
+                         np.clip(grads + recompute_buffer - activations - transient, 0.0, grads), grads)
     off = np.zeros(np.shape(pp), dtype=np.int64) if offload is None else np.asarray(offload)
     off_opt, off_w = (off & OFFLOAD_OPTIMIZER) > 0, (off & OFFLOAD_WEIGHTS) > 0
-    off_act = ((off & OFFLOAD_ACTIVATIONS) > 0) | opt.offload_activations
+    off_act = (off & OFFLOAD_ACTIVATIONS) > 0
     resident = np.minimum(1.0, 2.0 / lps)  # the layer in use and the one prefetched
     on_gpu_act = np.minimum(activations, resident * stage_act)
     host_act = np.where(off_act, activations - on_gpu_act, 0.0)

@@ -1,15 +1,14 @@
 """Training software → how it holds memory (the memory model's :class:`~.memory.MemoryOptions`).
 
 The figures live in the catalog (``catalog/software.yaml``, each with its source); this module picks them for a
-framework, a GPU generation and a precision, and reads the options a run states in words or flags (``8-bit
-AdamW``, ``muon``, ``optimizer in backward``, ``activation offloading``, ``chunked cross-entropy``,
-``torch.compile``, ``cross-entropy-loss-fusion``, ``fp8-param-gather``, ``no fp32 master``).
+framework, a GPU generation and a precision, under the choices a run makes (:class:`SoftwareChoices`: optimizer and
+its state precision, master weights, optimizer in the backward, fp8 parameters, the loss's implementation).
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -19,6 +18,9 @@ from ..spec.software import Software
 from .memory import INT8_STATE_BYTES, MemoryOptions
 
 Framework = Literal["megatron-lm", "megatron-deepspeed", "pytorch"]
+Optimizer = Literal["adam", "muon", "adafactor"]
+StateDtype = Literal["fp32", "bf16", "int8"]
+Loss = Literal["eager", "fused", "chunked"]
 FRAMEWORKS: tuple[Framework, ...] = ("megatron-lm", "megatron-deepspeed", "pytorch")
 CHUNKED_LOSS_CHUNKS = 8  # torchtune CEWithChunkedOutputLoss num_output_chunks default (ce_chunked_output_loss.py 30)
 
@@ -58,35 +60,53 @@ def communicators(framework: Framework, degrees: dict[str, Any]) -> Any:
     return int(n) if np.ndim(n) == 0 else n
 
 
-def framework_memory_options(framework: Framework, *, accelerator: Accelerator, precision: str, text: str = "",
-                             communicators: Any = 0, grouped_gemm: bool = False, transformer_engine: bool = True,
+class SoftwareChoices(NamedTuple):
+    """What a run chooses within its framework (Training fields; a validation row's own words)."""
+
+    optimizer: Optimizer = "adam"
+    state_dtype: StateDtype = "fp32"
+    master_weights: bool = True  # False: the weights are the master copy (pure bf16 training)
+    optimizer_in_backward: bool = False
+    fp8_params: bool = False
+    loss: Loss = "eager"
+    compiled: bool = False
+    bf16_optimizer_fp32_grads: bool = False  # DeepSpeed's BF16 optimizer: an unsharded fp32 gradient buffer
+
+
+def framework_memory_options(framework: Framework, *, accelerator: Accelerator, precision: str,
+                             choices: SoftwareChoices = SoftwareChoices(), communicators: Any = 0,
+                             grouped_gemm: bool = False, transformer_engine: bool = True,
                              extra_workspace_bytes: float = 0.0) -> MemoryOptions:
-    """The memory options of ``framework`` on ``accelerator`` at ``precision``, with what ``text`` (the run's own
-    words and flags, lower case) changes; ``communicators``: NCCL communicators the rank holds;
-    ``extra_workspace_bytes``: the run's own persistent buffers (a data loader's attention mask, a score buffer);
-    ``transformer_engine``: the run's layers are Transformer Engine's (its own cuBLAS workspace)."""
+    """The memory options of ``framework`` on ``accelerator`` at ``precision`` under the run's ``choices``;
+    ``communicators``: NCCL communicators the rank holds; ``extra_workspace_bytes``: the run's own persistent buffers
+    (a data loader's attention mask, a score buffer); ``transformer_engine``: the run's layers are Transformer
+    Engine's (its own cuBLAS workspace).
+
+    Optimizer state per parameter: Adam's two moments (fp32 8 B, bf16 4 B, 8-bit blockwise
+    :data:`INT8_STATE_BYTES`); Muon one momentum on matrices (Adam on embeddings and the output layer, Jordan et al.
+    2024, Megatron-LM emerging_optimizers.py); Adafactor's factored second moment, row and column sums, no first
+    moment (Shazeer and Stern 2018, beta1 = None): about nothing per parameter."""
     sw = software(framework)
-    t = text.lower()
+    c = choices
     grad = sw.grad_bytes[precision]
     master = sw.master_bytes[precision]
-    state = embedding_state = sw.state_bytes
+    moments = {"fp32": 8.0, "bf16": 4.0, "int8": INT8_STATE_BYTES}[c.state_dtype]
+    state = embedding_state = moments if c.state_dtype != "fp32" else sw.state_bytes
+    if c.optimizer == "muon":
+        state = moments / 2.0
+    elif c.optimizer == "adafactor":
+        state = embedding_state = 0.0
     weight = 2.0
     if precision == "fp8":
-        weight = sw.fp8_param_bytes if "fp8-param-gather" in t else 2.0 + sw.fp8_weight_cache_bytes
-    if "no fp32 master" in t or "states are bf16" in t:  # the model built in bf16: weights are the master copy
-        master, grad, state, embedding_state = 0.0, 2.0, 4.0, 4.0
-    if "fp32 grad buffer" in t:  # DeepSpeed's BF16 optimizer: an unsharded fp32 gradient accumulation buffer
+        weight = sw.fp8_param_bytes if c.fp8_params else 2.0 + sw.fp8_weight_cache_bytes
+    if not c.master_weights:  # the model built in bf16: weights are the master copy, gradients bf16
+        master, grad = 0.0, 2.0
+    if c.bf16_optimizer_fp32_grads:
         grad += 4.0
-    if "8-bit" in t or "8bit" in t:
-        state = embedding_state = INT8_STATE_BYTES
-    if "muon" in t:
-        state = 4.0  # one fp32 momentum per matrix parameter; embeddings and the output layer keep Adam
-    in_backward = "in backward" in t or "optimizer_in_bwd" in t or "into backward" in t
-    fused = "cross-entropy-loss-fusion" in t
-    compiled = "torch.compile" in t
-    logit, upcast = sw.loss_logit_bytes, sw.loss_upcast_bytes["fused" if fused or compiled else "eager"]
+    logit, upcast = sw.loss_logit_bytes, sw.loss_upcast_bytes["fused" if c.loss == "fused" or c.compiled
+                                                              else "eager"]
     chunks = 1
-    if "chunked cross-entropy=true" in t:  # every 16-bit chunk kept; one chunk upcast (and its softmax) at a time
+    if c.loss == "chunked":  # every 16-bit chunk kept; one chunk upcast (and its softmax) at a time
         chunks, logit, upcast = CHUNKED_LOSS_CHUNKS, 2.0, 4.0 + upcast
     family = accelerator_family(accelerator)
     workspace = sw.cublas_workspace_bytes[family] * sw.cublas_handles + extra_workspace_bytes
@@ -99,9 +119,9 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
         comms > 0, sw.nccl.init_bytes + comms * nccl_communicator_bytes(framework), 0.0)
     runtime_out: float | np.ndarray = float(runtime) if runtime.ndim == 0 else runtime
     return MemoryOptions(weight_bytes=weight, grad_bytes=grad, master_bytes=master, state_bytes=state,
-                         embedding_state_bytes=embedding_state, optimizer_in_backward=in_backward,
+                         embedding_state_bytes=embedding_state, optimizer_in_backward=c.optimizer_in_backward,
                          loss_logit_bytes=logit, loss_upcast_bytes=upcast, loss_chunks=chunks,
                          workspace_bytes=workspace, runtime_bytes=runtime_out,
                          reserved_over_allocated=sw.reserved_over_allocated,
-                         offload_activations="offload" in t and "activation" in t,
-                         step_transient_bytes=sw.step_transient_bytes)
+                         step_transient_bytes=sw.step_transient_bytes,
+                         eager=sw.eager_fp32_copies and not c.compiled, lazy_gradients=sw.lazy_gradients)
