@@ -10,7 +10,7 @@ import pytest
 from supercluster.spec.catalog import entry
 from supercluster.spec.model import Model
 from supercluster.workload import memory_per_gpu, param_counts
-from supercluster.workload.memory import layer_activation_bytes, stage_params
+from supercluster.workload.memory import SELECTIVE_DEFAULT, layer_activation_bytes, stage_params
 
 A = np.asarray
 
@@ -230,3 +230,21 @@ def test_breakdown_sums_to_total() -> None:
                           "runtime"}
         np.testing.assert_allclose(sum(parts.values()), m.total_bytes, rtol=1e-15)
         assert all(np.all(v >= 0) for v in parts.values())
+
+
+def test_selective_recompute_modules_drop_what_they_recompute() -> None:
+    """Megatron-LM --recompute-modules: each module recomputed keeps less; the default is the attention core."""
+    model = catalog_model("llama3-8b")
+
+    def per_layer(modules: frozenset[str]) -> float:
+        out = layer_activation_bytes(model, seq_len=4096, micro_batch=A([1]), tp=A([2]), cp=A([1]), sp=A([True]),
+                                     ep=A([1]), etp=A([1]), recompute=A([1]), flash_attention=False,
+                                     moe_layer=False, modules=modules)
+        return float(out[0])
+
+    default = per_layer(SELECTIVE_DEFAULT)
+    assert default == per_layer(frozenset({"core_attn"}))
+    with_mlp = per_layer(frozenset({"core_attn", "mlp"}))
+    with_norm = per_layer(frozenset({"core_attn", "layernorm"}))
+    assert with_mlp < default and with_norm < default
+    assert per_layer(frozenset({"mlp"})) > with_mlp  # without core_attn the unfused scores stay

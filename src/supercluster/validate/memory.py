@@ -39,7 +39,13 @@ from ..spec import catalog
 from ..spec.hardware import Accelerator
 from ..spec.load import validate_part
 from ..spec.model import Model
-from ..workload.memory import OFFLOAD_ACTIVATIONS, MemoryBreakdown, memory_per_gpu
+from ..workload.memory import (
+    OFFLOAD_ACTIVATIONS,
+    RECOMPUTE_MODULES,
+    SELECTIVE_DEFAULT,
+    MemoryBreakdown,
+    memory_per_gpu,
+)
 from ..workload.software import Framework, SoftwareChoices, communicators, framework_memory_options
 from .systems import Unmodellable, _text, match_accelerator
 from .tolerance import gate_exclusion, read_tolerance, read_validation_file
@@ -314,7 +320,10 @@ def _recompute(m: dict[str, Any], notes: list[str]) -> tuple[str, tuple[str, ...
                 notes.append("partial full recompute taken as full")
             return "full", ()
         if gran == "selective":
-            return "selective", modules or ("core_attn",)
+            unknown = [x for x in modules if x not in RECOMPUTE_MODULES]
+            if unknown:
+                raise Unmodellable(f"recompute modules {unknown} not modelled")
+            return "selective", modules or tuple(SELECTIVE_DEFAULT)
         return "none", ()
     text = _lower((m.get("training") or {}).get("recompute"))
     if not text or text in ("none", "no") or text.startswith("none") or "not stated" in text:
@@ -483,7 +492,8 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
                       global_batch=gb, precision=_precision(m, notes), recompute=recompute,
                       selective_modules=modules, sequence_parallel=sp, zero_stage=_zero_stage(m, notes),
                       flash_attention=flash, stage=stage, choices=_choices(text), notes=notes,
-                      offload=OFFLOAD_ACTIVATIONS if "offload" in text and "activation" in text else 0)
+                      offload=OFFLOAD_ACTIVATIONS if ("offload" in text and "activation" in text)
+                      or a.get("fine-grained-activation-offloading") else 0)
 
 
 def predict_case(case: MemoryCase, *, recompute: str | None = None, sequence_parallel: bool | None = None
@@ -503,7 +513,8 @@ def predict_case(case: MemoryCase, *, recompute: str | None = None, sequence_par
                           cp=one * d["cp"], ep=one * d["ep"], etp=one * d["etp"], micro_batch=one * case.micro_batch,
                           virtual_stages=one * d["virtual_stages"], recompute=np.array([rc]),
                           zero_stage=np.array([case.zero_stage]), sp=np.array([sp]), options=options,
-                          stage=case.stage, stage_layers=case.stage_layers, offload=np.array([case.offload]))
+                          stage=case.stage, stage_layers=case.stage_layers, offload=np.array([case.offload]),
+                          recompute_modules=frozenset(case.selective_modules) or SELECTIVE_DEFAULT)
 
 
 _MODES = {"none": ("none", False), "seq": ("none", True), "sel": ("selective", False), "seqsel": ("selective", True),

@@ -102,12 +102,20 @@ def stage_params(model: Model, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, e
     return np.maximum(first, last), expert
 
 
+SELECTIVE_DEFAULT = frozenset({"core_attn"})  # Megatron-LM --recompute-granularity selective, default modules
+RECOMPUTE_MODULES = frozenset({"core_attn", "layernorm", "mlp", "moe_act", "moe", "shared_experts", "mla_up_proj"})
+
+
 def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,
                            cp: np.ndarray, sp: np.ndarray, ep: np.ndarray, etp: np.ndarray, recompute: np.ndarray,
                            flash_attention: bool, moe_layer: bool, fp8: bool = False,
-                           eager: bool = False) -> np.ndarray:
+                           eager: bool = False, modules: frozenset[str] = SELECTIVE_DEFAULT) -> np.ndarray:
     """Stored activation bytes of one layer for one micro-batch on one GPU (recompute: 0 none, 1 sel., 2 full).
 
+    Selective recompute drops what the recomputed ``modules`` saved (Megatron-LM --recompute-modules,
+    transformer_config.py): core_attn the s x s scores (Korthikanti et al.'s selective recompute, the default),
+    layernorm the norms' outputs, mlp a dense MLP's internals, moe_act the experts' activation outputs, moe a MoE
+    layer's internals, shared_experts the shared experts', mla_up_proj MLA's up-projected queries, keys and values.
     In an fp8 run, Transformer Engine keeps the fp8 copy of each linear layer's input for the backward pass:
     the inputs of the QKV, output, MLP-up and MLP-down GEMMs are stored at 1 byte instead of 2. ``eager``: unfused
     PyTorch code (no torch.compile, no fused norm and rotary kernels) also keeps the fp32 inputs of its two RMSNorms
@@ -127,28 +135,36 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
     kv = float(model.n_kv_heads) if model.attention == "mha" else H
     kv_local = np.maximum(kv / tp, 1.0) if model.attention == "mha" else H / tp
     drop = model.dropout > 0
+    selective = rc == 1
 
-    # Unsharded-by-TP region (sharded by SP): two norm inputs, QKV input, MLP input, two dropout masks.
-    replicated = ACT_BYTES * 2 * sbh + lin * 2 * sbh + (2 * sbh if drop else 0.0)  # masks: 1 byte each
+    def unless(module: str, part: np.ndarray | float) -> np.ndarray:
+        """A part a selectively recomputed module does not keep."""
+        return np.where(selective & (module in modules), 0.0, part)
+
+    # Unsharded-by-TP region (sharded by SP): two norm inputs, the norms' outputs (QKV and MLP inputs), two dropout
+    # masks (1 byte each).
+    replicated = ACT_BYTES * 2 * sbh + unless("layernorm", lin * 2 * sbh) + (2 * sbh if drop else 0.0)
     # Attention: Q, K, V and the attention output (= output projection input).
-    attn = ACT_BYTES * T * (H / tp * d_qk + kv_local * (d_qk + d_v)) + lin * T * H / tp * d_v
+    qkv = ACT_BYTES * T * (H / tp * d_qk + kv_local * (d_qk + d_v))
+    attn = (unless("mla_up_proj", qkv) if model.attention == "mla" else qkv) + lin * T * H / tp * d_v
     # The s x s score matrix without flash attention: softmax output, plus dropout mask and output.
     scores = T * s * H / tp * (ACT_BYTES + (1 + ACT_BYTES if drop else 0))
-    keep_scores = (not flash_attention) & (rc == 0)
     gated = model.activation == "swiglu"
+    up = (2 if gated else 1) * ACT_BYTES  # the up-projection's output(s), kept for the activation's backward
     if moe_layer and model.moe:
         moe = model.moe
         E, k, fe = float(moe.experts), float(moe.top_k), float(moe.moe_ffn_hidden)
         routed = mb * s * k * etp / (tp * cp)  # token-expert pairs on this GPU
-        mlp = routed * (lin * h + ((2 if gated else 1) * ACT_BYTES + lin) * fe / etp)
+        mlp = routed * (lin * h + up * fe / etp + unless("moe_act", lin * fe / etp))
         if moe.shared_experts:
             fs = float((moe.shared_ffn_hidden or moe.moe_ffn_hidden) * moe.shared_experts)
-            mlp = mlp + T * ((2 if gated else 1) * ACT_BYTES + lin) * fs / tp
-        mlp = mlp + 4.0 * T * E / shard  # router logits (fp32)
+            mlp = mlp + unless("shared_experts", T * (up + lin) * fs / tp)
+        mlp = unless("moe", mlp + 4.0 * T * E / shard)  # router logits (fp32)
     else:
         f = float(model.ffn_hidden)
-        mlp = T * ((2 if gated else 1) * ACT_BYTES + lin) * f / tp
-    full_layer = replicated / shard + attn + mlp + np.where(keep_scores, scores, 0.0)
+        mlp = unless("mlp", T * (up + lin) * f / tp)
+    full_layer = replicated / shard + attn + mlp + np.where(rc == 0, 0.0 if flash_attention else scores,
+                                                            0.0 if flash_attention else unless("core_attn", scores))
     if eager:
         rope = 4.0 * T * (H / tp + kv_local) * d_qk if model.position_embedding == "rope" else 0.0
         expand = 2.0 * ACT_BYTES * T * np.maximum(H / tp - kv_local, 0.0) * d_qk
@@ -257,7 +273,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                    recompute: np.ndarray, zero_stage: np.ndarray, sp: np.ndarray,
                    budget_bytes: float = np.inf, options: MemoryOptions | None = None,
                    stage: Stage | None = None, stage_layers: float | None = None,
-                   offload: np.ndarray | None = None) -> MemoryBreakdown:
+                   offload: np.ndarray | None = None,
+                   recompute_modules: frozenset[str] = SELECTIVE_DEFAULT) -> MemoryBreakdown:
     """Memory per GPU for arrays of parallel configurations (``budget_bytes`` sizes block recompute).
 
     ``stage``: the first pipeline rank (embedding, the most micro-batches in flight) or the last (output layer,
@@ -273,7 +290,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                                       tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, micro_batch=micro_batch,
                                       virtual_stages=virtual_stages, recompute=recompute, zero_stage=zero_stage,
                                       sp=sp, budget_bytes=budget_bytes, options=options, stage=st,
-                                      stage_layers=stage_layers, offload=offload)
+                                      stage_layers=stage_layers, offload=offload,
+                                      recompute_modules=recompute_modules)
                        for st in ("first", "last"))
         pick = first.total_bytes >= last.total_bytes
         return MemoryBreakdown(**{f.name: np.where(pick, getattr(first, f.name), getattr(last, f.name))
@@ -309,7 +327,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     rep, inv = group_rows(tp, cp, ep, etp, mb, sp)
     common: dict[str, Any] = dict(seq_len=seq_len, micro_batch=mb[rep], tp=tp[rep], cp=cp[rep],
                                   sp=np.asarray(sp)[rep], ep=ep[rep], etp=etp[rep], flash_attention=flash_attention,
-                                  fp8=fp8, eager=opt.eager)
+                                  fp8=fp8, eager=opt.eager, modules=recompute_modules)
 
     def table(moe_layer: bool) -> np.ndarray:
         return np.stack([layer_activation_bytes(model, recompute=np.full(len(rep), code), moe_layer=moe_layer,
