@@ -102,3 +102,16 @@ def test_no_host_figures_no_offload() -> None:
                                         "offload_weights": True}})
     with pytest.raises(InfeasibleError):
         plan(s, with_reliability=False)
+
+
+def test_per_op_checkpointing_is_searched_for_pytorch_software_only() -> None:
+    from supercluster.perf.candidates import RECOMPUTE_CODES
+    from supercluster.search import enumerate_space
+
+    def codes(framework: str) -> set[int]:
+        s = build_scenario({"name": "x", "cluster": {"base": "selene", "num_gpus": 16}, "model": "llama3-8b",
+                            "training": {"tokens": 1e10, "global_batch": 256, "framework": framework}})
+        return set(enumerate_space(s).recompute.tolist())
+
+    assert RECOMPUTE_CODES["op"] in codes("pytorch")
+    assert RECOMPUTE_CODES["op"] not in codes("megatron-lm")

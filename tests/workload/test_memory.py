@@ -10,6 +10,7 @@ import pytest
 from supercluster.spec.catalog import entry
 from supercluster.spec.model import Model
 from supercluster.workload import memory_per_gpu, param_counts
+from supercluster.workload.flops import op_recompute_share
 from supercluster.workload.memory import SELECTIVE_DEFAULT, layer_activation_bytes, stage_params
 
 A = np.asarray
@@ -248,3 +249,15 @@ def test_selective_recompute_modules_drop_what_they_recompute() -> None:
     with_norm = per_layer(frozenset({"core_attn", "layernorm"}))
     assert with_mlp < default and with_norm < default
     assert per_layer(frozenset({"mlp"})) > with_mlp  # without core_attn the unfused scores stay
+
+
+def test_per_op_checkpointing_sits_between_full_and_none() -> None:
+    """torchtitan's per-op policy keeps every other matmul's output and the attention core's: less than keeping
+    everything, more than the layer input alone; it recomputes wk, wo and w3 of a Llama layer."""
+    model = catalog_model("llama3-8b")
+    none, full, op = (layer_bytes(model, s=4096, b=1, t=1, sp=False, recompute=code, flash_attention=True)
+                      for code in (0, 2, 4))
+    assert full < op < none
+    h, f, q, kv = model.hidden, model.ffn_hidden, model.heads * model.d_head, model.n_kv_heads * model.d_head
+    share = (h * kv + q * h + h * f) / (h * q + 2 * h * kv + q * h + 3 * h * f)
+    assert op_recompute_share(model) == pytest.approx(share, rel=1e-12)

@@ -13,7 +13,7 @@ from ..workload.memory import OFFLOAD_ACTIVATIONS, OFFLOAD_OPTIMIZER, OFFLOAD_WE
 
 OFFLOAD_BITS = {"offload_optimizer": OFFLOAD_OPTIMIZER, "offload_weights": OFFLOAD_WEIGHTS,
                 "offload_activations": OFFLOAD_ACTIVATIONS}
-RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2, "block": 3}
+RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2, "block": 3, "op": 4}
 RECOMPUTE_NAMES = {v: k for k, v in RECOMPUTE_CODES.items()}
 # Every layout of the five axes, by code (the default first)
 ORDERS = tuple(dict.fromkeys([DEFAULT_ORDER, *("-".join(p) for p in itertools.permutations(DEFAULT_ORDER.split("-")))]))
@@ -30,7 +30,8 @@ class Candidates:
     etp: np.ndarray
     micro_batch: np.ndarray
     virtual_stages: np.ndarray
-    recompute: np.ndarray  # 0 none, 1 selective, 2 full (every layer), 3 block (full, on as few layers as fit)
+    recompute: np.ndarray  # 0 none, 1 selective, 2 full (every layer), 3 block (full, on as few layers as fit),
+    # 4 op (torchtitan's per-op selective checkpointing)
     zero_stage: np.ndarray
     sp: np.ndarray  # bool: sequence parallelism
     order: np.ndarray  # layout of the axes over ranks, a code into ORDERS

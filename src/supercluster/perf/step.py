@@ -45,6 +45,7 @@ from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..spec.training import grads_in_fp32, software_overlaps
+from ..workload.flops import op_recompute_share
 from ..workload.memory import (
     WEIGHT_BYTES,
     MemoryBreakdown,
@@ -248,13 +249,15 @@ def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray,
                       cp_fwd=comm.cp_fwd[inv], a2a=comm.a2a[inv])
 
 
-def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.ndarray, tp_mode: np.ndarray
-                 ) -> _LayerTimes:
+def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.ndarray, tp_mode: np.ndarray,
+                 op_share: float = 0.0) -> _LayerTimes:
     """Per-layer times of every candidate; ``rfrac`` is the share of layers whose forward is recomputed (full or
-    block), ``rc`` the recompute code (selective recomputes the attention core), ``tp_mode`` what the software hides
+    block), ``rc`` the recompute code (selective recomputes the attention core, per-op a share ``op_share`` of the
+    rest of the forward), ``tp_mode`` what the software hides
     of the tensor-parallel collectives (TP_NONE, TP_BACKWARD: the backward's behind its weight-gradient GEMMs,
     WGRAD_SHARE_OF_BACKWARD of the backward; TP_FULL: a share tp_comm_overlap of all, Transformer Engine userbuffers)."""
-    recompute = rfrac * base.fwd + np.where(rc == 1, base.attn_f, 0.0)
+    recompute = (rfrac * base.fwd + np.where(rc == 1, base.attn_f, 0.0)
+                 + np.where(rc == 4, op_share * (base.fwd - base.attn_f), 0.0))
     forward = base.tp_fwd * (1.0 + rfrac)
     tp_total = np.where(tp_mode == TP_FULL, (forward + base.tp_fwd) * (1.0 - cal.tp_comm_overlap),
                         forward + np.where(tp_mode == TP_BACKWARD,
@@ -428,7 +431,8 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     bases, head_f, head_b = prepared.memo[kernel_knobs]
     software = software_overlaps(training)
     tp_mode = np.where(c.sp, _TP_CODES[software.tp_with_sp], _TP_CODES[software.tp_without_sp])
-    times = {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode) for kind, base in bases.items()}
+    share = op_recompute_share(model)
+    times = {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share) for kind, base in bases.items()}
     dense, moe = times.get("dense"), times.get("moe")
     first = prepared.comm.get("dense", prepared.comm.get("moe"))
     assert first is not None

@@ -85,7 +85,8 @@ def enumerate_space(s: Scenario) -> Candidates:
     else:  # chunkings that split the layers evenly (pruned by the rules), and small ones for uneven pipelines
         vss = sorted({v for v in divisors(model.layers) if v <= MAX_VIRTUAL_STAGES_EVEN}
                      | (set(range(1, MAX_VIRTUAL_STAGES_UNEVEN + 1)) if uneven else set()))
-    rcs = [RECOMPUTE_CODES[p.recompute]] if p.recompute else [0, 1, 2, 3]
+    rcs = [RECOMPUTE_CODES[p.recompute]] if p.recompute else [0, 1, 2, 3] + (
+        [RECOMPUTE_CODES["op"]] if s.training.framework == "pytorch" else [])  # per-op checkpointing: torchtitan
     zeros = [p.zero_stage] if p.zero_stage is not None else [0, 1, 2, 3]
 
     # Cross the axes one at a time, pruning as soon as a rule can be checked (a full meshgrid of every axis

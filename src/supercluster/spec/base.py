@@ -10,7 +10,7 @@ Precision = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "fp4"]
 TrainingPrecision = Literal["fp16", "bf16", "fp8"]
 Activation = Literal["gelu", "swiglu", "relu"]
 Attention = Literal["mha", "mla"]
-Recompute = Literal["none", "selective", "full", "block"]
+Recompute = Literal["none", "selective", "full", "block", "op"]
 Transport = Literal["infiniband", "roce", "ethernet"]
 
 PositiveInt = Annotated[int, Field(gt=0)]

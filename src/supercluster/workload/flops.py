@@ -30,12 +30,26 @@ def lm_head_flops_per_token(model: Model) -> float:
     return 6.0 * model.vocab * model.hidden
 
 
+def op_recompute_share(model: Model) -> float:
+    """Share of a layer's projection FLOPs that torchtitan's per-op selective checkpointing recomputes: it saves the
+    output of every other matmul (the 1st, 3rd, ... of a layer: wq, wv, w1, w2 of wq wk wv wo w1 w3 w2) and of the
+    attention core (torchtitan distributed/activation_checkpoint.py, _save_list and the mm_count policy), so the 2nd,
+    4th and 6th (wk, wo, w3) run again."""
+    h, f = model.hidden, model.ffn_hidden
+    q, kv = model.heads * model.d_head, model.n_kv_heads * model.d_head
+    sizes = [h * q, h * kv, h * kv, q * h] + ([h * f, h * f, f * h] if model.activation == "swiglu"
+                                               else [h * f, f * h])
+    return sum(sizes[1::2]) / sum(sizes)
+
+
 def recompute_flops_per_token(model: Model, seq_len: int, recompute: str) -> float:
     """Extra forward FLOPs per token that activation recomputation executes.
 
     full: the forward of every layer again (Megatron's full-layer checkpointing, 2*N + attention);
-    selective: the attention core only (Korthikanti et al. 2022, §5).
+    selective: the attention core only (Korthikanti et al. 2022, §5); op: every other projection (op_recompute_share).
     """
+    if recompute == "op":
+        return op_recompute_share(model) * 2.0 * param_counts(model).non_embedding_active
     if recompute == "full":
         return 2.0 * param_counts(model).non_embedding_active + model.layers * attention_flops_per_token_layer(
             model, seq_len)

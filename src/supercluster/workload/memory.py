@@ -170,7 +170,14 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
         expand = 2.0 * ACT_BYTES * T * np.maximum(H / tp - kv_local, 0.0) * d_qk
         full_layer = full_layer + 4.0 * 2.0 * sbh / shard + rope + expand
     checkpoint = ACT_BYTES * sbh / shard
-    return np.where(rc == 2, checkpoint, full_layer)
+    # Per-op selective checkpointing (torchtitan): the layer's input, the outputs of every other matmul (q, v, the
+    # MLP's up projection(s) w1 and its down projection w2, partial sums over tp) and of the attention core (with its
+    # fp32 log-sum-exp); everything else is recomputed (flops.op_recompute_share).
+    f_local = (float(model.moe.moe_ffn_hidden) * float(model.moe.top_k) if moe_layer and model.moe
+               else float(model.ffn_hidden)) / tp
+    op = (checkpoint + ACT_BYTES * T * (H / tp * d_qk + kv_local * d_v + H / tp * d_v + f_local + h)
+          + 4.0 * T * H / tp)
+    return np.where(rc == 2, checkpoint, np.where(rc == 4, op, full_layer))
 
 
 class MemoryOptions(NamedTuple):
@@ -323,15 +330,15 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         (opt.master_bytes + opt.embedding_state_bytes) * ends / np.where(zero >= 1, dense_dp, 1.0))
 
     # A layer's activations depend on its shape and recompute mode only: tabulate each distinct shape under
-    # each mode (0 none, 1 selective, 2 full), then look the candidates up.
+    # each mode (0 none, 1 selective, 2 full, 4 per-op), then look the candidates up.
     rep, inv = group_rows(tp, cp, ep, etp, mb, sp)
     common: dict[str, Any] = dict(seq_len=seq_len, micro_batch=mb[rep], tp=tp[rep], cp=cp[rep],
                                   sp=np.asarray(sp)[rep], ep=ep[rep], etp=etp[rep], flash_attention=flash_attention,
                                   fp8=fp8, eager=opt.eager, modules=recompute_modules)
 
-    def table(moe_layer: bool) -> np.ndarray:
-        return np.stack([layer_activation_bytes(model, recompute=np.full(len(rep), code), moe_layer=moe_layer,
-                                                **common) for code in (0, 1, 2)])
+    def table(moe_layer: bool) -> np.ndarray:  # by code; block (3) is priced as none, then cut to fit
+        return np.stack([layer_activation_bytes(model, recompute=np.full(len(rep), 0 if code == 3 else code),
+                                                moe_layer=moe_layer, **common) for code in (0, 1, 2, 3, 4)])
 
     dense_table = table(False)
     moe_table = table(True) if model.moe else dense_table
