@@ -261,3 +261,20 @@ def test_per_op_checkpointing_sits_between_full_and_none() -> None:
     h, f, q, kv = model.hidden, model.ffn_hidden, model.heads * model.d_head, model.n_kv_heads * model.d_head
     share = (h * kv + q * h + h * f) / (h * q + 2 * h * kv + q * h + 3 * h * f)
     assert op_recompute_share(model) == pytest.approx(share, rel=1e-12)
+
+
+def test_zero3_holds_the_gathered_layers_at_its_peak() -> None:
+    """FSDP gathers the layer it computes and the next one whole, and holds a layer's gradients unsharded until their
+    reduce-scatter: ZeRO-3's transient exceeds ZeRO-1's by two layers of 16-bit weights and one of gradients."""
+    from supercluster.workload.memory import MemoryOptions
+
+    model = catalog_model("llama3-70b")
+    pc = param_counts(model)
+    layer = pc.attention_layer + pc.dense_mlp_layer
+    opts = MemoryOptions(grad_bytes=4.0)
+    m = memory_per_gpu(model, seq_len=model.seq_len, global_batch=64, grad_accum_fp32=True, flash_attention=True,
+                       fp8=False, tp=A([1, 1]), pp=A([1, 1]), dp=A([64, 64]), cp=A([1, 1]), ep=A([1, 1]),
+                       etp=A([1, 1]), micro_batch=A([1, 1]), virtual_stages=A([1, 1]), recompute=A([2, 2]),
+                       zero_stage=A([1, 3]), sp=A([False, False]), options=opts)
+    extra = float(m.transient_bytes[1] - m.transient_bytes[0])
+    assert extra == pytest.approx(2 * 2 * layer + 4 * layer, rel=1e-9)

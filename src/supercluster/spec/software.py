@@ -34,3 +34,4 @@ class Software(Cited):
     reserved_over_allocated: float = Field(ge=1.0)
     eager_fp32_copies: bool = Field(description="uncompiled code keeps fp32 norm and rotary copies and expanded k, v")
     lazy_gradients: bool = Field(description="gradients allocated by the backward and freed after the step")
+    fsdp_gather_params: float = Field(ge=0, description="ZeRO-3 parameters gathered at a time (at least two layers)")

@@ -203,6 +203,7 @@ class MemoryOptions(NamedTuple):
     - ``step_transient_bytes``: per parameter of the rank's optimizer partition, what the step allocates once the
       activations are gone (DeepSpeed ZeRO-1: the reduced 16-bit gradient partition and its fp32 copy, while the
       full gradients are freed);
+    - ``fsdp_gather_params``: parameters ZeRO-3 gathers (and gradients it holds) at a time beyond two layers;
     - ``eager``: unfused PyTorch code keeps fp32 copies (see layer_activation_bytes);
     - ``lazy_gradients``: gradients are allocated by the backward and freed after the step (torch's set_to_none)
       rather than held in a persistent buffer: with one micro-batch a step they never meet the forward's peak;
@@ -223,6 +224,7 @@ class MemoryOptions(NamedTuple):
     step_transient_bytes: float = 0.0
     eager: bool = False
     lazy_gradients: bool = False
+    fsdp_gather_params: float = 0.0
 
 
 INT8_STATE_BYTES = 2.0 + 2 * 4.0 / 256  # two 8-bit moments and an fp32 absmax per 256-element block each
@@ -364,7 +366,18 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     # out-of-place baddbmm into a preallocated buffer, Transformer Engine UnfusedDotProductAttention).
     heads_local = float(model.heads) / tp
     scratch = 0.0 if flash_attention else 2.0 * ACT_BYTES * mb * heads_local * (seq_len / cp) * seq_len
-    transient = recompute_buffer + np.maximum(logits, scratch)
+    # ZeRO-3 / FSDP: at the peak (the backward's start) the layer being computed and the one prefetched are gathered
+    # whole (16-bit) and the last layer's gradients exist unsharded until their reduce-scatter (FSDP2's default
+    # prefetch of one layer; Megatron-FSDP gathers at least opt.fsdp_gather_params parameters at a time,
+    # megatron_fsdp.py suggested_communication_unit_size; the gradients it queues grow as the activations go)
+    pc = param_counts(model)
+    layer = np.maximum((pc.attention_layer + pc.dense_mlp_layer) / tp,
+                       (pc.attention_layer + pc.moe_shared_layer) / tp + pc.moe_routed_layer / (ep * etp)
+                       if model.moe else 0.0)
+    stage_total = non_expert + expert
+    gathered = np.minimum(stage_total, np.maximum(2.0 * layer, opt.fsdp_gather_params))
+    fsdp = np.where(zero == 3, WEIGHT_BYTES * gathered + opt.grad_bytes * np.minimum(stage_total, layer), 0.0)
+    transient = recompute_buffer + np.maximum(logits, scratch) + fsdp
     fraction = np.where(rc == 2, 1.0, 0.0)
     if block.any():
         # the fewest layers k per stage whose recompute brings the total within the budget

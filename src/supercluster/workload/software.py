@@ -124,4 +124,5 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
                          workspace_bytes=workspace, runtime_bytes=runtime_out,
                          reserved_over_allocated=sw.reserved_over_allocated,
                          step_transient_bytes=sw.step_transient_bytes,
-                         eager=sw.eager_fp32_copies and not c.compiled, lazy_gradients=sw.lazy_gradients)
+                         eager=sw.eager_fp32_copies and not c.compiled, lazy_gradients=sw.lazy_gradients,
+                         fsdp_gather_params=sw.fsdp_gather_params)
