@@ -278,3 +278,16 @@ def test_zero3_holds_the_gathered_layers_at_its_peak() -> None:
                        zero_stage=A([1, 3]), sp=A([False, False]), options=opts)
     extra = float(m.transient_bytes[1] - m.transient_bytes[0])
     assert extra == pytest.approx(2 * 2 * layer + 4 * layer, rel=1e-9)
+
+
+def test_distributed_optimizer_instances_shard_within_each_instance() -> None:
+    from supercluster.workload.memory import MemoryOptions
+
+    model = catalog_model("llama3-8b")
+    one, two = (memory_per_gpu(model, seq_len=model.seq_len, global_batch=64, grad_accum_fp32=True,
+                               flash_attention=True, fp8=False, tp=A([1]), pp=A([1]), dp=A([8]), cp=A([1]),
+                               ep=A([1]), etp=A([1]), micro_batch=A([1]), virtual_stages=A([1]), recompute=A([2]),
+                               zero_stage=A([1]), sp=A([False]),
+                               options=MemoryOptions(optimizer_instances=n)) for n in (1.0, 2.0))
+    assert float(two.optimizer_bytes[0]) == pytest.approx(2 * float(one.optimizer_bytes[0]), rel=1e-12)
+    assert float(two.gradients_bytes[0]) == float(one.gradients_bytes[0])

@@ -193,6 +193,7 @@ class MemoryCase:
     transformer_engine: bool = False
     extra_workspace_bytes: float = 0.0
     stage_layers: float | None = None  # transformer layers on the modelled rank when the split is uneven
+    optimizer_instances: int = 1  # Megatron-LM --num-distributed-optimizer-instances
     notes: list[str] = field(default_factory=list)
 
 
@@ -489,6 +490,7 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
                       transformer_engine=framework == "megatron-lm" and a.get("transformer-impl",
                                                                               "transformer_engine") != "local",
                       stage_layers=stage_layers,
+                      optimizer_instances=_int(a.get("num-distributed-optimizer-instances")) or 1,
                       global_batch=gb, precision=_precision(m, notes), recompute=recompute,
                       selective_modules=modules, sequence_parallel=sp, zero_stage=_zero_stage(m, notes),
                       flash_attention=flash, stage=stage, choices=_choices(text), notes=notes,
@@ -503,7 +505,8 @@ def predict_case(case: MemoryCase, *, recompute: str | None = None, sequence_par
     options = framework_memory_options(case.framework, accelerator=case.accelerator, precision=case.precision,
                                        choices=case.choices, communicators=communicators(case.framework, d),
                                        grouped_gemm=case.grouped_gemm, extra_workspace_bytes=case.extra_workspace_bytes,
-                                       transformer_engine=case.transformer_engine)
+                                       transformer_engine=case.transformer_engine
+                                       )._replace(optimizer_instances=float(case.optimizer_instances))
     one = np.ones(1)
     rc = RECOMPUTE_CODES[recompute or case.recompute]
     sp = case.sequence_parallel if sequence_parallel is None else sequence_parallel

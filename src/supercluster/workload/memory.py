@@ -203,6 +203,8 @@ class MemoryOptions(NamedTuple):
     - ``step_transient_bytes``: per parameter of the rank's optimizer partition, what the step allocates once the
       activations are gone (DeepSpeed ZeRO-1: the reduced 16-bit gradient partition and its fp32 copy, while the
       full gradients are freed);
+    - ``optimizer_instances``: copies of the distributed optimizer over the data-parallel ranks, each sharding
+      the state over its own dp / instances ranks;
     - ``fsdp_gather_params``: parameters ZeRO-3 gathers (and gradients it holds) at a time beyond two layers;
     - ``eager``: unfused PyTorch code keeps fp32 copies (see layer_activation_bytes);
     - ``lazy_gradients``: gradients are allocated by the backward and freed after the step (torch's set_to_none)
@@ -225,6 +227,7 @@ class MemoryOptions(NamedTuple):
     eager: bool = False
     lazy_gradients: bool = False
     fsdp_gather_params: float = 0.0
+    optimizer_instances: float = 1.0
 
 
 INT8_STATE_BYTES = 2.0 + 2 * 4.0 / 256  # two 8-bit moments and an fp32 absmax per 256-element block each
@@ -319,8 +322,11 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
 
     def sharded(n_bytes: float, zero_from: int, n_dense: np.ndarray | None = None) -> np.ndarray:
         dense = non_expert if n_dense is None else n_dense
-        return n_bytes * (dense / np.where(zero >= zero_from, dense_dp, 1.0)
-                          + expert / np.where(zero >= zero_from, expert_dp, 1.0))
+        # the distributed optimizer shards within each of its instances (Megatron-LM
+        # --num-distributed-optimizer-instances: dp / instances ranks a shard)
+        parts = opt.optimizer_instances if zero_from == 1 else 1.0
+        return n_bytes * (dense / np.where(zero >= zero_from, np.maximum(dense_dp / parts, 1.0), 1.0)
+                          + expert / np.where(zero >= zero_from, np.maximum(expert_dp / parts, 1.0), 1.0))
 
     weights = sharded(opt.weight_bytes, 3, non_expert - ends) + WEIGHT_BYTES * ends / np.where(zero >= 3, dense_dp,
                                                                                                1.0)
