@@ -320,22 +320,23 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     dense_dp = dp * cp
     expert_dp = tp * cp * dp / (ep * etp)
 
+    def ranks(zero_from: int, group: np.ndarray) -> np.ndarray:
+        """Ranks a state sharded from ZeRO stage ``zero_from`` is split over; the distributed optimizer shards
+        within each of its instances (Megatron-LM --num-distributed-optimizer-instances)."""
+        parts = opt.optimizer_instances if zero_from == 1 else 1.0
+        return np.where(zero >= zero_from, np.maximum(group / parts, 1.0), 1.0)
+
     def sharded(n_bytes: float, zero_from: int, n_dense: np.ndarray | None = None) -> np.ndarray:
         dense = non_expert if n_dense is None else n_dense
-        # the distributed optimizer shards within each of its instances (Megatron-LM
-        # --num-distributed-optimizer-instances: dp / instances ranks a shard)
-        parts = opt.optimizer_instances if zero_from == 1 else 1.0
-        return n_bytes * (dense / np.where(zero >= zero_from, np.maximum(dense_dp / parts, 1.0), 1.0)
-                          + expert / np.where(zero >= zero_from, np.maximum(expert_dp / parts, 1.0), 1.0))
+        return n_bytes * (dense / ranks(zero_from, dense_dp) + expert / ranks(zero_from, expert_dp))
 
-    weights = sharded(opt.weight_bytes, 3, non_expert - ends) + WEIGHT_BYTES * ends / np.where(zero >= 3, dense_dp,
-                                                                                               1.0)
+    weights = sharded(opt.weight_bytes, 3, non_expert - ends) + WEIGHT_BYTES * ends / ranks(3, dense_dp)
     if opt.optimizer_in_backward:  # one tensor's gradient at a time: the largest, the embedding or the output layer
-        grads = opt.grad_bytes * np.maximum(ends, 1.0) / np.where(zero >= 2, dense_dp, 1.0)
+        grads = opt.grad_bytes * np.maximum(ends, 1.0) / ranks(2, dense_dp)
     else:
         grads = sharded(opt.grad_bytes, 2)
     optim = sharded(opt.master_bytes + opt.state_bytes, 1, non_expert - ends) + (
-        (opt.master_bytes + opt.embedding_state_bytes) * ends / np.where(zero >= 1, dense_dp, 1.0))
+        (opt.master_bytes + opt.embedding_state_bytes) * ends / ranks(1, dense_dp))
 
     # A layer's activations depend on its shape and recompute mode only: tabulate each distinct shape under
     # each mode (0 none, 1 selective, 2 full, 4 per-op), then look the candidates up.
