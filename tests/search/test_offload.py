@@ -115,3 +115,16 @@ def test_per_op_checkpointing_is_searched_for_pytorch_software_only() -> None:
 
     assert RECOMPUTE_CODES["op"] in codes("pytorch")
     assert RECOMPUTE_CODES["op"] not in codes("megatron-lm")
+
+
+def test_offloading_gets_what_the_nic_leaves_of_the_host_link() -> None:
+    """On PCIe boards the NIC's GPUDirect RDMA traffic crosses the GPU's own x16 link: a faster NIC leaves less."""
+    from supercluster.perf.step import host_link_bytes_per_s
+
+    s = gpt3_on_16()
+    host = s.cluster.accelerator.host
+    assert host is not None and host.shared_with_nic
+    left = host_link_bytes_per_s(s)
+    assert left == pytest.approx(host.link_bytes_per_s - s.cluster.scale_out_bandwidth_per_gpu_bytes_per_s)
+    assert host_link_bytes_per_s(s.model_copy(update={"cluster": s.cluster.model_copy(update={
+        "scale_out_bandwidth_per_gpu_bytes_per_s": 1e12})})) == pytest.approx(0.1 * host.link_bytes_per_s)

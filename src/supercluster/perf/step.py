@@ -281,6 +281,16 @@ def candidate_strides(c: Candidates, degrees: dict[str, np.ndarray]) -> dict[str
     return out
 
 
+def host_link_bytes_per_s(s: Scenario) -> float:
+    """What the host link leaves for offloading: on PCIe boards (HGX/DGX) each GPU's NIC sits behind the same PCIe
+    switch and its GPUDirect RDMA traffic crosses the GPU's own x16 link, so offloading gets the link less the
+    scale-out bandwidth per GPU (at least a tenth of the link)."""
+    host = s.cluster.accelerator.host
+    assert host is not None
+    nic = s.cluster.scale_out_bandwidth_per_gpu_bytes_per_s if host.shared_with_nic else 0.0
+    return max(host.link_bytes_per_s - nic, 0.1 * host.link_bytes_per_s)
+
+
 def _offload_s(s: Scenario, memory: MemoryBreakdown, m: np.ndarray, fwd_mb: np.ndarray, bwd_mb: np.ndarray
                ) -> np.ndarray:
     """Exposed seconds of offloading per step (memory_fits checks the host holds what is offloaded). Weights and
@@ -293,7 +303,7 @@ def _offload_s(s: Scenario, memory: MemoryBreakdown, m: np.ndarray, fwd_mb: np.n
     offloaded = memory.host_bytes > 0
     if host is None:  # no host figures in the catalog: nothing can be offloaded (memory_fits says so)
         return np.zeros_like(m)
-    link = host.link_bytes_per_s
+    link = host_link_bytes_per_s(s)
     streamed = m * (np.maximum(memory.host_link_fwd_bytes / link - fwd_mb, 0.0)
                     + np.maximum(memory.host_link_bwd_bytes / link - bwd_mb, 0.0))
     grads_down = memory.cpu_step_params * 4.0 / link

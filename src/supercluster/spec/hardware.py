@@ -42,6 +42,8 @@ class Host(Spec):
     memory_bytes: PositiveFloat = Field(description="host memory per GPU")
     memory_bandwidth_bytes_per_s: PositiveFloat = Field(description="host memory bandwidth per GPU (a CPU optimizer "
                                                         "step streams its states through it)")
+    shared_with_nic: bool = Field(default=True, description="the GPU's host link also carries its NIC's GPUDirect RDMA "
+                                  "traffic (PCIe boards: GPU and NIC behind one PCIe switch); false for NVLink-C2C")
 
 
 class Accelerator(Cited):
