@@ -301,7 +301,7 @@ def _offload_s(s: Scenario, memory: MemoryBreakdown, m: np.ndarray, fwd_mb: np.n
     behind the forward, what the backward moves behind the backward."""
     host = s.cluster.accelerator.host
     offloaded = memory.host_bytes > 0
-    if host is None:  # no host figures in the catalog: nothing can be offloaded (memory_fits says so)
+    if host is None or not offloaded.any():  # nothing offloaded, or no host to offload to (memory_fits says so)
         return np.zeros_like(m)
     link = host_link_bytes_per_s(s)
     streamed = m * (np.maximum(memory.host_link_fwd_bytes / link - fwd_mb, 0.0)

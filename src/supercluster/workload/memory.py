@@ -377,13 +377,15 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     # whole (16-bit) and the last layer's gradients exist unsharded until their reduce-scatter (FSDP2's default
     # prefetch of one layer; Megatron-FSDP gathers at least opt.fsdp_gather_params parameters at a time,
     # megatron_fsdp.py suggested_communication_unit_size; the gradients it queues grow as the activations go)
-    pc = param_counts(model)
-    layer = np.maximum((pc.attention_layer + pc.dense_mlp_layer) / tp,
-                       (pc.attention_layer + pc.moe_shared_layer) / tp + pc.moe_routed_layer / (ep * etp)
-                       if model.moe else 0.0)
-    stage_total = non_expert + expert
-    gathered = np.minimum(stage_total, np.maximum(2.0 * layer, opt.fsdp_gather_params))
-    fsdp = np.where(zero == 3, WEIGHT_BYTES * gathered + opt.grad_bytes * np.minimum(stage_total, layer), 0.0)
+    fsdp: float | np.ndarray = 0.0
+    if (zero == 3).any():
+        pc = param_counts(model)
+        layer = np.maximum((pc.attention_layer + pc.dense_mlp_layer) / tp,
+                           (pc.attention_layer + pc.moe_shared_layer) / tp + pc.moe_routed_layer / (ep * etp)
+                           if model.moe else 0.0)
+        stage_total = non_expert + expert
+        gathered = np.minimum(stage_total, np.maximum(2.0 * layer, opt.fsdp_gather_params))
+        fsdp = np.where(zero == 3, WEIGHT_BYTES * gathered + opt.grad_bytes * np.minimum(stage_total, layer), 0.0)
     transient = recompute_buffer + np.maximum(logits, scratch) + fsdp
     fraction = np.where(rc == 2, 1.0, 0.0)
     if block.any():
@@ -398,25 +400,28 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     if opt.lazy_gradients and not opt.optimizer_in_backward:  # one micro-batch: gradients grow as activations go
         grads = np.where(microbatches <= 1.0,
                          np.clip(grads + recompute_buffer - activations - transient, 0.0, grads), grads)
+    zeros = np.zeros_like(weights)
+    host, link_fwd, link_bwd, cpu_params = zeros, zeros, zeros, zeros
     off = np.zeros(np.shape(pp), dtype=np.int64) if offload is None else np.asarray(offload)
-    off_opt, off_w = (off & OFFLOAD_OPTIMIZER) > 0, (off & OFFLOAD_WEIGHTS) > 0
-    off_act = (off & OFFLOAD_ACTIVATIONS) > 0
-    resident = np.minimum(1.0, 2.0 / lps)  # the layer in use and the one prefetched
-    on_gpu_act = np.minimum(activations, resident * stage_act)
-    host_act = np.where(off_act, activations - on_gpu_act, 0.0)
-    activations = np.where(off_act, on_gpu_act, activations)
-    host_w = np.where(off_w, (weights + grads) * (1.0 - resident), 0.0)
-    host = np.where(off_opt, optim, 0.0) + host_w + host_act
-    cpu_params = np.where(off_opt, optim / max(opt.master_bytes + opt.state_bytes, 1e-9), 0.0)
-    # per micro-batch: weights in for the forward, for the recompute and the backward, gradients out; activations
-    # out in the forward and back for the backward
-    streamed_params = np.where(off_w, weights * (1.0 - resident) / opt.weight_bytes, 0.0)
-    act_mb = np.where(off_act, host_act / np.maximum(inflight, 1e-9), 0.0)
-    link_fwd = streamed_params * WEIGHT_BYTES + act_mb
-    link_bwd = streamed_params * (WEIGHT_BYTES * (1.0 + fraction) + opt.grad_bytes) + act_mb
-    optim = np.where(off_opt, 0.0, optim)
-    weights = np.where(off_w, weights * resident, weights)
-    grads = np.where(off_w, grads * resident, grads)
+    if off.any():  # most candidates offload nothing: skip the arithmetic
+        off_opt, off_w = (off & OFFLOAD_OPTIMIZER) > 0, (off & OFFLOAD_WEIGHTS) > 0
+        off_act = (off & OFFLOAD_ACTIVATIONS) > 0
+        resident = np.minimum(1.0, 2.0 / lps)  # the layer in use and the one prefetched
+        on_gpu_act = np.minimum(activations, resident * stage_act)
+        host_act = np.where(off_act, activations - on_gpu_act, 0.0)
+        activations = np.where(off_act, on_gpu_act, activations)
+        host_w = np.where(off_w, (weights + grads) * (1.0 - resident), 0.0)
+        host = np.where(off_opt, optim, 0.0) + host_w + host_act
+        cpu_params = np.where(off_opt, optim / max(opt.master_bytes + opt.state_bytes, 1e-9), 0.0)
+        # per micro-batch: weights in for the forward, for the recompute and the backward, gradients out;
+        # activations out in the forward and back for the backward
+        streamed_params = np.where(off_w, weights * (1.0 - resident) / opt.weight_bytes, 0.0)
+        act_mb = np.where(off_act, host_act / np.maximum(inflight, 1e-9), 0.0)
+        link_fwd = streamed_params * WEIGHT_BYTES + act_mb
+        link_bwd = streamed_params * (WEIGHT_BYTES * (1.0 + fraction) + opt.grad_bytes) + act_mb
+        optim = np.where(off_opt, 0.0, optim)
+        weights = np.where(off_w, weights * resident, weights)
+        grads = np.where(off_w, grads * resident, grads)
     if opt.step_transient_bytes:  # the step's peak, with the activations gone and the gradients reduced
         step_peak = opt.step_transient_bytes * (non_expert / np.where(zero >= 1, dense_dp, 1.0)
                                                 + expert / np.where(zero >= 1, expert_dp, 1.0)) - grads
