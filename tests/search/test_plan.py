@@ -36,7 +36,10 @@ def brute_force(s: Scenario) -> tuple[perf.Candidates, perf.StepArrays, int]:
     fit; the fastest that fits (less memory, then order, on ties)."""
     space = enumerate_space(s)
     arrays = perf.evaluate(s, space, default_calibration())
-    variants = offload_variants(s.parallelism, space, arrays.fits)
+    m = arrays.memory
+    hopeful = ~arrays.fits & (m.total_bytes - m.optimizer_bytes - m.weights_bytes - m.gradients_bytes
+                              - m.activations_bytes <= arrays.hbm_budget_bytes)
+    variants = offload_variants(s.parallelism, space, ~hopeful)
     if variants is not None:  # the search times only the variants whose memory fits
         variants = variants.take(np.flatnonzero(memory_fits(s, candidate_memory(s, variants))))
         space = perf.Candidates.concat([space, variants])

@@ -54,14 +54,22 @@ def evaluated_chunks(s: Scenario, space: Candidates, cal: Calibration
         chunk = space.take(np.arange(lo, min(lo + CHUNK, len(space))))
         arrays = evaluate(s, chunk, cal)
         yield lo, chunk, arrays
-        variants = offload_variants(s.parallelism, chunk, arrays.fits)
-        if variants is None or s.cluster.accelerator.host is None:  # nothing to try, or no host to offload to
+        if s.cluster.accelerator.host is None:  # no host to offload to
             continue
-        variants = variants.take(np.flatnonzero(memory_fits(s, candidate_memory(s, variants))))
-        for vlo in range(0, len(variants), CHUNK):
+        # A configuration can fit with some offload only if it fits with everything that can move moved: the GPU
+        # keeps at least its transients, workspaces and runtime (a lower bound, so no candidate is lost).
+        m = arrays.memory
+        movable = m.optimizer_bytes + m.weights_bytes + m.gradients_bytes + m.activations_bytes
+        hopeful = ~arrays.fits & (m.total_bytes - movable <= arrays.hbm_budget_bytes)
+        variants = offload_variants(s.parallelism, chunk, ~hopeful)
+        if variants is None:
+            continue
+        for vlo in range(0, len(variants), CHUNK):  # bounded memory: a chunk of variants at a time
             part = variants.take(np.arange(vlo, min(vlo + CHUNK, len(variants))))
-            yield extra, part, evaluate(s, part, cal)
-            extra += len(part)
+            part = part.take(np.flatnonzero(memory_fits(s, candidate_memory(s, part))))
+            if len(part):
+                yield extra, part, evaluate(s, part, cal)
+                extra += len(part)
 
 
 @dataclass
