@@ -335,7 +335,9 @@ def render_memory_validation(v: MemoryValidationResult, console: Console) -> Non
             continue
         err = f"{row.rel_error:+.1%}" if row.rel_error is not None else "-"
         style = "red" if row.rel_error is not None and abs(row.rel_error) > limit and not row.excluded else ""
-        parts = sorted(((k, b) for k, b in row.components.items() if b > 0), key=lambda kv: -kv[1])[:3]
+        seen = row.components if row.metric == "device_used" else {
+            k: b for k, b in row.components.items() if k not in ("runtime", "allocator")}  # torch counters' view
+        parts = sorted(((k, b) for k, b in seen.items() if b > 0), key=lambda kv: -kv[1])[:3]
         t.add_row(row.id + (" (not gated)" if row.excluded else ""), row.metric or "-", row.rank or "-",
                   _fmt_memory(row.expected_bytes, row.metric), _fmt_memory(row.predicted_bytes, row.metric),
                   f"[{style}]{err}[/{style}]" if style else err,
@@ -343,9 +345,11 @@ def render_memory_validation(v: MemoryValidationResult, console: Console) -> Non
     console.print(t)
     unmodelled = [row for row in v.rows if row.error]
     if unmodelled:
-        console.print(f"[bold]cannot be modelled ({v.unmappable})[/bold]:")
+        console.print(f"[bold]cannot be modelled ({v.unmappable}, and {len(unmodelled) - v.unmappable} not gated)"
+                      "[/bold]:")
         for row in unmodelled:
-            console.print(f"  {row.id}: {row.error}", markup=False, highlight=False)
+            mark = f" (not gated: {row.excluded})" if row.excluded else ""
+            console.print(f"  {row.id}: {row.error}{mark}", markup=False, highlight=False)
     src = Table(title="by source", show_edge=False)
     for col in ("source", "rows", "median |error|", "max |error|"):
         src.add_column(col, justify="left" if col == "source" else "right")
