@@ -74,6 +74,7 @@ OPTIMIZER_KERNELS = 8.0
 DDP_BUCKET_MIN_PARAMS = 40.0e6
 DDP_BUCKET_PARAMS_PER_RANK = 1.0e6
 
+HOST_LINK_FLOOR = 0.1  # estimate: the share of the host link offloading keeps however fast the NIC
 PARTS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "pipeline_bubble", "dp_comm",
          "optimizer", "offload")
 
@@ -284,11 +285,11 @@ def candidate_strides(c: Candidates, degrees: dict[str, np.ndarray]) -> dict[str
 def host_link_bytes_per_s(s: Scenario) -> float:
     """What the host link leaves for offloading: on PCIe boards (HGX/DGX) each GPU's NIC sits behind the same PCIe
     switch and its GPUDirect RDMA traffic crosses the GPU's own x16 link, so offloading gets the link less the
-    scale-out bandwidth per GPU (at least a tenth of the link)."""
+    scale-out bandwidth per GPU (at least HOST_LINK_FLOOR of the link: the NIC is not busy the whole step)."""
     host = s.cluster.accelerator.host
     assert host is not None
     nic = s.cluster.scale_out_bandwidth_per_gpu_bytes_per_s if host.shared_with_nic else 0.0
-    return max(host.link_bytes_per_s - nic, 0.1 * host.link_bytes_per_s)
+    return max(host.link_bytes_per_s - nic, HOST_LINK_FLOOR * host.link_bytes_per_s)
 
 
 def _offload_s(s: Scenario, memory: MemoryBreakdown, m: np.ndarray, fwd_mb: np.ndarray, bwd_mb: np.ndarray
@@ -322,21 +323,26 @@ def candidate_memory(s: Scenario, c: Candidates) -> MemoryBreakdown:
         choices=SoftwareChoices(optimizer=training.optimizer, state_dtype=training.optimizer_state_dtype,
                                 master_weights=training.master_weights,
                                 optimizer_in_backward=training.optimizer_in_backward, fp8_params=training.fp8_params,
-                                loss=training.loss),
+                                loss=training.loss, grad_accum_fp32=training.grad_accum_fp32),
         communicators=communicators(training.framework, {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep}),
         grouped_gemm=model.moe is not None)
     return memory_per_gpu(model, seq_len=s.seq_len, global_batch=training.global_batch,
-                          grad_accum_fp32=grads_in_fp32(training), flash_attention=training.flash_attention,
+                          flash_attention=training.flash_attention,
                           fp8=training.precision == "fp8", tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp,
                           micro_batch=mb, virtual_stages=vs, recompute=c.recompute, zero_stage=c.zero_stage,
-                          sp=c.sp, budget_bytes=cluster.accelerator.hbm_bytes * training.memory_reserve_fraction,
+                          sp=c.sp, budget_bytes=hbm_budget_bytes(s),
                           options=options, offload=c.offload)
+
+
+def hbm_budget_bytes(s: Scenario) -> float:
+    """The share of HBM a run may plan to fill (training.memory_reserve_fraction)."""
+    return s.cluster.accelerator.hbm_bytes * s.training.memory_reserve_fraction
 
 
 def memory_fits(s: Scenario, memory: MemoryBreakdown) -> np.ndarray:
     """Whether each candidate fits: its GPU memory within the budget, what it offloads within the host's memory."""
     host = s.cluster.accelerator.host
-    gpu = memory.total_bytes <= s.cluster.accelerator.hbm_bytes * s.training.memory_reserve_fraction
+    gpu = memory.total_bytes <= hbm_budget_bytes(s)
     return gpu & (memory.host_bytes <= (host.memory_bytes if host else 0.0))
 
 
@@ -507,7 +513,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
                                                        * local_params, OPTIMIZER_KERNELS)) + cal.step_overhead_s
     offload = _offload_s(s, memory, m, fwd_mb, bwd_mb)
 
-    budget = cluster.accelerator.hbm_bytes * training.memory_reserve_fraction
+    budget = hbm_budget_bytes(s)
     parts = {
         "compute": m * compute_mb,
         "recompute": m * recompute_mb,

@@ -35,6 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import FileFormatError, SuperclusterError
+from ..perf.candidates import RECOMPUTE_CODES
 from ..spec import catalog
 from ..spec.hardware import Accelerator
 from ..spec.load import validate_part
@@ -58,8 +59,6 @@ MIB = 2.0**20
 
 Metric = Literal["peak_allocated", "allocated_after_step", "device_used", "states", "activations",
                  "activation_ratio", "runtime", "outcome"]
-RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2}
-
 
 class MemoryRow(BaseModel):
     """One measured quantity against its prediction (or the reason it cannot be predicted)."""
@@ -193,7 +192,6 @@ class MemoryCase:
     transformer_engine: bool = False
     extra_workspace_bytes: float = 0.0
     stage_layers: float | None = None  # transformer layers on the modelled rank when the split is uneven
-    optimizer_instances: int = 1  # Megatron-LM --num-distributed-optimizer-instances
     notes: list[str] = field(default_factory=list)
 
 
@@ -230,8 +228,11 @@ def _model(m: dict[str, Any], framework: Framework, tp: int, notes: list[str]) -
     if missing:
         raise Unmodellable(f"model {', '.join(missing)} not stated")
     assert layers and hidden and heads and seq
-    kv = _int(a.get("num-query-groups")) if a.get("group-query-attention") else None
-    kv = kv or _int(spec.get("kv_heads")) if not a else (kv or heads)
+    kv: int | None
+    if a:  # Megatron-LM: query groups only with --group-query-attention, else every head its own
+        kv = (_int(a.get("num-query-groups")) if a.get("group-query-attention") else None) or heads
+    else:
+        kv = _int(spec.get("kv_heads"))
     ffn = pick("ffn-hidden-size", "ffn_hidden")
     swiglu = bool(a.get("swiglu")) if a else "swiglu" in _lower(spec.get("notes")) or "llama" in _lower(spec.get("name"))
     if not ffn:
@@ -268,8 +269,6 @@ def _model(m: dict[str, Any], framework: Framework, tp: int, notes: list[str]) -
             body["moe"]["shared_ffn_hidden"] = shared_width
     if a.get("mtp-num-layers"):
         notes.append("multi-token-prediction layers not modelled")
-    if not a and spec.get("ffn_hidden") is None:
-        pass
     try:
         return Model.model_validate(body)
     except Exception as exc:  # a shape the model spec refuses
@@ -413,7 +412,7 @@ def _last_stage_layers(a: dict[str, Any], layers: int, deg: dict[str, int], note
     return None
 
 
-def _choices(text: str) -> SoftwareChoices:
+def _choices(text: str, optimizer_instances: int = 1) -> SoftwareChoices:
     """What a run's own words and flags (lower case) say about its optimizer, precision and loss."""
     t = text
     pure_bf16 = "no fp32 master" in t or "states are bf16" in t
@@ -426,7 +425,7 @@ def _choices(text: str) -> SoftwareChoices:
         loss="chunked" if "chunked cross-entropy=true" in t else "fused" if "cross-entropy-loss-fusion" in t
         else "eager",
         compiled="torch.compile" in t,
-        bf16_optimizer_fp32_grads="fp32 grad buffer" in t)
+        bf16_optimizer_fp32_grads="fp32 grad buffer" in t, optimizer_instances=optimizer_instances)
 
 
 def describe_case(m: dict[str, Any]) -> MemoryCase:
@@ -490,10 +489,10 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
                       transformer_engine=framework == "megatron-lm" and a.get("transformer-impl",
                                                                               "transformer_engine") != "local",
                       stage_layers=stage_layers,
-                      optimizer_instances=_int(a.get("num-distributed-optimizer-instances")) or 1,
                       global_batch=gb, precision=_precision(m, notes), recompute=recompute,
                       selective_modules=modules, sequence_parallel=sp, zero_stage=_zero_stage(m, notes),
-                      flash_attention=flash, stage=stage, choices=_choices(text), notes=notes,
+                      flash_attention=flash, stage=stage, choices=_choices(text, _int(a.get("num-distributed-optimizer-instances")) or 1),
+                      notes=notes,
                       offload=OFFLOAD_ACTIVATIONS if ("offload" in text and "activation" in text)
                       or a.get("fine-grained-activation-offloading") else 0)
 
@@ -505,13 +504,12 @@ def predict_case(case: MemoryCase, *, recompute: str | None = None, sequence_par
     options = framework_memory_options(case.framework, accelerator=case.accelerator, precision=case.precision,
                                        choices=case.choices, communicators=communicators(case.framework, d),
                                        grouped_gemm=case.grouped_gemm, extra_workspace_bytes=case.extra_workspace_bytes,
-                                       transformer_engine=case.transformer_engine
-                                       )._replace(optimizer_instances=float(case.optimizer_instances))
+                                       transformer_engine=case.transformer_engine)
     one = np.ones(1)
     rc = RECOMPUTE_CODES[recompute or case.recompute]
     sp = case.sequence_parallel if sequence_parallel is None else sequence_parallel
     return memory_per_gpu(case.model, seq_len=case.model.seq_len, global_batch=case.global_batch,
-                          grad_accum_fp32=options.grad_bytes == 4.0, flash_attention=case.flash_attention,
+                          flash_attention=case.flash_attention,
                           fp8=case.precision == "fp8", tp=one * d["tp"], pp=one * d["pp"], dp=one * d["dp"],
                           cp=one * d["cp"], ep=one * d["ep"], etp=one * d["etp"], micro_batch=one * case.micro_batch,
                           virtual_stages=one * d["virtual_stages"], recompute=np.array([rc]),
@@ -615,7 +613,7 @@ def _rows_of(m: dict[str, Any], index: int, shown: str) -> list[MemoryRow]:
 
 
 def _source_key(row_id: str) -> str:
-    """The source family of a row id: its prefix up to the first dash followed by a digit-free word boundary."""
+    """The source family of a row id: its first two dash-separated words (``bigscience-0221``, ``megatron-ft``)."""
     head = row_id.split(":")[0]
     parts = head.split("-")
     return "-".join(parts[:2]) if len(parts) > 1 else head

@@ -89,8 +89,11 @@ def effective_zero_stage(zero_stage: np.ndarray, pp: np.ndarray) -> np.ndarray:
     return np.where((np.asarray(pp) > 1) & (zero >= 2), 1, zero)
 
 
-def layers_per_stage(layers: int, pp: np.ndarray) -> np.ndarray:
-    """Layers on the fullest stage (an uneven split gives the slowest stage ceil(L/pp))."""
+def layers_per_stage(layers: int, pp: np.ndarray, stage_layers: float | None = None) -> np.ndarray:
+    """Layers on the fullest stage (an uneven split gives the slowest stage ceil(L/pp)), or ``stage_layers`` when a
+    run places them itself (a pipeline layout)."""
+    if stage_layers is not None:
+        return np.full(np.shape(pp), float(stage_layers))
     return np.ceil(layers / np.asarray(pp, dtype=np.float64))
 
 
@@ -261,7 +264,7 @@ def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, 
     (``stage_layers``: the stage's transformer layers when the split is not even, else ceil(L/pp))."""
     pc = param_counts(model)
     pp, tp, ep, etp = (np.asarray(x, dtype=np.float64) for x in (pp, tp, ep, etp))
-    lps = layers_per_stage(model.layers, pp) if stage_layers is None else np.full_like(pp, stage_layers)
+    lps = layers_per_stage(model.layers, pp, stage_layers)
     n_moe = moe_layers_on(model, stage, lps, pp)
     n_dense = lps - n_moe
     dense_layer = (pc.attention_layer + pc.dense_mlp_layer) / tp + pc.norms_layer
@@ -279,7 +282,7 @@ def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, 
     return non_expert, expert, ends
 
 
-def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_fp32: bool,
+def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_fp32: bool = True,
                    flash_attention: bool, fp8: bool, tp: np.ndarray, pp: np.ndarray, dp: np.ndarray, cp: np.ndarray,
                    ep: np.ndarray, etp: np.ndarray, micro_batch: np.ndarray, virtual_stages: np.ndarray,
                    recompute: np.ndarray, zero_stage: np.ndarray, sp: np.ndarray,
@@ -289,6 +292,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                    recompute_modules: frozenset[str] = SELECTIVE_DEFAULT) -> MemoryBreakdown:
     """Memory per GPU for arrays of parallel configurations (``budget_bytes`` sizes block recompute).
 
+    ``grad_accum_fp32`` sets the gradient buffer when no ``options`` are given (options carry their own).
     ``stage``: the first pipeline rank (embedding, the most micro-batches in flight) or the last (output layer,
     loss); None: whichever of the two needs more, per candidate. ``stage_layers``: that rank's transformer layers
     when the run splits them unevenly (a pipeline layout), else ceil(L/pp). ``offload``: bits of what each candidate
@@ -309,8 +313,6 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         return MemoryBreakdown(**{f.name: np.where(pick, getattr(first, f.name), getattr(last, f.name))
                                   for f in fields(MemoryBreakdown)})
     opt = options or MemoryOptions(grad_bytes=4.0 if grad_accum_fp32 else 2.0)
-    if options is not None and grad_accum_fp32 != (options.grad_bytes == 4.0):
-        opt = opt._replace(grad_bytes=4.0 if grad_accum_fp32 else 2.0)
     f64 = np.float64
     tp, pp, dp, cp, ep, etp, mb, vs = (np.asarray(x, dtype=f64)
                                        for x in (tp, pp, dp, cp, ep, etp, micro_batch, virtual_stages))
@@ -351,7 +353,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
 
     dense_table = table(False)
     moe_table = table(True) if model.moe else dense_table
-    lps = layers_per_stage(model.layers, pp) if stage_layers is None else np.full_like(pp, stage_layers)
+    lps = layers_per_stage(model.layers, pp, stage_layers)
     n_moe = moe_layers_on(model, stage, lps, pp)
 
     def stage_activations(code: np.ndarray) -> np.ndarray:
@@ -423,8 +425,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         weights = np.where(off_w, weights * resident, weights)
         grads = np.where(off_w, grads * resident, grads)
     if opt.step_transient_bytes:  # the step's peak, with the activations gone and the gradients reduced
-        step_peak = opt.step_transient_bytes * (non_expert / np.where(zero >= 1, dense_dp, 1.0)
-                                                + expert / np.where(zero >= 1, expert_dp, 1.0)) - grads
+        step_peak = sharded(opt.step_transient_bytes, 1) - grads
         transient = np.maximum(transient, step_peak - activations)
     runtime = np.broadcast_to(np.asarray(opt.runtime_bytes, dtype=np.float64), weights.shape).copy()
     workspace = np.full_like(weights, opt.workspace_bytes)

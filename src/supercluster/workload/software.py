@@ -71,6 +71,8 @@ class SoftwareChoices(NamedTuple):
     loss: Loss = "eager"
     compiled: bool = False
     bf16_optimizer_fp32_grads: bool = False  # DeepSpeed's BF16 optimizer: an unsharded fp32 gradient buffer
+    grad_accum_fp32: bool | None = None  # the run's own gradient precision (None: the framework's default)
+    optimizer_instances: int = 1  # Megatron-LM --num-distributed-optimizer-instances
 
 
 def framework_memory_options(framework: Framework, *, accelerator: Accelerator, precision: str,
@@ -101,6 +103,8 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
         weight = sw.fp8_param_bytes if c.fp8_params else 2.0 + sw.fp8_weight_cache_bytes
     if not c.master_weights:  # the model built in bf16: weights are the master copy, gradients bf16
         master, grad = 0.0, 2.0
+    if c.grad_accum_fp32 is not None:
+        grad = 4.0 if c.grad_accum_fp32 else 2.0
     if c.bf16_optimizer_fp32_grads:
         grad += 4.0
     logit, upcast = sw.loss_logit_bytes, sw.loss_upcast_bytes["fused" if c.loss == "fused" or c.compiled
@@ -125,4 +129,5 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
                          reserved_over_allocated=sw.reserved_over_allocated,
                          step_transient_bytes=sw.step_transient_bytes,
                          eager=sw.eager_fp32_copies and not c.compiled, lazy_gradients=sw.lazy_gradients,
-                         fsdp_gather_params=sw.fsdp_gather_params)
+                         fsdp_gather_params=sw.fsdp_gather_params,
+                         optimizer_instances=float(c.optimizer_instances))
