@@ -49,6 +49,8 @@ class Host(Spec):
 class Accelerator(Cited):
     vendor: str
     form_factor: str = "SXM"
+    architecture: Literal["ampere", "hopper", "blackwell"] | None = Field(
+        default=None, description="NVIDIA GPU generation, where software facts differ by it (library workspaces)")
     dense_peak_flops_per_s: dict[Precision, PositiveFloat]
     hbm_bytes: PositiveFloat
     hbm_bandwidth_bytes_per_s: PositiveFloat

@@ -26,13 +26,9 @@ CHUNKED_LOSS_CHUNKS = 8  # torchtune CEWithChunkedOutputLoss num_output_chunks d
 
 
 def accelerator_family(accelerator: Accelerator) -> str:
-    """GPU generation for software facts that differ by architecture (library workspaces)."""
-    name = accelerator.name.lower()
-    if "a100" in name or "a800" in name:
-        return "ampere"
-    if name.startswith(("b2", "b3", "gb")):
-        return "blackwell"
-    return "hopper"
+    """GPU generation for software facts that differ by architecture (library workspaces); parts the catalog gives
+    none (AMD, Intel, Fujitsu) take Hopper's figures."""
+    return accelerator.architecture or "hopper"
 
 
 @cache
