@@ -54,6 +54,11 @@ def _runs_file(path: Path, runs: list[dict[str, Any]], median: float, worst: flo
 
 
 def _plan_json(cli, *args: str) -> dict[str, Any]:
+    """The step report of `plan ARGS --json` (the run report's ``step``)."""
+    return _run_json(cli, *args)["step"]
+
+
+def _run_json(cli, *args: str) -> dict[str, Any]:
     result = cli("plan", *args, "--json")
     assert result.code == 0, result.err
     assert "Traceback" not in result.err
@@ -61,9 +66,27 @@ def _plan_json(cli, *args: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def memphis(cli) -> dict[str, Any]:
+def memphis_run(cli) -> dict[str, Any]:
     """`plan scenarios/memphis.yaml --json`, parsed (planned once per module)."""
-    return _plan_json(cli, str(MEMPHIS))
+    return _run_json(cli, str(MEMPHIS))
+
+
+@pytest.fixture(scope="module")
+def memphis(memphis_run: dict[str, Any]) -> dict[str, Any]:
+    return memphis_run["step"]
+
+
+def test_plan_json_is_one_typed_run_report(cli, memphis_run: dict[str, Any]) -> None:
+    """`plan --json` is the RunReport: the step, what the search looked at, the facility and reliability ledgers,
+    the claims judged and the provenance of every input; and the same output twice, byte for byte."""
+    assert memphis_run.keys() == {"step", "search", "facility", "reliability", "reliability_note",
+                                  "reliability_infeasible", "claims", "provenance"}
+    assert memphis_run["search"]["candidates"] > 1 and "seconds" not in memphis_run["search"]
+    assert memphis_run["facility"]["peak"]["facility_w"] > 0
+    kinds = {p["kind"] for p in memphis_run["provenance"]}
+    assert {"cluster", "accelerator", "model", "facility", "software", "calibration"} <= kinds
+    assert all(p["source"] for p in memphis_run["provenance"])
+    assert cli("plan", str(MEMPHIS), "--json").out == json.dumps(memphis_run, indent=2) + "\n"
 
 
 # --- the surface ----------------------------------------------------------------------------------------------
@@ -92,7 +115,7 @@ def test_cli_surface_is_pinned() -> None:
                       ("option", "--json", False, True)},
         "catalog": {("argument", "kind", False, False), ("option", "--json", False, True)},
         "fabric": {("argument", "target", False, False), ("option", "--json", False, True)},
-        "claims": {("option", "--json", False, True)},
+        "claims": {("argument", "scenario", False, False), ("option", "--json", False, True)},
         "facility": {("argument", "scenario", False, False), ("option", "--set", True, False),
                      ("option", "--json", False, True)},
         "search": {("argument", "scenario", False, False), ("option", "--top", False, False),
@@ -229,7 +252,7 @@ def test_end_to_end_plan_json(tmp_path: Path) -> None:
     _write_yaml(tmp_path / "small.yaml", SMALL)
     proc = _process("plan", "small.yaml", "--json", "--set", "cluster.num_gpus=64", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = json.loads(proc.stdout)["step"]
     assert report["num_gpus"] == 64 and report["fits"] is True
 
 

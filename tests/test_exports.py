@@ -14,6 +14,7 @@ EXPECTED_ALL = {
     "FileFormatError",
     "InfeasibleError",
     "InputError",
+    "RunReport",
     "Scenario",
     "SpecError",
     "StepReport",

@@ -1,6 +1,6 @@
 """supercluster: a digital twin of AI training superclusters.
 
-The public API: load a scenario, plan it (best parallelism and its step report), validate against published runs.
+The public API: load a scenario, plan it (best parallelism and its run report), validate against published runs.
 """
 
 from .errors import (
@@ -12,7 +12,7 @@ from .errors import (
     SuperclusterError,
 )
 from .perf import StepReport
-from .search import plan
+from .search import RunReport, plan
 from .spec import Scenario, build_scenario, load_scenario
 from .validate import ValidationResult, validate_file
 
@@ -23,6 +23,7 @@ __all__ = [
     "FileFormatError",
     "InfeasibleError",
     "InputError",
+    "RunReport",
     "Scenario",
     "SpecError",
     "StepReport",

@@ -6,16 +6,16 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import InputError, SuperclusterError
+from .errors import InfeasibleError, InputError, SuperclusterError
 from .network import ALGORITHMS, OPS
 from .network.report import collective_report, fabric_report
-from .reliability.report import DEFAULT_RUNS, MAX_RUNS, reliability_report
+from .reliability.report import DEFAULT_RUNS, MAX_RUNS
 from .report import (
     render_calibration,
     render_claims,
@@ -33,6 +33,7 @@ from .report import (
 from .report.plot import plot_sweep
 from .search import plan as plan_scenario
 from .search import rank
+from .search.plan import run_reliability
 from .search.runner import run_sweep
 from .search.sweep import MAX_POINTS, load_sweep
 from .spec import catalog as catalog_data
@@ -43,10 +44,11 @@ from .units import parse_bytes
 from .validate import validate_collectives, validate_file, validation_kind
 from .validate.calibrate import calibrate as fit_calibration
 from .validate.calibrate import check_writable, with_cross_validation, write_calibration
-from .validate.claims import check_claims_file
+from .validate.claims import MEMPHIS, check_claims_file
 from .validate.memory import validate_memory
 
 MAX_TOP = 10_000
+T = TypeVar("T")
 CALIBRATION_OPTION = typer.Option("--calibration", help="a calibration file written by `supercluster calibrate` "
                                   "(default: the scenario's, else the shipped one)")
 
@@ -54,6 +56,14 @@ CALIBRATION_OPTION = typer.Option("--calibration", help="a calibration file writ
 def _check_workers(workers: int | None) -> None:
     if workers is not None and workers < 1:
         raise InputError(f"expected at least 1 worker, got {workers}", field="--workers")
+
+
+def _located(file: str, work: Callable[[], T]) -> T:
+    """``work()``, its InfeasibleError located in ``file`` (the scenario it arose from)."""
+    try:
+        return work()
+    except InfeasibleError as exc:
+        raise exc.located(file=file) from None
 
 
 def _calibration(path: str | None) -> Calibration | None:
@@ -76,11 +86,12 @@ def plan(
     """Best parallelism, step breakdown, memory, MFU and time-to-train of a scenario, with the interval the
     measured figures should lie in."""
     s = load_scenario(scenario, set_ or [])
-    report = plan_scenario(s, _calibration(calibration))
+    start = time.perf_counter()
+    report = _located(scenario, lambda: plan_scenario(s, _calibration(calibration)))
     if as_json:
         print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
     else:
-        render_plan(report, _out)
+        render_plan(report, _out, seconds=time.perf_counter() - start)
 
 
 @app.command()
@@ -98,7 +109,7 @@ def search(
         raise InputError(f"expected 1 to {MAX_TOP:,}, got {top}", field="--top")
     cal = _calibration(calibration)
     s = load_scenario(scenario, set_ or [])
-    report = rank(s, top=top, pareto=pareto, calibration=cal)
+    report = _located(scenario, lambda: rank(s, top=top, pareto=pareto, calibration=cal))
     if as_json:
         print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
     else:
@@ -254,12 +265,12 @@ def facility(
     if s.facility is None:
         raise InputError("the scenario names no facility (add facility: NAME or an inline facility)",
                          file=scenario, field="facility")
-    report = plan_scenario(s)
+    ledger = _located(scenario, lambda: plan_scenario(s, with_reliability=False)).facility
+    assert ledger is not None  # the scenario names a facility
     if as_json:
-        print(json.dumps(report.facility, indent=2, allow_nan=False))
+        print(json.dumps(ledger.model_dump(), indent=2, allow_nan=False))
     else:
-        assert report.facility is not None
-        render_facility(report.facility, _out)
+        render_facility(ledger, _out)
 
 
 @app.command()
@@ -278,7 +289,8 @@ def reliability(
     if seed is not None and seed < 0:
         raise InputError(f"expected a seed >= 0, got {seed}", field="--seed")
     s = load_scenario(scenario, set_ or [])
-    report = reliability_report(s, plan_scenario(s, with_reliability=False), runs=runs, seed=seed)
+    run = _located(scenario, lambda: plan_scenario(s, with_reliability=False))
+    report = _located(scenario, lambda: run_reliability(s, run.step, run.facility, runs=runs, seed=seed))
     if as_json:
         print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
     else:
@@ -287,10 +299,14 @@ def reliability(
 
 @app.command()
 def claims(
+    scenario: Annotated[str | None, typer.Argument(help="scenario file with claims (default: the Memphis "
+                                                        "Supercluster's, scenarios/memphis.yaml)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the verdicts as JSON")] = False,
 ) -> None:
-    """The public claims about the Memphis Supercluster, each beside what supercluster computes, with a verdict."""
-    report = check_claims_file()
+    """A scenario's public claims (the Memphis Supercluster's by default), each beside what supercluster computes,
+    with a verdict by the same rule `plan` uses; and the TOP500 systems beside their published figures."""
+    path = scenario or str(MEMPHIS)
+    report = _located(path, lambda: check_claims_file(path))
     if as_json:
         print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
     else:

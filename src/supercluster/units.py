@@ -56,3 +56,20 @@ def parse_bytes(text: str) -> float:
 def kwh_per_year_to_w(kwh_per_year: float) -> float:
     """Average power of a yearly energy use: kWh/yr over 8,760 h, in W."""
     return kwh_per_year * 1000.0 / HOURS_PER_YEAR
+
+
+# The units a public claim may state its figure in: name -> (dimension, SI value of one unit). Counts and ratios
+# are dimensionless. A claim whose unit has another dimension than the quantity it is about is judged a unit error.
+CLAIM_UNITS: dict[str, tuple[str, float]] = {
+    "W": ("power", 1.0), "kW": ("power", 1e3), "MW": ("power", 1e6), "GW": ("power", 1e9),
+    "MW/h": ("power per time", 1e6 / SECONDS_PER_HOUR),
+    "J": ("energy", 1.0), "kWh": ("energy", J_PER_KWH), "MWh": ("energy", 1e3 * J_PER_KWH),
+    "m3/day": ("volume per time", 1.0 / SECONDS_PER_DAY),
+    "gal/day": ("volume per time", 1.0 / GALLONS_PER_M3 / SECONDS_PER_DAY),
+    "s": ("time", 1.0), "h": ("time", SECONDS_PER_HOUR), "days": ("time", SECONDS_PER_DAY),
+    "USD": ("money", 1.0),
+    "tokens/s": ("rate", 1.0),
+    "%": ("count", 0.01), "fraction": ("count", 1.0), "x": ("count", 1.0), "count": ("count", 1.0), "GPUs": ("count", 1.0),
+    "homes": ("count", 1.0), "switches": ("count", 1.0), "tiers": ("count", 1.0), "parameters": ("count", 1.0),
+    "GPU-hours": ("count", 1.0),
+}

@@ -35,7 +35,7 @@ def scenario(facility: dict[str, Any] | None = None, **cluster: Any) -> Any:
 @pytest.fixture(scope="module")
 def ledger() -> Any:
     s = scenario()
-    report = plan(s)
+    report = plan(s).step
     return s, report, facility_ledger(s, report)
 
 
@@ -73,13 +73,13 @@ def test_capex_and_costs_add_up(ledger: Any) -> None:
     assert hourly["electricity"] == pytest.approx(f.average.facility_w / 1000 * 0.1, rel=1e-12)
     assert f.cost_per_gpu_hour_usd == pytest.approx(hourly["total"] / 1024, rel=1e-12)
     assert f.run_cost_usd == pytest.approx(hourly["total"] * report.time_to_train_s / 3600, rel=1e-12)
-    assert report.facility is not None and report.facility["capex_usd"]["total"] == f.capex_usd["total"]
+    assert plan(s).facility == f  # plan's run report carries the same ledger
 
 
 def test_missing_inputs_are_named_not_invented() -> None:
     """A facility without prices leaves the money figures out and names what is missing."""
     s = scenario({"name": "bare", "source": "test", "pue": 1.1})
-    f = facility_ledger(s, plan(s))
+    f = facility_ledger(s, plan(s).step)
     assert f.cost_per_gpu_hour_usd is None and f.run_cost_usd is None and f.water_m3_per_day is None
     assert "facility.electricity_usd_per_kwh" in f.missing
     assert any(m.startswith("facility.wue_l_per_kwh") for m in f.missing)
@@ -110,7 +110,7 @@ def test_cooling_tower_water_follows_evaporation_and_blowdown() -> None:
     towers = {k: v for k, v in FACILITY.items() if k != "wue_l_per_kwh"}
     towers.update(cooling_tower_cycles=5.0, evaporative_heat_share=0.5, generation_water_l_per_kwh=2.0)
     s = scenario(towers)
-    report = plan(s)
+    report = plan(s).step
     f = facility_ledger(s, report)
     expected = evaporation_l_per_kwh_heat() * 5 / 4 * 0.5 * 1.25
     assert f.wue_l_per_kwh == pytest.approx(expected, rel=1e-12)

@@ -47,7 +47,7 @@ def test_a_climate_gives_monthly_water_below_the_upper_bound() -> None:
     """With a climate the yearly WUE is the day-weighted mean of the months, each the full-evaporation figure x
     that month's evaporation ratio; the hottest month uses the most."""
     s0, s1 = scenario(_towers()), scenario(_towers(climate=CLIMATE))
-    f0, f1 = facility_ledger(s0, plan(s0)), facility_ledger(s1, plan(s1))
+    f0, f1 = facility_ledger(s0, plan(s0).step), facility_ledger(s1, plan(s1).step)
     assert f0.water_by_month is None and f0.water_m3_per_day_peak_month == f0.water_m3_per_day
     full = evaporation_l_per_kwh_heat() * 5 / 4 * 1.25
     assert f0.wue_l_per_kwh == pytest.approx(full)

@@ -9,6 +9,7 @@ import pytest
 
 from supercluster import load_scenario, plan
 from supercluster.reliability.report import ReliabilityReport, reliability_report
+from supercluster.search.plan import run_reliability
 
 LLAMA3 = "scenarios/llama3-405b-16k.yaml"
 
@@ -16,7 +17,7 @@ LLAMA3 = "scenarios/llama3-405b-16k.yaml"
 @cache
 def llama3() -> ReliabilityReport:
     s = load_scenario(LLAMA3)
-    return reliability_report(s, plan(s, with_reliability=False), runs=400, sizes=(16_384, 100_000))
+    return reliability_report(s, plan(s, with_reliability=False).step, runs=400, sizes=(16_384, 100_000))
 
 
 def test_llama3_unexpected_interruptions_in_54_days_within_15_percent() -> None:
@@ -54,7 +55,7 @@ def test_goodput_falls_with_size() -> None:
 
 def test_a_given_interval_is_used() -> None:
     s = load_scenario(LLAMA3, ["reliability.checkpoint_interval_s=1800"])
-    r = reliability_report(s, plan(s, with_reliability=False), runs=20, sizes=(), search_runs=0)
+    r = reliability_report(s, plan(s, with_reliability=False).step, runs=20, sizes=(), search_runs=0)
     assert r.interval_used_s == 1800.0 and "given" in r.interval_source
 
 
@@ -62,7 +63,7 @@ def test_plan_shows_the_time_to_train_with_failures(cli) -> None:
     result = cli("plan", LLAMA3, "--json")
     assert result.code == 0, result.err
     rel = json.loads(result.out)["reliability"]
-    days = json.loads(result.out)["time_to_train_s"]
+    days = json.loads(result.out)["step"]["time_to_train_s"]
     assert rel["time_to_train_s"]["p50"] > days
     text = cli("plan", LLAMA3)
     assert "time to train with failures" in text.out
@@ -98,20 +99,36 @@ def test_bad_reliability_input_is_one_located_line(cli, args: list[str], fragmen
 def test_energy_and_cost_with_failures_exceed_the_failure_free_ledger() -> None:
     """With a facility: the run's energy and cost at its P50 wall time, and the energy failures waste."""
     s = load_scenario("scenarios/memphis.yaml")
-    step = plan(s, with_reliability=False)
-    r = reliability_report(s, step, runs=20, sizes=(), search_runs=0)
-    assert step.facility is not None
+    run = plan(s, with_reliability=False)
+    f = run.facility
+    assert f is not None and f.run_cost_usd is not None
+    r = run_reliability(s, run.step, f, runs=20, sizes=(), search_runs=0)
     assert r.run_energy_facility_with_failures_j is not None and r.run_cost_with_failures_usd is not None
-    assert r.run_energy_facility_with_failures_j > step.facility["run_energy_facility_j"]
-    assert r.run_cost_with_failures_usd > step.facility["run_cost_usd"]
-    ratio = r.time_to_train_s["p50"] / step.time_to_train_s
-    assert r.run_cost_with_failures_usd == pytest.approx(step.facility["run_cost_usd"] * ratio, rel=1e-9)
+    assert r.run_energy_facility_with_failures_j > f.run_energy_facility_j
+    assert r.run_cost_with_failures_usd > f.run_cost_usd
+    ratio = r.time_to_train_s["p50"] / run.step.time_to_train_s
+    assert r.run_cost_with_failures_usd == pytest.approx(f.run_cost_usd * ratio, rel=1e-9)
     assert r.energy_wasted_j is not None and r.energy_wasted_j > 0
+    bare = reliability_report(s, run.step, runs=20, sizes=(), search_runs=0)  # no facility ledger: no prices
+    assert bare.run_cost_with_failures_usd is None and bare.energy_wasted_j is None
 
 
 def test_plan_without_storage_says_why_there_is_no_time_with_failures(cli, tmp_path) -> None:
-    s = load_scenario(LLAMA3, ["cluster.storage=null"])
+    s = load_scenario(LLAMA3, ["cluster.storage=null", "claims=[]"])
     r = plan(s)
-    assert r.reliability is not None and "cluster.storage" in r.reliability["unavailable"]
-    out = cli("plan", LLAMA3, "--set", "cluster.storage=null")
+    assert r.reliability is None and not r.reliability_infeasible
+    assert r.reliability_note is not None and "cluster.storage" in r.reliability_note
+    out = cli("plan", LLAMA3, "--set", "cluster.storage=null", "--set", "claims=[]")
     assert out.code == 0 and "not modelled" in out.out
+    # a claim about goodput needs the storage the reliability model reads: refused where it is written
+    cli("plan", LLAMA3, "--set", "cluster.storage=null").one_error_line(LLAMA3, "claims.1.metric", "storage")
+
+
+def test_plan_and_reliability_give_one_answer_when_the_job_cannot_progress(cli) -> None:
+    """The million-GPU run is interrupted faster than it restarts: `plan` says so beside the failure-free time and
+    `reliability` refuses, with the same reason (whether or not the checkpoint interval is then searched)."""
+    run = plan(load_scenario("scenarios/million-gpu.yaml"))
+    assert run.reliability is None and run.reliability_infeasible
+    assert run.reliability_note is not None and "cannot make progress" in run.reliability_note
+    cli("reliability", "scenarios/million-gpu.yaml", "--runs", "20").one_error_line(
+        "scenarios/million-gpu.yaml", run.reliability_note)

@@ -16,7 +16,7 @@ from supercluster.spec.calibration import default_calibration
 def test_top_is_sorted_and_starts_with_plans_choice() -> None:
     s = small()
     r = rank(s, top=7)
-    best = plan(s)
+    best = plan(s).step
     assert r.top[0].parallelism == {k: best.parallelism[k] for k in r.top[0].parallelism}
     assert r.top[0].step_time_s == best.step_time_s
     times = [x.step_time_s for x in r.top]
@@ -80,7 +80,7 @@ def test_plan_names_the_collective_algorithm_of_every_group() -> None:
     picks) is in the report; a trivial group has none."""
     from supercluster.network.cost import ALGORITHMS
 
-    r = plan(small({"tp": 8}))
+    r = plan(small({"tp": 8})).step
     assert r.groups["tp"]["algorithm"] in ALGORITHMS
     assert r.groups["pp"]["algorithm"] in ("direct", "-")
     for grp in r.groups.values():

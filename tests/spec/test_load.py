@@ -229,7 +229,8 @@ def test_unknown_key_suggests_the_nearest_key(cli, tmp_path: Path) -> None:
 def test_no_candidate_configuration_is_an_infeasible_error(cli, tmp_path: Path) -> None:
     """Fixed degrees that leave no configuration (pp would be 64 > 32 layers) give exit 2 and one line."""
     f = _write(tmp_path / "scenario.yaml", _with(BASE, "parallelism", {"tp": 1, "cp": 1, "dp": 1}))
-    cli("plan", str(f)).one_error_line("no parallel configuration")
+    cli("plan", str(f)).one_error_line(f"error: {f}: parallelism: no parallel configuration",
+                                       "with the given tp 1, dp 1, cp 1")
     with pytest.raises(InfeasibleError):
         supercluster.plan(load_scenario(f))
 
@@ -309,7 +310,7 @@ def test_toml_scenario_plans_through_the_cli(cli, tmp_path: Path) -> None:
     f = _write(tmp_path / "s.toml", SMALL_TOML)
     result = cli("plan", str(f), "--json")
     assert result.code == 0, result.err
-    assert json.loads(result.out)["parallelism"]["tp"] == 2
+    assert json.loads(result.out)["step"]["parallelism"]["tp"] == 2
 
 
 def test_parallelism_auto_and_omitted_are_the_same(tmp_path: Path) -> None:
@@ -393,7 +394,7 @@ def test_plan_with_overrides_leaves_files_unchanged(cli, tmp_path: Path) -> None
     result = cli("plan", str(f), "--json", "--set", "training.tokens=2e12", "--set", "cluster.num_gpus=32",
                  "--set", "model.seq_len=4096")
     assert result.code == 0, result.err
-    assert json.loads(result.out)["num_gpus"] == 32
+    assert json.loads(result.out)["step"]["num_gpus"] == 32
     assert (f.read_bytes(), config.read_bytes(), f.stat().st_mtime_ns, config.stat().st_mtime_ns) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "s.yaml"]
 
@@ -421,8 +422,8 @@ def test_scenario_calibration_overrides_are_validated_and_used() -> None:
     base = {"name": "moe", "cluster": {"base": "llama3-16k", "num_gpus": 64}, "model": "mixtral-8x7b",
             "training": {"tokens": 1e12, "global_batch": 64, "seq_len": 4096},
             "parallelism": {"tp": 1, "pp": 1, "dp": 64, "ep": 8, "micro_batch": 1}}
-    hidden = plan(build_scenario({**base, "calibration": {"ep_comm_overlap": 1.0}}))
-    exposed = plan(build_scenario({**base, "calibration": {"ep_comm_overlap": 0.0}}))
+    hidden = plan(build_scenario({**base, "calibration": {"ep_comm_overlap": 1.0}})).step
+    exposed = plan(build_scenario({**base, "calibration": {"ep_comm_overlap": 0.0}})).step
     assert hidden.breakdown["ep_comm"] == 0.0 < exposed.breakdown["ep_comm"]
     with pytest.raises(InputError, match="unknown calibration knob"):
         build_scenario({**base, "calibration": {"ep_overlap": 1.0}})

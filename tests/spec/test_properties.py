@@ -114,7 +114,7 @@ def test_plan_returns_a_consistent_report_or_a_supercluster_error(case: tuple[di
     data, overrides, junk_used = case
     try:
         scenario = supercluster.build_scenario(data, overrides=overrides)
-        report = supercluster.plan(scenario, with_reliability=False)  # the failure Monte Carlo: tests/reliability
+        report = supercluster.plan(scenario, with_reliability=False).step  # the failure Monte Carlo: tests/reliability
     except SuperclusterError as exc:
         event(type(exc).__name__)
         assert isinstance(exc, InputError | InfeasibleError), type(exc)

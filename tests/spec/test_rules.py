@@ -41,7 +41,7 @@ def test_memphis_interleaving_with_one_microbatch_is_refused_naming_the_rule() -
 def test_plan_picks_a_configuration_every_rule_allows(name: str) -> None:
     """plan's choice, written back into the scenario as fixed degrees, passes every rule and plans the same."""
     s = load_scenario(SCENARIOS / name)
-    best = plan(s, with_reliability=False)
+    best = plan(s, with_reliability=False).step
     par = {k: best.parallelism[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages",
                                             "recompute", "zero_stage", "sequence_parallel", "order")}
     par["uneven_pipeline"] = True  # as the search may (Megatron's first/last stage layer counts, or its layout)
@@ -49,7 +49,7 @@ def test_plan_picks_a_configuration_every_rule_allows(name: str) -> None:
     check_parallelism(fixed)
     m = s.training.global_batch // (par["dp"] * par["micro_batch"])
     assert par["virtual_stages"] == 1 or (m >= par["pp"] and m % par["pp"] == 0)
-    assert plan(fixed, with_reliability=False).step_time_s == pytest.approx(best.step_time_s, rel=1e-12)
+    assert plan(fixed, with_reliability=False).step.step_time_s == pytest.approx(best.step_time_s, rel=1e-12)
 
 
 def test_every_searched_configuration_keeps_every_rule() -> None:
@@ -99,8 +99,8 @@ def test_zero3_with_a_pipeline_runs_as_torchtitan_runs_fsdp() -> None:
     """ZeRO-3 with pp > 1 is accepted (torchtitan runs FSDP under a pipeline) and costs what ZeRO-1 costs: the
     parameters stay gathered from the first forward to the last backward, the gradients reduce once."""
     common = {"tp": 2, "pp": 4, "dp": 8, "cp": 1, "micro_batch": 1, "virtual_stages": 1, "recompute": "none"}
-    three = plan(scenario({**common, "zero_stage": 3}), require_fit=False, with_reliability=False)
-    one = plan(scenario({**common, "zero_stage": 1}), require_fit=False, with_reliability=False)
+    three = plan(scenario({**common, "zero_stage": 3}), require_fit=False, with_reliability=False).step
+    one = plan(scenario({**common, "zero_stage": 1}), require_fit=False, with_reliability=False).step
     assert three.parallelism["zero_stage"] == 3
     assert three.step_time_s == one.step_time_s
     assert three.memory_per_gpu_bytes == one.memory_per_gpu_bytes

@@ -60,17 +60,17 @@ def test_three_runs_move_the_knobs_towards_their_measurements(cli, tmp_path: Pat
     assert len(cal.residuals) == 3
     scenario = {"name": "mine", "cluster": {"base": "llama3-16k", "num_gpus": 8}, "model": "llama3-8b",
                 "training": {"tokens": 1e12, "global_batch": 64, "seq_len": 4096}}
-    default = plan(build_scenario(scenario), with_reliability=False)
+    default = plan(build_scenario(scenario), with_reliability=False).step
     named = build_scenario({**scenario, "calibration": out.name}, base_dir=tmp_path)
-    mine = plan(named, with_reliability=False)
+    mine = plan(named, with_reliability=False).step
     assert mine.step_time_s > default.step_time_s  # the slower cluster's knobs are in effect
-    assert mine.step_time_s == plan(build_scenario(scenario), cal, with_reliability=False).step_time_s
+    assert mine.step_time_s == plan(build_scenario(scenario), cal, with_reliability=False).step.step_time_s
     assert mine.uncertainty is not None and set(mine.uncertainty.rows) <= set(THREE)
 
     scenario_file = tmp_path / "scenario.yaml"
     scenario_file.write_text(yaml.safe_dump(scenario), encoding="utf-8")
     flag = json.loads(cli("plan", str(scenario_file), "--calibration", str(out), "--json").out)
-    assert flag["step_time_s"] == mine.step_time_s
+    assert flag["step"]["step_time_s"] == mine.step_time_s
 
 
 def test_calibrate_never_overwrites_a_users_file(cli, tmp_path: Path) -> None:

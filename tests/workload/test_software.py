@@ -21,7 +21,7 @@ BASE: dict[str, Any] = {
 def memory(**training: Any) -> dict[str, float]:
     data = copy.deepcopy(BASE)
     data["training"].update(training)
-    report = plan(build_scenario(data), require_fit=False, with_reliability=False)
+    report = plan(build_scenario(data), require_fit=False, with_reliability=False).step
     return {**report.memory_breakdown, "params": report.params}
 
 

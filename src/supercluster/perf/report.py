@@ -17,20 +17,6 @@ from .candidates import Candidates
 from .step import PARTS, StepArrays
 
 
-class ClaimCheck(BaseModel):
-    """A public claim beside what supercluster predicts for the same metric."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    claim: str
-    metric: str
-    low: float
-    high: float
-    predicted: float
-    within: bool
-    source: str
-
-
 class Uncertainty(BaseModel):
     """From which calibration runs a prediction's interval is drawn (search.uncertainty)."""
 
@@ -74,20 +60,15 @@ class StepReport(BaseModel):
     active_params: float
     model_flops_per_token: float
     hardware_flops_per_token: float
-    search: dict[str, Any] = {}
-    claims: list[ClaimCheck] = []
     groups: dict[str, dict[str, Any]] = {}
     # where the measured figures should lie, from the cross-validated errors of the most similar calibration runs
     step_time_interval_s: tuple[float, float] | None = None
     time_to_train_interval_s: tuple[float, float] | None = None
     mfu_interval: tuple[float, float] | None = None
     uncertainty: Uncertainty | None = None
-    facility: dict[str, Any] | None = None  # the facility ledger (supercluster.facility), when a facility is named
-    reliability: dict[str, Any] | None = None  # failures and goodput (supercluster.reliability), with cluster storage
 
 
-def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: dict[str, Any] | None = None
-                ) -> StepReport:
+def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int) -> StepReport:
     """The report of candidate ``i``."""
     par = c.row(i)
     lps = -(-s.model.layers // par["pp"])
@@ -117,7 +98,7 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int, search: 
         hbm_bytes=s.cluster.accelerator.hbm_bytes, hbm_budget_bytes=arrays.hbm_budget_bytes,
         host_memory_bytes=float(arrays.memory.host_bytes[i]),
         fits=bool(arrays.fits[i]), params=float(pc.total), active_params=float(pc.active),
-        model_flops_per_token=mflops, hardware_flops_per_token=hflops, search=search or {},
+        model_flops_per_token=mflops, hardware_flops_per_token=hflops,
     )
     groups = group_placement(s, par)
     for axis, grp in groups.items():  # the algorithm the step model chose for the axis's main collective

@@ -87,18 +87,33 @@ class RunSamples:
         return (self.wall_s - self.restart_s - self.checkpoint_s - self.lost_work_s) / self.wall_s
 
 
-def simulate(m: RunModel, *, runs: int, seed: int) -> RunSamples:
-    """``runs`` independent runs of model ``m`` (see the module docstring)."""
+def check_progress(m: RunModel) -> None:
+    """Raise InfeasibleError when model ``m`` cannot make progress (or its interval is shorter than an asynchronous
+    write); the message names what dominates: the restarts alone, or the restarts with the checkpoint slice."""
     lam = m.total_rate_per_s
-    n_cls = len(m.rates_per_s)
     tau, delta, lag = m.interval_s, m.blocking_s, m.commit_lag_s
     if tau < lag:
         raise InfeasibleError(f"checkpoint interval {tau:.0f} s is shorter than an asynchronous write "
                               f"({lag:.0f} s): the next snapshot would start before the last one is durable")
-    if lam > 0 and lam * (max(m.restart_s) + tau + delta) > MAX_RATE_X_SLICE:
+    if lam <= 0:
+        return
+    restart = max(m.restart_s)
+    if lam * restart > MAX_RATE_X_SLICE:
         raise InfeasibleError(
             f"the job cannot make progress: it is interrupted every {1 / lam:,.0f} s on average, while a restart "
-            f"takes up to {max(m.restart_s):,.0f} s and a checkpoint slice {tau + delta:,.0f} s")
+            f"takes up to {restart:,.0f} s")
+    if lam * (restart + tau + delta) > MAX_RATE_X_SLICE:
+        raise InfeasibleError(
+            f"the job cannot make progress: it is interrupted every {1 / lam:,.0f} s on average, while a restart "
+            f"takes up to {restart:,.0f} s and a checkpoint slice {tau + delta:,.0f} s")
+
+
+def simulate(m: RunModel, *, runs: int, seed: int) -> RunSamples:
+    """``runs`` independent runs of model ``m`` (see the module docstring)."""
+    check_progress(m)
+    lam = m.total_rate_per_s
+    n_cls = len(m.rates_per_s)
+    tau, delta, lag = m.interval_s, m.blocking_s, m.commit_lag_s
     rng = np.random.Generator(np.random.PCG64(seed))
     cum = np.cumsum(np.asarray(m.rates_per_s, dtype=float)) / lam if lam > 0 else np.ones(n_cls)
     cum[-1] = 1.0

@@ -20,7 +20,7 @@ from .checkpoint import (
     daly_interval_s,
     young_interval_s,
 )
-from .montecarlo import RunModel, RunSamples, simulate
+from .montecarlo import RunModel, RunSamples, check_progress, simulate
 from .rates import ClassRate, class_rates, job_mttf_s
 
 INTERVAL_FACTORS = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)  # x Daly's optimum, for the interval search
@@ -147,8 +147,11 @@ def _search_interval(m: RunModel, daly_s: float, *, seed: int, runs: int) -> tup
     for f in INTERVAL_FACTORS:
         tau = max(daly_s * f, m.commit_lag_s, 1.0)
         sm = replace(m, interval_s=tau)
-        points.append(IntervalPoint(interval_s=tau, goodput=float(simulate(sm, runs=runs, seed=seed).goodput.mean()),
-                                    daly_goodput=_daly_goodput(sm, tau)))
+        try:
+            good = float(simulate(sm, runs=runs, seed=seed).goodput.mean())
+        except InfeasibleError:  # no progress with slices this long (Daly's interval was checked to make progress)
+            good = 0.0
+        points.append(IntervalPoint(interval_s=tau, goodput=good, daly_goodput=_daly_goodput(sm, tau)))
     best = max(points, key=lambda p: (p.goodput, -p.interval_s))
     return best.interval_s, points
 
@@ -160,8 +163,14 @@ def _percentiles(x: np.ndarray) -> dict[str, float]:
 
 def reliability_report(s: Scenario, step: StepReport, *, runs: int = DEFAULT_RUNS, seed: int | None = None,
                        sizes: tuple[int, ...] = SIZE_SWEEP_GPUS, search_runs: int = SEARCH_RUNS,
-                       sweep_runs: int = SWEEP_RUNS) -> ReliabilityReport:
-    """The reliability ledger of the scenario's run with the parallelism ``step`` reports."""
+                       sweep_runs: int = SWEEP_RUNS, facility_w: float | None = None,
+                       cost_per_hour_usd: float | None = None) -> ReliabilityReport:
+    """The reliability ledger of the scenario's run with the parallelism ``step`` reports. ``facility_w``, the
+    site's average power during the run, and ``cost_per_hour_usd``, what an hour of the cluster costs (both from the
+    facility ledger, when the scenario names a facility), price the time failures add.
+
+    Raises InfeasibleError when the job cannot make progress at Daly's interval: the same answer whether or not the
+    interval is then searched (plan's summary does not search it)."""
     if runs < 1:
         raise SpecError(f"runs must be at least 1, got {runs}", field="runs")
     seed = s.seed if seed is None else seed
@@ -175,6 +184,7 @@ def reliability_report(s: Scenario, step: StepReport, *, runs: int = DEFAULT_RUN
     m = run_model(s, rates, ck, gpus=gpus, work_s=work, interval_s=1.0)
     young = young_interval_s(ck.blocking_s, mttf)
     daly = _usable_daly_s(ck, mttf)
+    check_progress(replace(m, interval_s=daly))
     if search_runs > 0:
         best, points = _search_interval(m, daly, seed=seed, runs=min(runs, search_runs))
         found = "best simulated"
@@ -187,12 +197,11 @@ def reliability_report(s: Scenario, step: StepReport, *, runs: int = DEFAULT_RUN
     samples = simulate(replace(m, interval_s=used), runs=runs, seed=seed)
     wasted_j = energy_j = cost_usd = None
     wall_p50 = float(np.percentile(samples.wall_s, 50))
-    if step.facility is not None:
-        facility_w = float(step.facility["average"]["facility_w"])
+    if facility_w is not None:
         wasted_j = float((samples.wall_s - work).mean()) * facility_w
         energy_j = wall_p50 * facility_w
-        if step.facility.get("run_cost_usd") is not None:
-            cost_usd = float(step.facility["cost_per_hour_usd"]["total"]) * wall_p50 / SECONDS_PER_HOUR
+    if cost_per_hour_usd is not None:
+        cost_usd = cost_per_hour_usd * wall_p50 / SECONDS_PER_HOUR
     return ReliabilityReport(
         scenario=s.name, profile=rel.name, num_gpus=gpus, runs=runs, seed=seed,
         failures=_failure_rows(rates, samples),

@@ -8,10 +8,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..facility.ledger import FacilityReport
 from ..network.report import CollectiveReport, FabricReport
-from ..perf.report import StepReport
 from ..reliability.report import ReliabilityReport
+from ..search.claims import ClaimCheck
 from ..search.rank import Ranked, SearchReport
+from ..search.run_report import RunReport
 from ..search.runner import SweepRun
 from ..search.sweep import FIELD_PREFIX
 from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY
@@ -45,25 +47,38 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms"
 
 
-_METRIC_FORMAT = {
-    "facility_peak_power_w": lambda v: f"{v / 1e6:,.0f} MW",
-    "facility_average_power_w": lambda v: f"{v / 1e6:,.0f} MW",
-    "homes_equivalent_peak": lambda v: f"{v:,.0f} homes",
-    "water_m3_per_day": lambda v: f"{v * GALLONS_PER_M3 / 1e6:,.2f} M gal/day",
-    "gpu_capex_usd": lambda v: f"${v / 1e9:,.2f} B",
-    "capex_usd": lambda v: f"${v / 1e9:,.2f} B",
-    "mfu": lambda v: f"{v:.1%}",
-    "time_to_train_days": lambda v: f"{v:,.1f} days",
-    "gpu_hours": lambda v: f"{v / 1e6:,.2f} M GPU-h",
-    "tokens_per_s": lambda v: f"{v:,.0f} tok/s",
-    "step_time_s": lambda v: f"{v:.3f} s",
-    "num_gpus": lambda v: f"{v:,.0f}",
-    "params": lambda v: f"{v / 1e9:,.1f} B",
-    "active_params": lambda v: f"{v / 1e9:,.1f} B",
-    "goodput": lambda v: f"{v:.1%}",
-    "time_to_train_with_failures_days": lambda v: f"{v:,.1f} days",
-    "job_mttf_h": lambda v: f"{v:,.2f} h",
-}
+def _fmt_claim_value(v: float | None, unit: str) -> str:
+    """A claim's figure in its own unit: 150 MW, 1.3 M gal/day, 3.5 B USD, 36.3% (fractions), 4.0x."""
+    if v is None:
+        return "never"
+    if unit == "fraction":
+        return f"{v:.1%}"
+    if unit == "%":
+        return f"{v:.1f}%"
+    if unit == "x":
+        return f"{v:,.1f}x"
+    a = abs(v)
+    number = (f"{v / 1e9:,.3g} B" if a >= 1e9 else f"{v / 1e6:,.3g} M" if a >= 1e6
+              else f"{v:,.0f}" if a >= 1000 or float(v).is_integer() else f"{v:.3g}")
+    return f"{number} {unit}"
+
+
+_VERDICT_STYLE = {"holds": "green", "loose": "yellow", "does not hold": "red", "input": "dim"}
+
+
+def claims_table(claims: list[ClaimCheck], title: str) -> Table:
+    """Each claim: the claimed range and the computed figure in the claim's unit, the verdict and its basis."""
+    t = Table(title=title, show_lines=True)
+    for col in ("claim", "claimed", "computed", "verdict", "basis"):
+        t.add_column(col, justify="right" if col in ("claimed", "computed") else "left")
+    for c in claims:
+        lo, hi = (_fmt_claim_value(b, c.unit) if b is not None else None for b in (c.low, c.high))
+        claimed = (lo if lo == hi else f"more than {lo}" if hi is None else f"up to {hi}" if lo is None
+                   else f"{lo} – {hi}")
+        style = _VERDICT_STYLE[c.verdict]
+        t.add_row(f"{c.claim}\n[dim]{c.source}[/dim]", claimed, _fmt_claim_value(c.predicted, c.unit),
+                  f"[{style}]{c.verdict}[/{style}]", c.basis)
+    return t
 
 
 def _pct(x: float | None) -> str:
@@ -74,7 +89,11 @@ def _signed_pct(x: float | None) -> str:
     return "-" if x is None else f"{x:+.1%}"
 
 
-def render_plan(r: StepReport, console: Console) -> None:
+def render_plan(run: RunReport, console: Console, seconds: float | None = None) -> None:
+    """The plan of a scenario; ``seconds``: how long the search took (measured by the caller, never reported)."""
+    r = run.step
+    n = run.search.candidates
+    searched = f"{n:,} configuration{'' if n == 1 else 's'} searched" + (f" in {_fmt_s(seconds)}" if seconds else "")
     console.print(f"[bold]{r.scenario}[/bold]: {r.model} on {r.cluster} "
                   f"({r.num_gpus:,} x {r.accelerator}, {r.precision})")
     par = r.parallelism
@@ -83,7 +102,7 @@ def render_plan(r: StepReport, console: Console) -> None:
         f" (etp {par['etp']}) · micro-batch {par['micro_batch']} · virtual stages {par['virtual_stages']}"
         f" · recompute {par['recompute']} · ZeRO {par['zero_stage']}"
         f" · SP {'on' if par['sequence_parallel'] else 'off'}"
-        f"  [dim]({r.search.get('candidates', 0):,} configurations searched)[/dim]")
+        f"  [dim]({searched})[/dim]")
 
     if r.groups:
         g = Table(title="parallel groups on the fabric", show_edge=False)
@@ -121,7 +140,7 @@ def render_plan(r: StepReport, console: Console) -> None:
                                                              "offload_activations") if r.parallelism.get(name)]
     if offloaded:
         console.print(f"offloaded to host memory: {', '.join(offloaded)} ({r.host_memory_bytes / GIB:.1f} GiB per GPU"
-                      f"){'; ' + str(r.search['offload']) if r.search.get('offload') else ''}")
+                      f"){'; ' + run.search.offload if run.search.offload else ''}")
 
     s = Table(title="run", show_edge=False)
     s.add_column("figure")
@@ -137,43 +156,32 @@ def render_plan(r: StepReport, console: Console) -> None:
               + (f"  [dim]({r.time_to_train_interval_s[0] / SECONDS_PER_DAY:,.1f} – "
                  f"{r.time_to_train_interval_s[1] / SECONDS_PER_DAY:,.1f})[/dim]"
                  if r.time_to_train_interval_s else ""))
-    if r.reliability and "unavailable" in r.reliability:
-        s.add_row("time to train with failures", f"[dim]not modelled: {r.reliability['unavailable']}[/dim]")
-    elif r.reliability and "infeasible" in r.reliability:
-        s.add_row("time to train with failures", f"[red]never: {r.reliability['infeasible']}[/red]")
-    elif r.reliability:
-        rel = r.reliability
-        ttt = rel["time_to_train_s"]
+    rel = run.reliability
+    if rel is None and run.reliability_infeasible:
+        s.add_row("time to train with failures", f"[red]never: {run.reliability_note}[/red]")
+    elif rel is None:
+        s.add_row("time to train with failures", f"[dim]not modelled: {run.reliability_note}[/dim]")
+    else:
+        ttt = rel.time_to_train_s
         s.add_row("time to train with failures (P10 / P50 / P90)",
                   " / ".join(f"{ttt[k] / SECONDS_PER_DAY:,.1f}" for k in ("p10", "p50", "p90"))
-                  + f" days; goodput {rel['goodput']['mean']:.1%}")
-        s.add_row("job mean time to failure", f"{rel['mttf_unexpected_s'] / 3600:,.2f} h "
-                  f"({rel['interruptions_per_day']:,.1f} interruptions a day; checkpoint every "
-                  f"{_fmt_s(rel['interval_used_s'])})")
-        if rel.get("run_cost_with_failures_usd") is not None:
+                  + f" days; goodput {rel.goodput['mean']:.1%}")
+        s.add_row("job mean time to failure", f"{rel.mttf_unexpected_s / 3600:,.2f} h "
+                  f"({rel.interruptions_per_day:,.1f} interruptions a day; checkpoint every "
+                  f"{_fmt_s(rel.interval_used_s)})")
+        if rel.run_cost_with_failures_usd is not None and rel.run_energy_facility_with_failures_j is not None:
             s.add_row("energy and cost of the run with failures (P50)",
-                      f"{rel['run_energy_facility_with_failures_j'] / J_PER_KWH / 1e6:,.1f} GWh; "
-                      f"${rel['run_cost_with_failures_usd'] / 1e6:,.0f} M")
+                      f"{rel.run_energy_facility_with_failures_j / J_PER_KWH / 1e6:,.1f} GWh; "
+                      f"${rel.run_cost_with_failures_usd / 1e6:,.0f} M")
     s.add_row("GPU-hours", f"{r.gpu_hours / 1e6:,.2f} M")
     console.print(s)
     if r.uncertainty:
         u = r.uncertainty
         console.print(f"[dim]interval: {u.basis} ({', '.join(u.rows)}; {u.calibration})[/dim]")
-    if r.facility:
-        render_facility(r.facility, console)
-    if r.claims:
-        c = Table(title="against the public record", show_edge=False)
-        c.add_column("claim")
-        c.add_column("published", justify="right")
-        c.add_column("supercluster", justify="right")
-        c.add_column("", justify="center")
-        for claim in r.claims:
-            fmt = _METRIC_FORMAT[claim.metric]
-            published = fmt(claim.low) if claim.low == claim.high else f"{fmt(claim.low)} – {fmt(claim.high)}"
-            mark = "[green]✓[/green]" if claim.within else "[yellow]≠[/yellow]"
-            c.add_row(claim.claim, published, fmt(claim.predicted), mark)
-        console.print(c)
-        console.print("[dim]" + "; ".join(sorted({cl.source for cl in r.claims})) + "[/dim]")
+    if run.facility:
+        render_facility(run.facility, console)
+    if run.claims:
+        console.print(claims_table(run.claims, "against the public record"))
 
 
 def render_validation(v: ValidationResult, console: Console) -> None:
@@ -401,49 +409,49 @@ def render_collective(r: CollectiveReport, console: Console) -> None:
     console.print(f"[dim]alternatives: {others}[/dim]")
 
 
-def render_facility(f: dict[str, Any], console: Console) -> None:
-    """The facility ledger (a FacilityReport as a dict)."""
-    t = Table(title=f"facility: {f['facility']} (PUE {f['pue']:.2f})", show_edge=False)
+def render_facility(f: FacilityReport, console: Console) -> None:
+    """The facility ledger."""
+    t = Table(title=f"facility: {f.facility} (PUE {f.pue:.2f})", show_edge=False)
     t.add_column("figure")
     t.add_column("value", justify="right")
-    peak, avg = f["peak"], f["average"]
+    peak, avg = f.peak, f.average
     t.add_row("IT power peak / training average",
-              f"{peak['it_w'] / 1e6:,.1f} / {avg['it_w'] / 1e6:,.1f} MW")
+              f"{peak.it_w / 1e6:,.1f} / {avg.it_w / 1e6:,.1f} MW")
     t.add_row("  GPUs / hosts / network / storage (average)",
-              " / ".join(f"{avg[k] / 1e6:,.1f}" for k in ("gpus_w", "hosts_w", "network_w", "storage_w")) + " MW")
-    t.add_row("facility power peak / average", f"{peak['facility_w'] / 1e6:,.1f} / {avg['facility_w'] / 1e6:,.1f} MW")
-    if f["homes_equivalent_peak"] is not None:
+              " / ".join(f"{w / 1e6:,.1f}" for w in (avg.gpus_w, avg.hosts_w, avg.network_w, avg.storage_w)) + " MW")
+    t.add_row("facility power peak / average", f"{peak.facility_w / 1e6:,.1f} / {avg.facility_w / 1e6:,.1f} MW")
+    if f.homes_equivalent_peak is not None:
         t.add_row("US homes equivalent (peak / average)",
-                  f"{f['homes_equivalent_peak']:,.0f} / {f['homes_equivalent_average']:,.0f}")
-    t.add_row("energy of the run (facility)", f"{f['run_energy_facility_j'] / J_PER_KWH / 1e6:,.1f} GWh")
-    if f["water_m3_per_day"] is not None:
-        t.add_row("site water", f"{f['water_m3_per_day'] * GALLONS_PER_M3 / 1e6:,.2f} M gal/day; "
-                                f"{f['run_water_m3'] * GALLONS_PER_M3 / 1e6:,.1f} M gal for the run")
-        if f.get("water_by_month"):
-            months = f["water_by_month"]
-            t.add_row("  WUE by month, Jan-Dec (L/kWh IT)", " ".join(f"{m['wue_l_per_kwh']:.2f}" for m in months))
-            t.add_row("  wet-bulb by month, Jan-Dec (C)", " ".join(f"{m['wet_bulb_c']:.0f}" for m in months))
+                  f"{f.homes_equivalent_peak:,.0f} / {f.homes_equivalent_average:,.0f}")
+    t.add_row("energy of the run (facility)", f"{f.run_energy_facility_j / J_PER_KWH / 1e6:,.1f} GWh")
+    if f.water_m3_per_day is not None and f.run_water_m3 is not None:
+        t.add_row("site water", f"{f.water_m3_per_day * GALLONS_PER_M3 / 1e6:,.2f} M gal/day; "
+                                f"{f.run_water_m3 * GALLONS_PER_M3 / 1e6:,.1f} M gal for the run")
+        if f.water_by_month and f.water_m3_per_day_peak_month is not None:
+            months = f.water_by_month
+            t.add_row("  WUE by month, Jan-Dec (L/kWh IT)", " ".join(f"{m.wue_l_per_kwh:.2f}" for m in months))
+            t.add_row("  wet-bulb by month, Jan-Dec (C)", " ".join(f"{m.wet_bulb_c:.0f}" for m in months))
             t.add_row("  site water in the peak month",
-                      f"{f['water_m3_per_day_peak_month'] * GALLONS_PER_M3 / 1e6:,.2f} M gal/day")
-    if f["run_co2_kg"] is not None:
-        t.add_row("CO2 of the run / per year", f"{f['run_co2_kg'] / 1e3:,.0f} t / {f['co2_kg_per_year'] / 1e3:,.0f} t")
-    if f.get("run_generation_water_m3") is not None:
+                      f"{f.water_m3_per_day_peak_month * GALLONS_PER_M3 / 1e6:,.2f} M gal/day")
+    if f.run_co2_kg is not None and f.co2_kg_per_year is not None:
+        t.add_row("CO2 of the run / per year", f"{f.run_co2_kg / 1e3:,.0f} t / {f.co2_kg_per_year / 1e3:,.0f} t")
+    if f.run_generation_water_m3 is not None:
         t.add_row("water to generate the electricity (off site)",
-                  f"{f['run_generation_water_m3'] * GALLONS_PER_M3 / 1e6:,.1f} M gal for the run")
-    capex = f["capex_usd"]
+                  f"{f.run_generation_water_m3 * GALLONS_PER_M3 / 1e6:,.1f} M gal for the run")
+    capex = f.capex_usd
     if capex.get("total"):
         t.add_row("capex", f"${capex['total'] / 1e9:,.2f} B (" + ", ".join(
             f"{k} {v / 1e9:,.2f}" for k, v in capex.items() if k != "total") + ")")
-    if f["cost_per_gpu_hour_usd"] is not None:
-        cloud = f.get("cloud_usd_per_gpu_hour")
-        t.add_row("cost per GPU-hour", f"${f['cost_per_gpu_hour_usd']:,.2f}"
+    if f.cost_per_gpu_hour_usd is not None and f.run_cost_usd is not None:
+        cloud = f.cloud_usd_per_gpu_hour
+        t.add_row("cost per GPU-hour", f"${f.cost_per_gpu_hour_usd:,.2f}"
                   + (f" (cloud: ${cloud:,.2f})" if cloud else ""))
-        t.add_row("cost of the run", f"${f['run_cost_usd'] / 1e6:,.0f} M")
+        t.add_row("cost of the run", f"${f.run_cost_usd / 1e6:,.0f} M")
     console.print(t)
-    if f["estimates"]:
-        console.print(f"[dim]estimates among the inputs: {', '.join(f['estimates'])}[/dim]")
-    if f["missing"]:
-        console.print(f"[dim]not in the catalog (left out): {', '.join(f['missing'])}[/dim]")
+    if f.estimates:
+        console.print(f"[dim]estimates among the inputs: {', '.join(f.estimates)}[/dim]")
+    if f.missing:
+        console.print(f"[dim]not in the catalog (left out): {', '.join(f.missing)}[/dim]")
 
 
 def render_reliability(r: ReliabilityReport, console: Console) -> None:
@@ -572,14 +580,7 @@ def render_sweep(r: SweepRun, fields: list[str], console: Console) -> None:
 
 
 def render_claims(r: ClaimsReport, console: Console) -> None:
-    t = Table(title="the public claims about the Memphis Supercluster", show_lines=True)
-    for col in ("claim", "claimed", "computed", "verdict", "basis"):
-        t.add_column(col, justify="right" if col in ("claimed", "computed") else "left")
-    colour = {"holds": "green", "loose": "yellow", "does not hold": "red"}
-    for c in r.claims:
-        v = colour.get(c.verdict, "white")
-        t.add_row(f"{c.claim}\n[dim]{c.source}[/dim]", "-" if c.claimed is None else f"{c.claimed:,.4g}",
-                  "-" if c.computed is None else f"{c.computed:,.4g}", f"[{v}]{c.verdict}[/{v}]", c.basis)
+    t = claims_table(r.claims, f"the public claims, against {r.scenario}")
     console.print(t)
     s = Table(title="the supercomputers the articles name (TOP500, FP64)", show_edge=False)
     for col in ("system", "accelerators", "Rpeak published / modelled", "Rmax", "HPL power published / modelled",

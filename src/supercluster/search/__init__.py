@@ -1,7 +1,8 @@
 """Search over parallel configurations."""
 
-from .plan import plan
+from .plan import best_step, plan
 from .rank import SearchReport, rank
+from .run_report import RunReport
 from .space import divisors, enumerate_space
 
-__all__ = ["SearchReport", "divisors", "enumerate_space", "plan", "rank"]
+__all__ = ["RunReport", "SearchReport", "best_step", "divisors", "enumerate_space", "plan", "rank"]

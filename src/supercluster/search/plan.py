@@ -1,8 +1,7 @@
-"""plan(): the fastest configuration of a scenario that fits in memory, with its StepReport."""
+"""plan(): the fastest configuration of a scenario that fits in memory, and its run's RunReport."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -10,14 +9,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import InfeasibleError
-from ..facility.ledger import facility_ledger
+from ..facility.ledger import FacilityReport, facility_ledger
 from ..perf.candidates import Candidates
 from ..perf.report import StepReport, step_report
 from ..perf.step import Prepared, StepArrays, candidate_memory, evaluate, memory_fits, prepare, stage_key
-from ..reliability.report import PLAN_RUNS, reliability_report
+from ..reliability.report import PLAN_RUNS, ReliabilityReport, reliability_report
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
-from .claims import check_claims
+from .claims import ClaimCheck, Computed, check_claims
+from .run_report import RunReport, SearchSummary, provenance
 from .space import enumerate_space, fixed_offload, offload_variants
 from .uncertainty import with_interval
 
@@ -82,39 +82,53 @@ class TimedSpace:
     prepared: Prepared | None = None
 
     def fastest_step_time(self, calibration: Calibration) -> float:
-        """``plan(scenario, calibration, require_fit=False).step_time_s``, reusing the space and its stage."""
+        """``best_step(scenario, calibration, require_fit=False)``'s step time, reusing the space and its stage."""
         s = self.scenario
         cal = s.calibrated(calibration)
         if self.space is None:
             self.space = enumerate_space(s)
         if len(self.space) == 0 or len(self.space) > CHUNK:
-            return plan(s, calibration, require_fit=False, with_reliability=False).step_time_s
+            return best_step(s, calibration, require_fit=False)[0].step_time_s
         if self.prepared is None or self.prepared.key != stage_key(cal):
             self.prepared = prepare(s, self.space, cal)
         arrays = evaluate(s, self.space, cal, self.prepared)
         i = best_index(arrays, require_fit=True)
         if i is None and fixed_offload(s.parallelism)[1]:  # perhaps only an offload fits: the whole search
-            return plan(s, calibration, require_fit=False, with_reliability=False).step_time_s
+            return best_step(s, calibration, require_fit=False)[0].step_time_s
         if i is None:
             i = best_index(arrays, require_fit=False)
         assert i is not None
         return float(arrays.step_time_s[i])
 
 
-def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True,
-         with_reliability: bool = True) -> StepReport:
-    """Search the scenario's parallel configurations (given fields fixed) and report the best one."""
+def _given(s: Scenario) -> str:
+    """The parallelism fields the scenario fixes, as 'tp 8, pp 4' ('' when the search chooses every one)."""
+    fixed = s.parallelism.model_dump(exclude_defaults=True)
+    return ", ".join(f"{k} {v}" for k, v in fixed.items())
+
+
+def _config_text(row: dict[str, Any]) -> str:
+    """A candidate's configuration as a reader writes it: 'tp 8, pp 4, dp 64, micro-batch 1, recompute full'."""
+    names = {"micro_batch": "micro-batch", "virtual_stages": "virtual stages", "zero_stage": "ZeRO stage"}
+    return ", ".join(f"{names.get(k, k)} {v}" for k, v in row.items() if v is not None)
+
+
+def best_step(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True
+              ) -> tuple[StepReport, SearchSummary]:
+    """The fastest configuration of the scenario's space that fits (any, when ``require_fit`` is False), with the
+    interval its measured figures should lie in, and what the search looked at."""
     cal = s.calibrated(calibration)
-    start = time.perf_counter()
     space = enumerate_space(s)
+    given = _given(s)
     if len(space) == 0:
         n, gb = s.cluster.num_gpus, s.training.global_batch
         raise InfeasibleError(
-            f"{s.name}: no parallel configuration satisfies the rules for {n:,} GPUs "
-            f"(= {_factorise(n)}) with the given parallelism: tp * pp * dp * cp must equal the GPU count with tp "
-            f"dividing heads({s.model.heads}) and the scale-up domain({s.cluster.domain_gpus}), pp dividing "
-            f"layers({s.model.layers}) and dp dividing global_batch({gb} = {_factorise(gb)}); try a global batch "
-            f"or a GPU count with more common factors")
+            f"no parallel configuration satisfies the rules for {n:,} GPUs (= {_factorise(n)})"
+            + (f" with the given {given}" if given else "")
+            + f": tp * pp * dp * cp must equal the GPU count with tp dividing heads ({s.model.heads}) and the "
+            f"scale-up domain ({s.cluster.domain_gpus}), pp dividing layers ({s.model.layers}) and dp dividing "
+            f"global_batch ({gb} = {_factorise(gb)}); try a global batch or a GPU count with more common factors",
+            field="parallelism" if given else "cluster.num_gpus")
     best: tuple[float, float, int, Candidates, StepArrays] | None = None  # time, memory, index in chunk
     fallback: tuple[float, Candidates, StepArrays, int] | None = None
     plain: float | None = None  # the fastest step that fits without offloading
@@ -132,7 +146,6 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
         j = int(np.argmin(over))
         if fallback is None or over[j] < fallback[0]:
             fallback = (float(over[j]), chunk, arrays, j)
-    info: dict[str, Any] = {"candidates": len(space), "seconds": 0.0}
     if best is None:
         assert fallback is not None
         if require_fit:
@@ -143,8 +156,10 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
             capacity = s.cluster.accelerator.host.memory_bytes / 2**30 if s.cluster.accelerator.host else 0.0
             offloaded = f" and {host:.1f} GiB of host memory per GPU of {capacity:.1f}" if host > 0 else ""
             raise InfeasibleError(
-                f"{s.name}: no configuration fits in memory; the leanest needs {need:.1f} GiB per GPU of a "
-                f"{budget:.1f} GiB budget{offloaded} ({chunk.row(j)})")
+                f"no configuration {'with the given ' + given + ' ' if given else ''}fits in memory: the leanest "
+                f"({_config_text(chunk.row(j))}) needs {need:.1f} GiB per GPU of a {budget:.1f} GiB budget"
+                f"{offloaded}; more GPUs, a smaller model or sequence, or recompute and offload left to the search "
+                f"would help", field="parallelism" if given else "cluster.accelerator")
         # Report the fastest configuration regardless of memory (validation of runs known to have run).
         best_any = None
         for _, chunk, arrays in evaluated_chunks(s, space, cal):
@@ -156,28 +171,53 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
         _, chunk, arrays, i = best_any
     else:
         _, _, i, chunk, arrays = best
-    info["seconds"] = time.perf_counter() - start
+    offload = None
     if int(chunk.offload[i]):  # say what the offload buys
-        info["offload"] = ("what makes a configuration fit: none fits without offloading" if plain is None else
-                           f"{plain / float(arrays.step_time_s[i]) - 1.0:.1%} faster than the best configuration that "
-                           f"fits without offloading ({plain:.3g} s a step)")
-    report = with_interval(step_report(s, chunk, arrays, i, search=info), s, cal)
-    ledger = facility_ledger(s, report)
-    if ledger is not None:
-        report = report.model_copy(update={"facility": ledger.model_dump()})
-    if with_reliability and s.cluster.storage is None:
-        report = report.model_copy(update={"reliability": {
-            "unavailable": "the cluster names no storage, which the checkpoint model needs (cluster.storage: "
-                           "write_bandwidth_per_gpu_bytes_per_s, read_bandwidth_per_gpu_bytes_per_s)"}})
-    elif with_reliability:  # time-to-train with failures beside the failure-free one
+        offload = ("what makes a configuration fit: none fits without offloading" if plain is None else
+                   f"{plain / float(arrays.step_time_s[i]) - 1.0:.1%} faster than the best configuration that "
+                   f"fits without offloading ({plain:.3g} s a step)")
+    return with_interval(step_report(s, chunk, arrays, i), s, cal), SearchSummary(candidates=len(space),
+                                                                                   offload=offload)
+
+
+def run_reliability(s: Scenario, step: StepReport, ledger: FacilityReport | None, **options: Any
+                    ) -> ReliabilityReport:
+    """The reliability ledger of the run ``step`` reports, its wasted energy and cost priced by the facility
+    ledger (when there is one); ``options`` go to reliability.report.reliability_report."""
+    return reliability_report(
+        s, step, facility_w=ledger.average.facility_w if ledger else None,
+        cost_per_hour_usd=ledger.cost_per_hour_usd["total"] if ledger and ledger.run_cost_usd is not None else None,
+        **options)
+
+
+def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True,
+         with_reliability: bool = True) -> RunReport:
+    """Search the scenario's parallel configurations (given fields fixed) and report the best one's run: its step,
+    the facility ledger (when the scenario names a facility), the reliability ledger (``with_reliability``, when the
+    cluster names checkpoint storage) and its claims judged (only with the reliability ledger: a partial report
+    judges none)."""
+    step, summary = best_step(s, calibration, require_fit=require_fit)
+    ledger = facility_ledger(s, step)
+    rel: ReliabilityReport | None = None
+    note: str | None = None
+    infeasible = False
+    if not with_reliability:
+        note = "not computed (plan without the failure model)"
+    elif s.cluster.storage is None:
+        note = ("the cluster names no storage, which the checkpoint model needs (cluster.storage: "
+                "write_bandwidth_per_gpu_bytes_per_s, read_bandwidth_per_gpu_bytes_per_s)")
+    else:  # time-to-train with failures beside the failure-free one
         try:
-            rel: dict[str, object] = reliability_report(s, report, runs=PLAN_RUNS, sizes=(), search_runs=0).model_dump()
+            rel = run_reliability(s, step, ledger, runs=PLAN_RUNS, sizes=(), search_runs=0)
         except InfeasibleError as exc:  # failures outpace restarts: say so beside the failure-free time
-            rel = {"infeasible": str(exc)}
-        report = report.model_copy(update={"reliability": rel})
-    if s.claims:
-        report = report.model_copy(update={"claims": check_claims(report, s.claims)})
-    return report
+            note, infeasible = exc.message, True
+    claims: list[ClaimCheck] = []
+    if with_reliability and s.claims:
+        claims = check_claims(s.claims, Computed(scenario=s, step=step, facility=ledger, reliability=rel,
+                                                 reliability_note=note))
+    cal = s.calibrated(calibration)
+    return RunReport(step=step, search=summary, facility=ledger, reliability=rel, reliability_note=note,
+                     reliability_infeasible=infeasible, claims=claims, provenance=provenance(s, cal.source))
 
 
 def _factorise(n: int) -> str:

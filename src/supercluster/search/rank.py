@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import InfeasibleError
+from ..facility.ledger import FacilityReport
 from ..perf.candidates import RECOMPUTE_NAMES, Candidates
 from ..perf.report import StepReport
 from ..perf.step import PARTS
@@ -75,9 +76,9 @@ class SearchReport(BaseModel):
     best: StepReport
 
 
-def _cost_per_hour(s: Scenario, best: StepReport) -> tuple[float | None, str | None]:
-    if best.facility and best.facility.get("cost_per_gpu_hour_usd") is not None:
-        return float(best.facility["cost_per_hour_usd"]["total"]), "facility ledger (capex, power, water per hour)"
+def _cost_per_hour(s: Scenario, facility: FacilityReport | None) -> tuple[float | None, str | None]:
+    if facility is not None and facility.cost_per_gpu_hour_usd is not None:
+        return float(facility.cost_per_hour_usd["total"]), "facility ledger (capex, power, water per hour)"
     price = s.cluster.accelerator.cloud_usd_per_gpu_hour
     if price is not None:
         return price * s.cluster.num_gpus, f"cloud price of the accelerator (${price:.2f} per GPU-hour)"
@@ -90,7 +91,7 @@ def rank(s: Scenario, *, top: int = 10, pareto: bool = False, calibration: Calib
     if top < 1:
         raise ValueError("top must be at least 1")
     cal = s.calibrated(calibration)
-    best = plan(s, calibration, with_reliability=False)  # raises InfeasibleError with its reasons if nothing fits
+    run = plan(s, calibration, with_reliability=False)  # raises InfeasibleError with its reasons if nothing fits
     start = time.perf_counter()
     space = enumerate_space(s)
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("step", "mem", "fits", *PARTS)}
@@ -109,7 +110,7 @@ def rank(s: Scenario, *, top: int = 10, pareto: bool = False, calibration: Calib
     if fit.size == 0:  # pragma: no cover - plan() raised already
         raise InfeasibleError(f"{s.name}: no configuration fits in memory")
     order = fit[np.lexsort((fit, a["mem"][fit], a["step"][fit]))]
-    per_hour, basis = _cost_per_hour(s, best)
+    per_hour, basis = _cost_per_hour(s, run.facility)
     tokens_step = float(s.training.global_batch * s.seq_len)
     flops_step = model_flops_per_token(s.model, s.seq_len) * tokens_step
     peak = s.cluster.num_gpus * s.cluster.accelerator.peak_flops_per_s(s.training.precision)
@@ -138,7 +139,7 @@ def rank(s: Scenario, *, top: int = 10, pareto: bool = False, calibration: Calib
         scenario=s.name, num_gpus=s.cluster.num_gpus, candidates=len(space), fitting=int(fit.size),
         seconds=time.perf_counter() - start, cost_basis=basis,
         top=[ranked(i, r + 1) for r, i in enumerate(order[:top])], pareto_size=front_size, pareto=front,
-        why=_why(space, a, order), best=best)
+        why=_why(space, a, order), best=run.step)
 
 
 def _why(space: Candidates, a: dict[str, np.ndarray], order: np.ndarray) -> list[Reason]:

@@ -167,22 +167,21 @@ def evaluate_point(base: dict[str, Any], base_dir: str, index: int, overrides: d
         return {**row, "status": "infeasible", "error": str(exc)}
     except SuperclusterError as exc:
         return {**row, "status": "invalid", "error": str(exc)}
-    row.update(status="ok", scenario=s.name, num_gpus=r.num_gpus, accelerator=r.accelerator, model=r.model,
-               parallelism=json.dumps(r.parallelism, sort_keys=True), step_time_s=r.step_time_s, mfu=r.mfu,
-               tokens_per_s=r.tokens_per_s, time_to_train_s=r.time_to_train_s, gpu_hours=r.gpu_hours,
-               memory_per_gpu_bytes=r.memory_per_gpu_bytes)
+    st = r.step
+    row.update(status="ok", scenario=s.name, num_gpus=st.num_gpus, accelerator=st.accelerator, model=st.model,
+               parallelism=json.dumps(st.parallelism, sort_keys=True), step_time_s=st.step_time_s, mfu=st.mfu,
+               tokens_per_s=st.tokens_per_s, time_to_train_s=st.time_to_train_s, gpu_hours=st.gpu_hours,
+               memory_per_gpu_bytes=st.memory_per_gpu_bytes)
     f = r.facility
-    if f:
-        row.update(facility_peak_power_w=f["peak"]["facility_w"], facility_average_power_w=f["average"]["facility_w"],
-                   water_m3_per_day=f["water_m3_per_day"], run_energy_facility_j=f["run_energy_facility_j"],
-                   run_co2_kg=f["run_co2_kg"], run_cost_usd=f["run_cost_usd"],
-                   cost_per_gpu_hour_usd=f["cost_per_gpu_hour_usd"])
+    if f is not None:
+        row.update(facility_peak_power_w=f.peak.facility_w, facility_average_power_w=f.average.facility_w,
+                   water_m3_per_day=f.water_m3_per_day, run_energy_facility_j=f.run_energy_facility_j,
+                   run_co2_kg=f.run_co2_kg, run_cost_usd=f.run_cost_usd,
+                   cost_per_gpu_hour_usd=f.cost_per_gpu_hour_usd)
     rel = r.reliability
-    if rel and "unavailable" in rel:
-        pass
-    elif rel and "infeasible" not in rel:
-        row.update(goodput=rel["goodput"]["mean"], time_to_train_with_failures_s=rel["time_to_train_s"]["p50"],
-                   job_mttf_s=rel["mttf_unexpected_s"], run_cost_with_failures_usd=rel["run_cost_with_failures_usd"])
-    elif rel:
-        row.update(goodput=0.0, error=rel["infeasible"])
+    if rel is not None:
+        row.update(goodput=rel.goodput["mean"], time_to_train_with_failures_s=rel.time_to_train_s["p50"],
+                   job_mttf_s=rel.mttf_unexpected_s, run_cost_with_failures_usd=rel.run_cost_with_failures_usd)
+    elif r.reliability_infeasible:
+        row.update(goodput=0.0, error=r.reliability_note)
     return row

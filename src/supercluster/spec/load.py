@@ -122,6 +122,10 @@ def _resolve_tree(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
                     fabric[sub] = _resolve_named(f"cluster.fabric.{sub}", fabric[sub], base_dir)
             cluster["fabric"] = fabric
         data["cluster"] = cluster
+    claims = data.get("claims")
+    if isinstance(claims, list):  # a claim's `versus` cluster: a catalog name or an inline cluster, as `cluster`
+        data["claims"] = [{**c, "versus": _resolve_tree({"cluster": c["versus"]}, base_dir)["cluster"]}
+                          if isinstance(c, dict) and c.get("versus") is not None else c for c in claims]
     calibration = data.get("calibration")
     if isinstance(calibration, str):  # a calibration file, relative to the scenario
         data["calibration"] = str((base_dir / calibration).resolve())

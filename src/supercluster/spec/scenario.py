@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 
 from ..errors import InputError
+from ..units import CLAIM_UNITS
 from . import catalog
 from .base import Spec
 from .calibration import Calibration, default_calibration, knob_names, load_calibration
@@ -18,22 +19,38 @@ from .training import Parallelism, Training
 ClaimMetric = Literal["mfu", "time_to_train_days", "gpu_hours", "tokens_per_s", "step_time_s", "num_gpus",
                       "params", "active_params", "facility_peak_power_w", "facility_average_power_w",
                       "homes_equivalent_peak", "water_m3_per_day", "gpu_capex_usd", "capex_usd", "goodput",
-                      "time_to_train_with_failures_days", "job_mttf_h"]
+                      "time_to_train_with_failures_days", "job_mttf_h", "fabric_tiers", "fabric_switches",
+                      "gpu_count_ratio", "peak_flops_ratio"]
+# What a claim's metric needs from the scenario (supercluster.search.claims computes them)
+FACILITY_METRICS = frozenset({"facility_peak_power_w", "facility_average_power_w", "homes_equivalent_peak",
+                              "water_m3_per_day", "gpu_capex_usd", "capex_usd"})
+RELIABILITY_METRICS = frozenset({"goodput", "time_to_train_with_failures_days", "job_mttf_h"})
+VERSUS_METRICS = frozenset({"gpu_count_ratio", "peak_flops_ratio"})  # this cluster against another (``versus``)
 
 
 class Claim(Spec):
-    """A public figure the scenario's result can be checked against, e.g. "90-100 days on ~25,000 A100"."""
+    """A public figure the scenario's result is checked against, e.g. "90-100 days on ~25,000 A100": a range
+    [low, high] in ``unit`` (one bound: "more than low" / "less than high"; both equal: a point)."""
 
-    claim: str
+    claim: str = Field(min_length=1)
     metric: ClaimMetric
-    low: float
-    high: float
-    source: str
+    low: float | None = Field(default=None, allow_inf_nan=False)
+    high: float | None = Field(default=None, allow_inf_nan=False)
+    unit: str | None = Field(default=None, description="the unit the claim states its figure in (default: the "
+                             "metric's own; one of supercluster.units.CLAIM_UNITS)")
+    versus: Cluster | None = Field(default=None, description="the cluster a ratio metric compares this one with")
+    source: str = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> Claim:
-        if self.low > self.high:
+    def _well_formed(self) -> Claim:
+        if self.low is None and self.high is None:
+            raise ValueError("a claim needs low, high or both")
+        if self.low is not None and self.high is not None and self.low > self.high:
             raise ValueError(f"low({self.low}) exceeds high({self.high})")
+        if self.unit is not None and self.unit not in CLAIM_UNITS:
+            raise ValueError(f"unknown unit {self.unit!r} (known: {', '.join(CLAIM_UNITS)})")
+        if (self.versus is None) == (self.metric in VERSUS_METRICS):
+            raise ValueError(f"{self.metric} {'needs' if self.versus is None else 'takes no'} a `versus` cluster")
         return self
 
 
@@ -60,6 +77,16 @@ class Scenario(Spec):
         "the scenario) or what-if overrides of the global knobs, e.g. {ep_comm_overlap: 1.0} for a schedule that "
         "hides the expert all-to-all (DeepSeek's DualPipe); {file: path, knob: value} does both")
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _claims_computable(self) -> Scenario:
+        for i, c in enumerate(self.claims):
+            if c.metric in FACILITY_METRICS and self.facility is None:
+                raise ValueError(f"claims.{i}.metric: {c.metric} needs a facility (the scenario names none)")
+            if c.metric in RELIABILITY_METRICS and self.cluster.storage is None:
+                raise ValueError(f"claims.{i}.metric: {c.metric} needs the cluster's checkpoint storage "
+                                 "(cluster.storage), which the reliability model reads")
+        return self
 
     @model_validator(mode="after")
     def _known_knobs(self) -> Scenario:

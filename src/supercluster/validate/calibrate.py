@@ -34,7 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import FileFormatError, InputError, SuperclusterError
-from ..search.plan import TimedSpace, plan
+from ..search.plan import TimedSpace, best_step
 from ..search.uncertainty import error_range, features, nearest
 from ..spec.calibration import (
     Calibration,
@@ -256,7 +256,7 @@ def calibrate(path: str | Path | None, *, start: Calibration, neutral: bool, pri
     residuals = []
     for r, p, c in zip(runs, after, cv_pred, strict=True):
         if math.isfinite(p) and math.isfinite(c):
-            plan_par = plan(r.scenario, fitted, require_fit=False, with_reliability=False).parallelism
+            plan_par = best_step(r.scenario, fitted, require_fit=False)[0].parallelism
             residuals.append(Residual(id=r.id, group=r.group, features=features(r.scenario, plan_par),
                                       rel_error=p / r.expected_s - 1.0, cv_rel_error=c / r.expected_s - 1.0))
     by_id = {res.id: res for res in residuals}

@@ -1,41 +1,23 @@
-"""`supercluster claims`: the public claims about the Memphis Supercluster, each beside what the model computes.
-
-Verdict: holds when the computed figure is within 15% of the claim, loose within 50%, does not hold beyond;
-threshold and unit claims say so directly. Every check names its inputs in ``basis``.
+"""`supercluster claims`: a scenario's public claims (by default the Memphis Supercluster's), each judged by the one
+rule of supercluster.search.claims against the scenario's plan, and the TOP500 systems the articles name beside
+what the catalog hardware gives.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from ..network.report import fabric_report
-from ..network.topology import build_topology
-from ..search.claims import metric_value
+from ..search.claims import ClaimCheck
 from ..search.plan import plan
 from ..spec import catalog
 from ..spec.hardware import Accelerator
-from ..spec.load import build_scenario, load_cluster
-from ..units import kwh_per_year_to_w
+from ..spec.load import load_scenario
 
-CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
-HOLDS, LOOSE = 0.15, 0.50
-
-
-class ClaimVerdict(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    claim: str
-    source: str
-    claimed: float | None
-    computed: float | None
-    verdict: str  # holds | loose | does not hold
-    basis: str
+MEMPHIS = Path(str(resources.files("supercluster").joinpath("scenarios", "memphis.yaml")))
 
 
 class SupercomputerRow(BaseModel):
@@ -57,74 +39,17 @@ class SupercomputerRow(BaseModel):
 
 
 class ClaimsReport(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    claims: list[ClaimVerdict]
+    scenario: str
+    claims: list[ClaimCheck]
     supercomputers: list[SupercomputerRow]
 
 
-def _verdict(claimed: float, computed: float) -> str:
-    rel = abs(computed - claimed) / abs(claimed)
-    return "holds" if rel <= HOLDS else "loose" if rel <= LOOSE else "does not hold"
-
-
-def check_claims_file(path: Path = CLAIMS_FILE) -> ClaimsReport:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    scenario = build_scenario(data["scenario"], file=str(path))
-    report = plan(scenario)
-    out = []
-    for c in data["claims"]:
-        chk: dict[str, Any] = c["check"]
-        kind = chk["kind"]
-        claimed_raw = chk.get("claimed")
-        claimed = float(claimed_raw) if claimed_raw is not None else float("nan")
-        computed: float | None = None
-        verdict, basis = "", ""
-        if kind == "fabric_tiers":
-            topo = build_topology(load_cluster(chk["cluster"]))
-            computed = float(len(topo.tiers))
-            verdict = "holds" if computed == claimed else "does not hold"
-            basis = (f"radix-{topo.radix} switches: 2 tiers hold {topo.radix ** 2 // 2:,} endpoints, "
-                     f"{topo.min_tiers} tiers are needed for {topo.gpus:,} GPUs")
-        elif kind == "fabric_switches":
-            fab = fabric_report(load_cluster(chk["cluster"]))
-            computed = float(fab.switches)
-            verdict = _verdict(claimed, computed)
-            basis = " + ".join(f"{t.switches:,} {t.tier}" for t in fab.tiers) + " (non-blocking fat tree)"
-        elif kind == "scenario_metric":
-            computed = metric_value(report, chk["metric"])
-            verdict = _verdict(claimed, computed) if computed is not None else "not computed"
-            basis = f"{scenario.name}: {chk['metric']} of the modelled cluster and run (catalog estimates)"
-        elif kind == "scenario_threshold":
-            computed = metric_value(report, chk["metric"])
-            verdict = "holds" if computed is not None and computed > chk["threshold"] else "does not hold"
-            basis = f"{chk['metric']} against the threshold {chk['threshold']:,.0f}"
-        elif kind == "unit_error":
-            verdict = "does not hold"
-            basis = chk["note"]
-        elif kind == "power_to_homes":
-            home_w = kwh_per_year_to_w(chk["household_kwh_per_year"])
-            computed = chk["power_w"] / home_w
-            verdict = _verdict(claimed, computed)
-            basis = f"{chk['power_w'] / 1e6:,.0f} MW / {home_w:,.0f} W per home ({chk['household_source']})"
-        elif kind == "flops_ratio":
-            a, b = load_cluster(chk["cluster"]), load_cluster(chk["versus"])
-            fa = a.num_gpus * a.accelerator.peak_flops_per_s(chk["precision"])
-            fb = b.num_gpus * b.accelerator.peak_flops_per_s(chk["precision"])
-            computed = fa / fb
-            verdict = "loose" if abs(a.num_gpus / b.num_gpus - claimed) / claimed <= HOLDS else "does not hold"
-            basis = (f"count ratio {a.num_gpus / b.num_gpus:.1f}x, but {chk['precision']} peak ratio "
-                     f"{computed:.1f}x ({fa / 1e18:.1f} vs {fb / 1e18:.1f} EFLOP/s): compare FLOP/s, not counts")
-        elif kind == "compute_ratio":
-            gpu_ratio = chk["gpus"] / chk["versus_gpus"]
-            computed = gpu_ratio
-            verdict = "loose"
-            basis = (f"{gpu_ratio:.0f}x the GPUs gives {claimed:.0f}x the compute only with {claimed / gpu_ratio:.1f}x "
-                     "the training time at the same MFU (plausible; the durations are not published)")
-        out.append(ClaimVerdict(id=c["id"], claim=c["claim"], source=c["source"],
-                                claimed=claimed if claimed_raw is not None else None, computed=computed,
-                                verdict=verdict, basis=basis))
-    return ClaimsReport(claims=out, supercomputers=supercomputers())
+def check_claims_file(path: Path | str = MEMPHIS) -> ClaimsReport:
+    """The claims of the scenario at ``path``, judged against its plan (the same checks `plan` prints)."""
+    s = load_scenario(str(path))
+    return ClaimsReport(scenario=s.name, claims=plan(s).claims, supercomputers=supercomputers())
 
 
 def supercomputers() -> list[SupercomputerRow]:

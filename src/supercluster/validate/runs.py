@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import FileFormatError, InputError, SuperclusterError
-from ..search.plan import plan
+from ..search.plan import best_step
 from ..spec.calibration import Calibration
 from ..spec.load import build_scenario
 from ..spec.scenario import Scenario
@@ -153,7 +153,7 @@ def validate_file(path: str | Path | None = None, calibration: Calibration | Non
         excluded = gate_exclusion(run, file=shown, field=f"runs[{i}]") if isinstance(run, dict) else None
         try:
             scenario = run_to_scenario(run, file=shown, index=i)
-            report = plan(scenario, calibration, require_fit=False)
+            report, _ = best_step(scenario, calibration, require_fit=False)
         except SuperclusterError as exc:
             rows.append(Row(id=rid, predicted_step_time_s=None, expected_step_time_s=expected, rel_error=None,
                             parallelism=None, error=str(exc), excluded=excluded))
