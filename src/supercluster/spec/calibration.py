@@ -20,11 +20,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError
 
 from ..errors import FileFormatError, SpecError
 from .base import Fraction, NonNegativeFloat, Spec
+from .safe_yaml import parse_yaml
 
 
 class Residual(Spec):
@@ -138,13 +138,13 @@ def _catalog_text() -> str:
 @cache
 def default_calibration() -> Calibration:
     """The shipped calibration: catalog/calibration.yaml."""
-    return parse_calibration(yaml.safe_load(_catalog_text()), file="catalog/calibration.yaml")
+    return parse_calibration(shipped_document(), file="catalog/calibration.yaml")
 
 
 @cache
 def shipped_document() -> dict[str, Any]:
     """catalog/calibration.yaml as data (its knobs' docs and fit ranges)."""
-    data: dict[str, Any] = yaml.safe_load(_catalog_text())
+    data: dict[str, Any] = parse_yaml(_catalog_text(), file="catalog/calibration.yaml")
     return data
 
 
