@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from supercluster import FileFormatError, InputError, build_scenario
+from supercluster import FileFormatError, InputError, SpecError, build_scenario
 from supercluster.spec import catalog, load, safe_yaml
+from supercluster.spec.base import MAX_CLAIMS, MAX_NAME_CHARS
 from supercluster.spec.calibration import (
     load_calibration,
     shipped_document,
@@ -86,6 +87,23 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path, monkeypatch: p
         load.read_data_file(f)
 
 
+def test_huge_name_is_refused_in_one_short_line(cli, tmp_path: Path) -> None:
+    """A 1 MB name is refused at load, and the error line does not repeat it."""
+    f = _file(tmp_path, SMALL.replace("name: small", "name: " + "n" * 1_000_000))
+    line = cli("plan", str(f)).one_error_line(f"{f}: name: ", f"at most {MAX_NAME_CHARS} characters")
+    assert len(line) < 400, len(line)
+
+
+def test_too_many_claims_are_refused() -> None:
+    """More claims than MAX_CLAIMS is one located error (150,000 took the text report over a minute)."""
+    claim = {"claim": "c", "metric": "num_gpus", "low": 1, "high": 2, "source": "s"}
+    with pytest.raises(SpecError, match=f"at most {MAX_CLAIMS} items") as err:
+        build_scenario({**BASE, "claims": [claim] * (MAX_CLAIMS + 1)}, file="f.yaml")
+    assert err.value.field == "claims"
+    assert len(str(err.value)) < 300
+    assert len(build_scenario({**BASE, "claims": [claim] * MAX_CLAIMS}).claims) == MAX_CLAIMS
+
+
 def test_a_set_value_is_bounded_too() -> None:
     """A --set value goes through the same YAML bounds."""
     with pytest.raises(InputError, match="aliases"):
@@ -127,7 +145,24 @@ def test_repeated_key_in_a_calibration_file_is_refused(tmp_path: Path) -> None:
         load_calibration(str(f))
 
 
-# --- the parser -------------------------------------------------------------------------------------------------
+# --- strict types ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "shown"), [(True, "True"), ("2048", "'2048'"), (2048.5, "2048.5")])
+def test_a_number_field_takes_a_number(value: Any, shown: str) -> None:
+    """`global_batch: true` is not 1, `"2048"` is not 2048: the wrong type is one located error."""
+    with pytest.raises(SpecError, match="valid integer") as err:
+        build_scenario({**BASE, "training": {**BASE["training"], "global_batch": value}}, file="f.yaml")
+    assert err.value.field == "training.global_batch"
+    assert shown in str(err.value)
+
+
+def test_bool_is_not_a_float_nor_a_calibration_knob() -> None:
+    """true is refused where a float is expected, in a spec and in a calibration override."""
+    with pytest.raises(SpecError, match="training.tokens"):
+        build_scenario({**BASE, "training": {**BASE["training"], "tokens": True}})
+    with pytest.raises(SpecError, match="calibration"):
+        build_scenario({**BASE, "calibration": {"ep_comm_overlap": True}})
+
 
 def test_set_overrides_and_exponents_still_parse(tmp_path: Path) -> None:
     """--set of an integer and a float works; `15e12` (an exponent without a dot or sign, a string in YAML 1.1) is
@@ -138,6 +173,8 @@ def test_set_overrides_and_exponents_still_parse(tmp_path: Path) -> None:
     assert s.training.tokens == 2e12
     assert load.load_scenario(tmp_path / "scenario.yaml").training.tokens == 15e12
 
+
+# --- the parser -------------------------------------------------------------------------------------------------
 
 @pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
 def test_libyaml_parses_and_agrees_with_the_pure_python_parser() -> None:

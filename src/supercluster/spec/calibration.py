@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from ..errors import FileFormatError, SpecError
-from .base import Fraction, NonNegativeFloat, Spec
+from .base import Fraction, NonNegativeFloat, Spec, error_message
 from .safe_yaml import parse_yaml
 
 
@@ -77,8 +77,8 @@ class Calibration(Spec):
                                              "base latency per algorithm and protocol, per-step latency over "
                                              "NVLink and the network")
     source: str = "catalog/calibration.yaml"
-    residuals: tuple[Residual, ...] = Field(default=(), description="the fitted runs' cross-validated errors, "
-                                            "from which a prediction's interval is drawn")
+    residuals: tuple[Residual, ...] = Field(default=(), strict=False, description="the fitted runs' "
+                                            "cross-validated errors, from which a prediction's interval is drawn")
 
 
 #: fields of Calibration that are not knobs
@@ -114,8 +114,8 @@ def parse_calibration(data: Any, *, file: str, source: str | None = None) -> Cal
         loc = ".".join(str(p) for p in first["loc"])
         where = loc if loc.startswith("residuals") else f"calibration.{loc}"
         missing = first["type"] == "missing"
-        raise SpecError("required knob is missing" if missing else f"{first['msg']} (got {first.get('input')!r})",
-                        file=file, field=where) from None
+        raise SpecError("required knob is missing" if missing else error_message(first), file=file,
+                        field=where) from None
 
 
 def read_calibration_document(path: str | Path) -> dict[str, Any]:

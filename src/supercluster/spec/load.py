@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import FileFormatError, InputError, SpecError
 from . import catalog
+from .base import error_message
 from .hardware import Cluster
 from .hf import model_from_hf_config
 from .rules import rules_for, violations
@@ -234,14 +235,8 @@ def validation_error_to_input_error(exc: ValidationError, *, file: str | None, p
         known = _fields_at(first["loc"][:-1])
         near = difflib.get_close_matches(str(first["loc"][-1]), known, n=2, cutoff=0.6)
         msg = "unknown key" + (f"; did you mean {', '.join(repr(n) for n in near)}?" if near else "")
-    elif first["type"] == "missing":
-        msg = "required field is missing"
     else:
-        msg = first["msg"]
-        if first["type"] not in ("value_error", "assertion_error"):
-            msg = f"{msg} (got {first.get('input')!r})"
-        elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+        msg = error_message(first)
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return SpecError(msg + more, file=file, field=loc or None)
 
