@@ -3,6 +3,7 @@ repeated keys, values of the wrong type, runs the hardware cannot do, and calibr
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from supercluster import FileFormatError, InputError, SpecError, build_scenario
 from supercluster.spec import catalog, load, safe_yaml
 from supercluster.spec.base import MAX_CLAIMS, MAX_NAME_CHARS
 from supercluster.spec.calibration import (
+    CollectiveRamps,
+    NcclLatencies,
+    default_calibration,
     load_calibration,
     shipped_document,
 )
@@ -172,6 +176,44 @@ def test_set_overrides_and_exponents_still_parse(tmp_path: Path) -> None:
     assert s.training.global_batch == 4096 and isinstance(s.training.global_batch, int)
     assert s.training.tokens == 2e12
     assert load.load_scenario(tmp_path / "scenario.yaml").training.tokens == 15e12
+
+
+# --- calibration blocks ----------------------------------------------------------------------------------------
+
+def test_partial_nccl_latency_override_merges_per_key() -> None:
+    """Overriding one NCCL latency keeps the shipped others (it raised KeyError in the collective model)."""
+    from supercluster import plan
+
+    s = build_scenario({**BASE, "calibration": {"nccl_latency_s": {"ring_simple_net": 5.0e-5}}})
+    shipped = default_calibration().nccl_latency_s
+    cal = s.calibrated()
+    assert cal.nccl_latency_s == {**shipped, "ring_simple_net": 5.0e-5}
+    assert set(cal.nccl_latency_s) == set(NcclLatencies.model_fields)
+    assert plan(s, with_reliability=False).step_time_s > 0
+
+
+def test_misspelt_calibration_key_names_the_known_ones(cli, tmp_path: Path) -> None:
+    """A misspelt algorithm under collective_ramp_bytes is refused, naming the keys it may have."""
+    f = _file(tmp_path, SMALL + "calibration:\n  collective_ramp_bytes: {rign: 1.0e+6}\n")
+    cli("plan", str(f)).one_error_line(f"{f}: ", "calibration.collective_ramp_bytes", "unknown key 'rign'",
+                                       "known: " + ", ".join(CollectiveRamps.model_fields))
+    with pytest.raises(SpecError, match="ring_ll_base: Input should be a valid number"):
+        build_scenario({**BASE, "calibration": {"nccl_latency_s": {"ring_ll_base": "fast"}}})
+
+
+def test_calibration_file_with_a_partial_mapping_knob_takes_the_shipped_rest(tmp_path: Path) -> None:
+    """A user's calibration file giving some NCCL latencies keeps the shipped values of the others; a misspelt
+    one is located in the file."""
+    doc = json.loads(json.dumps(shipped_document()))
+    doc["calibration"]["nccl_latency_s"]["value"] = {"tree_simple_net": 1.0e-5}
+    f = _file(tmp_path, yaml.safe_dump(doc, sort_keys=False), "cal.yaml")
+    cal = load_calibration(str(f))
+    assert cal.nccl_latency_s == {**default_calibration().nccl_latency_s, "tree_simple_net": 1.0e-5}
+    doc["calibration"]["collective_ramp_bytes"]["value"] = {"rign": 1.0}
+    g = _file(tmp_path, yaml.safe_dump(doc, sort_keys=False), "cal2.yaml")
+    with pytest.raises(SpecError, match="unknown key 'rign'") as err:
+        load_calibration(str(g))
+    assert err.value.file == str(g) and err.value.field == "calibration.collective_ramp_bytes"
 
 
 # --- the parser -------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError, model_validator
 from ..errors import InputError
 from . import catalog
 from .base import MAX_CLAIMS, Name, Spec, Text, error_message
-from .calibration import Calibration, default_calibration, knob_names, load_calibration
+from .calibration import Calibration, default_calibration, knob_names, load_calibration, overlay
 from .hardware import Cluster, Facility
 from .model import Model
 from .reliability import Reliability
@@ -106,7 +106,7 @@ class Scenario(Spec):
         overrides = self.calibration_overrides()
         if not overrides:
             return base
-        return Calibration.model_validate({**base.model_dump(), **overrides})
+        return Calibration.model_validate(overlay(base, overrides))
 
     @property
     def seq_len(self) -> int:
