@@ -37,6 +37,7 @@ BASE: dict[str, Any] = {
     "model": "llama3-8b",
     "training": {"tokens": 1.0e12, "global_batch": 256, "seq_len": 8192},
 }
+A100 = {**BASE, "cluster": {"base": "gpt4-a100", "num_gpus": 64}}
 
 # 9 levels of 9 aliases each: ~3.9e8 strings once expanded, from 342 bytes
 BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
@@ -176,6 +177,40 @@ def test_set_overrides_and_exponents_still_parse(tmp_path: Path) -> None:
     assert s.training.global_batch == 4096 and isinstance(s.training.global_batch, int)
     assert s.training.tokens == 2e12
     assert load.load_scenario(tmp_path / "scenario.yaml").training.tokens == 15e12
+
+
+# --- rules of the run ------------------------------------------------------------------------------------------
+
+def test_fp8_on_a100_is_refused_naming_what_runs(cli, tmp_path: Path) -> None:
+    """fp8 on an accelerator whose catalog entry has no fp8 peak (A100): refused, saying which precisions run."""
+    f = _file(tmp_path, yaml.safe_dump(A100))
+    cli("plan", str(f), "--set", "training.precision=fp8").one_error_line(
+        f"{f}: training.precision: ", "A100-SXM4-40GB has no fp8 units", "train in bf16 or fp16")
+    assert build_scenario({**A100, "training": {**A100["training"], "precision": "bf16"}})
+
+
+def test_fp8_where_the_catalog_has_it_is_accepted() -> None:
+    """Every accelerator with an fp8 peak takes an fp8 run; every one without refuses it."""
+    for name, entry in catalog.entries("accelerators").items():
+        has = "fp8" in entry["dense_peak_flops_per_s"]
+        data = {**BASE, "cluster": {"base": "llama3-16k", "num_gpus": 64, "accelerator": name},
+                "training": {**BASE["training"], "precision": "fp8"}}
+        try:
+            build_scenario(data)
+        except SpecError as exc:
+            assert not has and exc.field == "training.precision", (name, exc)
+        else:
+            assert has, name
+
+
+def test_a_step_larger_than_the_run_is_refused(cli, tmp_path: Path) -> None:
+    """global_batch * seq_len above the run's tokens (step time would exceed time to train) is refused."""
+    f = _file(tmp_path, SMALL)
+    cli("plan", str(f), "--set", "training.global_batch=1000000000000").one_error_line(
+        f"{f}: training.global_batch: ", "global_batch(1000000000000) * seq_len(8192) = 8.192e+15 tokens",
+        "tokens(1e+12)")
+    exact = {**BASE, "training": {"tokens": 256.0 * 8192, "global_batch": 256, "seq_len": 8192}}
+    assert build_scenario(exact).training.global_batch == 256  # exactly one step is a run
 
 
 # --- calibration blocks ----------------------------------------------------------------------------------------
