@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import ErrorDetails
+
+from .safe_yaml import shorten
 
 Precision = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "fp4"]
 TrainingPrecision = Literal["fp16", "bf16", "fp8"]
@@ -20,17 +23,39 @@ PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 
+# Bounds on what a user's file may hold: a name is shown in every table, free text in reports; more than this is a
+# mistake (or an attack: a 100 kB name took the text report 56 s to lay out).
+MAX_NAME_CHARS = 128
+MAX_TEXT_CHARS = 10_000
+MAX_CLAIMS = 200
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+
 
 class Spec(BaseModel):
-    """Frozen, strict about unknown keys: a misspelt key is an error, never silently ignored."""
+    """Frozen, strict about unknown keys (a misspelt key is an error, never silently ignored) and about types: a
+    number field takes a number, not ``true`` (which lax validation reads as 1) nor a string ("2048"); a text field
+    takes text."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, strict=True)
 
 
 class Cited(Spec):
     """A catalog entry: where its numbers come from, and whether they are an estimate."""
 
-    name: str = Field(min_length=1)
-    source: str = Field(default="user input", min_length=1)
+    name: Name
+    source: Text = Field(default="user input", min_length=1)
     estimate: bool = False
-    notes: str | None = None
+    notes: Text | None = None
+
+
+def error_message(error: ErrorDetails | dict[str, Any]) -> str:
+    """One pydantic error as a sentence: a validator's own message as it is, a type or range error with the value
+    it got (shortened: a wrong value may be megabytes long)."""
+    msg = str(error["msg"])
+    if error["type"] in ("value_error", "assertion_error"):
+        return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+    if error["type"] == "missing":
+        return "required field is missing"
+    got = error.get("input")
+    return f"{msg} (got {shorten(repr(got))})"

@@ -18,13 +18,13 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
-from pydantic import Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError
 
 from ..errors import FileFormatError, SpecError
-from .base import Fraction, NonNegativeFloat, Spec
+from .base import Fraction, NonNegativeFloat, Spec, error_message
+from .safe_yaml import parse_yaml, shorten
 
 
 class Residual(Spec):
@@ -45,6 +45,65 @@ class KnobRange(Spec):
     high: float
     neutral: float
     resolution: float = Field(gt=0, description="fitted values are rounded to a multiple of this")
+
+
+class CollectiveRamps(Spec):
+    """``collective_ramp_bytes``: the message size at which an algorithm reaches half its asymptotic bandwidth."""
+
+    ring: NonNegativeFloat = Field(description="ring broadcast and the intra-domain part of CollNet")
+    nvls: NonNegativeFloat = Field(description="NVLink SHARP all-reduce inside a domain")
+    hierarchical: NonNegativeFloat = Field(description="NVLSTree: the tree across domains")
+    sharp: NonNegativeFloat = Field(description="CollNet / SHARP: the switches' reduction across domains")
+    pairwise: NonNegativeFloat = Field(description="pairwise all-to-all")
+    direct: NonNegativeFloat = Field(description="point-to-point send/recv")
+
+
+class NcclLatencies(Spec):
+    """``nccl_latency_s``: NCCL's cost-model latencies (src/graph/tuning.cc baseLat and hwLat), named
+    ``algorithm_protocol_base`` (once per collective) and ``algorithm_protocol_nvlink`` / ``_net`` (per step over
+    each kind of link)."""
+
+    ring_ll_base: NonNegativeFloat
+    ring_ll128_base: NonNegativeFloat
+    ring_ll128_nvlink: NonNegativeFloat
+    ring_ll128_net: NonNegativeFloat
+    ring_simple_base: NonNegativeFloat
+    ring_simple_nvlink: NonNegativeFloat
+    ring_simple_net: NonNegativeFloat
+    tree_ll_base: NonNegativeFloat
+    tree_ll128_base: NonNegativeFloat
+    tree_ll128_nvlink: NonNegativeFloat
+    tree_ll128_net: NonNegativeFloat
+    tree_simple_base: NonNegativeFloat
+    tree_simple_nvlink: NonNegativeFloat
+    tree_simple_net: NonNegativeFloat
+    nvls_nvlink: NonNegativeFloat
+    nvlstree_net: NonNegativeFloat
+    collnet_nvlink: NonNegativeFloat
+    collnet_net: NonNegativeFloat
+
+
+def _keyed_by(model: type[Spec]) -> BeforeValidator:
+    """A knob that is a mapping of named numbers, checked key by key against ``model`` (every key known, each a
+    valid number, none missing) and kept as a plain dict of all of them."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value  # the dict type refuses it, with its own message
+        known = ", ".join(model.model_fields)
+        try:
+            return model.model_validate(value).model_dump()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            if first["type"] == "extra_forbidden":
+                raise ValueError(f"unknown key {shorten(key)!r} (known: {known})") from None
+            if first["type"] == "missing":
+                absent = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "missing"]
+                raise ValueError(f"missing key(s) {', '.join(absent)} (known: {known})") from None
+            raise ValueError(f"{key}: {error_message(first)}") from None
+
+    return BeforeValidator(check)
 
 
 class Calibration(Spec):
@@ -70,15 +129,15 @@ class Calibration(Spec):
     nvls_min_gpus: int = Field(ge=2, description="fewest GPUs in a domain for NVLS to be used")
     hierarchical_overlap: float = Field(ge=0, le=1, description="overlap of the intra- and inter-domain phases "
                                         "of a hierarchical all-reduce")
-    collective_ramp_bytes: dict[str, float] = Field(description="message size at which each point-to-point "
-                                                   "algorithm (pairwise all-to-all, send/recv, broadcast) reaches "
-                                                   "half its asymptotic bandwidth")
-    nccl_latency_s: dict[str, float] = Field(description="NCCL's own cost-model latencies (src/graph/tuning.cc): "
-                                             "base latency per algorithm and protocol, per-step latency over "
-                                             "NVLink and the network")
+    collective_ramp_bytes: Annotated[dict[str, float], _keyed_by(CollectiveRamps)] = Field(
+        description="message size at which each point-to-point algorithm (pairwise all-to-all, send/recv, "
+        "broadcast) reaches half its asymptotic bandwidth (keys: CollectiveRamps)")
+    nccl_latency_s: Annotated[dict[str, float], _keyed_by(NcclLatencies)] = Field(
+        description="NCCL's own cost-model latencies (src/graph/tuning.cc): base latency per algorithm and "
+        "protocol, per-step latency over NVLink and the network (keys: NcclLatencies)")
     source: str = "catalog/calibration.yaml"
-    residuals: tuple[Residual, ...] = Field(default=(), description="the fitted runs' cross-validated errors, "
-                                            "from which a prediction's interval is drawn")
+    residuals: tuple[Residual, ...] = Field(default=(), strict=False, description="the fitted runs' "
+                                            "cross-validated errors, from which a prediction's interval is drawn")
 
 
 #: fields of Calibration that are not knobs
@@ -89,9 +148,23 @@ def knob_names() -> list[str]:
     return [k for k in Calibration.model_fields if k not in NOT_KNOBS]
 
 
-def parse_calibration(data: Any, *, file: str, source: str | None = None) -> Calibration:
+def overlay(base: Calibration | None, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` laid over ``base``'s knobs: a mapping knob (``nccl_latency_s``, ``collective_ramp_bytes``) key by
+    key, so a partial override keeps the other keys; without a base, ``values`` as they are."""
+    if base is None:
+        return dict(values)
+    out = base.model_dump()
+    for name, value in values.items():
+        current = out.get(name)
+        out[name] = {**current, **value} if isinstance(value, dict) and isinstance(current, dict) else value
+    return out
+
+
+def parse_calibration(data: Any, *, file: str, source: str | None = None, base: Calibration | None = None
+                      ) -> Calibration:
     """A calibration document (``calibration:`` knobs with values, optional ``residuals``) as a Calibration, every
-    problem one located error."""
+    problem one located error. Every knob must be given; a mapping knob's keys left out take ``base``'s values (the
+    shipped calibration for a user's file)."""
     if not isinstance(data, dict) or not isinstance(data.get("calibration"), dict):
         raise FileFormatError("expected a mapping 'calibration' of knobs, each {value: ..., doc: ...}", file=file,
                               field="calibration")
@@ -100,22 +173,24 @@ def parse_calibration(data: Any, *, file: str, source: str | None = None) -> Cal
     for name, entry in data["calibration"].items():
         if name not in known:
             raise SpecError(f"unknown calibration knob (known: {', '.join(sorted(known))})", file=file,
-                            field=f"calibration.{name}")
+                            field=f"calibration.{shorten(str(name))}")
         if not isinstance(entry, dict) or "value" not in entry:
             raise FileFormatError("expected a mapping with a 'value'", file=file, field=f"calibration.{name}")
         values[name] = entry["value"]
+    missing = [k for k in knob_names() if k not in values]
+    if missing:
+        raise SpecError("required knob is missing", file=file, field=f"calibration.{missing[0]}")
     residuals = data.get("residuals") or []
     if not isinstance(residuals, list):
         raise FileFormatError("expected a list", file=file, field="residuals")
+    merged = {**overlay(base, values), "residuals": residuals, "source": source or file}
     try:
-        return Calibration.model_validate({**values, "residuals": residuals, "source": source or file})
+        return Calibration.model_validate(merged)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         where = loc if loc.startswith("residuals") else f"calibration.{loc}"
-        missing = first["type"] == "missing"
-        raise SpecError("required knob is missing" if missing else f"{first['msg']} (got {first.get('input')!r})",
-                        file=file, field=where) from None
+        raise SpecError(error_message(first), file=file, field=where) from None
 
 
 def read_calibration_document(path: str | Path) -> dict[str, Any]:
@@ -128,7 +203,7 @@ def read_calibration_document(path: str | Path) -> dict[str, Any]:
 @cache
 def load_calibration(path: str) -> Calibration:
     """The calibration a file holds (cached: a file named by many scenarios is read once per process)."""
-    return parse_calibration(read_calibration_document(path), file=path)
+    return parse_calibration(read_calibration_document(path), file=path, base=default_calibration())
 
 
 def _catalog_text() -> str:
@@ -138,13 +213,13 @@ def _catalog_text() -> str:
 @cache
 def default_calibration() -> Calibration:
     """The shipped calibration: catalog/calibration.yaml."""
-    return parse_calibration(yaml.safe_load(_catalog_text()), file="catalog/calibration.yaml")
+    return parse_calibration(shipped_document(), file="catalog/calibration.yaml")
 
 
 @cache
 def shipped_document() -> dict[str, Any]:
     """catalog/calibration.yaml as data (its knobs' docs and fit ranges)."""
-    data: dict[str, Any] = yaml.safe_load(_catalog_text())
+    data: dict[str, Any] = parse_yaml(_catalog_text(), file="catalog/calibration.yaml")
     return data
 
 

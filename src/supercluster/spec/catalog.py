@@ -6,9 +6,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
-from ..errors import CatalogNameError, FileFormatError
+from ..errors import CatalogNameError
+from .safe_yaml import parse_yaml
 
 SINGULAR = {"accelerators": "accelerator", "switches": "switch", "nics": "NIC", "optics": "optic",
             "fabrics": "fabric", "clusters": "cluster", "models": "model", "facilities": "facility",
@@ -23,10 +22,7 @@ def entries(kind: str) -> dict[str, dict[str, Any]]:
     if kind not in KINDS:
         raise CatalogNameError.unknown("catalog kind", kind, KINDS)
     text = resources.files("supercluster.catalog").joinpath(f"{kind}.yaml").read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:  # pragma: no cover - shipped data is tested
-        raise FileFormatError(f"catalog file is not valid YAML: {exc}", file=f"catalog/{kind}.yaml") from None
+    data = parse_yaml(text, file=f"catalog/{kind}.yaml") or {}
     out: dict[str, dict[str, Any]] = {}
     for name, body in (data.get(kind) or {}).items():
         out[str(name)] = {"name": str(name), **body}

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from ..errors import FileFormatError
 from .model import Model
+from .safe_yaml import MAX_INPUT_BYTES
 
 # Alternative spellings of one quantity, the preferred (Llama-style) key first.
 LAYERS = ("num_hidden_layers", "n_layer", "num_layers")
@@ -126,6 +127,10 @@ class _Config:
 
 def _read(path: Path, file: str) -> dict[str, Any]:
     try:
+        size = path.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            raise FileFormatError(f"is {size:,} bytes; supercluster reads files of at most {MAX_INPUT_BYTES:,}",
+                                  file=file)
         raw = path.read_bytes()
     except FileNotFoundError:
         raise FileFormatError("file not found", file=file) from None

@@ -12,14 +12,15 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import FileFormatError, InputError, SpecError
 from . import catalog
+from .base import error_message
 from .hardware import Cluster
 from .hf import model_from_hf_config
 from .rules import rules_for, violations
+from .safe_yaml import MAX_DEPTH, MAX_INPUT_BYTES, parse_yaml, shorten, too_deep
 from .scenario import DEFAULT_RELIABILITY, Scenario
 
 # Positions in a scenario where a string names a catalog entry.
@@ -41,9 +42,14 @@ DEFAULT_PARTS = {"reliability": DEFAULT_RELIABILITY}
 
 
 def read_data_file(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML, TOML or JSON file into a dict (by extension; YAML otherwise)."""
+    """Parse a YAML, TOML or JSON file into a dict (by extension; YAML otherwise), within the bounds of
+    :mod:`.safe_yaml`: a file larger than MAX_INPUT_BYTES, a repeated key, an alias bomb are refused."""
     p = Path(path)
     try:
+        size = p.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            raise FileFormatError(f"is {size:,} bytes; supercluster reads files of at most {MAX_INPUT_BYTES:,}",
+                                  file=str(path))
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileFormatError("file not found", file=str(path)) from None
@@ -51,24 +57,41 @@ def read_data_file(path: str | Path) -> dict[str, Any]:
         raise FileFormatError(f"cannot read file ({exc.__class__.__name__}: {exc})", file=str(path)) from None
     try:
         if p.suffix.lower() == ".json":
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_json_object)
         elif p.suffix.lower() == ".toml":
-            data = tomllib.loads(text)
+            data = tomllib.loads(text)  # TOML refuses a repeated key itself
         else:
-            data = yaml.safe_load(text)
+            data = parse_yaml(text, file=str(path))
     except json.JSONDecodeError as exc:
         raise FileFormatError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                               file=str(path)) from None
+    except _RepeatedJsonKey as exc:
+        raise FileFormatError(f"key {shorten(exc.key)!r} is given twice in one object (JSON would keep the last "
+                              "silently); keep one", file=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise FileFormatError(f"malformed TOML: {exc}", file=str(path)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise FileFormatError(f"malformed YAML{at}: {problem}", file=str(path)) from None
+    except RecursionError:  # JSON deeper than its parser follows
+        raise FileFormatError(f"nested more than {MAX_DEPTH} levels deep", file=str(path)) from None
+    if p.suffix.lower() in (".json", ".toml") and too_deep(data):  # parse_yaml bounds YAML's depth itself
+        raise FileFormatError(f"nested more than {MAX_DEPTH} levels deep", file=str(path))
     if not isinstance(data, dict):
         raise FileFormatError(f"expected a mapping at the top level, got {type(data).__name__}", file=str(path))
     return data
+
+
+class _RepeatedJsonKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _RepeatedJsonKey(k)
+        out[k] = v
+    return out
 
 
 def _resolve_named(position: str, value: Any, base_dir: Path) -> Any:
@@ -139,15 +162,12 @@ def _resolve_tree(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
 def apply_override(data: dict[str, Any], assignment: str, base_dir: Path) -> dict[str, Any]:
     """Apply one ``dotted.key=value`` (value parsed as YAML) to a scenario dict; returns a new dict."""
     if "=" not in assignment:
-        raise InputError(f"--set expects key=value, got {assignment!r}")
+        raise InputError(f"--set expects key=value, got {shorten(assignment)!r}")
     key, _, text = assignment.partition("=")
     path = [p for p in key.strip().split(".") if p]
     if not path:
-        raise InputError(f"--set expects key=value, got {assignment!r}")
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        value = text
+        raise InputError(f"--set expects key=value, got {shorten(assignment)!r}")
+    value = parse_yaml(text, field=key, malformed_as_text=True)
     root = _deep(data)
     node: Any = root
     for depth, part in enumerate(path):
@@ -219,14 +239,8 @@ def validation_error_to_input_error(exc: ValidationError, *, file: str | None, p
         known = _fields_at(first["loc"][:-1])
         near = difflib.get_close_matches(str(first["loc"][-1]), known, n=2, cutoff=0.6)
         msg = "unknown key" + (f"; did you mean {', '.join(repr(n) for n in near)}?" if near else "")
-    elif first["type"] == "missing":
-        msg = "required field is missing"
     else:
-        msg = first["msg"]
-        if first["type"] not in ("value_error", "assertion_error"):
-            msg = f"{msg} (got {first.get('input')!r})"
-        elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+        msg = error_message(first)
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return SpecError(msg + more, file=file, field=loc or None)
 

@@ -8,6 +8,11 @@ m = global_batch / (dp * mb) micro-batches per step.
 Every rule is one a training framework enforces, cited to its source (read at NVIDIA/Megatron-LM d98e8a64dd,
 pytorch/torchtitan b5bcd76c66, deepspeedai/DeepSpeed edaa722126; 2026-08), or an accounting identity:
 
+- the training precision runs on units the accelerator has: its catalog entry gives a dense peak for it
+  (Transformer Engine refuses fp8 below compute capability 8.9, i.e. on A100: transformer_engine/pytorch/fp8.py
+  check_fp8_support); these two rules need no degree and are checked before any search;
+- one step's tokens, global_batch * seq_len, are at most the run's tokens (the run is at least one whole step:
+  otherwise its step time exceeds its time to train);
 - world = tp * pp * dp * cp (Megatron-Core parallel_state.initialize_model_parallel);
 - tp divides the attention heads; tp and the KV heads divide one another (Megatron-Core TransformerConfig);
 - a tensor-parallel group stays inside one scale-up domain (it all-gathers every layer's activations);
@@ -71,7 +76,18 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
     def microbatches(p: dict[str, Any]) -> Any:
         return gb // (p["dp"] * p["micro_batch"])
 
+    acc, precision = cluster.accelerator, training.precision
+    peaks = acc.dense_peak_flops_per_s
+    trainable = [p for p in ("bf16", "fp16", "fp8") if p in peaks]
     rules = [
+        Rule("training.precision", lambda p: precision in peaks,
+             lambda p: f"{acc.name} has no {precision} units: its catalog entry gives dense peaks for "
+                       f"{', '.join(peaks)} only (Transformer Engine runs fp8 from compute capability 8.9: "
+                       f"check_fp8_support); train in {' or '.join(trainable)}", ()),
+        Rule("training.global_batch", lambda p: gb * seq <= training.tokens,
+             lambda p: f"one step trains on global_batch({gb}) * seq_len({seq}) = {gb * seq:.4g} tokens, more than "
+                       f"the run's tokens({training.tokens:.4g}): the run must be at least one step; lower "
+                       "global_batch or raise tokens", ()),
         Rule("parallelism", lambda p: p["tp"] * p["pp"] * p["dp"] * p["cp"] == n,
              lambda p: f"tp({p['tp']}) * pp({p['pp']}) * dp({p['dp']}) * cp({p['cp']}) = "
                        f"{p['tp'] * p['pp'] * p['dp'] * p['cp']} != num_gpus({n})",
@@ -155,10 +171,11 @@ def violations(rules: list[Rule], given: dict[str, Any]) -> list[tuple[str, str]
 
 def feasible_mask(rules: list[Rule], arrays: dict[str, np.ndarray]) -> np.ndarray:
     """Boolean mask over candidate arrays: True where every rule whose degrees are all present holds (a partial
-    set of columns prunes with the rules it can already check)."""
+    set of columns prunes with the rules it can already check). Rules that need no degree are the scenario's own,
+    checked when it is loaded, not a property of a candidate."""
     size = len(next(iter(arrays.values())))
     mask = np.ones(size, dtype=bool)
     for rule in rules:
-        if all(k in arrays for k in rule.needs):
+        if rule.needs and all(k in arrays for k in rule.needs):
             mask &= np.asarray(rule.ok(arrays), dtype=bool)
     return mask

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
 from ..errors import InputError
 from ..units import CLAIM_UNITS
 from . import catalog
-from .base import Spec
-from .calibration import Calibration, default_calibration, knob_names, load_calibration
+from .base import MAX_CLAIMS, Name, Spec, Text, error_message
+from .calibration import Calibration, default_calibration, knob_names, load_calibration, overlay
 from .hardware import Cluster, Facility
 from .model import Model
 from .reliability import Reliability
+from .safe_yaml import shorten
 from .training import Parallelism, Training
 
 ClaimMetric = Literal["mfu", "time_to_train_days", "gpu_hours", "tokens_per_s", "step_time_s", "num_gpus",
@@ -32,14 +33,14 @@ class Claim(Spec):
     """A public figure the scenario's result is checked against, e.g. "90-100 days on ~25,000 A100": a range
     [low, high] in ``unit`` (one bound: "more than low" / "less than high"; both equal: a point)."""
 
-    claim: str = Field(min_length=1)
+    claim: Text
     metric: ClaimMetric
     low: float | None = Field(default=None, allow_inf_nan=False)
     high: float | None = Field(default=None, allow_inf_nan=False)
-    unit: str | None = Field(default=None, description="the unit the claim states its figure in (default: the "
-                             "metric's own; one of supercluster.units.CLAIM_UNITS)")
+    unit: str | None = Field(default=None, max_length=32, description="the unit the claim states its figure in "
+                             "(default: the metric's own; one of supercluster.units.CLAIM_UNITS)")
     versus: Cluster | None = Field(default=None, description="the cluster a ratio metric compares this one with")
-    source: str = Field(min_length=1)
+    source: Text
 
     @model_validator(mode="after")
     def _well_formed(self) -> Claim:
@@ -63,16 +64,17 @@ def default_reliability() -> Reliability:
 
 
 class Scenario(Spec):
-    name: str = "scenario"
-    description: str | None = None
+    name: Name = "scenario"
+    description: Text | None = None
     cluster: Cluster
     model: Model
     training: Training
     parallelism: Parallelism = Field(default_factory=Parallelism)
     facility: Facility | None = None
     reliability: Reliability = Field(default_factory=lambda: default_reliability())
-    claims: list[Claim] = Field(default_factory=list)
-    calibration: dict[str, float | dict[str, float] | str] | str = Field(
+    claims: list[Claim] = Field(default_factory=list, max_length=MAX_CLAIMS,
+                                description=f"public figures to check the result against (at most {MAX_CLAIMS})")
+    calibration: dict[str, Any] | str = Field(
         default_factory=dict, description="a calibration file (written by `supercluster calibrate`, path relative to "
         "the scenario) or what-if overrides of the global knobs, e.g. {ep_comm_overlap: 1.0} for a schedule that "
         "hides the expert all-to-all (DeepSeek's DualPipe); {file: path, knob: value} does both")
@@ -90,8 +92,11 @@ class Scenario(Spec):
 
     @model_validator(mode="after")
     def _known_knobs(self) -> Scenario:
+        if isinstance(self.calibration, dict) and not isinstance(self.calibration.get("file", ""), str):
+            raise ValueError(f"calibration.file: expected the path of a calibration file, got "
+                             f"{shorten(repr(self.calibration['file']))}")
         known = set(knob_names())
-        unknown = sorted(set(self.calibration_overrides()) - known)
+        unknown = sorted(shorten(str(k)) for k in set(self.calibration_overrides()) - known)
         if unknown:
             raise ValueError(f"unknown calibration knob(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         file = self.calibration_file()
@@ -102,8 +107,8 @@ class Scenario(Spec):
                              ) from None
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise ValueError(f"calibration.{'.'.join(str(p) for p in first['loc'])}: {first['msg']} "
-                             f"(got {first.get('input')!r})") from None
+            raise ValueError(f"calibration.{'.'.join(str(p) for p in first['loc'])}: {error_message(first)}"
+                             ) from None
         return self
 
     def calibration_file(self) -> str | None:
@@ -113,11 +118,11 @@ class Scenario(Spec):
         file = self.calibration.get("file")
         return file if isinstance(file, str) else None
 
-    def calibration_overrides(self) -> dict[str, float | dict[str, float]]:
-        """The scenario's what-if knob values."""
+    def calibration_overrides(self) -> dict[str, Any]:
+        """The scenario's what-if knob values (checked as knobs by ``calibrated``)."""
         if isinstance(self.calibration, str):
             return {}
-        return {k: v for k, v in self.calibration.items() if k != "file" and not isinstance(v, str)}
+        return {k: v for k, v in self.calibration.items() if k != "file"}
 
     def calibrated(self, base: Calibration | None = None) -> Calibration:
         """The global knobs in effect: ``base`` (a calibration given at run time, e.g. ``--calibration``), else the
@@ -128,7 +133,7 @@ class Scenario(Spec):
         overrides = self.calibration_overrides()
         if not overrides:
             return base
-        return Calibration.model_validate({**base.model_dump(), **overrides})
+        return Calibration.model_validate(overlay(base, overrides))
 
     @property
     def seq_len(self) -> int:

@@ -44,6 +44,7 @@ from ..spec.calibration import (
     knob_ranges,
     shipped_document,
 )
+from ..spec.safe_yaml import MAX_INPUT_BYTES, parse_yaml
 from ..spec.scenario import Scenario
 from .runs import DEFAULT_FILE, ValidationResult, expected_step_time, run_to_scenario
 from .tolerance import gate_exclusion, read_validation_file
@@ -299,9 +300,9 @@ def check_writable(out: str | Path) -> None:
     if not p.parent.is_dir():
         raise InputError(f"folder {str(p.parent)!r} does not exist", file=str(out), field="-o")
     if p.exists():
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        try:  # a file too large or not YAML was not written by calibrate
+            data = None if p.stat().st_size > MAX_INPUT_BYTES else parse_yaml(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, FileFormatError):
             data = None
         fit_block = data.get("fit") if isinstance(data, dict) else None
         if not (isinstance(fit_block, dict) and fit_block.get("written_by") == WRITTEN_BY):
