@@ -493,3 +493,17 @@ def test_catalog_models_json(cli) -> None:
 def test_catalog_unknown_kind(cli) -> None:
     """`catalog nonsense` exits 2 with one error line naming the kind and the known kinds."""
     cli("catalog", "nonsense").one_error_line("unknown catalog kind 'nonsense'", *catalog.KINDS)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (a folder no one can create a file in)")
+def test_calibrate_refuses_an_unwritable_out_before_fitting(cli, tmp_path: Path, monkeypatch) -> None:
+    """calibrate -o in a folder that takes no new file: one located line and exit 2 before any run is fitted (not a
+    traceback once the fit is done)."""
+    import supercluster.cli as cli_module
+
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the fit ran before -o was checked")
+
+    monkeypatch.setattr(cli_module, "fit_calibration", never)
+    runs = _runs_file(tmp_path / "runs.yaml", _calibration_runs(2), median=1.0, worst=1.0)
+    cli("calibrate", str(runs), "-o", "/proc/c.yaml").one_error_line("-o", "cannot write", "/proc")

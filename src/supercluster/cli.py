@@ -30,9 +30,10 @@ from .report import (
     render_sweep,
     render_validation,
 )
-from .report.plot import plot_sweep
+from .report.plot import check_plot_target, plot_sweep
 from .search import plan as plan_scenario
 from .search import rank
+from .search.output import check_output_file
 from .search.runner import run_sweep
 from .search.sweep import MAX_POINTS, load_sweep
 from .spec import catalog as catalog_data
@@ -126,13 +127,13 @@ def sweep(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    _check_workers(workers)
+    if plot is not None:  # every file the sweep writes is checked before it starts (--out: by run_sweep)
+        check_plot_target(plot)
     sw = load_sweep(file)
     if len(sw.points) > MAX_POINTS and not yes:
         raise InputError(f"{len(sw.points):,} points is more than {MAX_POINTS:,}; add --yes to run them",
                          file=file, field="grid")
-    _check_workers(workers)
-    if plot is not None and not plot.lower().endswith(".png"):
-        raise InputError(f"expected a .png file, got {plot!r}", field="--plot")
     target = Path(out) if out else Path(f"{sw.name}.duckdb")
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=_err,
@@ -161,7 +162,11 @@ def sweep(
         _err.print(f"interrupted: the points done are in {target}; run the same command to resume")
         raise typer.Exit(130) from None
     if plot:
-        plot_sweep(result.rows, sw.fields, plot, title=sw.name)
+        try:
+            plot_sweep(result.rows, sw.fields, plot, title=sw.name)
+        except OSError as exc:  # the folder went away while the sweep ran
+            raise InputError(f"cannot write {plot} ({exc.strerror or exc}); the results are in {result.file}",
+                             field="--plot") from None
     if as_json:
         print(json.dumps(result.model_dump(), indent=2, allow_nan=False, default=str))
     else:
@@ -227,6 +232,7 @@ def calibrate(
     """Fit the global knobs to measured runs: before and after, in-sample and leave-one-source-out."""
     _check_workers(workers)
     if out is not None:
+        check_output_file(out, field="-o")
         check_writable(out)
     if validation_kind(runs) != "runs":
         raise InputError("expected a published-runs file ('runs:'), not collective measurements", file=runs)

@@ -129,11 +129,72 @@ def test_killed_sweep_resumes_without_lost_or_duplicated_rows(tmp_path: Path) ->
 
 
 def test_plot_writes_a_png(tmp_path: Path, cli) -> None:
+    """--plot draws a PNG; the same command again replaces the plot it drew itself."""
     f = write(tmp_path, {"cluster.num_gpus": [64, 128], "model": ["llama3-8b", "llama3-70b"]})
     png = tmp_path / "out.png"
-    result = cli("sweep", str(f), "--workers", "1", "--out", str(tmp_path / "p.duckdb"), "--plot", str(png))
+    args = ("sweep", str(f), "--workers", "1", "--out", str(tmp_path / "p.duckdb"), "--plot", str(png))
+    result = cli(*args)
     assert result.code == 0, result.err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png.write_bytes(png.read_bytes())  # touched, still the plot supercluster drew
+    again = cli(*args)
+    assert again.code == 0, again.err
+
+
+def _not_a_folder(tmp: Path) -> Path:
+    (tmp / "notes.txt").write_text("my notes", encoding="utf-8")
+    return tmp / "notes.txt" / "x"
+
+
+def _unwritable(tmp: Path) -> Path:
+    if not Path("/proc").is_dir():
+        pytest.skip("needs /proc (a folder no one can create a file in)")
+    return Path("/proc")
+
+
+@pytest.mark.parametrize(("option", "target", "fragments"), [
+    ("--plot", lambda tmp: tmp / "missing" / "p.png", ("--plot", "does not exist", "missing")),
+    ("--plot", lambda tmp: _not_a_folder(tmp) / "p.png", ("--plot", "does not exist")),
+    ("--plot", lambda tmp: _unwritable(tmp) / "p.png", ("--plot", "cannot write", "/proc")),
+    ("--plot", lambda tmp: (tmp / "d.png").mkdir() or tmp / "d.png", ("--plot", "is a directory")),
+    ("--plot", lambda tmp: tmp / "p.svg", ("--plot", ".png")),
+    ("--out", lambda tmp: tmp / "missing" / "r.duckdb", ("--out", "does not exist", "missing")),
+    ("--out", lambda tmp: _unwritable(tmp) / "r.duckdb", ("--out", "cannot write", "/proc")),
+    ("--out", lambda tmp: (tmp / "d.duckdb").mkdir() or tmp / "d.duckdb", ("--out", "is a directory")),
+    ("--out", lambda tmp: tmp / "r.parquet", ("--out", "Parquet")),
+], ids=["plot-missing-folder", "plot-folder-is-a-file", "plot-unwritable", "plot-directory", "plot-not-png",
+        "out-missing-folder", "out-unwritable", "out-directory", "out-parquet"])
+def test_output_paths_are_checked_before_any_point(tmp_path: Path, cli, monkeypatch, option: str, target: Any,
+                                                   fragments: tuple[str, ...]) -> None:
+    """A file the sweep cannot write: one located line and exit 2 before any point is planned (no traceback after
+    the whole sweep ran)."""
+    import supercluster.search.sweep as sweep_module
+
+    def never(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("a point was planned before the output paths were checked")
+
+    monkeypatch.setattr(sweep_module, "plan", never)
+    f = write(tmp_path, {"cluster.num_gpus": [64, 128]})
+    path = target(tmp_path)
+    others = {"--out": str(tmp_path / "ok.duckdb"), "--plot": str(tmp_path / "ok.png")}
+    others[option] = str(path)
+    cli("sweep", str(f), "--workers", "1", *[x for kv in others.items() for x in kv]).one_error_line(*fragments)
+    assert not (tmp_path / "ok.duckdb").exists() and not (tmp_path / "ok.png").exists()
+
+
+def test_a_file_of_the_users_is_never_overwritten(tmp_path: Path, cli) -> None:
+    """An existing --plot file supercluster did not draw, or a file where the Parquet copy would go, is refused
+    before the sweep starts and left as it was."""
+    f = write(tmp_path, {"cluster.num_gpus": [64]})
+    mine = tmp_path / "figure.png"
+    mine.write_bytes(b"\x89PNG\r\n\x1a\n my own figure")
+    cli("sweep", str(f), "--out", str(tmp_path / "a.duckdb"), "--plot", str(mine)).one_error_line(
+        "--plot", "figure.png", "not drawn by supercluster")
+    assert mine.read_bytes() == b"\x89PNG\r\n\x1a\n my own figure"
+    table = tmp_path / "b.parquet"
+    table.write_text("my table", encoding="utf-8")
+    cli("sweep", str(f), "--out", str(tmp_path / "b.duckdb")).one_error_line("--out", "b.parquet", "left as it is")
+    assert table.read_text(encoding="utf-8") == "my table" and not (tmp_path / "b.duckdb").exists()
 
 
 @pytest.mark.parametrize(("grid", "extra", "fragments"), [
