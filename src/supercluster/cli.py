@@ -14,7 +14,7 @@ from rich.table import Table
 
 from .errors import InputError, SuperclusterError
 from .network import ALGORITHMS, OPS
-from .network.report import collective_report, fabric_report
+from .network.report import MAX_MESSAGE_BYTES, collective_report, fabric_report
 from .reliability.report import DEFAULT_RUNS, MAX_RUNS, reliability_report
 from .report import (
     render_calibration,
@@ -40,7 +40,7 @@ from .spec import catalog as catalog_data
 from .spec import load_scenario
 from .spec.calibration import Calibration, default_calibration, load_calibration
 from .spec.load import load_cluster
-from .units import parse_bytes
+from .units import format_bytes, parse_bytes
 from .validate import validate_collectives, validate_file, validation_kind
 from .validate.calibrate import calibrate as fit_calibration
 from .validate.calibrate import check_writable, with_cross_validation, write_calibration
@@ -341,6 +341,11 @@ def collective(
         message = parse_bytes(size)
     except ValueError as exc:
         raise InputError(str(exc), field="--bytes") from None
+    if message > MAX_MESSAGE_BYTES:
+        raise InputError(f"expected at most {format_bytes(MAX_MESSAGE_BYTES)} (a collective's buffer lives in one "
+                         f"GPU's memory), got {size!r}", field="--bytes")
+    if message != round(message):
+        raise InputError(f"expected a whole number of bytes, got {size!r} ({message:g} bytes)", field="--bytes")
     report = collective_report(load_cluster(cluster), op_name, message, gpus, stride=stride,
                                algorithm=algo)
     if as_json:
