@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import statistics
 import subprocess
 import sys
@@ -110,7 +111,20 @@ def test_cli_surface_is_pinned() -> None:
                        ("option", "--algo", False, False), ("option", "--stride", False, False),
                        ("option", "--json", False, True)},
     }
-    assert group.params == [] or all(p.name == "help" for p in group.params)
+    assert [p.opts for p in group.params if p.name != "help"] == [["--version"]]
+
+
+def test_version_and_short_help(cli) -> None:
+    """`--version` prints the version and exits 0; `-h` is `--help` on the app and on every command."""
+    from supercluster import __version__
+
+    result = cli("--version")
+    assert (result.code, result.out.strip()) == (0, f"supercluster {__version__}")
+    assert cli("-h").out == cli("--help").out
+    for name in typer.main.get_command(app).commands:  # type: ignore[attr-defined]
+        short, long = cli(name, "-h"), cli(name, "--help")
+        assert short.code == long.code == 0, (name, short.err)
+        assert short.out == long.out and "Usage" in short.out, name
 
 
 def test_help_lists_the_commands(cli) -> None:
@@ -493,6 +507,83 @@ def test_catalog_models_json(cli) -> None:
 def test_catalog_unknown_kind(cli) -> None:
     """`catalog nonsense` exits 2 with one error line naming the kind and the known kinds."""
     cli("catalog", "nonsense").one_error_line("unknown catalog kind 'nonsense'", *catalog.KINDS)
+
+
+# --- output a user reads: pipes, widths, words ------------------------------------------------------------------
+
+PINNED = ("--set", "cluster.num_gpus=64", "--set", "parallelism={tp: 1, pp: 1, dp: 64, cp: 1, ep: 1, micro_batch: 1, "
+          "recompute: none, zero_stage: 3, virtual_stages: 1, sequence_parallel: false}")
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+def test_a_reader_closing_the_pipe_ends_the_command_quietly(tmp_path: Path, as_json: bool) -> None:
+    """`plan ... | head -1`: when the reader closes standard output the command stops with exit code 0 and says
+    nothing on stderr (no BrokenPipeError, no exit 1)."""
+    _write_yaml(tmp_path / "small.yaml", SMALL)
+    proc = subprocess.Popen([sys.executable, "-m", "supercluster.cli", "plan", "small.yaml", *PINNED,
+                             *(["--json"] if as_json else [])], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # gone before the first line is written (planning takes longer than this)
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 0, err
+    assert err == b""
+
+
+def test_piped_catalog_keeps_every_name_whole(cli) -> None:
+    """Output that is not a terminal is not squeezed to 80 columns: every catalog name a user types back appears
+    whole, nothing is cut short with an ellipsis."""
+    result = cli("catalog", columns=80)
+    assert result.code == 0, result.err
+    assert "…" not in result.out
+    for kind in catalog.KINDS:
+        for name in catalog.entries(kind):
+            assert name in result.out, (kind, name)
+
+
+def test_plan_words_and_labels(cli, tmp_path: Path) -> None:
+    """One configuration searched is '1 configuration', not '1 configurations'."""
+    f = _write_yaml(tmp_path / "small.yaml", SMALL)
+    result = cli("plan", str(f), *PINNED)
+    assert result.code == 0, result.err
+    assert "(1 configuration searched)" in result.out
+
+
+def test_plan_groups_say_the_data_parallel_group_is_dp_times_cp(cli, memphis: dict[str, Any]) -> None:
+    """With context parallelism the header's dp and the groups table's gradient group (dp x cp ranks) differ: the
+    table labels that row dp × cp and says so, with both degrees."""
+    dp, cp = memphis["parallelism"]["dp"], memphis["parallelism"]["cp"]
+    assert cp > 1 and memphis["groups"]["dp"]["size"] == dp * cp
+    result = cli("plan", str(MEMPHIS))
+    assert result.code == 0, result.err
+    assert f" dp {dp} " in result.out.splitlines()[1]
+    rows = [line.split() for line in result.out.splitlines() if line.strip().startswith("dp × cp │")]
+    assert len(rows) == 1 and rows[0][4] == f"{dp * cp:,}", rows
+    assert f"weight replicas a gradient is reduced over (dp {dp} × cp {cp} = {dp * cp:,} ranks)" in result.out
+
+
+def _durations(text: str) -> list[str]:
+    return re.findall(r"(?<![\w.,])(\d[\d,]*(?:\.\d+)?) (?:us|ms|s|min|h)\b", text)
+
+
+def test_reliability_prints_every_duration_one_way(cli, tmp_path: Path) -> None:
+    """Checkpoint write, restart, intervals and MTTF come from one formatter: three significant figures in the unit
+    that reads best (not '26.385 s' beside '1.8 min')."""
+    f = _write_yaml(tmp_path / "small.yaml", SMALL)
+    result = cli("reliability", str(f), "--set", "cluster.num_gpus=64", "--runs", "20")
+    assert result.code == 0, result.err
+    found = _durations(result.out)
+    assert len(found) >= 10, result.out
+    for number in found:
+        assert len(number.replace(",", "").replace(".", "").lstrip("0")) <= 3, (number, result.out)
+
+
+def test_claims_print_plain_numbers(cli) -> None:
+    """The claims table prints '150,000,000', never an exponent such as '1.5e+08'."""
+    result = cli("claims")
+    assert result.code == 0, result.err
+    assert not re.search(r"\de[+-]\d", result.out), result.out
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (a folder no one can create a file in)")
