@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from . import __version__
 from .errors import InfeasibleError, InputError, SuperclusterError
 from .network import ALGORITHMS, OPS
-from .network.report import collective_report, fabric_report
+from .network.report import MAX_MESSAGE_BYTES, collective_report, fabric_report
 from .reliability.report import DEFAULT_RUNS, MAX_RUNS
 from .report import (
     render_calibration,
@@ -30,9 +32,11 @@ from .report import (
     render_sweep,
     render_validation,
 )
-from .report.plot import plot_sweep
+from .report.console import Table, id_column
+from .report.plot import check_plot_target, plot_sweep
 from .search import plan as plan_scenario
 from .search import rank
+from .search.output import check_output_file
 from .search.plan import run_reliability
 from .search.runner import run_sweep
 from .search.sweep import MAX_POINTS, load_sweep
@@ -40,7 +44,7 @@ from .spec import catalog as catalog_data
 from .spec import load_scenario
 from .spec.calibration import Calibration, default_calibration, load_calibration
 from .spec.load import load_cluster
-from .units import parse_bytes
+from .units import format_bytes, format_duration, parse_bytes
 from .validate import validate_collectives, validate_file, validation_kind
 from .validate.calibrate import calibrate as fit_calibration
 from .validate.calibrate import check_writable, with_cross_validation, write_calibration
@@ -70,10 +74,62 @@ def _calibration(path: str | None) -> Calibration | None:
     """The calibration a --calibration FILE holds (None: the scenario's or the shipped one)."""
     return load_calibration(str(path)) if path else None
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+PIPE_WIDTH = 200  #: columns of output sent to a pipe or a file: a table is never squeezed to a terminal's 80
+
+
+def _reader_gone() -> NoReturn:
+    """The reader of standard output went away (``supercluster plan ... | head -1``): stop quietly with exit code 0;
+    what Python still flushes on the way out goes to /dev/null."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+    raise SystemExit(0)
+
+
+class _Stdout(Console):
+    """Standard output as rich writes it, ending quietly when the reader closes the pipe."""
+
+    def on_broken_pipe(self) -> None:
+        _reader_gone()
+
+
+def _stdout() -> Console:
+    """A console on standard output: a terminal's own width; a pipe or a file at least PIPE_WIDTH columns wide, so
+    that names, ids and sources are not cut to fit 80 columns."""
+    console = _Stdout()
+    if not console.is_terminal:
+        console.width = max(console.width, PIPE_WIDTH)
+    return console
+
+
+def _print_json(data: Any, **kwargs: Any) -> None:
+    """Data as JSON on standard output (strict: no NaN or Infinity unless asked)."""
+    kwargs.setdefault("allow_nan", False)
+    try:
+        print(json.dumps(data, indent=2, **kwargs), flush=True)
+    except BrokenPipeError:
+        _reader_gone()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"supercluster {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
                   help="supercluster: a digital twin of AI training superclusters.")
-_out = Console()
 _err = Console(stderr=True)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """supercluster: a digital twin of AI training superclusters."""
 
 
 @app.command()
@@ -89,9 +145,9 @@ def plan(
     start = time.perf_counter()
     report = _located(scenario, lambda: plan_scenario(s, _calibration(calibration)))
     if as_json:
-        print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
+        _print_json(report.model_dump())
     else:
-        render_plan(report, _out, seconds=time.perf_counter() - start)
+        render_plan(report, _stdout(), seconds=time.perf_counter() - start)
 
 
 @app.command()
@@ -111,9 +167,9 @@ def search(
     s = load_scenario(scenario, set_ or [])
     report = _located(scenario, lambda: rank(s, top=top, pareto=pareto, calibration=cal))
     if as_json:
-        print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
+        _print_json(report.model_dump())
     else:
-        render_search(report, _out)
+        render_search(report, _stdout())
 
 
 @app.command()
@@ -137,13 +193,13 @@ def sweep(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    _check_workers(workers)
+    if plot is not None:  # every file the sweep writes is checked before it starts (--out: by run_sweep)
+        check_plot_target(plot)
     sw = load_sweep(file)
     if len(sw.points) > MAX_POINTS and not yes:
         raise InputError(f"{len(sw.points):,} points is more than {MAX_POINTS:,}; add --yes to run them",
                          file=file, field="grid")
-    _check_workers(workers)
-    if plot is not None and not plot.lower().endswith(".png"):
-        raise InputError(f"expected a .png file, got {plot!r}", field="--plot")
     target = Path(out) if out else Path(f"{sw.name}.duckdb")
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=_err,
@@ -161,8 +217,8 @@ def sweep(
         bar.update(task, completed=done, rate=f"{rate:.2f} points/s")
         if not _err.is_terminal and new:  # logs and pipes: a plain line per point
             eta = (total - done) / rate if rate > 0 else float("inf")
-            print(f"{sw.name}: {done}/{total} points, {rate:.2f} points/s, ETA {eta:,.0f} s", file=sys.stderr,
-                  flush=True)
+            print(f"{sw.name}: {done}/{total} points, {rate:.2f} points/s, ETA {format_duration(eta)}",
+                  file=sys.stderr, flush=True)
 
     try:
         with bar:
@@ -172,13 +228,18 @@ def sweep(
         _err.print(f"interrupted: the points done are in {target}; run the same command to resume")
         raise typer.Exit(130) from None
     if plot:
-        plot_sweep(result.rows, sw.fields, plot, title=sw.name)
+        try:
+            plot_sweep(result.rows, sw.fields, plot, title=sw.name)
+        except OSError as exc:  # the folder went away while the sweep ran
+            raise InputError(f"cannot write {plot} ({exc.strerror or exc}); the results are in {result.file}",
+                             field="--plot") from None
     if as_json:
-        print(json.dumps(result.model_dump(), indent=2, allow_nan=False, default=str))
+        _print_json(result.model_dump(), default=str)
     else:
-        render_sweep(result, sw.fields, _out)
+        console = _stdout()
+        render_sweep(result, sw.fields, console)
         if plot:
-            _out.print(f"plot: {plot}")
+            console.print(f"plot: {plot}")
 
 
 @app.command()
@@ -212,9 +273,9 @@ def validate(
         if cv:
             result = with_cross_validation(result, file, cal, workers=workers)
     if as_json:
-        print(json.dumps(result.model_dump(), indent=2, allow_nan=False))
+        _print_json(result.model_dump())
     else:
-        render(result, _out)
+        render(result, _stdout())
     if not result.passed:
         raise typer.Exit(1)
 
@@ -238,6 +299,7 @@ def calibrate(
     """Fit the global knobs to measured runs: before and after, in-sample and leave-one-source-out."""
     _check_workers(workers)
     if out is not None:
+        check_output_file(out, field="-o")
         check_writable(out)
     if validation_kind(runs) != "runs":
         raise InputError("expected a published-runs file ('runs:'), not collective measurements", file=runs)
@@ -249,9 +311,9 @@ def calibrate(
         write_calibration(out, result, fitted, runs)
         result = result.model_copy(update={"written": out})
     if as_json:
-        print(json.dumps(result.model_dump(), indent=2, allow_nan=False))
+        _print_json(result.model_dump())
     else:
-        render_calibration(result, _out)
+        render_calibration(result, _stdout())
 
 
 @app.command()
@@ -268,9 +330,9 @@ def facility(
     ledger = _located(scenario, lambda: plan_scenario(s, with_reliability=False)).facility
     assert ledger is not None  # the scenario names a facility
     if as_json:
-        print(json.dumps(ledger.model_dump(), indent=2, allow_nan=False))
+        _print_json(ledger.model_dump())
     else:
-        render_facility(ledger, _out)
+        render_facility(ledger, _stdout())
 
 
 @app.command()
@@ -292,9 +354,9 @@ def reliability(
     run = _located(scenario, lambda: plan_scenario(s, with_reliability=False))
     report = _located(scenario, lambda: run_reliability(s, run.step, run.facility, runs=runs, seed=seed))
     if as_json:
-        print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
+        _print_json(report.model_dump())
     else:
-        render_reliability(report, _out)
+        render_reliability(report, _stdout())
 
 
 @app.command()
@@ -308,9 +370,9 @@ def claims(
     path = scenario or str(MEMPHIS)
     report = _located(path, lambda: check_claims_file(path))
     if as_json:
-        print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
+        _print_json(report.model_dump())
     else:
-        render_claims(report, _out)
+        render_claims(report, _stdout())
 
 
 @app.command()
@@ -321,9 +383,9 @@ def fabric(
     """The cluster's scale-out fabric: tiers, switches, links, optics, bisection bandwidth and power."""
     report = fabric_report(load_cluster(target))
     if as_json:
-        print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
+        _print_json(report.model_dump())
     else:
-        render_fabric(report, _out)
+        render_fabric(report, _stdout())
 
 
 @app.command()
@@ -351,12 +413,17 @@ def collective(
         message = parse_bytes(size)
     except ValueError as exc:
         raise InputError(str(exc), field="--bytes") from None
+    if message > MAX_MESSAGE_BYTES:
+        raise InputError(f"expected at most {format_bytes(MAX_MESSAGE_BYTES)} (a collective's buffer lives in one "
+                         f"GPU's memory), got {size!r}", field="--bytes")
+    if message != round(message):
+        raise InputError(f"expected a whole number of bytes, got {size!r} ({message:g} bytes)", field="--bytes")
     report = collective_report(load_cluster(cluster), op_name, message, gpus, stride=stride,
                                algorithm=algo)
     if as_json:
-        print(json.dumps(report.model_dump(), indent=2, allow_nan=False))
+        _print_json(report.model_dump())
     else:
-        render_collective(report, _out)
+        render_collective(report, _stdout())
 
 
 KEY_FIGURES: dict[str, list[str]] = {
@@ -391,19 +458,19 @@ def catalog(
     kinds = [kind] if kind else list(catalog_data.KINDS)
     data = {k: catalog_data.entries(k) for k in kinds}
     if as_json:
-        print(json.dumps(data, indent=2))
+        _print_json(data, allow_nan=True)
         return
+    console = _stdout()
     for k in kinds:
         t = Table(title=k, show_lines=False)
-        t.add_column("name", style="bold")
+        id_column(t, "name", style="bold")
         for col in KEY_FIGURES[k]:
             t.add_column(col)
-        t.add_column("source")
+        t.add_column("source", min_width=30)
         for name, body in data[k].items():
-            est = " [yellow](estimate)[/yellow]" if body.get("estimate") else ""
-            t.add_row(name + est, *[_short(body.get(col, "")) for col in KEY_FIGURES[k]],
-                      str(body.get("source", ""))[:90])
-        _out.print(t)
+            est = "\n[yellow](estimate)[/yellow]" if body.get("estimate") else ""
+            t.add_row(name + est, *[_short(body.get(col, "")) for col in KEY_FIGURES[k]], str(body.get("source", "")))
+        console.print(t)
 
 
 def main() -> None:

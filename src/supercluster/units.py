@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 GIB = 2**30
 GB = 1e9
 TERA = 1e12
@@ -51,6 +53,62 @@ def parse_bytes(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise ValueError(f"expected a positive size, got {text!r}")
     return value
+
+
+# --- output formatting: one way to print a duration and a size, everywhere ------------------------------------------
+
+_DURATION_UNITS = (  # (unit, seconds in it, the largest value shown in it before the next unit)
+    ("us", 1e-6, 1000.0), ("ms", 1e-3, 1000.0), ("s", 1.0, 60.0), ("min", 60.0, 60.0), ("h", 3600.0, 48.0),
+    ("days", SECONDS_PER_DAY, float("inf")))
+
+
+def _significant(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant figures without an exponent (thousands separated above that)."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 10 ** (digits - 1):
+        return f"{value:,.0f}"
+    value = float(f"{value:.{digits}g}")
+    decimals = digits - 1 - math.floor(math.log10(abs(value)))
+    return f"{value:.{max(decimals, 0)}f}"
+
+
+def format_number(value: float, digits: int = 4) -> str:
+    """A plain number to ``digits`` significant figures, never in exponent notation: ``174,700,000``, ``3``,
+    ``1.75``."""
+    if not math.isfinite(value) or value == 0:
+        return f"{value:g}"
+    value = float(f"{value:.{digits}g}")
+    if abs(value) >= 10 ** (digits - 1):
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}" if abs(value) >= 1e-4 else f"{value:.{digits - 1}e}"
+
+
+def format_duration(seconds: float, digits: int = 3) -> str:
+    """A duration in the unit that reads best (us, ms, s, min, h, days), to ``digits`` significant figures:
+    ``26.4 s``, ``1.75 min``, ``43.8 us``, ``3.09 h``, ``19.6 days``."""
+    if not math.isfinite(seconds):
+        return f"{seconds} s"
+    if seconds == 0:
+        return "0 s"
+    rounded = float(f"{abs(seconds):.{digits}g}")  # choose the unit after rounding: 59.96 s is 1.00 min
+    unit, size = next((u, size) for u, size, limit in _DURATION_UNITS if rounded < limit * size)
+    value = seconds / size
+    if abs(value) < 1 and unit != "us":  # just below the unit, rounded up into it: 59.96 s is 1.00 min
+        value = math.copysign(rounded, seconds) / size
+    return f"{_significant(value, digits)} {unit}"
+
+
+_BYTE_STEPS = (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+
+
+def format_bytes(n_bytes: float, digits: int = 4) -> str:
+    """A size in binary units (KiB ... PiB, the nccl-tests convention) to ``digits`` significant figures:
+    ``1 GiB``, ``953.7 MiB``, ``8 B``."""
+    for unit, size in _BYTE_STEPS:
+        if abs(n_bytes) >= size:
+            return f"{float(f'{n_bytes / size:.{digits}g}'):g} {unit}"
+    return f"{n_bytes:,.0f} B"
 
 
 def kwh_per_year_to_w(kwh_per_year: float) -> float:

@@ -4,6 +4,7 @@ bad input."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,28 @@ def test_collective_every_op(cli, op: str) -> None:
     assert data["time_s"] > 0 and data["stride"] == 8
 
 
+@pytest.mark.parametrize(("size", "said", "unit"), [
+    ("8", "8 B", "us"), ("1MiB", "1 MiB (1,048,576 bytes)", "us"), ("1GiB", "1 GiB (1,073,741,824 bytes)", "ms"),
+    ("512GiB", "512 GiB (549,755,813,888 bytes)", "s"),
+])
+def test_collective_text_says_sizes_and_times_in_units_that_read(cli, size: str, said: str, unit: str) -> None:
+    """The text form gives the size in binary units (exact bytes beside) and each time in us, ms or s as it grows,
+    to three significant figures: never '4,174,975.1 us'."""
+    result = cli(*COLLECTIVE[:-1], size, "--gpus", "16")
+    assert result.code == 0, result.err
+    first, timing, others = result.out.splitlines()[:3]
+    assert f"all-reduce of {said} on 16 GPUs" in first and "2 domains" in first
+    times = re.findall(r"([\d.,]+) (us|ms|s)\b", timing + " " + others)
+    assert len(times) >= 2 and {u for _, u in times} == {unit}, (timing, others)
+    assert all(len(number.replace(",", "").replace(".", "").lstrip("0")) <= 3 for number, _ in times), times
+
+
+def test_collective_json_keeps_exact_si(cli) -> None:
+    """--json keeps SI numbers (seconds, bytes), whatever the text form prints."""
+    data = strict_json(cli(*COLLECTIVE[:-1], "8", "--gpus", "16", "--json").out)
+    assert data["message_bytes"] == 8 and 0 < data["time_s"] < 1e-3
+
+
 def test_collective_forced_algorithm(cli) -> None:
     """--algo ring forces the ring even where another algorithm is faster."""
     data = strict_json(cli(*COLLECTIVE, "--gpus", "8", "--algo", "ring", "--json").out)
@@ -171,6 +194,10 @@ def test_collective_on_a_scenario_file(cli) -> None:
     (("--op", "all-reduce", "--bytes", "1.5XB", "--gpus", "16"), ("--bytes",)),
     (("--op", "all-reduce", "--bytes", "0", "--gpus", "16"), ("--bytes", "positive")),
     (("--op", "all-reduce", "--bytes", "-1GiB", "--gpus", "16"), ("--bytes",)),
+    (("--op", "all-reduce", "--bytes", "0.5", "--gpus", "16"), ("--bytes", "whole number", "0.5")),
+    (("--op", "all-reduce", "--bytes", "1.5B", "--gpus", "16"), ("--bytes", "whole number")),
+    (("--op", "all-reduce", "--bytes", "1e30", "--gpus", "16"), ("--bytes", "at most 1 TiB", "1e30")),
+    (("--op", "all-reduce", "--bytes", "2TiB", "--gpus", "16"), ("--bytes", "at most 1 TiB")),
     (("--op", "all-reduce", "--bytes", "1GiB", "--gpus", "200000"), ("gpus", "200000", "100,000")),
     (("--op", "all-reduce", "--bytes", "1GiB", "--gpus", "0"), ("gpus",)),
     (("--op", "all-reduce", "--bytes", "1GiB", "--gpus", "-8"), ("gpus",)),

@@ -3,12 +3,14 @@ backends agree; an interrupted sweep resumes with no lost and no duplicated rows
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,30 @@ def write(tmp: Path, grid: dict[str, Any] | None = None, file: str = "sweep.yaml
     f = tmp / file
     f.write_text(yaml.safe_dump(body), encoding="utf-8")
     return f
+
+
+@contextlib.contextmanager
+def _watchdog(proc: subprocess.Popen[str], seconds: float) -> Iterator[None]:
+    """Kill ``proc`` after ``seconds`` whatever the test is waiting for (a line that never comes, an exit), so that a
+    stalled sweep fails the test instead of hanging it; the test then sees end of output, or a kill exit code."""
+    timer = threading.Timer(seconds, proc.kill)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def _read_until(proc: subprocess.Popen[str], prefix: str) -> bool:
+    """Read the process's stderr up to a line starting with ``prefix``; False at end of output (it exited or the
+    watchdog killed it)."""
+    assert proc.stderr is not None
+    return any(line.startswith(prefix) for line in proc.stderr)
 
 
 def rows(path: Path) -> list[tuple[Any, ...]]:
@@ -79,39 +105,96 @@ def test_local_pool_and_ray_give_identical_rows(tmp_path: Path) -> None:
 def test_killed_sweep_resumes_without_lost_or_duplicated_rows(tmp_path: Path) -> None:
     """SIGKILL the sweep after a few points, run the same command again: every point once, the same rows as an
     uninterrupted run."""
-    f = write(tmp_path, {"cluster.num_gpus": [64, 128, 256, 512], "training.global_batch": [256, 512, 1024],
+    f = write(tmp_path, {"cluster.num_gpus": [64, 128, 256], "training.global_batch": [256, 512],
                          "model": ["llama3-8b", "llama3-70b"]})
     exe = [sys.executable, "-m", "supercluster.cli", "sweep", str(f), "--workers", "1"]
     out = tmp_path / "killed.duckdb"
     proc = subprocess.Popen([*exe, "--out", str(out)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             env={**os.environ, "COLUMNS": "100"})
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 120
-    for line in proc.stderr:
-        if line.startswith("t: 5/24 points") or time.monotonic() > deadline:
-            break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc.stderr.close()
+    with _watchdog(proc, seconds=120):
+        assert _read_until(proc, "t: 5/12 points"), "the sweep ended or stalled before 5 points"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     partial = rows(out)
-    assert 5 <= len(partial) < 24
+    assert 5 <= len(partial) < 12
     meta = dict(duckdb.connect(str(out), read_only=True).execute("SELECT key, value FROM meta").fetchall())
     assert meta["complete"] == "false" and not out.with_suffix(".parquet").exists()
     done = subprocess.run([*exe, "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     resumed = rows(out)
     points = [r[0] for r in resumed]
-    assert points == list(range(24))
+    assert points == list(range(12))
     reference = run_sweep(load_sweep(f), tmp_path / "reference.duckdb", workers=1)
-    assert resumed == rows(tmp_path / "reference.duckdb") and len(reference.rows) == 24
+    assert resumed == rows(tmp_path / "reference.duckdb") and len(reference.rows) == 12
 
 
 def test_plot_writes_a_png(tmp_path: Path, cli) -> None:
+    """--plot draws a PNG; the same command again replaces the plot it drew itself."""
     f = write(tmp_path, {"cluster.num_gpus": [64, 128], "model": ["llama3-8b", "llama3-70b"]})
     png = tmp_path / "out.png"
-    result = cli("sweep", str(f), "--workers", "1", "--out", str(tmp_path / "p.duckdb"), "--plot", str(png))
+    args = ("sweep", str(f), "--workers", "1", "--out", str(tmp_path / "p.duckdb"), "--plot", str(png))
+    result = cli(*args)
     assert result.code == 0, result.err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png.write_bytes(png.read_bytes())  # touched, still the plot supercluster drew
+    again = cli(*args)
+    assert again.code == 0, again.err
+
+
+def _not_a_folder(tmp: Path) -> Path:
+    (tmp / "notes.txt").write_text("my notes", encoding="utf-8")
+    return tmp / "notes.txt" / "x"
+
+
+def _unwritable(tmp: Path) -> Path:
+    if not Path("/proc").is_dir():
+        pytest.skip("needs /proc (a folder no one can create a file in)")
+    return Path("/proc")
+
+
+@pytest.mark.parametrize(("option", "target", "fragments"), [
+    ("--plot", lambda tmp: tmp / "missing" / "p.png", ("--plot", "does not exist", "missing")),
+    ("--plot", lambda tmp: _not_a_folder(tmp) / "p.png", ("--plot", "does not exist")),
+    ("--plot", lambda tmp: _unwritable(tmp) / "p.png", ("--plot", "cannot write", "/proc")),
+    ("--plot", lambda tmp: (tmp / "d.png").mkdir() or tmp / "d.png", ("--plot", "is a directory")),
+    ("--plot", lambda tmp: tmp / "p.svg", ("--plot", ".png")),
+    ("--out", lambda tmp: tmp / "missing" / "r.duckdb", ("--out", "does not exist", "missing")),
+    ("--out", lambda tmp: _unwritable(tmp) / "r.duckdb", ("--out", "cannot write", "/proc")),
+    ("--out", lambda tmp: (tmp / "d.duckdb").mkdir() or tmp / "d.duckdb", ("--out", "is a directory")),
+    ("--out", lambda tmp: tmp / "r.parquet", ("--out", "Parquet")),
+], ids=["plot-missing-folder", "plot-folder-is-a-file", "plot-unwritable", "plot-directory", "plot-not-png",
+        "out-missing-folder", "out-unwritable", "out-directory", "out-parquet"])
+def test_output_paths_are_checked_before_any_point(tmp_path: Path, cli, monkeypatch, option: str, target: Any,
+                                                   fragments: tuple[str, ...]) -> None:
+    """A file the sweep cannot write: one located line and exit 2 before any point is planned (no traceback after
+    the whole sweep ran)."""
+    import supercluster.search.sweep as sweep_module
+
+    def never(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("a point was planned before the output paths were checked")
+
+    monkeypatch.setattr(sweep_module, "plan", never)
+    f = write(tmp_path, {"cluster.num_gpus": [64, 128]})
+    path = target(tmp_path)
+    others = {"--out": str(tmp_path / "ok.duckdb"), "--plot": str(tmp_path / "ok.png")}
+    others[option] = str(path)
+    cli("sweep", str(f), "--workers", "1", *[x for kv in others.items() for x in kv]).one_error_line(*fragments)
+    assert not (tmp_path / "ok.duckdb").exists() and not (tmp_path / "ok.png").exists()
+
+
+def test_a_file_of_the_users_is_never_overwritten(tmp_path: Path, cli) -> None:
+    """An existing --plot file supercluster did not draw, or a file where the Parquet copy would go, is refused
+    before the sweep starts and left as it was."""
+    f = write(tmp_path, {"cluster.num_gpus": [64]})
+    mine = tmp_path / "figure.png"
+    mine.write_bytes(b"\x89PNG\r\n\x1a\n my own figure")
+    cli("sweep", str(f), "--out", str(tmp_path / "a.duckdb"), "--plot", str(mine)).one_error_line(
+        "--plot", "figure.png", "not drawn by supercluster")
+    assert mine.read_bytes() == b"\x89PNG\r\n\x1a\n my own figure"
+    table = tmp_path / "b.parquet"
+    table.write_text("my table", encoding="utf-8")
+    cli("sweep", str(f), "--out", str(tmp_path / "b.duckdb")).one_error_line("--out", "b.parquet", "left as it is")
+    assert table.read_text(encoding="utf-8") == "my table" and not (tmp_path / "b.duckdb").exists()
 
 
 @pytest.mark.parametrize(("grid", "extra", "fragments"), [
@@ -154,15 +237,18 @@ def test_unreachable_ray_address_and_foreign_results_file(tmp_path: Path, cli) -
     assert notes.read_text(encoding="utf-8") == "my notes"
 
 
-def _children(pid: int) -> list[int]:
+def _pool_workers(pid: int) -> list[int]:
+    """The process-pool workers among ``pid``'s children: those multiprocessing's spawn started (``spawn_main``),
+    not its resource tracker, which is a child too and whose death stops nothing."""
     out = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if int(fields[1]) == pid:
+            if int(fields[1]) == pid and b"spawn_main" in cmdline:
                 out.append(int(entry.name))
     return out
 
@@ -171,26 +257,21 @@ def _children(pid: int) -> list[int]:
 def test_a_killed_worker_stops_the_sweep_cleanly_and_it_resumes(tmp_path: Path) -> None:
     """SIGKILL one process-pool worker: the sweep stops with a one-line message (exit 1, no traceback), keeps the
     rows it wrote, and the same command finishes it."""
-    f = write(tmp_path, {"cluster.num_gpus": [64, 128, 256, 512], "training.global_batch": [256, 512, 1024],
+    f = write(tmp_path, {"cluster.num_gpus": [64, 128, 256], "training.global_batch": [256, 512],
                          "model": ["llama3-8b", "llama3-70b"]})
     out = tmp_path / "w.duckdb"
     exe = [sys.executable, "-m", "supercluster.cli", "sweep", str(f), "--workers", "2", "--out", str(out)]
     proc = subprocess.Popen(exe, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     assert proc.stderr is not None
-    killed = False
-    for line in proc.stderr:
-        if line.startswith("t: 2/24 points") and not killed:
-            workers = [c for c in _children(proc.pid) if c != proc.pid]
-            assert workers
-            os.kill(max(workers), signal.SIGKILL)
-            killed = True
-            break
-    err = proc.stderr.read()
-    proc.wait(timeout=120)
-    proc.stderr.close()
-    assert killed
-    if proc.returncode != 0:  # the pool noticed the dead worker before finishing
-        assert proc.returncode == 1 and "Traceback" not in err and "run the same command to resume" in err, err
+    with _watchdog(proc, seconds=120):
+        assert _read_until(proc, "t: 2/12 points"), "the sweep ended or stalled before 2 points"
+        workers = _pool_workers(proc.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)  # 10 points are left: the pool cannot finish them without it
+        err = proc.stderr.read()
+        proc.wait()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "a worker stopped" in err and "run the same command to resume" in err, err
     done = subprocess.run(exe, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert [r[0] for r in rows(out)] == list(range(24))
+    assert [r[0] for r in rows(out)] == list(range(12))

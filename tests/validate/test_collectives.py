@@ -287,6 +287,34 @@ def test_cli_exit_2_for_empty_measurements(cli, tmp_path: Path) -> None:
     cli("validate", str(f)).one_error_line(str(f), "measurements", "non-empty list")
 
 
+@pytest.mark.parametrize(("fields", "fragments"), [
+    ({"foo": 1}, ("measurements[1].foo", "unknown key", "expected one of")),
+    ({"message_bytes": -5}, ("measurements[1].message_bytes", "> 0", "-5")),
+    ({"message_bytes": "1GiB"}, ("measurements[1].message_bytes",)),
+    ({"time_us": -1.0}, ("measurements[1].time_us", ">= 0")),
+    ({"num_gpus": 2.5}, ("measurements[1].num_gpus", "whole number")),
+    ({"system": {**H100_NODE, "gpus_per_nod": 8}}, ("measurements[1].system.gpus_per_nod", "unknown key")),
+    ({"system": "8x H100"}, ("measurements[1].system", "mapping")),
+], ids=["unknown-key", "negative-size", "text-size", "negative-time", "fractional-gpus", "system-key",
+        "system-text"])
+def test_cli_schema_error_is_exit_2_not_a_miss(cli, tmp_path: Path, fields: dict[str, Any],
+                                               fragments: tuple[str, ...]) -> None:
+    """A measurement with an unknown key or a value out of range is bad input: exit 2 and one line naming the file,
+    the measurement (index and id) and the field, not a row the tool 'cannot model' (exit 1 is for the gate)."""
+    rows = _tiny()[:2]
+    rows[1].update(fields)
+    f = _measurements_file(tmp_path / "m.yaml", rows)
+    cli("validate", str(f)).one_error_line(str(f), *fragments, "'peak-busbw'")
+
+
+def test_a_published_zero_is_a_figure_not_an_error(tmp_path: Path) -> None:
+    """A time or bandwidth printed as 0 (rounded) is well-formed: listed as a row that cannot be scored."""
+    rows = _tiny()[:2]
+    rows[0].update(time_us=0)
+    result = validate_collectives(_measurements_file(tmp_path / "m.yaml", rows))
+    assert result.rows[0].error and "rounded to zero" in result.rows[0].error
+
+
 def test_cli_validates_the_builtin_collectives_file(cli) -> None:
     """The built-in collectives file runs through the CLI with a table, its gate met (exit 0)."""
     result = cli("validate", str(DEFAULT_COLLECTIVES_FILE))

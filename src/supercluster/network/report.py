@@ -101,6 +101,11 @@ class CollectiveReport(BaseModel):
     alternatives: dict[str, float]
 
 
+#: The largest message ``collective`` accepts: 1 TiB. A collective's buffer lives in one GPU's memory, and no
+#: accelerator in the catalog has a quarter of that (nccl-tests sweeps stop at a few GiB).
+MAX_MESSAGE_BYTES = 2**40
+
+
 def collective_report(cluster: Cluster, op: Op, message_bytes: float, gpus: int, *, stride: int = 1,
                       algorithm: Algorithm | None = None, calibration: Calibration | None = None,
                       concurrency: float | None = None, gpus_per_process: int = 1) -> CollectiveReport:
@@ -115,8 +120,9 @@ def collective_report(cluster: Cluster, op: Op, message_bytes: float, gpus: int,
     if gpus * stride > cluster.num_gpus:
         raise SpecError(f"a group of {gpus} GPUs {stride} apart does not fit in the cluster's "
                         f"{cluster.num_gpus:,} GPUs", field="gpus")
-    if message_bytes <= 0:
-        raise SpecError(f"message size must be positive, got {message_bytes}", field="bytes")
+    if not 0 < message_bytes <= MAX_MESSAGE_BYTES:
+        raise SpecError(f"message size must be positive and at most 1 TiB ({MAX_MESSAGE_BYTES:,} bytes), got "
+                        f"{message_bytes:g}", field="bytes")
     cal = calibration or default_calibration()
     topo = build_topology(cluster)
     p = place(cluster, topo, np.array([float(gpus)]), np.array([float(stride)]))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, RenderableType
+from rich.table import Table as RichTable
 
 from ..facility.ledger import FacilityReport
 from ..network.report import CollectiveReport, FabricReport
@@ -16,7 +16,15 @@ from ..search.rank import Ranked, SearchReport
 from ..search.run_report import RunReport
 from ..search.runner import SweepRun
 from ..search.sweep import FIELD_PREFIX
-from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY
+from ..units import (
+    GALLONS_PER_M3,
+    GIB,
+    J_PER_KWH,
+    SECONDS_PER_DAY,
+    format_bytes,
+    format_duration,
+    format_number,
+)
 from ..validate.calibrate import CalibrationResult
 from ..validate.claims import ClaimsReport
 from ..validate.collectives import CollectiveValidationResult
@@ -37,14 +45,24 @@ PART_LABELS = {
 }
 
 
-def _fmt_s(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:,.2f} h"
-    if seconds >= 100:
-        return f"{seconds / 60:,.1f} min"
-    if seconds >= 1:
-        return f"{seconds:.3f} s"
-    return f"{seconds * 1e3:.2f} ms"
+class Table(RichTable):
+    """A rich table whose cells are never cut short with an ellipsis: a value wider than its column, on a console too
+    narrow for the table, folds onto the next line instead (a cut number or name reads as another one)."""
+
+    def add_column(self, header: RenderableType = "", footer: RenderableType = "", **kwargs: Any) -> None:
+        kwargs.setdefault("overflow", "fold")
+        super().add_column(header, footer, **kwargs)
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 configuration``, ``2 configurations`` (``many`` for an irregular plural)."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+
+
+def id_column(table: Table, header: str, **kwargs: Any) -> None:
+    """A column of identifiers a user types back (names, ids, swept values, configurations): kept on one line, the
+    last column to give way to a narrow console (and then folded, never cut)."""
+    table.add_column(header, no_wrap=True, **kwargs)
 
 
 def _fmt_claim_value(v: float | None, unit: str) -> str:
@@ -93,7 +111,7 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
     """The plan of a scenario; ``seconds``: how long the search took (measured by the caller, never reported)."""
     r = run.step
     n = run.search.candidates
-    searched = f"{n:,} configuration{'' if n == 1 else 's'} searched" + (f" in {_fmt_s(seconds)}" if seconds else "")
+    searched = f"{plural(n, 'configuration')} searched" + (f" in {format_duration(seconds)}" if seconds else "")
     console.print(f"[bold]{r.scenario}[/bold]: {r.model} on {r.cluster} "
                   f"({r.num_gpus:,} x {r.accelerator}, {r.precision})")
     par = r.parallelism
@@ -105,11 +123,16 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
         f"  [dim]({searched})[/dim]")
 
     if r.groups:
-        g = Table(title="parallel groups on the fabric", show_edge=False)
-        for col in ("axis", "size", "stride", "per node", "nodes", "traffic", "algorithm"):
-            g.add_column(col, justify="left" if col in ("axis", "traffic", "algorithm") else "right")
+        replicas = "dp × cp"  # the group gradients are reduced over: every rank holding the same weights
+        g = Table(title="parallel groups on the fabric", show_edge=False,
+                  caption=f"{replicas}: the weight replicas a gradient is reduced over (dp {par['dp']} × cp "
+                          f"{par['cp']} = {par['dp'] * par['cp']:,} ranks)" if par["cp"] > 1 else None)
+        id_column(g, "axis")
+        for col in ("size", "stride", "per node", "nodes", "traffic", "algorithm"):
+            g.add_column(col, justify="left" if col in ("traffic", "algorithm") else "right")
         for axis, grp in r.groups.items():
-            g.add_row(axis, str(grp["size"]), str(grp["stride"]), str(grp["per_node"]), f"{grp['nodes']:,}",
+            label = replicas if axis == "dp" and par["cp"] > 1 else axis
+            g.add_row(label, f"{grp['size']:,}", f"{grp['stride']:,}", str(grp["per_node"]), f"{grp['nodes']:,}",
                       grp["crosses"], grp.get("algorithm", "-"))
         console.print(g)
 
@@ -119,11 +142,12 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
     t.add_column("share", justify="right")
     for part, seconds in r.breakdown.items():
         if seconds > 0:
-            t.add_row(PART_LABELS.get(part, part), _fmt_s(seconds), f"{seconds / r.step_time_s:.1%}")
-    t.add_row("[bold]step[/bold]", f"[bold]{_fmt_s(r.step_time_s)}[/bold]", "100%")
+            t.add_row(PART_LABELS.get(part, part), format_duration(seconds), f"{seconds / r.step_time_s:.1%}")
+    t.add_row("[bold]step[/bold]", f"[bold]{format_duration(r.step_time_s)}[/bold]", "100%")
     if r.step_time_interval_s:
         lo, hi = r.step_time_interval_s
-        t.add_row("[dim]measured step likely within[/dim]", f"[dim]{_fmt_s(lo)} – {_fmt_s(hi)}[/dim]", "")
+        t.add_row("[dim]measured step likely within[/dim]",
+                  f"[dim]{format_duration(lo)} – {format_duration(hi)}[/dim]", "")
     console.print(t)
 
     m = Table(title="memory per GPU", show_edge=False)
@@ -166,9 +190,9 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
         s.add_row("time to train with failures (P10 / P50 / P90)",
                   " / ".join(f"{ttt[k] / SECONDS_PER_DAY:,.1f}" for k in ("p10", "p50", "p90"))
                   + f" days; goodput {rel.goodput['mean']:.1%}")
-        s.add_row("job mean time to failure", f"{rel.mttf_unexpected_s / 3600:,.2f} h "
+        s.add_row("job mean time to failure", f"{format_duration(rel.mttf_unexpected_s)} "
                   f"({rel.interruptions_per_day:,.1f} interruptions a day; checkpoint every "
-                  f"{_fmt_s(rel.interval_used_s)})")
+                  f"{format_duration(rel.interval_used_s)})")
         if rel.run_cost_with_failures_usd is not None and rel.run_energy_facility_with_failures_j is not None:
             s.add_row("energy and cost of the run with failures (P50)",
                       f"{rel.run_energy_facility_with_failures_j / J_PER_KWH / 1e6:,.1f} GWh; "
@@ -187,10 +211,11 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
 def render_validation(v: ValidationResult, console: Console) -> None:
     t = Table(title=f"validation: {v.file}", show_edge=False)
     cv = v.cv_median_abs_rel_error is not None
-    cols = [("run", "left"), ("tp-pp-dp-cp-ep", "left"), ("mb/vs/rc/zero", "left"), ("expected s", "right"),
-            ("predicted s", "right"), ("error", "right")] + ([("cv error", "right")] if cv else [])
-    for col, just in cols:
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    id_column(t, "run")
+    for col in ("tp-pp-dp-cp-ep", "mb/vs/rc/zero"):
+        id_column(t, col)
+    for col in ("expected s", "predicted s", "error", *(["cv error"] if cv else [])):
+        t.add_column(col, justify="right")
     limit = float(v.tolerance.get("max_abs_rel_error", 0.25))
     for row in v.rows:
         if row.error or row.parallelism is None or row.rel_error is None:
@@ -215,11 +240,12 @@ def render_validation(v: ValidationResult, console: Console) -> None:
     gated = len(v.rows) - v.excluded
     console.print(f"median |error| {_pct(v.median_abs_rel_error)}  max |error| {_pct(v.max_abs_rel_error)}  "
                   f"(tolerance: median {float(v.tolerance.get('median_abs_rel_error', 0.1)):.0%}, "
-                  f"max {limit:.0%}) over {gated} runs"
+                  f"max {limit:.0%}) over {plural(gated, 'run')}"
                   + (f"; {v.excluded} more listed but not gated (the data file says why)" if v.excluded else ""))
     if cv:
         console.print(f"leave-one-source-out: median |error| {_pct(v.cv_median_abs_rel_error)}  max |error| "
-                      f"{_pct(v.cv_max_abs_rel_error)} (knobs refitted without each of {len(v.cv_groups)} sources)")
+                      f"{_pct(v.cv_max_abs_rel_error)} (knobs refitted without each of "
+                      f"{plural(len(v.cv_groups), 'source')})")
     for row in v.rows:
         if row.excluded:
             console.print(f"[dim]not gated: {row.id}: {row.excluded}[/dim]")
@@ -232,26 +258,29 @@ def render_validation(v: ValidationResult, console: Console) -> None:
 
 def render_calibration(c: CalibrationResult, console: Console) -> None:
     k = Table(title=f"calibration on {c.file} (from {c.start})", show_edge=False)
-    for col, just in (("knob", "left"), ("before", "right"), ("after", "right")):
-        k.add_column(col, justify=just)  # type: ignore[arg-type]
+    id_column(k, "knob")
+    for col in ("before", "after"):
+        k.add_column(col, justify="right")
     for name in c.fitted:
         k.add_row(name, f"{c.knobs_before[name]:.4g}", f"{c.knobs_after[name]:.4g}")
     console.print(k)
     t = Table(show_edge=False)
-    for col, just in (("run", "left"), ("source", "left"), ("measured s", "right"), ("before", "right"),
-                      ("after", "right"), ("cross-validated", "right")):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    id_column(t, "run")
+    t.add_column("source")
+    for col in ("measured s", "before", "after", "cross-validated"):
+        t.add_column(col, justify="right")
 
     for r in c.rows:
-        t.add_row(r.id, r.group[:40], f"{r.expected_step_time_s:.3f}", _signed_pct(r.before_rel_error),
+        t.add_row(r.id, r.group, f"{r.expected_step_time_s:.3f}", _signed_pct(r.before_rel_error),
                   _signed_pct(r.rel_error), _signed_pct(r.cv_rel_error))
     console.print(t)
 
     console.print(f"before: median |error| {_pct(c.median_abs_rel_error_before)}, "
                   f"max {_pct(c.max_abs_rel_error_before)}"
                   f"; after: median {_pct(c.median_abs_rel_error)}, max {_pct(c.max_abs_rel_error)}; "
-                  f"cross-validated (leaving out each of {len(c.groups)} "
-                  f"{'sources' if len(c.groups) < len(c.rows) else 'runs'}): median {_pct(c.cv_median_abs_rel_error)}"
+                  f"cross-validated (leaving out each of "
+                  f"{plural(len(c.groups), 'source' if len(c.groups) < len(c.rows) else 'run')}): median "
+                  f"{_pct(c.cv_median_abs_rel_error)}"
                   f", max {_pct(c.cv_max_abs_rel_error)}; runs inside their own cross-validated band: "
                   f"{_pct(c.cv_interval_coverage)}")
     for e in c.excluded:
@@ -261,32 +290,27 @@ def render_calibration(c: CalibrationResult, console: Console) -> None:
                       f"--calibration {c.written})")
 
 
-def _fmt_bytes(n: float | None) -> str:
-    if n is None:
-        return "-"
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:,.4g} {unit}"
-    return f"{n:,.0f} B"
-
-
 def _fmt_metric(value: float | None, metric: str | None) -> str:
+    """A collective measurement's figure: a time (the files record microseconds) or a bus bandwidth in GB/s."""
     if value is None:
         return "-"
+    if metric == "time_us":
+        return format_duration(value * 1e-6)
     number = f"{value:,.0f}" if value >= 1000 else f"{value:,.1f}" if value >= 10 else f"{value:.3g}"
-    return f"{number} us" if metric == "time_us" else f"{number} GB/s"
+    return f"{number} GB/s"
 
 
 def render_collective_validation(v: CollectiveValidationResult, console: Console) -> None:
     limit = float(v.tolerance.get("max_abs_rel_error_at_or_above_1MiB", 0.35))
     t = Table(title=f"collective validation: {v.file}", show_edge=False)
-    for col, just in (("measurement", "left"), ("op", "left"), ("gpus", "right"), ("size", "right"),
-                      ("algorithm published → predicted", "left"), ("expected", "right"), ("predicted", "right"),
-                      ("error", "right")):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    id_column(t, "measurement")
+    id_column(t, "op")
+    for col, just in (("gpus", "right"), ("size", "right"), ("algorithm published → predicted", "left"),
+                      ("expected", "right"), ("predicted", "right"), ("error", "right")):
+        t.add_column(col, justify=just)
     for row in v.rows:
-        published = (row.algorithm_published or "-")[:28]
-        size = _fmt_bytes(row.message_bytes)
+        published = row.algorithm_published or "-"
+        size = "-" if row.message_bytes is None else format_bytes(row.message_bytes)
         if any(n.startswith("peak figure") for n in row.notes):
             size += " (peak)"
         gpus = str(row.gpus) if row.gpus is not None else "-"
@@ -303,14 +327,15 @@ def render_collective_validation(v: CollectiveValidationResult, console: Console
     console.print(t)
     unmodelled = [row for row in v.rows if row.error or row.rel_error is None]
     if unmodelled:
-        console.print(f"[bold]cannot be modelled ({len(unmodelled)})[/bold], excluded from the statistics:")
+        console.print(f"[bold]cannot be modelled ({plural(len(unmodelled), 'measurement')})[/bold], excluded from "
+                      "the statistics:")
         for row in unmodelled:
             console.print(f"  {row.id}: {row.error or 'no prediction'}", markup=False, highlight=False)
 
     console.print(f"median |error| {_pct(v.median_abs_rel_error)}  max |error| at >= 1 MiB "
                   f"{_pct(v.max_abs_rel_error_at_or_above_1MiB)}  (tolerance: median "
                   f"{float(v.tolerance.get('median_abs_rel_error', 0.15)):.0%}, max at >= 1 MiB {limit:.0%})")
-    console.print(f"{len(v.rows)} measurements: {v.modelled} modelled, {v.not_modelled} cannot be modelled "
+    console.print(f"{plural(len(v.rows), 'measurement')}: {v.modelled} modelled, {v.not_modelled} cannot be modelled "
                   "(listed with their reason, excluded from the statistics)")
     if v.passed:
         console.print("[green]within tolerance[/green]")
@@ -328,9 +353,11 @@ def _fmt_memory(value: float | None, metric: str | None) -> str:
 def render_memory_validation(v: MemoryValidationResult, console: Console) -> None:
     limit = float(v.tolerance.get("max_abs_rel_error", 0.15))
     t = Table(title=f"memory validation: {v.file}", show_edge=False)
-    for col, just in (("measurement", "left"), ("compared", "left"), ("rank", "left"), ("expected", "right"),
-                      ("predicted", "right"), ("error", "right"), ("largest parts", "left")):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    id_column(t, "measurement")
+    id_column(t, "compared")
+    for col, just in (("rank", "left"), ("expected", "right"), ("predicted", "right"), ("error", "right"),
+                      ("largest parts, GiB", "left")):
+        t.add_column(col, justify=just)
     for row in v.rows:
         if row.error:
             t.add_row(row.id, row.metric or "-", "-", "-", "[yellow]cannot model[/yellow]", "-", "")
@@ -359,8 +386,9 @@ def render_memory_validation(v: MemoryValidationResult, console: Console) -> Non
             mark = f" (not gated: {row.excluded})" if row.excluded else ""
             console.print(f"  {row.id}: {row.error}{mark}", markup=False, highlight=False)
     src = Table(title="by source", show_edge=False)
-    for col in ("source", "rows", "median |error|", "max |error|"):
-        src.add_column(col, justify="left" if col == "source" else "right")
+    id_column(src, "source")
+    for col in ("rows", "median |error|", "max |error|"):
+        src.add_column(col, justify="right")
     for key, stats in v.by_source.items():
         if stats["rows"]:
             src.add_row(key, str(stats["rows"]), _pct(stats["median_abs_rel_error"]), _pct(stats["max_abs_rel_error"]))
@@ -382,8 +410,9 @@ def render_fabric(r: FabricReport, console: Console) -> None:
     for line in r.explanation:
         console.print(f"  {line}")
     t = Table(title="tiers", show_edge=False)
-    for col in ("tier", "switches", "down", "up", "down:up", "links up", "GPUs per block"):
-        t.add_column(col, justify="left" if col == "tier" else "right")
+    id_column(t, "tier")
+    for col in ("switches", "down", "up", "down:up", "links up", "GPUs per block"):
+        t.add_column(col, justify="right")
     for tier in r.tiers:
         t.add_row(tier.tier, f"{tier.switches:,}", str(tier.down_ports), str(tier.up_ports),
                   f"{tier.oversubscription:g}:1", f"{tier.links_up:,}", f"{tier.gpus_per_switch_block:,}")
@@ -401,11 +430,15 @@ def render_fabric(r: FabricReport, console: Console) -> None:
 
 
 def render_collective(r: CollectiveReport, console: Console) -> None:
-    console.print(f"[bold]{r.op.replace('_', '-')}[/bold] of {r.message_bytes:,.0f} bytes on {r.gpus} GPUs of "
-                  f"{r.cluster} ({r.per_domain} per scale-up domain over {r.domains} domain(s); traffic {r.crosses})")
-    console.print(f"algorithm {r.algorithm}: {r.time_s * 1e6:,.1f} us, algbw {r.algbw_bytes_per_s / 1e9:,.2f} GB/s, "
-                  f"busbw {r.busbw_bytes_per_s / 1e9:,.2f} GB/s")
-    others = ", ".join(f"{a} {t * 1e6:,.1f} us" for a, t in r.alternatives.items())
+    size = format_bytes(r.message_bytes)
+    exact = f"{r.message_bytes:,.0f} bytes"
+    console.print(f"[bold]{r.op.replace('_', '-')}[/bold] of {size}{'' if size.endswith(' B') else f' ({exact})'} "
+                  f"on {plural(r.gpus, 'GPU')} of {r.cluster} ({r.per_domain} per scale-up domain over "
+                  f"{plural(r.domains, 'domain')}; traffic {r.crosses})")
+    console.print(f"algorithm {r.algorithm}: {format_duration(r.time_s)}, "
+                  f"algbw {format_number(r.algbw_bytes_per_s / 1e9)} GB/s, "
+                  f"busbw {format_number(r.busbw_bytes_per_s / 1e9)} GB/s")
+    others = ", ".join(f"{a} {format_duration(t)}" for a, t in r.alternatives.items())
     console.print(f"[dim]alternatives: {others}[/dim]")
 
 
@@ -468,21 +501,21 @@ def render_reliability(r: ReliabilityReport, console: Console) -> None:
     s = Table(title="checkpoints, restarts and the run", show_edge=False)
     s.add_column("figure")
     s.add_column("value", justify="right")
-    s.add_row("job MTTF (unplanned / all)", f"{r.mttf_unexpected_s / 3600:,.2f} h / {r.mttf_all_s / 3600:,.2f} h")
-    s.add_row("checkpoint (one copy) / per GPU", f"{r.checkpoint_bytes / 1e12:,.2f} TB / "
-                                                 f"{r.checkpoint_per_gpu_bytes / 1e9:,.2f} GB")
-    s.add_row("write / read back / snapshot", f"{_fmt_s(r.checkpoint_write_s)} / {_fmt_s(r.checkpoint_read_s)} / "
-                                              f"{_fmt_s(r.checkpoint_snapshot_s)}")
-    s.add_row("training stops per checkpoint", f"{_fmt_s(r.checkpoint_blocking_s)} "
+    s.add_row("job MTTF (unplanned / all)", f"{format_duration(r.mttf_unexpected_s)} / {format_duration(r.mttf_all_s)}")
+    s.add_row("checkpoint (one copy) / per GPU", f"{format_bytes(r.checkpoint_bytes)} / "
+                                                 f"{format_bytes(r.checkpoint_per_gpu_bytes)}")
+    s.add_row("write / read back / snapshot", " / ".join(format_duration(x) for x in (
+        r.checkpoint_write_s, r.checkpoint_read_s, r.checkpoint_snapshot_s)))
+    s.add_row("training stops per checkpoint", f"{format_duration(r.checkpoint_blocking_s)} "
                                                f"({'asynchronous' if r.async_checkpoint else 'synchronous'})")
-    s.add_row("restart (unplanned / planned)", f"{_fmt_s(r.restart_s['unexpected'])} / "
-                                               f"{_fmt_s(r.restart_s['planned'])}")
+    s.add_row("restart (unplanned / planned)", f"{format_duration(r.restart_s['unexpected'])} / "
+                                               f"{format_duration(r.restart_s['planned'])}")
     if r.spare_free_probability < 1.0:
         s.add_row("P(a hot spare is free)", f"{r.spare_free_probability:.1%}")
-    best = "-" if r.interval_best_simulated_s is None else _fmt_s(r.interval_best_simulated_s)
+    best = "-" if r.interval_best_simulated_s is None else format_duration(r.interval_best_simulated_s)
     s.add_row("checkpoint interval: Young / Daly / best simulated",
-              f"{_fmt_s(r.interval_young_s)} / {_fmt_s(r.interval_daly_s)} / {best}")
-    s.add_row("interval used", f"{_fmt_s(r.interval_used_s)} ({r.interval_source})")
+              f"{format_duration(r.interval_young_s)} / {format_duration(r.interval_daly_s)} / {best}")
+    s.add_row("interval used", f"{format_duration(r.interval_used_s)} ({r.interval_source})")
     s.add_row("time to train, no failures", f"{r.failure_free_s / day:,.1f} days")
     ttt = r.time_to_train_s
     s.add_row(f"time to train, {r.runs:,} runs (P10 / P50 / P90)",
@@ -503,7 +536,7 @@ def render_reliability(r: ReliabilityReport, console: Console) -> None:
     for col in ("interval", "simulated", "Daly (closed form)"):
         i.add_column(col, justify="right")
     for p in r.interval_sensitivity:
-        i.add_row(_fmt_s(p.interval_s), f"{p.goodput:.1%}", f"{p.daly_goodput:.1%}")
+        i.add_row(format_duration(p.interval_s), f"{p.goodput:.1%}", f"{p.daly_goodput:.1%}")
     console.print(i)
     if r.size_sensitivity:
         z = Table(title="goodput against the job size (same cluster design, per-GPU throughput held)",
@@ -511,8 +544,8 @@ def render_reliability(r: ReliabilityReport, console: Console) -> None:
         for col in ("GPUs", "MTTF", "interruptions/day", "interval", "goodput", "time to train"):
             z.add_column(col, justify="right")
         for z_pt in r.size_sensitivity:
-            z.add_row(f"{z_pt.gpus:,}", f"{z_pt.mttf_h:,.2f} h", f"{z_pt.interruptions_per_day:,.1f}",
-                      _fmt_s(z_pt.interval_s), f"{z_pt.goodput:.1%}",
+            z.add_row(f"{z_pt.gpus:,}", format_duration(z_pt.mttf_h * 3600.0), f"{z_pt.interruptions_per_day:,.1f}",
+                      format_duration(z_pt.interval_s), f"{z_pt.goodput:.1%}",
                       "-" if z_pt.time_to_train_days is None else f"{z_pt.time_to_train_days:,.1f} days")
         console.print(z)
     console.print(f"[dim]{'estimate; ' if r.estimate else ''}source: {r.source}[/dim]")
@@ -526,10 +559,12 @@ def _config(p: dict[str, Any]) -> str:
 
 def _ranked_table(title: str, rows: list[Ranked]) -> Table:
     t = Table(title=title, show_edge=False)
-    for col in ("#", "step", "MFU", "memory", "free", "$/M tok", "configuration"):
-        t.add_column(col, justify="left" if col == "configuration" else "right", no_wrap=col != "configuration")
+    for col in ("#", "step", "MFU", "memory", "free", "$/M tok"):
+        t.add_column(col, justify="right", no_wrap=True)
+    id_column(t, "configuration")
     for r in rows:
-        t.add_row(str(r.rank), _fmt_s(r.step_time_s), f"{r.mfu:.1%}", f"{r.memory_per_gpu_bytes / GIB:.1f}G",
+        t.add_row(str(r.rank), format_duration(r.step_time_s), f"{r.mfu:.1%}",
+                  f"{r.memory_per_gpu_bytes / GIB:.1f}G",
                   f"{r.headroom_bytes / GIB:.1f}G",
                   "-" if r.cost_per_million_tokens_usd is None else f"{r.cost_per_million_tokens_usd:,.2f}",
                   _config(r.parallelism))
@@ -537,30 +572,33 @@ def _ranked_table(title: str, rows: list[Ranked]) -> Table:
 
 
 def render_search(r: SearchReport, console: Console) -> None:
-    console.print(f"[bold]{r.scenario}[/bold]: {r.candidates:,} configurations timed in {r.seconds:.2f} s, "
-                  f"{r.fitting:,} fit in memory")
+    console.print(f"[bold]{r.scenario}[/bold]: {plural(r.candidates, 'configuration')} timed in "
+                  f"{format_duration(r.seconds)}, {r.fitting:,} fit in memory")
     console.print(_ranked_table(f"the {len(r.top)} fastest that fit", r.top))
     if r.pareto:
         more = f" (first {len(r.pareto)} of {r.pareto_size})" if r.pareto_size > len(r.pareto) else ""
         console.print(_ranked_table(f"Pareto front: step time vs memory headroom{more}", r.pareto))
     w = Table(title="why the best wins: the fastest alternative on each axis", show_edge=False)
-    for col in ("axis", "best", "other", "slower", "where the time goes (other - best)"):
-        w.add_column(col, justify="left" if col in ("axis", "where the time goes (other - best)") else "right")
+    id_column(w, "axis")
+    for col in ("best", "other", "slower", "where the time goes (other - best)"):
+        w.add_column(col, justify="left" if col == "where the time goes (other - best)" else "right")
     for reason in r.why:
         if reason.alternative is None:
             w.add_row(reason.axis, str(reason.winner), "-", "-", "the only value that fits")
             continue
         w.add_row(reason.axis, str(reason.winner), str(reason.alternative), f"{reason.slower_by:+.1%}",
-                  ", ".join(f"{k} {v:+.3f} s" for k, v in reason.parts.items() if v))
+                  ", ".join(f"{k} {'+' if v > 0 else ''}{format_duration(v)}" for k, v in reason.parts.items() if v))
     console.print(w)
     if r.cost_basis:
         console.print(f"[dim]cost per token from the {r.cost_basis}[/dim]")
 
 
 def render_sweep(r: SweepRun, fields: list[str], console: Console) -> None:
-    t = Table(title=f"sweep: {r.points} points ({r.computed} computed now, {r.resumed} resumed) in {r.seconds:.1f} s "
-                    f"on {r.backend}", show_edge=False)
-    for col in (*[f.split(".")[-1] for f in fields], "MFU", "days", "w/ failures", "MW", "$M", "status"):
+    t = Table(title=f"sweep: {plural(r.points, 'point')} ({r.computed:,} computed now, {r.resumed:,} resumed) in "
+                    f"{format_duration(r.seconds)} on {r.backend}", show_edge=False)
+    for field in fields:  # the dotted path a user sets (--set, a sweep file's grid)
+        id_column(t, field, justify="right")
+    for col in ("MFU", "days", "days w/ failures", "MW", "$M", "status"):
         t.add_column(col, justify="right")
     for row in r.rows:
         ok = row["status"] == "ok"
@@ -570,7 +608,8 @@ def render_sweep(r: SweepRun, fields: list[str], console: Console) -> None:
             return "-" if v is None else format(v / scale, fmt)
 
         swept = [row.get(FIELD_PREFIX + f) for f in fields]
-        t.add_row(*["-" if v is None else str(json.loads(v)) for v in swept], num("mfu", 0.01, ".1f") if ok else "-",
+        t.add_row(*["-" if v is None else str(json.loads(v)) for v in swept],
+                  num("mfu", 0.01, ".1f") + "%" if ok and row.get("mfu") is not None else "-",
                   num("time_to_train_s", SECONDS_PER_DAY, ",.1f"),
                   num("time_to_train_with_failures_s", SECONDS_PER_DAY, ",.1f"),
                   num("facility_average_power_w", 1e6, ",.0f"), num("run_cost_usd", 1e6, ",.0f"),

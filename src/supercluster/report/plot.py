@@ -4,12 +4,51 @@ per combination of the other fields."""
 from __future__ import annotations
 
 import json
+import struct
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
+from ..search.output import check_output_file
 from ..search.sweep import FIELD_PREFIX
 from ..units import SECONDS_PER_DAY
+
+#: the PNG text chunk (``Software``) that marks a plot as supercluster's own: only such a file is ever replaced
+WRITTEN_BY = "supercluster sweep --plot"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def written_by_supercluster(path: str | Path) -> bool:
+    """Whether ``path`` is a PNG whose ``Software`` text chunk says this tool drew it."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return False
+    if not data.startswith(_PNG_SIGNATURE):
+        return False
+    at = len(_PNG_SIGNATURE)
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        body = data[at + 8:at + 8 + length]
+        if kind == b"tEXt" and body.partition(b"\0")[::2] == (b"Software", WRITTEN_BY.encode("latin-1")):
+            return True
+        if kind == b"IEND":
+            break
+        at += 12 + length
+    return False
+
+
+def check_plot_target(path: str) -> Path:
+    """Before the sweep runs: a .png file name that can be written, and not a file of the user's (an existing file
+    is replaced only when it is a plot this tool drew)."""
+    if not path.lower().endswith(".png"):
+        raise InputError(f"expected a .png file, got {path!r}", field="--plot")
+    p = check_output_file(path, field="--plot")
+    if p.exists() and not written_by_supercluster(p):
+        raise InputError(f"{path} exists and was not drawn by supercluster: it is left as it is; choose another "
+                         "file", field="--plot")
+    return p
 
 
 def _value(text: str | None) -> Any:
@@ -61,6 +100,6 @@ def plot_sweep(rows: list[dict[str, Any]], fields: list[str], out: str | Path, t
         fig.suptitle(title)
     fig.tight_layout()
     path = Path(out)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, metadata={"Software": WRITTEN_BY})
     plt.close(fig)
     return path

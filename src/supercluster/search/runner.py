@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import InputError, InterruptedRunError
+from .output import check_output_file
 from .sweep import COLUMNS, FIELD_PREFIX, Sweep, evaluate_point
 
 Backend = Literal["local", "ray"]
@@ -43,12 +44,27 @@ def _columns(sweep: Sweep) -> dict[str, str]:
     return {**COLUMNS, **{FIELD_PREFIX + f: "VARCHAR" for f in sweep.fields}}
 
 
+def parquet_path(out: Path) -> Path:
+    """The Parquet copy of a complete sweep, beside its results file."""
+    return out.with_suffix(".parquet")
+
+
 def _open(out: Path, sweep: Sweep) -> Any:
     """The results file: a new one for this sweep, or the same sweep's to resume (another sweep's file is refused,
-    never overwritten)."""
+    never overwritten). A file already where the Parquet copy goes is refused too, unless this sweep wrote it."""
     import duckdb
 
+    check_output_file(out, field="--out")
+    parquet = parquet_path(out)
+    if parquet == out:
+        raise InputError(f"{out} would be overwritten by the Parquet copy written beside it; choose an --out "
+                         "ending in .duckdb", field="--out")
+    check_output_file(parquet, field="--out")
     existed = out.exists()
+    foreign = (f"{parquet} exists and was not written by this sweep: it is left as it is; move it or choose "
+               "another --out")
+    if parquet.exists() and not existed:
+        raise InputError(foreign, field="--out")
     try:
         con = duckdb.connect(str(out))
     except duckdb.Error as exc:
@@ -64,6 +80,9 @@ def _open(out: Path, sweep: Sweep) -> Any:
             con.close()
             raise InputError(f"{out} holds the results of another sweep ({meta.get('name')!r}, other points); "
                              "resume that sweep with its own file, or choose another --out", field="--out")
+        if parquet.exists() and meta.get("complete") != "true":  # only a complete sweep wrote its copy
+            con.close()
+            raise InputError(foreign, field="--out")
         return con
     cols = ", ".join(f"{_quote(k)} {t}" for k, t in _columns(sweep).items())
     con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
@@ -171,7 +190,7 @@ def run_sweep(sweep: Sweep, out: str | Path, *, backend: Backend = "local", work
                 f"a worker stopped ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                 f"{count} of {len(sweep.points)} points are in {out}: run the same command to resume") from None
         con.execute("UPDATE meta SET value = 'true' WHERE key = 'complete'")
-        parquet = out.with_suffix(".parquet")
+        parquet = parquet_path(out)
         tmp = parquet.with_name(parquet.name + ".partial")
         target = str(tmp).replace("'", "''")
         con.execute(f"COPY (SELECT * FROM results ORDER BY point) TO '{target}' (FORMAT PARQUET)")

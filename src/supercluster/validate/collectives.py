@@ -32,6 +32,7 @@ from ..network.report import CollectiveReport, collective_report
 from ..spec.calibration import Calibration
 from ..spec.hardware import Cluster
 from ..spec.load import read_data_file
+from .schema import COLLECTIVE, check_entry
 from .systems import System, Unmodellable, _text, describe_system
 from .tolerance import gate_exclusion, read_tolerance, read_validation_file
 
@@ -283,10 +284,9 @@ def validate_collectives(path: str | Path | None = None, calibration: Calibratio
     tol = read_tolerance(data, DEFAULT_COLLECTIVE_TOLERANCE,
                          ("median_abs_rel_error", "max_abs_rel_error_at_or_above_1MiB"), shown)
     rows: list[CollectiveRow] = []
+    for i, m in enumerate(measurements):  # every entry well-formed before any is predicted
+        check_entry(m, COLLECTIVE, file=shown, where=f"measurements[{i}]", noun="measurement")
     for i, m in enumerate(measurements):
-        if not isinstance(m, dict):
-            raise FileFormatError(f"expected a mapping, got {type(m).__name__}", file=shown,
-                                  field=f"measurements[{i}]")
         row = predict_measurement(m, index=i, calibration=calibration)
         reason = gate_exclusion(m, file=shown, field=f"measurements[{i}]")
         rows.append(row.model_copy(update={"excluded": reason}) if reason else row)

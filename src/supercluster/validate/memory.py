@@ -48,6 +48,7 @@ from ..workload.memory import (
     memory_per_gpu,
 )
 from ..workload.software import Framework, SoftwareChoices, communicators, framework_memory_options
+from .schema import MEMORY, check_entry
 from .systems import Unmodellable, _text, match_accelerator
 from .tolerance import gate_exclusion, read_tolerance, read_validation_file
 
@@ -626,10 +627,9 @@ def validate_memory(path: str | Path | None = None) -> MemoryValidationResult:
     tol = read_tolerance(data, DEFAULT_MEMORY_TOLERANCE,
                          ("median_abs_rel_error", "max_abs_rel_error", "max_unmappable", "max_wrong_outcomes"), shown)
     rows: list[MemoryRow] = []
+    for i, m in enumerate(entries):  # every entry well-formed before any is predicted
+        check_entry(m, MEMORY, file=shown, where=f"measurements[{i}]", noun="measurement")
     for i, m in enumerate(entries):
-        if not isinstance(m, dict):
-            raise FileFormatError(f"expected a mapping, got {type(m).__name__}", file=shown,
-                                  field=f"measurements[{i}]")
         rows.extend(_rows_of(m, i, shown))
     gated = [r for r in rows if r.excluded is None]
     errors = [r.rel_error for r in gated if r.rel_error is not None]

@@ -13,11 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import FileFormatError, InputError, SuperclusterError
+from ..errors import CatalogNameError, FileFormatError, InputError, SuperclusterError
 from ..search.plan import best_step
 from ..spec.calibration import Calibration
 from ..spec.load import build_scenario
 from ..spec.scenario import Scenario
+from .schema import RUN, check_entry
 from .tolerance import gate_exclusion, read_tolerance, read_validation_file
 
 DEFAULT_FILE = Path(__file__).with_name("calibration.yaml")
@@ -76,10 +77,11 @@ def expected_step_time(run: Any, *, file: str, index: int) -> float:
 
 
 def run_to_scenario(run: dict[str, Any], *, file: str, index: int) -> Scenario:
-    """A published run as a Scenario (catalog accelerator and generic fabric by transport)."""
+    """A published run as a Scenario (catalog accelerator and generic fabric by transport). A run the file's schema
+    or the specs refuse is a located :class:`~supercluster.errors.InputError` naming the run; an unknown catalog
+    name is a :class:`~supercluster.errors.CatalogNameError` (the tool lacks that part)."""
     where = f"runs[{index}]"
-    if not isinstance(run, dict):
-        raise FileFormatError(f"expected a mapping, got {type(run).__name__}", file=file, field=where)
+    check_entry(run, RUN, file=file, where=where, noun="run")
     for part in ("cluster", "model", "training"):
         if not isinstance(run.get(part), dict):
             raise FileFormatError(f"expected a mapping '{part}', got {run.get(part)!r}", file=file,
@@ -138,7 +140,9 @@ def run_to_scenario(run: dict[str, Any], *, file: str, index: int) -> Scenario:
     try:
         return build_scenario(data, file=file)
     except InputError as exc:
-        raise exc.located(field_prefix=where) from None
+        located = exc.located(field_prefix=where)
+        raise type(located)(f"{located.message} (run {str(run.get('id', where))!r})", file=located.file,
+                            field=located.field) from None
 
 
 def validate_file(path: str | Path | None = None, calibration: Calibration | None = None) -> ValidationResult:
@@ -147,12 +151,22 @@ def validate_file(path: str | Path | None = None, calibration: Calibration | Non
     data, runs, shown = read_validation_file(path, DEFAULT_FILE, "runs")
     tol = read_tolerance(data, DEFAULT_TOLERANCE, ("median_abs_rel_error", "max_abs_rel_error"), shown)
     rows: list[Row] = []
+    for i, run in enumerate(runs):  # every run well-formed before any is predicted (bad input: exit code 2)
+        check_entry(run, RUN, file=shown, where=f"runs[{i}]", noun="run")
+        expected_step_time(run, file=shown, index=i)
+        gate_exclusion(run, file=shown, field=f"runs[{i}]")
     for i, run in enumerate(runs):
-        rid = str(run.get("id", f"runs[{i}]")) if isinstance(run, dict) else f"runs[{i}]"
+        rid = str(run.get("id", f"runs[{i}]"))
         expected = expected_step_time(run, file=shown, index=i)
-        excluded = gate_exclusion(run, file=shown, field=f"runs[{i}]") if isinstance(run, dict) else None
-        try:
+        excluded = gate_exclusion(run, file=shown, field=f"runs[{i}]")
+        try:  # a run that breaks a spec is bad input (raised); a part the catalog lacks, or a run the step model
+            # cannot time, is a row the tool cannot model
             scenario = run_to_scenario(run, file=shown, index=i)
+        except CatalogNameError as exc:
+            rows.append(Row(id=rid, predicted_step_time_s=None, expected_step_time_s=expected, rel_error=None,
+                            parallelism=None, error=str(exc), excluded=excluded))
+            continue
+        try:
             report, _ = best_step(scenario, calibration, require_fit=False)
         except SuperclusterError as exc:
             rows.append(Row(id=rid, predicted_step_time_s=None, expected_step_time_s=expected, rel_error=None,
