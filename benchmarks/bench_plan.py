@@ -43,9 +43,10 @@ def main() -> None:
     lines = []
     scenario = load_scenario(MEMPHIS)
     in_process = best_of(lambda: plan(scenario))
-    report = plan(scenario)
+    run = plan(scenario)
+    report = run.step
     lines.append(f"plan (in process), Memphis, auto parallelism: {in_process:.3f} s "
-                 f"({report.search['candidates']:,} configurations after pruning)")
+                 f"({run.search.candidates:,} configurations after pruning)")
 
     t = best_of(lambda: facility_ledger(scenario, report))
     lines.append(f"facility_ledger, Memphis (100,000 GPUs), given its plan: {t * 1e3:.2f} ms")

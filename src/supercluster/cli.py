@@ -165,11 +165,12 @@ def search(
         raise InputError(f"expected 1 to {MAX_TOP:,}, got {top}", field="--top")
     cal = _calibration(calibration)
     s = load_scenario(scenario, set_ or [])
+    start = time.perf_counter()
     report = _located(scenario, lambda: rank(s, top=top, pareto=pareto, calibration=cal))
     if as_json:
         _print_json(report.model_dump())
     else:
-        render_search(report, _stdout())
+        render_search(report, _stdout(), seconds=time.perf_counter() - start)
 
 
 @app.command()

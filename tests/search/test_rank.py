@@ -70,6 +70,9 @@ def test_search_command(cli) -> None:
     assert result.code == 0, result.err
     data = json.loads(result.out)
     assert len(data["top"]) == 3 and data["pareto_size"] >= 1 and data["why"]
+    assert "seconds" not in data  # wall time belongs to the console, not the report
+    again = cli("search", "scenarios/llama3-405b-16k.yaml", "--top", "3", "--pareto", "--json")
+    assert again.out == result.out
     text = cli("search", "scenarios/llama3-405b-16k.yaml", "--top", "2")
     assert text.code == 0 and "why the best wins" in text.out
     cli("search", "scenarios/llama3-405b-16k.yaml", "--top", "0").one_error_line("--top")

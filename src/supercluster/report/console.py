@@ -571,9 +571,11 @@ def _ranked_table(title: str, rows: list[Ranked]) -> Table:
     return t
 
 
-def render_search(r: SearchReport, console: Console) -> None:
-    console.print(f"[bold]{r.scenario}[/bold]: {plural(r.candidates, 'configuration')} timed in "
-                  f"{format_duration(r.seconds)}, {r.fitting:,} fit in memory")
+def render_search(r: SearchReport, console: Console, seconds: float | None = None) -> None:
+    """The ranked search; ``seconds``: how long it took (measured by the caller, never reported)."""
+    took = f" in {format_duration(seconds)}" if seconds else ""
+    console.print(f"[bold]{r.scenario}[/bold]: {plural(r.candidates, 'configuration')} timed{took}, "
+                  f"{r.fitting:,} fit in memory")
     console.print(_ranked_table(f"the {len(r.top)} fastest that fit", r.top))
     if r.pareto:
         more = f" (first {len(r.pareto)} of {r.pareto_size})" if r.pareto_size > len(r.pareto) else ""

@@ -14,7 +14,6 @@ slower it is, and the parts of the step that account for the difference.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -67,7 +66,6 @@ class SearchReport(BaseModel):
     num_gpus: int
     candidates: int
     fitting: int
-    seconds: float
     cost_basis: str | None
     top: list[Ranked]
     pareto_size: int
@@ -92,7 +90,6 @@ def rank(s: Scenario, *, top: int = 10, pareto: bool = False, calibration: Calib
         raise ValueError("top must be at least 1")
     cal = s.calibrated(calibration)
     run = plan(s, calibration, with_reliability=False)  # raises InfeasibleError with its reasons if nothing fits
-    start = time.perf_counter()
     space = enumerate_space(s)
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("step", "mem", "fits", *PARTS)}
     chunks: list[Candidates] = []
@@ -137,7 +134,7 @@ def rank(s: Scenario, *, top: int = 10, pareto: bool = False, calibration: Calib
         front = [ranked(i, int(rank_of[i])) for i in idx[:PARETO_LIMIT]]
     return SearchReport(
         scenario=s.name, num_gpus=s.cluster.num_gpus, candidates=len(space), fitting=int(fit.size),
-        seconds=time.perf_counter() - start, cost_basis=basis,
+        cost_basis=basis,
         top=[ranked(i, r + 1) for r, i in enumerate(order[:top])], pareto_size=front_size, pareto=front,
         why=_why(space, a, order), best=run.step)
 
