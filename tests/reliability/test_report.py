@@ -132,3 +132,20 @@ def test_plan_and_reliability_give_one_answer_when_the_job_cannot_progress(cli) 
     assert run.reliability_note is not None and "cannot make progress" in run.reliability_note
     cli("reliability", "scenarios/million-gpu.yaml", "--runs", "20").one_error_line(
         "scenarios/million-gpu.yaml", run.reliability_note)
+
+
+def test_plan_simulates_the_run_once(monkeypatch) -> None:
+    """plan's summary runs the failure Monte Carlo once (no interval search, no size sweep)."""
+    import supercluster.reliability.report as report_module
+
+    calls = []
+    real = report_module.simulate
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report_module, "simulate", counted)
+    run = plan(load_scenario(LLAMA3))
+    assert run.reliability is not None and run.reliability.size_sensitivity == []
+    assert len(calls) == 1

@@ -239,7 +239,10 @@ def _failure_rows(rates: list[ClassRate], samples: RunSamples) -> list[FailureRo
 def _size_sweep(s: Scenario, step: StepReport, sizes: tuple[int, ...], per_gpu_bytes: float, *, seed: int,
                 runs: int) -> list[SizePoint]:
     """Goodput at other job sizes on the same kind of cluster: counts, storage and initialisation scale with the
-    GPUs; the failure-free time scales as 1/GPUs (same per-GPU throughput) and each GPU keeps its shard size."""
+    GPUs; the failure-free time scales as 1/GPUs (same per-GPU throughput) and each GPU keeps its shard size. No
+    sizes asked for (plan's summary): none, not even the job's own (its simulation is the report's)."""
+    if not sizes:
+        return []
     out = []
     for n in sorted({*sizes, step.num_gpus}):
         n = max(s.cluster.gpus_per_node, n - n % s.cluster.gpus_per_node)
