@@ -128,6 +128,17 @@ BAD_SCENARIOS: list[tuple[str, dict[str, Any], str, list[str]]] = [
      ["required field is missing"]),
     ("model-inconsistent", _with(BASE, "model", {"base": "llama3-8b", "kv_heads": 5}), "model",
      ["kv_heads(5) must divide heads(32)"]),
+    ("layer-types-length", _with(BASE, "model", {"base": "llama3-8b", "sliding_window": 4096,
+                                                 "layer_types": ["sliding_attention", "full_attention"]}),
+     "model", ["layer_types has 2 entries", "layers(32)"]),
+    ("sliding-without-window", _with(BASE, "model", {"base": "llama3-8b",
+                                                     "layer_types": ["sliding_attention"] * 32}),
+     "model", ["layer_types marks 32 layers 'sliding_attention'", "sliding_window is not set"]),
+    ("layer-type-unknown", _with(BASE, "model", {"base": "llama3-8b", "sliding_window": 4096,
+                                                 "layer_types": ["local"] * 32}),
+     "model.layer_types.0", ["'full_attention'", "'sliding_attention'", "'local'"]),
+    ("zero-window", _with(BASE, "model", {"base": "llama3-8b", "sliding_window": 0}), "model.sliding_window",
+     ["greater than 0"]),
 ]
 
 

@@ -1,4 +1,5 @@
-"""The transformer being trained: dense or mixture-of-experts, MHA/GQA/MQA or MLA attention."""
+"""The transformer being trained: dense or mixture-of-experts, MHA/GQA/MQA or MLA attention, full or sliding-window
+(local) attention per layer."""
 
 from __future__ import annotations
 
@@ -52,6 +53,11 @@ class Model(Cited):
     moe: MoE | None = None
     position_embedding: Literal["rope", "learned", "alibi", "none"] = "rope"
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    sliding_window: PositiveInt | None = Field(
+        default=None, description="keys a query attends back in a windowed layer, itself included (Mistral 7B's W)")
+    layer_types: list[Literal["full_attention", "sliding_attention"]] | None = Field(
+        default=None, description="attention of each layer, Hugging Face's key; without it and with a "
+        "sliding_window every layer is windowed")
     published_params: PositiveFloat | None = Field(default=None, description="total parameters as published")
     published_active_params: PositiveFloat | None = None
 
@@ -62,6 +68,22 @@ class Model(Cited):
     @property
     def d_head(self) -> int:
         return self.head_dim or self.hidden // self.heads
+
+    @property
+    def windowed_layer_flags(self) -> tuple[bool, ...]:
+        """Per layer, whether its attention is limited to the last ``sliding_window`` keys: every layer when only
+        ``sliding_window`` is given (Mistral 7B v0.1), the layers ``layer_types`` marks sliding otherwise (Gemma 2/3,
+        gpt-oss, OLMo 3)."""
+        if self.sliding_window is None:
+            return (False,) * self.layers
+        if self.layer_types is None:
+            return (True,) * self.layers
+        return tuple(t == "sliding_attention" for t in self.layer_types)
+
+    @property
+    def windowed_layers(self) -> int:
+        """How many layers attend over the sliding window only."""
+        return sum(self.windowed_layer_flags)
 
     @model_validator(mode="after")
     def _consistent(self) -> Model:
@@ -75,4 +97,12 @@ class Model(Cited):
             raise ValueError("an 'mla' block is only allowed with attention: mla")
         if self.moe is not None and self.moe.dense_layers > self.layers:
             raise ValueError(f"moe.dense_layers({self.moe.dense_layers}) exceeds layers({self.layers})")
+        if self.layer_types is not None:
+            if len(self.layer_types) != self.layers:
+                raise ValueError(f"layer_types has {len(self.layer_types)} entries, expected one per layer: "
+                                 f"layers({self.layers})")
+            sliding = self.layer_types.count("sliding_attention")
+            if sliding and self.sliding_window is None:
+                raise ValueError(f"layer_types marks {sliding} layers 'sliding_attention' but sliding_window "
+                                 "is not set")
         return self
