@@ -4,6 +4,12 @@ PaLM (Chowdhery et al. 2022, Appendix B): model FLOPs per token = 6*N + 12*L*H*Q
 parameters (for MoE, those a token activates), L layers, H heads, Q head dim, T sequence length; no recompute.
 For MLA the attention term is 6*L*T*H*(d_qk + d_v), which is 12*L*H*Q*T when d_qk = d_v = Q.
 The input embedding lookup and the LM head are left out of N, as in that convention (DESIGN.md).
+
+Sliding-window layers: the attention term of a windowed layer counts the keys its queries attend, T replaced by the
+equivalent key length s_eq(T, w) = T * k(T, w)/k(T, T) (workload.window), so the MFU counts the attention a windowed
+model defines and computes, not the full-length attention PaLM's formula would charge it; the hardware FLOPs
+(recompute, executed causal kernels) count the same windowed attention, so MFU <= HFU still holds. A model without
+windowed layers (or with a window covering the sequence) gets PaLM's count to the bit.
 """
 
 from __future__ import annotations
@@ -11,18 +17,31 @@ from __future__ import annotations
 from ..spec.model import Model
 from .operators import attention_dims
 from .params import param_counts
+from .window import effective_window, equivalent_key_len
 
 
-def attention_flops_per_token_layer(model: Model, seq_len: int) -> float:
-    """Forward attention score + context FLOPs of one token in one layer (non-causal, PaLM)."""
+def attention_flops_per_token_layer(model: Model, seq_len: int, window: int | None = None) -> float:
+    """Forward attention score + context FLOPs of one token in one layer (non-causal, PaLM), over the keys of a
+    ``window`` (None: a full layer)."""
     d_qk, d_v = attention_dims(model)
-    return 2.0 * seq_len * model.heads * (d_qk + d_v)
+    return 2.0 * equivalent_key_len(seq_len, window) * model.heads * (d_qk + d_v)
+
+
+def attention_flops_per_token(model: Model, seq_len: int) -> float:
+    """Forward attention FLOPs of one token through every layer: full layers over s keys, windowed ones over theirs."""
+    window = effective_window(model, seq_len)
+    full = attention_flops_per_token_layer(model, seq_len)
+    if window is None:
+        return model.layers * full
+    n_window = model.windowed_layers
+    return ((model.layers - n_window) * full
+            + n_window * attention_flops_per_token_layer(model, seq_len, window))
 
 
 def model_flops_per_token(model: Model, seq_len: int) -> float:
-    """Training (fwd + bwd) model FLOPs per token, PaLM convention."""
+    """Training (fwd + bwd) model FLOPs per token, PaLM convention (windowed layers over their window)."""
     n = param_counts(model).non_embedding_active
-    return 6.0 * n + 3.0 * model.layers * attention_flops_per_token_layer(model, seq_len)
+    return 6.0 * n + 3.0 * attention_flops_per_token(model, seq_len)
 
 
 def lm_head_flops_per_token(model: Model) -> float:
@@ -51,8 +70,7 @@ def recompute_flops_per_token(model: Model, seq_len: int, recompute: str) -> flo
     if recompute == "op":
         return op_recompute_share(model) * 2.0 * param_counts(model).non_embedding_active
     if recompute == "full":
-        return 2.0 * param_counts(model).non_embedding_active + model.layers * attention_flops_per_token_layer(
-            model, seq_len)
+        return 2.0 * param_counts(model).non_embedding_active + attention_flops_per_token(model, seq_len)
     if recompute == "selective":
-        return model.layers * attention_flops_per_token_layer(model, seq_len)
+        return attention_flops_per_token(model, seq_len)
     return 0.0

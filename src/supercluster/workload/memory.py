@@ -7,7 +7,9 @@
 - Activations per layer and micro-batch after Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large
   Transformer Models", §4, Eq. 1-4), generalised to GQA/MLA, gated MLPs, MoE, flash attention and CP:
   sbh*(10 + 24/t + 5*a*s/(h*t)) with TP; sbh/t*(34 + 5*a*s/h) with TP + SP; the s*s terms vanish with flash
-  attention or selective recompute; 2*sbh (per layer input, /t with SP) with full recompute.
+  attention or selective recompute; 2*sbh (per layer input, /t with SP) with full recompute. A sliding-window layer
+  (workload.window) keeps s*w scores a head instead of s*s when attention is unfused, the same as a full layer with
+  flash attention (K and V of every token are kept for the backward whatever the window).
 - Block recompute (Megatron-LM --recompute-granularity full --recompute-method block): full-layer recompute of
   only the first k layers of each stage, with k the fewest that bring the stage within the memory budget.
 - Pipeline: the first stage holds the activations of pp micro-batches under 1F1B, times (1 + (pp-1)/(pp*v)) for
@@ -25,6 +27,7 @@ from ..arrays import group_rows
 from ..spec.model import Model
 from .operators import ACT_BYTES, attention_dims
 from .params import param_counts
+from .window import band_keys, effective_window, windowed_in_first_and_last
 
 OFFLOAD_OPTIMIZER, OFFLOAD_WEIGHTS, OFFLOAD_ACTIVATIONS = 1, 2, 4  # bits of an offload choice (perf.candidates)
 
@@ -112,8 +115,13 @@ RECOMPUTE_MODULES = frozenset({"core_attn", "layernorm", "mlp", "moe_act", "moe"
 def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,
                            cp: np.ndarray, sp: np.ndarray, ep: np.ndarray, etp: np.ndarray, recompute: np.ndarray,
                            flash_attention: bool, moe_layer: bool, fp8: bool = False,
-                           eager: bool = False, modules: frozenset[str] = SELECTIVE_DEFAULT) -> np.ndarray:
+                           eager: bool = False, modules: frozenset[str] = SELECTIVE_DEFAULT,
+                           window: int | None = None) -> np.ndarray:
     """Stored activation bytes of one layer for one micro-batch on one GPU (recompute: 0 none, 1 sel., 2 full).
+
+    ``window``: a sliding-window layer (workload.window). Flash attention stores no scores, so the window changes
+    nothing it keeps (Q, K and V of every token are needed by the backward whatever the window); unfused attention
+    keeps a band of min(s, w) scores per query instead of s (operators.layer_work).
 
     Selective recompute drops what the recomputed ``modules`` saved (Megatron-LM --recompute-modules,
     transformer_config.py): core_attn the s x s scores (Korthikanti et al.'s selective recompute, the default),
@@ -151,7 +159,8 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
     qkv = ACT_BYTES * T * (H / tp * d_qk + kv_local * (d_qk + d_v))
     attn = (unless("mla_up_proj", qkv) if model.attention == "mla" else qkv) + lin * T * H / tp * d_v
     # The s x s score matrix without flash attention: softmax output, plus dropout mask and output.
-    scores = T * s * H / tp * (ACT_BYTES + (1 + ACT_BYTES if drop else 0))
+    keys = float(band_keys(seq_len, window))  # keys per query with a score (s without a window)
+    scores = T * keys * H / tp * (ACT_BYTES + (1 + ACT_BYTES if drop else 0))
     gated = model.activation == "swiglu"
     up = (2 if gated else 1) * ACT_BYTES  # the up-projection's output(s), kept for the activation's backward
     if moe_layer and model.moe:
@@ -355,9 +364,21 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     moe_table = table(True) if model.moe else dense_table
     lps = layers_per_stage(model.layers, pp, stage_layers)
     n_moe = moe_layers_on(model, stage, lps, pp)
+    # Sliding-window layers store fewer scores, only without flash attention; the difference is the score band
+    # alone, the same for a dense and an MoE layer, so it is added per windowed layer of the stage.
+    window = None if flash_attention else effective_window(model, seq_len)
+    if window is not None:
+        window_delta = np.stack([layer_activation_bytes(model, recompute=np.full(len(rep), 0 if code == 3 else code),
+                                                        moe_layer=False, window=window, **common)
+                                 for code in (0, 1, 2, 3, 4)]) - dense_table
+        first_w, last_w = windowed_in_first_and_last(model, lps)
+        n_window = first_w if stage == "first" else last_w
 
     def stage_activations(code: np.ndarray) -> np.ndarray:
-        return (lps - n_moe) * dense_table[code, inv] + n_moe * moe_table[code, inv]
+        act = (lps - n_moe) * dense_table[code, inv] + n_moe * moe_table[code, inv]
+        if window is not None:
+            act = act + n_window * window_delta[code, inv]
+        return act
 
     block = rc == 3
     stage_act = stage_activations(np.where(block, 0, rc))
@@ -367,6 +388,9 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     # Transients: a fully recomputed layer's activations while its backward runs; the loss's logits on the stage
     # that holds the output layer.
     full_layer = np.maximum(dense_table[0], moe_table[0] if model.moe else 0.0)[inv]
+    every_layer_windowed = window is not None and model.windowed_layers == model.layers
+    if every_layer_windowed:  # the largest layer is a windowed one
+        full_layer = full_layer + window_delta[0, inv]
     recompute_buffer = np.where((rc == 2) | block, full_layer, 0.0)
     loss_here = (pp == 1) | (stage == "last")
     per_logit = opt.loss_logit_bytes + opt.loss_upcast_bytes / opt.loss_chunks
@@ -374,7 +398,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     # Without fused attention the score matrix of the layer being computed exists twice for a moment (an
     # out-of-place baddbmm into a preallocated buffer, Transformer Engine UnfusedDotProductAttention).
     heads_local = float(model.heads) / tp
-    scratch = 0.0 if flash_attention else 2.0 * ACT_BYTES * mb * heads_local * (seq_len / cp) * seq_len
+    widest = band_keys(seq_len, window) if every_layer_windowed else seq_len  # keys per query of the widest layer
+    scratch = 0.0 if flash_attention else 2.0 * ACT_BYTES * mb * heads_local * (seq_len / cp) * widest
     # ZeRO-3 / FSDP: at the peak (the backward's start) the layer being computed and the one prefetched are gathered
     # whole (16-bit) and the last layer's gradients exist unsharded until their reduce-scatter (FSDP2's default
     # prefetch of one layer; Megatron-FSDP gathers at least opt.fsdp_gather_params parameters at a time,

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..spec.model import Model
 from .params import mlp_matrices
+from .window import band_keys, equivalent_key_len
 
 LayerKind = Literal["dense", "moe"]
 ACT_BYTES = 2  # activations are 16-bit in mixed-precision training (fp8 runs keep 16-bit activations between ops)
@@ -93,13 +94,18 @@ def _attention_gemms(model: Model, T: np.ndarray, tp: np.ndarray) -> list[Gemm]:
 
 def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,
                cp: np.ndarray, sp: np.ndarray, ep: np.ndarray, etp: np.ndarray, precision: str,
-               flash_attention: bool = True) -> LayerWork:
+               flash_attention: bool = True, window: int | None = None) -> LayerWork:
     """Forward work of one layer of ``kind`` per GPU and micro-batch, for arrays of parallel degrees.
 
     Without flash attention (Megatron-LM before 2022), the attention core is two batched GEMMs over the full
     s x s score matrix (QK^T, then scores x V; the mask is applied, not skipped) and the score matrix makes
     HBM round trips: written by QK^T, read and written by the fused scale-mask-softmax, read and written by
     dropout with a 1-byte mask, read by the second GEMM (Korthikanti et al. 2022, §4.1: 5as^2b of storage).
+
+    ``window``: the layer attends the last ``window`` keys only (sliding-window attention, workload.window): flash
+    attention computes the key blocks inside the window (FlashAttention-2 local attention), the PaLM count and the
+    executed FLOPs over the equivalent key length s_eq(s, w); unfused attention computes and stores a band of
+    min(s, w) keys per query instead of s (a banded implementation, Longformer's sliding chunks).
     """
     f64 = np.float64
     mb, tp, cp, ep, etp = (np.asarray(x, dtype=f64) for x in (micro_batch, tp, cp, ep, etp))
@@ -110,9 +116,11 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
     gated = mlp_matrices(model) == 3
     gemms = _attention_gemms(model, T, tp)
 
-    # Attention core: QK^T and PV over the full key length; causal masking halves the executed work.
+    # Attention core: QK^T and PV over the full key length (the window's equivalent one); causal masking halves
+    # the executed work.
     d_qk, d_v = attention_dims(model)
-    attn_model = 2.0 * T * s * (H / tp) * (d_qk + d_v)
+    key_len = equivalent_key_len(seq_len, window)  # s without a window (or with one covering the sequence)
+    attn_model = 2.0 * T * key_len * (H / tp) * (d_qk + d_v)
     attn_exec = 0.5 * attn_model
 
     # Memory-bound operators, forward bytes per GPU (SP shards the norm/residual/dropout region by tp).
@@ -171,11 +179,12 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
         return LayerWork(gemms=gemms, attention_flops=attn_exec, attention_model_flops=attn_model,
                          elementwise_bytes=elem, elementwise_kernels=kernels)
     heads_local = H / tp
-    core = [Gemm("attn_scores", T, np.full_like(T, s), np.full_like(T, float(d_qk)), count=heads_local,
+    band = float(band_keys(seq_len, window))  # keys per query with a score (s without a window)
+    core = [Gemm("attn_scores", T, np.full_like(T, band), np.full_like(T, float(d_qk)), count=heads_local,
                  low_precision=False),
-            Gemm("attn_context", T, np.full_like(T, float(d_v)), np.full_like(T, s), count=heads_local,
+            Gemm("attn_context", T, np.full_like(T, float(d_v)), np.full_like(T, band), count=heads_local,
                  low_precision=False)]
-    scores = T * s * heads_local
+    scores = T * band * heads_local
     core_bytes = scores * (4 * ACT_BYTES + ((2 * ACT_BYTES + 1) if model.dropout > 0 else 0))
     return LayerWork(gemms=gemms, attention_flops=np.zeros_like(T), attention_model_flops=attn_model,
                      elementwise_bytes=elem, elementwise_kernels=kernels + 2, core_gemms=core,
