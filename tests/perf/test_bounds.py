@@ -2,7 +2,8 @@
 
 A step is never shorter than the model FLOPs over the peak of every GPU, nor than one micro-batch's trip through
 every layer of the model (the critical path no pipeline schedule can shorten), nor than the communication it
-reports as exposed. Each bound is computed from pieces independent of the pipeline formula.
+reports as exposed. Each bound is computed from pieces independent of the pipeline formula. The models are drawn
+with and without sliding-window attention (every layer, alternate layers, Gemma 3's five local to one global).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from test_step import flat_pipeline  # the pipeline folded into data parallelism
 from supercluster import build_scenario, perf
 from supercluster.search import enumerate_space
 from supercluster.spec.calibration import default_calibration
+from supercluster.spec.catalog import entry
 from supercluster.spec.scenario import Scenario
 from supercluster.workload.flops import model_flops_per_token
 
@@ -33,14 +35,23 @@ def cases(draw: st.DrawFn) -> dict[str, object]:
             "seq_len": draw(st.sampled_from([2048, 4096, 8192])),
             "precision": draw(st.sampled_from(["bf16", "fp8", "fp16"])),
             "seed": draw(st.integers(0, 2**31)),
+            "window": draw(st.sampled_from([None, None, 512, 4096])),
+            "pattern": draw(st.sampled_from(["every", "alternate", "5:1"])),
             "beyond_rules": draw(st.booleans())}
 
 
 def _space(case: dict[str, object]) -> tuple[Scenario, perf.Candidates]:
     """Up to 300 configurations of the scenario's search space; with ``beyond_rules``, their interleaving and
     micro-batch redrawn regardless of the rules (the formulas must hold wherever they are asked)."""
+    model: dict[str, object] = {"base": case["model"]}
+    if case["window"] is not None:
+        model["sliding_window"] = case["window"]
+        layers = int(entry("models", str(case["model"]))["layers"])
+        local = {"every": lambda i: True, "alternate": lambda i: i % 2 == 0, "5:1": lambda i: i % 6 != 5}[
+            str(case["pattern"])]
+        model["layer_types"] = ["sliding_attention" if local(i) else "full_attention" for i in range(layers)]
     s = build_scenario({"name": "bounds", "cluster": {"base": case["cluster"], "num_gpus": case["gpus"]},
-                        "model": case["model"],
+                        "model": model,
                         "training": {"tokens": 1e12, "global_batch": case["global_batch"],
                                      "seq_len": case["seq_len"], "precision": case["precision"]},
                         "parallelism": {"order": "auto"}},

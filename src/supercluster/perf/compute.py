@@ -7,7 +7,9 @@ NVIDIA "Matrix Multiplication Background User's Guide", wave quantization).
 Rows and columns are padded to the accelerator's smallest tile edge (`matmul.block`): an expert that gets a few
 hundred tokens computes whole blocks.
 Attention: executed FLOPs at the catalog's flash-attention fraction of the 16-bit peak, scaled by
-s/(s + s_half) for short key lengths. Memory-bound operators: bytes at the achievable share of HBM bandwidth.
+s/(s + s_half) for short key lengths (a sliding-window layer's key length is its equivalent one, s*k(s,w)/k(s,s),
+workload.window, so a layer without a window, or with one covering the sequence, keeps the calibrated behaviour).
+Memory-bound operators: bytes at the achievable share of HBM bandwidth.
 Every kernel also pays a fixed gap (launch and tail).
 """
 

@@ -30,6 +30,14 @@ fixed global batch, doubling the GPUs then halves the compute but not the collec
 Tensor-parallel collectives are hidden as the software allows (training.tp_overlap): all of them by a calibrated
 share (Transformer Engine userbuffers, with sequence parallelism), the backward's behind the weight-gradient GEMMs,
 or none. The parts of ``StepArrays`` add up to ``step_time_s``.
+
+Sliding-window layers (workload.window) differ from full ones in the attention core alone: each layer kind is timed
+once more with the window's attention (its FLOPs and its kernel key length), and a kind's layer time is the mix of
+its full and windowed times, by the share of windowed layers on the busiest stage (of the contiguous stages of
+ceil(L/pp) layers, the one with the most full-attention layers) for t_max, by the model-wide share for t_crit; the
+window types are taken as spread evenly over the dense and MoE layers of a stage. The context-parallel ring is
+modelled passing every K/V block as without a window (a ring skipping the blocks outside the window would send
+fewer), with less windowed attention to hide it behind.
 """
 
 from __future__ import annotations
@@ -63,6 +71,7 @@ from ..workload.operators import (
     lm_head_work,
 )
 from ..workload.software import SoftwareChoices, communicators, framework_memory_options
+from ..workload.window import effective_window, equivalent_key_len, windowed_on_busiest_stage
 from .candidates import ORDERS, Candidates
 from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
 
@@ -101,6 +110,7 @@ class _LayerComm:
     tp/cp strides) and on no timing knob: computed once per distinct shape, then spread over the candidates."""
 
     work: LayerWork
+    window_work: LayerWork | None  # the same layer with sliding-window attention (None: no layer is windowed)
     tp_fwd: np.ndarray  # the tensor-parallel collectives of one forward pass
     cp_fwd: np.ndarray  # the context-parallel ring of one forward pass
     a2a: np.ndarray  # one expert all-to-all (0 for a dense layer)
@@ -179,9 +189,11 @@ class Prepared:
     pp_time: np.ndarray  # one stage-to-stage send/recv, per candidate
     pp_algo: np.ndarray
     replicas: tuple[_ReplicaComm, ...]
-    # compute times by the kernel knobs they were made with (a fit varies the other knobs far more often)
-    memo: dict[tuple[float, ...], tuple[dict[str, _LayerBase], np.ndarray, np.ndarray]] = field(
-        default_factory=dict, compare=False, repr=False)
+    window: int | None = None  # the sliding window of the model's windowed layers, when it limits them
+    # compute times by the kernel knobs they were made with (a fit varies the other knobs far more often): per layer
+    # kind with full attention, the same with windowed attention, the head's forward and backward
+    memo: dict[tuple[float, ...], tuple[dict[str, _LayerBase], dict[str, _LayerBase], np.ndarray, np.ndarray]] = (
+        field(default_factory=dict, compare=False, repr=False))
 
 
 def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.ndarray
@@ -214,6 +226,10 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
                            c.micro_batch.astype(f64))
     work = layer_work(model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
                       precision=s.training.precision, flash_attention=s.training.flash_attention)
+    window = effective_window(model, seq)
+    window_work = None if window is None else layer_work(
+        model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
+        precision=s.training.precision, flash_attention=s.training.flash_attention, window=window)
 
     T = mb * seq / cp
     # Tensor parallel: an all-gather and a reduce-scatter of the T x h activations around attention and
@@ -239,13 +255,21 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
         a2a, ep_algo = ep_coll.time_s, ep_coll.algorithm
     else:
         a2a, ep_algo = np.zeros_like(tp), np.full(tp.shape, ALGORITHMS.index("pairwise"))
-    return _LayerComm(work=work, tp_fwd=collectives * one, cp_fwd=(cp - 1.0) * step_s, a2a=a2a,
-                      tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm, ep_algo=ep_algo)
+    return _LayerComm(work=work, window_work=window_work, tp_fwd=collectives * one, cp_fwd=(cp - 1.0) * step_s,
+                      a2a=a2a, tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm, ep_algo=ep_algo)
 
 
-def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray, inv: np.ndarray) -> _LayerBase:
-    """The layer's compute times under the calibration's kernel knobs, spread over the candidates."""
-    fwd, bwd, attn_f, attn_b = _compute_times(s, cal, comm.work, s.seq_len / cp)
+def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray, inv: np.ndarray,
+                window: int | None = None) -> _LayerBase:
+    """The layer's compute times under the calibration's kernel knobs, spread over the candidates; with a
+    ``window``, those of the same layer with sliding-window attention: its kernel's key length is the window's
+    equivalent one (workload.window), at most the s/cp keys of a context-parallel block."""
+    if window is None:
+        fwd, bwd, attn_f, attn_b = _compute_times(s, cal, comm.work, s.seq_len / cp)
+    else:
+        assert comm.window_work is not None
+        key_len = np.minimum(s.seq_len / cp, equivalent_key_len(s.seq_len, window))
+        fwd, bwd, attn_f, attn_b = _compute_times(s, cal, comm.window_work, key_len)
     return _LayerBase(fwd=fwd[inv], bwd=bwd[inv], attn_f=attn_f[inv], attn_b=attn_b[inv], tp_fwd=comm.tp_fwd[inv],
                       cp_fwd=comm.cp_fwd[inv], a2a=comm.a2a[inv])
 
@@ -415,7 +439,8 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
             scatter_tensor=(rs_tensor.time_s + host)[inv3],
             algo=np.where(zero_eff == 0, ar.algorithm[inv3], rs.algorithm[inv3])))
     return Prepared(key=stage_key(cal), candidates=c, memory=memory, inv=inv, shapes=shapes, comm=comm, head=head,
-                    pp_time=pp_coll.time_s[inv2], pp_algo=pp_coll.algorithm[inv2], replicas=tuple(replicas))
+                    pp_time=pp_coll.time_s[inv2], pp_algo=pp_coll.algorithm[inv2], replicas=tuple(replicas),
+                    window=effective_window(model, seq))
 
 
 def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | None = None) -> StepArrays:
@@ -441,26 +466,42 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         if len(prepared.memo) >= MEMO_LIMIT:
             prepared.memo.clear()
         head_times = _compute_times(s, cal, prepared.head, s.seq_len / shape_cp)
+        w = prepared.window
         prepared.memo[kernel_knobs] = ({kind: _layer_base(s, cal, comm, shape_cp, inv)
                                         for kind, comm in prepared.comm.items()},
+                                       {} if w is None else {kind: _layer_base(s, cal, comm, shape_cp, inv, w)
+                                                             for kind, comm in prepared.comm.items()},
                                        head_times[0][inv], head_times[1][inv])
-    bases, head_f, head_b = prepared.memo[kernel_knobs]
+    bases, window_bases, head_f, head_b = prepared.memo[kernel_knobs]
     software = software_overlaps(training)
     tp_mode = np.where(c.sp, _TP_CODES[software.tp_with_sp], _TP_CODES[software.tp_without_sp])
     share = op_recompute_share(model)
     times = {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share) for kind, base in bases.items()}
-    dense, moe = times.get("dense"), times.get("moe")
+    window_times = {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share)
+                    for kind, base in window_bases.items()}
+    # Sliding-window layers: the share of windowed layers on the busiest stage (the contiguous stage with the most
+    # full-attention layers) and in the whole model (the critical path); a kind's layer time is the mix of its
+    # full and windowed times, the window types taken as spread evenly over dense and MoE layers.
+    stage_window_share: np.ndarray | float = 0.0
+    model_window_share = 0.0
+    if window_times:
+        stage_window_share = windowed_on_busiest_stage(model, pp) / lps
+        model_window_share = model.windowed_layers / model.layers
     first = prepared.comm.get("dense", prepared.comm.get("moe"))
     assert first is not None
     algorithms = {"tp": first.tp_algo[inv], "cp": first.cp_algo[inv],
                   "ep": prepared.comm["moe"].ep_algo[inv] if "moe" in prepared.comm else first.ep_algo[inv]}
 
-    def per_stage(attr: str, n_d: np.ndarray | int = n_dense, n_m: np.ndarray | int = n_moe) -> np.ndarray:
+    def per_stage(attr: str, n_d: np.ndarray | int = n_dense, n_m: np.ndarray | int = n_moe,
+                  window_share: np.ndarray | float = stage_window_share) -> np.ndarray:
         total = np.zeros_like(tp)
-        if dense is not None:
-            total = total + n_d * getattr(dense, attr)
-        if moe is not None:
-            total = total + n_m * getattr(moe, attr)
+        for kind, n in (("dense", n_d), ("moe", n_m)):
+            if kind not in times:
+                continue
+            x = getattr(times[kind], attr)
+            if kind in window_times:
+                x = x + window_share * (getattr(window_times[kind], attr) - x)
+            total = total + n * x
         return total
 
     compute_mb = per_stage("fwd") + per_stage("bwd") + head_f + head_b
@@ -473,8 +514,8 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # One micro-batch through every layer of the model (not only the busiest stage's), the head and each
     # stage-to-stage hop: the critical path no schedule can shorten.
     layer_parts = ("fwd", "bwd", "recompute", "tp", "cp", "ep")
-    all_layers = sum((per_stage(a, model.layers - n_moe_total, n_moe_total) for a in layer_parts),
-                     start=np.zeros_like(tp))
+    all_layers = sum((per_stage(a, model.layers - n_moe_total, n_moe_total, model_window_share)
+                      for a in layer_parts), start=np.zeros_like(tp))
     hops = 2.0 * np.maximum(pp * vs - 1.0, 0.0) * prepared.pp_time
     t_crit = np.maximum(all_layers + head_f + head_b + hops, t_mb)
     t_pipe = np.maximum(m * t_mb + (t_crit - t_mb) / vs, t_crit + (m - 1.0) * t_mb / vs)
