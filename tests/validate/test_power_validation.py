@@ -53,7 +53,7 @@ def test_json_rows_carry_the_prediction_its_parts_and_the_statistics(cli) -> Non
         parts = row["components"]
         assert parts["network_w"] == pytest.approx(interconnect)
         assert row["predicted_w"] == pytest.approx(
-            parts["gpus_w"] + parts["host_w"] + parts["nics_w"] + parts["conversion_w"], rel=1e-9)
+            parts["gpus_w"] + parts["hosts_w"] + parts["nics_w"] + parts["conversion_w"], rel=1e-9)
         assert (parts["conversion_w"] > 0) == (row["meter"] == "AC")
         assert row["rel_error"] == pytest.approx(row["predicted_w"] / row["expected_w"] - 1)
         assert row["predicted_energy_j"] == pytest.approx(row["predicted_w"] * published["time_to_train_s"])

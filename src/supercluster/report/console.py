@@ -661,7 +661,7 @@ def render_power_validation(v: PowerValidationResult, console: Console) -> None:
         t.add_row(row.id + (" (not gated)" if row.excluded else ""), row.meter or "-", str(row.nodes or "-"),
                   _kw(row.expected_w), _kw(row.predicted_w), f"[{style}]{err}[/{style}]" if style else err,
                   f"{row.gpu_activity:.0%}" if row.gpu_activity is not None else "-",
-                  " / ".join(f"{c.get(k, 0.0) / 1e3:,.1f}" for k in ("gpus_w", "host_w", "nics_w", "conversion_w")),
+                  " / ".join(f"{c.get(k, 0.0) / 1e3:,.1f}" for k in ("gpus_w", "hosts_w", "nics_w", "conversion_w")),
                   _kw(c.get("network_w") or None))
     console.print(t)
     for row in v.rows:

@@ -68,7 +68,7 @@ class PowerRow(BaseModel):
     predicted_w: float | None
     expected_w: float | None
     rel_error: float | None
-    components: dict[str, float] = {}  # gpus_w, host_w, nics_w, conversion_w (nodes); network_w (the row's estimate)
+    components: dict[str, float] = {}  # gpus_w, hosts_w, nics_w, conversion_w (nodes); network_w (the row's estimate)
     predicted_total_w: float | None = None
     expected_total_w: float | None = None
     predicted_energy_j: float | None = None  # node energy over the measured time-to-train
@@ -221,7 +221,7 @@ def _row(run: dict[str, Any], index: int, calibration: Calibration | None, shown
     node = node_power(cluster, activity)
     per_node = node.ac_w if meter == "AC" else node.dc_w
     predicted = nodes * per_node
-    components = {"gpus_w": nodes * node.gpus_w, "host_w": nodes * node.host_w, "nics_w": nodes * node.nics_w,
+    components = {"gpus_w": nodes * node.gpus_w, "hosts_w": nodes * node.host_w, "nics_w": nodes * node.nics_w,
                   "conversion_w": nodes * node.conversion_w if meter == "AC" else 0.0, "network_w": interconnect}
     if interconnect:
         notes.append(f"interconnect: the submitter's estimate, {interconnect:,.0f} W, an input shown beside and not "
