@@ -27,6 +27,7 @@ from .report import (
     render_facility,
     render_memory_validation,
     render_plan,
+    render_power_validation,
     render_reliability,
     render_search,
     render_sweep,
@@ -50,6 +51,7 @@ from .validate.calibrate import calibrate as fit_calibration
 from .validate.calibrate import check_writable, with_cross_validation, write_calibration
 from .validate.claims import MEMPHIS, check_claims_file
 from .validate.memory import validate_memory
+from .validate.power import validate_power
 
 MAX_TOP = 10_000
 T = TypeVar("T")
@@ -246,8 +248,9 @@ def sweep(
 @app.command()
 def validate(
     file: Annotated[str | None, typer.Argument(
-        help="a published-runs file ('runs:'), a collective-measurements file ('measurements:') or a per-GPU "
-             "memory file ('measurements:' with 'measured' quantities); default: the built-in published runs")] = None,
+        help="a published-runs file ('runs:'), a metered-runs file ('runs:' with 'average_power_w'), a "
+             "collective-measurements file ('measurements:') or a per-GPU memory file ('measurements:' with "
+             "'measured' quantities); default: the built-in published runs")] = None,
     cv: Annotated[bool, typer.Option("--cv", help="also leave each source out, refit the global knobs on the rest "
                                                   "and predict it (published runs only)")] = False,
     calibration: Annotated[str | None, CALIBRATION_OPTION] = None,
@@ -261,12 +264,14 @@ def validate(
     cal = _calibration(calibration)
     kind = validation_kind(file) if file is not None else "runs"
     if cv and kind != "runs":
-        what = "a memory file" if kind == "memory" else "a measurements file"
+        what = {"memory": "a memory file", "power": "a metered-runs file"}.get(kind, "a measurements file")
         raise InputError(f"--cv refits the step-time knobs on published runs; {what} has none", field="--cv")
     result: Any
     render: Callable[[Any, Console], None]
     if kind == "memory":
         result, render = validate_memory(file), render_memory_validation
+    elif kind == "power":
+        result, render = validate_power(file, cal), render_power_validation
     elif kind == "measurements":
         result, render = validate_collectives(file, cal), render_collective_validation
     else:

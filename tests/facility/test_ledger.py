@@ -18,14 +18,20 @@ FACILITY: dict[str, Any] = {
 }
 
 
+HOST: dict[str, Any] = {
+    "gpus_per_node": 8, "cpus_w": 400.0, "memory_w": 200.0, "nics_w": 50.0, "switches_w": 250.0, "storage_w": 50.0,
+    "fans_w": 0.0, "other_w": 50.0, "psu_efficiency": 0.95, "source": "test",
+}  # 1,000 W of parts per node
+
+
 def scenario(facility: dict[str, Any] | None = None, **cluster: Any) -> Any:
-    acc = {"base": "H100-SXM5-80GB", "price_usd": 30000.0, "training_power_fraction": 0.8}
+    acc = {"base": "H100-SXM5-80GB", "price_usd": 30000.0, "idle_power_w": 100.0}
     fabric = {"base": "spectrum-x", "switch": {"base": "spectrum-4-sn5600", "price_usd": 40000.0},
               "nic": {"base": "connectx-7", "price_usd": 2000.0}, "optic": {"base": "osfp-400g", "price_usd": 500.0}}
     return build_scenario({
         "name": "ledger", "model": "llama3-8b",
         "cluster": {"base": "llama3-16k", "num_gpus": 1024, "accelerator": acc, "fabric": fabric,
-                    "host_power_per_node_w": 4000.0, "server_price_usd": 100000.0, "storage_power_per_gpu_w": 50.0,
+                    "host_power": HOST, "server_price_usd": 100000.0, "storage_power_per_gpu_w": 50.0,
                     "storage_price_per_gpu_usd": 1000.0, **cluster},
         "training": {"tokens": 1e12, "global_batch": 1024, "seq_len": 8192},
         "facility": facility if facility is not None else FACILITY,
@@ -46,9 +52,11 @@ def test_power_parts_sum_and_pue_scales(ledger: Any) -> None:
         assert p.it_w == pytest.approx(p.gpus_w + p.hosts_w + p.network_w + p.storage_w, rel=1e-12)
         assert p.facility_w == pytest.approx(p.it_w * 1.25, rel=1e-12)
     assert f.peak.gpus_w == pytest.approx(1024 * 700.0)
-    assert f.average.gpus_w == pytest.approx(1024 * 700.0 * 0.8)
-    assert f.peak.hosts_w == pytest.approx(128 * 4000.0)
-    assert f.average.hosts_w == pytest.approx(128 * 4000.0 * 0.8)
+    assert f.average.gpus_w == pytest.approx(1024 * (100.0 + 600.0 * f.gpu_activity))
+    assert f.gpu_training_power_fraction == pytest.approx(f.average.gpus_w / (1024 * 700.0))
+    nics = 8 * (25.0 + 8.0)  # connectx-7 and one osfp-400g per GPU, inside the node
+    for p in (f.peak, f.average):  # host parts + every supply loss of the nodes (GPUs, parts, NICs) at 95%
+        assert p.hosts_w == pytest.approx(128 * (1000.0 + (p.gpus_w / 128 + 1000.0 + nics) * (1 / 0.95 - 1)))
     assert f.peak.network_w == pytest.approx(fabric_report(s.cluster).power_w["total"])
 
 
@@ -125,8 +133,9 @@ def test_cooling_tower_water_follows_evaporation_and_blowdown() -> None:
     ("facility.electricity_usd_per_kwh=0", ("facility.electricity_usd_per_kwh", "greater than 0")),
     ("facility.water_usd_per_m3=-1", ("facility.water_usd_per_m3",)),
     ("cluster.accelerator.price_usd=-30000", ("cluster.accelerator.price_usd", "greater than 0")),
-    ("cluster.accelerator.training_power_fraction=1.4", ("cluster.accelerator.training_power_fraction",)),
-    ("cluster.accelerator.training_power_fraction=0", ("cluster.accelerator.training_power_fraction",)),
+    ("cluster.accelerator.idle_power_w=800", ("cluster.accelerator", "idle_power_w(800) must be below tdp_w(700)")),
+    ("cluster.accelerator.idle_power_w=0", ("cluster.accelerator.idle_power_w",)),
+    ("cluster.host_power.psu_efficiency=1.2", ("cluster.host_power.psu_efficiency",)),
     ("facility.onsite_generation_share=-0.2", ("facility.onsite_generation_share",)),
     ("facility=mars-base", ("facility", "mars-base")),
     ("facility.climate.monthly_relative_humidity_pct=[50]", ("facility.climate.monthly_relative_humidity_pct",)),

@@ -1,5 +1,5 @@
 """The validation gates, run by `make test`: a change that breaks the step-time gate on the calibration set, its
-leave-one-source-out figure or the collectives gate fails the suite. Rows outside a gate are marked in the data
+leave-one-source-out figure, the collectives, memory or power gate fails the suite. Rows outside a gate are marked in the data
 file with their reason (exclude_from_gate), never in code."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from supercluster.spec.calibration import default_calibration
 from supercluster.validate import DEFAULT_COLLECTIVES_FILE, DEFAULT_FILE, validate_collectives, validate_file
 from supercluster.validate.calibrate import load_fit_runs, predict
 from supercluster.validate.memory import DEFAULT_MEMORY_FILE, validate_memory
+from supercluster.validate.power import DEFAULT_POWER_FILE, validate_power
 
 
 def test_calibration_gate_holds() -> None:
@@ -30,14 +31,23 @@ def test_memory_gate_holds() -> None:
     assert result.unmappable <= result.tolerance["max_unmappable"]
 
 
+def test_power_gate_holds() -> None:
+    """The metered MLPerf Training runs' node power is predicted within the file's tolerance, at both meter points,
+    every row modelled."""
+    result = validate_power()
+    assert result.passed, result.failures
+    assert not any(r.error for r in result.rows)
+    assert {m for m, s in result.by_meter.items() if s["rows"]} == {"AC", "DC"}
+
+
 def test_collectives_gate_holds() -> None:
     """The nccl-tests measurements are within the file's tolerance: median, and the worst at 1 MiB or more."""
     result = validate_collectives()
     assert result.passed, result.failures
 
 
-@pytest.mark.parametrize("path", [DEFAULT_FILE, DEFAULT_COLLECTIVES_FILE, DEFAULT_MEMORY_FILE],
-                         ids=["runs", "collectives", "memory"])
+@pytest.mark.parametrize("path", [DEFAULT_FILE, DEFAULT_COLLECTIVES_FILE, DEFAULT_MEMORY_FILE, DEFAULT_POWER_FILE],
+                         ids=["runs", "collectives", "memory", "power"])
 def test_every_exclusion_says_why(path) -> None:
     """A row left out of a gate carries a reason in the data file."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -1,5 +1,7 @@
 """The facility ledger of a training run: power, energy, homes, water, carbon and money, each with its inputs.
 
+- Power from the step (facility/power.py): the GPUs' activity over the step's breakdown sets their average draw;
+  ``peak`` is every GPU computing (the top of a step), ``average`` the step as a whole.
 - Energy of the run = average facility power x time-to-train (failure-free).
 - Homes equivalent = facility power / the average household's power (its yearly kWh / 8,760 h; EIA).
 - Site water = IT energy x WUE (L per kWh of IT energy, The Green Grid's WUE), the WUE measured or from the
@@ -24,7 +26,7 @@ from ..network.report import FabricReport, fabric_report
 from ..perf.report import StepReport
 from ..spec.scenario import Scenario
 from ..units import HOURS_PER_YEAR, J_PER_KWH, SECONDS_PER_HOUR, kwh_per_year_to_w
-from .power import PowerBreakdown, power
+from .power import PowerBreakdown, gpu_activity, gpu_power_w, power
 from .water import MonthlyWater, monthly_wue, site_wue_l_per_kwh
 
 
@@ -35,7 +37,8 @@ class FacilityReport(BaseModel):
 
     facility: str
     pue: float
-    gpu_training_power_fraction: float
+    gpu_activity: float  # share of the step the GPUs' SMs are busy (facility.power.gpu_activity)
+    gpu_training_power_fraction: float  # the GPUs' average draw over the step / TDP
     peak: PowerBreakdown
     average: PowerBreakdown
     homes_equivalent_peak: float | None
@@ -76,16 +79,17 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
     estimates = [name for name, cited in (("facility", f), ("cluster", cluster), ("accelerator", acc),
                                           ("fabric", cluster.fabric)) if cited.estimate]
 
-    fraction = acc.training_power_fraction
-    if fraction is None:
-        missing.append("accelerator.training_power_fraction (average power taken at TDP)")
-        fraction = 1.0
-    for name, value in (("cluster.host_power_per_node_w", cluster.host_power_per_node_w),
-                        ("cluster.storage_power_per_gpu_w", cluster.storage_power_per_gpu_w)):
-        if value is None:
-            missing.append(f"{name} (counted as 0)")
-    peak = power(cluster, fabric, f.pue, gpu_fraction=1.0)
-    avg = power(cluster, fabric, f.pue, gpu_fraction=fraction)
+    activity = gpu_activity(step.breakdown, acc)
+    if acc.idle_power_w is None:
+        missing.append("accelerator.idle_power_w (GPUs taken at TDP)")
+    if acc.collective_sms is None:
+        missing.append("accelerator.collective_sms (communication counted as compute)")
+    if cluster.host is None:
+        missing.append("cluster.host_power or accelerator.server_power (servers counted as their GPUs and NICs)")
+    if cluster.storage_power_per_gpu_w is None:
+        missing.append("cluster.storage_power_per_gpu_w (counted as 0)")
+    peak = power(cluster, fabric, f.pue, activity=1.0)
+    avg = power(cluster, fabric, f.pue, activity=activity)
 
     home_w = kwh_per_year_to_w(f.household_kwh_per_year) if f.household_kwh_per_year else None
     if home_w is None:
@@ -131,7 +135,8 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
     total_hour = sum(per_hour.values())
     complete = not capex_missing and f.electricity_usd_per_kwh is not None
     return FacilityReport(
-        facility=f.name, pue=f.pue, gpu_training_power_fraction=fraction, peak=peak, average=avg,
+        facility=f.name, pue=f.pue, gpu_activity=activity,
+        gpu_training_power_fraction=gpu_power_w(acc, activity) / acc.tdp_w, peak=peak, average=avg,
         homes_equivalent_peak=peak.facility_w / home_w if home_w else None,
         homes_equivalent_average=avg.facility_w / home_w if home_w else None,
         run_time_s=t, run_energy_it_j=e_it, run_energy_facility_j=e_fac, wue_l_per_kwh=wue,

@@ -9,6 +9,7 @@ from .console import (
     render_facility,
     render_memory_validation,
     render_plan,
+    render_power_validation,
     render_reliability,
     render_search,
     render_sweep,
@@ -16,5 +17,6 @@ from .console import (
 )
 
 __all__ = ["render_calibration", "render_claims", "render_collective", "render_collective_validation", "render_fabric", "render_facility", "render_memory_validation", "render_plan",
+           "render_power_validation",
            "render_reliability", "render_search", "render_sweep",
            "render_validation"]

@@ -29,6 +29,7 @@ from ..validate.calibrate import CalibrationResult
 from ..validate.claims import ClaimsReport
 from ..validate.collectives import CollectiveValidationResult
 from ..validate.memory import MemoryValidationResult
+from ..validate.power import PowerValidationResult
 from ..validate.runs import ValidationResult
 
 PART_LABELS = {
@@ -636,3 +637,46 @@ def render_claims(r: ClaimsReport, console: Console) -> None:
                   f"{row.rmax_published_flops_per_s / 1e18:,.2f} EF", f"{pub} / {row.power_modelled_w / 1e6:,.1f} MW",
                   err)
     console.print(s)
+
+
+def render_power_validation(v: PowerValidationResult, console: Console) -> None:
+    """Metered training runs: node power inside each row's boundary, predicted against measured."""
+    def _kw(watts: float | None) -> str:
+        return "-" if watts is None else f"{watts / 1e3:,.1f}"
+
+    limit = float(v.tolerance.get("max_abs_rel_error", 0.10))
+    t = Table(title=f"power validation: {v.file}", show_edge=False)
+    id_column(t, "run")
+    for col, just in (("meter", "left"), ("nodes", "right"), ("measured kW", "right"), ("predicted kW", "right"),
+                      ("error", "right"), ("GPU activity", "right"), ("GPUs / host / NICs / PSU kW", "right"),
+                      ("interconnect kW (not scored)", "right")):
+        t.add_column(col, justify=just)
+    for row in v.rows:
+        if row.error or row.predicted_w is None or row.expected_w is None or row.rel_error is None:
+            t.add_row(row.id, "-", "-", _kw(row.expected_w), "-", "[yellow]cannot model[/yellow]", "-", "-", "-")
+            continue
+        err = f"{row.rel_error:+.1%}"
+        style = "red" if abs(row.rel_error) > limit and not row.excluded else ""
+        c = row.components
+        t.add_row(row.id + (" (not gated)" if row.excluded else ""), row.meter or "-", str(row.nodes or "-"),
+                  _kw(row.expected_w), _kw(row.predicted_w), f"[{style}]{err}[/{style}]" if style else err,
+                  f"{row.gpu_activity:.0%}" if row.gpu_activity is not None else "-",
+                  " / ".join(f"{c.get(k, 0.0) / 1e3:,.1f}" for k in ("gpus_w", "hosts_w", "nics_w", "conversion_w")),
+                  _kw(c.get("network_w") or None))
+    console.print(t)
+    for row in v.rows:
+        if row.error:
+            console.print(f"  {row.id}: cannot be modelled: {row.error}", markup=False, highlight=False)
+    notes = sorted({n for row in v.rows for n in row.notes if not n.startswith("interconnect")})
+    for note in notes:
+        console.print(f"[dim]  {note}[/dim]", highlight=False)
+    meters = "  ".join(f"{m}: median {_pct(s['median_abs_rel_error'])}, max {_pct(s['max_abs_rel_error'])}"
+                       for m, s in v.by_meter.items() if s["rows"])
+    console.print(f"median |error| {_pct(v.median_abs_rel_error)}  max |error| {_pct(v.max_abs_rel_error)}  signed "
+                  f"mean {_pct(v.signed_mean_rel_error)}  ({meters}; tolerance: median "
+                  f"{float(v.tolerance['median_abs_rel_error']):.0%}, max {limit:.0%})")
+    if v.passed:
+        console.print("[green]within tolerance[/green]")
+    else:
+        for f in v.failures:
+            console.print(f"[red]✗[/red] {f}")

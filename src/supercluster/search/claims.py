@@ -100,7 +100,7 @@ METRICS: dict[str, Metric] = {
     "params": Metric("parameters", lambda c, _: c.step.params, "the model's parameter count"),
     "active_params": Metric("parameters", lambda c, _: c.step.active_params, "parameters a token touches"),
     "facility_peak_power_w": Metric("W", lambda c, _: _facility(c).peak.facility_w,
-                                    "IT power at full load x PUE (facility ledger)"),
+                                    "IT power with every GPU computing x PUE (facility ledger)"),
     "facility_average_power_w": Metric("W", lambda c, _: _facility(c).average.facility_w,
                                        "IT power during training x PUE (facility ledger)"),
     "homes_equivalent_peak": Metric("homes", lambda c, _: _facility(c).homes_equivalent_peak,

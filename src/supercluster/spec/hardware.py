@@ -18,6 +18,7 @@ from .base import (
     PositiveInt,
     Precision,
     Spec,
+    Text,
     Transport,
 )
 
@@ -44,6 +45,31 @@ class Host(Spec):
                                                         "step streams its states through it)")
     shared_with_nic: bool = Field(default=True, description="the GPU's host link also carries its NIC's GPUDirect RDMA "
                                   "traffic (PCIe boards: GPU and NIC behind one PCIe switch); false for NVLink-C2C")
+
+
+class HostPower(Spec):
+    """A server's draw other than its GPUs and its scale-out NICs (with their optics) while it trains, part by part,
+    in W per node on the DC side (what the power supplies deliver), and the supplies' AC-to-DC efficiency."""
+
+    gpus_per_node: PositiveInt = Field(description="GPUs of the server these parts serve (a node with another GPU "
+                                       "count scales them per GPU)")
+    cpus_w: NonNegativeFloat = Field(description="the CPU packages at a training job's load")
+    memory_w: NonNegativeFloat = Field(description="host DRAM")
+    nics_w: NonNegativeFloat = Field(description="front-end, storage and management NICs (not the scale-out NICs, "
+                                     "which the fabric counts)")
+    switches_w: NonNegativeFloat = Field(description="scale-up switch chips (NVSwitch) and PCIe switches on the boards")
+    storage_w: NonNegativeFloat = Field(description="the node's local drives")
+    fans_w: NonNegativeFloat = Field(description="fans at a training job's heat (0 for immersion cooling)")
+    other_w: NonNegativeFloat = Field(description="BMC, board logic, retimers and the conversion losses of the "
+                                      "CPU and memory rails")
+    psu_efficiency: float = Field(gt=0.5, le=1.0, allow_inf_nan=False,
+                                  description="DC output / AC input of the node's power supplies at its load")
+    source: Text = Field(min_length=1)
+
+    def parts_w(self) -> dict[str, float]:
+        """The parts by name (W per node of ``gpus_per_node`` GPUs, DC side)."""
+        return {"cpus": self.cpus_w, "memory": self.memory_w, "nics": self.nics_w, "switches": self.switches_w,
+                "storage": self.storage_w, "fans": self.fans_w, "other": self.other_w}
 
 
 class Accelerator(Cited):
@@ -80,8 +106,14 @@ class Accelerator(Cited):
     price_usd: PositiveFloat | None = Field(default=None, description="purchase price of one GPU (module)")
     cloud_usd_per_gpu_hour: PositiveFloat | None = Field(
         default=None, description="a cited cloud rental price of one such GPU for an hour, for comparison")
-    training_power_fraction: Fraction | None = Field(
-        default=None, description="average board power during large-scale training / TDP")
+    idle_power_w: PositiveFloat | None = Field(
+        default=None, description="board power with a training job's CUDA context and no kernel running (the SMs "
+        "idle): the floor a GPU draws while it waits in a step; None: the GPU is taken at TDP throughout")
+    collective_sms: PositiveInt | None = Field(
+        default=None, description="SMs (CUs) a collective kernel keeps busy while a GPU only communicates: one "
+        "thread block per channel, NCCL and RCCL at most 32 channels; None: communication counted as compute")
+    server_power: HostPower | None = Field(
+        default=None, description="the non-GPU parts of the part's reference server (DGX/HGX), a cluster's default")
     nvls_fraction: Fraction | None = Field(
         default=None, description="NVLink SHARP all-reduce algorithm bandwidth / scale-up bandwidth (None: no NVLS)")
 
@@ -109,6 +141,8 @@ class Accelerator(Cited):
             raise ValueError("dense_peak_flops_per_s needs a bf16 or fp16 entry")
         if not ({"bf16", "fp16"} & set(self.matmul.max_fraction)):
             raise ValueError("matmul.max_fraction needs a bf16 or fp16 entry")
+        if self.idle_power_w is not None and self.idle_power_w >= self.tdp_w:
+            raise ValueError(f"idle_power_w({self.idle_power_w:g}) must be below tdp_w({self.tdp_w:g})")
         return self
 
 
@@ -203,9 +237,9 @@ class Cluster(Cited):
         description="network injection bandwidth per GPU (NIC line rate), bytes/s"
     )
     fabric: Fabric
-    host_power_per_node_w: NonNegativeFloat | None = Field(
-        default=None, description="server power other than the GPUs and scale-out NICs (CPUs, memory, NVSwitches, "
-        "fans, power-supply losses), at full load")
+    host_power: HostPower | None = Field(
+        default=None, description="the servers' parts other than GPUs and scale-out NICs, where they differ from the "
+        "accelerator's reference server (its server_power)")
     server_price_usd: NonNegativeFloat | None = Field(default=None, description="one server without its GPUs")
     storage_power_per_gpu_w: NonNegativeFloat | None = None
     storage_price_per_gpu_usd: NonNegativeFloat | None = None
@@ -214,6 +248,11 @@ class Cluster(Cited):
     @property
     def domain_gpus(self) -> int:
         return self.scale_up_domain_gpus or self.gpus_per_node
+
+    @property
+    def host(self) -> HostPower | None:
+        """The servers' non-GPU parts: the cluster's own, else its accelerator's reference server's."""
+        return self.host_power or self.accelerator.server_power
 
     @model_validator(mode="after")
     def _domain_fits(self) -> Cluster:

@@ -315,20 +315,29 @@ def validate_collectives(path: str | Path | None = None, calibration: Calibratio
         failures=failures)
 
 
-ValidationKind = Literal["runs", "measurements", "memory"]
+ValidationKind = Literal["runs", "measurements", "memory", "power"]
 
 
 def validation_kind(path: str | Path) -> ValidationKind:
-    """Which validator a file is for, by content: a top-level ``runs:`` list (published training runs) or a
-    ``measurements:`` list, of collectives (entries with an ``op``) or of per-GPU memory (entries with ``measured``
+    """Which validator a file is for, by content: a top-level ``runs:`` list, of published training runs or of
+    metered runs (entries with ``average_power_w`` and ``boundary``), or a ``measurements:`` list, of collectives (entries with an ``op``) or of per-GPU memory (entries with ``measured``
     quantities). Anything else is one located error naming the kinds that exist."""
     data = read_data_file(path)
     has_runs, has_measurements = "runs" in data, "measurements" in data
-    kinds = ("expected a top-level 'runs' list (published training runs) or 'measurements' list (collective "
-             "measurements, or per-GPU memory measurements with 'measured' quantities)")
+    kinds = ("expected a top-level 'runs' list (published training runs, or metered runs with 'average_power_w' and "
+             "'boundary') or 'measurements' list (collective measurements, or per-GPU memory measurements with "
+             "'measured' quantities)")
     if has_runs and has_measurements:
         raise FileFormatError("has both 'runs' and 'measurements'; a validation file holds one kind", file=str(path))
     if has_runs:
+        entries = data["runs"]
+        if isinstance(entries, list) and entries and all(isinstance(e, dict) for e in entries):
+            metered = [("average_power_w" in e and "boundary" in e) for e in entries]
+            if all(metered):
+                return "power"
+            if any(metered):
+                raise FileFormatError("mixes metered runs (with 'average_power_w' and 'boundary') and published "
+                                      "training runs; a validation file holds one kind", file=str(path), field="runs")
         return "runs"
     if has_measurements:
         entries = data["measurements"]

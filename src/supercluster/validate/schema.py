@@ -135,3 +135,22 @@ RUN: Shape = {
                     "offload_optimizer": None, "offload_weights": None, "offload_activations": None},
     "expected": {"step_time_s": None, "derivation": None},  # the step time's own check: runs.expected_step_time
 }
+
+#: a metered training run (validate/power.yaml: MLPerf Training power); the free-text fields are read by
+#: validate/power.py
+POWER: Shape = {
+    "id": None, "source": None, "exclude_from_gate": None, "notes": None, "measured_or_estimated": None,
+    "validation_use": None,
+    "cluster": {"accelerator": None, "accelerator_tdp_w": positive, "num_gpus": count, "gpus_per_node": count,
+                "nodes": count, "cpu": None, "host_memory_per_node": None, "storage_per_node": None,
+                "scale_out": None, "cooling": None},
+    "workload": {"benchmark": None, "model": None, "global_batch_size": count, "tokens": positive,
+                 "train_samples_logged": positive, "seq_len": count, "precision": None},
+    "parallelism": {"tp": count, "pp": count, "dp": count, "cp": count, "ep": count, "virtual_stages": count,
+                    "micro_batch": count},
+    "time_to_train_s": positive, "time_to_train_published": None, "energy_j": measured, "energy_published": None,
+    "energy_breakdown_j": {"nodes": measured, "interconnect": measured, "derivation": None},
+    "interconnect_power_w": measured, "boundary": None, "average_power_w": measured,
+    "average_node_power_w": measured, "pue": positive, "rcp_scaling_factor": positive, "runs": None,
+    "recomputed": None,
+}
