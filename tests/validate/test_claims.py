@@ -70,6 +70,7 @@ def test_a_unit_error_is_judged_from_the_units(by_metric) -> None:
     """'150 MW per hour' states a power per time about a power: it does not hold, whatever the number."""
     (per_hour,) = [c for c in by_metric["facility_peak_power_w"] if c.unit == "MW/h"]
     assert per_hour.verdict == "does not hold" and "unit error" in per_hour.basis
+    assert per_hour.predicted_unit == "W" and per_hour.unit == "MW/h"  # the figure shown in its own unit
 
 
 def test_water_is_judged_and_shown_in_the_claims_unit(by_metric) -> None:

@@ -76,6 +76,8 @@ def _fmt_claim_value(v: float | None, unit: str) -> str:
         return f"{v:.1f}%"
     if unit == "x":
         return f"{v:,.1f}x"
+    if unit == "W" and abs(v) >= 1e6:  # a power in SI: read in MW
+        return _fmt_claim_value(v / 1e6, "MW")
     a = abs(v)
     number = (f"{v / 1e9:,.3g} B" if a >= 1e9 else f"{v / 1e6:,.3g} M" if a >= 1e6
               else f"{v:,.0f}" if a >= 1000 or float(v).is_integer() else f"{v:.3g}")
@@ -95,7 +97,7 @@ def claims_table(claims: list[ClaimCheck], title: str) -> Table:
         claimed = (lo if lo == hi else f"more than {lo}" if hi is None else f"up to {hi}" if lo is None
                    else f"{lo} – {hi}")
         style = _VERDICT_STYLE[c.verdict]
-        t.add_row(f"{c.claim}\n[dim]{c.source}[/dim]", claimed, _fmt_claim_value(c.predicted, c.unit),
+        t.add_row(f"{c.claim}\n[dim]{c.source}[/dim]", claimed, _fmt_claim_value(c.predicted, c.predicted_unit),
                   f"[{style}]{c.verdict}[/{style}]", c.basis)
     return t
 

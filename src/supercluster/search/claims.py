@@ -41,6 +41,7 @@ class ClaimCheck(BaseModel):
     low: float | None
     high: float | None
     predicted: float | None  # None: the quantity has no finite value (a job that never finishes)
+    predicted_unit: str  # the unit of ``predicted``: the claim's, or the quantity's own when the claim's is a unit error
     distance: float | None  # relative distance of ``predicted`` from the claimed range (0 inside)
     verdict: Verdict
     basis: str
@@ -151,18 +152,19 @@ def check_claim(claim: Claim, computed: Computed) -> ClaimCheck:
     claim_dim, claim_si = CLAIM_UNITS[unit]
     metric_dim, metric_si = CLAIM_UNITS[m.unit]
     if claim_dim != metric_dim:
-        return ClaimCheck(**common, predicted=value, distance=None, verdict="does not hold",
+        return ClaimCheck(**common, predicted=value, predicted_unit=m.unit, distance=None, verdict="does not hold",
                           basis=f"unit error: {unit} measures a {claim_dim}, {claim.metric} is a {metric_dim} "
                                 f"({m.unit}); computed in {m.unit}: {m.basis}")
     if value is None:
         why = computed.reliability_note or "not computed"
-        return ClaimCheck(**common, predicted=None, distance=None, verdict="does not hold", basis=f"never: {why}")
+        return ClaimCheck(**common, predicted=None, predicted_unit=unit, distance=None, verdict="does not hold",
+                          basis=f"never: {why}")
     shown = value * metric_si / claim_si
     d = distance(shown, claim.low, claim.high)
     if m.is_input:
-        return ClaimCheck(**common, predicted=shown, distance=d, verdict="input",
+        return ClaimCheck(**common, predicted=shown, predicted_unit=unit, distance=d, verdict="input",
                           basis=f"an input of the scenario, restated: {m.basis}")
-    return ClaimCheck(**common, predicted=shown, distance=d, verdict=verdict(d), basis=m.basis)
+    return ClaimCheck(**common, predicted=shown, predicted_unit=unit, distance=d, verdict=verdict(d), basis=m.basis)
 
 
 def check_claims(claims: list[Claim], computed: Computed) -> list[ClaimCheck]:
