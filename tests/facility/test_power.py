@@ -101,3 +101,23 @@ def test_a_node_of_fewer_gpus_scales_its_server_parts_per_gpu() -> None:
     eight = load_cluster("eos")
     four = eight.model_copy(update={"gpus_per_node": 4, "scale_up_domain_gpus": 4})
     assert node_power(four, 1.0).host_w == pytest.approx(node_power(eight, 1.0).host_w / 2)
+
+
+def test_the_step_power_trace_brackets_the_average_and_swings_with_communication() -> None:
+    """Over a step the draw moves between its compute level and its communication/bubble level: min <= average <=
+    max, the phases last the step, a stopped job draws least; a step with no exposed communication does not swing."""
+    from supercluster import load_scenario
+    from supercluster.facility.power import step_power
+    from supercluster.network.report import fabric_report
+
+    run = plan(load_scenario("scenarios/memphis.yaml"), with_reliability=False)
+    f = run.facility
+    assert f is not None
+    sp = f.step_power
+    assert sp.stopped_it_w <= sp.min_it_w <= f.average.it_w <= sp.max_it_w
+    assert sp.max_it_w == pytest.approx(f.peak.it_w, rel=1e-12)
+    assert sum(p.seconds for p in sp.phases) == pytest.approx(run.step.step_time_s, rel=1e-9)
+    assert sp.swing_it_w == pytest.approx(sp.max_it_w - sp.min_it_w) and sp.swing_it_w > 10e6  # tens of MW
+    s = load_scenario("scenarios/memphis.yaml")
+    flat = step_power(s.cluster, fabric_report(s.cluster), 1.2, {"compute": 1.0, "optimizer": 0.1})
+    assert flat.swing_it_w == 0.0 and len(flat.phases) == 1

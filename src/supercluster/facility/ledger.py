@@ -26,7 +26,7 @@ from ..network.report import FabricReport, fabric_report
 from ..perf.report import StepReport
 from ..spec.scenario import Scenario
 from ..units import HOURS_PER_YEAR, J_PER_KWH, SECONDS_PER_HOUR, kwh_per_year_to_w
-from .power import PowerBreakdown, gpu_activity, gpu_power_w, power
+from .power import PowerBreakdown, StepPower, gpu_activity, gpu_power_w, power, step_power
 from .water import MonthlyWater, monthly_wue, site_wue_l_per_kwh
 
 
@@ -41,6 +41,7 @@ class FacilityReport(BaseModel):
     gpu_training_power_fraction: float  # the GPUs' average draw over the step / TDP
     peak: PowerBreakdown
     average: PowerBreakdown
+    step_power: StepPower  # the draw over a step, its swing, and the floor of a stopped job
     homes_equivalent_peak: float | None
     homes_equivalent_average: float | None
     run_time_s: float
@@ -137,6 +138,7 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
     return FacilityReport(
         facility=f.name, pue=f.pue, gpu_activity=activity,
         gpu_training_power_fraction=gpu_power_w(acc, activity) / acc.tdp_w, peak=peak, average=avg,
+        step_power=step_power(cluster, fabric, f.pue, step.breakdown),
         homes_equivalent_peak=peak.facility_w / home_w if home_w else None,
         homes_equivalent_average=avg.facility_w / home_w if home_w else None,
         run_time_s=t, run_energy_it_j=e_it, run_energy_facility_j=e_fac, wue_l_per_kwh=wue,

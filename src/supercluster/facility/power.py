@@ -67,18 +67,74 @@ class PowerBreakdown(BaseModel):
     facility_w: float
 
 
-def gpu_activity(breakdown: Mapping[str, float], acc: Accelerator) -> float:
-    """The share of a step the GPU's SMs are busy (0..1), from a StepReport's breakdown (parts in seconds):
-    busy parts count whole, communication and bubble at collective_sms / compute_units (whole when the
-    accelerator does not say), waits for the host not at all."""
-    total = sum(breakdown.values())
-    if total <= 0:
-        return 1.0
+def activity_phases(breakdown: Mapping[str, float], acc: Accelerator) -> list[tuple[str, float, float]]:
+    """A step's breakdown (parts in seconds) grouped by how busy the parts keep the SMs: (phase, seconds, activity).
+    Busy parts count whole; communication and the bubble at collective_sms / compute_units (whole when the
+    accelerator does not say); waits for the host not at all; a part this module does not know counts as busy."""
     comm = 1.0 if acc.collective_sms is None else min(1.0, acc.collective_sms / acc.compute_units)
     busy = sum(breakdown.get(p, 0.0) for p in BUSY_PARTS)
     talk = sum(breakdown.get(p, 0.0) for p in COMMUNICATION_PARTS)
-    unknown = total - busy - talk - sum(breakdown.get(p, 0.0) for p in WAIT_PARTS)  # a part this module does not
-    return min(1.0, max(0.0, (busy + max(unknown, 0.0) + comm * talk) / total))  # know counts as busy
+    wait = sum(breakdown.get(p, 0.0) for p in WAIT_PARTS)
+    busy += max(sum(breakdown.values()) - busy - talk - wait, 0.0)
+    return [("compute", busy, 1.0), ("communication and pipeline bubble", talk, comm), ("waiting on the host", wait, 0.0)]
+
+
+def gpu_activity(breakdown: Mapping[str, float], acc: Accelerator) -> float:
+    """The share of a step the GPU's SMs are busy (0..1): the time-weighted activity of its phases."""
+    phases = activity_phases(breakdown, acc)
+    total = sum(seconds for _, seconds, _ in phases)
+    if total <= 0:
+        return 1.0
+    return min(1.0, max(0.0, sum(seconds * a for _, seconds, a in phases) / total))
+
+
+class PowerPhase(BaseModel):
+    """One kind of time in a step and the cluster's draw through it: ``seconds`` of the step, ``activity`` of the
+    SMs, IT and facility watts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    phase: str
+    seconds: float
+    activity: float
+    it_w: float
+    facility_w: float
+
+
+class StepPower(BaseModel):
+    """The draw over one training step, phase by phase (compute, exposed communication and pipeline bubble, waits
+    for the host), its lowest and highest level and the swing between them, and the floor of a cluster that stops
+    (a checkpoint stall, a restart: every GPU idle). W, IT and facility side; the swing at the IT boundary, which is
+    what the grid connection sees within a step (the cooling plant's draw does not follow a step)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    phases: list[PowerPhase]
+    min_it_w: float
+    max_it_w: float
+    swing_it_w: float  # max - min within a step
+    stopped_it_w: float  # every GPU idle: a checkpoint stall, a restart
+    swing_to_stopped_it_w: float  # max - stopped: a synchronous stop or start of the whole job
+
+
+def step_power(cluster: Cluster, fabric: FabricReport, pue: float, breakdown: Mapping[str, float]) -> StepPower:
+    """The step's draw phase by phase (the breakdown's parts grouped by how busy they keep the SMs: see
+    gpu_activity). The order inside a real step interleaves them; the levels and their durations are what the
+    breakdown gives. Llama 3's operators saw synchronous swings of tens of MW across a data centre (Dubey et al.,
+    arXiv:2407.21783, Sec. 3.3.4); this is that swing for one job."""
+    phases = []
+    for name, seconds, activity in activity_phases(breakdown, cluster.accelerator):
+        if seconds > 0:
+            p = power(cluster, fabric, pue, activity=activity)
+            phases.append(PowerPhase(phase=name, seconds=seconds, activity=activity, it_w=p.it_w,
+                                     facility_w=p.facility_w))
+    stopped = power(cluster, fabric, pue, activity=0.0).it_w
+    if not phases:
+        return StepPower(phases=[], min_it_w=stopped, max_it_w=stopped, swing_it_w=0.0, stopped_it_w=stopped,
+                         swing_to_stopped_it_w=0.0)
+    low, high = min(p.it_w for p in phases), max(p.it_w for p in phases)
+    return StepPower(phases=phases, min_it_w=low, max_it_w=high, swing_it_w=high - low, stopped_it_w=stopped,
+                     swing_to_stopped_it_w=high - stopped)
 
 
 def gpu_power_w(acc: Accelerator, activity: float) -> float:

@@ -456,6 +456,12 @@ def render_facility(f: FacilityReport, console: Console) -> None:
     t.add_row("  GPUs / hosts / network / storage (average)",
               " / ".join(f"{w / 1e6:,.1f}" for w in (avg.gpus_w, avg.hosts_w, avg.network_w, avg.storage_w)) + " MW")
     t.add_row("facility power peak / average", f"{peak.facility_w / 1e6:,.1f} / {avg.facility_w / 1e6:,.1f} MW")
+    sp = f.step_power
+    t.add_row("IT power over a step: min / average / max",
+              f"{sp.min_it_w / 1e6:,.1f} / {avg.it_w / 1e6:,.1f} / {sp.max_it_w / 1e6:,.1f} MW")
+    t.add_row("  swing within a step; to a stopped job",
+              f"{sp.swing_it_w / 1e6:,.1f} MW; {sp.swing_to_stopped_it_w / 1e6:,.1f} MW (stopped: "
+              f"{sp.stopped_it_w / 1e6:,.1f} MW)")
     if f.homes_equivalent_peak is not None:
         t.add_row("US homes equivalent (peak / average)",
                   f"{f.homes_equivalent_peak:,.0f} / {f.homes_equivalent_average:,.0f}")
