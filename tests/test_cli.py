@@ -80,7 +80,7 @@ def memphis(memphis_run: dict[str, Any]) -> dict[str, Any]:
 def test_plan_json_is_one_typed_run_report(cli, memphis_run: dict[str, Any]) -> None:
     """`plan --json` is the RunReport: the step, what the search looked at, the facility and reliability ledgers,
     the claims judged and the provenance of every input; and the same output twice, byte for byte."""
-    assert memphis_run.keys() == {"step", "search", "facility", "reliability", "reliability_note",
+    assert memphis_run.keys() == {"model", "step", "search", "facility", "reliability", "reliability_note",
                                   "reliability_infeasible", "claims", "provenance"}
     assert memphis_run["search"]["candidates"] > 1 and "seconds" not in memphis_run["search"]
     assert memphis_run["facility"]["peak"]["facility_w"] > 0
@@ -106,7 +106,8 @@ def test_cli_surface_is_pinned() -> None:
     }
     assert surface == {
         "plan": {("argument", "scenario", False, False), ("option", "--set", True, False),
-                 ("option", "--calibration", False, False), ("option", "--json", False, True)},
+                 ("option", "--calibration", False, False), ("option", "--strict", False, True),
+                 ("option", "--json", False, True)},
         "validate": {("argument", "file", False, False), ("option", "--cv", False, True),
                      ("option", "--calibration", False, False), ("option", "--workers", False, False),
                      ("option", "--json", False, True)},
@@ -121,7 +122,8 @@ def test_cli_surface_is_pinned() -> None:
                      ("option", "--json", False, True)},
         "search": {("argument", "scenario", False, False), ("option", "--top", False, False),
                    ("option", "--pareto", False, True), ("option", "--set", True, False),
-                   ("option", "--calibration", False, False), ("option", "--json", False, True)},
+                   ("option", "--calibration", False, False), ("option", "--strict", False, True),
+                   ("option", "--json", False, True)},
         "sweep": {("argument", "file", False, False), ("option", "--out", False, False),
                   ("option", "--backend", False, False), ("option", "--address", False, False),
                   ("option", "--workers", False, False), ("option", "--yes", False, True),
@@ -251,6 +253,66 @@ def test_plan_error_is_one_line(cli, tmp_path: Path) -> None:
     """A bad --set value gives one located `error:` line on stderr and exit code 2."""
     f = _write_yaml(tmp_path / "small.yaml", SMALL)
     cli("plan", str(f), "--set", "training.global_batch=-1").one_error_line(str(f), "training.global_batch")
+
+
+# --- the model report and --strict -------------------------------------------------------------------------------
+
+HF_DATA = REPO / "tests" / "data" / "hf"
+GPT_OSS = {"name": "gpt-oss", "cluster": {"base": "colossus", "num_gpus": 64},
+           "model": str(HF_DATA / "gpt-oss-120b" / "config.json"),
+           "training": {"tokens": 1.0e12, "global_batch": 512, "seq_len": 4096}}
+
+
+def test_plan_json_carries_the_model_report(cli, memphis_run: dict[str, Any]) -> None:
+    """`plan --json` has the model under `model`: its layers, parameters with and without the input embedding, the
+    N its MFU is computed from, the published totals and the assumptions of its catalog entry."""
+    m = memphis_run["model"]
+    entry = catalog.entries("models")["gpt4-moe"]
+    assert (m["name"], m["family"], m["layers"], m["moe_layers"]) == ("gpt4-moe", "catalog", 120, 120)
+    assert m["params"] == memphis_run["step"]["params"] and m["active_params"] == memphis_run["step"]["active_params"]
+    assert m["mfu_params"] < m["active_params_without_input_embedding"] < m["active_params"]
+    assert m["published_params"] == entry["published_params"] and m["assumptions"] == entry["assumptions"]
+    assert "6N" in m["mfu_params_basis"]
+
+
+def test_plan_prints_the_model_table_and_its_assumptions(cli, tmp_path: Path) -> None:
+    """plan's text output has a model table before the step breakdown, and the config's assumptions one per line."""
+    f = _write_yaml(tmp_path / "oss.yaml", {**GPT_OSS, "model": str(HF_DATA / "gemma-3-1b-pt" / "config.json")})
+    result = cli("plan", str(f))
+    assert result.code == 0, result.err
+    out = result.out
+    assert out.index("model") < out.index("step breakdown")
+    assert "22 of 26 layers windowed (512 tokens), 4 full" in out and "N for MFU" in out
+    assert "1 assumption the model rests on (--strict refuses them):" in out
+    assert "  - tie_word_embeddings absent: tied input and output embeddings (the gemma3_text default)" in out
+
+
+def test_plan_of_a_config_json_reports_its_counts(cli, tmp_path: Path) -> None:
+    """plan of gpt-oss-120b's config.json: the model report's active count without the input embedding is the
+    model card's 5.13B, its windowed layers and no assumption."""
+    f = _write_yaml(tmp_path / "oss.yaml", GPT_OSS)
+    m = _run_json(cli, str(f))["model"]
+    assert m["family"] == "gpt_oss" and m["windowed_layers"] == 18 and m["sliding_window"] == 128
+    assert m["active_params_without_input_embedding"] == pytest.approx(5.13e9, rel=0.01)
+    assert m["assumptions"] == [] and m["published_params"] is None
+
+
+@pytest.mark.parametrize("command", ["plan", "search"])
+def test_strict_refuses_a_model_resting_on_assumptions(cli, tmp_path: Path, command: str) -> None:
+    """`plan/search --strict` on a config.json with assumptions: exit 2, one line naming the config file and each
+    assumption; without --strict it runs."""
+    config = HF_DATA / "gemma-3-27b-pt" / "config.json"
+    f = _write_yaml(tmp_path / "g.yaml", {**GPT_OSS, "model": str(config)})
+    line = cli(command, str(f), "--strict").one_error_line(str(config), "--strict refuses", "6 assumptions")
+    for i in range(1, 7):
+        assert f"({i}) " in line
+    assert "(1) multimodal config: the language model (text_config) is modelled; vision_config left out" in line
+
+
+def test_strict_accepts_a_config_stating_everything(cli, tmp_path: Path) -> None:
+    """--strict changes nothing for a model without assumptions."""
+    f = _write_yaml(tmp_path / "oss.yaml", GPT_OSS)
+    assert cli("plan", str(f), "--strict", "--json").out == cli("plan", str(f), "--json").out
 
 
 # --- end to end, as a real process -----------------------------------------------------------------------------

@@ -55,6 +55,8 @@ from .validate.power import validate_power
 
 MAX_TOP = 10_000
 T = TypeVar("T")
+STRICT_OPTION = typer.Option("--strict", help="refuse a model that rests on assumptions (what its config.json or "
+                             "catalog entry does not state; plan lists them)")
 CALIBRATION_OPTION = typer.Option("--calibration", help="a calibration file written by `supercluster calibrate` "
                                   "(default: the scenario's, else the shipped one)")
 
@@ -139,11 +141,12 @@ def plan(
     scenario: Annotated[str, typer.Argument(help="scenario file (YAML, TOML or JSON)")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
     calibration: Annotated[str | None, CALIBRATION_OPTION] = None,
+    strict: Annotated[bool, STRICT_OPTION] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    """Best parallelism, step breakdown, memory, MFU and time-to-train of a scenario, with the interval the
-    measured figures should lie in."""
-    s = load_scenario(scenario, set_ or [])
+    """The model as it is counted (with its assumptions), best parallelism, step breakdown, memory, MFU and
+    time-to-train of a scenario, with the interval the measured figures should lie in."""
+    s = load_scenario(scenario, set_ or [], strict=strict)
     start = time.perf_counter()
     report = _located(scenario, lambda: plan_scenario(s, _calibration(calibration)))
     if as_json:
@@ -160,13 +163,14 @@ def search(
                                                           "and cost per token")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
     calibration: Annotated[str | None, CALIBRATION_OPTION] = None,
+    strict: Annotated[bool, STRICT_OPTION] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """The K fastest parallel configurations that fit, the Pareto front, and why the best one wins."""
     if not 1 <= top <= MAX_TOP:
         raise InputError(f"expected 1 to {MAX_TOP:,}, got {top}", field="--top")
     cal = _calibration(calibration)
-    s = load_scenario(scenario, set_ or [])
+    s = load_scenario(scenario, set_ or [], strict=strict)
     start = time.perf_counter()
     report = _located(scenario, lambda: rank(s, top=top, pareto=pareto, calibration=cal))
     if as_json:

@@ -110,3 +110,21 @@ def test_plural() -> None:
     assert plural(1000, "GPU") == "1,000 GPUs"
     assert plural(0, "run") == "0 runs"
     assert re.fullmatch(r"3 entries", plural(3, "entry", "entries"))
+
+
+def test_model_table_prints_names_and_assumptions_as_written() -> None:
+    """The model table shows a name with brackets as written (not as console markup) and every assumption on its own
+    line, however it is worded."""
+    from supercluster.report.console import render_model
+    from supercluster.spec.catalog import entry
+    from supercluster.spec.model import Model
+    from supercluster.workload import model_report
+
+    body = {**entry("models", "llama3-8b"), "name": "team/[bold]llama", "source": "ours",
+            "assumptions": ["vocabulary [padded] to 128,512", "seq_len 8192 assumed"]}
+    out = io.StringIO()
+    render_model(model_report(Model.model_validate(body)), Console(file=out, width=200, color_system=None))
+    text = out.getvalue()
+    assert "team/[bold]llama" in text and "user input" in text
+    assert "2 assumptions the model rests on" in text
+    assert "  - vocabulary [padded] to 128,512\n" in text and "  - seq_len 8192 assumed\n" in text

@@ -71,10 +71,12 @@ def test_search_command(cli) -> None:
     data = json.loads(result.out)
     assert len(data["top"]) == 3 and data["pareto_size"] >= 1 and data["why"]
     assert "seconds" not in data  # wall time belongs to the console, not the report
+    assert data["model"]["name"] == "llama3-405b" and data["model"]["params"] == data["best"]["params"]
     again = cli("search", "scenarios/llama3-405b-16k.yaml", "--top", "3", "--pareto", "--json")
     assert again.out == result.out
     text = cli("search", "scenarios/llama3-405b-16k.yaml", "--top", "2")
     assert text.code == 0 and "why the best wins" in text.out
+    assert text.out.index("N for MFU") < text.out.index("why the best wins")  # the model table comes first
     cli("search", "scenarios/llama3-405b-16k.yaml", "--top", "0").one_error_line("--top")
 
 

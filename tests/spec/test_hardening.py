@@ -117,9 +117,9 @@ def test_a_set_value_is_bounded_too() -> None:
 
 def test_oversized_hf_config_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Hugging Face config.json larger than the bound is refused by its size too."""
-    from supercluster.spec import hf
+    from supercluster.spec import hf, hf_config
 
-    monkeypatch.setattr(hf, "MAX_INPUT_BYTES", 10)
+    monkeypatch.setattr(hf_config, "MAX_INPUT_BYTES", 10)
     config = Path(__file__).parents[1] / "data" / "hf" / "DeepSeek-V3" / "config.json"
     with pytest.raises(FileFormatError, match="supercluster reads files of at most 10"):
         hf.model_from_hf_config(config)

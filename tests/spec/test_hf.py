@@ -71,11 +71,13 @@ def test_llama_3_1_405b_is_a_dense_gqa_swiglu_model() -> None:
 
 
 def test_llama_3_8b_is_a_dense_gqa_model_with_its_context() -> None:
-    """Llama-3-8B: 32 layers, 4096 hidden, 14336 ffn, 32 heads, 8 kv heads, vocab 128256, seq 8192."""
+    """Llama-3-8B: 32 layers, 4096 hidden, 14336 ffn, 32 heads, 8 kv heads, vocab 128256, seq 8192; a config that
+    states everything rests on no assumption."""
     m = load("Meta-Llama-3-8B")
     assert (m.layers, m.hidden, m.ffn_hidden, m.heads, m.kv_heads) == (32, 4096, 14336, 32, 8)
     assert (m.vocab, m.seq_len, m.activation, m.tied_embeddings) == (128256, 8192, "swiglu", False)
-    assert m.notes is None and not m.estimate
+    assert m.notes is None and not m.estimate and m.assumptions == []
+    assert m.family == "llama" and m.sliding_window is None and m.layer_types is None
 
 
 def test_mixtral_intermediate_size_is_the_expert_width() -> None:
@@ -118,7 +120,7 @@ def test_deepseek_v3_maps_to_mla_with_dense_leading_layers() -> None:
     assert (m.layers, m.hidden, m.heads, m.kv_heads, m.ffn_hidden) == (61, 7168, 128, 128, 18432)
     assert (m.vocab, m.seq_len, m.activation, m.tied_embeddings) == (129280, 163840, "swiglu", False)
     assert m.head_dim is None
-    assert m.notes is not None and "num_nextn_predict_layers" in m.notes
+    assert m.assumptions == ["num_nextn_predict_layers 1: the multi-token-prediction module is not modelled"]
 
 
 def test_grok1_is_a_gated_top2_moe_without_head_dim() -> None:
@@ -190,11 +192,14 @@ def test_qwen_mlp_only_leading_layers_are_dense_layers(tmp_path: Path) -> None:
 
 
 def test_qwen_decoder_sparse_step_is_approximated_and_flagged(tmp_path: Path) -> None:
-    """decoder_sparse_step 2 (every other layer dense) keeps the dense count but is marked an estimate."""
+    """decoder_sparse_step 2 (every other layer dense) keeps the dense count, is marked an estimate and says where
+    the dense layers really are."""
     data = {**raw("Qwen1.5-MoE-A2.7B"), "decoder_sparse_step": 2}
     m = Model.model_validate(model_from_hf_config(write(tmp_path, data)))
     assert m.moe is not None and m.moe.dense_layers == 12
-    assert m.estimate and m.notes is not None and "decoder_sparse_step" in m.notes
+    assert m.estimate and m.assumptions == [
+        "the 12 dense layers are modelled as the first 12; in the model they are interleaved with the 12 MoE layers "
+        "(every 2nd layer is MoE, decoder_sparse_step 2)"]
 
 
 def test_zero_experts_is_a_dense_model(tmp_path: Path) -> None:
@@ -204,11 +209,18 @@ def test_zero_experts_is_a_dense_model(tmp_path: Path) -> None:
 
 
 def test_silu_on_an_unknown_family_is_swiglu_and_gelu_is_gelu(tmp_path: Path) -> None:
-    """Unknown model_type: silu is taken as a gated MLP ('swiglu'), gelu_new as plain 'gelu'."""
+    """Unknown model_type: read by its Llama-style keys, silu taken as a gated MLP ('swiglu'), gelu_new as plain
+    'gelu'; each guess is an assumption."""
     silu = llama(model_type="brand_new", architectures=["BrandNewForCausalLM"])
     gelu = {**silu, "hidden_act": "gelu_new"}
-    assert model_from_hf_config(write(tmp_path, silu, "a"))["activation"] == "swiglu"
-    assert model_from_hf_config(write(tmp_path, gelu, "b"))["activation"] == "gelu"
+    a = model_from_hf_config(write(tmp_path, silu, "a"))
+    b = model_from_hf_config(write(tmp_path, gelu, "b"))
+    assert (a["activation"], b["activation"]) == ("swiglu", "gelu")
+    unknown = "model_type 'brand_new' is not a family supercluster knows: read as a decoder-only transformer from " \
+              "its Llama-style keys"
+    assert a["assumptions"] == [unknown, "model_type 'brand_new' is not a family supercluster knows: its silu MLP "
+                                         "is taken as gated (SwiGLU, three matrices)"]
+    assert b["assumptions"] == [unknown]
 
 
 def test_unknown_keys_are_ignored(tmp_path: Path) -> None:
@@ -228,19 +240,25 @@ def test_name_prefers_name_or_path(tmp_path: Path) -> None:
     assert model_from_hf_config(path)["name"] == "meta-llama/Meta-Llama-3-8B"
 
 
-def test_name_is_parent_directory_and_source_names_the_file() -> None:
-    """Without _name_or_path the name is the parent directory; source cites the file."""
-    path = DATA / "Mixtral-8x7B-v0.1" / "config.json"
+@pytest.mark.parametrize(("name", "expected"), [
+    ("Meta-Llama-3-8B", "llama (32 layers, hidden 4096)"),
+    ("Mixtral-8x7B-v0.1", "mixtral (32 layers, hidden 4096, 8 experts)"),
+    ("Llama-4-Scout-17B-16E", "llama4 (48 layers, hidden 5120, 16 experts)"),
+])
+def test_name_without_name_or_path_is_the_family_and_its_shape(name: str, expected: str) -> None:
+    """Without _name_or_path the name is the model_type and the shape, never the folder's name (many configs share
+    one: snapshots/<hash>/config.json); source cites the file."""
+    path = DATA / name / "config.json"
     data = model_from_hf_config(path)
-    assert data["name"] == "Mixtral-8x7B-v0.1"
+    assert data["name"] == expected
     assert data["source"] == f"Hugging Face config.json: {path}"
 
 
-def test_name_falls_back_to_the_stem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A bare file name with no parent directory name is named by its stem."""
+def test_a_bare_file_is_named_by_its_shape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A config file given by its bare name is named by its family and shape, not by the file."""
     (tmp_path / "tiny.json").write_text(json.dumps(llama()), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    assert model_from_hf_config("tiny.json")["name"] == "tiny"
+    assert model_from_hf_config("tiny.json")["name"] == "llama (32 layers, hidden 4096)"
 
 
 def test_a_directory_reads_its_config_json() -> None:
@@ -302,7 +320,11 @@ def test_non_object_or_undecodable_json_is_a_file_format_error(tmp_path: Path, t
      "list of layer indices"),
     ({"is_encoder_decoder": True}, "is_encoder_decoder", "encoder-decoder"),
     ({"layer_types": ["full_attention", "linear_attention"]}, "layer_types", "'linear_attention'"),
-    ({"model_type": "jamba"}, "model_type", "not supported"),
+    ({"model_type": "jamba"}, "model_type", "hybrids are not modelled yet"),
+    ({"layer_types": ["full_attention"] * 31}, "layer_types", "lists 31 layers, the model has 32"),
+    ({"layer_types": ["sliding_attention"] * 32}, "sliding_window", "no window size"),
+    ({"moe_layers": [0, 40], "num_local_experts": 8, "num_experts_per_tok": 2}, "moe_layers", "from 0 to 31"),
+    ({"cross_attention_layers": [3, 8]}, "cross_attention_layers", "cross-attention"),
 ])
 def test_bad_values_name_the_hugging_face_key(tmp_path: Path, changes: dict[str, Any], field: str,
                                               text: str) -> None:
@@ -313,11 +335,11 @@ def test_bad_values_name_the_hugging_face_key(tmp_path: Path, changes: dict[str,
     assert text in err.message
 
 
-def test_multimodal_text_config_is_refused_with_a_pointer(tmp_path: Path) -> None:
-    """A config nesting the language model under text_config says so instead of reporting a missing key."""
-    path = write(tmp_path, {"model_type": "llava", "text_config": llama()})
+def test_errors_inside_a_language_block_name_its_path(tmp_path: Path) -> None:
+    """A bad key inside a multimodal config's text_config is located as text_config.KEY."""
+    path = write(tmp_path, {"model_type": "llava", "text_config": llama(num_hidden_layers=None)})
     err = error_for(path)
-    assert err.field == "text_config" and "text_config" in err.message
+    assert err.field == "text_config.num_hidden_layers" and "num_hidden_layers" in err.message
 
 
 def test_an_unreadable_path_is_a_file_format_error() -> None:

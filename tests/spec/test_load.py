@@ -305,6 +305,76 @@ def test_hf_config_problem_names_the_config_file(cli, tmp_path: Path, case: str)
     cli("plan", str(f)).one_error_line(str(Path("hf") / case / "config.json"))
 
 
+# --- assumptions and --strict ----------------------------------------------------------------------------------
+
+GROK_ASSUMPTION = "hidden_act absent: a gated MLP, modelled as 'swiglu' (xai-org/grok-1 model.py gates its GELU MLP)"
+
+
+def test_strict_refuses_a_config_resting_on_assumptions_naming_the_config(tmp_path: Path) -> None:
+    """strict: a config.json the model rests on assumptions for is one SpecError naming that config.json and every
+    assumption; without strict the same scenario loads with them listed."""
+    config = _hf_copy(tmp_path, "gpt2")
+    f = _write(tmp_path / "scenario.yaml", _with(BASE, "model", "hf/gpt2/config.json"))
+    assumptions = load_scenario(f).model.assumptions
+    assert len(assumptions) == 2
+    with pytest.raises(SpecError) as info:
+        load_scenario(f, strict=True)
+    assert info.value.file == str(config) and info.value.field is None
+    assert "--strict refuses model" in info.value.message and "2 assumptions" in info.value.message
+    assert all(f"({i}) {a}" in info.value.message for i, a in enumerate(assumptions, 1))
+
+
+def test_strict_accepts_a_config_that_states_everything(tmp_path: Path) -> None:
+    """strict: a config.json stating every key the count depends on loads as without strict."""
+    _hf_copy(tmp_path, "Meta-Llama-3-8B")
+    f = _write(tmp_path / "scenario.yaml", _with(BASE, "model", "hf/Meta-Llama-3-8B/config.json"))
+    assert load_scenario(f, strict=True) == load_scenario(f)
+
+
+def test_strict_refuses_a_catalog_model_stating_assumptions(tmp_path: Path) -> None:
+    """strict: a catalog model whose entry states assumptions is refused at the scenario's model.assumptions."""
+    f = _write(tmp_path / "scenario.yaml", _with(BASE, "model", "gpt3-175b"))
+    with pytest.raises(SpecError) as info:
+        build_scenario(_with(BASE, "model", "gpt3-175b"), file=str(f), strict=True)
+    assert (info.value.file, info.value.field) == (str(f), "model.assumptions")
+    assert "the locally banded sparse attention layers" in info.value.message
+
+
+@pytest.mark.parametrize("how", ["hf_config", "base", "set"])
+def test_a_field_the_scenario_sets_makes_its_assumption_moot(tmp_path: Path, how: str) -> None:
+    """Setting the field an assumption is about (beside hf_config, over a base config, or by --set) drops that
+    assumption, and strict then accepts the model."""
+    _hf_copy(tmp_path, "grok-1")
+    path = "hf/grok-1/config.json"
+    plain = build_scenario(_with(BASE, "model", path), base_dir=tmp_path).model
+    assert plain.assumptions == [GROK_ASSUMPTION]
+    overrides: list[str] = []
+    if how == "set":
+        model: Any = path
+        overrides = ["model.activation=swiglu"]
+    else:
+        model = {"hf_config" if how == "hf_config" else "base": path, "activation": "swiglu"}
+    s = build_scenario(_with(BASE, "model", model), base_dir=tmp_path, overrides=overrides, strict=True,
+                       check_rules=False)
+    assert s.model.assumptions == [] and s.model.activation == "swiglu"
+
+
+def test_a_field_set_beside_the_config_keeps_the_other_assumptions(tmp_path: Path) -> None:
+    """Only the assumptions about the fields set go: setting seq_len keeps Grok-1's activation assumption."""
+    _hf_copy(tmp_path, "grok-1")
+    model = {"hf_config": "hf/grok-1/config.json", "seq_len": 4096}
+    assert build_scenario(_with(BASE, "model", model), base_dir=tmp_path).model.assumptions == [GROK_ASSUMPTION]
+
+
+def test_a_scenario_may_state_its_own_assumptions_one_line_each(tmp_path: Path) -> None:
+    """An inline model's assumptions are kept as written; one with a line break is a located error."""
+    model = {"base": "llama3-8b", "assumptions": ["vocabulary padded to 128,512 in our run"]}
+    assert build_scenario(_with(BASE, "model", model)).model.assumptions == model["assumptions"]
+    with pytest.raises(SpecError) as info:
+        build_scenario(_with(BASE, "model", {"base": "llama3-8b", "assumptions": ["two\nlines"]}), file="s.yaml")
+    assert info.value.field == "model.assumptions.0" and "one line" in info.value.message
+
+
 # --- valid variations ------------------------------------------------------------------------------------------
 
 

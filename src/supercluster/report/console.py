@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from ..facility.ledger import FacilityReport
@@ -31,6 +32,7 @@ from ..validate.collectives import CollectiveValidationResult
 from ..validate.memory import MemoryValidationResult
 from ..validate.power import PowerValidationResult
 from ..validate.runs import ValidationResult
+from ..workload.model_report import ModelReport
 
 PART_LABELS = {
     "compute": "compute (fwd + bwd)",
@@ -110,6 +112,35 @@ def _signed_pct(x: float | None) -> str:
     return "-" if x is None else f"{x:+.1%}"
 
 
+def _billions(n: float) -> str:
+    return f"{format_number(n / 1e9)} B"
+
+
+def render_model(m: ModelReport, console: Console) -> None:
+    """The model as the run counts it: layers, parameters (and the N its MFU is computed from), published figures,
+    and every assumption it rests on."""
+    t = Table(title="model", show_edge=False)
+    t.add_column("figure")
+    t.add_column("value")
+    t.add_row("name", escape(m.name) + (" [yellow](estimate)[/yellow]" if m.estimate else ""))
+    t.add_row("family", escape(m.family))
+    t.add_row("layers", f"{m.layers}: {m.layer_pattern}")
+    t.add_row("attention", m.attention)
+    published = f"; published {_billions(m.published_params)}" if m.published_params else ""
+    t.add_row("parameters", f"{_billions(m.params)} ({_billions(m.params_without_input_embedding)} without the "
+              f"input embedding){published}")
+    published = f"; published {_billions(m.published_active_params)}" if m.published_active_params else ""
+    t.add_row("active per token", f"{_billions(m.active_params)} ({_billions(m.active_params_without_input_embedding)}"
+              f" without the input embedding){published}")
+    t.add_row("N for MFU", f"{_billions(m.mfu_params)}: without the input embedding and the LM head (PaLM's 6N)")
+    console.print(t)
+    if m.assumptions:
+        console.print(f"[yellow]{plural(len(m.assumptions), 'assumption')}[/yellow] the model rests on (--strict "
+                      "refuses them):")
+        for line in m.assumptions:
+            console.print(f"  - {line}", markup=False, highlight=False)
+
+
 def render_plan(run: RunReport, console: Console, seconds: float | None = None) -> None:
     """The plan of a scenario; ``seconds``: how long the search took (measured by the caller, never reported)."""
     r = run.step
@@ -138,6 +169,8 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
             g.add_row(label, f"{grp['size']:,}", f"{grp['stride']:,}", str(grp["per_node"]), f"{grp['nodes']:,}",
                       grp["crosses"], grp.get("algorithm", "-"))
         console.print(g)
+
+    render_model(run.model, console)
 
     t = Table(title="step breakdown", show_edge=False)
     t.add_column("part")
@@ -585,6 +618,7 @@ def render_search(r: SearchReport, console: Console, seconds: float | None = Non
     took = f" in {format_duration(seconds)}" if seconds else ""
     console.print(f"[bold]{r.scenario}[/bold]: {plural(r.candidates, 'configuration')} timed{took}, "
                   f"{r.fitting:,} fit in memory")
+    render_model(r.model, console)
     console.print(_ranked_table(f"the {len(r.top)} fastest that fit", r.top))
     if r.pareto:
         more = f" (first {len(r.pareto)} of {r.pareto_size})" if r.pareto_size > len(r.pareto) else ""

@@ -16,6 +16,7 @@ from ..perf.step import Prepared, StepArrays, candidate_memory, evaluate, memory
 from ..reliability.report import PLAN_RUNS, ReliabilityReport, reliability_report
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
+from ..workload.model_report import model_report
 from .claims import ClaimCheck, Computed, check_claims
 from .run_report import RunReport, SearchSummary, provenance
 from .space import enumerate_space, fixed_offload, offload_variants
@@ -192,10 +193,10 @@ def run_reliability(s: Scenario, step: StepReport, ledger: FacilityReport | None
 
 def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True,
          with_reliability: bool = True) -> RunReport:
-    """Search the scenario's parallel configurations (given fields fixed) and report the best one's run: its step,
-    the facility ledger (when the scenario names a facility), the reliability ledger (``with_reliability``, when the
-    cluster names checkpoint storage) and its claims judged (only with the reliability ledger: a partial report
-    judges none)."""
+    """Search the scenario's parallel configurations (given fields fixed) and report the best one's run: the model
+    as it is counted (with its assumptions), its step, the facility ledger (when the scenario names a facility), the
+    reliability ledger (``with_reliability``, when the cluster names checkpoint storage) and its claims judged (only
+    with the reliability ledger: a partial report judges none)."""
     step, summary = best_step(s, calibration, require_fit=require_fit)
     ledger = facility_ledger(s, step)
     rel: ReliabilityReport | None = None
@@ -216,8 +217,9 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
         claims = check_claims(s.claims, Computed(scenario=s, step=step, facility=ledger, reliability=rel,
                                                  reliability_note=note))
     cal = s.calibrated(calibration)
-    return RunReport(step=step, search=summary, facility=ledger, reliability=rel, reliability_note=note,
-                     reliability_infeasible=infeasible, claims=claims, provenance=provenance(s, cal.source))
+    return RunReport(model=model_report(s.model), step=step, search=summary, facility=ledger, reliability=rel,
+                     reliability_note=note, reliability_infeasible=infeasible, claims=claims,
+                     provenance=provenance(s, cal.source))
 
 
 def _factorise(n: int) -> str:

@@ -27,6 +27,7 @@ from ..perf.step import PARTS
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..workload.flops import model_flops_per_token
+from ..workload.model_report import ModelReport
 from .plan import evaluated_chunks, plan
 from .space import enumerate_space
 
@@ -63,6 +64,7 @@ class SearchReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     scenario: str
+    model: ModelReport  # the model as it is counted, with its assumptions (the same as plan's)
     num_gpus: int
     candidates: int
     fitting: int
@@ -133,7 +135,8 @@ def rank(s: Scenario, *, top: int = 10, pareto: bool = False, calibration: Calib
         front_size = int(idx.size)
         front = [ranked(i, int(rank_of[i])) for i in idx[:PARETO_LIMIT]]
     return SearchReport(
-        scenario=s.name, num_gpus=s.cluster.num_gpus, candidates=len(space), fitting=int(fit.size),
+        scenario=s.name, model=run.model, num_gpus=s.cluster.num_gpus, candidates=len(space),
+        fitting=int(fit.size),
         cost_basis=basis,
         top=[ranked(i, r + 1) for r, i in enumerate(order[:top])], pareto_size=front_size, pareto=front,
         why=_why(space, a, order), best=run.step)

@@ -10,6 +10,7 @@ from ..perf.report import StepReport
 from ..reliability.report import ReliabilityReport
 from ..spec.base import Cited
 from ..spec.scenario import Scenario
+from ..workload.model_report import ModelReport
 from ..workload.software import software
 from .claims import ClaimCheck
 
@@ -35,11 +36,13 @@ class SearchSummary(BaseModel):
 
 
 class RunReport(BaseModel):
-    """A scenario's run: the chosen configuration's step, the facility and reliability ledgers (when the scenario
-    names a facility / checkpoint storage), its public claims judged, and the provenance of every input."""
+    """A scenario's run: the model as it is counted (its assumptions listed), the chosen configuration's step, the
+    facility and reliability ledgers (when the scenario names a facility / checkpoint storage), its public claims
+    judged, and the provenance of every input."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    model: ModelReport
     step: StepReport
     search: SearchSummary
     facility: FacilityReport | None = None

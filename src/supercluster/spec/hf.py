@@ -1,26 +1,32 @@
 """Hugging Face ``config.json`` → Model dict, offline and without ``transformers``.
 
-Reads the key styles of Llama/Mistral/Qwen (dense), Mixtral and Grok-1 (every layer MoE, ``intermediate_size``
-is the expert width), Qwen2-MoE/Qwen3-MoE (``moe_intermediate_size``, a shared expert, ``decoder_sparse_step``,
-``mlp_only_layers``), DeepSeek-V2/V3 (``n_routed_experts``, ``first_k_dense_replace``, multi-head latent
-attention) and GPT-2/GPT-J/GPT-NeoX (``n_layer``, ``n_embd``, ``n_head``, ``n_inner``, ``n_positions``).
-Keys it does not need are ignored: the file is someone else's format. A missing or mistyped key it does need
-is a :class:`~supercluster.errors.FileFormatError` naming the file and the Hugging Face key.
+Reads the key styles of Llama/Mistral/Qwen/Gemma (dense), GPT-2/GPT-J/GPT-NeoX (``n_layer``, ``n_embd``, ``n_head``,
+``n_inner``, ``n_positions``), the mixture-of-experts families of :mod:`.hf_layers` (Mixtral, Grok-1, Qwen-MoE,
+DeepSeek-V2/V3, Kimi K2, GLM-4.5, Llama 4, gpt-oss), DeepSeek's multi-head latent attention, and sliding-window
+attention (``sliding_window``, ``layer_types``). A multimodal config (``text_config``, ``language_config``) is read
+through its language model; the vision (or audio) tower is left out and says so. Hybrids with recurrent or
+state-space layers (Jamba, Nemotron-H, ...) are refused: they are not modelled yet.
+
+Keys it does not need are ignored: the file is someone else's format. A missing or mistyped key it does need is a
+:class:`~supercluster.errors.FileFormatError` naming the file and the Hugging Face key. What the file leaves out and
+the model rests on (an activation, whether the embeddings are tied, a shared-expert count, the placement of dense
+layers, an unknown family read by its Llama-style keys, a part left out) is modelled on the stated default and
+listed in ``Model.assumptions``, one line each; ``--strict`` refuses a model with any.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Sequence
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import FileFormatError
+from .base import error_message
+from .hf_config import Findings, HfConfig, read_json
+from .hf_layers import LAYER_TYPE_NAMES, LLAMA4_TYPES, MOE_TYPES, read_mla, read_moe, read_windows
 from .model import Model
-from .safe_yaml import MAX_INPUT_BYTES
 
 # Alternative spellings of one quantity, the preferred (Llama-style) key first.
 LAYERS = ("num_hidden_layers", "n_layer", "num_layers")
@@ -29,19 +35,24 @@ HEADS = ("num_attention_heads", "n_head", "num_heads")
 VOCAB = ("vocab_size", "padded_vocab_size")
 SEQ_LEN = ("max_position_embeddings", "n_positions", "n_ctx", "seq_length", "max_sequence_length")
 FFN = ("intermediate_size", "n_inner", "ffn_hidden_size", "ffn_dim")
+LLAMA4_FFN = ("intermediate_size_mlp",)  # Llama 4's dense layers; its intermediate_size is the expert width
 KV_HEADS = ("num_key_value_heads", "num_kv_heads", "n_head_kv")
-EXPERTS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
-TOP_K = ("num_experts_per_tok", "num_selected_experts", "moe_top_k")
-MOE_FFN = ("moe_intermediate_size", "intermediate_size")
-SHARED_EXPERTS = ("n_shared_experts", "num_shared_experts")
+ACTIVATION = ("hidden_act", "activation_function", "hidden_activation")
 DROPOUT = ("hidden_dropout", "resid_pdrop", "hidden_dropout_prob", "attention_dropout", "attn_pdrop",
            "embd_pdrop", "dropout")
+LANGUAGE_BLOCKS = ("text_config", "language_config", "llm_config")  # a multimodal config's language model
+INHERITED = ("tie_word_embeddings", "_name_or_path")  # read from the top level when the language block omits them
+TOWER_MARKERS = ("vision", "visual", "audio", "speech", "image")  # blocks of a multimodal config's other towers
+SOURCE_PREFIX = "Hugging Face config.json: "
+SILU = ("silu", "swish", "swiglu")
 
 # Families whose MLP is gated (three matrices) whatever its activation is called: modelled as 'swiglu'.
 GATED_TYPES = frozenset({
     "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek", "deepseek_v2",
-    "deepseek_v3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo", "olmo2", "olmoe", "granite", "granitemoe",
-    "internlm", "internlm2", "cohere", "stablelm", "yi", "baichuan", "exaone", "minicpm", "grok-1", "grok1",
+    "deepseek_v3", "kimi_k2", "gemma", "gemma2", "gemma3", "gemma3_text", "phi3", "olmo", "olmo2", "olmoe", "granite",
+    "granitemoe", "internlm", "internlm2", "cohere", "cohere2", "stablelm", "yi", "baichuan", "exaone", "minicpm",
+    "grok-1", "grok1", "glm", "glm4", "glm4_moe", "gpt_oss", "llama4", "llama4_text", "qwen2_vl", "qwen2_5_vl",
+    "mistral3", "phimoe",
 })
 # Families with a plain two-matrix MLP whose default FFN width is 4 * hidden when the key is null.
 PLAIN_TYPES = frozenset({
@@ -52,163 +63,133 @@ FOUR_X_FFN_TYPES = frozenset({"gpt2", "gptj", "gpt_neo", "gpt_bigcode", "codegen
 # Families whose config class defaults tie_word_embeddings to False (the transformers base default is True).
 UNTIED_DEFAULT_TYPES = frozenset({
     "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek", "deepseek_v2",
-    "deepseek_v3", "gpt_neox", "gptj", "phi", "phi3", "olmo", "olmo2", "olmoe", "codegen",
+    "deepseek_v3", "kimi_k2", "gpt_neox", "gptj", "phi", "phi3", "olmo", "olmo2", "olmoe", "codegen", "glm4_moe",
+    "gpt_oss", "llama4", "llama4_text",
 })
-# Layer kinds the Model can stand for: attention (full or windowed) plus an MLP.
-ATTENTION_LAYER_TYPES = frozenset({"full_attention", "sliding_attention", "attention", "global", "local"})
-RECURRENT_MARKERS = ("mamba", "jamba", "zamba", "rwkv", "falcon_h1", "nemotron_h", "recurrent_gemma", "xlstm")
+# Wrappers around a language model of a known family (the family rules follow the language block's model_type).
+MULTIMODAL_TYPES = frozenset({"llava", "llava_next", "llava_onevision", "idefics3", "deepseek_vl_v2", "paligemma"})
+KNOWN_TYPES = GATED_TYPES | PLAIN_TYPES | MOE_TYPES | MULTIMODAL_TYPES
+# Configuration-class defaults of a dimension a published config leaves out (Gemma 3's multimodal text_config omits
+# them): transformers' Gemma3TextConfig, vocab_size 262,208 and max_position_embeddings 131,072 (the Gemma 3 report,
+# arXiv:2503.19786, gives a 262k vocabulary and 128K context). Used only with an assumption saying so.
+DIMENSION_DEFAULTS: dict[str, dict[str, int]] = {
+    "gemma3_text": {"vocab_size": 262_208, "max_position_embeddings": 131_072},
+}
+# Where a family's gating is stated when its config omits the activation.
+GATING_SOURCE = {
+    "glm4_moe": "the GLM-4.5 report (arXiv:2508.06471) uses SwiGLU",
+    "grok-1": "xai-org/grok-1 model.py gates its GELU MLP", "grok1": "xai-org/grok-1 model.py gates its GELU MLP",
+}
+# Layer kinds that are not attention, and keys and model_types of hybrids with recurrent / state-space layers.
+RECURRENT_MARKERS = ("mamba", "jamba", "zamba", "rwkv", "falcon_h1", "nemotron_h", "recurrent_gemma", "xlstm",
+                     "hymba", "granitemoehybrid", "lfm2")
+HYBRID_KEYS = ("hybrid_override_pattern", "attn_layer_period", "attn_layer_offset", "layers_block_type",
+               "mamba_d_state", "mamba_num_heads", "ssm_state_size", "block_types", "attn_type_list")
+ATTENTION_LAYER_TYPES = frozenset(LAYER_TYPE_NAMES)
 
 
-class _Config:
-    """A parsed config.json with typed getters whose errors name the file and the key."""
+@dataclass(frozen=True)
+class HfModel:
+    """A config read into Model fields, and for each assumption the Model fields it concerns."""
 
-    def __init__(self, data: dict[str, Any], file: str) -> None:
-        self.data = data
-        self.file = file
+    fields: dict[str, Any]
+    assumed: dict[str, tuple[str, ...]]
 
-    def error(self, message: str, key: str | None) -> FileFormatError:
-        return FileFormatError(message, file=self.file, field=key)
-
-    def present(self, keys: Sequence[str]) -> str | None:
-        """The first of ``keys`` present with a non-null value."""
-        return next((k for k in keys if self.data.get(k) is not None), None)
-
-    def missing(self, keys: Sequence[str], what: str = "an integer") -> FileFormatError:
-        alternatives = f" (or {', '.join(repr(k) for k in keys[1:])})" if len(keys) > 1 else ""
-        return self.error(f"expected {what} {keys[0]!r}{alternatives}", keys[0])
-
-    def optional(self, keys: Sequence[str], *, minimum: int = 1, what: str = "an integer"
-                 ) -> tuple[int | None, str]:
-        """(value, key it came from) for the first present key; ``(None, keys[0])`` when none is."""
-        key = self.present(keys)
-        if key is None:
-            return None, keys[0]
-        value = self.data[key]
-        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(f"expected {what} {key!r}, got {value!r}", key)
-        if value < minimum:
-            bound = "a positive integer" if minimum == 1 else f"an integer >= {minimum} for"
-            raise self.error(f"expected {bound} {key!r}, got {value}", key)
-        return value, key
-
-    def need(self, keys: Sequence[str], *, what: str = "an integer") -> tuple[int, str]:
-        """(value, key it came from) for the first present key; missing is an error naming ``keys[0]``."""
-        value, key = self.optional(keys, what=what)
-        if value is None:
-            raise self.missing(keys, what)
-        return value, key
-
-    def boolean(self, key: str) -> bool | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, bool):
-            raise self.error(f"expected true or false for {key!r}, got {value!r}", key)
-        return value
-
-    def string(self, key: str) -> str | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise self.error(f"expected a string {key!r}, got {value!r}", key)
-        return value
-
-    def int_list(self, key: str) -> list[int]:
-        value = self.data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
-            raise self.error(f"expected a list of layer indices {key!r}, got {value!r}", key)
-        return list(value)
+    def overlaid(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The fields, without the assumptions that concern a field the caller sets itself (``keys``)."""
+        given = set(keys)
+        kept = [a for a in self.fields.get("assumptions", []) if not given & set(self.assumed.get(a, ()))]
+        out = {k: v for k, v in self.fields.items() if k != "assumptions"}
+        return {**out, "assumptions": kept} if kept else out
 
 
-def _read(path: Path, file: str) -> dict[str, Any]:
-    try:
-        size = path.stat().st_size
-        if size > MAX_INPUT_BYTES:
-            raise FileFormatError(f"is {size:,} bytes; supercluster reads files of at most {MAX_INPUT_BYTES:,}",
-                                  file=file)
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise FileFormatError("file not found", file=file) from None
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise FileFormatError(f"cannot read file ({exc.__class__.__name__}: {reason})", file=file) from None
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise FileFormatError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                              file=file) from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise FileFormatError(f"not a UTF-8 JSON file ({exc.__class__.__name__})", file=file) from None
-    except RecursionError:
-        raise FileFormatError("malformed JSON: nested too deeply", file=file) from None
-    if not isinstance(data, dict):
-        raise FileFormatError(f"expected a JSON object at the top level, got {type(data).__name__}", file=file)
-    return data
+def _hybrid(where: str) -> str:
+    return (f"{where} mixes attention with recurrent or state-space (Mamba) layers: hybrids are not modelled yet "
+            "(transformer layers only)")
 
 
-def _check_supported(cfg: _Config, model_type: str) -> None:
+def _check_supported(configs: list[HfConfig]) -> None:
     """Refuse configs whose layers the Model cannot stand for, rather than misreading them."""
-    if cfg.data.get("is_encoder_decoder") is True:
-        raise cfg.error("encoder-decoder models are not supported (decoder-only transformers only)",
-                        "is_encoder_decoder")
-    if cfg.present(LAYERS) is None and isinstance(cfg.data.get("text_config"), dict):
-        raise cfg.error("the language model is nested under 'text_config' (a multimodal config); "
-                        "save that block as its own config.json", "text_config")
-    if any(marker in model_type for marker in RECURRENT_MARKERS):
-        raise cfg.error(f"model_type {model_type!r} has recurrent/state-space layers, which are not supported",
-                        "model_type")
-    layer_types = cfg.data.get("layer_types")
-    if isinstance(layer_types, list):
-        other = sorted({str(t) for t in layer_types} - ATTENTION_LAYER_TYPES)
-        if other:
-            raise cfg.error(f"layers of type {', '.join(repr(t) for t in other)} are not supported "
-                            "(attention layers only)", "layer_types")
+    for cfg in configs:
+        if cfg.data.get("is_encoder_decoder") is True:
+            raise cfg.error("encoder-decoder models are not supported (decoder-only transformers only)",
+                            "is_encoder_decoder")
+        model_type = (cfg.string("model_type") or "").lower()
+        if any(marker in model_type for marker in RECURRENT_MARKERS):
+            raise cfg.error(_hybrid(f"model_type {model_type!r}"), "model_type")
+        key = cfg.present(HYBRID_KEYS)
+        if key is not None:
+            raise cfg.error(_hybrid(f"a config with {key!r}"), key)
+        if cfg.data.get("cross_attention_layers"):
+            raise cfg.error("cross-attention layers (a vision model's image layers) are not modelled",
+                            "cross_attention_layers")
+        layer_types = cfg.data.get("layer_types")
+        if isinstance(layer_types, list):
+            other = sorted({str(t) for t in layer_types} - ATTENTION_LAYER_TYPES)
+            if other:
+                raise cfg.error(_hybrid(f"a model with layers of type {', '.join(repr(t) for t in other)}"),
+                                "layer_types")
 
 
-def _activation(cfg: _Config, model_type: str, architectures: str, notes: list[str]) -> str:
-    act_key = cfg.present(("hidden_act", "activation_function", "hidden_activation"))
+def _language_model(top: HfConfig, found: Findings) -> HfConfig:
+    """The config block that describes the language model: the top level, or a multimodal config's text block."""
+    towers = [k for k, v in top.data.items() if isinstance(v, dict) and any(m in k for m in TOWER_MARKERS)]
+    block = next((k for k in LANGUAGE_BLOCKS if isinstance(top.data.get(k), dict)), None)
+    if block is None or any(k in top.data for k in LAYERS):
+        if towers:
+            found.assume(f"{', '.join(towers)} left out: the language model alone is modelled")
+        return top
+    inner = dict(top.data[block])
+    for key in INHERITED:
+        if inner.get(key) is None and top.data.get(key) is not None:
+            inner[key] = top.data[key]
+    left_out = f"; {', '.join(towers)} left out" if towers else ""
+    found.assume(f"multimodal config: the language model ({block}) is modelled{left_out}")
+    return HfConfig(inner, top.file, block)
+
+
+def _activation(cfg: HfConfig, family: str, architectures: str, found: Findings) -> str:
+    act_key = cfg.present(ACTIVATION)
     act = (cfg.string(act_key) or "").lower() if act_key else ""
-    grok = "grok" in model_type or "grok" in architectures
-    if model_type in GATED_TYPES or grok:
+    grok = "grok" in family or "grok" in architectures
+    if family in GATED_TYPES or grok:
         gated = True
-    elif model_type in PLAIN_TYPES:
+    elif family in PLAIN_TYPES:
         gated = False
     else:
-        gated = act in ("silu", "swish", "swiglu")
-        if gated and model_type:
-            notes.append(f"model_type {model_type!r} is not a known family: its {act} MLP is taken as gated")
+        gated = act in SILU
+        if gated:
+            found.assume(f"model_type {family!r} is not a family supercluster knows: its {act} MLP is taken as "
+                         "gated (SwiGLU, three matrices)", "activation")
+    if not act:
+        why = GATING_SOURCE.get(family, f"the {family} family" if family in KNOWN_TYPES else "a guess")
+        kind = "a gated MLP, modelled as 'swiglu'" if gated else "a two-matrix MLP, modelled as 'gelu'"
+        found.assume(f"{cfg.where(ACTIVATION[0])} absent: {kind} ({why})", "activation")
     if gated:
-        if act and act not in ("silu", "swish", "swiglu"):
-            notes.append(f"gated {act} MLP modelled as 'swiglu' (same three matrices)")
-        elif not act and grok:
-            notes.append("Grok-1's gated GELU MLP modelled as 'swiglu' (same three matrices)")
+        if act and act not in SILU:
+            found.note(f"gated {act} MLP modelled as 'swiglu' (same three matrices)")
         return "swiglu"
     if "relu" in act:
         if act != "relu":
-            notes.append(f"non-gated {act} MLP modelled as 'relu'")
+            found.note(f"non-gated {act} MLP modelled as 'relu' (same two matrices)")
         return "relu"
     if act and "gelu" not in act:
-        notes.append(f"non-gated {act} MLP modelled as 'gelu' (same two matrices)")
+        found.note(f"non-gated {act} MLP modelled as 'gelu' (same two matrices)")
     return "gelu"
 
 
-def _tied(cfg: _Config, model_type: str, notes: list[str]) -> bool:
+def _tied(cfg: HfConfig, family: str, found: Findings) -> bool:
     tied = cfg.boolean("tie_word_embeddings")
     if tied is not None:
         return tied
-    if model_type in UNTIED_DEFAULT_TYPES:
-        return False
-    if model_type not in GATED_TYPES | PLAIN_TYPES:
-        notes.append("tie_word_embeddings absent: assumed the Hugging Face default (tied)")
-    return True
+    tied = family not in UNTIED_DEFAULT_TYPES
+    whose = f"the {family} default" if family in KNOWN_TYPES else "the Hugging Face default"
+    found.assume(f"{cfg.where('tie_word_embeddings')} absent: {'tied' if tied else 'untied'} input and output "
+                 f"embeddings ({whose})", "tied_embeddings")
+    return tied
 
 
-def _dropout(cfg: _Config) -> tuple[float, str | None]:
+def _dropout(cfg: HfConfig) -> tuple[float, str | None]:
     best, where = 0.0, None
     for key in DROPOUT:
         value = cfg.data.get(key)
@@ -221,81 +202,7 @@ def _dropout(cfg: _Config) -> tuple[float, str | None]:
     return best, where
 
 
-def _moe(cfg: _Config, layers: int, notes: list[str], origin: dict[str, str]
-         ) -> tuple[dict[str, Any] | None, int | None, bool]:
-    """(moe block or None, ffn width when only the MoE keys give it, whether the layout is approximated)."""
-    experts, experts_key = cfg.optional(EXPERTS, minimum=0)
-    if not experts:
-        return None, None, False
-    origin["moe.experts"] = experts_key
-    top_k, top_k_key = cfg.need(TOP_K)
-    origin["moe.top_k"] = top_k_key
-    if top_k > experts:
-        raise cfg.error(f"{top_k_key}({top_k}) exceeds {experts_key}({experts})", top_k_key)
-    width, width_key = cfg.need(MOE_FFN, what="an integer expert width")
-    origin["moe.moe_ffn_hidden"] = width_key
-    moe: dict[str, Any] = {"experts": experts, "top_k": top_k, "moe_ffn_hidden": width}
-
-    shared_width, shared_width_key = cfg.optional(("shared_expert_intermediate_size",), minimum=0)
-    shared, shared_key = cfg.optional(SHARED_EXPERTS, minimum=0)
-    if shared_width:
-        # Qwen2-MoE: one always-on expert of this width (its scalar gate is negligible).
-        moe["shared_experts"] = 1
-        origin["moe.shared_experts"] = shared_width_key
-        if shared_width != width:
-            moe["shared_ffn_hidden"] = shared_width
-            origin["moe.shared_ffn_hidden"] = shared_width_key
-        if shared and shared != 1:
-            notes.append(f"{shared_key}={shared} read as one shared expert of {shared_width_key}={shared_width}")
-    elif shared:
-        moe["shared_experts"] = shared
-        origin["moe.shared_experts"] = shared_key
-
-    # Which layers route: DeepSeek (first_k_dense_replace, moe_layer_freq), Qwen (decoder_sparse_step,
-    # mlp_only_layers). Families use one set of keys or none, so the conditions combine.
-    first_k, _ = cfg.optional(("first_k_dense_replace",), minimum=0)
-    freq, _ = cfg.optional(("moe_layer_freq",))
-    step, _ = cfg.optional(("decoder_sparse_step",))
-    mlp_only = set(cfg.int_list("mlp_only_layers"))
-    first_k, freq, step = first_k or 0, freq or 1, step or 1
-    routed = [i for i in range(layers)
-              if i >= first_k and i % freq == 0 and (i + 1) % step == 0 and i not in mlp_only]
-    dense = layers - len(routed)
-    dense_key = ("first_k_dense_replace" if first_k else "mlp_only_layers" if mlp_only
-                 else "decoder_sparse_step" if step > 1 else "moe_layer_freq")
-    if not routed:
-        notes.append(f"no layer routes to experts ({dense_key}); modelled as a dense model")
-        for key in [k for k in origin if k.startswith("moe.")]:
-            del origin[key]
-        return None, None, False
-    approximated = sorted(set(range(layers)) - set(routed)) != list(range(dense))
-    if dense:
-        moe["dense_layers"] = dense
-        origin["moe.dense_layers"] = dense_key
-    if approximated:
-        notes.append(f"{dense} of {layers} layers have a dense MLP interleaved with the MoE layers "
-                     f"({dense_key}); modelled as the first {dense}")
-    return moe, width, approximated
-
-
-def _mla(cfg: _Config, origin: dict[str, str]) -> dict[str, Any] | None:
-    kv_lora_rank, key = cfg.optional(("kv_lora_rank",))
-    if kv_lora_rank is None:
-        return None
-    mla: dict[str, Any] = {"kv_lora_rank": kv_lora_rank}
-    origin["mla.kv_lora_rank"] = key
-    q_lora_rank, key = cfg.optional(("q_lora_rank",))
-    if q_lora_rank is not None:
-        mla["q_lora_rank"] = q_lora_rank
-        origin["mla.q_lora_rank"] = key
-    for name in ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
-        value, key = cfg.need((name,))
-        mla[name] = value
-        origin[f"mla.{name}"] = key
-    return mla
-
-
-def _rope_note(cfg: _Config, seq_key: str, seq_len: int) -> str | None:
+def _rope_note(cfg: HfConfig, seq_key: str, seq_len: int) -> str | None:
     scaling = cfg.data.get("rope_scaling") or cfg.data.get("rope_parameters")
     if not isinstance(scaling, dict):
         return None
@@ -306,53 +213,70 @@ def _rope_note(cfg: _Config, seq_key: str, seq_len: int) -> str | None:
     return None
 
 
-def _name(cfg: _Config, path: Path) -> str:
-    name = cfg.data.get("_name_or_path")
-    if isinstance(name, str) and name.strip():
-        return name.strip()
-    return path.parent.name or path.stem or "model"
+def _name(configs: list[HfConfig], family: str, out: dict[str, Any]) -> str:
+    """``_name_or_path`` when the file has one; else the family and its shape (never the folder's name, which many
+    files share: snapshots/<hash>/config.json, configs/config.json)."""
+    for cfg in configs:
+        name = cfg.data.get("_name_or_path")
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+    experts = f", {out['moe']['experts']} experts" if "moe" in out else ""
+    return f"{family or 'transformer'} ({out['layers']} layers, hidden {out['hidden']}{experts})"
 
 
-def model_from_hf_config(path: str | Path) -> dict[str, Any]:
-    """Read a Hugging Face ``config.json`` (or a directory holding one) into a dict of Model fields.
-
-    The dict is validated as a :class:`Model` before it is returned; any problem is a
-    :class:`FileFormatError` carrying the file and the Hugging Face key at fault.
-    """
+def read_hf_config(path: str | Path) -> HfModel:
+    """Read a Hugging Face ``config.json`` (or a directory holding one) into Model fields and the fields each
+    assumption concerns. The fields are validated as a :class:`Model` before they are returned; any problem is a
+    :class:`FileFormatError` carrying the file and the Hugging Face key at fault."""
     p = Path(path)
     if p.is_dir():
         p = p / "config.json"
     file = str(p)
-    cfg = _Config(_read(p, file), file)
-    model_type = (cfg.string("model_type") or "").lower()
-    arch = cfg.data.get("architectures")
+    top = HfConfig(read_json(p, file), file)
+    found = Findings()
+    cfg = _language_model(top, found)
+    configs = [top] if cfg is top else [top, cfg]
+    _check_supported(configs)
+    top_type = (top.string("model_type") or "").lower()
+    family = (cfg.string("model_type") or "").lower() if cfg is not top else top_type
+    family = family or top_type
+    arch = top.data.get("architectures")
     architectures = " ".join(a for a in arch if isinstance(a, str)).lower() if isinstance(arch, list) else ""
-    _check_supported(cfg, model_type)
+    if family not in KNOWN_TYPES:
+        what = f"model_type {family!r} is not a family supercluster knows" if family else "no model_type"
+        found.assume(f"{what}: read as a decoder-only transformer from its Llama-style keys")
 
-    notes: list[str] = []
     origin: dict[str, str] = {}  # Model field -> the Hugging Face key it came from
-    out: dict[str, Any] = {"name": _name(cfg, p), "source": f"Hugging Face config.json: {file}"}
-    origin["name"] = "_name_or_path"
+    out: dict[str, Any] = {"source": f"{SOURCE_PREFIX}{file}"}
+    defaults = DIMENSION_DEFAULTS.get(family, {})
     for field, keys in (("layers", LAYERS), ("hidden", HIDDEN), ("heads", HEADS), ("vocab", VOCAB),
                         ("seq_len", SEQ_LEN)):
-        out[field], origin[field] = cfg.need(keys)
+        value, origin[field] = cfg.optional(keys)
+        if value is None and keys[0] in defaults:
+            value = defaults[keys[0]]
+            found.assume(f"{cfg.where(keys[0])} absent: {value}, the {family} default", field)
+        if value is None:
+            raise cfg.missing(keys)
+        out[field] = value
     layers, hidden, heads = out["layers"], out["hidden"], out["heads"]
 
-    moe, moe_width, approximated = _moe(cfg, layers, notes, origin)
-    ffn, ffn_key = cfg.optional(FFN)
+    moe, moe_width, approximated = read_moe(cfg, family, layers, found, origin)
+    ffn_keys = LLAMA4_FFN + FFN if family in LLAMA4_TYPES else FFN
+    ffn, ffn_key = cfg.optional(ffn_keys)
     if ffn is None:
         if moe_width is not None:
             ffn, ffn_key = moe_width, origin["moe.moe_ffn_hidden"]
-        elif model_type in FOUR_X_FFN_TYPES or "n_inner" in cfg.data:
+        elif family in FOUR_X_FFN_TYPES or "n_inner" in cfg.data:
             ffn, ffn_key = 4 * hidden, cfg.present(HIDDEN) or HIDDEN[0]
-            notes.append(f"FFN width not given: 4 * hidden = {ffn}")
+            found.assume(f"FFN width not given ({cfg.where('n_inner')} null): 4 * hidden = {ffn}, the "
+                         f"{family or 'GPT-2'} default", "ffn_hidden")
         else:
-            raise cfg.missing(FFN)
+            raise cfg.missing(ffn_keys)
     out["ffn_hidden"], origin["ffn_hidden"] = ffn, ffn_key
     if moe is not None:
         out["moe"] = moe
 
-    mla = _mla(cfg, origin)
+    mla = read_mla(cfg, origin)
     kv, kv_key = cfg.optional(KV_HEADS)
     if kv is None and cfg.boolean("multi_query"):
         kv, kv_key = 1, "multi_query"
@@ -370,9 +294,12 @@ def model_from_hf_config(path: str | Path) -> dict[str, Any]:
         elif hidden % heads:
             raise cfg.error(f"{origin['heads']}({heads}) does not divide {origin['hidden']}({hidden}) "
                             "and no 'head_dim' is given", origin["heads"])
+    window, layer_types = read_windows(cfg, family, layers, found, origin)
+    if layer_types is not None:
+        out["sliding_window"], out["layer_types"] = window, layer_types
 
-    out["activation"] = _activation(cfg, model_type, architectures, notes)
-    out["tied_embeddings"] = _tied(cfg, model_type, notes)
+    out["activation"] = _activation(cfg, family, architectures, found)
+    out["tied_embeddings"] = _tied(cfg, family, found)
     origin["tied_embeddings"] = "tie_word_embeddings"
     dropout, dropout_key = _dropout(cfg)
     if dropout_key:
@@ -380,20 +307,34 @@ def model_from_hf_config(path: str | Path) -> dict[str, Any]:
 
     mtp, _ = cfg.optional(("num_nextn_predict_layers",), minimum=0)
     if mtp:
-        notes.append(f"num_nextn_predict_layers={mtp} multi-token-prediction module(s) not modelled")
+        found.assume(f"{cfg.where('num_nextn_predict_layers')} {mtp}: the multi-token-prediction "
+                     f"module{'s are' if mtp > 1 else ' is'} not modelled")
     rope = _rope_note(cfg, origin["seq_len"], out["seq_len"])
     if rope:
-        notes.append(rope)
+        found.note(rope)
     if approximated:
         out["estimate"] = True
-    if notes:
-        out["notes"] = "; ".join(notes)
+    if found.notes:
+        out["notes"] = "; ".join(found.notes)
+    if found.assumptions:
+        out["assumptions"] = list(found.assumptions)
+    out["name"] = _name(configs, top_type or family, out)
+    origin["name"] = "_name_or_path"
+    if top_type or family:
+        out["family"] = top_type or family
 
     try:
         Model.model_validate(out)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(part) for part in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        raise cfg.error(f"does not describe a valid model: {message}", origin.get(loc, loc) or None) from None
-    return {field: out[field] for field in Model.model_fields if field in out}
+        key = origin.get(loc, loc.split(".")[0])
+        raise cfg.error(f"does not describe a valid model: {error_message(first)}", key or None) from None
+    fields = {field: out[field] for field in Model.model_fields if field in out}
+    return HfModel(fields=fields, assumed=dict(found.assumptions))
+
+
+def model_from_hf_config(path: str | Path) -> dict[str, Any]:
+    """Read a Hugging Face ``config.json`` (or a directory holding one) into a dict of Model fields (see
+    :func:`read_hf_config`)."""
+    return read_hf_config(path).fields

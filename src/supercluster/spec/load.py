@@ -18,7 +18,8 @@ from ..errors import FileFormatError, InputError, SpecError
 from . import catalog
 from .base import error_message
 from .hardware import Cluster
-from .hf import model_from_hf_config
+from .hf import SOURCE_PREFIX, read_hf_config
+from .model import Model
 from .rules import rules_for, violations
 from .safe_yaml import MAX_DEPTH, MAX_INPUT_BYTES, parse_yaml, shorten, too_deep
 from .scenario import DEFAULT_RELIABILITY, Scenario
@@ -94,6 +95,16 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _is_hf_path(position: str, value: Any, base_dir: Path) -> bool:
+    """Whether a model position names a Hugging Face config.json (rather than a catalog model)."""
+    return position == "model" and isinstance(value, str) and (value.endswith(".json") or (base_dir / value).is_file())
+
+
+def _hf_model(path: Path, given: Any = ()) -> dict[str, Any]:
+    """A config.json's Model fields, without the assumptions about a field the scenario sets itself (``given``)."""
+    return read_hf_config(path).overlaid(given)
+
+
 def _resolve_named(position: str, value: Any, base_dir: Path) -> Any:
     """Turn a catalog name (or, for a model, a config.json path) at a named position into a dict.
 
@@ -104,7 +115,10 @@ def _resolve_named(position: str, value: Any, base_dir: Path) -> Any:
         rest = {k: v for k, v in value.items() if k != "base"}
         if not isinstance(value["base"], str):
             raise InputError(f"'base' must be a catalog name, got {value['base']!r}", field=f"{position}.base")
-        merged = _resolve_named(position, value["base"], base_dir)
+        if _is_hf_path(position, value["base"], base_dir):
+            merged = _hf_model(base_dir / value["base"], rest)
+        else:
+            merged = _resolve_named(position, value["base"], base_dir)
         for k, v in rest.items():
             sub = f"{position}.{k}"
             if isinstance(v, dict) and sub in NAMED_PARTS and isinstance(merged.get(k), str) and "base" not in v:
@@ -116,8 +130,8 @@ def _resolve_named(position: str, value: Any, base_dir: Path) -> Any:
         return merged
     if not isinstance(value, str):
         return value
-    if position == "model" and (value.endswith(".json") or (base_dir / value).is_file()):
-        return model_from_hf_config(base_dir / value)
+    if _is_hf_path(position, value, base_dir):
+        return _hf_model(base_dir / value)
     return catalog.entry(NAMED_PARTS[position], value, field=position)
 
 
@@ -130,7 +144,7 @@ def _resolve_tree(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     model = data.get("model")
     if isinstance(model, dict) and "hf_config" in model:
         rest = {k: v for k, v in model.items() if k != "hf_config"}
-        data["model"] = {**model_from_hf_config(base_dir / str(model["hf_config"])), **rest}
+        data["model"] = {**_hf_model(base_dir / str(model["hf_config"]), rest), **rest}
     cluster = data.get("cluster")
     if isinstance(cluster, dict):
         cluster = dict(cluster)
@@ -185,7 +199,9 @@ def apply_override(data: dict[str, Any], assignment: str, base_dir: Path) -> dic
         child = node[index] if isinstance(node, list) else node.get(part)
         if child is None and position in DEFAULT_PARTS:
             child = DEFAULT_PARTS[position]
-        if position in NAMED_PARTS and (isinstance(child, str) or (isinstance(child, dict) and "base" in child)):
+        if _is_hf_path(position, child, base_dir):  # the field set below makes its assumptions moot
+            child = _hf_model(base_dir / child, path[depth + 1:depth + 2])
+        elif position in NAMED_PARTS and (isinstance(child, str) or (isinstance(child, dict) and "base" in child)):
             child = _resolve_named(position, child, base_dir)
         if child is None or child == "auto":
             child = {}
@@ -270,10 +286,24 @@ def check_parallelism(scenario: Scenario, *, file: str | None = None) -> None:
                         file=file, field="parallelism")
 
 
+def refuse_assumptions(model: Model, *, file: str | None) -> None:
+    """--strict: a model resting on any assumption is an error naming every assumption and where the model was read
+    (its config.json; else the scenario ``file``, at model.assumptions)."""
+    if not model.assumptions:
+        return
+    config = model.source.removeprefix(SOURCE_PREFIX) if model.source.startswith(SOURCE_PREFIX) else None
+    n = len(model.assumptions)
+    listed = "; ".join(f"({i}) {a}" for i, a in enumerate(model.assumptions, 1))
+    raise SpecError(f"--strict refuses model {model.name!r}: it rests on {n} assumption{'s' if n > 1 else ''}: "
+                    f"{listed}", file=config or file, field=None if config else "model.assumptions")
+
+
 def build_scenario(data: dict[str, Any], *, file: str | None = None, base_dir: Path | None = None,
-                   overrides: list[str] | tuple[str, ...] = (), check_rules: bool = True) -> Scenario:
+                   overrides: list[str] | tuple[str, ...] = (), check_rules: bool = True,
+                   strict: bool = False) -> Scenario:
     """Validate a scenario dict (names resolved, overrides applied, the parallelism rules checked unless
-    ``check_rules`` is false: fields and types only)."""
+    ``check_rules`` is false: fields and types only). ``strict``: a model resting on assumptions (what its
+    config.json or catalog entry does not state) is refused."""
     base = base_dir or Path(".")
     try:
         for assignment in overrides:
@@ -284,15 +314,18 @@ def build_scenario(data: dict[str, Any], *, file: str | None = None, base_dir: P
         raise validation_error_to_input_error(exc, file=file) from None
     except InputError as exc:
         raise exc.located(file=file) from None
+    if strict:
+        refuse_assumptions(scenario.model, file=file)
     if check_rules:
         check_parallelism(scenario, file=file)
     return scenario
 
 
-def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Read and validate a scenario file."""
+def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, strict: bool = False
+                  ) -> Scenario:
+    """Read and validate a scenario file (``strict``: refuse a model resting on assumptions)."""
     p = Path(path)
-    return build_scenario(read_data_file(p), file=str(path), base_dir=p.parent, overrides=overrides)
+    return build_scenario(read_data_file(p), file=str(path), base_dir=p.parent, overrides=overrides, strict=strict)
 
 
 def validate_part(model_cls: type[BaseModel], data: Any, *, file: str | None = None,

@@ -1,13 +1,27 @@
 """The transformer being trained: dense or mixture-of-experts, MHA/GQA/MQA or MLA attention, full or sliding-window
-(local) attention per layer."""
+(local) attention per layer, and the assumptions it rests on that its source does not state."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from .base import Activation, Attention, Cited, NonNegativeInt, PositiveFloat, PositiveInt, Spec
+from .base import Activation, Attention, Cited, Name, NonNegativeInt, PositiveFloat, PositiveInt, Spec
+
+MAX_ASSUMPTIONS = 64
+MAX_ASSUMPTION_CHARS = 400
+
+
+def _one_line(text: str) -> str:
+    if "\n" in text or "\r" in text:
+        raise ValueError("an assumption is one line (no line breaks)")
+    return text
+
+
+# One line a reader can act on: what the source does not state and what was modelled instead.
+Assumption = Annotated[str, Field(min_length=1, max_length=MAX_ASSUMPTION_CHARS), AfterValidator(_one_line)]
+LayerType = Literal["full_attention", "sliding_attention"]  # Hugging Face's names (config.json ``layer_types``)
 
 
 class MoE(Spec):
@@ -55,11 +69,15 @@ class Model(Cited):
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     sliding_window: PositiveInt | None = Field(
         default=None, description="keys a query attends back in a windowed layer, itself included (Mistral 7B's W)")
-    layer_types: list[Literal["full_attention", "sliding_attention"]] | None = Field(
+    layer_types: list[LayerType] | None = Field(
         default=None, description="attention of each layer, Hugging Face's key; without it and with a "
         "sliding_window every layer is windowed")
     published_params: PositiveFloat | None = Field(default=None, description="total parameters as published")
     published_active_params: PositiveFloat | None = None
+    family: Name | None = Field(default=None, description="the Hugging Face model_type it was read from")
+    assumptions: list[Assumption] = Field(
+        default=[], max_length=MAX_ASSUMPTIONS,
+        description="what the model rests on that its source does not state, one line each (--strict refuses them)")
 
     @property
     def n_kv_heads(self) -> int:

@@ -103,6 +103,16 @@ class ParamCounts:
         """Parameters one token touches: active experts only, embedding and LM head included."""
         return self.non_embedding_active + self.embedding + self.lm_head
 
+    @property
+    def total_without_input_embedding(self) -> int:
+        """All parameters but the input embedding (the LM head kept unless it is the tied embedding itself)."""
+        return self.total - self.embedding
+
+    @property
+    def active_without_input_embedding(self) -> int:
+        """Active parameters but the input embedding: gpt-oss's model card counts active parameters so (5.13B)."""
+        return self.active - self.embedding
+
 
 def param_counts(model: Model) -> ParamCounts:
     h = model.hidden
