@@ -84,6 +84,25 @@ def test_report_breakdown_sums_to_step_time(model: str, cand: perf.Candidates) -
         assert sum(r.memory_breakdown.values()) == pytest.approx(r.memory_per_gpu_bytes, rel=1e-12)
 
 
+@pytest.mark.parametrize(("model", "cand"), CASES, ids=IDS)
+def test_report_pipeline_is_the_step_models(model: str, cand: perf.Candidates) -> None:
+    """StepReport.pipeline: m micro-batches of the busiest stage's time (forward + backward) plus the bubble make
+    the pipeline time, which is the step's time less what runs outside the pipeline."""
+    s = scenario(model)
+    a = evaluate(s, cand)
+    outside = ("dp_comm", "optimizer", "offload")
+    for i in range(len(cand)):
+        r = perf.step_report(s, cand, a, i)
+        p = r.pipeline
+        assert p is not None
+        assert (p.stages, p.virtual_stages) == (r.parallelism["pp"], r.parallelism["virtual_stages"])
+        assert p.microbatches == r.microbatches
+        assert 0 < p.forward_s < p.microbatch_s and p.forward_s + p.backward_s == pytest.approx(p.microbatch_s)
+        assert p.microbatch_s == pytest.approx(per_microbatch(a)[i], rel=1e-12)
+        assert p.pipeline_s == pytest.approx(r.step_time_s - sum(r.breakdown[k] for k in outside), rel=1e-12)
+        assert p.critical_path_s >= p.microbatch_s
+
+
 def per_microbatch(a: perf.StepArrays) -> np.ndarray:
     """Time of one micro-batch on the slowest stage, from the parts that scale with the micro-batch count."""
     busy = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm")

@@ -1,8 +1,9 @@
 """The analytic step model: compute, communication, pipeline and optimizer time of one step."""
 
 from .candidates import RECOMPUTE_CODES, Candidates
-from .report import StepReport, step_report
+from .report import PipelineReport, StepReport, step_report
+from .schedule import ScheduleBlock, pipeline_schedule
 from .step import PARTS, Prepared, StepArrays, evaluate, prepare
 
-__all__ = ["PARTS", "RECOMPUTE_CODES", "Candidates", "Prepared", "StepArrays", "StepReport", "evaluate", "prepare",
-           "step_report"]
+__all__ = ["PARTS", "RECOMPUTE_CODES", "Candidates", "PipelineReport", "Prepared", "ScheduleBlock", "StepArrays", "StepReport", "evaluate", "pipeline_schedule",
+           "prepare", "step_report"]

@@ -28,6 +28,25 @@ class Uncertainty(BaseModel):
     basis: str
 
 
+class PipelineReport(BaseModel):
+    """The pipeline of one iteration as the step model times it (perf.step): pp stages of v chunks each running m
+    micro-batches, one micro-batch taking ``microbatch_s`` on the busiest stage (its forward and backward, the
+    backward with the recompute) and ``critical_path_s`` through every stage; ``pipeline_s`` = m x microbatch_s +
+    ``bubble_s``. perf.schedule draws its blocks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stages: int
+    virtual_stages: int
+    microbatches: int
+    microbatch_s: float
+    forward_s: float
+    backward_s: float
+    critical_path_s: float
+    pipeline_s: float
+    bubble_s: float
+
+
 class StepReport(BaseModel):
     """All times in seconds, memory in bytes, FLOPs per token; ``breakdown`` sums to ``step_time_s``."""
 
@@ -66,6 +85,7 @@ class StepReport(BaseModel):
     time_to_train_interval_s: tuple[float, float] | None = None
     mfu_interval: tuple[float, float] | None = None
     uncertainty: Uncertainty | None = None
+    pipeline: PipelineReport | None = None
 
 
 def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int) -> StepReport:
@@ -86,6 +106,13 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int) -> StepR
     time_to_train = s.training.tokens / tokens_per_s
     pc = param_counts(s.model)
     mem = {k: float(v[i]) for k, v in arrays.memory.parts().items()}
+    t_mb, fwd = float(arrays.microbatch_s[i]), float(arrays.microbatch_forward_s[i])
+    m = float(arrays.microbatches[i])
+    pipeline = PipelineReport(
+        stages=int(par["pp"]), virtual_stages=int(par["virtual_stages"]), microbatches=int(round(m)),
+        microbatch_s=t_mb, forward_s=fwd, backward_s=t_mb - fwd, critical_path_s=float(arrays.critical_path_s[i]),
+        pipeline_s=m * t_mb + float(arrays.parts["pipeline_bubble"][i]),
+        bubble_s=float(arrays.parts["pipeline_bubble"][i]))
     report = StepReport(
         scenario=s.name, cluster=s.cluster.name, model=s.model.name, accelerator=s.cluster.accelerator.name,
         num_gpus=n, precision=s.training.precision, parallelism=par,
@@ -98,7 +125,7 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int) -> StepR
         hbm_bytes=s.cluster.accelerator.hbm_bytes, hbm_budget_bytes=arrays.hbm_budget_bytes,
         host_memory_bytes=float(arrays.memory.host_bytes[i]),
         fits=bool(arrays.fits[i]), params=float(pc.total), active_params=float(pc.active),
-        model_flops_per_token=mflops, hardware_flops_per_token=hflops,
+        model_flops_per_token=mflops, hardware_flops_per_token=hflops, pipeline=pipeline,
     )
     groups = group_placement(s, par)
     for axis, grp in groups.items():  # the algorithm the step model chose for the axis's main collective

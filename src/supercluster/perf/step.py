@@ -98,6 +98,12 @@ class StepArrays:
     # the algorithm (index into network.cost.ALGORITHMS) of each axis's main collective: tp all-gather /
     # reduce-scatter, cp ring send/recv, ep all-to-all, pp send/recv, dp gradient reduction of the dense weights
     algorithms: dict[str, np.ndarray]
+    # one micro-batch on the busiest stage (t_max, all its chunks), the forward's share of it (forward compute and
+    # the head's, the forward's sends and the forward's share of the layer collectives, by compute), and one
+    # micro-batch's critical path through every stage (t_crit): the analytic pipeline schedule's inputs
+    microbatch_s: np.ndarray
+    microbatch_forward_s: np.ndarray
+    critical_path_s: np.ndarray
 
     @property
     def step_time_s(self) -> np.ndarray:
@@ -567,5 +573,10 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         "optimizer": optimizer,
         "offload": offload,
     }
+    # The forward's share of a micro-batch: its compute, its sends, and the layer collectives by its share of the
+    # compute (recompute runs in the backward)
+    fwd_share = fwd_mb / np.maximum(fwd_mb + bwd_mb, 1e-300)
+    forward = fwd_mb + 0.5 * pp_mb + fwd_share * (tp_mb + cp_mb + ep_mb)
     return StepArrays(parts=parts, memory=memory, fits=memory_fits(s, memory), microbatches=m,
-                      hbm_budget_bytes=budget, algorithms=algorithms)
+                      hbm_budget_bytes=budget, algorithms=algorithms, microbatch_s=t_mb,
+                      microbatch_forward_s=forward, critical_path_s=t_crit)
