@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import InfeasibleError
 from ..facility.ledger import FacilityReport, facility_ledger
+from ..network.report import fabric_report
 from ..perf.candidates import Candidates
 from ..perf.report import StepReport, step_report
 from ..perf.step import Prepared, StepArrays, candidate_memory, evaluate, memory_fits, prepare, stage_key
@@ -194,11 +195,12 @@ def run_reliability(s: Scenario, step: StepReport, ledger: FacilityReport | None
 def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True,
          with_reliability: bool = True) -> RunReport:
     """Search the scenario's parallel configurations (given fields fixed) and report the best one's run: the model
-    as it is counted (with its assumptions), its step, the facility ledger (when the scenario names a facility), the
-    reliability ledger (``with_reliability``, when the cluster names checkpoint storage) and its claims judged (only
-    with the reliability ledger: a partial report judges none)."""
+    as it is counted (with its assumptions), its step, the fabric, the facility ledger (when the scenario names a
+    facility), the reliability ledger (``with_reliability``, when the cluster names checkpoint storage) and its
+    claims judged (only with the reliability ledger: a partial report judges none)."""
     step, summary = best_step(s, calibration, require_fit=require_fit)
-    ledger = facility_ledger(s, step)
+    fabric = fabric_report(s.cluster)
+    ledger = facility_ledger(s, step, fabric)
     rel: ReliabilityReport | None = None
     note: str | None = None
     infeasible = False
@@ -217,7 +219,7 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
         claims = check_claims(s.claims, Computed(scenario=s, step=step, facility=ledger, reliability=rel,
                                                  reliability_note=note))
     cal = s.calibrated(calibration)
-    return RunReport(model=model_report(s.model), step=step, search=summary, facility=ledger, reliability=rel,
+    return RunReport(model=model_report(s.model), step=step, search=summary, fabric=fabric, facility=ledger, reliability=rel,
                      reliability_note=note, reliability_infeasible=infeasible, claims=claims,
                      provenance=provenance(s, cal.source))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from ..facility.ledger import FacilityReport
+from ..network.report import FabricReport
 from ..perf.report import StepReport
 from ..reliability.report import ReliabilityReport
 from ..spec.base import Cited
@@ -37,7 +38,7 @@ class SearchSummary(BaseModel):
 
 class RunReport(BaseModel):
     """A scenario's run: the model as it is counted (its assumptions listed), the chosen configuration's step, the
-    facility and reliability ledgers (when the scenario names a facility / checkpoint storage), its public claims
+    cluster's fabric, the facility and reliability ledgers (when the scenario names a facility / checkpoint storage), its public claims
     judged, and the provenance of every input."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -45,6 +46,7 @@ class RunReport(BaseModel):
     model: ModelReport
     step: StepReport
     search: SearchSummary
+    fabric: FabricReport | None = None  # the cluster's scale-out fabric (tiers, switches, optics, bisection)
     facility: FacilityReport | None = None
     reliability: ReliabilityReport | None = None
     reliability_note: str | None = None  # why ``reliability`` is None: not asked, no storage, or no progress
