@@ -59,6 +59,12 @@ def test_a_climate_gives_monthly_water_below_the_upper_bound() -> None:
     assert f1.wue_l_per_kwh == pytest.approx(mean)
     assert f1.wue_l_per_kwh < f0.wue_l_per_kwh
     assert f1.water_m3_per_day < f1.water_m3_per_day_peak_month < f0.water_m3_per_day
+    # each month's water per day: the average IT power at that month's WUE; the peak month's is the largest
+    daily = [m.water_m3_per_day for m in months]
+    assert all(d is not None for d in daily)
+    for m in months:
+        assert m.water_m3_per_day == pytest.approx(f1.water_m3_per_day * m.wue_l_per_kwh / f1.wue_l_per_kwh)
+    assert max(d for d in daily if d is not None) == pytest.approx(f1.water_m3_per_day_peak_month)
 
 
 def test_memphis_has_a_cited_climate_and_a_summer_peak() -> None:

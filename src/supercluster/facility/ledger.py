@@ -101,6 +101,8 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
     water_day = run_water = generation_water = None
     wue = site_wue_l_per_kwh(f, avg)
     months = monthly_wue(f, avg)
+    if months:  # each month's site water per day at the training average power
+        months = [m.model_copy(update={"water_m3_per_day": _m3_per_day(avg.it_w, m.wue_l_per_kwh)}) for m in months]
     water_day_peak = None
     if wue is not None:
         water_day = _m3_per_day(avg.it_w, wue)

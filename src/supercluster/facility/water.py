@@ -63,6 +63,7 @@ class MonthlyWater(BaseModel):
     wet_bulb_c: float
     evaporation_ratio: float
     wue_l_per_kwh: float
+    water_m3_per_day: float | None = None  # site water per day at the training average power (facility.ledger)
 
 
 def monthly_wue(f: Facility, average: PowerBreakdown) -> list[MonthlyWater] | None:

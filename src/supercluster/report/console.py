@@ -89,17 +89,26 @@ def _fmt_claim_value(v: float | None, unit: str) -> str:
 _VERDICT_STYLE = {"holds": "green", "loose": "yellow", "does not hold": "red", "input": "dim"}
 
 
+def claimed_range(c: ClaimCheck) -> str:
+    """A claim's range as it was claimed: '150 MW', 'more than 100 MW', 'up to 150 MW', '90 – 100 days'."""
+    lo, hi = (_fmt_claim_value(b, c.unit) if b is not None else None for b in (c.low, c.high))
+    return lo if lo == hi and lo is not None else (f"more than {lo}" if hi is None else f"up to {hi}" if lo is None
+                                                   else f"{lo} – {hi}")
+
+
+def computed_value(c: ClaimCheck) -> str:
+    """What supercluster computes for a claim, in the claim's unit ('never' for a run that never ends)."""
+    return _fmt_claim_value(c.predicted, c.predicted_unit)
+
+
 def claims_table(claims: list[ClaimCheck], title: str) -> Table:
     """Each claim: the claimed range and the computed figure in the claim's unit, the verdict and its basis."""
     t = Table(title=title, show_lines=True)
     for col in ("claim", "claimed", "computed", "verdict", "basis"):
         t.add_column(col, justify="right" if col in ("claimed", "computed") else "left")
     for c in claims:
-        lo, hi = (_fmt_claim_value(b, c.unit) if b is not None else None for b in (c.low, c.high))
-        claimed = (lo if lo == hi else f"more than {lo}" if hi is None else f"up to {hi}" if lo is None
-                   else f"{lo} – {hi}")
         style = _VERDICT_STYLE[c.verdict]
-        t.add_row(f"{c.claim}\n[dim]{c.source}[/dim]", claimed, _fmt_claim_value(c.predicted, c.predicted_unit),
+        t.add_row(f"{c.claim}\n[dim]{c.source}[/dim]", claimed_range(c), computed_value(c),
                   f"[{style}]{c.verdict}[/{style}]", c.basis)
     return t
 
