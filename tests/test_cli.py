@@ -78,12 +78,13 @@ def memphis(memphis_run: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_plan_json_is_one_typed_run_report(cli, memphis_run: dict[str, Any]) -> None:
-    """`plan --json` is the RunReport: the step, what the search looked at, the facility and reliability ledgers,
-    the claims judged and the provenance of every input; and the same output twice, byte for byte."""
-    assert memphis_run.keys() == {"model", "step", "search", "facility", "reliability", "reliability_note",
+    """`plan --json` is the RunReport: the step, what the search looked at, the fabric, the facility and reliability
+    ledgers, the claims judged and the provenance of every input; and the same output twice, byte for byte."""
+    assert memphis_run.keys() == {"model", "step", "search", "fabric", "facility", "reliability", "reliability_note",
                                   "reliability_infeasible", "claims", "provenance"}
     assert memphis_run["search"]["candidates"] > 1 and "seconds" not in memphis_run["search"]
     assert memphis_run["facility"]["peak"]["facility_w"] > 0
+    assert memphis_run["fabric"]["switches"] > 0 and memphis_run["fabric"]["tiers"]
     kinds = {p["kind"] for p in memphis_run["provenance"]}
     assert {"cluster", "accelerator", "model", "facility", "software", "calibration"} <= kinds
     assert all(p["source"] for p in memphis_run["provenance"])
@@ -94,8 +95,8 @@ def test_plan_json_is_one_typed_run_report(cli, memphis_run: dict[str, Any]) -> 
 
 
 def test_cli_surface_is_pinned() -> None:
-    """The app has exactly the commands plan, search, sweep, validate, calibrate, facility, reliability, claims,
-    fabric, collective and catalog,
+    """The app has exactly the commands plan, report, search, sweep, validate, calibrate, facility, reliability,
+    claims, fabric, collective and catalog,
     each with exactly
     its pinned parameters."""
     group = typer.main.get_command(app)
@@ -108,6 +109,9 @@ def test_cli_surface_is_pinned() -> None:
         "plan": {("argument", "scenario", False, False), ("option", "--set", True, False),
                  ("option", "--calibration", False, False), ("option", "--strict", False, True),
                  ("option", "--json", False, True)},
+        "report": {("argument", "scenario", False, False), ("option", "-o", "--out", False, False),
+                   ("option", "--format", False, False), ("option", "--set", True, False),
+                   ("option", "--calibration", False, False), ("option", "--strict", False, True)},
         "validate": {("argument", "file", False, False), ("option", "--cv", False, True),
                      ("option", "--calibration", False, False), ("option", "--workers", False, False),
                      ("option", "--json", False, True)},

@@ -34,6 +34,7 @@ from .report import (
     render_validation,
 )
 from .report.console import Table, id_column
+from .report.html import build_report, check_report_target, write_figures, write_html
 from .report.plot import check_plot_target, plot_sweep
 from .search import plan as plan_scenario
 from .search import rank
@@ -153,6 +154,31 @@ def plan(
         _print_json(report.model_dump())
     else:
         render_plan(report, _stdout(), seconds=time.perf_counter() - start)
+
+
+@app.command()
+def report(
+    scenario: Annotated[str, typer.Argument(help="scenario file (YAML, TOML or JSON)")],
+    out: Annotated[str, typer.Option("-o", "--out", help="the page (.html), or the folder the figures go in "
+                                                         "(--format png | svg)")],
+    fmt: Annotated[str, typer.Option("--format", help="html (one self-contained page) | png | svg (each figure "
+                                                      "a file, for slides)")] = "html",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
+    calibration: Annotated[str | None, CALIBRATION_OPTION] = None,
+    strict: Annotated[bool, STRICT_OPTION] = False,
+) -> None:
+    """A shareable report of the scenario's run: parallelism, step time, memory, pipeline, scaling with GPU count,
+    fabric, power, water, carbon, cost, goodput, the public claims and every source, as one HTML page that opens
+    without a network."""
+    target = check_report_target(out, fmt)  # before any work
+    s = load_scenario(scenario, set_ or [], strict=strict)
+    data = _located(scenario, lambda: build_report(s, _calibration(calibration)))
+    if fmt == "html":
+        write_html(data, target)
+        print(f"report: {out}")
+    else:
+        written = write_figures(data, target, fmt)
+        print(f"{len(written)} figures in {out}: {', '.join(p.name for p in written)}")
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""Presentation of reports (terminal now; HTML later). Computes nothing."""
+"""Presentation of reports: the terminal (console), the HTML page and its figures (html), sweep plots (plot).
+Computes nothing."""
 
 from .console import (
     render_calibration,

@@ -193,11 +193,13 @@ def run_reliability(s: Scenario, step: StepReport, ledger: FacilityReport | None
 
 
 def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True,
-         with_reliability: bool = True) -> RunReport:
+         with_reliability: bool = True, interval_sensitivity: bool = False) -> RunReport:
     """Search the scenario's parallel configurations (given fields fixed) and report the best one's run: the model
     as it is counted (with its assumptions), its step, the fabric, the facility ledger (when the scenario names a
     facility), the reliability ledger (``with_reliability``, when the cluster names checkpoint storage) and its
-    claims judged (only with the reliability ledger: a partial report judges none)."""
+    claims judged (only with the reliability ledger: a partial report judges none). ``interval_sensitivity``: the
+    reliability ledger also searches the checkpoint interval, giving goodput against the interval (the HTML report
+    draws it), at the cost of a few more simulated runs."""
     step, summary = best_step(s, calibration, require_fit=require_fit)
     fabric = fabric_report(s.cluster)
     ledger = facility_ledger(s, step, fabric)
@@ -211,7 +213,8 @@ def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bo
                 "write_bandwidth_per_gpu_bytes_per_s, read_bandwidth_per_gpu_bytes_per_s)")
     else:  # time-to-train with failures beside the failure-free one
         try:
-            rel = run_reliability(s, step, ledger, runs=PLAN_RUNS, sizes=(), search_runs=0)
+            rel = run_reliability(s, step, ledger, runs=PLAN_RUNS, sizes=(),
+                                  **({} if interval_sensitivity else {"search_runs": 0}))
         except InfeasibleError as exc:  # failures outpace restarts: say so beside the failure-free time
             note, infeasible = exc.message, True
     claims: list[ClaimCheck] = []

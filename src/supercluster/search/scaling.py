@@ -60,7 +60,7 @@ def gpu_count_sweep(s: Scenario, calibration: Calibration | None = None, *, give
         try:
             step, _ = best_step(at_gpu_count(s, count), calibration)
         except SuperclusterError as exc:
-            out.append(ScalingPoint(num_gpus=count, note=exc.message))
+            out.append(ScalingPoint(num_gpus=count, note=str(exc)))
             continue
         out.append(_point(step))
     return out

@@ -1,0 +1,593 @@
+"""The run report as one self-contained HTML page (Plotly's JavaScript embedded once, no network needed to open it),
+or its figures as PNG / SVG files for slides. Presentation only: every figure is read from the typed RunReport, the
+GPU-count sweep (search.scaling) and the pipeline schedule perf.schedule draws; nothing is computed here.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..perf.schedule import pipeline_schedule
+from ..search.output import check_output_file
+from ..search.plan import plan
+from ..search.run_report import RunReport
+from ..search.scaling import ScalingPoint, gpu_count_sweep
+from ..spec.calibration import Calibration
+from ..spec.scenario import Scenario
+from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY, format_duration
+from .console import PART_LABELS, claimed_range, computed_value
+
+#: marks a page (and a figure folder) as this tool's own: only such a file is ever replaced
+GENERATOR = "supercluster report"
+MAX_DRAWN_BLOCKS = 20_000  # a pipeline with more blocks than this is described, not drawn
+FIGURE_FORMATS = ("png", "svg")
+_MARKER_FILE = ".supercluster-report"
+_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """What the page shows: the run, the scenario's description and the GPU-count sweep."""
+
+    run: RunReport
+    scaling: list[ScalingPoint]
+    description: str | None = None
+
+
+def build_report(s: Scenario, calibration: Calibration | None = None) -> ReportData:
+    """Plan the scenario and the GPU-count sweep around it: everything the page shows."""
+    run = plan(s, calibration, interval_sensitivity=True)
+    return ReportData(run=run, scaling=gpu_count_sweep(s, calibration, given=run.step), description=s.description)
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _table(headers: Iterable[str], rows: Iterable[Iterable[object]], cls: str = "") -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def parallelism_text(par: dict[str, Any]) -> str:
+    """The configuration as plan prints it: 'tp 8 · pp 4 · dp 64 · ...'."""
+    return (f"tp {par['tp']} · pp {par['pp']} · dp {par['dp']} · cp {par['cp']} · ep {par['ep']} (etp {par['etp']})"
+            f" · micro-batch {par['micro_batch']} · virtual stages {par['virtual_stages']}"
+            f" · recompute {par['recompute']} · ZeRO {par['zero_stage']}"
+            f" · SP {'on' if par['sequence_parallel'] else 'off'}")
+
+
+# ---------------------------------------------------------------- figures (plotly imported only when drawing)
+
+def _go() -> Any:
+    import plotly.graph_objects as go
+
+    return go
+
+
+def _layout(fig: Any, title: str, **kwargs: Any) -> Any:
+    fig.update_layout(title=title, template="plotly_white", margin={"l": 60, "r": 20, "t": 60, "b": 50},
+                      height=kwargs.pop("height", 380), **kwargs)
+    return fig
+
+
+def step_figure(run: RunReport) -> Any:
+    """The step's parts as bars, the step itself with the interval its measured value should lie in."""
+    go = _go()
+    r = run.step
+    parts = [(PART_LABELS.get(k, k), v) for k, v in r.breakdown.items() if v > 0]
+    fig = go.Figure()
+    fig.add_bar(name="parts", x=[p[0] for p in parts], y=[p[1] for p in parts],
+                text=[format_duration(p[1]) for p in parts], textposition="outside")
+    error = None
+    if r.step_time_interval_s:
+        lo, hi = r.step_time_interval_s
+        error = {"type": "data", "symmetric": False, "array": [hi - r.step_time_s],
+                 "arrayminus": [r.step_time_s - lo]}
+    fig.add_bar(name="step", x=["step"], y=[r.step_time_s], error_y=error, text=[format_duration(r.step_time_s)],
+                textposition="inside")
+    return _layout(fig, f"Step time {format_duration(r.step_time_s)}", yaxis_title="seconds", showlegend=False)
+
+
+def memory_figure(run: RunReport) -> Any:
+    """Memory per GPU by component, stacked, against the HBM budget and the HBM."""
+    go = _go()
+    r = run.step
+    fig = go.Figure()
+    for part, n_bytes in r.memory_breakdown.items():
+        if n_bytes > 0:
+            fig.add_bar(name=part, x=["per GPU"], y=[n_bytes / GIB], hovertemplate="%{y:.2f} GiB")
+    fig.add_hline(y=r.hbm_budget_bytes / GIB, line_dash="dash",
+                  annotation_text=f"budget {r.hbm_budget_bytes / GIB:.1f} GiB")
+    fig.add_hline(y=r.hbm_bytes / GIB, annotation_text=f"HBM {r.hbm_bytes / GIB:.1f} GiB")
+    return _layout(fig, f"Memory per GPU: {r.memory_per_gpu_bytes / GIB:.1f} GiB", barmode="stack",
+                   yaxis_title="GiB", width=None)
+
+
+_BLOCK_COLOURS = {("forward", "warm-up"): "#9ecae1", ("forward", "steady"): "#3182bd",
+                  ("backward", "steady"): "#e6550d", ("backward", "cool-down"): "#fdae6b"}
+
+
+def pipeline_figure(run: RunReport) -> Any | None:
+    """One iteration's pipeline: each stage's forward and backward blocks (warm-up, steady 1F1B, cool-down)."""
+    p = run.step.pipeline
+    if p is None or 2 * p.stages * p.virtual_stages * p.microbatches > MAX_DRAWN_BLOCKS:
+        return None
+    go = _go()
+    blocks = pipeline_schedule(p)
+    fig = go.Figure()
+    for (kind, phase), colour in _BLOCK_COLOURS.items():
+        mine = [b for b in blocks if b.kind == kind and b.phase == phase]
+        if not mine:
+            continue
+        fig.add_bar(name=f"{phase} {kind}", orientation="h", y=[f"stage {b.stage}" for b in mine],
+                    x=[b.end_s - b.start_s for b in mine], base=[b.start_s for b in mine], marker_color=colour,
+                    customdata=[[b.microbatch, b.chunk] for b in mine],
+                    hovertemplate="micro-batch %{customdata[0]}, chunk %{customdata[1]}<br>%{base:.4g} s"
+                                  "<extra>%{fullData.name}</extra>")
+    fig.update_yaxes(autorange="reversed")
+    title = (f"Pipeline of one iteration: {p.stages} stages x {p.virtual_stages} virtual, {p.microbatches} "
+             f"micro-batches, bubble {format_duration(p.bubble_s)}")
+    return _layout(fig, title, barmode="overlay", xaxis_title="seconds", height=max(260, 40 * p.stages + 120))
+
+
+def scaling_figure(data: ReportData) -> Any:
+    """MFU, tokens/s and time-to-train against GPU count."""
+    go = _go()
+    from plotly.subplots import make_subplots
+
+    pts = [p for p in data.scaling if p.note is None]
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("MFU", "tokens/s", "time to train (days)"))
+    x = [p.num_gpus for p in pts]
+    fig.add_trace(go.Scatter(x=x, y=[p.mfu for p in pts], mode="lines+markers", name="MFU"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=x, y=[p.tokens_per_s for p in pts], mode="lines+markers", name="tokens/s"),
+                  row=1, col=2)
+    fig.add_trace(go.Scatter(x=x, y=[(p.time_to_train_s or 0.0) / SECONDS_PER_DAY for p in pts],
+                             mode="lines+markers", name="days"), row=1, col=3)
+    fig.update_xaxes(type="log", title_text="GPUs")
+    fig.update_yaxes(tickformat=".0%", row=1, col=1)
+    return _layout(fig, f"Against GPU count (this run: {data.run.step.num_gpus:,})", showlegend=False)
+
+
+def step_power_figure(run: RunReport) -> Any | None:
+    """The cluster's IT draw through one step, phase by phase."""
+    f = run.facility
+    if f is None:
+        return None
+    go = _go()
+    fig = go.Figure()
+    fig.add_bar(x=[ph.phase for ph in f.step_power.phases], y=[ph.it_w / 1e6 for ph in f.step_power.phases],
+                customdata=[ph.seconds for ph in f.step_power.phases],
+                hovertemplate="%{y:.2f} MW for %{customdata:.3g} s<extra></extra>", name="IT draw")
+    fig.add_hline(y=f.average.it_w / 1e6, line_dash="dash", annotation_text="average")
+    fig.add_hline(y=f.peak.it_w / 1e6, annotation_text="peak")
+    return _layout(fig, "IT power through a step", yaxis_title="MW")
+
+
+def power_figure(run: RunReport) -> Any | None:
+    """Peak and average power by part, IT and facility."""
+    f = run.facility
+    if f is None:
+        return None
+    go = _go()
+    names = ("gpus_w", "hosts_w", "network_w", "storage_w", "it_w", "facility_w")
+    labels = ["GPUs", "hosts", "network", "storage", "IT", "facility"]
+    fig = go.Figure()
+    for label, b in (("peak", f.peak), ("average", f.average)):
+        fig.add_bar(name=label, x=labels, y=[getattr(b, n) / 1e6 for n in names])
+    return _layout(fig, f"Power, peak and training average (PUE {f.pue:.2f})", yaxis_title="MW")
+
+
+def water_figure(run: RunReport) -> Any | None:
+    """Site water per day, month by month."""
+    f = run.facility
+    if f is None or not f.water_by_month:
+        return None
+    go = _go()
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    fig = go.Figure()
+    fig.add_bar(x=[months[m.month - 1] for m in f.water_by_month],
+                y=[(m.water_m3_per_day or 0.0) * GALLONS_PER_M3 / 1e6 for m in f.water_by_month],
+                customdata=[m.wue_l_per_kwh for m in f.water_by_month],
+                hovertemplate="%{y:.3f} M gal/day (WUE %{customdata:.2f} L/kWh)<extra></extra>")
+    return _layout(fig, "Site water by month", yaxis_title="million US gallons per day")
+
+
+def capex_figure(run: RunReport) -> Any | None:
+    f = run.facility
+    if f is None or not f.capex_usd.get("total"):
+        return None
+    go = _go()
+    items = [(k, v) for k, v in f.capex_usd.items() if k != "total"]
+    fig = go.Figure()
+    fig.add_bar(x=[k for k, _ in items], y=[v / 1e9 for _, v in items])
+    return _layout(fig, f"Capex ${f.capex_usd['total'] / 1e9:,.2f} B", yaxis_title="billion USD")
+
+
+def goodput_figure(run: RunReport) -> Any | None:
+    """Goodput against the checkpoint interval: simulated and Daly's closed form."""
+    rel = run.reliability
+    if rel is None or not rel.interval_sensitivity:
+        return None
+    go = _go()
+    pts = rel.interval_sensitivity
+    x = [p.interval_s / 60.0 for p in pts]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=[p.goodput for p in pts], mode="lines+markers", name="simulated"))
+    fig.add_trace(go.Scatter(x=x, y=[p.daly_goodput for p in pts], mode="lines", name="Daly (closed form)"))
+    fig.add_vline(x=rel.interval_used_s / 60.0, line_dash="dash", annotation_text="interval used")
+    fig.update_xaxes(type="log", title_text="checkpoint interval (minutes)")
+    fig.update_yaxes(tickformat=".1%")
+    return _layout(fig, "Goodput against the checkpoint interval")
+
+
+def figures(data: ReportData) -> dict[str, Any]:
+    """Every figure of the report by file stem, in page order (those the report has data for)."""
+    run = data.run
+    drawn = {
+        "step-time": step_figure(run),
+        "memory": memory_figure(run),
+        "pipeline": pipeline_figure(run),
+        "scaling": scaling_figure(data),
+        "step-power": step_power_figure(run),
+        "power": power_figure(run),
+        "water": water_figure(run),
+        "capex": capex_figure(run),
+        "goodput": goodput_figure(run),
+    }
+    return {k: v for k, v in drawn.items() if v is not None}
+
+
+# ---------------------------------------------------------------- the page
+
+def _figure_html(figs: dict[str, Any], key: str) -> str:
+    fig = figs.get(key)
+    if fig is None:
+        return ""
+    return str(fig.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=f"fig-{key}"))
+
+
+def _section(anchor: str, title: str, body: str) -> str:
+    return f'<section id="{anchor}"><h2>{_e(title)}</h2>\n{body}\n</section>'
+
+
+def _scenario_section(data: ReportData) -> str:
+    run, r = data.run, data.run.step
+    searched = f"{run.search.candidates:,} configurations searched"
+    lines = [f"<p><b>{_e(r.scenario)}</b>: {_e(r.model)} on {_e(r.cluster)} ({r.num_gpus:,} x {_e(r.accelerator)}, "
+             f"{_e(r.precision)})</p>"]
+    if data.description:
+        lines.append(f"<p>{_e(data.description)}</p>")
+    lines.append(f"<p>parallelism: <b>{_e(parallelism_text(r.parallelism))}</b></p>")
+    why = ("the fastest configuration that fits in memory" if r.fits
+           else "the fastest configuration (none fits in memory)")
+    lines.append(f"<p>why it won: {why} of {searched}"
+                 + (f"; with offload, {_e(run.search.offload)}" if run.search.offload else "") + ".</p>")
+    if r.groups:
+        lines.append(_table(("axis", "size", "stride", "per node", "nodes", "traffic", "algorithm"),
+                            ((axis, f"{g['size']:,}", f"{g['stride']:,}", g["per_node"], f"{g['nodes']:,}",
+                              g["crosses"], g.get("algorithm", "-")) for axis, g in r.groups.items())))
+    rows = [("tokens/s", f"{r.tokens_per_s:,.0f}"),
+            ("MFU / HFU", f"{r.mfu:.1%} / {r.hfu:.1%}"
+             + (f" (MFU {r.mfu_interval[0]:.1%} – {r.mfu_interval[1]:.1%})" if r.mfu_interval else "")),
+            ("time to train (no failures)", f"{r.time_to_train_s / SECONDS_PER_DAY:,.1f} days"
+             + (f" ({r.time_to_train_interval_s[0] / SECONDS_PER_DAY:,.1f} – "
+                f"{r.time_to_train_interval_s[1] / SECONDS_PER_DAY:,.1f})" if r.time_to_train_interval_s else "")),
+            ("GPU-hours", f"{r.gpu_hours / 1e6:,.2f} M")]
+    lines.append(_table(("figure", "value"), rows))
+    return _section("scenario", "Scenario and parallelism", "\n".join(lines))
+
+
+def _step_section(data: ReportData, figs: dict[str, Any]) -> str:
+    r = data.run.step
+    rows = [(PART_LABELS.get(k, k), format_duration(v), f"{v / r.step_time_s:.1%}")
+            for k, v in r.breakdown.items() if v > 0]
+    rows.append(("step", format_duration(r.step_time_s), "100%"))
+    body = [_figure_html(figs, "step-time"), _table(("part", "time", "share"), rows)]
+    if r.step_time_interval_s:
+        lo, hi = r.step_time_interval_s
+        body.append(f"<p>measured step likely within {format_duration(lo)} – {format_duration(hi)}</p>")
+    if r.uncertainty:
+        u = r.uncertainty
+        body.append(f'<p class="note">interval: {_e(u.basis)} ({_e(", ".join(u.rows))}; {_e(u.calibration)})</p>')
+    return _section("step", "Step time", "\n".join(body))
+
+
+def _memory_section(data: ReportData, figs: dict[str, Any]) -> str:
+    r = data.run.step
+    verdict = "fits" if r.fits else "does not fit"
+    rows = [(k, f"{v / GIB:.2f}") for k, v in r.memory_breakdown.items()]
+    rows.append(("total", f"{r.memory_per_gpu_bytes / GIB:.2f}"))
+    body = [_figure_html(figs, "memory"), _table(("part", "GiB"), rows),
+            f"<p>{verdict}: {r.memory_per_gpu_bytes / GIB:.1f} GiB of a {r.hbm_budget_bytes / GIB:.1f} GiB budget "
+            f"({r.hbm_bytes / GIB:.1f} GiB HBM)</p>"]
+    return _section("memory", "Memory per GPU", "\n".join(body))
+
+
+def _pipeline_section(data: ReportData, figs: dict[str, Any]) -> str:
+    p = data.run.step.pipeline
+    if p is None:
+        return _section("pipeline", "Pipeline schedule", "<p>no pipeline figures in this report</p>")
+    body = [_figure_html(figs, "pipeline")]
+    if "pipeline" not in figs:
+        body.append(f"<p>{2 * p.stages * p.virtual_stages * p.microbatches:,} blocks: more than "
+                    f"{MAX_DRAWN_BLOCKS:,}, so the schedule is described, not drawn</p>")
+    body.append(_table(("figure", "value"), [
+        ("stages x virtual stages", f"{p.stages} x {p.virtual_stages}"),
+        ("micro-batches", f"{p.microbatches:,}"),
+        ("one micro-batch on the busiest stage (forward / backward)",
+         f"{format_duration(p.microbatch_s)} ({format_duration(p.forward_s)} / {format_duration(p.backward_s)})"),
+        ("one micro-batch through every stage", format_duration(p.critical_path_s)),
+        ("pipeline time / bubble", f"{format_duration(p.pipeline_s)} / {format_duration(p.bubble_s)}"),
+    ]))
+    body.append('<p class="note">drawn from the analytic schedule with every stage as the busiest one (1F1B, '
+                'interleaved when there are virtual stages); the step model also counts uneven stages and the '
+                'stage-to-stage hops</p>')
+    return _section("pipeline", "Pipeline schedule", "\n".join(body))
+
+
+def _scaling_section(data: ReportData, figs: dict[str, Any]) -> str:
+    rows = []
+    for p in data.scaling:
+        if p.note is not None:
+            rows.append((f"{p.num_gpus:,}", "-", "-", "-", "-", p.note))
+        else:
+            rows.append((f"{p.num_gpus:,}", format_duration(p.step_time_s or 0.0), f"{p.mfu or 0.0:.1%}",
+                         f"{p.tokens_per_s or 0.0:,.0f}", f"{(p.time_to_train_s or 0.0) / SECONDS_PER_DAY:,.1f}",
+                         parallelism_text(p.parallelism or {})))
+    body = [_figure_html(figs, "scaling"),
+            _table(("GPUs", "step", "MFU", "tokens/s", "days", "best configuration"), rows)]
+    return _section("scaling", "Scaling with GPU count", "\n".join(body))
+
+
+def _fabric_section(data: ReportData) -> str:
+    fab = data.run.fabric
+    if fab is None:
+        return _section("fabric", "Fabric", "<p>no fabric in this report</p>")
+    body = [f"<p>{_e(fab.cluster)}: {fab.gpus:,} GPUs in {fab.nodes:,} nodes, {_e(fab.transport)}, "
+            f"{_e(fab.switch or 'generic switch')} (radix {fab.radix} at {fab.port_gbps:.0f} Gb/s)</p>"]
+    body.extend(f"<p class=\"note\">{_e(line)}</p>" for line in fab.explanation)
+    body.append(_table(("tier", "switches", "down", "up", "down:up", "links up", "GPUs per block"),
+                       ((t.tier, f"{t.switches:,}", t.down_ports, t.up_ports, f"{t.oversubscription:g}:1",
+                         f"{t.links_up:,}", f"{t.gpus_per_switch_block:,}") for t in fab.tiers)))
+    rows = [("switches", f"{fab.switches:,}"),
+            ("NIC links / switch-switch links", f"{fab.nic_links:,} / {fab.switch_links:,}"),
+            ("transceivers (both ends, all optical)", f"{fab.transceivers:,}"),
+            ("bisection bandwidth", f"{fab.bisection_bytes_per_s * 8 / 1e15:,.2f} Pb/s")]
+    rows.extend((f"power: {part}", f"{w / 1e6:,.2f} MW") for part, w in fab.power_w.items())
+    body.append(_table(("figure", "value"), rows))
+    return _section("fabric", "Fabric", "\n".join(body))
+
+
+def _usd(v: float) -> str:
+    return f"${v / 1e9:,.2f} B" if v >= 1e9 else f"${v / 1e6:,.1f} M" if v >= 1e6 else f"${v:,.0f}"
+
+
+def _facility_section(data: ReportData, figs: dict[str, Any]) -> str:
+    f = data.run.facility
+    if f is None:
+        return _section("facility", "Power, water, carbon and cost",
+                        "<p>the scenario names no facility (add facility: NAME)</p>")
+    body = [_figure_html(figs, k) for k in ("step-power", "power", "water", "capex")]
+    rows = [("IT power peak / training average", f"{f.peak.it_w / 1e6:,.2f} / {f.average.it_w / 1e6:,.2f} MW"),
+            ("facility power peak / average", f"{f.peak.facility_w / 1e6:,.2f} / {f.average.facility_w / 1e6:,.2f} MW"),
+            ("IT swing within a step; to a stopped job",
+             f"{f.step_power.swing_it_w / 1e6:,.2f} MW; {f.step_power.swing_to_stopped_it_w / 1e6:,.2f} MW"),
+            ("energy of the run (facility)", f"{f.run_energy_facility_j / J_PER_KWH / 1e6:,.2f} GWh")]
+    if f.homes_equivalent_peak is not None and f.homes_equivalent_average is not None:
+        rows.append(("US homes equivalent (peak / average)",
+                     f"{f.homes_equivalent_peak:,.0f} / {f.homes_equivalent_average:,.0f}"))
+    if f.water_m3_per_day is not None and f.run_water_m3 is not None:
+        rows.append(("site water", f"{f.water_m3_per_day * GALLONS_PER_M3 / 1e6:,.3f} M gal/day; "
+                                   f"{f.run_water_m3 * GALLONS_PER_M3 / 1e6:,.2f} M gal for the run"))
+    if f.run_co2_kg is not None and f.co2_kg_per_year is not None:
+        rows.append(("CO2 of the run / per year", f"{f.run_co2_kg / 1e3:,.0f} t / {f.co2_kg_per_year / 1e3:,.0f} t"))
+    if f.cost_per_gpu_hour_usd is not None:
+        cloud = f.cloud_usd_per_gpu_hour
+        rows.append(("cost per GPU-hour", f"${f.cost_per_gpu_hour_usd:,.2f}" + (f" (cloud: ${cloud:,.2f})"
+                                                                               if cloud else "")))
+    if f.run_cost_usd is not None:
+        rows.append(("cost of the run", _usd(f.run_cost_usd)))
+    body.append(_table(("figure", "value"), rows))
+    if f.estimates:
+        body.append(f'<p class="note">estimates among the inputs: {_e(", ".join(f.estimates))}</p>')
+    if f.missing:
+        body.append(f'<p class="note">not in the catalog (left out): {_e(", ".join(f.missing))}</p>')
+    return _section("facility", "Power, water, carbon and cost", "\n".join(body))
+
+
+def _goodput_section(data: ReportData, figs: dict[str, Any]) -> str:
+    run = data.run
+    rel = run.reliability
+    if rel is None:
+        what = "never finishes" if run.reliability_infeasible else "not modelled"
+        return _section("goodput", "Goodput", f"<p>time to train with failures: {what}: "
+                                              f"{_e(run.reliability_note or '')}</p>")
+    keys = ("mean", "p10", "p50", "p90")
+    body = [_figure_html(figs, "goodput"),
+            _table(("", *keys), [
+                ("time to train with failures (days)",
+                 *(f"{rel.time_to_train_s[k] / SECONDS_PER_DAY:,.2f}" for k in keys)),
+                ("goodput", *(f"{rel.goodput[k]:.1%}" for k in keys))]),
+            _table(("figure", "value"), [
+                ("job mean time to failure", format_duration(rel.mttf_unexpected_s)),
+                ("interruptions a day", f"{rel.interruptions_per_day:,.2f}"),
+                ("checkpoint interval used", f"{format_duration(rel.interval_used_s)} ({rel.interval_source})"),
+                ("simulated runs", f"{rel.runs:,} (seed {rel.seed})")])]
+    if rel.size_sensitivity:
+        body.append(_table(("GPUs", "MTTF", "interruptions/day", "interval", "goodput"),
+                           ((f"{z.gpus:,}", format_duration(z.mttf_h * 3600.0), f"{z.interruptions_per_day:,.1f}",
+                             format_duration(z.interval_s), f"{z.goodput:.1%}") for z in rel.size_sensitivity)))
+    return _section("goodput", "Goodput", "\n".join(body))
+
+
+def _claims_section(data: ReportData) -> str:
+    claims = data.run.claims
+    if not claims:
+        return _section("claims", "Public claims", "<p>the scenario states no public claims</p>")
+    rows = "".join(
+        f'<tr><td>{_e(c.claim)}<br><span class="note">{_e(c.source)}</span></td><td>{_e(claimed_range(c))}</td>'
+        f'<td>{_e(computed_value(c))}</td><td class="verdict {_e(c.verdict.replace(" ", "-"))}">{_e(c.verdict)}</td>'
+        f"<td>{_e(c.basis)}</td></tr>" for c in claims)
+    table = ("<table><thead><tr><th>claim</th><th>claimed</th><th>computed</th><th>verdict</th><th>basis</th></tr>"
+             f"</thead><tbody>{rows}</tbody></table>")
+    return _section("claims", "Public claims", table)
+
+
+def _model_section(data: ReportData) -> str:
+    m = data.run.model
+    rows = [("name", m.name + (" (estimate)" if m.estimate else "")), ("family", m.family),
+            ("source", m.source), ("layers", f"{m.layers}: {m.layer_pattern}"), ("attention", m.attention),
+            ("parameters", f"{m.params / 1e9:,.2f} B ({m.params_without_input_embedding / 1e9:,.2f} B without the "
+                           "input embedding)"),
+            ("active per token", f"{m.active_params / 1e9:,.2f} B"),
+            ("N for MFU", f"{m.mfu_params / 1e9:,.2f} B ({m.mfu_params_basis})")]
+    body = [_table(("figure", "value"), rows)]
+    if m.assumptions:
+        body.append("<p>the model rests on these assumptions (--strict refuses them):</p><ul>"
+                    + "".join(f"<li>{_e(a)}</li>" for a in m.assumptions) + "</ul>")
+    else:
+        body.append("<p>the model rests on no assumption: every figure is stated by its source</p>")
+    return _section("model", "Model and assumptions", "\n".join(body))
+
+
+_ESTIMATE = '<b class="estimate">estimate</b>'
+
+
+def _sources_section(data: ReportData) -> str:
+    rows = "".join(
+        f"<tr><td>{_e(p.kind)}</td><td>{_e(p.name)}</td><td>{_e(p.source)}</td>"
+        f"<td>{_ESTIMATE if p.estimate else ''}</td></tr>" for p in data.run.provenance)
+    table = ("<table><thead><tr><th>kind</th><th>entry</th><th>source</th><th></th></tr></thead>"
+             f"<tbody>{rows}</tbody></table>")
+    return _section("sources", "Sources", table)
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: .8em 0; font-size: .92em; }
+th, td { border: 1px solid #ddd; padding: .3em .6em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } .note { color: #666; font-size: .9em; }
+.verdict.holds { color: #1a7f37; } .verdict.loose { color: #9a6700; } .verdict.does-not-hold { color: #cf222e; }
+.estimate { color: #9a6700; } nav a { margin-right: 1em; }
+"""
+
+
+def render_html(data: ReportData) -> str:
+    """The whole page: sections in reading order, Plotly's JavaScript embedded once."""
+    from plotly.offline import get_plotlyjs
+
+    figs = figures(data)
+    sections = [_scenario_section(data), _step_section(data, figs), _memory_section(data, figs),
+                _pipeline_section(data, figs), _scaling_section(data, figs), _fabric_section(data),
+                _facility_section(data, figs), _goodput_section(data, figs), _claims_section(data),
+                _model_section(data), _sources_section(data)]
+    nav = " ".join(f'<a href="#{a}">{t}</a>' for a, t in (
+        ("scenario", "scenario"), ("step", "step"), ("memory", "memory"), ("pipeline", "pipeline"),
+        ("scaling", "scaling"), ("fabric", "fabric"), ("facility", "facility"), ("goodput", "goodput"),
+        ("claims", "claims"), ("model", "model"), ("sources", "sources")))
+    r = data.run.step
+    title = f"{r.scenario}: {r.model} on {r.num_gpus:,} x {r.accelerator}"
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="generator" content="{GENERATOR}"><title>{_e(title)}</title>'
+            f"<style>{_STYLE}</style><script>{get_plotlyjs()}</script></head>\n<body>"
+            f"<h1>{_e(title)}</h1><nav>{nav}</nav>\n" + "\n".join(sections) + "\n</body></html>\n")
+
+
+# ---------------------------------------------------------------- output paths
+
+def written_by_supercluster(path: Path) -> bool:
+    """Whether ``path`` is a page this tool wrote (its generator meta tag near the top)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return f'<meta name="generator" content="{GENERATOR}">'.encode() in head
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".supercluster-", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file (mkstemp makes it private)
+        with os.fdopen(handle, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_html(data: ReportData, path: Path) -> None:
+    """The page to ``path`` (written whole or not at all)."""
+    _atomic_write(path, render_html(data))
+
+
+def write_figures(data: ReportData, folder: Path, fmt: str) -> list[Path]:
+    """Each figure as ``folder/NAME.fmt`` (folder marked as this tool's); the files written."""
+    folder.mkdir(exist_ok=True)
+    (folder / _MARKER_FILE).write_text(f"{GENERATOR}\n", encoding="utf-8")
+    written = []
+    for name, fig in figures(data).items():
+        target = folder / f"{name}.{fmt}"
+        try:
+            fig.write_image(str(target), format=fmt, width=1100, height=fig.layout.height or 420)
+        except Exception as exc:  # kaleido without a browser, or a browser that fails to start
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"kaleido could not draw {target.name} ({first}); {fmt.upper()} figures need a "
+                             "Chromium: apt-get install chromium", field="--format") from None
+        written.append(target)
+    return written
+
+
+FIGURE_NAMES = ("step-time", "memory", "pipeline", "scaling", "step-power", "power", "water", "capex", "goodput")
+KALEIDO_MISSING = ("PNG and SVG figures need the kaleido package and a Chromium: pip install kaleido; "
+                   "apt-get install chromium (or use --format html)")
+
+
+def _kaleido_installed() -> bool:
+    return importlib.util.find_spec("kaleido") is not None
+
+
+def check_report_target(path: str, fmt: str) -> Path:
+    """Before any work: ``path`` as the page (``html``: a .html file that is new or one this tool wrote) or the
+    folder of figures (``png`` / ``svg``: new, or one holding no figure file of the same name it did not write),
+    and what drawing figures needs installed."""
+    if fmt == "html":
+        if not path.lower().endswith((".html", ".htm")):
+            raise InputError(f"expected a .html file, got {path!r}", field="-o")
+        p = check_output_file(path, field="-o")
+        if p.exists() and not written_by_supercluster(p):
+            raise InputError(f"{path} exists and was not written by supercluster: it is left as it is; choose "
+                             "another file", field="-o")
+        return p
+    if fmt not in FIGURE_FORMATS:
+        raise InputError(f"unknown format {fmt!r} (expected html, png or svg)", field="--format")
+    if not _kaleido_installed():
+        raise InputError(KALEIDO_MISSING, field="--format")
+    p = Path(path)
+    if not p.exists():
+        return check_output_file(path, field="-o")  # a new folder: its parent must take it
+    if not p.is_dir():
+        raise InputError(f"{path} is a file; --format {fmt} writes the figures into a folder", field="-o")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write in folder {path!r}", field="-o")
+    if not (p / _MARKER_FILE).is_file():
+        taken = [f"{n}.{fmt}" for n in FIGURE_NAMES if (p / f"{n}.{fmt}").exists()]
+        if taken:
+            raise InputError(f"{path} holds {', '.join(taken)}, not written by supercluster: they are left as "
+                             "they are; choose another folder", field="-o")
+    return p
