@@ -31,9 +31,19 @@ def test_points_around_the_given_count() -> None:
 
 
 def test_a_refused_count_is_a_point_with_a_note() -> None:
-    """A count the parallelism rules refuse (a fixed dp that no longer divides) says why instead of failing."""
-    s = _scenario(tp=8, dp=8)
-    points = gpu_count_sweep(s, factors=(0.5, 1.0))
-    assert [p.num_gpus for p in points] == [32, 64]
-    assert points[0].note and points[0].mfu is None
-    assert points[1].note is None and points[1].mfu == pytest.approx(plan(s, with_reliability=False).step.mfu)
+    """A count the fixed degrees do not divide (tp 8 x pp 8 on 32 GPUs), or the cluster cannot be (fewer GPUs
+    than a node's scale-up domain), says why instead of failing."""
+    s = _scenario(tp=8, pp=8)
+    points = gpu_count_sweep(s, factors=(1 / 16, 0.5, 1.0))
+    assert [p.num_gpus for p in points] == [4, 32, 64]
+    for p in points[:2]:
+        assert p.note and p.mfu is None and p.parallelism is None
+    assert "pp(8)" in (points[1].note or "")
+    assert points[2].note is None and points[2].mfu == pytest.approx(plan(s, with_reliability=False).step.mfu)
+
+
+def test_a_fixed_dp_follows_the_gpu_count() -> None:
+    """The data-parallel degree a scenario fixes is the one that follows the count; the other fixed degrees stay."""
+    points = gpu_count_sweep(_scenario(tp=8, dp=8), factors=(0.5, 2.0))
+    assert [(p.num_gpus, p.parallelism and p.parallelism["tp"], p.parallelism and p.parallelism["dp"])
+            for p in points] == [(32, 8, 4), (128, 8, 16)]

@@ -3,13 +3,13 @@ best configuration), for MFU, tokens/s and time-to-train against GPU count."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import SuperclusterError
 from ..perf.report import StepReport
 from ..spec.base import MAX_GPUS
 from ..spec.calibration import Calibration
-from ..spec.load import check_parallelism
+from ..spec.load import check_parallelism, validation_error_to_input_error
 from ..spec.scenario import Scenario
 from .plan import best_step
 
@@ -37,10 +37,16 @@ def _point(step: StepReport) -> ScalingPoint:
 
 
 def at_gpu_count(s: Scenario, num_gpus: int) -> Scenario:
-    """The scenario on ``num_gpus`` GPUs of the same cluster, validated as a user's would be."""
+    """The scenario on ``num_gpus`` GPUs of the same cluster, validated as a user's would be. A data-parallel
+    degree the scenario fixes is left to the search: it is the degree that follows the GPU count (the other fixed
+    degrees stay, and a count they do not divide is refused)."""
     data = s.model_dump()
     data["cluster"]["num_gpus"] = num_gpus
-    scenario = Scenario.model_validate(data)
+    data["parallelism"]["dp"] = None
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error_to_input_error(exc, file=None) from None
     check_parallelism(scenario)
     return scenario
 
