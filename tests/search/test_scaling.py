@@ -31,8 +31,8 @@ def test_points_around_the_given_count() -> None:
 
 
 def test_a_refused_count_is_a_point_with_a_note() -> None:
-    """A count the fixed degrees do not divide (tp 8 x pp 8 on 32 GPUs), or the cluster cannot be (fewer GPUs
-    than a node's scale-up domain), says why instead of failing."""
+    """A count the fixed degrees do not divide (tp 8 x pp 8 on 4 or 32 GPUs) is a point that says why, and the
+    sweep goes on."""
     s = _scenario(tp=8, pp=8)
     points = gpu_count_sweep(s, factors=(1 / 16, 0.5, 1.0))
     assert [p.num_gpus for p in points] == [4, 32, 64]
