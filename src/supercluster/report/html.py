@@ -106,7 +106,7 @@ def memory_figure(run: RunReport) -> Any:
     for part, n_bytes in r.memory_breakdown.items():
         if n_bytes > 0:
             fig.add_bar(name=part, x=["per GPU"], y=[n_bytes / GIB], hovertemplate="%{y:.2f} GiB")
-    fig.add_hline(y=r.hbm_budget_bytes / GIB, line_dash="dash",
+    fig.add_hline(y=r.hbm_budget_bytes / GIB, line_dash="dash", annotation_position="bottom right",
                   annotation_text=f"budget {r.hbm_budget_bytes / GIB:.1f} GiB")
     fig.add_hline(y=r.hbm_bytes / GIB, annotation_text=f"HBM {r.hbm_bytes / GIB:.1f} GiB")
     return _layout(fig, f"Memory per GPU: {r.memory_per_gpu_bytes / GIB:.1f} GiB", barmode="stack",
@@ -165,7 +165,8 @@ def step_power_figure(run: RunReport) -> Any | None:
         return None
     go = _go()
     fig = go.Figure()
-    fig.add_bar(x=[ph.phase for ph in f.step_power.phases], y=[ph.it_w / 1e6 for ph in f.step_power.phases],
+    fig.add_bar(x=[f"{ph.phase} ({format_duration(ph.seconds)})" for ph in f.step_power.phases],
+                y=[ph.it_w / 1e6 for ph in f.step_power.phases],
                 customdata=[ph.seconds for ph in f.step_power.phases],
                 hovertemplate="%{y:.2f} MW for %{customdata:.3g} s<extra></extra>", name="IT draw")
     fig.add_hline(y=f.average.it_w / 1e6, line_dash="dash", annotation_text="average")
@@ -224,10 +225,11 @@ def goodput_figure(run: RunReport) -> Any | None:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x, y=[p.goodput for p in pts], mode="lines+markers", name="simulated"))
     fig.add_trace(go.Scatter(x=x, y=[p.daly_goodput for p in pts], mode="lines", name="Daly (closed form)"))
-    fig.add_vline(x=rel.interval_used_s / 60.0, line_dash="dash", annotation_text="interval used")
+    fig.add_vline(x=rel.interval_used_s / 60.0, line_dash="dash")
     fig.update_xaxes(type="log", title_text="checkpoint interval (minutes)")
     fig.update_yaxes(tickformat=".1%")
-    return _layout(fig, "Goodput against the checkpoint interval")
+    return _layout(fig, f"Goodput against the checkpoint interval (dashed: the one used, "
+                        f"{format_duration(rel.interval_used_s)})")
 
 
 def figures(data: ReportData) -> dict[str, Any]:
