@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from supercluster import load_scenario, plan
+from supercluster import load_scenario
 from supercluster.errors import InputError
 from supercluster.report import html as report_html
 from supercluster.units import format_duration
@@ -45,6 +45,12 @@ def scenario_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def data(scenario_file: Path) -> report_html.ReportData:
+    """What the page of the test scenario shows, built in process."""
+    return report_html.build_report(load_scenario(scenario_file))
+
+
+@pytest.fixture(scope="module")
 def page(cli, scenario_file: Path) -> tuple[Path, str]:
     """`supercluster report` of the test scenario, written once for the module: its path and its text."""
     out = scenario_file.parent / "report.html"
@@ -70,11 +76,12 @@ def test_the_page_is_written_and_self_contained(page: tuple[Path, str]) -> None:
     assert text.count("Plotly.newPlot(") == len(FIGURES)
 
 
-def test_the_page_shows_every_section_and_the_key_figures(page: tuple[Path, str], scenario_file: Path) -> None:
+def test_the_page_shows_every_section_and_the_key_figures(page: tuple[Path, str],
+                                                          data: report_html.ReportData) -> None:
     """Each section's heading; the step time as the report prints it; the chosen parallelism; every claim with
     its verdict; every cited source, the estimates flagged; every GPU count of the sweep."""
     _, text = page
-    run = plan(load_scenario(scenario_file), interval_sensitivity=True)
+    run = data.run
     for title in SECTIONS:
         assert f"<h2>{html.escape(title)}</h2>" in text, title
     assert f"Step time {format_duration(run.step.step_time_s)}" in text
@@ -156,3 +163,27 @@ def test_a_figure_folder_keeps_the_users_files(tmp_path: Path, monkeypatch: pyte
     assert report_html.check_report_target(str(folder), "png") == folder
     with pytest.raises(InputError, match="is a file"):
         report_html.check_report_target(str(folder / "memory.png"), "png")
+
+
+def test_figure_files_and_a_browserless_kaleido(data: report_html.ReportData, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """--format png writes one file per figure in a folder marked as supercluster's; kaleido failing (no Chromium)
+    is one line saying what to install."""
+    import plotly.graph_objects as go
+
+    def fake_write(fig: Any, path: str, **kwargs: Any) -> None:
+        Path(path).write_bytes(b"png")
+
+    monkeypatch.setattr(go.Figure, "write_image", fake_write)
+    monkeypatch.setattr(report_html, "_kaleido_installed", lambda: True)
+    written = report_html.write_figures(data, tmp_path / "figs", "png")
+    assert [p.name for p in written] == [f"{n}.png" for n in report_html.FIGURE_NAMES]
+    assert report_html.check_report_target(str(tmp_path / "figs"), "png") == tmp_path / "figs"
+
+    def no_browser(fig: Any, path: str, **kwargs: Any) -> None:
+        raise RuntimeError("Kaleido requires Google Chrome to be installed.\nmore detail")
+
+    monkeypatch.setattr(go.Figure, "write_image", no_browser)
+    with pytest.raises(InputError) as err:
+        report_html.write_figures(data, tmp_path / "svg", "svg")
+    assert "\n" not in str(err.value) and "apt-get install chromium" in str(err.value)
