@@ -201,3 +201,16 @@ def test_order_auto_searches_the_layouts() -> None:
     assert auto.step_time_s == min(r.step_time_s for r in best.values())
     for o, r in best.items():
         assert r.parallelism["order"] == o
+
+
+def test_interval_sensitivity_searches_the_checkpoint_interval() -> None:
+    """plan(interval_sensitivity=True): the reliability ledger carries goodput against the checkpoint interval
+    (the interval used the best simulated one); the plain plan keeps Daly's interval and no curve; the step and the
+    fabric are the same."""
+    s = small()
+    plain, rich = plan(s), plan(s, interval_sensitivity=True)
+    assert plain.reliability is not None and rich.reliability is not None
+    assert plain.reliability.interval_sensitivity == []
+    assert len(rich.reliability.interval_sensitivity) > 3
+    assert rich.reliability.interval_best_simulated_s == rich.reliability.interval_used_s
+    assert rich.step == plain.step and rich.fabric == plain.fabric and rich.fabric is not None
