@@ -187,3 +187,16 @@ def test_figure_files_and_a_browserless_kaleido(data: report_html.ReportData, tm
     with pytest.raises(InputError) as err:
         report_html.write_figures(data, tmp_path / "svg", "svg")
     assert "\n" not in str(err.value) and "apt-get install chromium" in str(err.value)
+
+
+def test_a_pipeline_too_big_to_draw_is_described(data: report_html.ReportData) -> None:
+    """A pipeline of more blocks than MAX_DRAWN_BLOCKS gets its figures in a table and no drawing."""
+    p = data.run.step.pipeline
+    assert p is not None
+    big = p.model_copy(update={"microbatches": report_html.MAX_DRAWN_BLOCKS})
+    run = data.run.model_copy(update={"step": data.run.step.model_copy(update={"pipeline": big})})
+    huge = report_html.ReportData(run=run, scaling=data.scaling)
+    assert report_html.pipeline_figure(huge.run) is None
+    text = report_html.render_html(huge)
+    assert 'id="fig-pipeline"' not in text and "described, not drawn" in text
+    assert f"<td>{report_html.MAX_DRAWN_BLOCKS:,}</td>" in text
