@@ -5,5 +5,5 @@ from .report import PipelineReport, StepReport, step_report
 from .schedule import ScheduleBlock, pipeline_schedule
 from .step import PARTS, Prepared, StepArrays, evaluate, prepare
 
-__all__ = ["PARTS", "RECOMPUTE_CODES", "Candidates", "PipelineReport", "Prepared", "ScheduleBlock", "StepArrays", "StepReport", "evaluate", "pipeline_schedule",
-           "prepare", "step_report"]
+__all__ = ["PARTS", "RECOMPUTE_CODES", "Candidates", "PipelineReport", "Prepared", "ScheduleBlock", "StepArrays",
+           "StepReport", "evaluate", "pipeline_schedule", "prepare", "step_report"]
