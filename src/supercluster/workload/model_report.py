@@ -77,6 +77,11 @@ def _attention(model: Model) -> tuple[str, int]:
         kind = "MHA" if kv == model.heads else "MQA" if kv == 1 else "GQA"
         text = f"{kind}: {model.heads} heads, {_plural(kv, 'KV head')}, head dim {model.d_head}"
     windowed = sum(t == "sliding_attention" for t in model.layer_types or [])
+    if model.ssm is not None:
+        s = model.ssm
+        text += (f"; {model.ssm_layers} of {model.layers} layers Mamba-2 instead ({s.heads} heads x {s.head_dim}, "
+                 f"state {s.state}, {s.groups} groups, SSD chunk {s.chunk_size}), {model.attention_layers} attention"
+                 + (f", {s.mlp_free_layers} layers without an MLP" if s.mlp_free_layers else ""))
     if windowed:
         text += (f"; {windowed} of {model.layers} layers windowed ({model.sliding_window:,} tokens), "
                  f"{model.layers - windowed} full")

@@ -1,0 +1,77 @@
+"""Mamba-2 / attention hybrids in a Hugging Face config: which layers mix tokens with a Mamba-2 state-space mixer,
+and that mixer's shape.
+
+Nemotron-H (NVIDIA, "Nemotron-H: A Family of Accurate and Efficient Hybrid Mamba-Transformer Models",
+arXiv:2504.03624, §2.1; ``NemotronHConfig``): ``hybrid_override_pattern`` names each of ``num_hidden_layers``
+blocks, ``M`` a Mamba-2 block, ``*`` a self-attention block, ``-`` an MLP block, each behind its own RMSNorm; the
+Mamba-2 mixer has ``mamba_num_heads`` heads of ``mamba_head_dim`` channels, ``n_groups`` groups sharing B and C,
+a state of ``ssm_state_size``, a convolution of ``conv_kernel`` taps and an SSD chunk of ``chunk_size`` (Dao & Gu
+2024, arXiv:2405.21060). The Model's layer is a mixer block and the MLP block that follows it (model.py): the
+8B's 52 blocks, 24 Mamba-2, 4 attention and 24 MLP, become 28 layers, 4 of them without an MLP. An MLP block that
+follows no mixer (two MLP blocks in a row, or one first) has no such layer and is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .hf_config import Findings, HfConfig
+
+HYBRID_TYPES = frozenset({"nemotron_h"})  # the hybrid families read (others are refused by hf._check_supported)
+PATTERN = "hybrid_override_pattern"
+MAMBA, ATTENTION, MLP = "M", "*", "-"
+SSM_KEYS = (("heads", ("mamba_num_heads",)), ("head_dim", ("mamba_head_dim",)), ("state", ("ssm_state_size",)),
+            ("groups", ("n_groups",)), ("conv_kernel", ("conv_kernel",)), ("chunk_size", ("chunk_size",)))
+
+
+def _layers(cfg: HfConfig, blocks: int) -> tuple[list[str], int]:
+    """(the mixer of each layer, "mamba" or "full_attention"; how many layers have no MLP)."""
+    pattern = cfg.data.get(PATTERN)
+    if not isinstance(pattern, str) or not pattern:
+        raise cfg.error(f"expected a string of M, * and - (one per layer) {PATTERN!r}, got {pattern!r}", PATTERN)
+    other = sorted(set(pattern) - {MAMBA, ATTENTION, MLP})
+    if other:
+        raise cfg.error(f"{PATTERN!r} has block kinds {', '.join(repr(c) for c in other)}: only M (Mamba-2), "
+                        "* (attention) and - (MLP) are modelled", PATTERN)
+    if len(pattern) != blocks:
+        raise cfg.error(f"{PATTERN!r} names {len(pattern)} blocks, num_hidden_layers is {blocks}", PATTERN)
+    mixers: list[str] = []
+    with_mlp: list[bool] = []
+    for i, block in enumerate(pattern):
+        if block == MLP:
+            if not mixers or with_mlp[-1]:
+                raise cfg.error(f"{PATTERN!r}: the MLP block at {i} follows no mixer block (an MLP-only layer is "
+                                "not modelled)", PATTERN)
+            with_mlp[-1] = True
+        else:
+            mixers.append("mamba" if block == MAMBA else "full_attention")
+            with_mlp.append(False)
+    return mixers, with_mlp.count(False)
+
+
+def read_hybrid(cfg: HfConfig, family: str, found: Findings, origin: dict[str, str]
+                ) -> tuple[int, list[str], dict[str, Any]] | None:
+    """(layers, each layer's mixer, the ``ssm`` block) of a hybrid family's config; None for other families."""
+    if family not in HYBRID_TYPES:
+        return None
+    blocks, _ = cfg.need(("num_hidden_layers",))
+    mixers, mlp_free = _layers(cfg, blocks)
+    ssm: dict[str, Any] = {}
+    for field, keys in SSM_KEYS:
+        value, key = cfg.need(keys)
+        ssm[field] = value
+        origin[f"ssm.{field}"] = key
+    for field, key in (("conv_bias", "use_conv_bias"), ("proj_bias", "mamba_proj_bias")):
+        value = cfg.boolean(key)
+        if value is None:
+            default = field == "conv_bias"  # NemotronHConfig: use_conv_bias True, mamba_proj_bias False
+            found.assume(f"{cfg.where(key)} absent: {'a' if default else 'no'} bias (the {family} default)", "ssm")
+            value = default
+        ssm[field] = value
+    if mlp_free:
+        ssm["mlp_free_layers"] = mlp_free
+    origin["layers"] = origin["layer_types"] = origin["ssm.mlp_free_layers"] = PATTERN
+    found.note(f"{PATTERN}: {blocks} blocks read as {len(mixers)} layers (a mixer and the MLP after it), "
+               f"{mixers.count('mamba')} Mamba-2, {len(mixers) - mixers.count('mamba')} attention, "
+               f"{mlp_free} without an MLP")
+    return len(mixers), mixers, ssm
