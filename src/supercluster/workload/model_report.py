@@ -57,6 +57,10 @@ def _plural(count: int, noun: str) -> str:
 
 def _layer_pattern(model: Model, dense: int, moe_layers: int) -> str:
     if model.moe is None:
+        if model.ssm is not None:
+            bare = model.ssm.mlp_free_layers
+            return (f"{_plural(dense, 'dense layer')}: {model.ssm_layers} Mamba-2, {model.attention_layers} "
+                    f"attention" + (f"; {bare} without an MLP" if bare else ""))
         return _plural(dense, "dense layer")
     m = model.moe
     experts = f"{m.experts} routed experts, {m.top_k} active"
