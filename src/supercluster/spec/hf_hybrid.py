@@ -8,7 +8,8 @@ Mamba-2 mixer has ``mamba_num_heads`` heads of ``mamba_head_dim`` channels, ``n_
 a state of ``ssm_state_size``, a convolution of ``conv_kernel`` taps and an SSD chunk of ``chunk_size`` (Dao & Gu
 2024, arXiv:2405.21060). The Model's layer is a mixer block and the MLP block that follows it (model.py): the
 8B's 52 blocks, 24 Mamba-2, 4 attention and 24 MLP, become 28 layers, 4 of them without an MLP. An MLP block that
-follows no mixer (two MLP blocks in a row, or one first) has no such layer and is refused.
+follows no mixer (two MLP blocks in a row, or one first), or an attention block followed by another mixer, has no
+such layer and is refused.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ def _layers(cfg: HfConfig, blocks: int) -> tuple[list[str], int]:
         else:
             mixers.append("mamba" if block == MAMBA else "full_attention")
             with_mlp.append(False)
+    bare_attention = sum(1 for mixer, mlp in zip(mixers, with_mlp, strict=True) if not mlp and mixer != "mamba")
+    if bare_attention:
+        raise cfg.error(f"{PATTERN!r} has {bare_attention} attention blocks without an MLP after them: only Mamba-2 "
+                        "blocks without an MLP are modelled", PATTERN)
     return mixers, with_mlp.count(False)
 
 

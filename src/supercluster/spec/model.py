@@ -5,7 +5,8 @@ Nemotron-H), and the assumptions it rests on that its source does not state.
 A layer is a token mixer (attention, or a Mamba-2 mixer where ``layer_types`` says "mamba") followed by an MLP.
 Nemotron-H (arXiv:2504.03624 §2.1) stacks single-purpose blocks, Mamba-2, self-attention and MLP, each behind its
 own norm; a mixer block and the MLP block after it make one layer here, and a mixer block followed directly by
-another mixer is a layer without an MLP (``SSM.mlp_free_layers``; two norms a layer, one for those).
+another mixer is a layer without an MLP (``SSM.mlp_free_layers``, Mamba-2 layers; two norms a layer, one for
+those).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class SSM(Spec):
     conv_bias: bool = True
     proj_bias: bool = False
     mlp_free_layers: NonNegativeInt = Field(
-        default=0, description="layers with a mixer and no MLP (a Nemotron-H mixer block followed by another)")
+        default=0, description="Mamba-2 layers without an MLP (a Nemotron-H Mamba-2 block followed by another mixer)")
 
     @property
     def inner(self) -> int:
@@ -186,6 +187,7 @@ class Model(Cited):
         if self.ssm is not None and self.ssm.mlp_free_layers:
             if self.moe is not None:
                 raise ValueError("ssm.mlp_free_layers is only modelled for dense models (no 'moe' block)")
-            if self.ssm.mlp_free_layers > self.layers:
-                raise ValueError(f"ssm.mlp_free_layers({self.ssm.mlp_free_layers}) exceeds layers({self.layers})")
+            if self.ssm.mlp_free_layers > mamba:
+                raise ValueError(f"ssm.mlp_free_layers({self.ssm.mlp_free_layers}) exceeds the layers marked 'mamba'"
+                                 f"({mamba})")
         return self

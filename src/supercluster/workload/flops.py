@@ -29,6 +29,7 @@ from __future__ import annotations
 from ..spec.model import Model
 from .operators import attention_dims
 from .params import param_counts
+from .ssm import ssd_scan_flops_per_token_layer
 from .window import effective_window, equivalent_key_len
 
 
@@ -37,16 +38,6 @@ def attention_flops_per_token_layer(model: Model, seq_len: int, window: int | No
     ``window`` (None: a full layer)."""
     d_qk, d_v = attention_dims(model)
     return 2.0 * equivalent_key_len(seq_len, window) * model.heads * (d_qk + d_v)
-
-
-def ssd_scan_flops_per_token_layer(model: Model, seq_len: int) -> float:
-    """Forward FLOPs of one token through one Mamba-2 layer's SSD scan (module docstring); 0 without an SSM."""
-    if model.ssm is None:
-        return 0.0
-    s = model.ssm
-    q = float(min(s.chunk_size, seq_len))
-    hp = float(s.heads * s.head_dim)
-    return 2.0 * q * (s.groups * s.state + hp) + 4.0 * hp * s.state + 2.0 * hp * s.state / q
 
 
 def attention_flops_per_token(model: Model, seq_len: int) -> float:
