@@ -108,3 +108,12 @@ def test_model_needs_an_ssm_block_for_mamba_layers() -> None:
         Model.model_validate({**base, "ssm": None})
     with pytest.raises(ValueError, match="needs layers marked 'mamba'"):
         Model.model_validate({**base, "layer_types": None})
+
+
+def test_absent_bias_keys_are_listed_assumptions(tmp_path: Path) -> None:
+    """Without use_conv_bias / mamba_proj_bias the NemotronHConfig defaults (a conv bias, no projection bias) are
+    modelled and each listed as an assumption; the count is unchanged."""
+    data = {k: v for k, v in raw().items() if k not in ("use_conv_bias", "mamba_proj_bias")}
+    m = Model.model_validate(model_from_hf_config(write(tmp_path, data)))
+    assert len(m.assumptions) == 2 and all("bias" in a for a in m.assumptions)
+    assert param_counts(m).total == 8_100_852_736

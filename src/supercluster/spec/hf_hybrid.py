@@ -67,12 +67,11 @@ def read_hybrid(cfg: HfConfig, family: str, found: Findings, origin: dict[str, s
         ssm[field] = value
         origin[f"ssm.{field}"] = key
     for field, key in (("conv_bias", "use_conv_bias"), ("proj_bias", "mamba_proj_bias")):
-        value = cfg.boolean(key)
-        if value is None:
-            default = field == "conv_bias"  # NemotronHConfig: use_conv_bias True, mamba_proj_bias False
-            found.assume(f"{cfg.where(key)} absent: {'a' if default else 'no'} bias (the {family} default)", "ssm")
-            value = default
-        ssm[field] = value
+        flag = cfg.boolean(key)
+        if flag is None:
+            flag = field == "conv_bias"  # NemotronHConfig: use_conv_bias True, mamba_proj_bias False
+            found.assume(f"{cfg.where(key)} absent: {'a' if flag else 'no'} bias (the {family} default)", "ssm")
+        ssm[field] = flag
     if mlp_free:
         ssm["mlp_free_layers"] = mlp_free
     origin["layers"] = origin["layer_types"] = origin["ssm.mlp_free_layers"] = PATTERN
