@@ -106,3 +106,31 @@ def test_gap_widens_with_sequence() -> None:
                      / perf.evaluate(scenario(seq, True), c, cal).step_time_s[0])
 
     assert ratio(131072) > ratio(32768) > 1.0
+
+
+JAMBA = Path(__file__).resolve().parent.parent / "data" / "hf" / "Jamba-v0.1" / "config.json"
+
+
+@cache
+def jamba(seq: int, hybrid: bool = True) -> Scenario:
+    """Jamba v0.1 (or its 32 layers all attention) on 64 H100 at a sequence of ``seq``."""
+    model: dict[str, Any] = {"base": str(JAMBA), "seq_len": seq}
+    if not hybrid:
+        model |= {"layer_types": None, "ssm": None}
+    return build_scenario({"name": f"jamba-{seq}-{hybrid}", "cluster": {"base": "llama3-16k", "num_gpus": 64},
+                           "model": model, "training": {"tokens": 1.0e12, "global_batch": 64, "seq_len": seq}},
+                          check_rules=False)
+
+
+def test_mamba1_layer_work_and_long_sequence_step() -> None:
+    """A Jamba Mamba-1 layer runs in_proj, x_proj, dt_proj and out_proj split over tp and its selective scan
+    T/tp x (9 d_inner N + d_inner); at 64k tokens Jamba's step is below the same layers all attention."""
+    s = jamba(65536)
+    one, tp = np.ones(2), np.array([1.0, 4.0])
+    w = layer_work(s.model, "moe", seq_len=65536, micro_batch=one, tp=tp, cp=one, sp=np.ones(2, bool), ep=one * 8,
+                   etp=one, precision="bf16", mixer="mamba")
+    assert [g.name for g in w.gemms][:4] == ["ssm_in_proj", "ssm_x_proj", "ssm_dt_proj", "ssm_out_proj"]
+    np.testing.assert_allclose(w.attention_flops, 65536 * (9 * 8192 * 16 + 8192) / tp, rtol=1e-15)
+    c = candidates(tp=8, dp=1, cp=8, ep=8, micro_batch=1, sp=True, recompute="full")
+    cal = default_calibration()
+    assert perf.evaluate(s, c, cal).step_time_s[0] < perf.evaluate(jamba(65536, False), c, cal).step_time_s[0]

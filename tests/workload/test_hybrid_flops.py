@@ -51,3 +51,10 @@ def test_hybrid_costs_less_than_all_attention_at_long_sequence() -> None:
     assert hybrid_seq < dense_seq / 5
     # the scan is linear: doubling s leaves its per-token cost unchanged, attention's doubles
     assert ssd_scan_flops_per_token_layer(m, 2 * seq) == ssd_scan_flops_per_token_layer(m, seq)
+
+
+def test_mamba1_selective_scan_flops() -> None:
+    """Jamba's Mamba-1 scan: 9*d_inner*N + d_inner a token and layer (state-spaces/mamba issue #110), no chunk."""
+    m = Model.model_validate(model_from_hf_config(DATA / "Jamba-v0.1" / "config.json"))
+    assert ssd_scan_flops_per_token_layer(m, 4096) == ssd_scan_flops_per_token_layer(m, 262144) == \
+        9 * 8192 * 16 + 8192

@@ -5,8 +5,9 @@ Reads the key styles of Llama/Mistral/Qwen/Gemma (dense), GPT-2/GPT-J/GPT-NeoX (
 DeepSeek-V2/V3, Kimi K2, GLM-4.5, Llama 4, gpt-oss), DeepSeek's multi-head latent attention, and sliding-window
 attention (``sliding_window``, ``layer_types``). A multimodal config (``text_config``, ``language_config``) is read
 through its language model; the vision (or audio) tower is left out and says so. Mamba-2 / attention hybrids of
-the families :mod:`.hf_hybrid` reads (Nemotron-H) are read with their state-space layers; other hybrids with
-recurrent or state-space layers (Jamba, Zamba, RWKV, ...) are refused: they are not modelled yet.
+the families :mod:`.hf_hybrid` reads (Nemotron-H's Mamba-2, Jamba's Mamba-1) are read with their state-space
+layers; other hybrids with recurrent or state-space layers (Zamba, Falcon-H1, RWKV, ...) are refused: they are not
+modelled yet.
 
 Keys it does not need are ignored: the file is someone else's format. A missing or mistyped key it does need is a
 :class:`~supercluster.errors.FileFormatError` naming the file and the Hugging Face key. What the file leaves out and
@@ -54,7 +55,7 @@ GATED_TYPES = frozenset({
     "deepseek_v3", "kimi_k2", "gemma", "gemma2", "gemma3", "gemma3_text", "phi3", "olmo", "olmo2", "olmoe", "granite",
     "granitemoe", "internlm", "internlm2", "cohere", "cohere2", "stablelm", "yi", "baichuan", "exaone", "minicpm",
     "grok-1", "grok1", "glm", "glm4", "glm4_moe", "gpt_oss", "llama4", "llama4_text", "qwen2_vl", "qwen2_5_vl",
-    "mistral3", "phimoe",
+    "mistral3", "phimoe", "jamba",
 })
 # Families with a plain two-matrix MLP whose default FFN width is 4 * hidden when the key is null.
 PLAIN_TYPES = frozenset({
@@ -66,7 +67,7 @@ FOUR_X_FFN_TYPES = frozenset({"gpt2", "gptj", "gpt_neo", "gpt_bigcode", "codegen
 UNTIED_DEFAULT_TYPES = frozenset({
     "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek", "deepseek_v2",
     "deepseek_v3", "kimi_k2", "gpt_neox", "gptj", "phi", "phi3", "olmo", "olmo2", "olmoe", "codegen", "glm4_moe",
-    "gpt_oss", "llama4", "llama4_text", "nemotron_h",
+    "gpt_oss", "llama4", "llama4_text", "nemotron_h", "jamba",
 })
 # Wrappers around a language model of a known family (the family rules follow the language block's model_type).
 MULTIMODAL_TYPES = frozenset({"llava", "llava_next", "llava_onevision", "idefics3", "deepseek_vl_v2", "paligemma"})

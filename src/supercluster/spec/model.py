@@ -61,11 +61,16 @@ class MLA(Spec):
 
 
 class SSM(Spec):
-    """The Mamba-2 mixer of a hybrid's state-space layers (Dao & Gu 2024, "Transformers are SSMs",
-    arXiv:2405.21060, §7 and Figure 6; keys as Nemotron-H's config.json states them): ``heads`` x ``head_dim`` is the
-    inner width d_inner (expand * hidden), B and C shared by the heads of each of ``groups`` groups (the paper's
-    multi-value / grouped heads, §7.2), a state of ``state`` per head channel, a causal depthwise convolution of
-    ``conv_kernel`` taps, the scan computed in chunks of ``chunk_size`` tokens (the SSD algorithm, §6)."""
+    """The state-space mixer of a hybrid's Mamba layers. Mamba-2 (``version`` 2; Dao & Gu 2024, "Transformers are
+    SSMs", arXiv:2405.21060, §7 and Figure 6; keys as Nemotron-H's config.json states them): ``heads`` x
+    ``head_dim`` is the inner width d_inner (expand * hidden), B and C shared by the heads of each of ``groups``
+    groups (the paper's multi-value / grouped heads, §7.2), a state of ``state`` per head channel, a causal depthwise
+    convolution of ``conv_kernel`` taps, the scan computed in chunks of ``chunk_size`` tokens (the SSD algorithm,
+    §6). Mamba-1 (``version`` 1; Gu & Dao 2023, arXiv:2312.00752, §3; Jamba) is the same with a head per channel
+    (``head_dim`` 1, ``heads`` = d_inner, one group: B and C shared by every channel, as the Mamba-2 paper reads it,
+    §7.1) and dt through a low-rank projection of ``dt_rank``."""
+
+    version: Literal[1, 2] = 2
 
     heads: PositiveInt = Field(description="SSM heads (mamba_num_heads)")
     head_dim: PositiveInt = Field(description="channels per SSM head (mamba_head_dim); heads*head_dim = d_inner")
@@ -75,6 +80,7 @@ class SSM(Spec):
     chunk_size: PositiveInt = Field(default=256, description="tokens per chunk of the SSD scan (Q)")
     conv_bias: bool = True
     proj_bias: bool = False
+    dt_rank: PositiveInt | None = Field(default=None, description="Mamba-1's rank of the dt projection")
     mlp_free_layers: NonNegativeInt = Field(
         default=0, description="Mamba-2 layers without an MLP (a Nemotron-H Mamba-2 block followed by another mixer)")
 
@@ -86,6 +92,11 @@ class SSM(Spec):
     def _groups_divide_heads(self) -> SSM:
         if self.heads % self.groups:
             raise ValueError(f"groups({self.groups}) must divide heads({self.heads})")
+        if self.version == 1 and (self.dt_rank is None or self.head_dim != 1 or self.groups != 1):
+            raise ValueError(f"a Mamba-1 mixer (version 1) has head_dim 1 (got {self.head_dim}), groups 1 (got "
+                             f"{self.groups}) and a dt_rank (got {self.dt_rank})")
+        if self.version == 2 and self.dt_rank is not None:
+            raise ValueError("dt_rank is a Mamba-1 field (version 1)")
         return self
 
 

@@ -16,7 +16,9 @@
   and the output projection's input (Megatron-Core's MambaMixer: separate column- and row-parallel linears), all
   split over tp with the heads; no K, V or scores. A Mamba-2 layer without an MLP keeps one norm's worth of the
   replicated region and no MLP. Per-op recompute (torchtitan) is priced as for an attention layer (an
-  approximation). State-space layers are taken as spread evenly over the pipeline stages.
+  approximation). State-space layers are taken as spread evenly over the pipeline stages. A Mamba-1 layer keeps what
+  mamba_ssm's MambaInnerFn saves (ops/selective_scan_interface.py: x and z, x_proj's output, the scan's output
+  and its fp32 chunk states; the convolution's output and dt recomputed).
 - Block recompute (Megatron-LM --recompute-granularity full --recompute-method block): full-layer recompute of
   only the first k layers of each stage, with k the fewest that bring the stage within the memory budget.
 - Pipeline: the first stage holds the activations of pp micro-batches under 1F1B, times (1 + (pp-1)/(pp*v)) for
@@ -116,6 +118,7 @@ def stage_params(model: Model, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, e
     return np.maximum(first, last), expert
 
 
+MAMBA1_SCAN_CHUNK = 2048  # tokens per chunk of mamba_ssm's selective-scan CUDA kernel (kNChunkSize)
 SELECTIVE_DEFAULT = frozenset({"core_attn"})  # Megatron-LM --recompute-granularity selective, default modules
 RECOMPUTE_MODULES = frozenset({"core_attn", "layernorm", "mlp", "moe_act", "moe", "shared_experts", "mla_up_proj"})
 
@@ -172,7 +175,14 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
     # The s x s score matrix without flash attention: softmax output, plus dropout mask and output.
     keys = float(band_keys(seq_len, window))  # keys per query with a score (s without a window)
     scores = T * keys * H / tp * (ACT_BYTES + (1 + ACT_BYTES if drop else 0))
-    if mamba:
+    if mamba and model.ssm is not None and model.ssm.version == 1:
+        # mamba_ssm MambaInnerFn (checkpoint_lvl 1): x and z, x_proj's output (dt, B, C), the scan's output and its
+        # fp32 chunk states (two N-vectors a channel per 2048 tokens); conv output and dt recomputed
+        ssm1, dt_rank = model.ssm, float(model.ssm.dt_rank or 0)
+        attn = ACT_BYTES * T * (3.0 * ssm1.inner / tp + dt_rank + 2.0 * ssm1.state) \
+            + 4.0 * 2.0 * ssm1.state * ssm1.inner / tp * np.ceil(T / MAMBA1_SCAN_CHUNK)
+        scores = np.zeros_like(T)
+    elif mamba:
         assert model.ssm is not None
         inner, groups = model.ssm.inner, model.ssm.groups
         width = ssm_in_proj_width(model) - 2 * groups * model.ssm.state  # z, x, dt split by heads

@@ -59,8 +59,8 @@ def _layer_pattern(model: Model, dense: int, moe_layers: int) -> str:
     if model.moe is None:
         if model.ssm is not None:
             bare = model.ssm.mlp_free_layers
-            return (f"{_plural(dense, 'dense layer')}: {model.ssm_layers} Mamba-2, {model.attention_layers} "
-                    f"attention" + (f"; {bare} without an MLP" if bare else ""))
+            return (f"{_plural(dense, 'dense layer')}: {model.ssm_layers} Mamba-{model.ssm.version}, "
+                    f"{model.attention_layers} attention" + (f"; {bare} without an MLP" if bare else ""))
         return _plural(dense, "dense layer")
     m = model.moe
     experts = f"{m.experts} routed experts, {m.top_k} active"
@@ -83,8 +83,10 @@ def _attention(model: Model) -> tuple[str, int]:
     windowed = sum(t == "sliding_attention" for t in model.layer_types or [])
     if model.ssm is not None:
         s = model.ssm
-        text += (f"; {model.ssm_layers} of {model.layers} layers Mamba-2 instead ({s.heads} heads x {s.head_dim}, "
-                 f"state {s.state}, {s.groups} groups, SSD chunk {s.chunk_size}), {model.attention_layers} attention"
+        shape = (f"d_inner {s.inner}, state {s.state}, dt rank {s.dt_rank}" if s.version == 1 else
+                 f"{s.heads} heads x {s.head_dim}, state {s.state}, {s.groups} groups, SSD chunk {s.chunk_size}")
+        text += (f"; {model.ssm_layers} of {model.layers} layers Mamba-{s.version} instead ({shape}), "
+                 f"{model.attention_layers} attention"
                  + (f", {s.mlp_free_layers} layers without an MLP" if s.mlp_free_layers else ""))
     if windowed:
         text += (f"; {windowed} of {model.layers} layers windowed ({model.sliding_window:,} tokens), "

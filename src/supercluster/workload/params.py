@@ -13,6 +13,10 @@ Per layer (no biases; norms count their scale vector):
   G groups, state N, H_s heads of P channels), a depthwise causal convolution over x, B and C
   ((d_inner + 2*G*N)*(k + 1) with its bias), A, D and the dt bias (H_s each), the gated norm (d_inner) and the
   output projection d_inner*h; a layer without an MLP (ssm.mlp_free_layers) has one norm instead of two.
+  Mamba-1 (Gu & Dao 2023, arXiv:2312.00752, §3.4 and mamba_ssm's Mamba module): in_proj h*2*d_inner to x and z,
+  the convolution over x d_inner*(k + 1), x_proj d_inner*(R + 2N) to dt, B and C, dt_proj R*d_inner + d_inner,
+  A d_inner*N, D d_inner, out_proj d_inner*h (no gated norm; Jamba's three small norms of dt, B and C, R + 2N
+  weights a layer, are left out).
 Embedding V*h, LM head V*h unless tied, final norm h. Learned position embeddings (GPT-3's 2048*h) are left out:
 <0.02% of any model here.
 """
@@ -64,12 +68,14 @@ def ssm_conv_channels(model: Model) -> int:
     """Channels of the Mamba-2 convolution: x, B and C (d_inner + 2*G*N)."""
     assert model.ssm is not None
     s = model.ssm
-    return s.inner + 2 * s.groups * s.state
+    return s.inner if s.version == 1 else s.inner + 2 * s.groups * s.state
 
 
 def ssm_in_proj_width(model: Model) -> int:
-    """Output width of the Mamba-2 input projection: z, x, B, C and dt."""
+    """Output width of the input projection: z, x, B, C and dt (Mamba-2); z and x (Mamba-1)."""
     assert model.ssm is not None
+    if model.ssm.version == 1:
+        return 2 * model.ssm.inner
     return model.ssm.inner + ssm_conv_channels(model) + model.ssm.heads
 
 
@@ -81,6 +87,11 @@ def ssm_mixer_params(model: Model) -> int:
     width = ssm_in_proj_width(model)
     conv = ssm_conv_channels(model) * (s.conv_kernel + (1 if s.conv_bias else 0))
     bias = (width + h) if s.proj_bias else 0
+    if s.version == 1:
+        assert s.dt_rank is not None  # guaranteed by SSM validation
+        x_proj = s.inner * (s.dt_rank + 2 * s.state)
+        dt_proj = s.dt_rank * s.inner + s.inner
+        return h * width + conv + x_proj + dt_proj + s.inner * s.state + s.inner + s.inner * h + bias
     return h * width + conv + 3 * s.heads + s.inner + s.inner * h + bias
 
 
