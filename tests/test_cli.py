@@ -304,7 +304,7 @@ def test_plan_of_a_mamba2_hybrid_config_json(cli, tmp_path: Path) -> None:
                                            "training": {"tokens": 1.0e12, "global_batch": 256, "seq_len": 8192}})
     run = _run_json(cli, str(f))
     m, step = run["model"], run["step"]
-    assert m["family"] == "nemotron_h" and m["layers"] == 28 and m["assumptions"] == []
+    assert m["family"] == "nemotron_h" and m["layers"] == 28 and m["ssm_layers"] == 24 and m["assumptions"] == []
     assert "24 Mamba-2, 4 attention; 4 without an MLP" in m["layer_pattern"]
     assert m["params"] == step["params"] == 8_100_852_736
     assert 0 < step["mfu"] <= step["hfu"] < 1 and step["fits"]

@@ -74,7 +74,8 @@ def _jamba(cfg: HfConfig, found: Findings, origin: dict[str, str]) -> tuple[int,
             value = default
             found.assume(f"{cfg.where(key)} absent: {default}, the jamba default", "ssm", "layer_types")
         values[field] = value
-        origin[f"ssm.{field}"] = key
+        if field in ("state", "conv_kernel"):
+            origin[f"ssm.{field}"] = key
     if values["offset"] >= values["period"]:
         raise cfg.error(f"attn_layer_offset({values['offset']}) must be below attn_layer_period"
                         f"({values['period']})", "attn_layer_offset")

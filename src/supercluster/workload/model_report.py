@@ -1,6 +1,6 @@
-"""ModelReport: what a run's figures count for its model — the layers (dense, mixture-of-experts, windowed), the
-parameters with and without the input embedding, the N that MFU is computed from, the published totals, and every
-assumption the model rests on. Pure accounting over :func:`~supercluster.workload.params.param_counts`."""
+"""ModelReport: what a run's figures count for its model — the layers (dense, mixture-of-experts, windowed,
+state-space), the parameters with and without the input embedding, the N that MFU is computed from, the published
+totals, and every assumption the model rests on. Pure accounting over :func:`~supercluster.workload.params.param_counts`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class ModelReport(BaseModel):
     attention: str  # heads, KV heads, latent attention, and which layers attend through a window
     windowed_layers: int
     sliding_window: int | None
+    ssm_layers: int = 0  # layers whose mixer is a Mamba (state-space) mixer instead of attention
     params: int
     params_without_input_embedding: int
     active_params: int
@@ -103,6 +104,7 @@ def model_report(model: Model) -> ModelReport:
         dense_layers=pc.dense_layers, moe_layers=pc.moe_layers,
         layer_pattern=_layer_pattern(model, pc.dense_layers, pc.moe_layers), attention=attention,
         windowed_layers=windowed, sliding_window=model.sliding_window if windowed else None,
+        ssm_layers=model.ssm_layers,
         params=pc.total, params_without_input_embedding=pc.total_without_input_embedding,
         active_params=pc.active, active_params_without_input_embedding=pc.active_without_input_embedding,
         mfu_params=pc.non_embedding_active, mfu_params_basis=MFU_PARAMS_BASIS,
