@@ -310,6 +310,12 @@ def test_plan_of_a_mamba2_hybrid_config_json(cli, tmp_path: Path) -> None:
     assert 0 < step["mfu"] <= step["hfu"] < 1 and step["fits"]
 
 
+def test_a_bad_ssm_override_is_one_located_line(cli, tmp_path: Path) -> None:
+    """--set model.ssm.groups that does not divide the SSM heads: one located error line, exit 2."""
+    f = _write_yaml(tmp_path / "nh.yaml", {**GPT_OSS, "model": str(HF_DATA / "Nemotron-H-8B-Base-8K" / "config.json")})
+    cli("plan", str(f), "--set", "model.ssm.groups=3").one_error_line(str(f), "model.ssm")
+
+
 @pytest.mark.parametrize("command", ["plan", "search"])
 def test_strict_refuses_a_model_resting_on_assumptions(cli, tmp_path: Path, command: str) -> None:
     """`plan/search --strict` on a config.json with assumptions: exit 2, one line naming the config file and each

@@ -159,3 +159,16 @@ def test_jamba_auto_dt_rank_and_bad_offset(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError) as info:
         model_from_hf_config(path)
     assert (info.value.file, info.value.field) == (str(path), "attn_layer_offset")
+
+
+@pytest.mark.parametrize(("fields", "needle"), [
+    ({"version": 1, "heads": 64, "head_dim": 2, "state": 16, "dt_rank": 8}, "head_dim 1"),
+    ({"version": 1, "heads": 64, "head_dim": 1, "state": 16}, "dt_rank"),
+    ({"heads": 64, "head_dim": 64, "state": 128, "dt_rank": 8}, "Mamba-1 field"),
+    ({"heads": 64, "head_dim": 64, "state": 128, "groups": 3}, "must divide heads"),
+])
+def test_ssm_shape_rules(fields: dict[str, Any], needle: str) -> None:
+    """An SSM block that is neither a Mamba-2 nor a Mamba-1 shape is refused, naming the rule."""
+    from supercluster.spec import SSM
+    with pytest.raises(ValueError, match=needle):
+        SSM.model_validate(fields)
