@@ -39,12 +39,12 @@ window types are taken as spread evenly over the dense and MoE layers of a stage
 modelled passing every K/V block as without a window (a ring skipping the blocks outside the window would send
 fewer), with less windowed attention to hide it behind.
 
-Mamba-2 layers of a hybrid (workload.ssm) are timed the same way: each layer kind once more with a Mamba-2 mixer
-in place of attention (its projections as GEMMs, its SSD scan as an attention-like kernel over one chunk, the
-tensor-parallel collectives of an attention layer), and once more without an MLP when some Mamba-2 layers have
+Mamba layers of a hybrid (workload.ssm; Mamba-2 or Mamba-1) are timed the same way: each layer kind once more with
+a Mamba mixer in place of attention (its projections as GEMMs, its scan as an attention-like kernel over one chunk,
+the tensor-parallel collectives of an attention layer), and once more without an MLP when some Mamba layers have
 none; a kind's layer time mixes them by the model-wide shares of those layers, for t_max and t_crit alike (the
 state-space layers taken as spread evenly over the stages). The context-parallel ring is kept as for attention
-(an approximation: a Mamba-2 layer under context parallelism passes its chunk states, not K and V).
+(an approximation: a Mamba layer under context parallelism passes its chunk states, not K and V).
 """
 
 from __future__ import annotations
@@ -119,8 +119,8 @@ class _LayerComm:
 
     work: LayerWork
     window_work: LayerWork | None  # the same layer with sliding-window attention (None: no layer is windowed)
-    ssm_work: LayerWork | None  # the same layer with a Mamba-2 mixer (None: no such layer with an MLP)
-    bare_work: LayerWork | None  # a Mamba-2 layer without an MLP (None: no such layer)
+    ssm_work: LayerWork | None  # the same layer with a Mamba mixer (None: no such layer with an MLP)
+    bare_work: LayerWork | None  # a Mamba layer without an MLP (None: no such layer)
     tp_fwd: np.ndarray  # the tensor-parallel collectives of one forward pass
     cp_fwd: np.ndarray  # the context-parallel ring of one forward pass
     a2a: np.ndarray  # one expert all-to-all (0 for a dense layer)
@@ -272,8 +272,8 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
         a2a, ep_algo = ep_coll.time_s, ep_coll.algorithm
     else:
         a2a, ep_algo = np.zeros_like(tp), np.full(tp.shape, ALGORITHMS.index("pairwise"))
-    return _LayerComm(work=work, window_work=window_work, ssm_work=ssm_work, bare_work=bare_work, tp_fwd=collectives * one, cp_fwd=(cp - 1.0) * step_s,
-                      a2a=a2a, tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm, ep_algo=ep_algo)
+    return _LayerComm(work=work, window_work=window_work, ssm_work=ssm_work, bare_work=bare_work,
+                      tp_fwd=collectives * one, cp_fwd=(cp - 1.0) * step_s, a2a=a2a, tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm, ep_algo=ep_algo)
 
 
 def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray, inv: np.ndarray,
@@ -531,7 +531,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
             x = x0 = getattr(times[kind], attr)
             if kind in window_times:
                 x = x + window_share * (getattr(window_times[kind], attr) - x0)
-            for variant in ("ssm", "bare"):  # Mamba-2 layers, at their model-wide share on every stage
+            for variant in ("ssm", "bare"):  # Mamba layers, at their model-wide share on every stage
                 if variant in variant_times:
                     x = x + ssm_shares[variant] * (getattr(variant_times[variant][kind], attr) - x0)
             total = total + n * x

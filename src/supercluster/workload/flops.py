@@ -20,6 +20,7 @@ per token and layer, forward, with H heads of P channels, state N, G groups shar
   the recurrence between chunks (one H·N·P update per chunk)         2·H·N·P/Q
 with Q = min(chunk_size, T) and the diagonal blocks counted whole, as the kernel computes them (the PaLM habit of
 not halving causal work). Linear in T, against the attention term's T²: a hybrid at long sequences costs far less.
+Mamba-1 layers (Jamba) scan 9*d_inner*N + d_inner FLOPs a token (workload.ssm), no chunk.
 The backward is taken as twice the forward, as for every other term (3x forward in all); the MFU counts the scan
 as PaLM counts attention, and recompute repeats it as it repeats the attention core (full and selective).
 """

@@ -110,7 +110,7 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
     executed FLOPs over the equivalent key length s_eq(s, w); unfused attention computes and stores a band of
     min(s, w) keys per query instead of s (a banded implementation, Longformer's sliding chunks).
 
-    ``mixer`` "mamba": a Mamba-2 mixer in place of attention (workload.ssm): its projections are GEMMs, its SSD scan
+    ``mixer`` "mamba": a Mamba mixer (Mamba-2 or Mamba-1) in place of attention (workload.ssm): its projections are GEMMs, its SSD scan
     is carried in ``attention_flops`` (executed = model FLOPs: the kernel computes whole diagonal chunks) and timed
     as an attention kernel; ``mlp`` False: a layer without an MLP (nor its norm and residual add).
     """

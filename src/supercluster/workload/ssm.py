@@ -1,8 +1,10 @@
-"""The work of a Mamba-2 mixer on one GPU (hybrids, spec.model.SSM): its GEMMs, its SSD scan and its memory-bound
-kernels, for arrays of parallel degrees, and how the state-space layers share a pipeline stage.
+"""The work of a Mamba mixer on one GPU (hybrids, spec.model.SSM: Mamba-2, and Mamba-1 where it differs): its
+GEMMs, its scan and its memory-bound kernels, for arrays of parallel degrees, and how the state-space layers share a
+pipeline stage.
 
 Tensor parallelism splits the mixer as Megatron-Core's MambaMixer does (megatron/core/ssm/mamba_mixer.py; the
-Mamba-2 paper, arXiv:2405.21060 §8, "tensor parallelism ... like attention heads"): the input projection is
+Mamba-2 paper, arXiv:2405.21060 §8, makes the block's projections parallel so that tensor parallelism splits it by
+heads with the collectives of an attention block): the input projection is
 column-parallel (z, x and dt by heads, B and C by groups, at least one group a rank as KV heads are replicated past
 their count), the convolution, scan and gated norm run on the rank's heads, the output projection is row-parallel;
 so a Mamba-2 layer has the tensor-parallel collectives of an attention layer (an all-gather before, a reduce-scatter
