@@ -301,6 +301,25 @@ def test_plan_of_a_config_json_reports_its_counts(cli, tmp_path: Path) -> None:
     assert m["assumptions"] == [] and m["published_params"] is None
 
 
+def test_plan_of_a_mamba2_hybrid_config_json(cli, tmp_path: Path) -> None:
+    """plan --json of Nemotron-H-8B's config.json works end to end: 28 layers (24 Mamba-2, 4 attention, 4 without an
+    MLP) in the model report, 8.10B parameters, MFU over the model FLOPs with the SSD scan, no assumption."""
+    f = _write_yaml(tmp_path / "nh.yaml", {**GPT_OSS, "model": str(HF_DATA / "Nemotron-H-8B-Base-8K" / "config.json"),
+                                           "training": {"tokens": 1.0e12, "global_batch": 256, "seq_len": 8192}})
+    run = _run_json(cli, str(f))
+    m, step = run["model"], run["step"]
+    assert m["family"] == "nemotron_h" and m["layers"] == 28 and m["ssm_layers"] == 24 and m["assumptions"] == []
+    assert "24 Mamba-2, 4 attention; 4 without an MLP" in m["layer_pattern"]
+    assert m["params"] == step["params"] == 8_100_852_736
+    assert 0 < step["mfu"] <= step["hfu"] < 1 and step["fits"]
+
+
+def test_a_bad_ssm_override_is_one_located_line(cli, tmp_path: Path) -> None:
+    """--set model.ssm.groups that does not divide the SSM heads: one located error line, exit 2."""
+    f = _write_yaml(tmp_path / "nh.yaml", {**GPT_OSS, "model": str(HF_DATA / "Nemotron-H-8B-Base-8K" / "config.json")})
+    cli("plan", str(f), "--set", "model.ssm.groups=3").one_error_line(str(f), "model.ssm")
+
+
 @pytest.mark.parametrize("command", ["plan", "search"])
 def test_strict_refuses_a_model_resting_on_assumptions(cli, tmp_path: Path, command: str) -> None:
     """`plan/search --strict` on a config.json with assumptions: exit 2, one line naming the config file and each

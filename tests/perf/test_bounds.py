@@ -3,7 +3,9 @@
 A step is never shorter than the model FLOPs over the peak of every GPU, nor than one micro-batch's trip through
 every layer of the model (the critical path no pipeline schedule can shorten), nor than the communication it
 reports as exposed. Each bound is computed from pieces independent of the pipeline formula. The models are drawn
-with and without sliding-window attention (every layer, alternate layers, Gemma 3's five local to one global).
+with and without sliding-window attention (every layer, alternate layers, Gemma 3's five local to one global), and
+as Mamba-2 or Mamba-1 hybrids (seven layers in eight a state-space mixer, some Mamba-2 ones without an MLP when the
+model is dense).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def cases(draw: st.DrawFn) -> dict[str, object]:
             "seed": draw(st.integers(0, 2**31)),
             "window": draw(st.sampled_from([None, None, 512, 4096])),
             "pattern": draw(st.sampled_from(["every", "alternate", "5:1"])),
+            "hybrid": draw(st.sampled_from([0, 0, 2, 1])),  # no state-space layers, Mamba-2, Mamba-1
             "beyond_rules": draw(st.booleans())}
 
 
@@ -50,6 +53,16 @@ def _space(case: dict[str, object]) -> tuple[Scenario, perf.Candidates]:
         local = {"every": lambda i: True, "alternate": lambda i: i % 2 == 0, "5:1": lambda i: i % 6 != 5}[
             str(case["pattern"])]
         model["layer_types"] = ["sliding_attention" if local(i) else "full_attention" for i in range(layers)]
+    if case["hybrid"]:
+        spec = entry("models", str(case["model"]))
+        layers, hidden = int(spec["layers"]), int(spec["hidden"])
+        kinds = list(model.get("layer_types") or ["full_attention"] * layers)  # type: ignore[call-overload]
+        model["layer_types"] = ["mamba" if i % 8 != 3 else kinds[i] for i in range(layers)]
+        if all(t != "sliding_attention" for t in model["layer_types"]):  # type: ignore[union-attr]
+            model["sliding_window"] = None
+        model["ssm"] = {"heads": 2 * hidden // 64, "head_dim": 64, "state": 128, "groups": 8, "chunk_size": 128,
+                        "mlp_free_layers": 0 if "moe" in spec else layers // 8} if case["hybrid"] == 2 else {
+            "version": 1, "heads": 2 * hidden, "head_dim": 1, "state": 16, "dt_rank": -(-hidden // 16)}
     s = build_scenario({"name": "bounds", "cluster": {"base": case["cluster"], "num_gpus": case["gpus"]},
                         "model": model,
                         "training": {"tokens": 1e12, "global_batch": case["global_batch"],

@@ -320,7 +320,7 @@ def test_non_object_or_undecodable_json_is_a_file_format_error(tmp_path: Path, t
      "list of layer indices"),
     ({"is_encoder_decoder": True}, "is_encoder_decoder", "encoder-decoder"),
     ({"layer_types": ["full_attention", "linear_attention"]}, "layer_types", "'linear_attention'"),
-    ({"model_type": "jamba"}, "model_type", "hybrids are not modelled yet"),
+    ({"model_type": "zamba2"}, "model_type", "hybrids are not modelled yet"),
     ({"layer_types": ["full_attention"] * 31}, "layer_types", "lists 31 layers, the model has 32"),
     ({"layer_types": ["sliding_attention"] * 32}, "sliding_window", "no window size"),
     ({"moe_layers": [0, 40], "num_local_experts": 8, "num_experts_per_tok": 2}, "moe_layers", "from 0 to 31"),

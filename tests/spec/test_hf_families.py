@@ -1,5 +1,5 @@
 """The families read from config keys since issue 13 (Llama 4, GLM-4.5, gpt-oss, Gemma 3, Qwen2-MoE, Kimi K2,
-multimodal configs, sliding windows), each assumption listed, and the hybrids refused."""
+multimodal configs, sliding windows), each assumption listed, and the hybrids not read (Zamba) refused."""
 
 from __future__ import annotations
 
@@ -285,13 +285,16 @@ def test_assumptions_name_the_fields_they_concern() -> None:
 # --- hybrids --------------------------------------------------------------------------------------------------
 
 
-def test_nemotron_h_hybrid_is_refused_saying_hybrids_are_not_modelled_yet() -> None:
-    """Nemotron-H (Mamba-2 and attention layers) is refused with one clear line: hybrids are not modelled yet."""
-    path = DATA / "Nemotron-H-8B-Base-8K" / "config.json"
+def test_zamba_hybrid_is_refused_saying_hybrids_are_not_modelled_yet(tmp_path: Path) -> None:
+    """A hybrid family not read yet (Zamba2) is refused with one clear line naming its model_type."""
+    data = {**raw("Meta-Llama-3-8B"), "model_type": "zamba2", "attn_layer_period": 8}
+    path = tmp_path / "j" / "config.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(FileFormatError) as info:
         model_from_hf_config(path)
     assert (info.value.file, info.value.field) == (str(path), "model_type")
-    assert "hybrids are not modelled yet" in info.value.message and "nemotron_h" in info.value.message
+    assert "hybrids are not modelled yet" in info.value.message and "zamba2" in info.value.message
 
 
 @pytest.mark.parametrize("key", ["hybrid_override_pattern", "attn_layer_period", "ssm_state_size"])

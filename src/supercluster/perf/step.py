@@ -38,6 +38,13 @@ ceil(L/pp) layers, the one with the most full-attention layers) for t_max, by th
 window types are taken as spread evenly over the dense and MoE layers of a stage. The context-parallel ring is
 modelled passing every K/V block as without a window (a ring skipping the blocks outside the window would send
 fewer), with less windowed attention to hide it behind.
+
+Mamba layers of a hybrid (workload.ssm; Mamba-2 or Mamba-1) are timed the same way: each layer kind once more with
+a Mamba mixer in place of attention (its projections as GEMMs, its scan as an attention-like kernel over one chunk,
+the tensor-parallel collectives of an attention layer), and once more without an MLP when some Mamba layers have
+none; a kind's layer time mixes them by the model-wide shares of those layers, for t_max and t_crit alike (the
+state-space layers taken as spread evenly over the stages). The context-parallel ring is kept as for attention
+(an approximation: a Mamba layer under context parallelism passes its chunk states, not K and V).
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ from ..workload.operators import (
     lm_head_work,
 )
 from ..workload.software import SoftwareChoices, communicators, framework_memory_options
+from ..workload.ssm import scan_key_len, ssm_layer_shares
 from ..workload.window import effective_window, equivalent_key_len, windowed_on_busiest_stage
 from .candidates import ORDERS, Candidates
 from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
@@ -117,6 +125,8 @@ class _LayerComm:
 
     work: LayerWork
     window_work: LayerWork | None  # the same layer with sliding-window attention (None: no layer is windowed)
+    ssm_work: LayerWork | None  # the same layer with a Mamba mixer (None: no such layer with an MLP)
+    bare_work: LayerWork | None  # a Mamba layer without an MLP (None: no such layer)
     tp_fwd: np.ndarray  # the tensor-parallel collectives of one forward pass
     cp_fwd: np.ndarray  # the context-parallel ring of one forward pass
     a2a: np.ndarray  # one expert all-to-all (0 for a dense layer)
@@ -197,8 +207,10 @@ class Prepared:
     replicas: tuple[_ReplicaComm, ...]
     window: int | None = None  # the sliding window of the model's windowed layers, when it limits them
     # compute times by the kernel knobs they were made with (a fit varies the other knobs far more often): per layer
-    # kind with full attention, the same with windowed attention, the head's forward and backward
-    memo: dict[tuple[float, ...], tuple[dict[str, _LayerBase], dict[str, _LayerBase], np.ndarray, np.ndarray]] = (
+    # kind with full attention, per variant (windowed attention, a Mamba-2 mixer, one without an MLP) per layer
+    # kind, the head's forward and backward
+    memo: dict[tuple[float, ...], tuple[dict[str, _LayerBase], dict[str, dict[str, _LayerBase]], np.ndarray,
+                                        np.ndarray]] = (
         field(default_factory=dict, compare=False, repr=False))
 
 
@@ -236,6 +248,11 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
     window_work = None if window is None else layer_work(
         model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
         precision=s.training.precision, flash_attention=s.training.flash_attention, window=window)
+    with_mlp, without_mlp = ssm_layer_shares(model)
+    ssm_work, bare_work = (None if share == 0.0 else layer_work(
+        model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
+        precision=s.training.precision, flash_attention=s.training.flash_attention, mixer="mamba", mlp=mlp)
+        for share, mlp in ((with_mlp, True), (without_mlp, False)))
 
     T = mb * seq / cp
     # Tensor parallel: an all-gather and a reduce-scatter of the T x h activations around attention and
@@ -261,16 +278,23 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
         a2a, ep_algo = ep_coll.time_s, ep_coll.algorithm
     else:
         a2a, ep_algo = np.zeros_like(tp), np.full(tp.shape, ALGORITHMS.index("pairwise"))
-    return _LayerComm(work=work, window_work=window_work, tp_fwd=collectives * one, cp_fwd=(cp - 1.0) * step_s,
-                      a2a=a2a, tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm, ep_algo=ep_algo)
+    return _LayerComm(work=work, window_work=window_work, ssm_work=ssm_work, bare_work=bare_work,
+                      tp_fwd=collectives * one, cp_fwd=(cp - 1.0) * step_s, a2a=a2a, tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm, ep_algo=ep_algo)
 
 
 def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray, inv: np.ndarray,
-                window: int | None = None) -> _LayerBase:
+                window: int | None = None, variant: str = "") -> _LayerBase:
     """The layer's compute times under the calibration's kernel knobs, spread over the candidates; with a
     ``window``, those of the same layer with sliding-window attention: its kernel's key length is the window's
-    equivalent one (workload.window), at most the s/cp keys of a context-parallel block."""
-    if window is None:
+    equivalent one (workload.window), at most the s/cp keys of a context-parallel block; ``variant`` "ssm" or
+    "bare", those of the layer with a Mamba-2 mixer (and an MLP, or none), its scan timed over one chunk
+    (workload.ssm)."""
+    if variant:
+        work = comm.ssm_work if variant == "ssm" else comm.bare_work
+        assert work is not None
+        key_len = np.minimum(s.seq_len / cp, scan_key_len(s.model, s.seq_len))
+        fwd, bwd, attn_f, attn_b = _compute_times(s, cal, work, key_len)
+    elif window is None:
         fwd, bwd, attn_f, attn_b = _compute_times(s, cal, comm.work, s.seq_len / cp)
     else:
         assert comm.window_work is not None
@@ -473,18 +497,24 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
             prepared.memo.clear()
         head_times = _compute_times(s, cal, prepared.head, s.seq_len / shape_cp)
         w = prepared.window
-        prepared.memo[kernel_knobs] = ({kind: _layer_base(s, cal, comm, shape_cp, inv)
-                                        for kind, comm in prepared.comm.items()},
-                                       {} if w is None else {kind: _layer_base(s, cal, comm, shape_cp, inv, w)
-                                                             for kind, comm in prepared.comm.items()},
-                                       head_times[0][inv], head_times[1][inv])
-    bases, window_bases, head_f, head_b = prepared.memo[kernel_knobs]
+        comms = prepared.comm.items()
+        variants = {} if w is None else {"window": {kind: _layer_base(s, cal, comm, shape_cp, inv, w)
+                                                    for kind, comm in comms}}
+        for variant in ("ssm", "bare"):
+            if any(getattr(comm, f"{variant}_work") is not None for _, comm in comms):
+                variants[variant] = {kind: _layer_base(s, cal, comm, shape_cp, inv, variant=variant)
+                                     for kind, comm in comms}
+        prepared.memo[kernel_knobs] = ({kind: _layer_base(s, cal, comm, shape_cp, inv) for kind, comm in comms},
+                                       variants, head_times[0][inv], head_times[1][inv])
+    bases, variant_bases, head_f, head_b = prepared.memo[kernel_knobs]
     software = software_overlaps(training)
     tp_mode = np.where(c.sp, _TP_CODES[software.tp_with_sp], _TP_CODES[software.tp_without_sp])
     share = op_recompute_share(model)
     times = {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share) for kind, base in bases.items()}
-    window_times = {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share)
-                    for kind, base in window_bases.items()}
+    variant_times = {variant: {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share)
+                               for kind, base in kinds.items()} for variant, kinds in variant_bases.items()}
+    window_times = variant_times.get("window", {})
+    ssm_shares = dict(zip(("ssm", "bare"), ssm_layer_shares(model), strict=True))
     # Sliding-window layers: the share of windowed layers on the busiest stage (the contiguous stage with the most
     # full-attention layers) and in the whole model (the critical path); a kind's layer time is the mix of its
     # full and windowed times, the window types taken as spread evenly over dense and MoE layers.
@@ -504,9 +534,12 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         for kind, n in (("dense", n_d), ("moe", n_m)):
             if kind not in times:
                 continue
-            x = getattr(times[kind], attr)
+            x = x0 = getattr(times[kind], attr)
             if kind in window_times:
-                x = x + window_share * (getattr(window_times[kind], attr) - x)
+                x = x + window_share * (getattr(window_times[kind], attr) - x0)
+            for variant in ("ssm", "bare"):  # Mamba layers, at their model-wide share on every stage
+                if variant in variant_times:
+                    x = x + ssm_shares[variant] * (getattr(variant_times[variant][kind], attr) - x0)
             total = total + n * x
         return total
 

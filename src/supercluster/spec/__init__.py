@@ -3,7 +3,7 @@
 from .base import Spec
 from .hardware import Accelerator, Cluster, Fabric, Facility, MatmulModel
 from .load import build_scenario, load_scenario, read_data_file
-from .model import MLA, Model, MoE
+from .model import MLA, SSM, Model, MoE
 from .scenario import Scenario
 from .training import Parallelism, Training
 
@@ -16,6 +16,7 @@ __all__ = [
     "MatmulModel",
     "Model",
     "MoE",
+    "SSM",
     "Parallelism",
     "Scenario",
     "Spec",

@@ -4,8 +4,10 @@ Reads the key styles of Llama/Mistral/Qwen/Gemma (dense), GPT-2/GPT-J/GPT-NeoX (
 ``n_inner``, ``n_positions``), the mixture-of-experts families of :mod:`.hf_layers` (Mixtral, Grok-1, Qwen-MoE,
 DeepSeek-V2/V3, Kimi K2, GLM-4.5, Llama 4, gpt-oss), DeepSeek's multi-head latent attention, and sliding-window
 attention (``sliding_window``, ``layer_types``). A multimodal config (``text_config``, ``language_config``) is read
-through its language model; the vision (or audio) tower is left out and says so. Hybrids with recurrent or
-state-space layers (Jamba, Nemotron-H, ...) are refused: they are not modelled yet.
+through its language model; the vision (or audio) tower is left out and says so. Mamba-2 / attention hybrids of
+the families :mod:`.hf_hybrid` reads (Nemotron-H's Mamba-2, Jamba's Mamba-1) are read with their state-space
+layers; other hybrids with recurrent or state-space layers (Zamba, Falcon-H1, RWKV, ...) are refused: they are not
+modelled yet.
 
 Keys it does not need are ignored: the file is someone else's format. A missing or mistyped key it does need is a
 :class:`~supercluster.errors.FileFormatError` naming the file and the Hugging Face key. What the file leaves out and
@@ -25,6 +27,7 @@ from pydantic import ValidationError
 
 from .base import error_message
 from .hf_config import Findings, HfConfig, read_json
+from .hf_hybrid import HYBRID_TYPES, read_hybrid
 from .hf_layers import LAYER_TYPE_NAMES, LLAMA4_TYPES, MOE_TYPES, read_mla, read_moe, read_windows
 from .model import Model
 
@@ -37,7 +40,7 @@ SEQ_LEN = ("max_position_embeddings", "n_positions", "n_ctx", "seq_length", "max
 FFN = ("intermediate_size", "n_inner", "ffn_hidden_size", "ffn_dim")
 LLAMA4_FFN = ("intermediate_size_mlp",)  # Llama 4's dense layers; its intermediate_size is the expert width
 KV_HEADS = ("num_key_value_heads", "num_kv_heads", "n_head_kv")
-ACTIVATION = ("hidden_act", "activation_function", "hidden_activation")
+ACTIVATION = ("hidden_act", "activation_function", "hidden_activation", "mlp_hidden_act")
 DROPOUT = ("hidden_dropout", "resid_pdrop", "hidden_dropout_prob", "attention_dropout", "attn_pdrop",
            "embd_pdrop", "dropout")
 LANGUAGE_BLOCKS = ("text_config", "language_config", "llm_config")  # a multimodal config's language model
@@ -52,19 +55,19 @@ GATED_TYPES = frozenset({
     "deepseek_v3", "kimi_k2", "gemma", "gemma2", "gemma3", "gemma3_text", "phi3", "olmo", "olmo2", "olmoe", "granite",
     "granitemoe", "internlm", "internlm2", "cohere", "cohere2", "stablelm", "yi", "baichuan", "exaone", "minicpm",
     "grok-1", "grok1", "glm", "glm4", "glm4_moe", "gpt_oss", "llama4", "llama4_text", "qwen2_vl", "qwen2_5_vl",
-    "mistral3", "phimoe",
+    "mistral3", "phimoe", "jamba",
 })
 # Families with a plain two-matrix MLP whose default FFN width is 4 * hidden when the key is null.
 PLAIN_TYPES = frozenset({
     "gpt2", "gptj", "gpt_neo", "gpt_neox", "gpt_bigcode", "codegen", "opt", "bloom", "falcon", "starcoder2",
-    "phi", "mpt", "nemotron",
+    "phi", "mpt", "nemotron", "nemotron_h",
 })
 FOUR_X_FFN_TYPES = frozenset({"gpt2", "gptj", "gpt_neo", "gpt_bigcode", "codegen", "bloom", "falcon"})
 # Families whose config class defaults tie_word_embeddings to False (the transformers base default is True).
 UNTIED_DEFAULT_TYPES = frozenset({
     "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek", "deepseek_v2",
     "deepseek_v3", "kimi_k2", "gpt_neox", "gptj", "phi", "phi3", "olmo", "olmo2", "olmoe", "codegen", "glm4_moe",
-    "gpt_oss", "llama4", "llama4_text",
+    "gpt_oss", "llama4", "llama4_text", "nemotron_h", "jamba",
 })
 # Wrappers around a language model of a known family (the family rules follow the language block's model_type).
 MULTIMODAL_TYPES = frozenset({"llava", "llava_next", "llava_onevision", "idefics3", "deepseek_vl_v2", "paligemma"})
@@ -115,6 +118,8 @@ def _check_supported(configs: list[HfConfig]) -> None:
             raise cfg.error("encoder-decoder models are not supported (decoder-only transformers only)",
                             "is_encoder_decoder")
         model_type = (cfg.string("model_type") or "").lower()
+        if model_type in HYBRID_TYPES:
+            continue
         if any(marker in model_type for marker in RECURRENT_MARKERS):
             raise cfg.error(_hybrid(f"model_type {model_type!r}"), "model_type")
         key = cfg.present(HYBRID_KEYS)
@@ -258,6 +263,9 @@ def read_hf_config(path: str | Path) -> HfModel:
         if value is None:
             raise cfg.missing(keys)
         out[field] = value
+    hybrid = read_hybrid(cfg, family, found, origin)
+    if hybrid is not None:
+        out["layers"], mixers, out["ssm"] = hybrid
     layers, hidden, heads = out["layers"], out["hidden"], out["heads"]
 
     moe, moe_width, approximated = read_moe(cfg, family, layers, found, origin)
@@ -288,7 +296,7 @@ def read_hf_config(path: str | Path) -> HfModel:
         out["attention"], out["mla"] = "mla", mla
         origin["attention"] = origin["mla"] = "kv_lora_rank"
     else:
-        head_dim, head_dim_key = cfg.optional(("head_dim",))
+        head_dim, head_dim_key = cfg.optional(("head_dim", "attention_head_dim"))
         if head_dim is not None:
             out["head_dim"], origin["head_dim"] = head_dim, head_dim_key
         elif hidden % heads:
@@ -296,7 +304,11 @@ def read_hf_config(path: str | Path) -> HfModel:
                             "and no 'head_dim' is given", origin["heads"])
     window, layer_types = read_windows(cfg, family, layers, found, origin)
     if layer_types is not None:
+        if hybrid is not None:
+            raise cfg.error("sliding-window attention in a Mamba-2 hybrid is not modelled", "sliding_window")
         out["sliding_window"], out["layer_types"] = window, layer_types
+    if hybrid is not None:
+        out["layer_types"] = mixers
 
     out["activation"] = _activation(cfg, family, architectures, found)
     out["tied_embeddings"] = _tied(cfg, family, found)

@@ -36,7 +36,7 @@ MOE_TYPES = frozenset({"mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v3", "kimi
                        "granitemoe", "phimoe", "grok-1", "grok1"} | LLAMA4_TYPES)
 # Families without shared experts (absence of the key is the architecture, not an omission).
 UNSHARED_TYPES = frozenset({"mixtral", "qwen3_moe", "gpt_oss", "olmoe", "granitemoe", "phimoe", "grok-1", "grok1",
-                            "jetmoe"})
+                            "jetmoe", "jamba"})
 # The configuration classes' default shared-expert count, used (as an assumption) when the key is left out:
 # DeepseekV3Config and Glm4MoeConfig in transformers both default n_shared_experts to 1.
 SHARED_DEFAULTS = {"deepseek_v3": 1, "kimi_k2": 1, "glm4_moe": 1}
@@ -73,6 +73,11 @@ def _routed_layers(cfg: HfConfig, layers: int) -> tuple[list[int], str, str]:
     step, step_key = cfg.optional(("interleave_moe_layer_step", "decoder_sparse_step"))
     mlp_only = set(cfg.int_list("mlp_only_layers", layers) or [])
     first_k, freq, step = first_k or 0, freq or 1, step or 1
+    period, _ = cfg.optional(("expert_layer_period",))
+    if period is not None:  # Jamba: layer i routes when i % expert_layer_period == expert_layer_offset
+        offset, _ = cfg.optional(("expert_layer_offset",), minimum=0)
+        routed = [i for i in range(layers) if i % period == (offset or 0)]
+        return routed, "expert_layer_period", f"every {_ordinal(period)} layer is MoE, expert_layer_period {period}"
     # DeepSeek: layer i routes when i >= first_k_dense_replace and i % moe_layer_freq == 0; Qwen and Llama 4: when
     # (i + 1) % step == 0 and i is not in mlp_only_layers. A family uses one set of keys or none, so they combine.
     routed = [i for i in range(layers)

@@ -1,5 +1,13 @@
 """The transformer being trained: dense or mixture-of-experts, MHA/GQA/MQA or MLA attention, full or sliding-window
-(local) attention per layer, and the assumptions it rests on that its source does not state."""
+(local) attention per layer, Mamba-2 state-space mixers in place of attention in some layers (hybrids such as
+Nemotron-H), and the assumptions it rests on that its source does not state.
+
+A layer is a token mixer (attention, or a Mamba-2 mixer where ``layer_types`` says "mamba") followed by an MLP.
+Nemotron-H (arXiv:2504.03624 §2.1) stacks single-purpose blocks, Mamba-2, self-attention and MLP, each behind its
+own norm; a mixer block and the MLP block after it make one layer here, and a mixer block followed directly by
+another mixer is a layer without an MLP (``SSM.mlp_free_layers``, Mamba-2 layers; two norms a layer, one for
+those).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +29,8 @@ def _one_line(text: str) -> str:
 
 # One line a reader can act on: what the source does not state and what was modelled instead.
 Assumption = Annotated[str, Field(min_length=1, max_length=MAX_ASSUMPTION_CHARS), AfterValidator(_one_line)]
-LayerType = Literal["full_attention", "sliding_attention"]  # Hugging Face's names (config.json ``layer_types``)
+# Hugging Face's names (config.json ``layer_types``); "mamba" marks a Mamba-2 mixer in place of attention.
+LayerType = Literal["full_attention", "sliding_attention", "mamba"]
 
 
 class MoE(Spec):
@@ -51,6 +60,46 @@ class MLA(Spec):
     v_head_dim: PositiveInt
 
 
+class SSM(Spec):
+    """The state-space mixer of a hybrid's Mamba layers. Mamba-2 (``version`` 2; Dao & Gu 2024, "Transformers are
+    SSMs", arXiv:2405.21060, §7 and Figure 6; keys as Nemotron-H's config.json states them): ``heads`` x
+    ``head_dim`` is the inner width d_inner (expand * hidden), B and C shared by the heads of each of ``groups``
+    groups (the paper's multi-value / grouped heads, §7.2), a state of ``state`` per head channel, a causal depthwise
+    convolution of ``conv_kernel`` taps, the scan computed in chunks of ``chunk_size`` tokens (the SSD algorithm,
+    §6). Mamba-1 (``version`` 1; Gu & Dao 2023, arXiv:2312.00752, §3; Jamba) is the same with a head per channel
+    (``head_dim`` 1, ``heads`` = d_inner, one group: B and C shared by every channel, as the Mamba-2 paper reads it,
+    §7.1) and dt through a low-rank projection of ``dt_rank``."""
+
+    version: Literal[1, 2] = 2
+
+    heads: PositiveInt = Field(description="SSM heads (mamba_num_heads)")
+    head_dim: PositiveInt = Field(description="channels per SSM head (mamba_head_dim); heads*head_dim = d_inner")
+    state: PositiveInt = Field(description="state size N per channel (ssm_state_size, d_state)")
+    groups: PositiveInt = Field(default=1, description="groups sharing B and C (n_groups)")
+    conv_kernel: PositiveInt = Field(default=4, description="taps of the causal depthwise convolution (d_conv)")
+    chunk_size: PositiveInt = Field(default=256, description="tokens per chunk of the SSD scan (Q)")
+    conv_bias: bool = True
+    proj_bias: bool = False
+    dt_rank: PositiveInt | None = Field(default=None, description="Mamba-1's rank of the dt projection")
+    mlp_free_layers: NonNegativeInt = Field(
+        default=0, description="Mamba-2 layers without an MLP (a Nemotron-H Mamba-2 block followed by another mixer)")
+
+    @property
+    def inner(self) -> int:
+        return self.heads * self.head_dim
+
+    @model_validator(mode="after")
+    def _groups_divide_heads(self) -> SSM:
+        if self.heads % self.groups:
+            raise ValueError(f"groups({self.groups}) must divide heads({self.heads})")
+        if self.version == 1 and (self.dt_rank is None or self.head_dim != 1 or self.groups != 1):
+            raise ValueError(f"a Mamba-1 mixer (version 1) has head_dim 1 (got {self.head_dim}), groups 1 (got "
+                             f"{self.groups}) and a dt_rank (got {self.dt_rank})")
+        if self.version == 2 and self.dt_rank is not None:
+            raise ValueError("dt_rank is a Mamba-1 field (version 1)")
+        return self
+
+
 class Model(Cited):
     layers: PositiveInt
     hidden: PositiveInt
@@ -72,6 +121,7 @@ class Model(Cited):
     layer_types: list[LayerType] | None = Field(
         default=None, description="attention of each layer, Hugging Face's key; without it and with a "
         "sliding_window every layer is windowed")
+    ssm: SSM | None = Field(default=None, description="the Mamba-2 mixer of the layers layer_types marks 'mamba'")
     published_params: PositiveFloat | None = Field(default=None, description="total parameters as published")
     published_active_params: PositiveFloat | None = None
     family: Name | None = Field(default=None, description="the Hugging Face model_type it was read from")
@@ -103,6 +153,23 @@ class Model(Cited):
         """How many layers attend over the sliding window only."""
         return sum(self.windowed_layer_flags)
 
+    @property
+    def ssm_layer_flags(self) -> tuple[bool, ...]:
+        """Per layer, whether its mixer is a Mamba-2 state-space mixer instead of attention."""
+        if self.layer_types is None:
+            return (False,) * self.layers
+        return tuple(t == "mamba" for t in self.layer_types)
+
+    @property
+    def ssm_layers(self) -> int:
+        """How many layers mix tokens with a Mamba-2 mixer."""
+        return sum(self.ssm_layer_flags)
+
+    @property
+    def attention_layers(self) -> int:
+        """How many layers mix tokens with attention (full or windowed)."""
+        return self.layers - self.ssm_layers
+
     @model_validator(mode="after")
     def _consistent(self) -> Model:
         if self.heads % self.n_kv_heads:
@@ -123,4 +190,15 @@ class Model(Cited):
             if sliding and self.sliding_window is None:
                 raise ValueError(f"layer_types marks {sliding} layers 'sliding_attention' but sliding_window "
                                  "is not set")
+        mamba = self.ssm_layers
+        if mamba and self.ssm is None:
+            raise ValueError(f"layer_types marks {mamba} layers 'mamba' but no 'ssm' block gives their mixer")
+        if self.ssm is not None and not mamba:
+            raise ValueError("an 'ssm' block needs layers marked 'mamba' in layer_types")
+        if self.ssm is not None and self.ssm.mlp_free_layers:
+            if self.moe is not None:
+                raise ValueError("ssm.mlp_free_layers is only modelled for dense models (no 'moe' block)")
+            if self.ssm.mlp_free_layers > mamba:
+                raise ValueError(f"ssm.mlp_free_layers({self.ssm.mlp_free_layers}) exceeds the layers marked 'mamba'"
+                                 f"({mamba})")
         return self

@@ -10,6 +10,19 @@ equivalent key length s_eq(T, w) = T * k(T, w)/k(T, T) (workload.window), so the
 model defines and computes, not the full-length attention PaLM's formula would charge it; the hardware FLOPs
 (recompute, executed causal kernels) count the same windowed attention, so MFU <= HFU still holds. A model without
 windowed layers (or with a window covering the sequence) gets PaLM's count to the bit.
+
+Mamba-2 layers (hybrids, spec.model.SSM): no attention term; their mixer's projections are in N (6N), and the scan
+adds the SSD algorithm's FLOPs (Dao & Gu 2024, arXiv:2405.21060 §6: the sequence cut into chunks of Q tokens;
+per token and layer, forward, with H heads of P channels, state N, G groups sharing B and C):
+  intra-chunk C·Bᵀ over the Q tokens of its chunk, per group        2·Q·G·N
+  the masked, decayed scores times X, per head                      2·Q·H·P
+  chunk states Bᵀ·X and the output from the carried state C·h        2·2·H·N·P
+  the recurrence between chunks (one H·N·P update per chunk)         2·H·N·P/Q
+with Q = min(chunk_size, T) and the diagonal blocks counted whole, as the kernel computes them (the PaLM habit of
+not halving causal work). Linear in T, against the attention term's T²: a hybrid at long sequences costs far less.
+Mamba-1 layers (Jamba) scan 9*d_inner*N + d_inner FLOPs a token (workload.ssm), no chunk.
+The backward is taken as twice the forward, as for every other term (3x forward in all); the MFU counts the scan
+as PaLM counts attention, and recompute repeats it as it repeats the attention core (full and selective).
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ from __future__ import annotations
 from ..spec.model import Model
 from .operators import attention_dims
 from .params import param_counts
+from .ssm import ssd_scan_flops_per_token_layer
 from .window import effective_window, equivalent_key_len
 
 
@@ -28,18 +42,21 @@ def attention_flops_per_token_layer(model: Model, seq_len: int, window: int | No
 
 
 def attention_flops_per_token(model: Model, seq_len: int) -> float:
-    """Forward attention FLOPs of one token through every layer: full layers over s keys, windowed ones over theirs."""
+    """Forward attention FLOPs of one token through every layer: full layers over s keys, windowed ones over theirs,
+    Mamba-2 layers over their SSD scan (module docstring)."""
     window = effective_window(model, seq_len)
     full = attention_flops_per_token_layer(model, seq_len)
+    scan = model.ssm_layers * ssd_scan_flops_per_token_layer(model, seq_len) if model.ssm else 0.0
     if window is None:
-        return model.layers * full
+        return model.attention_layers * full + scan
     n_window = model.windowed_layers
-    return ((model.layers - n_window) * full
-            + n_window * attention_flops_per_token_layer(model, seq_len, window))
+    return ((model.attention_layers - n_window) * full
+            + n_window * attention_flops_per_token_layer(model, seq_len, window) + scan)
 
 
 def model_flops_per_token(model: Model, seq_len: int) -> float:
-    """Training (fwd + bwd) model FLOPs per token, PaLM convention (windowed layers over their window)."""
+    """Training (fwd + bwd) model FLOPs per token, PaLM convention (windowed layers over their window, Mamba-2
+    layers over their scan)."""
     n = param_counts(model).non_embedding_active
     return 6.0 * n + 3.0 * attention_flops_per_token(model, seq_len)
 

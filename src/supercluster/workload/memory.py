@@ -10,6 +10,15 @@
   attention or selective recompute; 2*sbh (per layer input, /t with SP) with full recompute. A sliding-window layer
   (workload.window) keeps s*w scores a head instead of s*s when attention is unfused, the same as a full layer with
   flash attention (K and V of every token are kept for the backward whatever the window).
+- A Mamba-2 layer of a hybrid (workload.ssm) keeps what mamba_ssm's fused MambaSplitConv1dScanCombinedFn saves
+  for its backward (ops/triton/ssd_combined.py: the input projection's output z,x,B,C,dt, the scan's output and
+  the gated norm's fp32 rstd; the chunk states are recomputed), the input projection's input (its norm's output)
+  and the output projection's input (Megatron-Core's MambaMixer: separate column- and row-parallel linears), all
+  split over tp with the heads; no K, V or scores. A Mamba-2 layer without an MLP keeps one norm's worth of the
+  replicated region and no MLP. Per-op recompute (torchtitan) is priced as for an attention layer (an
+  approximation). State-space layers are taken as spread evenly over the pipeline stages. A Mamba-1 layer keeps what
+  mamba_ssm's MambaInnerFn saves (ops/selective_scan_interface.py: x and z, x_proj's output, the scan's output
+  and its fp32 chunk states; the convolution's output and dt recomputed).
 - Block recompute (Megatron-LM --recompute-granularity full --recompute-method block): full-layer recompute of
   only the first k layers of each stage, with k the fewest that bring the stage within the memory budget.
 - Pipeline: the first stage holds the activations of pp micro-batches under 1F1B, times (1 + (pp-1)/(pp*v)) for
@@ -26,7 +35,8 @@ import numpy as np
 from ..arrays import group_rows
 from ..spec.model import Model
 from .operators import ACT_BYTES, attention_dims
-from .params import param_counts
+from .params import param_counts, ssm_in_proj_width
+from .ssm import ssm_layer_shares
 from .window import band_keys, effective_window, windowed_in_first_and_last
 
 OFFLOAD_OPTIMIZER, OFFLOAD_WEIGHTS, OFFLOAD_ACTIVATIONS = 1, 2, 4  # bits of an offload choice (perf.candidates)
@@ -108,6 +118,7 @@ def stage_params(model: Model, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, e
     return np.maximum(first, last), expert
 
 
+MAMBA1_SCAN_CHUNK = 2048  # tokens per chunk of mamba_ssm's selective-scan CUDA kernel (kNChunkSize)
 SELECTIVE_DEFAULT = frozenset({"core_attn"})  # Megatron-LM --recompute-granularity selective, default modules
 RECOMPUTE_MODULES = frozenset({"core_attn", "layernorm", "mlp", "moe_act", "moe", "shared_experts", "mla_up_proj"})
 
@@ -116,12 +127,13 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
                            cp: np.ndarray, sp: np.ndarray, ep: np.ndarray, etp: np.ndarray, recompute: np.ndarray,
                            flash_attention: bool, moe_layer: bool, fp8: bool = False,
                            eager: bool = False, modules: frozenset[str] = SELECTIVE_DEFAULT,
-                           window: int | None = None) -> np.ndarray:
+                           window: int | None = None, mamba: bool = False, mlp_block: bool = True) -> np.ndarray:
     """Stored activation bytes of one layer for one micro-batch on one GPU (recompute: 0 none, 1 sel., 2 full).
 
     ``window``: a sliding-window layer (workload.window). Flash attention stores no scores, so the window changes
     nothing it keeps (Q, K and V of every token are needed by the backward whatever the window); unfused attention
-    keeps a band of min(s, w) scores per query instead of s (operators.layer_work).
+    keeps a band of min(s, w) scores per query instead of s (operators.layer_work). ``mamba``: a Mamba-2 mixer in
+    place of attention, ``mlp_block`` False: no MLP (module docstring).
 
     Selective recompute drops what the recomputed ``modules`` saved (Megatron-LM --recompute-modules,
     transformer_config.py): core_attn the s x s scores (Korthikanti et al.'s selective recompute, the default),
@@ -155,12 +167,29 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
     # Unsharded-by-TP region (sharded by SP): two norm inputs, the norms' outputs (QKV and MLP inputs), two dropout
     # masks (1 byte each).
     replicated = ACT_BYTES * 2 * sbh + unless("layernorm", lin * 2 * sbh) + (2 * sbh if drop else 0.0)
+    if not mlp_block:  # one norm, one dropout
+        replicated = replicated / 2.0
     # Attention: Q, K, V and the attention output (= output projection input).
     qkv = ACT_BYTES * T * (H / tp * d_qk + kv_local * (d_qk + d_v))
     attn = (unless("mla_up_proj", qkv) if model.attention == "mla" else qkv) + lin * T * H / tp * d_v
     # The s x s score matrix without flash attention: softmax output, plus dropout mask and output.
     keys = float(band_keys(seq_len, window))  # keys per query with a score (s without a window)
     scores = T * keys * H / tp * (ACT_BYTES + (1 + ACT_BYTES if drop else 0))
+    if mamba and model.ssm is not None and model.ssm.version == 1:
+        # mamba_ssm MambaInnerFn (checkpoint_lvl 1): x and z, x_proj's output (dt, B, C), the scan's output and its
+        # fp32 chunk states (two N-vectors a channel per 2048 tokens); conv output and dt recomputed
+        ssm1, dt_rank = model.ssm, float(model.ssm.dt_rank or 0)
+        attn = ACT_BYTES * T * (3.0 * ssm1.inner / tp + dt_rank + 2.0 * ssm1.state) \
+            + 4.0 * 2.0 * ssm1.state * ssm1.inner / tp * np.ceil(T / MAMBA1_SCAN_CHUNK)
+        scores = np.zeros_like(T)
+    elif mamba:
+        assert model.ssm is not None
+        inner, groups = model.ssm.inner, model.ssm.groups
+        width = ssm_in_proj_width(model) - 2 * groups * model.ssm.state  # z, x, dt split by heads
+        bc = 2 * np.maximum(groups / tp, 1.0) * model.ssm.state  # B and C, at least one group a rank
+        attn = ACT_BYTES * T * (width / tp + bc) + (ACT_BYTES + lin) * T * inner / tp \
+            + 4.0 * T * np.maximum(groups / tp, 1.0)
+        scores = np.zeros_like(T)
     gated = model.activation == "swiglu"
     up = (2 if gated else 1) * ACT_BYTES  # the up-projection's output(s), kept for the activation's backward
     if moe_layer and model.moe:
@@ -175,9 +204,11 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
     else:
         f = float(model.ffn_hidden)
         mlp = unless("mlp", T * (up + lin) * f / tp)
+    if not mlp_block:
+        mlp = 0.0
     full_layer = replicated / shard + attn + mlp + np.where(rc == 0, 0.0 if flash_attention else scores,
                                                             0.0 if flash_attention else unless("core_attn", scores))
-    if eager:
+    if eager and not mamba:
         rope = 4.0 * T * (H / tp + kv_local) * d_qk if model.position_embedding == "rope" else 0.0
         expand = 2.0 * ACT_BYTES * T * np.maximum(H / tp - kv_local, 0.0) * d_qk
         full_layer = full_layer + 4.0 * 2.0 * sbh / shard + rope + expand
@@ -287,6 +318,10 @@ def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, 
         ends = np.where(single, embed + pc.lm_head / tp, head)
     norm = np.where(single | (stage == "last"), float(pc.final_norm), 0.0)
     non_expert = n_dense * dense_layer + n_moe * moe_shared + ends + norm
+    if model.ssm is not None:  # Mamba-2 layers at their model-wide share (module docstring)
+        with_mlp, without_mlp = ssm_layer_shares(model)
+        non_expert = non_expert + lps * ((with_mlp + without_mlp) * (pc.ssm_mixer_layer - pc.attention_layer) / tp
+                                         - without_mlp * (pc.dense_mlp_layer / tp + pc.norms_layer / 2))
     expert = n_moe * pc.moe_routed_layer / (ep * etp)
     return non_expert, expert, ends
 
@@ -374,10 +409,22 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         first_w, last_w = windowed_in_first_and_last(model, lps)
         n_window = first_w if stage == "first" else last_w
 
+    # Mamba-2 layers: what they keep differs from an attention layer's by the mixer (and the MLP-free ones by the
+    # MLP), the same for a dense and an MoE layer, added per layer at their model-wide share of the stage.
+    ssm_deltas = []
+    for share, mlp_block in zip(ssm_layer_shares(model), (True, False), strict=True):
+        if share:
+            delta = np.stack([layer_activation_bytes(model, recompute=np.full(len(rep), 0 if code == 3 else code),
+                                                     moe_layer=False, mamba=True, mlp_block=mlp_block, **common)
+                              for code in (0, 1, 2, 3, 4)]) - dense_table
+            ssm_deltas.append((share, np.where(np.arange(5)[:, None] == 4, 0.0, delta)))  # per-op: as attention
+
     def stage_activations(code: np.ndarray) -> np.ndarray:
         act = (lps - n_moe) * dense_table[code, inv] + n_moe * moe_table[code, inv]
         if window is not None:
             act = act + n_window * window_delta[code, inv]
+        for share, delta in ssm_deltas:
+            act = act + lps * share * delta[code, inv]
         return act
 
     block = rc == 3
@@ -391,6 +438,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     every_layer_windowed = window is not None and model.windowed_layers == model.layers
     if every_layer_windowed:  # the largest layer is a windowed one
         full_layer = full_layer + window_delta[0, inv]
+    for _, delta in ssm_deltas:  # a Mamba-2 layer may keep more than an attention one
+        full_layer = np.maximum(full_layer, full_layer + delta[0, inv])
     recompute_buffer = np.where((rc == 2) | block, full_layer, 0.0)
     loss_here = (pp == 1) | (stage == "last")
     per_logit = opt.loss_logit_bytes + opt.loss_upcast_bytes / opt.loss_chunks
@@ -407,8 +456,9 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     fsdp: float | np.ndarray = 0.0
     if (zero == 3).any():
         pc = param_counts(model)
-        layer = np.maximum((pc.attention_layer + pc.dense_mlp_layer) / tp,
-                           (pc.attention_layer + pc.moe_shared_layer) / tp + pc.moe_routed_layer / (ep * etp)
+        mixer = max(pc.attention_layer, pc.ssm_mixer_layer)  # the larger of attention and a Mamba-2 mixer
+        layer = np.maximum((mixer + pc.dense_mlp_layer) / tp,
+                           (mixer + pc.moe_shared_layer) / tp + pc.moe_routed_layer / (ep * etp)
                            if model.moe else 0.0)
         stage_total = non_expert + expert
         gathered = np.minimum(stage_total, np.maximum(2.0 * layer, opt.fsdp_gather_params))

@@ -1,6 +1,6 @@
-"""ModelReport: what a run's figures count for its model — the layers (dense, mixture-of-experts, windowed), the
-parameters with and without the input embedding, the N that MFU is computed from, the published totals, and every
-assumption the model rests on. Pure accounting over :func:`~supercluster.workload.params.param_counts`."""
+"""ModelReport: what a run's figures count for its model — the layers (dense, mixture-of-experts, windowed,
+state-space), the parameters with and without the input embedding, the N that MFU is computed from, the published
+totals, and every assumption the model rests on. Pure accounting over :func:`~supercluster.workload.params.param_counts`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class ModelReport(BaseModel):
     attention: str  # heads, KV heads, latent attention, and which layers attend through a window
     windowed_layers: int
     sliding_window: int | None
+    ssm_layers: int = 0  # layers whose mixer is a Mamba (state-space) mixer instead of attention
     params: int
     params_without_input_embedding: int
     active_params: int
@@ -57,6 +58,10 @@ def _plural(count: int, noun: str) -> str:
 
 def _layer_pattern(model: Model, dense: int, moe_layers: int) -> str:
     if model.moe is None:
+        if model.ssm is not None:
+            bare = model.ssm.mlp_free_layers
+            return (f"{_plural(dense, 'dense layer')}: {model.ssm_layers} Mamba-{model.ssm.version}, "
+                    f"{model.attention_layers} attention" + (f"; {bare} without an MLP" if bare else ""))
         return _plural(dense, "dense layer")
     m = model.moe
     experts = f"{m.experts} routed experts, {m.top_k} active"
@@ -77,6 +82,13 @@ def _attention(model: Model) -> tuple[str, int]:
         kind = "MHA" if kv == model.heads else "MQA" if kv == 1 else "GQA"
         text = f"{kind}: {model.heads} heads, {_plural(kv, 'KV head')}, head dim {model.d_head}"
     windowed = sum(t == "sliding_attention" for t in model.layer_types or [])
+    if model.ssm is not None:
+        s = model.ssm
+        shape = (f"d_inner {s.inner}, state {s.state}, dt rank {s.dt_rank}" if s.version == 1 else
+                 f"{s.heads} heads x {s.head_dim}, state {s.state}, {s.groups} groups, SSD chunk {s.chunk_size}")
+        text += (f"; {model.ssm_layers} of {model.layers} layers Mamba-{s.version} instead ({shape}), "
+                 f"{model.attention_layers} attention"
+                 + (f", {s.mlp_free_layers} layers without an MLP" if s.mlp_free_layers else ""))
     if windowed:
         text += (f"; {windowed} of {model.layers} layers windowed ({model.sliding_window:,} tokens), "
                  f"{model.layers - windowed} full")
@@ -92,6 +104,7 @@ def model_report(model: Model) -> ModelReport:
         dense_layers=pc.dense_layers, moe_layers=pc.moe_layers,
         layer_pattern=_layer_pattern(model, pc.dense_layers, pc.moe_layers), attention=attention,
         windowed_layers=windowed, sliding_window=model.sliding_window if windowed else None,
+        ssm_layers=model.ssm_layers,
         params=pc.total, params_without_input_embedding=pc.total_without_input_embedding,
         active_params=pc.active, active_params_without_input_embedding=pc.active_without_input_embedding,
         mfu_params=pc.non_embedding_active, mfu_params_basis=MFU_PARAMS_BASIS,

@@ -18,9 +18,11 @@ import numpy as np
 
 from ..spec.model import Model
 from .params import mlp_matrices
+from .ssm import ssm_elementwise_bytes, ssm_mixer_gemms, ssm_scan_flops
 from .window import band_keys, equivalent_key_len
 
 LayerKind = Literal["dense", "moe"]
+Mixer = Literal["attention", "mamba"]
 ACT_BYTES = 2  # activations are 16-bit in mixed-precision training (fp8 runs keep 16-bit activations between ops)
 ATTENTION_BWD_OVER_FWD = 2.5
 ELEMENTWISE_BWD_OVER_FWD = 2.0
@@ -94,7 +96,8 @@ def _attention_gemms(model: Model, T: np.ndarray, tp: np.ndarray) -> list[Gemm]:
 
 def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,
                cp: np.ndarray, sp: np.ndarray, ep: np.ndarray, etp: np.ndarray, precision: str,
-               flash_attention: bool = True, window: int | None = None) -> LayerWork:
+               flash_attention: bool = True, window: int | None = None, mixer: Mixer = "attention",
+               mlp: bool = True) -> LayerWork:
     """Forward work of one layer of ``kind`` per GPU and micro-batch, for arrays of parallel degrees.
 
     Without flash attention (Megatron-LM before 2022), the attention core is two batched GEMMs over the full
@@ -106,6 +109,10 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
     attention computes the key blocks inside the window (FlashAttention-2 local attention), the PaLM count and the
     executed FLOPs over the equivalent key length s_eq(s, w); unfused attention computes and stores a band of
     min(s, w) keys per query instead of s (a banded implementation, Longformer's sliding chunks).
+
+    ``mixer`` "mamba": a Mamba mixer (Mamba-2 or Mamba-1) in place of attention (workload.ssm): its projections are GEMMs, its SSD scan
+    is carried in ``attention_flops`` (executed = model FLOPs: the kernel computes whole diagonal chunks) and timed
+    as an attention kernel; ``mlp`` False: a layer without an MLP (nor its norm and residual add).
     """
     f64 = np.float64
     mb, tp, cp, ep, etp = (np.asarray(x, dtype=f64) for x in (micro_batch, tp, cp, ep, etp))
@@ -114,29 +121,40 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
     T = mb * s / cp
     h, H = float(model.hidden), float(model.heads)
     gated = mlp_matrices(model) == 3
-    gemms = _attention_gemms(model, T, tp)
-
-    # Attention core: QK^T and PV over the full key length (the window's equivalent one); causal masking halves
-    # the executed work.
     d_qk, d_v = attention_dims(model)
-    key_len = equivalent_key_len(seq_len, window)  # s without a window (or with one covering the sequence)
-    attn_model = 2.0 * T * key_len * (H / tp) * (d_qk + d_v)
-    attn_exec = 0.5 * attn_model
+    mamba = mixer == "mamba"
+    if mamba:
+        gemms = [Gemm(name, m_, n_, k_) for name, m_, n_, k_ in ssm_mixer_gemms(model, T, tp)]
+        attn_model = attn_exec = ssm_scan_flops(model, seq_len, T, tp)
+    else:
+        gemms = _attention_gemms(model, T, tp)
+        # Attention core: QK^T and PV over the full key length (the window's equivalent one); causal masking
+        # halves the executed work.
+        key_len = equivalent_key_len(seq_len, window)  # s without a window (or with one covering the sequence)
+        attn_model = 2.0 * T * key_len * (H / tp) * (d_qk + d_v)
+        attn_exec = 0.5 * attn_model
 
     # Memory-bound operators, forward bytes per GPU (SP shards the norm/residual/dropout region by tp).
     seq_shard = np.where(sp, tp, 1.0)
     th = T * h * ACT_BYTES / seq_shard
-    elem = 2 * 2 * th + 2 * 3 * th  # two norms (read+write), two residual adds (2 reads + write)
-    kernels = 4.0
+    blocks = 2 if mlp else 1  # norm + residual add before the mixer, and before the MLP
+    # norms (read+write), residual adds (2 reads + write)
+    elem = 2 * 2 * th + 2 * 3 * th if mlp else 2 * th + 3 * th
+    kernels = 2.0 * blocks
     if model.dropout > 0:
-        elem = elem + 2 * (2 * th + th / ACT_BYTES)  # read, write, 1-byte mask
+        elem = elem + blocks * (2 * th + th / ACT_BYTES)  # read, write, 1-byte mask
+        kernels += blocks
+    if mamba:
+        elem = elem + ssm_elementwise_bytes(model, T, tp)
         kernels += 2
-    if model.position_embedding == "rope":
+    elif model.position_embedding == "rope":
         kv_local = np.maximum(model.n_kv_heads / tp, 1.0) if model.attention == "mha" else H / tp
         elem = elem + 2 * T * (H / tp + kv_local) * d_qk * ACT_BYTES
         kernels += 1
 
-    if kind == "dense":
+    if not mlp:
+        pass
+    elif kind == "dense":
         f = float(model.ffn_hidden)
         gemms.append(Gemm("mlp_up", T, (2 * f if gated else f) / tp, np.full_like(T, h)))
         gemms.append(Gemm("mlp_down", T, np.full_like(T, h), f / tp))
@@ -175,7 +193,7 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
         elem = elem + FP8_QUANTIZE_BYTES * cast
         kernels += 2 * len(gemms)
 
-    if flash_attention:
+    if flash_attention or mamba:
         return LayerWork(gemms=gemms, attention_flops=attn_exec, attention_model_flops=attn_model,
                          elementwise_bytes=elem, elementwise_kernels=kernels)
     heads_local = H / tp

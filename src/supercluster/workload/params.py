@@ -8,6 +8,15 @@ Per layer (no biases; norms count their scale vector):
 - MLP: 2*h*f (GeLU/ReLU) or 3*h*f (gated: SwiGLU, GeGLU; Shazeer 2020);
 - MoE: E routed experts and S shared experts of the gated/ungated MLP shape, router h*E (Fedus et al. 2021);
 - two norms of h.
+- Mamba-2 mixer in place of attention (Dao & Gu 2024, arXiv:2405.21060, §7.1 and Figure 6; Nemotron-H,
+  arXiv:2504.03624 §2.1): one input projection h*(2*d_inner + 2*G*N + H_s) to z, x, B, C and dt (d_inner = H_s*P,
+  G groups, state N, H_s heads of P channels), a depthwise causal convolution over x, B and C
+  ((d_inner + 2*G*N)*(k + 1) with its bias), A, D and the dt bias (H_s each), the gated norm (d_inner) and the
+  output projection d_inner*h; a layer without an MLP (ssm.mlp_free_layers) has one norm instead of two.
+  Mamba-1 (Gu & Dao 2023, arXiv:2312.00752, §3.4 and mamba_ssm's Mamba module): in_proj h*2*d_inner to x and z,
+  the convolution over x d_inner*(k + 1), x_proj d_inner*(R + 2N) to dt, B and C, dt_proj R*d_inner + d_inner,
+  A d_inner*N, D d_inner, out_proj d_inner*h (no gated norm; Jamba's three small norms of dt, B and C, R + 2N
+  weights a layer, are left out).
 Embedding V*h, LM head V*h unless tied, final norm h. Learned position embeddings (GPT-3's 2048*h) are left out:
 <0.02% of any model here.
 """
@@ -55,6 +64,37 @@ def shared_expert_params(model: Model) -> int:
     return model.moe.shared_experts * mlp_matrices(model) * model.hidden * width
 
 
+def ssm_conv_channels(model: Model) -> int:
+    """Channels of the Mamba-2 convolution: x, B and C (d_inner + 2*G*N)."""
+    assert model.ssm is not None
+    s = model.ssm
+    return s.inner if s.version == 1 else s.inner + 2 * s.groups * s.state
+
+
+def ssm_in_proj_width(model: Model) -> int:
+    """Output width of the input projection: z, x, B, C and dt (Mamba-2); z and x (Mamba-1)."""
+    assert model.ssm is not None
+    if model.ssm.version == 1:
+        return 2 * model.ssm.inner
+    return model.ssm.inner + ssm_conv_channels(model) + model.ssm.heads
+
+
+def ssm_mixer_params(model: Model) -> int:
+    """One Mamba-2 mixer (module docstring); 0 for a model without state-space layers."""
+    if model.ssm is None:
+        return 0
+    s, h = model.ssm, model.hidden
+    width = ssm_in_proj_width(model)
+    conv = ssm_conv_channels(model) * (s.conv_kernel + (1 if s.conv_bias else 0))
+    bias = (width + h) if s.proj_bias else 0
+    if s.version == 1:
+        assert s.dt_rank is not None  # guaranteed by SSM validation
+        x_proj = s.inner * (s.dt_rank + 2 * s.state)
+        dt_proj = s.dt_rank * s.inner + s.inner
+        return h * width + conv + x_proj + dt_proj + s.inner * s.state + s.inner + s.inner * h + bias
+    return h * width + conv + 3 * s.heads + s.inner + s.inner * h + bias
+
+
 @dataclass(frozen=True)
 class ParamCounts:
     """Parameter counts; ``*_layer`` figures are for one layer of that kind."""
@@ -71,6 +111,16 @@ class ParamCounts:
     embedding: int
     lm_head: int  # 0 when tied to the embedding
     final_norm: int
+    ssm_mixer_layer: int = 0  # one Mamba-2 mixer
+    ssm_layers: int = 0  # layers whose mixer is Mamba-2 instead of attention
+    mlp_free_layers: int = 0  # dense layers without an MLP (and one norm fewer)
+
+    @property
+    def hybrid_correction(self) -> int:
+        """What the state-space layers change against counting every layer as attention + MLP: each Mamba-2 layer's
+        mixer in place of attention, each MLP-free layer without its MLP and its second norm (0 for a transformer)."""
+        return self.ssm_layers * (self.ssm_mixer_layer - self.attention_layer) - self.mlp_free_layers * (
+            self.dense_mlp_layer + self.norms_layer // 2)
 
     @property
     def dense_layer(self) -> int:
@@ -88,11 +138,13 @@ class ParamCounts:
 
     @property
     def non_embedding(self) -> int:
-        return self.dense_layers * self.dense_layer + self.moe_layers * self.moe_layer + self.final_norm
+        return self.dense_layers * self.dense_layer + self.moe_layers * self.moe_layer + self.final_norm + \
+            self.hybrid_correction
 
     @property
     def non_embedding_active(self) -> int:
-        return self.dense_layers * self.dense_layer + self.moe_layers * self.moe_layer_active + self.final_norm
+        return self.dense_layers * self.dense_layer + self.moe_layers * self.moe_layer_active + self.final_norm + \
+            self.hybrid_correction
 
     @property
     def total(self) -> int:
@@ -141,4 +193,7 @@ def param_counts(model: Model) -> ParamCounts:
         embedding=model.vocab * h,
         lm_head=0 if model.tied_embeddings else model.vocab * h,
         final_norm=h,
+        ssm_mixer_layer=ssm_mixer_params(model),
+        ssm_layers=model.ssm_layers,
+        mlp_free_layers=model.ssm.mlp_free_layers if model.ssm else 0,
     )
