@@ -41,7 +41,7 @@ REQUIRED = {
                  "meta-rsc1"],
     "models": [
         "gpt3-175b", "llama3-8b", "llama3-70b", "llama3-405b", "grok-1", "mixtral-8x7b", "mixtral-8x22b",
-        "deepseek-v3", "qwen3-235b-a22b", "gpt4-moe", "llama4-maverick", "gpt-oss-120b", "kimi-k2",
+        "deepseek-v3", "qwen3-235b-a22b", "gpt4-moe", "llama4-maverick", "gpt-oss-120b", "kimi-k2", "nemotron-h-8b",
     ],
     "facilities": ["memphis-colossus", "generic-air-cooled", "generic-liquid-cooled"],
     "reliability": ["llama3-405b-h100", "meta-rsc1-a100"],
