@@ -15,15 +15,8 @@ from supercluster.errors import FileFormatError
 from supercluster.spec import catalog
 from supercluster.spec.hardware import Accelerator
 from supercluster.validate import validation_kind
-from supercluster.validate.memory import (
-    DEFAULT_MEMORY_FILE,
-    _expand_layout,
-    classify_quantity,
-    describe_case,
-    predict_case,
-    to_bytes,
-    validate_memory,
-)
+from supercluster.validate.memory import DEFAULT_MEMORY_FILE, predict_case, validate_memory
+from supercluster.validate.memory_case import _expand_layout, classify_quantity, describe_case, to_bytes
 from supercluster.validate.systems import Unmodellable
 from supercluster.workload.software import communicators, framework_memory_options, nccl_communicator_bytes
 
