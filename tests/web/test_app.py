@@ -94,12 +94,29 @@ def test_facility_reliability_report(client: TestClient) -> None:
     assert "<html" in page.text
 
 
-def test_validate_memory_set(client: TestClient) -> None:
-    """GET /api/validate/memory runs the built-in memory set; an unknown set is 422."""
-    r = client.get("/api/validate/memory")
+@pytest.mark.parametrize("name", ["runs", "collectives", "memory", "power"])
+def test_validate_built_in_sets(client: TestClient, name: str) -> None:
+    """GET /api/validate/NAME runs the built-in set as `supercluster validate` does: the same rows and verdict."""
+    from supercluster.web.app import VALIDATIONS
+
+    r = client.get(f"/api/validate/{name}")
     assert r.status_code == 200, r.text
-    assert r.json()["rows"]
-    refused(client.get("/api/validate/bogus"), 422, "name")
+    expected = VALIDATIONS[name]()
+    assert [row["id"] for row in r.json()["rows"]] == [row.id for row in expected.rows]
+    assert r.json()["passed"] == expected.passed
+
+
+def test_unknown_validation_set_is_422(client: TestClient) -> None:
+    """A validation set that is not built in (a file name, say) is 422 naming the choices."""
+    refused(client.get("/api/validate/bogus"), 422, "name", "runs")
+    refused(client.get("/api/validate/..%2Fetc%2Fpasswd"), 404)
+
+
+def test_claims_are_memphis(client: TestClient) -> None:
+    """GET /api/claims judges the Memphis Supercluster's public claims."""
+    r = client.get("/api/claims")
+    assert r.status_code == 200, r.text
+    assert r.json()["scenario"] == "memphis" and r.json()["claims"]
 
 
 def test_openapi_schema_names_the_reports(client: TestClient) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,27 +21,11 @@ if shutil.which(CHROMIUM) is None:
 from supercluster.web import create_app  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    """The app served by uvicorn on a free loopback port, in a thread, for the module's tests."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the app did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+def base_url(serve_app: Callable[[Any], Any]) -> Iterator[str]:
+    """The app on a free loopback port for the module's tests."""
+    with serve_app(create_app()) as url:
+        yield url
 
 
 def test_changing_the_gpu_count_changes_mfu(base_url: str, tmp_path: Path) -> None:
@@ -70,3 +52,29 @@ def test_changing_the_gpu_count_changes_mfu(base_url: str, tmp_path: Path) -> No
             browser.close()
     assert (tmp_path / "page.png").stat().st_size > 0
     assert outside == []
+
+
+def test_the_report_renders_its_plots_offline(base_url: str, tmp_path: Path) -> None:
+    """The HTML report (POST /api/report), opened with every network request refused, draws its plots: it needs
+    nothing but itself."""
+    import httpx
+
+    scenario = {"cluster": {"base": "llama3-16k", "num_gpus": 64}, "model": "llama3-8b", "facility": "generic-air-cooled",
+                "training": {"tokens": 1e12, "global_batch": 256, "seq_len": 8192}}
+    html = httpx.post(f"{base_url}/api/report", json={"scenario": scenario}, timeout=60).text
+    report = tmp_path / "report.html"
+    report.write_text(html, encoding="utf-8")
+    requested: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(offline=True)
+            context.route("**/*", lambda route: (requested.append(route.request.url), route.abort())
+                          if not route.request.url.startswith("file:") else route.continue_())
+            page = context.new_page()
+            page.goto(report.as_uri())
+            sync_api.expect(page.locator(".main-svg").first).to_be_visible(timeout=20_000)
+            assert page.locator(".js-plotly-plot").count() >= 3
+        finally:
+            browser.close()
+    assert requested == []
