@@ -202,7 +202,14 @@ def test_a_cluster_name_is_never_read_as_a_file(client: TestClient) -> None:
 
 def test_malformed_json_is_422(client: TestClient) -> None:
     """A body that is not JSON is 422 with one line."""
-    refused(client.post("/api/plan", content=b"{not json", headers={"Content-Type": "application/json"}), 422)
+    refused(client.post("/api/plan", content=b"{not json", headers={"Content-Type": "application/json"}), 422,
+            "malformed JSON")
+
+
+def test_json_nested_too_deep_is_422(client: TestClient) -> None:
+    """JSON nested past the parser's depth is 422 with one line, not a 400 or a 500."""
+    body = b'{"scenario":' + b"[" * 100_000
+    refused(client.post("/api/plan", content=body, headers={"Content-Type": "application/json"}), 422, "request")
 
 
 def test_malformed_yaml_is_422(client: TestClient) -> None:
@@ -217,8 +224,9 @@ def test_malformed_yaml_is_422(client: TestClient) -> None:
     {},
 ], ids=["top-string", "scenario-number", "extra-key", "missing-scenario"])
 def test_wrong_types_are_422(client: TestClient, body: dict[str, Any]) -> None:
-    """A mistyped, missing or unknown request field is 422 with one located line."""
-    refused(client.post("/api/search", json=body), 422)
+    """A mistyped, missing or unknown request field is 422 with one line naming it."""
+    field = next(iter(set(body) - {"scenario"}), "scenario")
+    refused(client.post("/api/search", json=body), 422, f"request: {field}")
 
 
 def test_wrong_type_inside_the_scenario_is_located(client: TestClient) -> None:

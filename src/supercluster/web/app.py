@@ -97,22 +97,26 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def _one_line(exc: RequestValidationError) -> str:
-    """The first problem of a request, located: 'body.top: Input should be a valid integer'. A union's members
-    (pydantic names them in the location: 'dict[str,any]', 'str') become one 'expected A or B'."""
+    """The first problem of a request, located as a scenario's are: 'request: top: Input should be a valid
+    integer'. A union's members (pydantic names them in the location: 'dict[str,any]', 'str') become one
+    'expected A or B'."""
     errors = list(exc.errors())
     if not errors:
-        return "malformed request"
+        return f"{WHERE}: malformed request"
     first = errors[0]
     loc = [str(p) for p in first.get("loc", ())]
     if first.get("type") == "json_invalid":
         reason = (first.get("ctx") or {}).get("error", "not JSON")
-        return f"body: malformed JSON at character {loc[-1] if len(loc) > 1 else 0}: {reason}"
+        return f"{WHERE}: malformed JSON at character {loc[-1] if len(loc) > 1 else 0}: {reason}"
     tags = [str(e["loc"][len(loc) - 1]) for e in errors
             if len(e.get("loc", ())) == len(loc) and [str(p) for p in e["loc"][:-1]] == loc[:-1]]
     if len(loc) > 1 and len(tags) > 1 and all(not tag.isidentifier() or tag in _TYPES for tag in tags):
-        return f"{'.'.join(loc[:-1])}: expected {' or '.join(_TYPES.get(tag, tag) for tag in tags)}"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{'.'.join(loc) or 'request'}: {first.get('msg', 'invalid')}{more}"
+        where, msg, more = loc[1:-1], f"expected {' or '.join(_TYPES.get(tag, tag) for tag in tags)}", ""
+    else:
+        where, msg = loc[1:], str(first.get("msg", "invalid"))
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    field = ".".join(where)
+    return f"{WHERE}: {field}: {msg}{more}" if field else f"{WHERE}: {msg}{more}"
 
 
 _TYPES = {"dict[str,any]": "a JSON object", "str": "text (YAML or JSON)", "int": "an integer", "float": "a number",
@@ -202,6 +206,8 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body FastAPI cannot decode at all (JSON nested past the parser's depth)
+            return _error(422, f"{WHERE}: cannot be read ({exc.detail})")
         return _error(exc.status_code, str(exc.detail))
 
     @app.exception_handler(Exception)

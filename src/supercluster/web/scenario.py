@@ -61,10 +61,7 @@ def web_scenario(given: dict[str, Any] | str, *, strict: bool = False) -> Scenar
     data = scenario_data(given)
     try:
         refuse_paths(data)
-    except InputError as exc:
-        raise exc.located(file=WHERE, field_prefix="scenario") from None
-    s = build_scenario(data, file=WHERE, base_dir=NOWHERE, strict=strict)
-    try:
+        s = build_scenario(data, base_dir=NOWHERE, strict=strict)
         check_gpus(s.cluster.num_gpus, field="cluster.num_gpus")
     except InputError as exc:
         raise exc.located(file=WHERE, field_prefix="scenario") from None
