@@ -469,7 +469,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
 ) -> None:
     """The web app: a JSON API (plan, search, catalog, fabric, collective, facility, reliability, claims, report,
-    validate; its schema at /docs) and a page at / to pick catalog entries, change knobs and see the figures."""
+    validate; its schema at /openapi.json) and a page at / to pick catalog entries, change knobs and see the figures."""
     try:
         from .web import serve as serve_app
     except ImportError as exc:

@@ -186,7 +186,8 @@ def _catalog_cluster(name: str) -> Any:
 
 def create_app() -> FastAPI:
     """The app (routes, error handlers and the body bound)."""
-    app = FastAPI(title="supercluster", version=__version__,
+    # no /docs or /redoc: FastAPI draws them with scripts from a CDN; the schema is at /openapi.json
+    app = FastAPI(title="supercluster", version=__version__, docs_url=None, redoc_url=None,
                   description="A digital twin of AI training superclusters. Bounds per request: body "
                               f"{MAX_BODY_BYTES:,} bytes (413), {MAX_GPUS:,} GPUs, search top {MAX_TOP}, "
                               f"{MAX_RUNS:,} Monte Carlo runs (422). Errors: {{\"error\": \"<located line>\"}}; "
