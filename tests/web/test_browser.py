@@ -20,6 +20,9 @@ if shutil.which(CHROMIUM) is None:
 
 from supercluster.web import create_app  # noqa: E402
 
+SCENARIO = {"cluster": {"base": "llama3-16k", "num_gpus": 64}, "model": "llama3-8b", "facility": "generic-air-cooled",
+            "training": {"tokens": 1e12, "global_batch": 256, "seq_len": 8192}}
+
 
 @pytest.fixture(scope="module")
 def base_url(serve_app: Callable[[Any], Any]) -> Iterator[str]:
@@ -28,53 +31,83 @@ def base_url(serve_app: Callable[[Any], Any]) -> Iterator[str]:
         yield url
 
 
-def test_changing_the_gpu_count_changes_mfu(base_url: str, tmp_path: Path) -> None:
-    """The page plans the default catalog scenario, and a new GPU count re-plans it: the MFU figure changes, the
-    breakdown plot is drawn, no request leaves the machine; a screenshot is saved."""
-    outside: list[str] = []
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, for the module's tests."""
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("request", lambda r: None if r.url.startswith(base_url) else outside.append(r.url))
-            page.goto(base_url + "/")
-            mfu = page.locator("#mfu")
-            sync_api.expect(mfu).to_contain_text("%", timeout=20_000)
-            before = mfu.inner_text()
-            page.fill("#num_gpus", "1024")
-            page.dispatch_event("#num_gpus", "change")
-            sync_api.expect(mfu).not_to_have_text(before, timeout=20_000)
-            sync_api.expect(page.locator("#config")).to_contain_text("1024 ×")
-            assert page.locator("#fig-breakdown .main-svg").count() > 0
-            assert page.locator("#error").inner_text() == ""
-            page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+            yield b
         finally:
-            browser.close()
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any, base_url: str) -> Iterator[Any]:
+    """The app's page, loaded and planned (MFU shown); ``page.outside`` collects requests to any other origin."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.outside = []
+    page.on("request", lambda r: None if r.url.startswith(base_url) else page.outside.append(r.url))
+    page.goto(base_url + "/")
+    sync_api.expect(page.locator("#mfu")).to_contain_text("%", timeout=20_000)
+    yield page
+    context.close()
+
+
+def test_changing_the_gpu_count_changes_mfu(page: Any, tmp_path: Path) -> None:
+    """A new GPU count re-plans the scenario: the MFU figure changes, the breakdown plot is drawn, no request leaves
+    the machine; a screenshot is saved."""
+    mfu = page.locator("#mfu")
+    before = mfu.inner_text()
+    page.fill("#num_gpus", "1024")
+    page.dispatch_event("#num_gpus", "change")
+    sync_api.expect(mfu).not_to_have_text(before, timeout=20_000)
+    sync_api.expect(page.locator("#config")).to_contain_text("1024 ×")
+    assert page.locator("#fig-breakdown .main-svg").count() > 0
+    assert page.locator("#error").inner_text() == ""
+    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     assert (tmp_path / "page.png").stat().st_size > 0
-    assert outside == []
+    assert page.outside == []
 
 
-def test_the_report_renders_its_plots_offline(base_url: str, tmp_path: Path) -> None:
+def test_a_pasted_scenario_replaces_the_pick(page: Any) -> None:
+    """A pasted YAML scenario is planned in place of the catalog pick; a malformed one shows its located line."""
+    page.fill("#pasted", "cluster: {base: llama3-16k, num_gpus: 128}\nmodel: llama3-70b\n"
+                         "training: {tokens: 1e12, global_batch: 256, seq_len: 8192}\n")
+    page.click("#use-pasted")
+    sync_api.expect(page.locator("#config")).to_contain_text("128 × ", timeout=20_000)
+    sync_api.expect(page.locator("#config")).to_contain_text("llama3-70b")
+    assert page.locator("#num_gpus").input_value() == "128"
+    page.fill("#pasted", "cluster: [unclosed")
+    page.click("#use-pasted")
+    sync_api.expect(page.locator("#error")).to_contain_text("malformed YAML", timeout=20_000)
+
+
+def test_the_full_report_opens_in_a_new_tab(page: Any) -> None:
+    """'Open the full report' shows the scenario's HTML report, its plots drawn."""
+    with page.expect_popup() as popup:
+        page.click("#open-report")
+    sync_api.expect(popup.value.locator(".main-svg").first).to_be_visible(timeout=30_000)
+
+
+def test_the_report_renders_its_plots_offline(browser: Any, base_url: str, tmp_path: Path) -> None:
     """The HTML report (POST /api/report), opened with every network request refused, draws its plots: it needs
     nothing but itself."""
     import httpx
 
-    scenario = {"cluster": {"base": "llama3-16k", "num_gpus": 64}, "model": "llama3-8b", "facility": "generic-air-cooled",
-                "training": {"tokens": 1e12, "global_batch": 256, "seq_len": 8192}}
-    html = httpx.post(f"{base_url}/api/report", json={"scenario": scenario}, timeout=60).text
+    html = httpx.post(f"{base_url}/api/report", json={"scenario": SCENARIO}, timeout=60).text
     report = tmp_path / "report.html"
     report.write_text(html, encoding="utf-8")
     requested: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            context = browser.new_context(offline=True)
-            context.route("**/*", lambda route: (requested.append(route.request.url), route.abort())
-                          if not route.request.url.startswith("file:") else route.continue_())
-            page = context.new_page()
-            page.goto(report.as_uri())
-            sync_api.expect(page.locator(".main-svg").first).to_be_visible(timeout=20_000)
-            assert page.locator(".js-plotly-plot").count() >= 3
-        finally:
-            browser.close()
+    context = browser.new_context(offline=True)
+    try:
+        context.route("**/*", lambda route: (requested.append(route.request.url), route.abort())
+                      if not route.request.url.startswith("file:") else route.continue_())
+        page = context.new_page()
+        page.goto(report.as_uri())
+        sync_api.expect(page.locator(".main-svg").first).to_be_visible(timeout=20_000)
+        assert page.locator(".js-plotly-plot").count() >= 3
+    finally:
+        context.close()
     assert requested == []
