@@ -13,7 +13,10 @@ MAX_BODY_BYTES = 256 * 2**10  #: a request body (a scenario is a few hundred byt
 MAX_GPUS = 131_072  #: GPUs in a scenario or a collective's group (Memphis, 100,000 GPUs, fits; plans in ~1 s)
 MAX_TOP = 100  #: configurations a search lists (the whole space is timed once either way; bounded by MAX_GPUS)
 MAX_RUNS = 10_000  #: Monte Carlo runs of a reliability request (the CLI's default is 1,000)
-# The report's GPU-count sweep is the library's fixed five points (search.scaling.SCALING_FACTORS).
+# Not bounded separately, because MAX_GPUS bounds them: the search space (its size follows the GPU count's divisors:
+# deepseek-v3 on 131,072 GPUs is 228,240 configurations, planned in 1.2 s on one core) and the report's GPU-count
+# sweep (the library's fixed five points, search.scaling.SCALING_FACTORS; 5.7 s for that scenario's whole report).
+# A sweep of many scenarios (`supercluster sweep`) has no route: it writes files.
 
 
 def check_gpus(num_gpus: int, *, field: str) -> None:
