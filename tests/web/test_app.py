@@ -201,6 +201,20 @@ def test_a_cluster_name_is_never_read_as_a_file(client: TestClient) -> None:
                                                  "gpus": 2}), 422, "unknown cluster")
 
 
+def test_a_file_named_like_a_cluster_is_not_read(client: TestClient, tmp_path: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file in the server's folder named as a catalog cluster is ignored: the catalog's cluster is used."""
+    from supercluster.spec.load import load_cluster
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "eos").write_text("cluster: {base: llama3-16k, num_gpus: 64}\nmodel: llama3-8b\n"
+                                  "training: {tokens: 1e12, global_batch: 256, seq_len: 8192}\n", encoding="utf-8")
+    assert load_cluster("eos").num_gpus == 64  # the CLI reads a file it is given
+    fabric = client.get("/api/fabric/eos")
+    assert fabric.status_code == 200, fabric.text
+    assert fabric.json()["gpus"] != 64 and fabric.json()["cluster"] == "eos"
+
+
 def test_malformed_json_is_422(client: TestClient) -> None:
     """A body that is not JSON is 422 with one line."""
     refused(client.post("/api/plan", content=b"{not json", headers={"Content-Type": "application/json"}), 422,

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import CatalogNameError, InfeasibleError, InputError, SuperclusterError
+from ..errors import InfeasibleError, InputError, SuperclusterError
 from ..facility.ledger import FacilityReport
 from ..network.cost import Algorithm, Op
 from ..network.report import CollectiveReport, FabricReport, collective_report, fabric_report
@@ -33,7 +33,7 @@ from ..search.plan import plan, run_reliability
 from ..search.rank import SearchReport
 from ..search.run_report import RunReport
 from ..spec import catalog as catalog_data
-from ..spec.load import load_cluster
+from ..spec.load import catalog_cluster
 from ..validate import validate_collectives, validate_file
 from ..validate.claims import ClaimsReport, check_claims_file
 from ..validate.collectives import CollectiveValidationResult
@@ -176,14 +176,6 @@ def _plotly_js() -> str:
     return str(get_plotlyjs())
 
 
-def _catalog_cluster(name: str) -> Any:
-    """A catalog cluster by name (never a file, whatever the name)."""
-    known = catalog_data.entries("clusters")
-    if name not in known:
-        raise CatalogNameError.unknown("cluster", name, known, field="cluster")
-    return load_cluster(name)
-
-
 def create_app() -> FastAPI:
     """The app (routes, error handlers and the body bound)."""
     # no /docs or /redoc: FastAPI draws them with scripts from a CDN; the schema is at /openapi.json
@@ -257,7 +249,7 @@ def create_app() -> FastAPI:
     @app.get("/api/fabric/{cluster}", response_model=FabricReport)
     def fabric_route(cluster: str) -> FabricReport:
         """A catalog cluster's scale-out fabric: tiers, switches, optics, bisection, power."""
-        c = _catalog_cluster(cluster)
+        c = catalog_cluster(cluster)
         check_gpus(c.num_gpus, field="cluster")
         return fabric_report(c)
 
@@ -267,7 +259,7 @@ def create_app() -> FastAPI:
         check_gpus(req.gpus, field="gpus")
         if req.bytes != round(req.bytes):
             raise InputError(f"expected a whole number of bytes, got {req.bytes:g}", field="bytes")
-        return collective_report(_catalog_cluster(req.cluster), req.op, req.bytes, req.gpus, stride=req.stride,
+        return collective_report(catalog_cluster(req.cluster), req.op, req.bytes, req.gpus, stride=req.stride,
                                  algorithm=req.algo)
 
     @app.post("/api/facility", response_model=FacilityReport)
