@@ -96,7 +96,7 @@ def test_plan_json_is_one_typed_run_report(cli, memphis_run: dict[str, Any]) -> 
 
 def test_cli_surface_is_pinned() -> None:
     """The app has exactly the commands plan, report, search, sweep, validate, calibrate, facility, reliability,
-    claims, fabric, collective and catalog,
+    claims, fabric, collective, catalog and serve,
     each with exactly
     its pinned parameters."""
     group = typer.main.get_command(app)
@@ -139,6 +139,7 @@ def test_cli_surface_is_pinned() -> None:
                        ("option", "--bytes", False, False), ("option", "--gpus", False, False),
                        ("option", "--algo", False, False), ("option", "--stride", False, False),
                        ("option", "--json", False, True)},
+        "serve": {("option", "--host", False, False), ("option", "--port", False, False)},
     }
     assert [p.opts for p in group.params if p.name != "help"] == [["--version"]]
 

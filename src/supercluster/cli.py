@@ -462,6 +462,22 @@ def collective(
         render_collective(report, _stdout())
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="address to listen on (default: loopback only; 0.0.0.0 "
+                                                     "opens the app to the network)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
+) -> None:
+    """The web app: a JSON API (plan, search, catalog, fabric, collective, facility, reliability, claims, report,
+    validate; its schema at /openapi.json) and a page at / to pick catalog entries, change knobs and see the figures."""
+    try:
+        from .web import serve as serve_app
+    except ImportError as exc:
+        raise InputError(f"the web app needs fastapi and uvicorn ({exc.name} is missing): "
+                         "pip install 'supercluster[web]'", field="serve") from None
+    serve_app(host, port)
+
+
 KEY_FIGURES: dict[str, list[str]] = {
     "accelerators": ["dense_peak_flops_per_s", "hbm_bytes", "hbm_bandwidth_bytes_per_s", "tdp_w"],
     "switches": ["vendor", "transport", "capacity_bytes_per_s", "max_ports", "power_w"],

@@ -342,8 +342,13 @@ def load_cluster(target: str) -> Cluster:
     p = Path(target)
     if p.is_file():
         return load_scenario(p).cluster
+    return catalog_cluster(target)
+
+
+def catalog_cluster(name: str) -> Cluster:
+    """A catalog cluster by name, never read from a file (the web app's clusters)."""
     try:
-        data = _resolve_tree({"cluster": target}, Path("."))
+        data = _resolve_tree({"cluster": name}, Path("."))
         return Cluster.model_validate(data["cluster"])
     except ValidationError as exc:
         raise validation_error_to_input_error(exc, file=None, prefix="cluster") from None
