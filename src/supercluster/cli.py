@@ -36,6 +36,7 @@ from .report import (
 from .report.console import Table, id_column
 from .report.html import build_report, check_report_target, write_figures, write_html
 from .report.plot import check_plot_target, plot_sweep
+from .report.sweep_html import write_sweep_html
 from .search import plan as plan_scenario
 from .search import rank
 from .search.output import check_output_file
@@ -218,6 +219,8 @@ def sweep(
     = None,
     yes: Annotated[bool, typer.Option("--yes", help=f"run a grid of more than {MAX_POINTS:,} points")] = False,
     plot: Annotated[str | None, typer.Option("--plot", help="draw MFU and time-to-train to this PNG")] = None,
+    report_to: Annotated[str | None, typer.Option("--report", help="write the finished sweep as one "
+                                                                   "self-contained HTML page")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
 ) -> None:
     """Plan every point of a grid of scenario variants for its best configuration; one row per point with the
@@ -229,6 +232,8 @@ def sweep(
     _check_workers(workers)
     if plot is not None:  # every file the sweep writes is checked before it starts (--out: by run_sweep)
         check_plot_target(plot)
+    if report_to is not None:
+        check_report_target(report_to, "html", field="--report")
     sw = load_sweep(file)
     if len(sw.points) > MAX_POINTS and not yes:
         raise InputError(f"{len(sw.points):,} points is more than {MAX_POINTS:,}; add --yes to run them",
@@ -266,6 +271,12 @@ def sweep(
         except OSError as exc:  # the folder went away while the sweep ran
             raise InputError(f"cannot write {plot} ({exc.strerror or exc}); the results are in {result.file}",
                              field="--plot") from None
+    if report_to:
+        try:
+            write_sweep_html(result.rows, sw.fields, report_to, title=sw.name, results=str(result.file))
+        except OSError as exc:  # the folder went away while the sweep ran
+            raise InputError(f"cannot write {report_to} ({exc.strerror or exc}); the results are in {result.file}",
+                             field="--report") from None
     if as_json:
         _print_json(result.model_dump(), default=str)
     else:

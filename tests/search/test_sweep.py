@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -139,6 +140,25 @@ def test_plot_writes_a_png(tmp_path: Path, cli) -> None:
     png.write_bytes(png.read_bytes())  # touched, still the plot supercluster drew
     again = cli(*args)
     assert again.code == 0, again.err
+
+
+def test_report_writes_one_self_contained_page(tmp_path: Path, cli) -> None:
+    """--report writes the finished sweep as one HTML page with its charts and every point's row, no script fetched
+    from the network; a page of the user's at that path is refused before the sweep runs."""
+    f = write(tmp_path, {"cluster.num_gpus": [64, 128], "model": ["llama3-8b", "llama3-70b"]})
+    page = tmp_path / "sweep.html"
+    args = ("sweep", str(f), "--workers", "1", "--out", str(tmp_path / "r.duckdb"), "--report", str(page))
+    result = cli(*args)
+    assert result.code == 0, result.err
+    text = page.read_text(encoding="utf-8")
+    assert 'id="sweep-mfu"' in text and 'id="sweep-days"' in text and "every point" in text
+    assert "llama3-70b" in text and text.count("<tr>") == 1 + 4  # the header and the four points
+    assert not re.search(r"<script[^>]+src=", text)
+    mine = tmp_path / "mine.html"
+    mine.write_text("<p>my page</p>", encoding="utf-8")
+    refused = cli("sweep", str(f), "--workers", "1", "--out", str(tmp_path / "s.duckdb"), "--report", str(mine))
+    refused.one_error_line("--report", "not written by supercluster")
+    assert mine.read_text(encoding="utf-8") == "<p>my page</p>" and not (tmp_path / "s.duckdb").exists()
 
 
 def _not_a_folder(tmp: Path) -> Path:

@@ -38,13 +38,13 @@ _MARKER_FILE = ".supercluster-report"
 _CONFIG = {"displaylogo": False, "responsive": True}
 
 
-def _e(text: object) -> str:
+def escape(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _table(headers: Iterable[str], rows: Iterable[Iterable[object]], cls: str = "") -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+def table_html(headers: Iterable[str], rows: Iterable[Iterable[object]], cls: str = "") -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -58,23 +58,23 @@ def _figure_html(figs: dict[str, Any], key: str) -> str:
 
 
 def _section(anchor: str, title: str, body: str) -> str:
-    return f'<section id="{anchor}"><h2>{_e(title)}</h2>\n{body}\n</section>'
+    return f'<section id="{anchor}"><h2>{escape(title)}</h2>\n{body}\n</section>'
 
 
 def _scenario_section(data: ReportData) -> str:
     run, r = data.run, data.run.step
     searched = f"{run.search.candidates:,} configurations searched"
-    lines = [f"<p><b>{_e(r.scenario)}</b>: {_e(r.model)} on {_e(r.cluster)} ({r.num_gpus:,} x {_e(r.accelerator)}, "
-             f"{_e(r.precision)})</p>"]
+    lines = [f"<p><b>{escape(r.scenario)}</b>: {escape(r.model)} on {escape(r.cluster)} ({r.num_gpus:,} x {escape(r.accelerator)}, "
+             f"{escape(r.precision)})</p>"]
     if data.description:
-        lines.append(f"<p>{_e(data.description)}</p>")
-    lines.append(f"<p>parallelism: <b>{_e(parallelism_text(r.parallelism))}</b></p>")
+        lines.append(f"<p>{escape(data.description)}</p>")
+    lines.append(f"<p>parallelism: <b>{escape(parallelism_text(r.parallelism))}</b></p>")
     why = ("the fastest configuration that fits in memory" if r.fits
            else "the fastest configuration (none fits in memory)")
     lines.append(f"<p>why it won: {why} of {searched}"
-                 + (f"; with offload, {_e(run.search.offload)}" if run.search.offload else "") + ".</p>")
+                 + (f"; with offload, {escape(run.search.offload)}" if run.search.offload else "") + ".</p>")
     if r.groups:
-        lines.append(_table(("axis", "size", "stride", "per node", "nodes", "traffic", "algorithm"),
+        lines.append(table_html(("axis", "size", "stride", "per node", "nodes", "traffic", "algorithm"),
                             ((axis, f"{g['size']:,}", f"{g['stride']:,}", g["per_node"], f"{g['nodes']:,}",
                               g["crosses"], g.get("algorithm", "-")) for axis, g in r.groups.items())))
     rows = [("tokens/s", f"{r.tokens_per_s:,.0f}"),
@@ -84,7 +84,7 @@ def _scenario_section(data: ReportData) -> str:
              + (f" ({r.time_to_train_interval_s[0] / SECONDS_PER_DAY:,.1f} – "
                 f"{r.time_to_train_interval_s[1] / SECONDS_PER_DAY:,.1f})" if r.time_to_train_interval_s else "")),
             ("GPU-hours", f"{r.gpu_hours / 1e6:,.2f} M")]
-    lines.append(_table(("figure", "value"), rows))
+    lines.append(table_html(("figure", "value"), rows))
     return _section("scenario", "Scenario and parallelism", "\n".join(lines))
 
 
@@ -93,13 +93,13 @@ def _step_section(data: ReportData, figs: dict[str, Any]) -> str:
     rows = [(PART_LABELS.get(k, k), format_duration(v), f"{v / r.step_time_s:.1%}")
             for k, v in r.breakdown.items() if v > 0]
     rows.append(("step", format_duration(r.step_time_s), "100%"))
-    body = [_figure_html(figs, "step-time"), _table(("part", "time", "share"), rows)]
+    body = [_figure_html(figs, "step-time"), table_html(("part", "time", "share"), rows)]
     if r.step_time_interval_s:
         lo, hi = r.step_time_interval_s
         body.append(f"<p>measured step likely within {format_duration(lo)} – {format_duration(hi)}</p>")
     if r.uncertainty:
         u = r.uncertainty
-        body.append(f'<p class="note">interval: {_e(u.basis)} ({_e(", ".join(u.rows))}; {_e(u.calibration)})</p>')
+        body.append(f'<p class="note">interval: {escape(u.basis)} ({escape(", ".join(u.rows))}; {escape(u.calibration)})</p>')
     return _section("step", "Step time", "\n".join(body))
 
 
@@ -108,7 +108,7 @@ def _memory_section(data: ReportData, figs: dict[str, Any]) -> str:
     verdict = "fits" if r.fits else "does not fit"
     rows = [(k, f"{v / GIB:.2f}") for k, v in r.memory_breakdown.items()]
     rows.append(("total", f"{r.memory_per_gpu_bytes / GIB:.2f}"))
-    body = [_figure_html(figs, "memory"), _table(("part", "GiB"), rows),
+    body = [_figure_html(figs, "memory"), table_html(("part", "GiB"), rows),
             f"<p>{verdict}: {r.memory_per_gpu_bytes / GIB:.1f} GiB of a {r.hbm_budget_bytes / GIB:.1f} GiB budget "
             f"({r.hbm_bytes / GIB:.1f} GiB HBM)</p>"]
     return _section("memory", "Memory per GPU", "\n".join(body))
@@ -122,7 +122,7 @@ def _pipeline_section(data: ReportData, figs: dict[str, Any]) -> str:
     if "pipeline" not in figs:
         body.append(f"<p>{2 * p.stages * p.virtual_stages * p.microbatches:,} blocks: more than "
                     f"{MAX_DRAWN_BLOCKS:,}, so the schedule is described, not drawn</p>")
-    body.append(_table(("figure", "value"), [
+    body.append(table_html(("figure", "value"), [
         ("stages x virtual stages", f"{p.stages} x {p.virtual_stages}"),
         ("micro-batches", f"{p.microbatches:,}"),
         ("one micro-batch on the busiest stage (forward / backward)",
@@ -146,7 +146,7 @@ def _scaling_section(data: ReportData, figs: dict[str, Any]) -> str:
                          f"{p.tokens_per_s or 0.0:,.0f}", f"{(p.time_to_train_s or 0.0) / SECONDS_PER_DAY:,.1f}",
                          parallelism_text(p.parallelism or {})))
     body = [_figure_html(figs, "scaling"),
-            _table(("GPUs", "step", "MFU", "tokens/s", "days", "best configuration"), rows)]
+            table_html(("GPUs", "step", "MFU", "tokens/s", "days", "best configuration"), rows)]
     return _section("scaling", "Scaling with GPU count", "\n".join(body))
 
 
@@ -154,10 +154,10 @@ def _fabric_section(data: ReportData) -> str:
     fab = data.run.fabric
     if fab is None:
         return _section("fabric", "Fabric", "<p>no fabric in this report</p>")
-    body = [f"<p>{_e(fab.cluster)}: {fab.gpus:,} GPUs in {fab.nodes:,} nodes, {_e(fab.transport)}, "
-            f"{_e(fab.switch or 'generic switch')} (radix {fab.radix} at {fab.port_gbps:.0f} Gb/s)</p>"]
-    body.extend(f"<p class=\"note\">{_e(line)}</p>" for line in fab.explanation)
-    body.append(_table(("tier", "switches", "down", "up", "down:up", "links up", "GPUs per block"),
+    body = [f"<p>{escape(fab.cluster)}: {fab.gpus:,} GPUs in {fab.nodes:,} nodes, {escape(fab.transport)}, "
+            f"{escape(fab.switch or 'generic switch')} (radix {fab.radix} at {fab.port_gbps:.0f} Gb/s)</p>"]
+    body.extend(f"<p class=\"note\">{escape(line)}</p>" for line in fab.explanation)
+    body.append(table_html(("tier", "switches", "down", "up", "down:up", "links up", "GPUs per block"),
                        ((t.tier, f"{t.switches:,}", t.down_ports, t.up_ports, f"{t.oversubscription:g}:1",
                          f"{t.links_up:,}", f"{t.gpus_per_switch_block:,}") for t in fab.tiers)))
     rows = [("switches", f"{fab.switches:,}"),
@@ -165,7 +165,7 @@ def _fabric_section(data: ReportData) -> str:
             ("transceivers (both ends, all optical)", f"{fab.transceivers:,}"),
             ("bisection bandwidth", f"{fab.bisection_bytes_per_s * 8 / 1e15:,.2f} Pb/s")]
     rows.extend((f"power: {part}", f"{w / 1e6:,.2f} MW") for part, w in fab.power_w.items())
-    body.append(_table(("figure", "value"), rows))
+    body.append(table_html(("figure", "value"), rows))
     return _section("fabric", "Fabric", "\n".join(body))
 
 
@@ -198,11 +198,11 @@ def _facility_section(data: ReportData, figs: dict[str, Any]) -> str:
                                                                                if cloud else "")))
     if f.run_cost_usd is not None:
         rows.append(("cost of the run", _usd(f.run_cost_usd)))
-    body.append(_table(("figure", "value"), rows))
+    body.append(table_html(("figure", "value"), rows))
     if f.estimates:
-        body.append(f'<p class="note">estimates among the inputs: {_e(", ".join(f.estimates))}</p>')
+        body.append(f'<p class="note">estimates among the inputs: {escape(", ".join(f.estimates))}</p>')
     if f.missing:
-        body.append(f'<p class="note">not in the catalog (left out): {_e(", ".join(f.missing))}</p>')
+        body.append(f'<p class="note">not in the catalog (left out): {escape(", ".join(f.missing))}</p>')
     return _section("facility", "Power, water, carbon and cost", "\n".join(body))
 
 
@@ -212,20 +212,20 @@ def _goodput_section(data: ReportData, figs: dict[str, Any]) -> str:
     if rel is None:
         what = "never finishes" if run.reliability_infeasible else "not modelled"
         return _section("goodput", "Goodput", f"<p>time to train with failures: {what}: "
-                                              f"{_e(run.reliability_note or '')}</p>")
+                                              f"{escape(run.reliability_note or '')}</p>")
     keys = ("mean", "p10", "p50", "p90")
     body = [_figure_html(figs, "goodput"),
-            _table(("", *keys), [
+            table_html(("", *keys), [
                 ("time to train with failures (days)",
                  *(f"{rel.time_to_train_s[k] / SECONDS_PER_DAY:,.2f}" for k in keys)),
                 ("goodput", *(f"{rel.goodput[k]:.1%}" for k in keys))]),
-            _table(("figure", "value"), [
+            table_html(("figure", "value"), [
                 ("job mean time to failure", format_duration(rel.mttf_unexpected_s)),
                 ("interruptions a day", f"{rel.interruptions_per_day:,.2f}"),
                 ("checkpoint interval used", f"{format_duration(rel.interval_used_s)} ({rel.interval_source})"),
                 ("simulated runs", f"{rel.runs:,} (seed {rel.seed})")])]
     if rel.size_sensitivity:
-        body.append(_table(("GPUs", "MTTF", "interruptions/day", "interval", "goodput"),
+        body.append(table_html(("GPUs", "MTTF", "interruptions/day", "interval", "goodput"),
                            ((f"{z.gpus:,}", format_duration(z.mttf_h * 3600.0), f"{z.interruptions_per_day:,.1f}",
                              format_duration(z.interval_s), f"{z.goodput:.1%}") for z in rel.size_sensitivity)))
     return _section("goodput", "Goodput", "\n".join(body))
@@ -236,9 +236,9 @@ def _claims_section(data: ReportData) -> str:
     if not claims:
         return _section("claims", "Public claims", "<p>the scenario states no public claims</p>")
     rows = "".join(
-        f'<tr><td>{_e(c.claim)}<br><span class="note">{_e(c.source)}</span></td><td>{_e(claimed_range(c))}</td>'
-        f'<td>{_e(computed_value(c))}</td><td class="verdict {_e(c.verdict.replace(" ", "-"))}">{_e(c.verdict)}</td>'
-        f"<td>{_e(c.basis)}</td></tr>" for c in claims)
+        f'<tr><td>{escape(c.claim)}<br><span class="note">{escape(c.source)}</span></td><td>{escape(claimed_range(c))}</td>'
+        f'<td>{escape(computed_value(c))}</td><td class="verdict {escape(c.verdict.replace(" ", "-"))}">{escape(c.verdict)}</td>'
+        f"<td>{escape(c.basis)}</td></tr>" for c in claims)
     table = ("<table><thead><tr><th>claim</th><th>claimed</th><th>computed</th><th>verdict</th><th>basis</th></tr>"
              f"</thead><tbody>{rows}</tbody></table>")
     return _section("claims", "Public claims", table)
@@ -252,10 +252,10 @@ def _model_section(data: ReportData) -> str:
                            "input embedding)"),
             ("active per token", f"{m.active_params / 1e9:,.2f} B"),
             ("N for MFU", f"{m.mfu_params / 1e9:,.2f} B ({m.mfu_params_basis})")]
-    body = [_table(("figure", "value"), rows)]
+    body = [table_html(("figure", "value"), rows)]
     if m.assumptions:
         body.append("<p>the model rests on these assumptions (--strict refuses them):</p><ul>"
-                    + "".join(f"<li>{_e(a)}</li>" for a in m.assumptions) + "</ul>")
+                    + "".join(f"<li>{escape(a)}</li>" for a in m.assumptions) + "</ul>")
     else:
         body.append("<p>the model rests on no assumption: every figure is stated by its source</p>")
     return _section("model", "Model and assumptions", "\n".join(body))
@@ -266,14 +266,14 @@ _ESTIMATE = '<b class="estimate">estimate</b>'
 
 def _sources_section(data: ReportData) -> str:
     rows = "".join(
-        f"<tr><td>{_e(p.kind)}</td><td>{_e(p.name)}</td><td>{_e(p.source)}</td>"
+        f"<tr><td>{escape(p.kind)}</td><td>{escape(p.name)}</td><td>{escape(p.source)}</td>"
         f"<td>{_ESTIMATE if p.estimate else ''}</td></tr>" for p in data.run.provenance)
     table = ("<table><thead><tr><th>kind</th><th>entry</th><th>source</th><th></th></tr></thead>"
              f"<tbody>{rows}</tbody></table>")
     return _section("sources", "Sources", table)
 
 
-_STYLE = """
+STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
 table { border-collapse: collapse; margin: .8em 0; font-size: .92em; }
@@ -300,9 +300,9 @@ def render_html(data: ReportData) -> str:
     r = data.run.step
     title = f"{r.scenario}: {r.model} on {r.num_gpus:,} x {r.accelerator}"
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="generator" content="{GENERATOR}"><title>{_e(title)}</title>'
-            f"<style>{_STYLE}</style><script>{get_plotlyjs()}</script></head>\n<body>"
-            f"<h1>{_e(title)}</h1><nav>{nav}</nav>\n" + "\n".join(sections) + "\n</body></html>\n")
+            f'<meta name="generator" content="{GENERATOR}"><title>{escape(title)}</title>'
+            f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head>\n<body>"
+            f"<h1>{escape(title)}</h1><nav>{nav}</nav>\n" + "\n".join(sections) + "\n</body></html>\n")
 
 
 # ---------------------------------------------------------------- output paths
@@ -317,7 +317,7 @@ def written_by_supercluster(path: Path) -> bool:
     return f'<meta name="generator" content="{GENERATOR}">'.encode() in head
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".supercluster-", suffix=".tmp")
     umask = os.umask(0)
     os.umask(umask)
@@ -334,7 +334,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def write_html(data: ReportData, path: Path) -> None:
     """The page to ``path`` (written whole or not at all)."""
-    _atomic_write(path, render_html(data))
+    atomic_write(path, render_html(data))
 
 
 def write_figures(data: ReportData, folder: Path, fmt: str) -> list[Path]:
@@ -362,17 +362,17 @@ def _kaleido_installed() -> bool:
     return importlib.util.find_spec("kaleido") is not None
 
 
-def check_report_target(path: str, fmt: str) -> Path:
+def check_report_target(path: str, fmt: str, field: str = "-o") -> Path:
     """Before any work: ``path`` as the page (``html``: a .html file that is new or one this tool wrote) or the
     folder of figures (``png`` / ``svg``: new, or one holding no figure file of the same name it did not write),
     and what drawing figures needs installed."""
     if fmt == "html":
         if not path.lower().endswith((".html", ".htm")):
-            raise InputError(f"expected a .html file, got {path!r}", field="-o")
-        p = check_output_file(path, field="-o")
+            raise InputError(f"expected a .html file, got {path!r}", field=field)
+        p = check_output_file(path, field=field)
         if p.exists() and not written_by_supercluster(p):
             raise InputError(f"{path} exists and was not written by supercluster: it is left as it is; choose "
-                             "another file", field="-o")
+                             "another file", field=field)
         return p
     if fmt not in FIGURE_FORMATS:
         raise InputError(f"unknown format {fmt!r} (expected html, png or svg)", field="--format")
@@ -380,14 +380,14 @@ def check_report_target(path: str, fmt: str) -> Path:
         raise InputError(KALEIDO_MISSING, field="--format")
     p = Path(path)
     if not p.exists():
-        return check_output_file(path, field="-o")  # a new folder: its parent must take it
+        return check_output_file(path, field=field)  # a new folder: its parent must take it
     if not p.is_dir():
-        raise InputError(f"{path} is a file; --format {fmt} writes the figures into a folder", field="-o")
+        raise InputError(f"{path} is a file; --format {fmt} writes the figures into a folder", field=field)
     if not os.access(p, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write in folder {path!r}", field="-o")
+        raise InputError(f"cannot write in folder {path!r}", field=field)
     if not (p / _MARKER_FILE).is_file():
         taken = [f"{n}.{fmt}" for n in FIGURE_NAMES if (p / f"{n}.{fmt}").exists()]
         if taken:
             raise InputError(f"{path} holds {', '.join(taken)}, not written by supercluster: they are left as "
-                             "they are; choose another folder", field="-o")
+                             "they are; choose another folder", field=field)
     return p

@@ -55,14 +55,10 @@ def _value(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def plot_sweep(rows: list[dict[str, Any]], fields: list[str], out: str | Path, title: str = "") -> Path:
-    """Draw the sweep; the x axis is the first swept field whose values are all numbers (log scale when they span
-    more than a decade), else the point index."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def sweep_series(rows: list[dict[str, Any]], fields: list[str]
+                 ) -> tuple[str | None, dict[str, list[tuple[float, dict[str, Any]]]]]:
+    """The x axis of a sweep's charts — the first swept field whose values are all numbers (None: the point index)
+    — and its completed rows as lines, one per combination of the other swept fields, each sorted by x."""
     numeric = [f for f in fields if all(isinstance(_value(r.get(FIELD_PREFIX + f)), int | float) for r in rows)]
     x_field = numeric[0] if numeric else None
     others = [f for f in fields if f != x_field]
@@ -73,10 +69,21 @@ def plot_sweep(rows: list[dict[str, Any]], fields: list[str], out: str | Path, t
         label = ", ".join(f"{f.split('.')[-1]}={_value(r.get(FIELD_PREFIX + f))}" for f in others) or "all"
         x = float(_value(r[FIELD_PREFIX + x_field])) if x_field else float(r["point"])
         lines[label].append((x, r))
+    return x_field, {k: sorted(v, key=lambda p: p[0]) for k, v in sorted(lines.items())}
+
+
+def plot_sweep(rows: list[dict[str, Any]], fields: list[str], out: str | Path, title: str = "") -> Path:
+    """Draw the sweep; the x axis is the first swept field whose values are all numbers (log scale when they span
+    more than a decade), else the point index."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x_field, lines = sweep_series(rows, fields)
     fig, (ax_mfu, ax_days) = plt.subplots(1, 2, figsize=(12, 4.8))
     xs_all: list[float] = []
-    for label, pts in sorted(lines.items()):
-        pts.sort(key=lambda p: p[0])
+    for label, pts in lines.items():
         xs = [p[0] for p in pts]
         xs_all += xs
         ax_mfu.plot(xs, [100.0 * p[1]["mfu"] for p in pts], marker="o", label=label)
