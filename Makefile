@@ -36,7 +36,7 @@ calibrate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_plan.py
-	$(BIN)/python benchmarks/bench_web.py --requests 500 --concurrency 16
+	$(BIN)/python benchmarks/bench_web.py --requests 2000 --concurrency 32
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
