@@ -187,7 +187,7 @@ def test_unknown_catalog_name_is_422(client: TestClient) -> None:
     ({"model": "config.json"}, "model"),
     ({"model": {"base": "../models/config.json"}}, "model.base"),
     ({"model": {"hf_config": "config.json"}}, "model.hf_config"),
-    ({"calibration": "/tmp/calibration.yaml"}, "calibration"),
+    ({"calibration": "../calibration.yaml"}, "calibration"),
     ({"calibration": {"file": "calibration.yaml"}}, "calibration.file"),
 ], ids=["absolute", "config-json", "base-path", "hf-config", "calibration", "calibration-file"])
 def test_a_path_in_the_scenario_is_422(client: TestClient, change: dict[str, Any], field: str) -> None:
