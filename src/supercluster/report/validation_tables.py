@@ -14,6 +14,15 @@ from ..validate.runs import ValidationResult
 from .console import Table, id_column, pct, plural, signed_pct
 
 
+def _gate(passed: bool, failures: list[str], console: Console) -> None:
+    """A validation's verdict: within tolerance, or each failure on its own line."""
+    if passed:
+        console.print("[green]within tolerance[/green]")
+        return
+    for f in failures:
+        console.print(f"[red]✗[/red] {f}")
+
+
 def render_validation(v: ValidationResult, console: Console) -> None:
     t = Table(title=f"validation: {v.file}", show_edge=False)
     cv = v.cv_median_abs_rel_error is not None
@@ -55,11 +64,7 @@ def render_validation(v: ValidationResult, console: Console) -> None:
     for row in v.rows:
         if row.excluded:
             console.print(f"[dim]not gated: {row.id}: {row.excluded}[/dim]")
-    if v.passed:
-        console.print("[green]within tolerance[/green]")
-    else:
-        for f in v.failures:
-            console.print(f"[red]✗[/red] {f}")
+    _gate(v.passed, v.failures, console)
 
 
 def render_calibration(c: CalibrationResult, console: Console) -> None:
@@ -143,11 +148,7 @@ def render_collective_validation(v: CollectiveValidationResult, console: Console
                   f"{float(v.tolerance.get('median_abs_rel_error', 0.15)):.0%}, max at >= 1 MiB {limit:.0%})")
     console.print(f"{plural(len(v.rows), 'measurement')}: {v.modelled} modelled, {v.not_modelled} cannot be modelled "
                   "(listed with their reason, excluded from the statistics)")
-    if v.passed:
-        console.print("[green]within tolerance[/green]")
-    else:
-        for f in v.failures:
-            console.print(f"[red]✗[/red] {f}")
+    _gate(v.passed, v.failures, console)
 
 
 def _fmt_memory(value: float | None, metric: str | None) -> str:
@@ -203,11 +204,7 @@ def render_memory_validation(v: MemoryValidationResult, console: Console) -> Non
                   f"mean {pct(v.signed_mean_rel_error)}  OOM outcomes right {v.outcomes_correct}/{v.outcomes_total}"
                   f"  (tolerance: median {float(v.tolerance['median_abs_rel_error']):.0%}, max {limit:.0%}, at most "
                   f"{int(v.tolerance['max_unmappable'])} measurements that cannot be modelled)")
-    if v.passed:
-        console.print("[green]within tolerance[/green]")
-    else:
-        for f in v.failures:
-            console.print(f"[red]✗[/red] {f}")
+    _gate(v.passed, v.failures, console)
 
 
 def render_power_validation(v: PowerValidationResult, console: Console) -> None:
@@ -246,8 +243,4 @@ def render_power_validation(v: PowerValidationResult, console: Console) -> None:
     console.print(f"median |error| {pct(v.median_abs_rel_error)}  max |error| {pct(v.max_abs_rel_error)}  signed "
                   f"mean {pct(v.signed_mean_rel_error)}  ({meters}; tolerance: median "
                   f"{float(v.tolerance['median_abs_rel_error']):.0%}, max {limit:.0%})")
-    if v.passed:
-        console.print("[green]within tolerance[/green]")
-    else:
-        for f in v.failures:
-            console.print(f"[red]✗[/red] {f}")
+    _gate(v.passed, v.failures, console)

@@ -43,7 +43,7 @@ from ..workload.software import communicators, framework_memory_options
 from .memory_case import MemoryCase, Metric, classify_quantity, describe_case, to_bytes
 from .schema import MEMORY, check_entry
 from .systems import Unmodellable, _text
-from .tolerance import gate_exclusion, read_tolerance, read_validation_file
+from .tolerance import error_summary, gate_exclusion, read_tolerance, read_validation_file
 
 DEFAULT_MEMORY_FILE = Path(__file__).with_name("memory.yaml")
 DEFAULT_MEMORY_TOLERANCE: dict[str, Any] = {"metric": "memory", "median_abs_rel_error": 0.05,
@@ -227,17 +227,15 @@ def validate_memory(path: str | Path | None = None) -> MemoryValidationResult:
         rows.extend(_rows_of(m, i, shown))
     gated = [r for r in rows if r.excluded is None]
     errors = [r.rel_error for r in gated if r.rel_error is not None]
-    abs_errors = [abs(e) for e in errors]
-    median = statistics.median(abs_errors) if abs_errors else None
-    worst = max(abs_errors) if abs_errors else None
+    overall = error_summary(errors)
+    median, worst = overall["median_abs_rel_error"], overall["max_abs_rel_error"]
     unmappable = len({r.id.split(":")[0] for r in gated if r.error})
     outcomes = [r for r in gated if r.metric == "outcome"]
     correct = sum(1 for r in outcomes if r.predicted_outcome == r.expected_outcome)
     by_source: dict[str, dict[str, Any]] = {}
     for key in sorted({_source_key(r.id) for r in rows}):
-        errs = [abs(r.rel_error) for r in gated if r.rel_error is not None and _source_key(r.id) == key]
-        by_source[key] = {"rows": len(errs), "median_abs_rel_error": statistics.median(errs) if errs else None,
-                          "max_abs_rel_error": max(errs) if errs else None}
+        by_source[key] = error_summary(r.rel_error for r in gated
+                                       if r.rel_error is not None and _source_key(r.id) == key)
     failures: list[str] = []
     if median is not None and median > float(tol["median_abs_rel_error"]):
         failures.append(f"median |error| {median:.1%} exceeds {float(tol['median_abs_rel_error']):.0%}")

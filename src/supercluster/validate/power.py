@@ -41,7 +41,7 @@ from ..spec.load import build_scenario
 from ..spec.scenario import Scenario
 from .schema import POWER, check_entry
 from .systems import Unmodellable, _text, describe_system
-from .tolerance import gate_exclusion, read_tolerance, read_validation_file
+from .tolerance import error_summary, gate_exclusion, read_tolerance, read_validation_file
 
 DEFAULT_POWER_FILE = Path(__file__).with_name("power.yaml")
 DEFAULT_POWER_TOLERANCE: dict[str, Any] = {"metric": "average_node_power_w", "median_abs_rel_error": 0.05,
@@ -248,13 +248,11 @@ def validate_power(path: str | Path | None = None, calibration: Calibration | No
     rows = [_row(run, i, calibration, shown) for i, run in enumerate(runs)]
     gated = [r for r in rows if r.excluded is None]
     errors = [r.rel_error for r in gated if r.rel_error is not None]
-    median = statistics.median(abs(e) for e in errors) if errors else None
-    worst = max(abs(e) for e in errors) if errors else None
+    overall = error_summary(errors)
+    median, worst = overall["median_abs_rel_error"], overall["max_abs_rel_error"]
     by_meter: dict[str, dict[str, Any]] = {}
     for meter in ("AC", "DC"):
-        errs = [abs(r.rel_error) for r in gated if r.meter == meter and r.rel_error is not None]
-        by_meter[meter] = {"rows": len(errs), "median_abs_rel_error": statistics.median(errs) if errs else None,
-                           "max_abs_rel_error": max(errs) if errs else None}
+        by_meter[meter] = error_summary(r.rel_error for r in gated if r.meter == meter and r.rel_error is not None)
     failures = [f"{r.id}: cannot be modelled: {r.error}" for r in gated if r.error]
     if median is not None and median > float(tol["median_abs_rel_error"]):
         failures.append(f"median |error| {median:.1%} exceeds {float(tol['median_abs_rel_error']):.0%}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +49,11 @@ def gate_exclusion(entry: dict[str, Any], *, file: str, field: str) -> str | Non
         raise FileFormatError("exclude_from_gate must say why (a non-empty text)", file=file,
                               field=f"{field}.exclude_from_gate")
     return reason
+
+
+def error_summary(rel_errors: Iterable[float]) -> dict[str, Any]:
+    """How many errors, and the median and max of their magnitudes (None without any): a group's line in a
+    validation result."""
+    errs = [abs(e) for e in rel_errors]
+    return {"rows": len(errs), "median_abs_rel_error": statistics.median(errs) if errs else None,
+            "max_abs_rel_error": max(errs) if errs else None}
