@@ -12,8 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from supercluster.cli import main
+
+# Tests assert behaviour, never timing: hypothesis's per-example deadline (200 ms) fails a correct test on a loaded
+# machine (two cores shared with other work), so it is off for every property test.
+settings.register_profile("supercluster", deadline=None)
+settings.load_profile("supercluster")
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -121,3 +121,27 @@ def test_the_step_power_trace_brackets_the_average_and_swings_with_communication
     s = load_scenario("scenarios/memphis.yaml")
     flat = step_power(s.cluster, fabric_report(s.cluster), 1.2, {"compute": 1.0, "optimizer": 0.1})
     assert flat.swing_it_w == 0.0 and len(flat.phases) == 1
+
+
+@given(st.floats(0.0, 5.0), st.floats(0.0, 1.0))
+def test_the_step_s_host_work_draws_idle_power(optimizer_s: float, wait_s: float) -> None:
+    """The host work inside the optimizer part (StepReport.host_wait_s) counts with the SMs idle, never more of it
+    than the optimizer part holds; without it the activity is as before."""
+    acc = Accelerator.model_validate(catalog.entry("accelerators", "H100-SXM5-80GB"))
+    parts = {"compute": 1.0, "tp_comm": 0.2, "optimizer": optimizer_s}
+    step = sum(parts.values())
+    waited = min(wait_s, optimizer_s)
+    assert gpu_activity(parts, acc, 0.0) == gpu_activity(parts, acc)
+    assert gpu_activity(parts, acc, wait_s) == pytest.approx(gpu_activity(parts, acc) - waited / step)
+
+
+def test_plan_counts_the_calibrated_host_work_as_a_wait() -> None:
+    s = build_scenario({"name": "wait", "cluster": {"base": "eos", "num_gpus": 64}, "model": "llama2-70b",
+                        "facility": "generic-liquid-cooled",
+                        "training": {"tokens": 1e9, "global_batch": 64, "seq_len": 4096}})
+    run = plan(s, with_reliability=False)
+    assert 0.0 < run.step.host_wait_s <= run.step.breakdown["optimizer"]
+    assert run.step.host_wait_s == s.calibrated(None).step_overhead_s
+    assert run.facility is not None
+    phases = {p.phase: p.seconds for p in run.facility.step_power.phases}
+    assert phases["waiting on the host"] == pytest.approx(run.step.host_wait_s)

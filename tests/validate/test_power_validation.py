@@ -60,7 +60,7 @@ def test_json_rows_carry_the_prediction_its_parts_and_the_statistics(cli) -> Non
         errors.append(abs(row["rel_error"]))
     assert data["max_abs_rel_error"] == pytest.approx(max(errors))
     lora = [r for r in data["rows"] if "lora" in r["id"]]
-    assert lora and all(any("predicted as full fine-tuning" in n for n in r["notes"]) for r in lora)
+    assert lora and all(any("LoRA fine-tuning: rank 16" in n for n in r["notes"]) for r in lora)
 
 
 def test_the_ac_meter_reads_more_than_the_dc_side_by_the_supplies_efficiency() -> None:

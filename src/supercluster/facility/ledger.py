@@ -80,7 +80,7 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
     estimates = [name for name, cited in (("facility", f), ("cluster", cluster), ("accelerator", acc),
                                           ("fabric", cluster.fabric)) if cited.estimate]
 
-    activity = gpu_activity(step.breakdown, acc)
+    activity = gpu_activity(step.breakdown, acc, step.host_wait_s)
     if acc.idle_power_w is None:
         missing.append("accelerator.idle_power_w (GPUs taken at TDP)")
     if acc.collective_sms is None:
@@ -140,7 +140,7 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
     return FacilityReport(
         facility=f.name, pue=f.pue, gpu_activity=activity,
         gpu_training_power_fraction=gpu_power_w(acc, activity) / acc.tdp_w, peak=peak, average=avg,
-        step_power=step_power(cluster, fabric, f.pue, step.breakdown),
+        step_power=step_power(cluster, fabric, f.pue, step.breakdown, step.host_wait_s),
         homes_equivalent_peak=peak.facility_w / home_w if home_w else None,
         homes_equivalent_average=avg.facility_w / home_w if home_w else None,
         run_time_s=t, run_energy_it_j=e_it, run_energy_facility_j=e_fac, wue_l_per_kwh=wue,

@@ -11,7 +11,8 @@ whatever the tensor-core share: accelerators.yaml power header). A step's activi
 (perf.step.PARTS): compute, recompute and the optimizer keep every SM busy (a tensor-core GEMM draws the power
 limit whatever the precision); exposed communication and the pipeline bubble (a stage waiting inside a receive)
 keep only the collective's thread blocks busy, ``collective_sms`` of the ``compute_units``; offloading waits on the
-copy engines with the SMs idle. So a communication-bound step draws less than a compute-bound one, and no step draws
+copy engines with the SMs idle, and so does the host work of every step (the calibrated ``step_overhead_s`` inside
+the optimizer part: kernel launches, the gradient norm's host synchronisation, logging, the next batch). So a communication-bound step draws less than a compute-bound one, and no step draws
 more than TDP or less than the idle floor. An accelerator without an idle figure is taken at TDP throughout.
 
 Node: GPUs + the server's other parts at a training job's load (the cluster's ``host_power``, else the
@@ -67,21 +68,24 @@ class PowerBreakdown(BaseModel):
     facility_w: float
 
 
-def activity_phases(breakdown: Mapping[str, float], acc: Accelerator) -> list[tuple[str, float, float]]:
+def activity_phases(breakdown: Mapping[str, float], acc: Accelerator, host_wait_s: float = 0.0
+                    ) -> list[tuple[str, float, float]]:
     """A step's breakdown (parts in seconds) grouped by how busy the parts keep the SMs: (phase, seconds, activity).
     Busy parts count whole; communication and the bubble at collective_sms / compute_units (whole when the
-    accelerator does not say); waits for the host not at all; a part this module does not know counts as busy."""
+    accelerator does not say); waits for the host not at all: offloading's, and ``host_wait_s`` of the optimizer
+    part (the step's host work, StepReport.host_wait_s); a part this module does not know counts as busy."""
     comm = 1.0 if acc.collective_sms is None else min(1.0, acc.collective_sms / acc.compute_units)
-    busy = sum(breakdown.get(p, 0.0) for p in BUSY_PARTS)
+    host_wait_s = min(max(host_wait_s, 0.0), breakdown.get("optimizer", 0.0))
+    busy = sum(breakdown.get(p, 0.0) for p in BUSY_PARTS) - host_wait_s
     talk = sum(breakdown.get(p, 0.0) for p in COMMUNICATION_PARTS)
-    wait = sum(breakdown.get(p, 0.0) for p in WAIT_PARTS)
+    wait = sum(breakdown.get(p, 0.0) for p in WAIT_PARTS) + host_wait_s
     busy += max(sum(breakdown.values()) - busy - talk - wait, 0.0)
     return [("compute", busy, 1.0), ("communication and pipeline bubble", talk, comm), ("waiting on the host", wait, 0.0)]
 
 
-def gpu_activity(breakdown: Mapping[str, float], acc: Accelerator) -> float:
+def gpu_activity(breakdown: Mapping[str, float], acc: Accelerator, host_wait_s: float = 0.0) -> float:
     """The share of a step the GPU's SMs are busy (0..1): the time-weighted activity of its phases."""
-    phases = activity_phases(breakdown, acc)
+    phases = activity_phases(breakdown, acc, host_wait_s)
     total = sum(seconds for _, seconds, _ in phases)
     if total <= 0:
         return 1.0
@@ -117,13 +121,14 @@ class StepPower(BaseModel):
     swing_to_stopped_it_w: float  # max - stopped: a synchronous stop or start of the whole job
 
 
-def step_power(cluster: Cluster, fabric: FabricReport, pue: float, breakdown: Mapping[str, float]) -> StepPower:
+def step_power(cluster: Cluster, fabric: FabricReport, pue: float, breakdown: Mapping[str, float],
+               host_wait_s: float = 0.0) -> StepPower:
     """The step's draw phase by phase (the breakdown's parts grouped by how busy they keep the SMs: see
     gpu_activity). The order inside a real step interleaves them; the levels and their durations are what the
     breakdown gives. Llama 3's operators saw synchronous swings of tens of MW across a data centre (Dubey et al.,
     arXiv:2407.21783, Sec. 3.3.4); this is that swing for one job."""
     phases = []
-    for name, seconds, activity in activity_phases(breakdown, cluster.accelerator):
+    for name, seconds, activity in activity_phases(breakdown, cluster.accelerator, host_wait_s):
         if seconds > 0:
             p = power(cluster, fabric, pue, activity=activity)
             phases.append(PowerPhase(phase=name, seconds=seconds, activity=activity, it_w=p.it_w,

@@ -48,10 +48,11 @@ def gemm_forward_s(acc: Accelerator, cal: Calibration, precision: str, g: Gemm) 
 
 
 def gemm_backward_s(acc: Accelerator, cal: Calibration, precision: str, g: Gemm) -> np.ndarray:
-    """Input gradient (M x K, reduction over N) plus weight gradient (N x K, reduction over M)."""
+    """Input gradient (M x K, reduction over N) plus weight gradient (N x K, reduction over M); a frozen weight
+    (LoRA's base weights) gets no weight gradient."""
     prec = precision if g.low_precision else "bf16"
-    return (_gemm_shape_s(acc, cal, prec, g.m, g.k, g.n, g.count)
-            + _gemm_shape_s(acc, cal, prec, g.n, g.k, g.m, g.count))
+    dgrad = _gemm_shape_s(acc, cal, prec, g.m, g.k, g.n, g.count)
+    return dgrad + _gemm_shape_s(acc, cal, prec, g.n, g.k, g.m, g.count) if g.trainable else dgrad
 
 
 def attention_s(acc: Accelerator, cal: Calibration, flops: np.ndarray, key_len: np.ndarray,

@@ -11,6 +11,7 @@ from ..network.cost import ALGORITHMS
 from ..network.placement import LEVEL_NAMES, axis_strides, place, weight_replica_group
 from ..network.topology import build_topology
 from ..spec.scenario import Scenario
+from ..spec.training import LoRA
 from ..workload.flops import model_flops_per_token, recompute_flops_per_token
 from ..workload.params import param_counts
 from .candidates import Candidates
@@ -73,6 +74,8 @@ class StepReport(BaseModel):
     memory_breakdown: dict[str, float]
     hbm_bytes: float
     hbm_budget_bytes: float
+    host_wait_s: float = 0.0  # of the optimizer part: host work the GPUs wait for, SMs idle (the power model's)
+    lora: LoRA | None = None  # LoRA fine-tuning (frozen base weights, workload.lora); None: every weight trained
     host_memory_bytes: float = 0.0  # what the run keeps in host memory per GPU (offloading)
     fits: bool
     params: float
@@ -99,7 +102,7 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int) -> StepR
     tokens_per_s = tokens_step / step
     n = s.cluster.num_gpus
     peak = s.cluster.accelerator.peak_flops_per_s(s.training.precision)
-    mflops = model_flops_per_token(s.model, seq)
+    mflops = model_flops_per_token(s.model, seq, s.training.lora)
     frac = float(arrays.memory.recompute_fraction[i])  # full-layer recompute share (full: 1, block: k/L)
     hflops = mflops + (frac * recompute_flops_per_token(s.model, seq, "full") if frac > 0
                        else recompute_flops_per_token(s.model, seq, par["recompute"]))
@@ -123,6 +126,7 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int) -> StepR
         time_to_train_s=time_to_train, gpu_hours=time_to_train * n / 3600.0, training_tokens=s.training.tokens,
         memory_per_gpu_bytes=float(arrays.memory.total_bytes[i]), memory_breakdown=mem,
         hbm_bytes=s.cluster.accelerator.hbm_bytes, hbm_budget_bytes=arrays.hbm_budget_bytes,
+        host_wait_s=min(arrays.host_wait_s, float(arrays.parts["optimizer"][i])), lora=s.training.lora,
         host_memory_bytes=float(arrays.memory.host_bytes[i]),
         fits=bool(arrays.fits[i]), params=float(pc.total), active_params=float(pc.active),
         model_flops_per_token=mflops, hardware_flops_per_token=hflops, pipeline=pipeline,

@@ -61,6 +61,7 @@ from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..spec.training import grads_in_fp32, software_overlaps
 from ..workload.flops import op_recompute_share
+from ..workload.lora import trainable_shares, with_lora
 from ..workload.memory import (
     WEIGHT_BYTES,
     MemoryBreakdown,
@@ -112,6 +113,8 @@ class StepArrays:
     microbatch_s: np.ndarray
     microbatch_forward_s: np.ndarray
     critical_path_s: np.ndarray
+    # of the optimizer part, the host work of every step the GPUs wait for with their SMs idle (step_overhead_s)
+    host_wait_s: float = 0.0
 
     @property
     def step_time_s(self) -> np.ndarray:
@@ -161,6 +164,7 @@ class _ReplicaComm:
     """The data-parallel collectives of one weight kind (dense or expert) per candidate."""
 
     n_params: np.ndarray
+    trained: np.ndarray  # of which trainable (all; LoRA: the adapters)
     size: np.ndarray
     allreduce: np.ndarray  # all buckets, once
     scatter: np.ndarray
@@ -253,6 +257,10 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
         model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
         precision=s.training.precision, flash_attention=s.training.flash_attention, mixer="mamba", mlp=mlp)
         for share, mlp in ((with_mlp, True), (without_mlp, False)))
+    lora = s.training.lora  # frozen base weights: no weight gradients but the adapters' (workload.lora)
+    work = with_lora(work, lora)
+    window_work, ssm_work, bare_work = (None if w is None else with_lora(w, lora)
+                                        for w in (window_work, ssm_work, bare_work))
 
     T = mb * seq / cp
     # Tensor parallel: an all-gather and a reduce-scatter of the T x h activations around attention and
@@ -380,6 +388,9 @@ def candidate_memory(s: Scenario, c: Candidates) -> MemoryBreakdown:
                                 loss=training.loss, grad_accum_fp32=training.grad_accum_fp32),
         communicators=communicators(training.framework, {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep}),
         grouped_gemm=model.moe is not None)
+    if training.lora is not None:
+        dense_share, expert_share = trainable_shares(model, training.lora)
+        options = options._replace(trainable_dense=dense_share, trainable_expert=expert_share)
     return memory_per_gpu(model, seq_len=s.seq_len, global_batch=training.global_batch,
                           flash_attention=training.flash_attention,
                           fp8=training.precision == "fp8", tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp,
@@ -421,7 +432,8 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
     if model.moe:
         comm["moe"] = _layer_comm(s, cal, shapes, "moe", shape_strides, topo)
     su = {k: getattr(shapes, k).astype(f64) for k in ("tp", "cp", "micro_batch")}
-    head = lm_head_work(model, seq_len=seq, micro_batch=su["micro_batch"], tp=su["tp"], cp=su["cp"])
+    head = with_lora(lm_head_work(model, seq_len=seq, micro_batch=su["micro_batch"], tp=su["tp"], cp=su["cp"]),
+                     training.lora)
 
     # Pipeline: a send/recv of the stage boundary activations forward and backward per virtual stage, split
     # over the tp ranks (Megatron's scatter-gather optimisation).
@@ -442,27 +454,35 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
     grad_bytes = 4.0 if grads_in_fp32(training) else 2.0
     zero_eff = effective_zero_stage(c.zero_stage, pp)
     some = next(iter(comm.values())).work
-    tensors = float(sum(1 for g in some.gemms if g.name != "router"))  # weight matrices of a layer
+    tensors = float(sum(1 for g in some.gemms if g.name != "router" and "_lora_" not in g.name))  # base matrices
     replicas = []
-    for n_params3, size3, stride3 in ((non_expert3, replica_size[rep3], replica_stride[rep3]),
-                                      (expert3, tp3 * cp3 * dp3 / (ep3 * etp3), ep3 * etp3)):
+    # Gradients (their reduction, ZeRO-1's gather of the updated weights, the optimizer) exist for the trainable
+    # parameters alone: all of them, or LoRA's adapters; ZeRO-3 gathers the stored weights, frozen ones too.
+    shares = trainable_shares(model, training.lora)
+    for n_params3, size3, stride3, share in ((non_expert3, replica_size[rep3], replica_stride[rep3], shares[0]),
+                                             (expert3, tp3 * cp3 * dp3 / (ep3 * etp3), ep3 * etp3, shares[1])):
         group = place(cluster, topo, size3, stride3)
         # Megatron-LM DDP buckets of max(40M, 1M x dp) parameters (distributed_data_parallel.py), one
         # collective each; ZeRO-3 / FSDP gathers and reduces one transformer layer at a time
         buckets3 = np.maximum(n_params3 / np.maximum(DDP_BUCKET_MIN_PARAMS, DDP_BUCKET_PARAMS_PER_RANK * size3), 1.0)
-        ar = collective_time(cluster, topo, cal, "all_reduce", n_params3 / buckets3 * grad_bytes, group)
-        rs = collective_time(cluster, topo, cal, "reduce_scatter", n_params3 / buckets3 * grad_bytes, group)
-        ag = collective_time(cluster, topo, cal, "all_gather", n_params3 / buckets3 * 2.0, group)
+        if share != 1.0:  # LoRA: the adapters' gradients, in buckets of their own
+            trained3 = n_params3 * share
+            buckets3 = np.maximum(trained3 / np.maximum(DDP_BUCKET_MIN_PARAMS, DDP_BUCKET_PARAMS_PER_RANK * size3), 1.0)
+        else:
+            trained3 = n_params3
+        ar = collective_time(cluster, topo, cal, "all_reduce", trained3 / buckets3 * grad_bytes, group)
+        rs = collective_time(cluster, topo, cal, "reduce_scatter", trained3 / buckets3 * grad_bytes, group)
+        ag = collective_time(cluster, topo, cal, "all_gather", trained3 / buckets3 * 2.0, group)
         ag_layer = collective_time(cluster, topo, cal, "all_gather", n_params3 / lps3 * 2.0, group)
-        rs_layer = collective_time(cluster, topo, cal, "reduce_scatter", n_params3 / lps3 * grad_bytes, group)
+        rs_layer = collective_time(cluster, topo, cal, "reduce_scatter", trained3 / lps3 * grad_bytes, group)
         # ZeRO-3 tensor by tensor (DeepSpeed < 0.6): the layer's weight matrices, each its own collective plus a
         # host loop over the group's ranks
         host = cal.zero3_host_per_rank_s * size3
         ag_tensor = collective_time(cluster, topo, cal, "all_gather", n_params3 / (lps3 * tensors) * 2.0, group)
         rs_tensor = collective_time(cluster, topo, cal, "reduce_scatter",
-                                    n_params3 / (lps3 * tensors) * grad_bytes, group)
+                                    trained3 / (lps3 * tensors) * grad_bytes, group)
         replicas.append(_ReplicaComm(
-            n_params=n_params3[inv3], size=size3[inv3], allreduce=(buckets3 * ar.time_s)[inv3],
+            n_params=n_params3[inv3], trained=trained3[inv3], size=size3[inv3], allreduce=(buckets3 * ar.time_s)[inv3],
             scatter=(buckets3 * rs.time_s)[inv3], gather=(buckets3 * ag.time_s)[inv3],
             gather_layer=ag_layer.time_s[inv3], scatter_layer=rs_layer.time_s[inv3],
             tensors=tensors, gather_tensor=(ag_tensor.time_s + host)[inv3],
@@ -586,7 +606,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
             layered = m * lps * r.tensors * ((2.0 + rfrac) * r.gather_tensor + r.scatter_tensor)
         exposed = np.where(zero_eff == 3, layered, exposed)
         dp_exposed = dp_exposed + np.where(r.n_params > 0, exposed, 0.0)
-        local_params = local_params + r.n_params / np.where(zero_eff >= 1, r.size, 1.0)
+        local_params = local_params + r.trained / np.where(zero_eff >= 1, r.size, 1.0)
 
     cpu_step = memory.cpu_step_params > 0
     optimizer = np.where(cpu_step, 0.0, memory_bound_s(cluster.accelerator, cal, OPTIMIZER_BYTES_PER_PARAM
@@ -612,4 +632,4 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     forward = fwd_mb + 0.5 * pp_mb + fwd_share * (tp_mb + cp_mb + ep_mb)
     return StepArrays(parts=parts, memory=memory, fits=memory_fits(s, memory), microbatches=m,
                       hbm_budget_bytes=budget, algorithms=algorithms, microbatch_s=t_mb,
-                      microbatch_forward_s=forward, critical_path_s=t_crit)
+                      microbatch_forward_s=forward, critical_path_s=t_crit, host_wait_s=cal.step_overhead_s)

@@ -151,7 +151,9 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
     n = run.search.candidates
     searched = f"{plural(n, 'configuration')} searched" + (f" in {format_duration(seconds)}" if seconds else "")
     console.print(f"[bold]{r.scenario}[/bold]: {r.model} on {r.cluster} "
-                  f"({r.num_gpus:,} x {r.accelerator}, {r.precision})")
+                  f"({r.num_gpus:,} x {r.accelerator}, {r.precision}"
+                  + (f", LoRA rank {r.lora.rank} on {' and '.join(r.lora.targets)}, base weights frozen" if r.lora else "")
+                  + ")")
     par = r.parallelism
     console.print(
         f"parallelism: tp {par['tp']} · pp {par['pp']} · dp {par['dp']} · cp {par['cp']} · ep {par['ep']}"

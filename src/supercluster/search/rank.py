@@ -111,7 +111,7 @@ def rank(s: Scenario, *, top: int = 10, pareto: bool = False, calibration: Calib
     order = fit[np.lexsort((fit, a["mem"][fit], a["step"][fit]))]
     per_hour, basis = _cost_per_hour(s, run.facility)
     tokens_step = float(s.training.global_batch * s.seq_len)
-    flops_step = model_flops_per_token(s.model, s.seq_len) * tokens_step
+    flops_step = model_flops_per_token(s.model, s.seq_len, s.training.lora) * tokens_step
     peak = s.cluster.num_gpus * s.cluster.accelerator.peak_flops_per_s(s.training.precision)
 
     def ranked(i: int, r: int) -> Ranked:

@@ -8,6 +8,22 @@ from pydantic import Field, field_validator
 
 from .base import Fraction, PositiveFloat, PositiveInt, Recompute, Spec, TrainingPrecision
 
+LoRATarget = Literal["attention", "mlp", "experts"]
+
+
+class LoRA(Spec):
+    """Low-rank adaptation (Hu et al. 2021, arXiv:2106.09685): the base weights are frozen and each targeted weight
+    matrix W (d_out x d_in) gains a trainable pair B (d_out x r) and A (r x d_in), its output W x + B A x. The
+    backward computes input gradients through every layer but weight gradients for the adapters alone; gradients,
+    their reduction and the optimizer state exist for the adapters alone (workload.lora)."""
+
+    rank: PositiveInt = Field(default=16, le=65536, description="r, the adapters' inner width")
+    targets: list[LoRATarget] = Field(
+        default_factory=lambda: list[LoRATarget](["attention"]), min_length=1, max_length=3,
+        description="which weight matrices get adapters: attention (the query/key/value and output projections; "
+        "the MLPerf Training llama2_70b_lora reference targets qkv_proj and o_proj with r = 16), mlp (dense MLPs and "
+        "shared experts), experts (routed experts)")
+
 
 class Training(Spec):
     tokens: PositiveFloat = Field(description="tokens to train on")
@@ -56,6 +72,8 @@ class Training(Spec):
     framework: Literal["megatron-lm", "megatron-deepspeed", "pytorch"] = Field(
         default="megatron-lm", description="the training software, for how it holds memory (catalog/software.yaml): "
         "gradient and master-weight precision, the loss's fp32 copies, library workspaces, CUDA context, NCCL buffers")
+    lora: LoRA | None = Field(
+        default=None, description="LoRA fine-tuning of frozen base weights (None: every weight is trained)")
     memory_reserve_fraction: Fraction = Field(
         default=0.97, description="share of HBM the run may plan to fill, context, NCCL buffers and workspaces "
         "included (they are modelled); the rest is the caching allocator's slack: PyTorch rounds large blocks to "

@@ -9,9 +9,8 @@ run to the tool, and predicted by the same functions that give ``plan``'s facili
   cooling (the row's ``cooling`` text) takes the server's fans out;
 - the workload: the row's benchmark as a catalog model (:data:`BENCHMARKS`) at the row's global batch, sequence
   length and precision, timed by the step model with the row's parallelism where it states one, else as the search
-  picks it. LoRA fine-tuning, which the step model does not run, is predicted as full fine-tuning of the same model
-  with nothing offloaded and memory not enforced (a LoRA run keeps no gradients or optimizer state of its frozen
-  weights, so full fine-tuning's memory does not bind): the fastest such configuration; the row says so;
+  picks it. LoRA fine-tuning runs as the benchmark's reference defines it (:data:`LORA`: rank 16 on the attention
+  projections) in the step model's LoRA mode (workload.lora); the row says so;
 - the boundary: whole nodes at the power supplies, on the DC side or at the AC input as the row's ``boundary`` says
   (facility.power.node_power). The interconnect of an MLPerf row is the submitter's constant estimate
   (``interconnect_power_w``), an input and not a measurement: it is shown beside, and the score compares the
@@ -32,9 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..errors import FileFormatError, SuperclusterError
 from ..facility.power import gpu_activity, node_power
-from ..perf.report import StepReport, step_report
-from ..search.plan import best_index, best_step, evaluated_chunks
-from ..search.space import enumerate_space
+from ..search.plan import best_step
 from ..spec.calibration import Calibration
 from ..spec.hardware import Cluster
 from ..spec.load import build_scenario
@@ -52,7 +49,9 @@ BENCHMARKS: dict[str, tuple[str, Literal["pre-training", "lora"]]] = {
     "llama2_70b_lora": ("llama2-70b", "lora"),
 }
 _PAR_KEYS = ("tp", "pp", "dp", "cp", "ep", "virtual_stages", "micro_batch")
-_NO_OFFLOAD = {"offload_optimizer": False, "offload_weights": False, "offload_activations": False}
+#: MLPerf Training llama2_70b_lora's reference adapters: r = 16 on qkv_proj and o_proj
+#: (mlcommons/training llama2_70b_lora/run_llama_70B_scrolls_r16.sh: --lora_r 16 --lora_target_modules qkv_proj,o_proj)
+LORA: dict[str, Any] = {"rank": 16, "targets": ["attention"]}
 
 Meter = Literal["AC", "DC"]
 
@@ -162,8 +161,8 @@ def _cluster(run: dict[str, Any], notes: list[str]) -> tuple[Cluster, int]:
 
 
 def _scenario(run: dict[str, Any], cluster: Cluster, notes: list[str], *, file: str, index: int
-              ) -> tuple[Scenario, bool]:
-    """The row's run as a Scenario, and whether it is a LoRA run predicted as full fine-tuning."""
+              ) -> Scenario:
+    """The row's run as a Scenario."""
     w = run.get("workload") or {}
     bench = _text(w.get("benchmark"))
     if bench not in BENCHMARKS:
@@ -177,29 +176,15 @@ def _scenario(run: dict[str, Any], cluster: Cluster, notes: list[str], *, file: 
     parallelism: dict[str, Any] = {k: given[k] for k in _PAR_KEYS if given.get(k) is not None}
     if not parallelism:
         notes.append("parallelism not published: the tool's search chooses it")
-    lora = mode == "lora"
-    if lora:
-        parallelism.update(_NO_OFFLOAD)
-        notes.append("LoRA fine-tuning predicted as full fine-tuning of the same model (the step model has no LoRA "
-                     "mode), with nothing offloaded and memory not enforced: the fastest configuration")
+    training: dict[str, Any] = {"tokens": float(batch) * float(seq), "global_batch": batch, "seq_len": seq,
+                                "precision": precision}
+    if mode == "lora":
+        training["lora"] = LORA
+        notes.append(f"LoRA fine-tuning: rank {LORA['rank']} adapters on the attention projections (the benchmark's "
+                     "reference), base weights frozen")
     data = {"name": str(run.get("id", f"runs[{index}]")), "cluster": cluster, "model": model,
-            "training": {"tokens": float(batch) * float(seq), "global_batch": batch, "seq_len": seq,
-                         "precision": precision},
-            "parallelism": parallelism}
-    return build_scenario(data, file=file), lora
-
-
-def fastest_step(s: Scenario, calibration: Calibration | None) -> StepReport:
-    """The fastest configuration of the scenario's space whether or not it fits in memory."""
-    cal = s.calibrated(calibration)
-    best: tuple[float, StepReport] | None = None
-    for _, chunk, arrays in evaluated_chunks(s, enumerate_space(s), cal):
-        i = best_index(arrays, require_fit=False)
-        if i is not None and (best is None or float(arrays.step_time_s[i]) < best[0]):
-            best = (float(arrays.step_time_s[i]), step_report(s, chunk, arrays, i))
-    if best is None:
-        raise Unmodellable("no parallel configuration satisfies the rules for this run")
-    return best[1]
+            "training": training, "parallelism": parallelism}
+    return build_scenario(data, file=file)
 
 
 def _row(run: dict[str, Any], index: int, calibration: Calibration | None, shown: str) -> PowerRow:
@@ -211,13 +196,12 @@ def _row(run: dict[str, Any], index: int, calibration: Calibration | None, shown
     try:
         meter = meter_point(_text(run.get("boundary")))
         cluster, nodes = _cluster(run, notes)
-        scenario, lora = _scenario(run, cluster, notes, file=shown, index=index)
-        step = fastest_step(scenario, calibration) if lora else best_step(scenario, calibration,
-                                                                           require_fit=False)[0]
+        scenario = _scenario(run, cluster, notes, file=shown, index=index)
+        step = best_step(scenario, calibration, require_fit=False)[0]
     except (Unmodellable, SuperclusterError) as exc:
         return PowerRow(id=rid, meter=None, predicted_w=None, expected_w=expected, rel_error=None, error=str(exc),
                         excluded=excluded)
-    activity = gpu_activity(step.breakdown, cluster.accelerator)
+    activity = gpu_activity(step.breakdown, cluster.accelerator, step.host_wait_s)
     node = node_power(cluster, activity)
     per_node = node.ac_w if meter == "AC" else node.dc_w
     predicted = nodes * per_node

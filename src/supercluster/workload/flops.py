@@ -28,6 +28,8 @@ as PaLM counts attention, and recompute repeats it as it repeats the attention c
 from __future__ import annotations
 
 from ..spec.model import Model
+from ..spec.training import LoRA
+from .lora import adapter_active_params
 from .operators import attention_dims
 from .params import param_counts
 from .ssm import ssd_scan_flops_per_token_layer
@@ -54,11 +56,15 @@ def attention_flops_per_token(model: Model, seq_len: int) -> float:
             + n_window * attention_flops_per_token_layer(model, seq_len, window) + scan)
 
 
-def model_flops_per_token(model: Model, seq_len: int) -> float:
+def model_flops_per_token(model: Model, seq_len: int, lora: LoRA | None = None) -> float:
     """Training (fwd + bwd) model FLOPs per token, PaLM convention (windowed layers over their window, Mamba-2
-    layers over their scan)."""
+    layers over their scan). Under LoRA (workload.lora) the frozen weights need no weight gradient: 4N for them
+    (forward and input gradient) and 6 per adapter parameter, the attention term unchanged."""
     n = param_counts(model).non_embedding_active
-    return 6.0 * n + 3.0 * attention_flops_per_token(model, seq_len)
+    attention = 3.0 * attention_flops_per_token(model, seq_len)
+    if lora is not None:
+        return 4.0 * n + 6.0 * adapter_active_params(model, lora) + attention
+    return 6.0 * n + attention
 
 
 def lm_head_flops_per_token(model: Model) -> float:

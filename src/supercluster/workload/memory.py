@@ -252,6 +252,9 @@ class MemoryOptions(NamedTuple):
     - ``eager``: unfused PyTorch code keeps fp32 copies (see layer_activation_bytes);
     - ``lazy_gradients``: gradients are allocated by the backward and freed after the step (torch's set_to_none)
       rather than held in a persistent buffer: with one micro-batch a step they never meet the forward's peak;
+    - ``trainable_dense``, ``trainable_expert``: the share of the stored non-expert and expert parameters that
+      train (1; LoRA's adapters over the frozen weights, workload.lora): gradients, master copies and optimizer
+      state are kept for that share alone;
     """
 
     weight_bytes: float = 2.0
@@ -271,6 +274,8 @@ class MemoryOptions(NamedTuple):
     lazy_gradients: bool = False
     fsdp_gather_params: float = 0.0
     optimizer_instances: float = 1.0
+    trainable_dense: float = 1.0
+    trainable_expert: float = 1.0
 
 
 INT8_STATE_BYTES = 2.0 + 2 * 4.0 / 256  # two 8-bit moments and an fp32 absmax per 256-element block each
@@ -383,6 +388,11 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         grads = sharded(opt.grad_bytes, 2)
     optim = sharded(opt.master_bytes + opt.state_bytes, 1, non_expert - ends) + (
         (opt.master_bytes + opt.embedding_state_bytes) * ends / ranks(1, dense_dp))
+    if opt.trainable_dense != 1.0 or opt.trainable_expert != 1.0:  # LoRA: the adapters' gradients and state only
+        trained_dense, trained_expert = non_expert * opt.trainable_dense, expert * opt.trainable_expert
+        grads = opt.grad_bytes * (trained_dense / ranks(2, dense_dp) + trained_expert / ranks(2, expert_dp))
+        optim = (opt.master_bytes + opt.state_bytes) * (trained_dense / ranks(1, dense_dp)
+                                                        + trained_expert / ranks(1, expert_dp))
 
     # A layer's activations depend on its shape and recompute mode only: tabulate each distinct shape under
     # each mode (0 none, 1 selective, 2 full, 4 per-op), then look the candidates up.

@@ -39,6 +39,7 @@ class Gemm:
     k: np.ndarray
     count: np.ndarray | float = 1.0
     low_precision: bool = True  # runs in fp8 in an fp8 run (the router does not)
+    trainable: bool = True  # its weight gets a gradient (False: a frozen base weight under LoRA, workload.lora)
 
     @property
     def flops(self) -> np.ndarray:
