@@ -17,9 +17,12 @@ backward's weight-gradient passes, ``t_crit`` one micro-batch through every stag
   backward as a pair, each one's communication (the expert all-to-all, the pipeline sends) under the other's
   compute: the pair takes ``t_pair`` = the compute plus what communication the compute does not cover
   (perf.step). Bubble (pp/2 - 1)(F&B + B - 3W), F&B = t_pair, B the whole backward of a micro-batch run alone;
-  and the chunks DualPipe does not pair (the warm-up forwards and the cool-down backwards: between pp + 1 and
-  3pp/2 - 1 of a rank's m forwards, deepseek-ai/DualPipe dualpipe.py steps 1-3, 5, 6) at their unoverlapped time,
-  charged as pp (t_mb - t_pair). perf.schedule's drawing of dualpipe.py's own order ends within 2% of this.
+  and the chunks DualPipe does not pair, at their unoverlapped time: the middle ranks, on the pipeline's critical
+  path, run pp + 1 of their m forwards (and as many backwards) outside a pair (deepseek-ai/DualPipe dualpipe.py
+  steps 1-3, 5 and 6, and the first chunk of step 4, left unoverlapped there), charged as (pp + 1)(t_mb - t_pair).
+  The report's bubble omits them: it is stated for F&B with nothing hidden (F&B = F + B). perf.schedule's
+  drawing of dualpipe.py's own order ends at this with pp = 2 and up to 3% before it otherwise (the report's
+  bubble is itself at or above the drawing).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def zb_h1_s(m: np.ndarray, pp: np.ndarray, t_mb: np.ndarray, t_w: np.ndarray, t_
 def dualpipe_s(m: np.ndarray, pp: np.ndarray, t_mb: np.ndarray, t_pair: np.ndarray, t_b: np.ndarray,
                t_w: np.ndarray, t_crit: np.ndarray) -> np.ndarray:
     """DualPipe: ``t_pair`` a forward and a backward overlapped, ``t_b`` a whole backward alone."""
-    bubble = (pp / 2.0 - 1.0) * (t_pair + t_b - 3.0 * t_w) + pp * (t_mb - t_pair)
+    bubble = (pp / 2.0 - 1.0) * (t_pair + t_b - 3.0 * t_w) + (pp + 1.0) * (t_mb - t_pair)
     return np.maximum(m * t_pair + np.maximum(bubble, 0.0), t_crit)
 
 
