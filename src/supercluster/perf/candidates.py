@@ -18,7 +18,7 @@ RECOMPUTE_NAMES = {v: k for k, v in RECOMPUTE_CODES.items()}
 # Every layout of the five axes, by code (the default first)
 ORDERS = tuple(dict.fromkeys([DEFAULT_ORDER, *("-".join(p) for p in itertools.permutations(DEFAULT_ORDER.split("-")))]))
 ORDER_CODES = {o: i for i, o in enumerate(ORDERS)}
-SCHEDULE_CODES = {s: i for i, s in enumerate(SCHEDULES)}
+SCHEDULE_CODES: dict[str, int] = {s: i for i, s in enumerate(SCHEDULES)}
 
 
 @dataclass(frozen=True)

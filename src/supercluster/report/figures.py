@@ -5,7 +5,6 @@ the pipeline schedule perf.schedule draws; nothing is computed here. The HTML pa
 from __future__ import annotations
 
 import itertools
-
 from dataclasses import dataclass
 from typing import Any
 

@@ -55,7 +55,8 @@ class Training(Spec):
         "(Megatron-LM --cross-entropy-loss-fusion) or chunked (torchtune's 8 chunks upcast one at a time)")
     framework: Literal["megatron-lm", "megatron-deepspeed", "pytorch", "hai-llm"] = Field(
         default="megatron-lm", description="the training software, for how it holds memory (catalog/software.yaml): "
-        "gradient and master-weight precision, the loss's fp32 copies, library workspaces, CUDA context, NCCL buffers")
+        "gradient and master-weight precision, the loss's fp32 copies, library workspaces, CUDA context, NCCL buffers; "
+        "and the pipeline schedules it runs (hai-llm: DeepSeek's own, Megatron-LM's memory figures)")
     memory_reserve_fraction: Fraction = Field(
         default=0.97, description="share of HBM the run may plan to fill, context, NCCL buffers and workspaces "
         "included (they are modelled); the rest is the caching allocator's slack: PyTorch rounds large blocks to "
