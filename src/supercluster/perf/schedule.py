@@ -172,7 +172,8 @@ def _dualpipe(rank: int, m: int, pp: int) -> list[StageOp]:
         ops.append(weight("cool-down"))
         ops.append(backward(0, "cool-down", zb=True))
     ops += [weight("cool-down") for _ in range(h + 1)]  # step 8
-    assert not queue
+    if queue:  # every deferred weight-gradient pass is drained by dualpipe.py's steps 7 and 8
+        raise RuntimeError(f"DualPipe order left {len(queue)} weight-gradient passes (pp {pp}, m {m})")
     return ops
 
 
@@ -186,9 +187,10 @@ def stage_ops(schedule: Schedule, stage: int, m: int, pp: int, v: int = 1) -> li
     return _one_f_one_b(stage, m, pp, v)
 
 
-def _dependency(op: StageOp, stage: int, pp: int, v: int, split: bool) -> tuple[str, int, int, int, int] | None:
+def _dependency(op: StageOp, stage: int, pp: int, v: int) -> tuple[str, int, int, int, int] | None:
     """The block ``op`` waits for, as (kind, stage, micro-batch, chunk, direction); None for the first forward.
-    ``split``: backwards chain through their input-gradient passes (ZB-H1, DualPipe)."""
+    A backward waits for the next stage's gradient ("grad": its whole backward, or its input-gradient pass under
+    ZB-H1 and DualPipe); a weight-gradient pass for its own input-gradient pass."""
     j, c, d = op.microbatch, op.chunk, op.direction
     step = 1 if d == 0 else -1  # the way direction d's forwards travel over the stages
     first, last = (0, pp - 1) if d == 0 else (pp - 1, 0)
@@ -209,7 +211,6 @@ def pipeline_schedule(p: PipelineReport) -> list[ScheduleBlock]:
     f, b, w = p.forward_s / v, p.backward_s / v, p.weight_gradient_s / v
     fb = p.overlapped_pair_s or f + b
     ops = [stage_ops(schedule, s, m, pp, v) for s in range(pp)]
-    split = schedule in ("zb-h1", "dualpipe")
     done: dict[tuple[str, int, int, int, int], float] = {}  # (kind, stage, micro-batch, chunk, direction) -> end
     duration = {"forward": f, "backward": b, "backward_input": b - w, "backward_weight": w}
     free = [0.0] * pp
@@ -222,7 +223,7 @@ def pipeline_schedule(p: PipelineReport) -> list[ScheduleBlock]:
             while nxt[s] < len(ops[s]):
                 op = ops[s][nxt[s]]
                 parts = [op] if op.overlaps is None else [op, op.overlaps]
-                deps = [_dependency(x, s, pp, v, split) for x in parts]
+                deps = [_dependency(x, s, pp, v) for x in parts]
                 if any(dep is not None and dep not in done for dep in deps):
                     break
                 start = max([free[s], *(done[dep] for dep in deps if dep is not None)])

@@ -19,6 +19,11 @@ pipeline time, and what it adds to m * t_max is the bubble:
 
     step = t_pipe + exposed data-parallel communication + optimizer
 
+That is 1F1B and interleaved; ZB-H1 and DualPipe (parallelism.schedule) take perf.pipeline's closed forms from the
+same t_max and t_crit, the backward's weight-gradient GEMMs (WGRAD_SHARE_OF_BACKWARD of its GEMMs) and, for
+DualPipe, a pair of one micro-batch's forward and another's backward whose expert all-to-all and pipeline sends
+are exposed only where they outlast the pair's compute (no global overlap knob).
+
 Data parallel, by ZeRO stage (under a pipeline 2 and 3 run as 1, as torchtitan runs FSDP there): ZeRO-0 all-reduces
 the gradients once, ZeRO-1 reduce-scatters them once and all-gathers the parameters once, each in Megatron-LM's
 buckets of max(40M, 1M x dp) parameters behind the last micro-batch's backward (first forward) when the software
