@@ -43,6 +43,8 @@ def test_equal_stages_end_at_the_step_models_pipeline_time(pp: int, v: int, m: i
     p = _pipeline(pp, v, m)
     end = max(b.end_s for b in pipeline_schedule(p))
     assert end == pytest.approx(p.pipeline_s)
+    closed = pipeline.one_f_one_b_s(np.array(m), np.array(v), np.array(3.0), np.array(3.0 * pp))  # perf.pipeline
+    assert end == pytest.approx(float(closed))
 
 
 def test_phases() -> None:
