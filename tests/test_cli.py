@@ -709,3 +709,10 @@ def test_calibrate_refuses_an_unwritable_out_before_fitting(cli, tmp_path: Path,
     monkeypatch.setattr(cli_module, "fit_calibration", never)
     runs = _runs_file(tmp_path / "runs.yaml", _calibration_runs(2), median=1.0, worst=1.0)
     cli("calibrate", str(runs), "-o", "/proc/c.yaml").one_error_line("-o", "cannot write", "/proc")
+
+
+def test_a_dualpipe_with_too_few_microbatches_is_one_located_line(cli) -> None:
+    """DeepSeek-V3's DualPipe with 24 micro-batches on 16 stages (it needs an even m >= 2 pp): exit 2, one line
+    naming the scenario file and parallelism.schedule."""
+    f = REPO / "scenarios" / "deepseek-v3-2048-h800.yaml"
+    cli("plan", str(f), "--set", "parallelism.micro_batch=5").one_error_line(str(f), "parallelism.schedule")

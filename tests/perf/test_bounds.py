@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from test_step import flat_pipeline  # the pipeline folded into data parallelism
 
 from supercluster import build_scenario, perf
+from supercluster.perf.candidates import SCHEDULE_CODES
 from supercluster.search import enumerate_space
 from supercluster.spec.calibration import default_calibration
 from supercluster.spec.catalog import entry
@@ -40,7 +41,8 @@ def cases(draw: st.DrawFn) -> dict[str, object]:
             "window": draw(st.sampled_from([None, None, 512, 4096])),
             "pattern": draw(st.sampled_from(["every", "alternate", "5:1"])),
             "hybrid": draw(st.sampled_from([0, 0, 2, 1])),  # no state-space layers, Mamba-2, Mamba-1
-            "beyond_rules": draw(st.booleans())}
+            "beyond_rules": draw(st.booleans()),
+            "schedule": draw(st.sampled_from(["searched", "zb-h1", "dualpipe"]))}
 
 
 def _space(case: dict[str, object]) -> tuple[Scenario, perf.Candidates]:
@@ -81,6 +83,11 @@ def _space(case: dict[str, object]) -> tuple[Scenario, perf.Candidates]:
         cols["micro_batch"] = np.where(np.mod(int(case["global_batch"]), c.dp * mb) == 0, mb,  # type: ignore[call-overload]
                                        c.micro_batch)  # whole micro-batches only
         c = perf.Candidates(**cols)
+    if case["schedule"] != "searched":  # every schedule's formula must hold wherever it is asked, rules or not
+        cols = c.as_arrays()
+        one_chunk = (c.pp > 1) & (c.virtual_stages == 1)
+        cols["schedule"] = np.where(one_chunk, SCHEDULE_CODES[str(case["schedule"])], c.schedule)
+        c = perf.Candidates(**cols)
     return s, c
 
 
@@ -89,7 +96,8 @@ def _space(case: dict[str, object]) -> tuple[Scenario, perf.Candidates]:
 def test_step_respects_the_bounds_no_schedule_can_beat(case: dict[str, object]) -> None:
     """Over any configuration of the search space: step >= model FLOPs / (GPUs x peak); step >= the time of one
     micro-batch through every layer (the pipeline folded away, recompute other than block so the work is the
-    same); step >= the exposed communication it reports; every part is non-negative."""
+    same); step >= the exposed communication it reports; every part is non-negative; under every schedule (1F1B,
+    interleaved, ZB-H1, DualPipe) the pipeline is never shorter than one micro-batch's critical path."""
     s, c = _space(case)
     if len(c) == 0:
         return
@@ -106,6 +114,9 @@ def test_step_respects_the_bounds_no_schedule_can_beat(case: dict[str, object]) 
     assert np.all(step >= flops_floor * (1 - 1e-12))
     comm = sum((a.parts[p] for p in COMM), start=np.zeros_like(step))
     assert np.all(step >= comm)
+    # every schedule keeps the guard: its pipeline never shorter than one micro-batch's critical path
+    pipe = a.microbatches * a.microbatch_s + a.parts["pipeline_bubble"]
+    assert np.all(pipe >= a.critical_path_s * (1 - 1e-12))
     same_work = c.recompute != 3  # block recompute's share depends on the memory left, which folding changes
     if same_work.any():
         sub = c.take(np.flatnonzero(same_work))

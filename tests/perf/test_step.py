@@ -110,9 +110,10 @@ def per_microbatch(a: perf.StepArrays) -> np.ndarray:
 
 
 def flat_pipeline(c: perf.Candidates) -> perf.Candidates:
-    """The same configurations with the pipeline folded into data parallelism (pp 1, v 1, dp * pp)."""
+    """The same configurations with the pipeline folded into data parallelism (pp 1, v 1, dp * pp, 1F1B)."""
     cols = c.as_arrays()
-    cols.update(dp=c.dp * c.pp, pp=np.ones_like(c.pp), virtual_stages=np.ones_like(c.pp))
+    cols.update(dp=c.dp * c.pp, pp=np.ones_like(c.pp), virtual_stages=np.ones_like(c.pp),
+                schedule=np.zeros_like(c.pp))  # 1F1B: no pipeline to schedule
     return perf.Candidates(**cols)
 
 

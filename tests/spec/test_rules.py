@@ -14,6 +14,7 @@ from supercluster import SpecError, build_scenario, load_scenario, plan
 from supercluster.search import enumerate_space
 from supercluster.spec.load import check_parallelism
 from supercluster.spec.rules import feasible_mask, rules_for
+from supercluster.spec.training import SCHEDULES
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -112,3 +113,57 @@ def test_search_under_a_pipeline_does_not_time_zero_2_or_3_twice() -> None:
     space = enumerate_space(scenario({}))
     assert not np.any((space.pp > 1) & (space.zero_stage >= 2))
     assert set(np.unique(space.zero_stage[space.pp == 1])) == {0, 1, 2, 3}
+
+
+def _on(framework: str, parallelism: dict[str, Any], gpus: int = 64) -> Any:
+    return build_scenario({"name": "rules", "cluster": {"base": "llama3-16k", "num_gpus": gpus},
+                           "model": "llama3-8b",
+                           "training": {"tokens": 1e12, "global_batch": 256, "seq_len": 4096,
+                                        "framework": framework},
+                           "parallelism": parallelism})
+
+
+@pytest.mark.parametrize(("framework", "parallelism", "gpus", "words"), [
+    ("megatron-lm", {"pp": 4, "schedule": "zb-h1"}, 64, "is not one training.framework(megatron-lm) runs"),
+    ("pytorch", {"pp": 4, "schedule": "dualpipe"}, 64, "it runs 1f1b, interleaved, zb-h1"),
+    ("megatron-lm", {"pp": 4, "virtual_stages": 1, "schedule": "interleaved"}, 64, "virtual_stages(1)"),
+    ("megatron-lm", {"pp": 4, "virtual_stages": 2, "schedule": "1f1b"}, 64, "virtual_stages(2)"),
+    ("pytorch", {"pp": 1, "schedule": "zb-h1"}, 64, "needs a pipeline, got pp(1)"),
+    ("hai-llm", {"tp": 1, "cp": 1, "pp": 3, "dp": 16, "micro_batch": 1, "schedule": "dualpipe"}, 48, "even pp(3)"),
+    ("hai-llm", {"tp": 1, "cp": 1, "pp": 8, "dp": 8, "micro_batch": 4, "schedule": "dualpipe"}, 64,
+     "= 8 of at least 2 * pp"),
+])
+def test_a_schedule_the_framework_or_the_pipeline_cannot_run_is_one_located_line(
+        framework: str, parallelism: dict[str, Any], gpus: int, words: str) -> None:
+    """A schedule the framework does not run (catalog/software.yaml), a chunking that does not match it, ZB-H1 or
+    DualPipe without a pipeline, DualPipe with an odd pp or fewer than 2 pp micro-batches (deepseek-ai/DualPipe):
+    refused at parallelism.schedule, naming the factors."""
+    with pytest.raises(SpecError) as err:
+        _on(framework, parallelism, gpus)
+    assert err.value.field == "parallelism.schedule"
+    assert words in str(err.value)
+
+
+@pytest.mark.parametrize(("framework", "offered"), [("megatron-lm", {"1f1b", "interleaved"}),
+                                                    ("megatron-deepspeed", {"1f1b", "interleaved"}),
+                                                    ("pytorch", {"1f1b", "interleaved", "zb-h1"}),
+                                                    ("hai-llm", {"1f1b", "interleaved", "zb-h1", "dualpipe"})])
+def test_the_search_offers_a_schedule_only_where_the_framework_runs_it(framework: str, offered: set[str]) -> None:
+    """The space holds exactly the schedules the framework runs, each only where its rules hold (DualPipe: even
+    pp, an even m >= 2 pp; one chunk a stage but for interleaved)."""
+    s = _on(framework, {})
+    space = enumerate_space(s)
+    names = {space.row(i)["schedule"] for i in range(len(space))}
+    assert names == offered
+    m = 256 // (space.dp * space.micro_batch)
+    dual = space.schedule == SCHEDULES.index("dualpipe")
+    assert np.all((space.pp[dual] % 2 == 0) & (m[dual] % 2 == 0) & (m[dual] >= 2 * space.pp[dual]))
+    assert np.array_equal(space.virtual_stages > 1, space.schedule == SCHEDULES.index("interleaved"))
+
+
+def test_the_deepseek_v3_scenario_runs_dualpipe_with_no_overlap_knob() -> None:
+    """DeepSeek-V3 as published: DualPipe under DeepSeek's own framework, the all-to-all hidden by the schedule's
+    overlap, not by overriding ep_comm_overlap."""
+    s = load_scenario(SCENARIOS / "deepseek-v3-2048-h800.yaml")
+    assert s.parallelism.schedule == "dualpipe" and s.training.framework == "hai-llm"
+    assert s.calibration == {}

@@ -2,8 +2,8 @@
 
 from .candidates import RECOMPUTE_CODES, Candidates
 from .report import PipelineReport, StepReport, step_report
-from .schedule import ScheduleBlock, pipeline_schedule
+from .schedule import ScheduleBlock, StageOp, pipeline_schedule, stage_ops
 from .step import PARTS, Prepared, StepArrays, evaluate, prepare
 
-__all__ = ["PARTS", "RECOMPUTE_CODES", "Candidates", "PipelineReport", "Prepared", "ScheduleBlock", "StepArrays",
-           "StepReport", "evaluate", "pipeline_schedule", "prepare", "step_report"]
+__all__ = ["PARTS", "RECOMPUTE_CODES", "Candidates", "PipelineReport", "Prepared", "ScheduleBlock", "StageOp",
+           "StepArrays", "StepReport", "evaluate", "pipeline_schedule", "prepare", "stage_ops", "step_report"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..spec.training import DEFAULT_ORDER
+from ..spec.training import DEFAULT_ORDER, SCHEDULES
 from ..workload.memory import OFFLOAD_ACTIVATIONS, OFFLOAD_OPTIMIZER, OFFLOAD_WEIGHTS
 
 OFFLOAD_BITS = {"offload_optimizer": OFFLOAD_OPTIMIZER, "offload_weights": OFFLOAD_WEIGHTS,
@@ -18,6 +18,7 @@ RECOMPUTE_NAMES = {v: k for k, v in RECOMPUTE_CODES.items()}
 # Every layout of the five axes, by code (the default first)
 ORDERS = tuple(dict.fromkeys([DEFAULT_ORDER, *("-".join(p) for p in itertools.permutations(DEFAULT_ORDER.split("-")))]))
 ORDER_CODES = {o: i for i, o in enumerate(ORDERS)}
+SCHEDULE_CODES: dict[str, int] = {s: i for i, s in enumerate(SCHEDULES)}
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Candidates:
     sp: np.ndarray  # bool: sequence parallelism
     order: np.ndarray  # layout of the axes over ranks, a code into ORDERS
     offload: np.ndarray  # bits: OFFLOAD_OPTIMIZER | OFFLOAD_WEIGHTS | OFFLOAD_ACTIVATIONS held in host memory
+    schedule: np.ndarray  # the pipeline schedule, a code into spec.training.SCHEDULES (SCHEDULE_CODES)
 
     @classmethod
     def from_columns(cls, **columns: Any) -> Candidates:
@@ -47,6 +49,11 @@ class Candidates:
         arrays.setdefault("offload", np.zeros(min(size, 1), dtype=np.int64))  # nothing in host memory
         if arrays["order"].size and isinstance(arrays["order"].flat[0], str):
             arrays["order"] = np.array([ORDER_CODES[str(o)] for o in arrays["order"]])
+        if "schedule" not in arrays:  # 1F1B, or interleaved with virtual stages
+            arrays["schedule"] = np.where(arrays["virtual_stages"] > 1, SCHEDULE_CODES["interleaved"],
+                                          SCHEDULE_CODES["1f1b"])
+        elif arrays["schedule"].size and isinstance(arrays["schedule"].flat[0], str):
+            arrays["schedule"] = np.array([SCHEDULE_CODES[str(x)] for x in arrays["schedule"]])
         out = {}
         for f in fields(cls):
             a = arrays[f.name]
@@ -76,6 +83,7 @@ class Candidates:
             out[f.name] = bool(v) if f.name == "sp" else int(v)
         out["recompute"] = RECOMPUTE_NAMES[out["recompute"]]
         out["order"] = ORDERS[out["order"]]
+        out["schedule"] = SCHEDULES[out["schedule"]]
         out["sequence_parallel"] = out.pop("sp")
         bits = out.pop("offload")
         for name, bit in OFFLOAD_BITS.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -33,12 +33,16 @@ class PipelineReport(BaseModel):
     """The pipeline of one iteration as the step model times it (perf.step): pp stages of v chunks each running m
     micro-batches, one micro-batch taking ``microbatch_s`` on the busiest stage (its forward and backward, the
     backward with the recompute) and ``critical_path_s`` through every stage; ``pipeline_s`` = m x microbatch_s +
-    ``bubble_s``. perf.schedule draws its blocks."""
+    ``bubble_s``, under ``schedule`` (perf.pipeline; ZB-H1 and DualPipe defer ``weight_gradient_s`` of the
+    backward; under DualPipe ``microbatch_s`` is ``overlapped_pair_s``, one micro-batch's forward overlapped with
+    another's backward, and ``forward_s`` + ``backward_s`` a micro-batch run alone). perf.schedule draws its
+    blocks."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     stages: int
     virtual_stages: int
+    schedule: Literal["1f1b", "interleaved", "zb-h1", "dualpipe"] = "1f1b"
     microbatches: int
     microbatch_s: float
     forward_s: float
@@ -46,6 +50,10 @@ class PipelineReport(BaseModel):
     critical_path_s: float
     pipeline_s: float
     bubble_s: float
+    # the backward's weight-gradient passes (ZB-H1 and DualPipe defer them) and DualPipe's overlapped pair of one
+    # micro-batch's forward and another's backward (None: their sum)
+    weight_gradient_s: float = 0.0
+    overlapped_pair_s: float | None = None
 
 
 class StepReport(BaseModel):
@@ -111,11 +119,16 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int) -> StepR
     mem = {k: float(v[i]) for k, v in arrays.memory.parts().items()}
     t_mb, fwd = float(arrays.microbatch_s[i]), float(arrays.microbatch_forward_s[i])
     m = float(arrays.microbatches[i])
+    dual = par["schedule"] == "dualpipe"
+    alone = float(arrays.alone_s[i]) if arrays.alone_s is not None else t_mb  # DualPipe: t_mb is the pair
     pipeline = PipelineReport(
-        stages=int(par["pp"]), virtual_stages=int(par["virtual_stages"]), microbatches=int(round(m)),
-        microbatch_s=t_mb, forward_s=fwd, backward_s=t_mb - fwd, critical_path_s=float(arrays.critical_path_s[i]),
+        stages=int(par["pp"]), virtual_stages=int(par["virtual_stages"]), schedule=par["schedule"],
+        microbatches=int(round(m)),
+        microbatch_s=t_mb, forward_s=fwd, backward_s=alone - fwd, critical_path_s=float(arrays.critical_path_s[i]),
         pipeline_s=m * t_mb + float(arrays.parts["pipeline_bubble"][i]),
-        bubble_s=float(arrays.parts["pipeline_bubble"][i]))
+        bubble_s=float(arrays.parts["pipeline_bubble"][i]),
+        weight_gradient_s=float(arrays.weight_gradient_s[i]) if arrays.weight_gradient_s is not None else 0.0,
+        overlapped_pair_s=t_mb if dual else None)
     report = StepReport(
         scenario=s.name, cluster=s.cluster.name, model=s.model.name, accelerator=s.cluster.accelerator.name,
         num_gpus=n, precision=s.training.precision, parallelism=par,

@@ -1,12 +1,24 @@
 """The analytic pipeline schedule of one iteration, drawn block by block: which stage runs which micro-batch's
-forward or backward when, under 1F1B (Narayanan et al. SC'21, §2.2: PipeDream-Flush) or its interleaved form with
-v virtual stages (the same paper's §2.2.1, the order Megatron-LM runs).
+forward or backward when, under every schedule the step model prices (perf.pipeline):
 
-Every stage is taken as the busiest one (the step model's t_max per micro-batch, split into its forward and
-backward), each of its v chunks taking 1/v of that; a block starts when its stage is free and its input is ready
-(the previous chunk's forward, the next chunk's backward). With equal stages the iteration ends at
-m * t_max + (pp - 1) * t_max / v, the step model's pipeline time when t_crit = pp * t_max (perf.step); the step
-model's own figure also counts uneven stages and stage-to-stage hops, which this drawing does not.
+- 1F1B (Narayanan et al. SC'21, §2.2: PipeDream-Flush) and its interleaved form with v virtual stages (the same
+  paper's §2.2.1, the order Megatron-LM runs);
+- ZB-H1 (Qi et al. 2023, arXiv:2401.10241, §3.1; torch.distributed.pipelining ScheduleInterleavedZeroBubble with one
+  stage per rank): the backward split into its input-gradient pass (``backward_input``, on the critical path) and
+  its weight-gradient pass (``backward_weight``), 1F1B's warm-up, stage s deferring its first s weight-gradient
+  passes, which then fill the cool-down;
+- DualPipe (DeepSeek-V3 report, arXiv:2412.19437 §3.2.1; the order of deepseek-ai/DualPipe dualpipe.py at
+  3da1bbea, its steps 1-8): m micro-batches, half entering at stage 0 (direction 0) and half at the last stage
+  (direction 1), every rank holding the stage of either direction; in the steady state a rank runs one
+  micro-batch's forward overlapped with another's backward (a pair: two blocks with the same times, ``overlapped``).
+
+``stage_ops`` gives a stage's operations in the order it issues them (the event-driven simulator runs the same
+orders). Every stage is taken as the busiest one (the step model's t_max per micro-batch, split into its forward
+and backward, the backward's weight-gradient share apart), each of its v chunks taking 1/v of that; a block starts
+when its stage is free and its input is ready (the previous stage's forward, the next stage's backward or
+input-gradient pass, its own input-gradient pass for a weight-gradient pass). With equal stages the iteration ends
+at the step model's pipeline time (perf.pipeline); the step model's own figure also counts uneven stages and
+stage-to-stage hops, which this drawing does not.
 """
 
 from __future__ import annotations
@@ -16,8 +28,23 @@ from typing import Literal
 
 from .report import PipelineReport
 
-Kind = Literal["forward", "backward"]
+Kind = Literal["forward", "backward", "backward_input", "backward_weight"]
 Phase = Literal["warm-up", "steady", "cool-down"]
+Schedule = Literal["1f1b", "interleaved", "zb-h1", "dualpipe"]
+
+
+@dataclass(frozen=True)
+class StageOp:
+    """One operation a stage issues: a chunk of one micro-batch's forward, backward (whole), input-gradient or
+    weight-gradient pass. ``direction`` (DualPipe): 0 for micro-batches entering at stage 0, 1 for those entering at
+    the last stage. ``overlaps`` (DualPipe): the other micro-batch's backward this forward runs overlapped with."""
+
+    kind: Kind
+    phase: Phase
+    microbatch: int
+    chunk: int = 0
+    direction: int = 0
+    overlaps: StageOp | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +58,8 @@ class ScheduleBlock:
     phase: Phase  # warm-up forwards, steady one-forward-one-backward, cool-down backwards
     start_s: float
     end_s: float
+    direction: int = 0  # DualPipe: 0 entering at stage 0, 1 entering at the last stage
+    overlapped: bool = False  # DualPipe: runs together with another micro-batch's block of the same times
 
 
 def _order(m: int, pp: int, v: int, backward: bool) -> list[tuple[int, int]]:
@@ -44,26 +73,146 @@ def _order(m: int, pp: int, v: int, backward: bool) -> list[tuple[int, int]]:
     return out
 
 
-def _stage_ops(stage: int, m: int, pp: int, v: int) -> list[tuple[Kind, Phase, int, int]]:
-    """A stage's operations in the order it runs them: warm-up forwards, then one forward and one backward in
-    turn, then the remaining backwards."""
+def _one_f_one_b(stage: int, m: int, pp: int, v: int) -> list[StageOp]:
+    """1F1B and interleaved: warm-up forwards, then one forward and one backward in turn, then the remaining
+    backwards."""
     fwd, bwd = _order(m, pp, v, False), _order(m, pp, v, True)
     total = m * v
     warm = min(pp - stage - 1, m) if v == 1 else min(2 * (pp - stage - 1) + (v - 1) * pp, total)
-    ops: list[tuple[Kind, Phase, int, int]] = [("forward", "warm-up", *fwd[k]) for k in range(warm)]
+    ops = [StageOp("forward", "warm-up", *fwd[k]) for k in range(warm)]
     for k in range(warm, total):
-        ops.append(("forward", "steady", *fwd[k]))
-        ops.append(("backward", "steady", *bwd[k - warm]))
-    ops.extend(("backward", "cool-down", *bwd[k]) for k in range(total - warm, total))
+        ops.append(StageOp("forward", "steady", *fwd[k]))
+        ops.append(StageOp("backward", "steady", *bwd[k - warm]))
+    ops.extend(StageOp("backward", "cool-down", *bwd[k]) for k in range(total - warm, total))
     return ops
+
+
+def _zb_h1(stage: int, m: int, pp: int) -> list[StageOp]:
+    """ZB-H1: 1F1B's warm-up; in the steady state a forward and an input-gradient pass, then a weight-gradient
+    pass of the oldest pending micro-batch once ``stage`` of them are pending; in the cool-down an input-gradient
+    and a weight-gradient pass in turn, then the pending weight-gradient passes."""
+    warm = min(pp - stage - 1, m)
+    ops = [StageOp("forward", "warm-up", j) for j in range(warm)]
+    pending: list[int] = []
+    b = 0
+    for j in range(warm, m):
+        ops.append(StageOp("forward", "steady", j))
+        ops.append(StageOp("backward_input", "steady", b))
+        pending.append(b)
+        b += 1
+        if len(pending) > stage:
+            ops.append(StageOp("backward_weight", "steady", pending.pop(0)))
+    for j in range(b, m):
+        ops.append(StageOp("backward_input", "cool-down", j))
+        pending.append(j)
+        if len(pending) > stage:
+            ops.append(StageOp("backward_weight", "cool-down", pending.pop(0)))
+    ops.extend(StageOp("backward_weight", "cool-down", j) for j in pending)
+    return ops
+
+
+def _dualpipe(rank: int, m: int, pp: int) -> list[StageOp]:
+    """DualPipe's steps 1-8 (dualpipe.py DualPipe.step): phase 0 is direction 0 on the first half of the ranks and
+    direction 1 on the second; a backward 'with zero bubble' defers its weight-gradient pass to a FIFO that the
+    weight-gradient steps drain."""
+    half_ranks, half_m = pp // 2, m // 2
+    h = min(rank, pp - 1 - rank)
+    middle = rank in (half_ranks - 1, half_ranks)
+    direction = (0, 1) if rank < half_ranks else (1, 0)  # by phase
+    nxt_f, nxt_b = [0, 0], [0, 0]
+    queue: list[tuple[int, int]] = []  # (direction, micro-batch) of deferred weight-gradient passes
+    ops: list[StageOp] = []
+
+    def forward(phase: int, step: Phase) -> StageOp:
+        op = StageOp("forward", step, nxt_f[phase], direction=direction[phase])
+        nxt_f[phase] += 1
+        return op
+
+    def backward(phase: int, step: Phase, zb: bool = False) -> StageOp:
+        op = StageOp("backward_input" if zb else "backward", step, nxt_b[phase], direction=direction[phase])
+        if zb:
+            queue.append((direction[phase], nxt_b[phase]))
+        nxt_b[phase] += 1
+        return op
+
+    def weight(step: Phase) -> StageOp:
+        d, j = queue.pop(0)
+        return StageOp("backward_weight", step, j, direction=d)
+
+    def pair(f_phase: int, b_phase: int) -> StageOp:
+        b = backward(b_phase, "steady")
+        f = forward(f_phase, "steady")
+        return StageOp(f.kind, f.phase, f.microbatch, direction=f.direction, overlaps=b)
+
+    ops += [forward(0, "warm-up") for _ in range((half_ranks - h - 1) * 2)]  # step 1
+    for _ in range(h + 1):  # step 2
+        ops += [forward(0, "warm-up"), forward(1, "warm-up")]
+    for _ in range(half_ranks - h - 1):  # step 3
+        ops.append(backward(1, "warm-up", zb=True))
+        ops.append(weight("warm-up"))
+        ops.append(forward(1, "warm-up"))
+    for i in range(half_m - pp + h + 1):  # step 4
+        if i == 0 and middle:  # not overlapped, to shorten the bubble (dualpipe.py)
+            ops += [forward(0, "steady"), backward(1, "steady")]
+        else:
+            ops.append(pair(0, 1))
+        ops.append(pair(1, 0))
+    for _ in range(half_ranks - h - 1):  # step 5
+        ops.append(backward(1, "steady"))
+        ops.append(pair(1, 0))
+    zb = False
+    for i in range(h + 1):  # step 6: the second half of these backwards defer their weight gradients
+        if i == (h + 1) // 2 and h % 2 == 1:
+            zb = True
+        ops.append(backward(1, "cool-down", zb))
+        if i == (h + 1) // 2 and h % 2 == 0:
+            zb = True
+        ops.append(backward(0, "cool-down", zb))
+    for _ in range(half_ranks - h - 1):  # step 7
+        ops.append(weight("cool-down"))
+        ops.append(backward(0, "cool-down", zb=True))
+    ops += [weight("cool-down") for _ in range(h + 1)]  # step 8
+    if queue:  # every deferred weight-gradient pass is drained by dualpipe.py's steps 7 and 8
+        raise RuntimeError(f"DualPipe order left {len(queue)} weight-gradient passes (pp {pp}, m {m})")
+    return ops
+
+
+def stage_ops(schedule: Schedule, stage: int, m: int, pp: int, v: int = 1) -> list[StageOp]:
+    """The operations stage ``stage`` of ``pp`` issues for ``m`` micro-batches, in order (``v`` chunks a stage:
+    the interleaved schedule only). DualPipe's ``m`` counts both directions' micro-batches."""
+    if schedule == "zb-h1":
+        return _zb_h1(stage, m, pp)
+    if schedule == "dualpipe":
+        return _dualpipe(stage, m, pp)
+    return _one_f_one_b(stage, m, pp, v)
+
+
+def _dependency(op: StageOp, stage: int, pp: int, v: int) -> tuple[str, int, int, int, int] | None:
+    """The block ``op`` waits for, as (kind, stage, micro-batch, chunk, direction); None for the first forward.
+    A backward waits for the next stage's gradient ("grad": its whole backward, or its input-gradient pass under
+    ZB-H1 and DualPipe); a weight-gradient pass for its own input-gradient pass."""
+    j, c, d = op.microbatch, op.chunk, op.direction
+    step = 1 if d == 0 else -1  # the way direction d's forwards travel over the stages
+    first, last = (0, pp - 1) if d == 0 else (pp - 1, 0)
+    if op.kind == "forward":
+        if stage != first:
+            return ("forward", stage - step, j, c, d)
+        return ("forward", last, j, c - 1, d) if c > 0 else None
+    if op.kind == "backward_weight":
+        return ("grad", stage, j, c, d)
+    if stage != last:
+        return ("grad", stage + step, j, c, d)
+    return ("grad", first, j, c + 1, d) if c < v - 1 else ("forward", stage, j, c, d)
 
 
 def pipeline_schedule(p: PipelineReport) -> list[ScheduleBlock]:
     """Every block of one iteration's pipeline, in the order they were placed (deterministic)."""
-    pp, v, m = p.stages, p.virtual_stages, p.microbatches
-    f, b = p.forward_s / v, p.backward_s / v
-    ops = [_stage_ops(s, m, pp, v) for s in range(pp)]
-    done: dict[tuple[Kind, int, int, int], float] = {}  # (kind, stage, micro-batch, chunk) -> end
+    pp, v, m, schedule = p.stages, p.virtual_stages, p.microbatches, p.schedule
+    f, b, w = p.forward_s / v, p.backward_s / v, p.weight_gradient_s / v
+    fb = p.overlapped_pair_s or f + b
+    ops = [stage_ops(schedule, s, m, pp, v) for s in range(pp)]
+    done: dict[tuple[str, int, int, int, int], float] = {}  # (kind, stage, micro-batch, chunk, direction) -> end
+    duration = {"forward": f, "backward": b, "backward_input": b - w, "backward_weight": w}
     free = [0.0] * pp
     nxt = [0] * pp
     blocks: list[ScheduleBlock] = []
@@ -72,23 +221,25 @@ def pipeline_schedule(p: PipelineReport) -> list[ScheduleBlock]:
         progressed = False
         for s in range(pp):
             while nxt[s] < len(ops[s]):
-                kind, phase, j, c = ops[s][nxt[s]]
-                if kind == "forward":
-                    dep = ("forward", s - 1, j, c) if s > 0 else ("forward", pp - 1, j, c - 1) if c > 0 else None
-                else:
-                    dep = (("backward", s + 1, j, c) if s < pp - 1 else ("backward", 0, j, c + 1) if c < v - 1
-                           else ("forward", s, j, c))
-                if dep is not None and dep not in done:
+                op = ops[s][nxt[s]]
+                parts = [op] if op.overlaps is None else [op, op.overlaps]
+                deps = [_dependency(x, s, pp, v) for x in parts]
+                if any(dep is not None and dep not in done for dep in deps):
                     break
-                start = max(free[s], done[dep] if dep is not None else 0.0)
-                end = start + (f if kind == "forward" else b)
-                done[(kind, s, j, c)] = end
+                start = max([free[s], *(done[dep] for dep in deps if dep is not None)])
+                end = start + (fb if op.overlaps is not None else duration[op.kind])
+                for x in parts:
+                    key = (x.kind, s, x.microbatch, x.chunk, x.direction)
+                    done[key] = end
+                    if x.kind in ("backward", "backward_input"):  # what the previous stage's backward waits for
+                        done[("grad", s, x.microbatch, x.chunk, x.direction)] = end
+                    blocks.append(ScheduleBlock(stage=s, microbatch=x.microbatch, chunk=x.chunk, kind=x.kind,
+                                                phase=x.phase, start_s=start, end_s=end, direction=x.direction,
+                                                overlapped=op.overlaps is not None))
                 free[s] = end
-                blocks.append(ScheduleBlock(stage=s, microbatch=j, chunk=c, kind=kind, phase=phase, start_s=start,
-                                            end_s=end))
                 nxt[s] += 1
                 remaining -= 1
                 progressed = True
         if not progressed:  # cannot happen for the orders above; a guard against an endless loop
-            raise RuntimeError(f"pipeline schedule stalled (pp {pp}, v {v}, m {m})")
+            raise RuntimeError(f"pipeline schedule stalled ({schedule}, pp {pp}, v {v}, m {m})")
     return blocks

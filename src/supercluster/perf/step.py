@@ -19,6 +19,11 @@ pipeline time, and what it adds to m * t_max is the bubble:
 
     step = t_pipe + exposed data-parallel communication + optimizer
 
+That is 1F1B and interleaved; ZB-H1 and DualPipe (parallelism.schedule) take perf.pipeline's closed forms from the
+same t_max and t_crit, the backward's weight-gradient GEMMs (WGRAD_SHARE_OF_BACKWARD of its GEMMs) and, for
+DualPipe, a pair of one micro-batch's forward and another's backward whose expert all-to-all and pipeline sends
+are exposed only where they outlast the pair's compute (no global overlap knob).
+
 Data parallel, by ZeRO stage (under a pipeline 2 and 3 run as 1, as torchtitan runs FSDP there): ZeRO-0 all-reduces
 the gradients once, ZeRO-1 reduce-scatters them once and all-gathers the parameters once, each in Megatron-LM's
 buckets of max(40M, 1M x dp) parameters behind the last micro-batch's backward (first forward) when the software
@@ -83,6 +88,7 @@ from ..workload.ssm import scan_key_len, ssm_layer_shares
 from ..workload.window import effective_window, equivalent_key_len, windowed_on_busiest_stage
 from .candidates import ORDERS, Candidates
 from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
+from .pipeline import DUALPIPE, dualpipe_exposed_s, pipeline_s
 
 OPTIMIZER_BYTES_PER_PARAM = 34.0  # Adam: read fp32 master, m, v, grad (16); write master, m, v (12), bf16 copy (2),
 # grad-norm read (4)
@@ -115,6 +121,10 @@ class StepArrays:
     critical_path_s: np.ndarray
     # of the optimizer part, the host work of every step the GPUs wait for with their SMs idle (step_overhead_s)
     host_wait_s: float = 0.0
+    # the backward's weight-gradient passes of one micro-batch on the busiest stage, and (DualPipe) its forward
+    # and backward run alone (microbatch_s is then the overlapped pair): perf.pipeline
+    weight_gradient_s: np.ndarray | None = None
+    alone_s: np.ndarray | None = None
 
     @property
     def step_time_s(self) -> np.ndarray:
@@ -157,6 +167,8 @@ class _LayerTimes:
     tp: np.ndarray
     cp: np.ndarray
     ep: np.ndarray
+    wgrad: np.ndarray  # the backward's weight-gradient GEMMs (ZB-H1 and DualPipe defer them)
+    ep_raw: np.ndarray  # the expert all-to-all with nothing hidden (DualPipe hides it by overlap, perf.pipeline)
 
 
 @dataclass(frozen=True)
@@ -329,8 +341,10 @@ def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.n
     hide = cal.cp_comm_overlap
     cp_total = (np.maximum(base.cp_fwd - hide * base.attn_f, 0.0) * (1.0 + rfrac)
                 + np.maximum(2.0 * base.cp_fwd - hide * base.attn_b, 0.0))
-    ep_total = 2.0 * base.a2a * (2.0 + rfrac) * (1.0 - cal.ep_comm_overlap)
-    return _LayerTimes(fwd=base.fwd, bwd=base.bwd, recompute=recompute, tp=tp_total, cp=cp_total, ep=ep_total)
+    ep_raw = 2.0 * base.a2a * (2.0 + rfrac)
+    ep_total = ep_raw * (1.0 - cal.ep_comm_overlap)
+    return _LayerTimes(fwd=base.fwd, bwd=base.bwd, recompute=recompute, tp=tp_total, cp=cp_total, ep=ep_total,
+                       wgrad=WGRAD_SHARE_OF_BACKWARD * (base.bwd - base.attn_b), ep_raw=ep_raw)
 
 
 def candidate_strides(c: Candidates, degrees: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -396,7 +410,7 @@ def candidate_memory(s: Scenario, c: Candidates) -> MemoryBreakdown:
                           fp8=training.precision == "fp8", tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp,
                           micro_batch=mb, virtual_stages=vs, recompute=c.recompute, zero_stage=c.zero_stage,
                           sp=c.sp, budget_bytes=hbm_budget_bytes(s),
-                          options=options, offload=c.offload)
+                          options=options, offload=c.offload, schedule=c.schedule)
 
 
 def hbm_budget_bytes(s: Scenario) -> float:
@@ -577,7 +591,24 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
                       for a in layer_parts), start=np.zeros_like(tp))
     hops = 2.0 * np.maximum(pp * vs - 1.0, 0.0) * prepared.pp_time
     t_crit = np.maximum(all_layers + head_f + head_b + hops, t_mb)
-    t_pipe = np.maximum(m * t_mb + (t_crit - t_mb) / vs, t_crit + (m - 1.0) * t_mb / vs)
+    # ZB-H1 and DualPipe defer the weight-gradient GEMMs (the head's backward is all GEMMs); DualPipe runs one
+    # micro-batch's forward with another's backward, each one's all-to-all and sends under the other's compute
+    # (perf.pipeline), with no global overlap knob: t_mb is then that pair, t_alone a micro-batch run alone
+    t_w = per_stage("wgrad") + WGRAD_SHARE_OF_BACKWARD * head_b
+    t_alone, fwd_alone = t_mb, np.zeros_like(t_mb)
+    ep_part, pp_part = m * ep_mb, m * pp_mb
+    dual = c.schedule == DUALPIPE
+    if dual.any():
+        ep_raw = per_stage("ep_raw")
+        t_alone = np.where(dual, t_mb - ep_mb + ep_raw, t_mb)
+        f_c, b_c = per_stage("fwd") + head_f, per_stage("bwd") + head_b
+        fwd_alone = f_c + 0.5 * pp_mb + f_c / np.maximum(f_c + b_c, 1e-300) * (tp_mb + cp_mb + ep_raw)
+        exposed = dualpipe_exposed_s(ep_raw + pp_mb, compute_mb + recompute_mb)
+        ep_share = ep_raw / np.maximum(ep_raw + pp_mb, 1e-300)
+        t_mb = np.where(dual, compute_mb + recompute_mb + tp_mb + cp_mb + exposed, t_mb)
+        ep_part = np.where(dual, m * exposed * ep_share, ep_part)
+        pp_part = np.where(dual, m * exposed * (1.0 - ep_share), pp_part)
+    t_pipe = pipeline_s(c.schedule, m, pp, vs, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone)
     bubble = t_pipe - m * t_mb
 
     zero_eff = effective_zero_stage(c.zero_stage, pp)
@@ -619,8 +650,8 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         "recompute": m * recompute_mb,
         "tp_comm": m * tp_mb,
         "cp_comm": m * cp_mb,
-        "ep_comm": m * ep_mb,
-        "pp_comm": m * pp_mb,
+        "ep_comm": ep_part,
+        "pp_comm": pp_part,
         "pipeline_bubble": bubble,
         "dp_comm": dp_exposed,
         "optimizer": optimizer,
@@ -630,6 +661,9 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # compute (recompute runs in the backward)
     fwd_share = fwd_mb / np.maximum(fwd_mb + bwd_mb, 1e-300)
     forward = fwd_mb + 0.5 * pp_mb + fwd_share * (tp_mb + cp_mb + ep_mb)
+    if dual.any():
+        forward = np.where(dual, fwd_alone, forward)
     return StepArrays(parts=parts, memory=memory, fits=memory_fits(s, memory), microbatches=m,
                       hbm_budget_bytes=budget, algorithms=algorithms, microbatch_s=t_mb,
-                      microbatch_forward_s=forward, critical_path_s=t_crit, host_wait_s=cal.step_overhead_s)
+                      microbatch_forward_s=forward, critical_path_s=t_crit, host_wait_s=cal.step_overhead_s,
+                      weight_gradient_s=t_w, alone_s=t_alone)

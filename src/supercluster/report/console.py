@@ -158,6 +158,7 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
     console.print(
         f"parallelism: tp {par['tp']} · pp {par['pp']} · dp {par['dp']} · cp {par['cp']} · ep {par['ep']}"
         f" (etp {par['etp']}) · micro-batch {par['micro_batch']} · virtual stages {par['virtual_stages']}"
+        f" · schedule {par.get('schedule', '1f1b')}"
         f" · recompute {par['recompute']} · ZeRO {par['zero_stage']}"
         f" · SP {'on' if par['sequence_parallel'] else 'off'}"
         f"  [dim]({searched})[/dim]")

@@ -4,6 +4,7 @@ the pipeline schedule perf.schedule draws; nothing is computed here. The HTML pa
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ def parallelism_text(par: dict[str, Any]) -> str:
     """The configuration as plan prints it: 'tp 8 · pp 4 · dp 64 · ...'."""
     return (f"tp {par['tp']} · pp {par['pp']} · dp {par['dp']} · cp {par['cp']} · ep {par['ep']} (etp {par['etp']})"
             f" · micro-batch {par['micro_batch']} · virtual stages {par['virtual_stages']}"
+            f" · schedule {par.get('schedule', '1f1b')}"
             f" · recompute {par['recompute']} · ZeRO {par['zero_stage']}"
             f" · SP {'on' if par['sequence_parallel'] else 'off'}")
 
@@ -91,8 +93,15 @@ def memory_figure(run: RunReport) -> Any:
                    yaxis_title="GiB", width=None)
 
 
+# by kind and phase; a backward split in two (ZB-H1, DualPipe) shows its input-gradient pass in the backward's
+# colours and its weight-gradient pass in green (ZB-H1's fill the cool-down); DualPipe's direction 1 hatched
 _BLOCK_COLOURS = {("forward", "warm-up"): "#9ecae1", ("forward", "steady"): "#3182bd",
-                  ("backward", "steady"): "#e6550d", ("backward", "cool-down"): "#fdae6b"}
+                  ("backward", "warm-up"): "#e6550d",
+                  ("backward", "steady"): "#e6550d", ("backward", "cool-down"): "#fdae6b",
+                  ("backward_input", "warm-up"): "#e6550d", ("backward_input", "steady"): "#e6550d",
+                  ("backward_input", "cool-down"): "#fdae6b",
+                  ("backward_weight", "warm-up"): "#31a354", ("backward_weight", "steady"): "#31a354",
+                  ("backward_weight", "cool-down"): "#a1d99b"}
 
 
 def pipeline_figure(run: RunReport) -> Any | None:
@@ -103,17 +112,22 @@ def pipeline_figure(run: RunReport) -> Any | None:
     go = _go()
     blocks = pipeline_schedule(p)
     fig = go.Figure()
-    for (kind, phase), colour in _BLOCK_COLOURS.items():
-        mine = [b for b in blocks if b.kind == kind and b.phase == phase]
+    dual = p.schedule == "dualpipe"
+    for ((kind, phase), colour), direction in itertools.product(_BLOCK_COLOURS.items(), (0, 1)):
+        mine = [b for b in blocks if b.kind == kind and b.phase == phase and b.direction == direction]
         if not mine:
             continue
-        fig.add_bar(name=f"{phase} {kind}", orientation="h", y=[f"stage {b.stage}" for b in mine],
+        name = f"{phase} {kind.replace('_', ' ')}" + (f" (direction {direction})" if dual else "")
+        fig.add_bar(name=name, orientation="h", y=[f"stage {b.stage}" for b in mine],
                     x=[b.end_s - b.start_s for b in mine], base=[b.start_s for b in mine], marker_color=colour,
+                    marker_pattern_shape="/" if direction else "",
+                    opacity=0.6 if dual else 1.0,  # a DualPipe pair: two blocks over the same span
                     customdata=[[b.microbatch, b.chunk] for b in mine],
                     hovertemplate="micro-batch %{customdata[0]}, chunk %{customdata[1]}<br>%{base:.4g} s"
                                   "<extra>%{fullData.name}</extra>")
     fig.update_yaxes(autorange="reversed")
-    title = (f"Pipeline of one iteration: {p.stages} stages x {p.virtual_stages} virtual, {p.microbatches} "
+    title = (f"Pipeline of one iteration ({p.schedule}): {p.stages} stages x {p.virtual_stages} virtual, "
+             f"{p.microbatches} "
              f"micro-batches, bubble {format_duration(p.bubble_s)}")
     return _layout(fig, title, barmode="overlay", xaxis_title="seconds", height=max(260, 40 * p.stages + 120))
 

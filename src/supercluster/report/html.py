@@ -123,6 +123,7 @@ def _pipeline_section(data: ReportData, figs: dict[str, Any]) -> str:
         body.append(f"<p>{2 * p.stages * p.virtual_stages * p.microbatches:,} blocks: more than "
                     f"{MAX_DRAWN_BLOCKS:,}, so the schedule is described, not drawn</p>")
     body.append(table_html(("figure", "value"), [
+        ("schedule", p.schedule),
         ("stages x virtual stages", f"{p.stages} x {p.virtual_stages}"),
         ("micro-batches", f"{p.microbatches:,}"),
         ("one micro-batch on the busiest stage (forward / backward)",
@@ -131,8 +132,9 @@ def _pipeline_section(data: ReportData, figs: dict[str, Any]) -> str:
         ("pipeline time / bubble", f"{format_duration(p.pipeline_s)} / {format_duration(p.bubble_s)}"),
     ]))
     body.append('<p class="note">drawn from the analytic schedule with every stage as the busiest one (1F1B, '
-                'interleaved when there are virtual stages); the step model also counts uneven stages and the '
-                'stage-to-stage hops</p>')
+                'interleaved when there are virtual stages, ZB-H1 with its weight-gradient passes apart, DualPipe '
+                'with its two directions); the step model also counts uneven stages and the stage-to-stage '
+                'hops</p>')
     return _section("pipeline", "Pipeline schedule", "\n".join(body))
 
 

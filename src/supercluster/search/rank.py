@@ -26,12 +26,13 @@ from ..perf.report import StepReport
 from ..perf.step import PARTS
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
+from ..spec.training import SCHEDULES
 from ..workload.flops import model_flops_per_token
 from ..workload.model_report import ModelReport
 from .plan import evaluated_chunks, plan
 from .space import enumerate_space
 
-AXES = ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages", "recompute", "zero_stage")
+AXES = ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages", "schedule", "recompute", "zero_stage")
 PARETO_LIMIT = 200  # rows of the front printed or returned (the front's size is reported)
 
 
@@ -162,4 +163,6 @@ def _why(space: Candidates, a: dict[str, np.ndarray], order: np.ndarray) -> list
 
 
 def _value(axis: str, v: Any) -> Any:
+    if axis == "schedule":
+        return SCHEDULES[int(v)]
     return RECOMPUTE_NAMES[int(v)] if axis == "recompute" else int(v)

@@ -4,7 +4,8 @@ A field the scenario gives is fixed; every other one ranges over: tp over diviso
 scale-up domain; cp over divisors up to 32; pp over divisors of what is left, up to the layer count; dp what
 remains; ep over divisors of the expert count; etp in {1, tp}; micro-batch over divisors of the global batch up to
 16; virtual stages that split the layers evenly (1-8 for an uneven pipeline); recompute none/selective/full/block;
-ZeRO 0-3 (0-1 under a pipeline, where 2 and 3 run as 1); sequence parallelism on whenever tp > 1 (it only removes
+ZeRO 0-3 (0-1 under a pipeline, where 2 and 3 run as 1); the pipeline schedules the framework runs
+(catalog/software.yaml); sequence parallelism on whenever tp > 1 (it only removes
 work and memory); the layout of the axes over ranks as given, or (order: auto) Megatron's and Llama 3's.
 What a framework refuses is pruned by the rules of spec.rules, each applied as soon as the degrees it reads are
 crossed in.
@@ -24,10 +25,13 @@ from ..perf.candidates import (
     OFFLOAD_WEIGHTS,
     ORDER_CODES,
     RECOMPUTE_CODES,
+    SCHEDULE_CODES,
     Candidates,
 )
+from ..spec import catalog
 from ..spec.rules import feasible_mask, rules_for
 from ..spec.scenario import Scenario
+from ..spec.software import Software
 from ..spec.training import SEARCHED_ORDERS, Parallelism
 
 MAX_MICRO_BATCH = 16
@@ -76,7 +80,7 @@ def enumerate_space(s: Scenario) -> Candidates:
     if not len(cols["tp"]):
         return Candidates.from_columns(tp=[], pp=[], dp=[], cp=[], ep=[], etp=[], micro_batch=[],
                                        virtual_stages=[], recompute=np.array([], dtype=np.int64), zero_stage=[],
-                                       sp=[])
+                                       sp=[], schedule=np.array([], dtype=np.int64))
 
     eps = [p.ep] if p.ep else [d for d in divisors(experts)]
     mbs = [p.micro_batch] if p.micro_batch else [d for d in divisors(gb) if d <= MAX_MICRO_BATCH]
@@ -99,6 +103,10 @@ def enumerate_space(s: Scenario) -> Candidates:
     if not p.virtual_stages:  # an uneven pipeline interleaves at most MAX_VIRTUAL_STAGES_UNEVEN chunks (bounds it)
         cols = _keep(cols, (np.mod(L, cols["pp"]) == 0) | (cols["virtual_stages"] <= MAX_VIRTUAL_STAGES_UNEVEN))
     cols = prune(cols)
+    # the pipeline schedules the framework runs (catalog/software.yaml), one chunk a stage but interleaved's
+    runs = [p.schedule] if p.schedule else Software.model_validate(
+        catalog.entry("software", s.training.framework)).schedules
+    cols = prune(_cross(cols, "schedule", [SCHEDULE_CODES[x] for x in runs]))
     cols = _cross(cols, "ep", eps)
     if p.etp:
         cols["etp"] = np.full_like(cols["tp"], p.etp)
@@ -117,7 +125,7 @@ def enumerate_space(s: Scenario) -> Candidates:
     cols["offload"] = np.full_like(cols["tp"], fixed_offload(p)[0])
     return Candidates.from_columns(**{k: cols[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch",
                                                            "virtual_stages", "recompute", "zero_stage", "sp",
-                                                           "order", "offload")})
+                                                           "order", "offload", "schedule")})
 
 
 def fixed_offload(p: Parallelism) -> tuple[int, int]:

@@ -23,6 +23,7 @@ from .model import Model
 from .rules import rules_for, violations
 from .safe_yaml import MAX_DEPTH, MAX_INPUT_BYTES, parse_yaml, shorten, too_deep
 from .scenario import DEFAULT_RELIABILITY, Scenario
+from .training import SCHEDULES
 
 # Positions in a scenario where a string names a catalog entry.
 NAMED_PARTS = {
@@ -267,6 +268,7 @@ def check_parallelism(scenario: Scenario, *, file: str | None = None) -> None:
     given = {k: getattr(par, k) for k in ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch",
                                           "virtual_stages", "zero_stage")}
     given["sp"] = par.sequence_parallel
+    given["schedule"] = None if par.schedule is None else SCHEDULES.index(par.schedule)
     n = scenario.cluster.num_gpus
     if given["dp"] is None and all(given[k] for k in ("tp", "pp", "cp")) \
             and n % (given["tp"] * given["pp"] * given["cp"]) == 0:  # dp follows from the others

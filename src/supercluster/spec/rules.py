@@ -28,6 +28,12 @@ pytorch/torchtitan b5bcd76c66, deepspeedai/DeepSpeed edaa722126; 2026-08), or an
 - the interleaved schedule (vs > 1) needs pp > 1 and, with its default micro-batch group of pp
   (microbatch_group_size_per_vp_stage), m >= pp and m % pp == 0 (Megatron-Core pipeline_parallel/schedules.py
   forward_backward_pipelining_with_interleaving); 1F1B runs any m (its warm-up is min(pp - rank - 1, m));
+- the pipeline schedule is one the framework runs (catalog/software.yaml schedules, each cited there); 1f1b and
+  zb-h1 and dualpipe hold one chunk a stage, interleaved more (virtual_stages > 1); zb-h1 and dualpipe need a
+  pipeline (the zero-bubble runtime falls back to 1F1B without one: sail-sg/zero-bubble-pipeline-parallelism
+  zb-h1-quick-start WeightGradStore.is_supported); DualPipe needs an even pp and an even number of micro-batches,
+  at least 2 pp (deepseek-ai/DualPipe @3da1bbea dualpipe.py DualPipe.step: 'num_ranks % 2 == 0', 'num_chunks %
+  2 == 0 and num_chunks >= num_ranks * 2': half the micro-batches enter at each end);
 - layers split over pp stages (and pp * vs chunks) evenly (Megatron-LM validate_args), unless the pipeline is
   uneven (decoder_first/last_pipeline_num_layers or pipeline_model_parallel_layout): then every chunk still needs a
   layer;
@@ -46,9 +52,17 @@ from typing import Any
 
 import numpy as np
 
+from . import catalog
 from .hardware import Cluster
 from .model import Model
-from .training import Training
+from .software import Software
+from .training import SCHEDULES, Training
+
+INTERLEAVED, ZB_H1, DUALPIPE = (SCHEDULES.index(n) for n in ("interleaved", "zb-h1", "dualpipe"))
+
+
+def _schedule_name(code: Any) -> str:
+    return SCHEDULES[int(code)]
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,28 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
                        "(Megatron-Core forward_backward_pipelining_with_interleaving); use virtual_stages 1 (1F1B) "
                        "or more micro-batches",
              ("pp", "virtual_stages", "dp", "micro_batch")),
+    ]
+    framework = training.framework
+    runs = Software.model_validate(catalog.entry("software", framework)).schedules
+    allowed = [SCHEDULES.index(x) for x in runs]
+    rules += [
+        Rule("parallelism.schedule", lambda p: np.isin(p["schedule"], allowed),
+             lambda p: f"schedule {_schedule_name(p['schedule'])} is not one training.framework({framework}) runs: "
+                       f"it runs {', '.join(runs)} (catalog/software.yaml)", ("schedule",)),
+        Rule("parallelism.schedule", lambda p: (p["schedule"] == INTERLEAVED) == (p["virtual_stages"] > 1),
+             lambda p: f"schedule {_schedule_name(p['schedule'])} with virtual_stages({p['virtual_stages']}): the "
+                       "interleaved schedule is the one with more than one chunk a stage; 1f1b, zb-h1 and dualpipe "
+                       "hold one (virtual_stages 1)", ("schedule", "virtual_stages")),
+        Rule("parallelism.schedule", lambda p: ((p["schedule"] != ZB_H1) & (p["schedule"] != DUALPIPE)) | (p["pp"] > 1),
+             lambda p: f"schedule {_schedule_name(p['schedule'])} needs a pipeline, got pp({p['pp']})",
+             ("schedule", "pp")),
+        Rule("parallelism.schedule",
+             lambda p: (p["schedule"] != DUALPIPE) | (_divides(2, p["pp"]) & _divides(2, microbatches(p))
+                                                       & (microbatches(p) >= 2 * p["pp"])),
+             lambda p: f"DualPipe sends half the micro-batches in from each end of the pipeline: it needs an even "
+                       f"pp({p['pp']}) and an even m = global_batch({gb}) / (dp({p['dp']}) * "
+                       f"micro_batch({p['micro_batch']})) = {microbatches(p)} of at least 2 * pp "
+                       "(deepseek-ai/DualPipe dualpipe.py DualPipe.step)", ("schedule", "pp", "dp", "micro_batch")),
     ]
     if model.moe:
         rules.append(Rule(

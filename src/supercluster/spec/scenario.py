@@ -76,8 +76,9 @@ class Scenario(Spec):
                                 description=f"public figures to check the result against (at most {MAX_CLAIMS})")
     calibration: dict[str, Any] | str = Field(
         default_factory=dict, description="a calibration file (written by `supercluster calibrate`, path relative to "
-        "the scenario) or what-if overrides of the global knobs, e.g. {ep_comm_overlap: 1.0} for a schedule that "
-        "hides the expert all-to-all (DeepSeek's DualPipe); {file: path, knob: value} does both")
+        "the scenario) or what-if overrides of the global knobs, e.g. {dp_comm_overlap: 1.0}: every gradient "
+        "reduction hidden (a schedule that hides communication by overlap, as DualPipe, is parallelism.schedule, "
+        "not a knob); {file: path, knob: value} does both")
     seed: int = 0
 
     @model_validator(mode="after")

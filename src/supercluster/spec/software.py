@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, PositiveFloat
 
 from .base import Cited, Spec
+from .training import Schedule
 
 Family = str  # accelerator generation: ampere | hopper | blackwell
 
@@ -35,3 +36,4 @@ class Software(Cited):
     eager_fp32_copies: bool = Field(description="uncompiled code keeps fp32 norm and rotary copies and expanded k, v")
     lazy_gradients: bool = Field(description="gradients allocated by the backward and freed after the step")
     fsdp_gather_params: float = Field(ge=0, description="ZeRO-3 parameters gathered at a time (at least two layers)")
+    schedules: list[Schedule] = Field(min_length=1, description="the pipeline schedules the framework runs")

@@ -69,9 +69,10 @@ class Training(Spec):
     loss: Literal["eager", "fused", "chunked"] = Field(
         default="eager", description="the cross entropy: eager (an fp32 copy of the logits), fused "
         "(Megatron-LM --cross-entropy-loss-fusion) or chunked (torchtune's 8 chunks upcast one at a time)")
-    framework: Literal["megatron-lm", "megatron-deepspeed", "pytorch"] = Field(
+    framework: Literal["megatron-lm", "megatron-deepspeed", "pytorch", "hai-llm"] = Field(
         default="megatron-lm", description="the training software, for how it holds memory (catalog/software.yaml): "
-        "gradient and master-weight precision, the loss's fp32 copies, library workspaces, CUDA context, NCCL buffers")
+        "gradient and master-weight precision, the loss's fp32 copies, library workspaces, CUDA context, NCCL buffers; "
+        "and the pipeline schedules it runs (hai-llm: DeepSeek's own, Megatron-LM's memory figures)")
     lora: LoRA | None = Field(
         default=None, description="LoRA fine-tuning of frozen base weights (None: every weight is trained)")
     memory_reserve_fraction: Fraction = Field(
@@ -80,6 +81,11 @@ class Training(Spec):
         "2 MiB and splits them only beyond 1 MiB, 1.83 GiB (2.4%) reserved but unallocated at 78 GiB in use "
         "(vllm-project/compressed-tensors#587)")
 
+
+Schedule = Literal["1f1b", "interleaved", "zb-h1", "dualpipe"]
+#: the pipeline schedules, by code (perf.candidates): 1F1B and interleaved (Narayanan et al. SC'21), ZB-H1 (Qi et al.
+#: 2023, arXiv:2401.10241), DualPipe (DeepSeek-V3 report, arXiv:2412.19437 §3.2.1)
+SCHEDULES: tuple[Schedule, ...] = ("1f1b", "interleaved", "zb-h1", "dualpipe")
 
 DEFAULT_ORDER = "tp-cp-ep-dp-pp"  # Megatron-LM's rank layout, innermost first
 # Layouts `order: auto` searches: Megatron-LM's default (data parallel inside pipeline stages) and the Llama 3
@@ -102,6 +108,11 @@ class Parallelism(Spec):
     etp: PositiveInt | None = None
     micro_batch: PositiveInt | None = None
     virtual_stages: PositiveInt | None = None
+    schedule: Schedule | None = Field(
+        default=None, description="pipeline schedule: 1f1b (virtual_stages 1), interleaved (virtual_stages > 1), "
+        "zb-h1 (zero bubble, the weight-gradient passes filling the cool-down; virtual_stages 1) or dualpipe "
+        "(bidirectional, a forward and a backward overlapped to hide the expert all-to-all; virtual_stages 1), as "
+        "the framework runs them (catalog/software.yaml schedules); None: searched")
     recompute: Recompute | None = None
     zero_stage: Literal[0, 1, 2, 3] | None = None
     sequence_parallel: bool | None = None

@@ -23,6 +23,12 @@
   only the first k layers of each stage, with k the fewest that bring the stage within the memory budget.
 - Pipeline: the first stage holds the activations of pp micro-batches under 1F1B, times (1 + (pp-1)/(pp*v)) for
   the interleaved schedule with v virtual stages (Korthikanti §4.2.3); fewer if there are fewer micro-batches.
+  ZB-H1 holds what 1F1B holds (Qi et al. 2023, arXiv:2401.10241 §3.1: the same peak activation memory; a deferred
+  weight-gradient pass keeps only its layer's inputs and output gradients, freed by its pass, counted here as within
+  the micro-batch's activations). DualPipe holds pp + 1 micro-batches and two copies of the stage's weights and
+  gradients, a rank holding the stage of either direction (DeepSeek-V3 report, arXiv:2412.19437 Table 2); the
+  optimizer state of the two copies is taken as sharded over the ranks holding them, the same per GPU (the report:
+  the two copies do not add much memory under a large EP size), an assumption.
 """
 
 from __future__ import annotations
@@ -34,10 +40,13 @@ import numpy as np
 
 from ..arrays import group_rows
 from ..spec.model import Model
+from ..spec.training import SCHEDULES
 from .operators import ACT_BYTES, attention_dims
 from .params import param_counts, ssm_in_proj_width
 from .ssm import ssm_layer_shares
 from .window import band_keys, effective_window, windowed_in_first_and_last
+
+DUALPIPE_CODE = SCHEDULES.index("dualpipe")
 
 OFFLOAD_OPTIMIZER, OFFLOAD_WEIGHTS, OFFLOAD_ACTIVATIONS = 1, 2, 4  # bits of an offload choice (perf.candidates)
 
@@ -283,14 +292,17 @@ INT8_STATE_BYTES = 2.0 + 2 * 4.0 / 256  # two 8-bit moments and an fp32 absmax p
 Stage = Literal["first", "last"]
 
 
-def in_flight_chunks(pp: np.ndarray, vs: np.ndarray, microbatches: np.ndarray, rank: np.ndarray) -> np.ndarray:
+def in_flight_chunks(pp: np.ndarray, vs: np.ndarray, microbatches: np.ndarray, rank: np.ndarray,
+                     dual: np.ndarray | None = None) -> np.ndarray:
     """Activations pipeline rank ``rank`` holds at its peak, in units of its whole stage for one micro-batch: the
     warm-up forwards of 1F1B, pp - rank micro-batches; with v virtual stages Megatron-LM's interleaved warm-up
     of (pp - rank - 1) * 2 + (v - 1) * pp + 1 model chunks of 1/v of the stage (schedules.py,
     get_pp_rank_microbatches), at most every chunk of the step. For the first rank this is Korthikanti et al.'s
-    pp * (1 + (pp - 1)/(pp * v)) (§4.2.3)."""
+    pp * (1 + (pp - 1)/(pp * v)) (§4.2.3). ``dual``: DualPipe, pp + 1 on every rank (DeepSeek-V3 report, Table 2)."""
     interleaved = ((pp - rank - 1) * 2 + (vs - 1) * pp + 1) / vs
     held = np.where(vs > 1, interleaved, pp - rank)
+    if dual is not None and dual.any():
+        held = np.where(dual, pp + 1.0, held)
     return np.minimum(held, microbatches)
 
 
@@ -338,7 +350,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                    budget_bytes: float = np.inf, options: MemoryOptions | None = None,
                    stage: Stage | None = None, stage_layers: float | None = None,
                    offload: np.ndarray | None = None,
-                   recompute_modules: frozenset[str] = SELECTIVE_DEFAULT) -> MemoryBreakdown:
+                   recompute_modules: frozenset[str] = SELECTIVE_DEFAULT,
+                   schedule: np.ndarray | None = None) -> MemoryBreakdown:
     """Memory per GPU for arrays of parallel configurations (``budget_bytes`` sizes block recompute).
 
     ``grad_accum_fp32`` sets the gradient buffer when no ``options`` are given (options carry their own).
@@ -356,7 +369,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                                       virtual_stages=virtual_stages, recompute=recompute, zero_stage=zero_stage,
                                       sp=sp, budget_bytes=budget_bytes, options=options, stage=st,
                                       stage_layers=stage_layers, offload=offload,
-                                      recompute_modules=recompute_modules)
+                                      recompute_modules=recompute_modules, schedule=schedule)
                        for st in ("first", "last"))
         pick = first.total_bytes >= last.total_bytes
         return MemoryBreakdown(**{f.name: np.where(pick, getattr(first, f.name), getattr(last, f.name))
@@ -440,7 +453,11 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     block = rc == 3
     stage_act = stage_activations(np.where(block, 0, rc))
     microbatches = global_batch / (dp * mb)
-    inflight = in_flight_chunks(pp, vs, microbatches, np.zeros_like(pp) if stage == "first" else pp - 1)
+    dual = None if schedule is None else np.asarray(schedule) == DUALPIPE_CODE
+    inflight = in_flight_chunks(pp, vs, microbatches, np.zeros_like(pp) if stage == "first" else pp - 1, dual)
+    if dual is not None and dual.any():  # DualPipe: the stage of either direction (Table 2: parameters 2x)
+        weights = np.where(dual, 2.0 * weights, weights)
+        grads = np.where(dual, 2.0 * grads, grads)
 
     # Transients: a fully recomputed layer's activations while its backward runs; the loss's logits on the stage
     # that holds the output layer.

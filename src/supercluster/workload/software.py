@@ -17,11 +17,11 @@ from ..spec.hardware import Accelerator
 from ..spec.software import Software
 from .memory import INT8_STATE_BYTES, MemoryOptions
 
-Framework = Literal["megatron-lm", "megatron-deepspeed", "pytorch"]
+Framework = Literal["megatron-lm", "megatron-deepspeed", "pytorch", "hai-llm"]
 Optimizer = Literal["adam", "muon", "adafactor"]
 StateDtype = Literal["fp32", "bf16", "int8"]
 Loss = Literal["eager", "fused", "chunked"]
-FRAMEWORKS: tuple[Framework, ...] = ("megatron-lm", "megatron-deepspeed", "pytorch")
+FRAMEWORKS: tuple[Framework, ...] = ("megatron-lm", "megatron-deepspeed", "pytorch", "hai-llm")
 CHUNKED_LOSS_CHUNKS = 8  # torchtune CEWithChunkedOutputLoss num_output_chunks default (ce_chunked_output_loss.py 30)
 
 

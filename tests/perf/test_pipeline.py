@@ -1,0 +1,80 @@
+"""The pipeline schedules in the step model (perf.pipeline): ZB-H1 and DualPipe against 1F1B on the same
+configurations, the all-to-all DualPipe hides by overlap rather than by a knob, and their memory."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from test_step import candidates, scenario
+
+from supercluster import perf
+from supercluster.perf.candidates import SCHEDULE_CODES
+from supercluster.spec.calibration import default_calibration
+from supercluster.workload.memory import memory_per_gpu
+
+# Mixtral on 64 GPUs with a pipeline of 2 and 4 stages, m = 256 / (dp * mb) micro-batches (>= 2 pp)
+MOE = candidates(tp=[2, 1, 2], pp=[2, 4, 4], dp=[16, 16, 8], ep=[4, 8, 8], micro_batch=[1, 2, 1],
+                 recompute=["selective", "none", "full"], sp=[True, False, True])
+
+
+def _as(c: perf.Candidates, schedule: str) -> perf.Candidates:
+    return dataclasses.replace(c, schedule=np.full(len(c), SCHEDULE_CODES[schedule]))
+
+
+def test_zb_h1_shortens_only_the_bubble_by_its_weight_gradient_passes() -> None:
+    """ZB-H1 against 1F1B on the same configurations: every part but the bubble equal, the memory equal (Qi et al.
+    2023: the same peak activation memory), the bubble (t_crit - t)(t - 2W)/t against 1F1B's t_crit - t."""
+    s, cal = scenario("mixtral-8x7b"), default_calibration()
+    one, zb = perf.evaluate(s, _as(MOE, "1f1b"), cal), perf.evaluate(s, _as(MOE, "zb-h1"), cal)
+    for p in perf.PARTS:
+        if p != "pipeline_bubble":
+            assert np.array_equal(one.parts[p], zb.parts[p]), p
+    assert np.array_equal(one.memory.total_bytes, zb.memory.total_bytes)
+    t, w, crit = one.microbatch_s, one.weight_gradient_s, one.critical_path_s
+    assert w is not None and np.all(w > 0) and np.all(2 * w < t)
+    assert np.allclose(zb.parts["pipeline_bubble"], (crit - t) * (t - 2 * w) / t, rtol=1e-12)
+    assert np.all(zb.step_time_s < one.step_time_s)
+
+
+def test_dualpipe_hides_the_all_to_all_by_overlap_not_by_a_knob() -> None:
+    """DualPipe's exposed all-to-all is what its pair's compute does not cover: the same whatever the global
+    ep_comm_overlap knob says, which still moves the same configurations under 1F1B."""
+    s = scenario("mixtral-8x7b")
+    cal = default_calibration()
+    hidden, none = cal.model_copy(update={"ep_comm_overlap": 1.0}), cal.model_copy(update={"ep_comm_overlap": 0.0})
+    dual = _as(MOE, "dualpipe")
+    a, b = perf.evaluate(s, dual, hidden), perf.evaluate(s, dual, none)
+    assert np.array_equal(a.step_time_s, b.step_time_s)
+    one = _as(MOE, "1f1b")
+    assert np.all(perf.evaluate(s, one, hidden).parts["ep_comm"] < perf.evaluate(s, one, none).parts["ep_comm"])
+    busy = a.parts["compute"] + a.parts["recompute"]
+    raw = perf.evaluate(s, one, none).parts["ep_comm"] + perf.evaluate(s, one, none).parts["pp_comm"]
+    assert np.allclose(a.parts["ep_comm"] + a.parts["pp_comm"], np.maximum(raw - busy, 0.0), rtol=1e-9, atol=1e-12)
+
+
+def test_dualpipe_holds_two_copies_of_the_weights_and_pp_plus_one_microbatches() -> None:
+    """DeepSeek-V3 report Table 2: parameters 2x, activations of pp + 1 micro-batches (1F1B's first stage: pp)."""
+    model = scenario("mixtral-8x7b").model
+    deg = {k: np.array([v]) for k, v in dict(tp=2, pp=4, dp=8, cp=1, ep=8, etp=1, micro_batch=1, virtual_stages=1,
+                                             recompute=0, zero_stage=1, sp=True).items()}
+    one, dual = (memory_per_gpu(model, seq_len=4096, global_batch=256, flash_attention=True, fp8=False, stage="first",
+                                schedule=np.array([SCHEDULE_CODES[x]]), **deg) for x in ("1f1b", "dualpipe"))
+    assert dual.weights_bytes == pytest.approx(2 * one.weights_bytes)
+    assert dual.gradients_bytes == pytest.approx(2 * one.gradients_bytes)
+    assert dual.optimizer_bytes == pytest.approx(one.optimizer_bytes)
+    assert dual.activations_bytes == pytest.approx(one.activations_bytes * 5 / 4)
+
+
+def test_report_carries_the_schedule_and_its_pipeline() -> None:
+    """StepReport.parallelism names the schedule; its pipeline's m x microbatch_s + bubble is the step model's."""
+    s, cal = scenario("mixtral-8x7b"), default_calibration()
+    for name in ("1f1b", "zb-h1", "dualpipe"):
+        c = _as(MOE, name)
+        a = perf.evaluate(s, c, cal)
+        r = perf.step_report(s, c, a, 1)
+        assert r.parallelism["schedule"] == name and r.pipeline is not None and r.pipeline.schedule == name
+        assert r.pipeline.pipeline_s == pytest.approx(r.step_time_s - sum(
+            r.breakdown[p] for p in ("dp_comm", "optimizer", "offload")))
+        assert (r.pipeline.overlapped_pair_s is not None) == (name == "dualpipe")
