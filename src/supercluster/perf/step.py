@@ -65,6 +65,7 @@ from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..spec.training import grads_in_fp32, software_overlaps
+from ..workload.dispatch import dispatch_bytes_factor
 from ..workload.flops import op_recompute_share
 from ..workload.lora import trainable_shares, with_lora
 from ..workload.memory import (
@@ -294,7 +295,8 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
     if kind == "moe" and model.moe:
         routed = mb * seq * model.moe.top_k * etp / (tp * cp)
         ep_group = place(cluster, topo, ep, etp)
-        ep_coll = collective_time(cluster, topo, cal, "all_to_all", routed * model.hidden * ACT_BYTES, ep_group)
+        sent = routed * model.hidden * ACT_BYTES * dispatch_bytes_factor(model, s.training, ep_group.domains)
+        ep_coll = collective_time(cluster, topo, cal, "all_to_all", sent, ep_group)
         a2a, ep_algo = ep_coll.time_s, ep_coll.algorithm
     else:
         a2a, ep_algo = np.zeros_like(tp), np.full(tp.shape, ALGORITHMS.index("pairwise"))

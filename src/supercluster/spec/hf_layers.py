@@ -142,6 +142,11 @@ def read_moe(cfg: HfConfig, family: str, layers: int, found: Findings, origin: d
     origin["moe.moe_ffn_hidden"] = width_key
     moe: dict[str, Any] = {"experts": experts, "top_k": top_k, "moe_ffn_hidden": width}
     _shared(cfg, family, width, moe, origin, found)
+    groups, groups_key = cfg.optional(("n_group",), minimum=1)
+    top_groups, top_groups_key = cfg.optional(("topk_group",), minimum=1)
+    if groups and top_groups and groups > 1 and top_groups < groups:  # group-limited routing (DeepSeek-V2/V3)
+        moe["groups"], moe["top_groups"] = groups, top_groups
+        origin["moe.groups"], origin["moe.top_groups"] = groups_key, top_groups_key
 
     if family in FIRST_K_TYPES and cfg.present(("first_k_dense_replace",)) is None:
         found.assume(f"{cfg.where('first_k_dense_replace')} absent: no leading dense layers, every layer MoE", "moe")

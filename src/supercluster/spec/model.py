@@ -42,11 +42,24 @@ class MoE(Spec):
     shared_ffn_hidden: PositiveInt | None = Field(
         default=None, description="width of one shared expert when it differs from moe_ffn_hidden"
     )
+    groups: PositiveInt | None = Field(
+        default=None, description="group-limited routing (DeepSeek-V2/V3 config.json n_group): the experts split in "
+        "this many groups, a token's top_k chosen inside its top_groups best groups")
+    top_groups: PositiveInt | None = Field(
+        default=None, description="the groups a token's experts may come from (config.json topk_group); with the "
+        "groups laid out on nodes, the nodes a token reaches (DeepSeek-V3 report §2.1.2: at most 4)")
 
     @model_validator(mode="after")
     def _top_k_le_experts(self) -> MoE:
         if self.top_k > self.experts:
             raise ValueError(f"top_k({self.top_k}) exceeds experts({self.experts})")
+        if (self.groups is None) != (self.top_groups is None):
+            raise ValueError("groups and top_groups go together (group-limited routing)")
+        if self.groups is not None and self.top_groups is not None:
+            if self.experts % self.groups:
+                raise ValueError(f"groups({self.groups}) does not divide experts({self.experts})")
+            if self.top_groups > self.groups:
+                raise ValueError(f"top_groups({self.top_groups}) exceeds groups({self.groups})")
         return self
 
 

@@ -73,6 +73,11 @@ class Training(Spec):
         default="megatron-lm", description="the training software, for how it holds memory (catalog/software.yaml): "
         "gradient and master-weight precision, the loss's fp32 copies, library workspaces, CUDA context, NCCL buffers; "
         "and the pipeline schedules it runs (hai-llm: DeepSeek's own, Megatron-LM's memory figures)")
+    moe_dispatcher: Literal["alltoall", "deepep"] = Field(
+        default="alltoall", description="how mixture-of-experts tokens reach their experts: alltoall (an NCCL "
+        "all-to-all of one copy per routed expert, Megatron-LM's alltoall dispatcher) or deepep (one copy per target "
+        "node over the network, fanned out over NVLink inside it, FP8 dispatch in an FP8 run: DeepSeek-V3 report "
+        "arXiv:2412.19437 §3.2.2 and §3.3.2, deepseek-ai/DeepEP; Megatron-LM --moe-enable-deepep)")
     lora: LoRA | None = Field(
         default=None, description="LoRA fine-tuning of frozen base weights (None: every weight is trained)")
     memory_reserve_fraction: Fraction = Field(

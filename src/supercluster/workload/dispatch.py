@@ -1,0 +1,46 @@
+"""What a mixture-of-experts dispatch puts on the network: bytes relative to a plain all-to-all.
+
+A plain all-to-all (Megatron-LM's alltoall dispatcher) sends each token once per routed expert: of its top_k copies
+the share on other nodes crosses the network, (N - 1)/N of them for an expert-parallel group spread over N nodes.
+DeepSeek's dispatch (DeepSeek-V3 report, arXiv:2412.19437 §3.2.2; deepseek-ai/DeepEP's internode kernels) sends a
+token once to each node that holds any of its experts, to the GPU of the same local index there, which forwards it
+over NVLink to the experts' GPUs; the combine returns the same way. A token's k experts drawn evenly over N nodes
+reach N (1 - (1 - 1/N)^k) of them on average; group-limited routing (MoE.groups, top_groups, the groups laid out on
+nodes) caps that at top_groups (DeepSeek-V3: at most 4 nodes). The network bytes are then that many copies over k.
+In an FP8 run the dispatch (forward, and the activation gradients before the down-projection in the backward) moves
+FP8 values with one fp32 scale per 128 (1 + 4/128 bytes an element) while the combine stays BF16 (report §3.3.2):
+on average over dispatch and combine, (1.03/2 + 1)/2 of the 16-bit bytes.
+
+The all-to-all is timed on these bytes as one collective (network.cost), its NVLink share taken in proportion (the
+fan-out inside a node is faster than the network and rarely the bottleneck): an approximation, stated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..spec.model import Model
+from ..spec.training import Training
+
+FP8_SCALE_BYTES_PER_ELEMENT = 4.0 / 128.0  # one fp32 scale per 128-element block (DeepSeek-V3 §3.3.2, DeepEP)
+
+
+def nodes_reached(model: Model, nodes: np.ndarray) -> np.ndarray:
+    """Average distinct nodes a token's top_k experts lie on, the expert-parallel group spread over ``nodes``."""
+    assert model.moe is not None
+    n = np.maximum(np.asarray(nodes, dtype=np.float64), 1.0)
+    k = float(model.moe.top_k)
+    reached = n * (1.0 - (1.0 - 1.0 / n) ** k)
+    if model.moe.top_groups is not None:
+        reached = np.minimum(reached, float(model.moe.top_groups))
+    return reached
+
+
+def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray) -> np.ndarray:
+    """The network bytes of a dispatch and combine over those of a plain all-to-all of 16-bit top_k copies."""
+    one = np.ones_like(np.asarray(nodes, dtype=np.float64))
+    if training.moe_dispatcher != "deepep" or model.moe is None:
+        return one
+    dedup = nodes_reached(model, nodes) / float(model.moe.top_k)
+    precision = ((1.0 + FP8_SCALE_BYTES_PER_ELEMENT) / 2.0 + 1.0) / 2.0 if training.precision == "fp8" else 1.0
+    return dedup * precision

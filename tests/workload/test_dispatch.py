@@ -1,0 +1,82 @@
+"""Mixture-of-experts dispatch bytes: DeepEP's one copy per target node, group-limited routing's cap, FP8 dispatch;
+the plain all-to-all unchanged; DeepSeek-V3's groups read from its config.json; wrong groups refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from supercluster.errors import SuperclusterError
+from supercluster.search.plan import best_step
+from supercluster.spec.catalog import entry
+from supercluster.spec.hf import model_from_hf_config
+from supercluster.spec.load import build_scenario, load_scenario
+from supercluster.spec.model import Model, MoE
+from supercluster.spec.training import Training
+from supercluster.workload.dispatch import dispatch_bytes_factor, nodes_reached
+
+HF = Path(__file__).resolve().parent.parent / "data" / "hf"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def deepseek_v3() -> Model:
+    return Model.model_validate(entry("models", "deepseek-v3"))
+
+
+def training(**changes: object) -> Training:
+    return Training.model_validate({"tokens": 1e9, "global_batch": 64, **changes})
+
+
+def test_nodes_a_token_reaches() -> None:
+    """k experts spread evenly over N nodes reach N(1 - (1 - 1/N)^k) of them; group-limited routing caps it."""
+    free = deepseek_v3().model_copy(update={"moe": deepseek_v3().moe.model_copy(update={"groups": None,  # type: ignore[union-attr]
+                                                                                        "top_groups": None})})
+    assert nodes_reached(free, np.array([8.0]))[0] == pytest.approx(8 * (1 - (7 / 8) ** 8))
+    assert nodes_reached(free, np.array([1.0]))[0] == pytest.approx(1.0)
+    assert nodes_reached(deepseek_v3(), np.array([8.0]))[0] == 4.0  # DeepSeek-V3: at most 4 nodes
+    assert nodes_reached(deepseek_v3(), np.array([2.0]))[0] < 2.0 + 1e-12
+
+
+def test_deepep_sends_a_copy_per_node_and_fp8_dispatch() -> None:
+    nodes = np.array([8.0])
+    assert dispatch_bytes_factor(deepseek_v3(), training(), nodes)[0] == 1.0  # the plain all-to-all
+    bf16 = dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="deepep"), nodes)[0]
+    assert bf16 == pytest.approx(4 / 8)
+    fp8 = dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="deepep", precision="fp8"), nodes)[0]
+    assert fp8 == pytest.approx(4 / 8 * ((1 + 4 / 128) / 2 + 1) / 2)
+
+
+def test_deepseek_scenario_hides_less_with_a_plain_all_to_all() -> None:
+    s = load_scenario(SCENARIOS / "deepseek-v3-2048-h800.yaml")
+    deepep, _ = best_step(s)
+    plain, _ = best_step(s.model_copy(update={"training": s.training.model_copy(
+        update={"moe_dispatcher": "alltoall"})}))
+    assert deepep.step_time_s < plain.step_time_s
+    assert deepep.breakdown["ep_comm"] <= plain.breakdown["ep_comm"]
+
+
+def test_groups_read_from_deepseek_config() -> None:
+    model = Model.model_validate(model_from_hf_config(HF / "DeepSeek-V3" / "config.json"))
+    assert model.moe is not None and (model.moe.groups, model.moe.top_groups) == (8, 4)
+    kimi = Model.model_validate(model_from_hf_config(HF / "Kimi-K2-Base" / "config.json"))  # n_group 1: not group-limited
+    assert kimi.moe is not None and kimi.moe.groups is None
+
+
+@pytest.mark.parametrize(("moe", "message"), [
+    ({"groups": 8}, "groups and top_groups go together"),
+    ({"groups": 7, "top_groups": 4}, "does not divide experts"),
+    ({"groups": 8, "top_groups": 9}, "exceeds groups"),
+])
+def test_wrong_groups_refused(moe: dict[str, int], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        MoE.model_validate({"experts": 256, "top_k": 8, "moe_ffn_hidden": 2048, **moe})
+
+
+def test_wrong_groups_in_a_scenario_are_located() -> None:
+    with pytest.raises(SuperclusterError, match="model.moe"):
+        build_scenario({"name": "g", "cluster": {"base": "eos", "num_gpus": 64},
+                        "model": {"base": "deepseek-v3", "moe": {"groups": 7}},
+                        "training": {"tokens": 1e9, "global_batch": 64}})
