@@ -1,0 +1,101 @@
+"""Max-min fair sharing of links by progressive filling, and the event-driven run of flows of given sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from supercluster.sim.flows import FlowSet, max_min_rates, run_flows
+
+
+def test_two_flows_share_a_link_equally() -> None:
+    """Two flows on one 10-unit link get 5 each."""
+    fs = FlowSet.from_paths([[0], [0]], [10.0])
+    assert max_min_rates(fs).tolist() == [5.0, 5.0]
+
+
+def test_classic_three_link_example() -> None:
+    """Bertsekas & Gallager's example: flow 0 crosses links 0 and 1, flow 1 link 0, flow 2 link 1, flow 3 link 2,
+    capacities 1, 1, 1: flows 0-2 get 1/2, flow 3 alone on its link gets 1."""
+    fs = FlowSet.from_paths([[0, 1], [0], [1], [2]], [1.0, 1.0, 1.0])
+    assert max_min_rates(fs).tolist() == [0.5, 0.5, 0.5, 1.0]
+
+
+def test_unequal_bottlenecks_fill_in_rounds() -> None:
+    """A long flow crossing a 1-unit and a 3-unit link: it and its rival on the small link get 1/2; the two flows
+    left on the big link share what the long flow leaves there, 1.25 each."""
+    fs = FlowSet.from_paths([[0, 1], [0], [1], [1]], [1.0, 3.0])
+    assert max_min_rates(fs).tolist() == [0.5, 0.5, 1.25, 1.25]
+
+
+def test_flow_without_links_is_unconstrained() -> None:
+    """A flow crossing no link has an infinite rate and finishes when it starts."""
+    fs = FlowSet.from_paths([[], [0]], [2.0])
+    assert max_min_rates(fs).tolist() == [np.inf, 2.0]
+    assert run_flows(fs, np.array([5.0, 4.0])).finish_s.tolist() == [0.0, 2.0]
+
+
+def test_a_flow_ending_frees_capacity() -> None:
+    """Two flows of 1 and 3 units on a 2-unit link: both at 1 until the small one ends at t=1, then the big one
+    alone at 2 for its last 2 units: done at 2."""
+    fs = FlowSet.from_paths([[0], [0]], [2.0])
+    run = run_flows(fs, np.array([1.0, 3.0]))
+    assert run.finish_s.tolist() == [1.0, 2.0]
+    assert run.events == 2
+
+
+def test_a_late_start_slows_the_others() -> None:
+    """A flow of 2 units alone on a 1-unit link from t=0; a second of 1 unit joins at t=1: both at 1/2, the second
+    ends at 3, the first (1 unit left at t=1) too."""
+    fs = FlowSet.from_paths([[0], [0]], [1.0])
+    run = run_flows(fs, np.array([2.0, 1.0]), np.array([0.0, 1.0]))
+    assert run.finish_s.tolist() == [3.0, 3.0]
+
+
+def test_symmetric_flows_end_in_one_event() -> None:
+    """10,000 identical flows on 100 identical links finish together, in one event."""
+    n = 10_000
+    fs = FlowSet(flow=np.arange(n, dtype=np.int64), link=np.arange(n, dtype=np.int64) % 100,
+                 capacity=np.ones(100), flows=n)
+    run = run_flows(fs, np.ones(n))
+    assert run.events == 1
+    assert np.all(run.finish_s == 100.0)
+
+
+@st.composite
+def flow_sets(draw: st.DrawFn) -> FlowSet:
+    links = draw(st.integers(1, 6))
+    cap = draw(st.lists(st.floats(0.5, 10.0), min_size=links, max_size=links))
+    paths = draw(st.lists(st.lists(st.integers(0, links - 1), min_size=1, max_size=4, unique=True),
+                          min_size=1, max_size=12))
+    return FlowSet.from_paths(paths, cap)
+
+
+@settings(max_examples=200, deadline=None)
+@given(flow_sets())
+def test_max_min_properties(fs: FlowSet) -> None:
+    """No link over its capacity, and every flow crosses a saturated link on which no flow is faster (the
+    bottleneck characterisation of max-min fairness, Bertsekas & Gallager 6.5.2)."""
+    rate = max_min_rates(fs)
+    load = np.bincount(fs.link, weights=rate[fs.flow], minlength=fs.links)
+    assert np.all(load <= fs.capacity * (1 + 1e-9))
+    saturated = load >= fs.capacity * (1 - 1e-9)
+    fastest = np.zeros(fs.links)
+    np.maximum.at(fastest, fs.link, rate[fs.flow])
+    for f in range(fs.flows):
+        on = fs.link[fs.flow == f]
+        assert np.any(saturated[on] & (rate[f] >= fastest[on] * (1 - 1e-9))), f
+
+
+@settings(max_examples=100, deadline=None)
+@given(flow_sets(), st.integers(0, 2**32 - 1))
+def test_run_properties(fs: FlowSet, seed: int) -> None:
+    """Every flow finishes no sooner than its size over its path's smallest capacity, and the run is the same
+    twice, bit for bit."""
+    rng = np.random.default_rng(seed)
+    size = rng.uniform(0.1, 5.0, fs.flows)
+    run = run_flows(fs, size)
+    for f in range(fs.flows):
+        assert run.finish_s[f] >= size[f] / fs.capacity[fs.link[fs.flow == f]].min() * (1 - 1e-9)
+    assert np.array_equal(run.finish_s, run_flows(fs, size).finish_s)
