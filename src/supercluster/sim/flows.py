@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 SATURATION_RTOL = 1e-12  # links whose fill level is within this of the lowest one saturate in the same round
 COMPLETION_RTOL = 1e-9  # flows finishing within this relative time of the next completion end in the same event
@@ -55,37 +57,74 @@ class FlowSet:
 def max_min_rates(fs: FlowSet, active: np.ndarray | None = None) -> np.ndarray:
     """The max-min fair rate of every flow (bytes/s) by progressive filling; inactive flows get 0."""
     rate = np.full(fs.flows, np.inf)
-    if active is not None:
-        rate[~active] = 0.0
-        keep = active[fs.flow]
-        e_flow, e_link = fs.flow[keep], fs.link[keep]
-    else:
-        e_flow, e_link = fs.flow, fs.link
-    residual = fs.capacity.astype(np.float64, copy=True)
-    n_links = fs.links
-    frozen = np.zeros(fs.flows, dtype=bool)
-    while e_flow.size:
-        count = np.bincount(e_link, minlength=n_links)
-        used = count > 0
-        share = np.full(n_links, np.inf)
-        share[used] = residual[used] / count[used]
-        level = float(share.min())
-        saturated = share <= level * (1.0 + SATURATION_RTOL)
-        hit = saturated[e_link]
-        newly = np.unique(e_flow[hit])
-        rate[newly] = level
-        frozen[newly] = True
-        gone = frozen[e_flow]
-        residual -= level * np.bincount(e_link[gone], minlength=n_links)
+    if active is None:
+        rate[:] = _fill(fs.flow, fs.link, fs.capacity, fs.flows)
+        return rate
+    rate[~active] = 0.0
+    keep = active[fs.flow]
+    local = np.cumsum(active) - 1  # flow -> index among the active ones
+    rate[active] = _fill(local[fs.flow[keep]], fs.link[keep], fs.capacity, int(active.sum()))
+    return rate
+
+
+def _fill(e_flow: np.ndarray, e_link: np.ndarray, capacity: np.ndarray, k: int) -> np.ndarray:
+    """Progressive filling of flows 0..k-1 over the edges given (links by global id). A link only one of these
+    flows crosses is that flow's own cap and is folded into a per-flow cap first (the same allocation, fewer
+    links to scan each round)."""
+    used, e_link = np.unique(e_link, return_inverse=True)
+    e_link = e_link.ravel()
+    count = np.bincount(e_link, minlength=used.size)
+    alone = count[e_link] == 1
+    cap = np.full(k, np.inf)
+    np.minimum.at(cap, e_flow[alone], capacity[used[e_link[alone]]])
+    e_flow, e_link = e_flow[~alone], e_link[~alone]
+    residual = capacity[used].astype(np.float64)
+    count = np.where(count == 1, 0, count).astype(np.float64)
+    out = np.full(k, np.inf)
+    unfrozen = np.ones(k, dtype=bool)
+    while unfrozen.any():
+        share = np.divide(residual, count, out=np.full(used.size, np.inf), where=count > 0)
+        level = min(float(share.min()) if share.size else np.inf, float(cap[unfrozen].min()))
+        if level == np.inf:  # the flows left cross no shared link and have no cap
+            break
+        top = level * (1.0 + SATURATION_RTOL)
+        saturated = share <= top
+        newly = np.zeros(k, dtype=bool)
+        newly[e_flow[saturated[e_link]]] = True
+        newly |= cap <= top
+        newly &= unfrozen
+        out[newly] = level
+        unfrozen &= ~newly
+        gone = newly[e_flow]
+        dec = np.bincount(e_link[gone], minlength=used.size)
+        residual -= level * dec
+        count -= dec
         residual[saturated] = 0.0
         np.maximum(residual, 0.0, out=residual)
         e_flow, e_link = e_flow[~gone], e_link[~gone]
-    return rate
+    return out
+
+
+def components(fs: FlowSet) -> np.ndarray:
+    """A label per flow: flows linked through shared links, transitively. Max-min rates of one component do not
+    depend on any other's, so a component is re-solved only when one of its flows starts or ends."""
+    n = fs.flows + fs.links
+    graph = coo_matrix((np.ones(fs.flow.size), (fs.flow, fs.flows + fs.link)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    return np.asarray(label[:fs.flows], dtype=np.int64)
+
+
+def _ranges(ptr: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """The concatenated index ranges ptr[c] .. ptr[c+1] of the components ``which``."""
+    lo, n = ptr[which], ptr[which + 1] - ptr[which]
+    out: np.ndarray = np.repeat(lo - np.concatenate(([0], np.cumsum(n)[:-1])), n) + np.arange(int(n.sum()))
+    return out
 
 
 @dataclass(frozen=True)
 class FlowRun:
-    """The outcome of ``run_flows``: every flow's finish time (s) and how many rate recomputations it took."""
+    """The outcome of ``run_flows``: every flow's finish time (s) and how many events (flows starting or ending
+    together) it took."""
 
     finish_s: np.ndarray
     events: int
@@ -96,44 +135,61 @@ class FlowRun:
 
 
 def run_flows(fs: FlowSet, size_bytes: np.ndarray, start_s: np.ndarray | None = None) -> FlowRun:
-    """Event-driven fluid run: each flow starts at ``start_s`` (default 0) with ``size_bytes`` to send; the
-    max-min rates are recomputed whenever a flow starts or ends. A flow of size 0 finishes when it starts."""
+    """Event-driven fluid run: each flow starts at ``start_s`` (default 0) with ``size_bytes`` to send; when a
+    flow starts or ends, the max-min rates of its component are recomputed (the others' cannot change). A flow of
+    size 0 finishes when it starts."""
     size = np.asarray(size_bytes, dtype=np.float64)
     start = np.zeros(fs.flows) if start_s is None else np.asarray(start_s, dtype=np.float64)
     if size.shape != (fs.flows,) or start.shape != (fs.flows,):
         raise ValueError(f"size_bytes and start_s need one value per flow ({fs.flows})")
     if (fs.capacity <= 0.0).any():
         raise ValueError("every link needs a positive capacity")
+    comp = components(fs)
+    n_comp = int(comp.max()) + 1 if comp.size else 0
+    e_order = np.argsort(comp[fs.flow], kind="stable")  # edges and flows grouped by component
+    e_ptr = np.searchsorted(comp[fs.flow][e_order], np.arange(n_comp + 1))
+    f_order = np.argsort(comp, kind="stable")
+    f_ptr = np.searchsorted(comp[f_order], np.arange(n_comp + 1))
     remaining = size.copy()
-    finish = np.where(size <= 0.0, start, np.nan)
     done = size <= 0.0
-    t = 0.0
-    events = 0
-    pending = np.unique(start[~done])  # start times still to come, ascending
-    while not done.all():
-        active = (~done) & (start <= t)
-        if not active.any():  # idle until the next start
-            t = float(pending[pending > t][0])
+    finish = np.where(done, start, np.nan)
+    rate = np.zeros(fs.flows)
+    eta = np.full(fs.flows, np.inf)  # when each running flow ends at its current rate
+    since = np.zeros(fs.flows)  # when its remaining bytes were last brought up to date
+    local = np.full(fs.flows, -1, dtype=np.int64)
+    stale = np.zeros(n_comp, dtype=bool)
+    starts = np.unique(start[~done])  # start times, ascending
+    t, events, nxt = 0.0, 0, 0
+    while True:
+        if nxt < starts.size and starts[nxt] <= t:  # flows starting now
+            stale[comp[(start == starts[nxt]) & ~done]] = True
+            nxt += 1
             continue
-        rate = max_min_rates(fs, active)
+        which = np.flatnonzero(stale)
+        if which.size:
+            stale[which] = False
+            f = f_order[_ranges(f_ptr, which)]
+            f = f[(start[f] <= t) & ~done[f]]
+            remaining[f] -= rate[f] * (t - since[f])
+            since[f] = t
+            local[f] = np.arange(f.size)
+            e = e_order[_ranges(e_ptr, which)]
+            e = e[local[fs.flow[e]] >= 0]
+            r = _fill(local[fs.flow[e]], fs.link[e], fs.capacity, f.size)
+            local[f] = -1
+            rate[f] = np.where(np.isinf(r), 0.0, r)
+            eta[f] = np.where(np.isinf(r), t, t + remaining[f] / np.where(np.isinf(r), 1.0, r))
+        end = float(eta.min())
+        later = float(starts[nxt]) if nxt < starts.size else np.inf
+        if end == np.inf and later == np.inf:
+            break
         events += 1
-        act = np.flatnonzero(active)
-        r = rate[act]
-        if np.isinf(r).any():  # a flow crossing no link finishes at once
-            inf = act[np.isinf(r)]
-            finish[inf], remaining[inf], done[inf] = t, 0.0, True
+        if later < end:
+            t = later
             continue
-        to_end = remaining[act] / r
-        dt = float(to_end.min())
-        later = pending[pending > t]
-        if later.size and later[0] < t + dt:  # a start comes first: advance to it, nothing ends
-            dt_start = float(later[0]) - t
-            remaining[act] -= r * dt_start
-            t = float(later[0])
-            continue
-        ending = to_end <= dt * (1.0 + COMPLETION_RTOL)
-        remaining[act] -= r * dt
-        t += dt
-        ended = act[ending]
-        finish[ended], remaining[ended], done[ended] = t, 0.0, True
+        ended = np.flatnonzero(eta - t <= (end - t) * (1.0 + COMPLETION_RTOL))
+        t = end
+        finish[ended], done[ended], rate[ended], eta[ended] = t, True, 0.0, np.inf
+        remaining[ended] = 0.0
+        stale[comp[ended]] = True
     return FlowRun(finish_s=finish, events=events)

@@ -1,0 +1,175 @@
+"""How much slower one step of each axis's collective runs when every group of the axis runs it at once.
+
+For an axis (tp, cp, ep, pp, dp) the groups are laid out as the step model lays them out (perf.report's
+``group_placement``: size and rank stride from the candidate's order; group i holds the ranks
+``o * size * stride + r + k * stride``, k < size, for r < stride). One step of the axis's collective is:
+
+- tp, cp, dp (ring all-reduce): the neighbour exchange between scale-up domains. As network/cost.py's ring (NCCL
+  runs one ring channel per NIC), a group with g members per domain runs g channels; in channel c the c-th member
+  of each domain sends to the c-th member of the next domain, cyclically (rail-aligned flows);
+- pp (send/recv): every stage sends to the next one (one direction; the gradients going back use the reverse
+  links and are left out);
+- ep (all-to-all): every member sends to every member in another domain.
+
+Flows inside a domain use no fabric link and are dropped. All flows of a step have the same size, so the factor
+does not depend on it. The factor is T_all / T_alone: T_all the time the last flow of the whole cluster ends when
+all groups send at once (sim/flows.run_flows: max-min fair rates, recomputed as flows end), T_alone the same for
+each group on a fabric of its own with adaptive routing (its flows spread evenly: what network/cost.py charges),
+the slowest group's. With ECMP T_all also holds the collisions of a group's flows with each other. A factor is 1.0
+exactly when no link carries two groups' flows and the routing is adaptive (checked before any solve).
+
+Exact: every flow of every group of the cluster is routed and solved (no sampling), at about n flows per ring or
+pp axis and n (size - 1) for ep; on Memphis 100,000 GPUs that is at most ~10^5 flows per ring axis. Assumed: the
+fluid flow model (no packet loss, congestion-control dynamics or incast buffers; Bertsekas & Gallager), the
+groups of an axis step in lock-step (a synchronous step), and the fabric model of sim/fabric.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..network.topology import build_topology
+from ..perf.report import group_placement
+from ..spec.scenario import Scenario
+from .fabric import KIND_SHIFT, Fabric, Routes, Routing, compact, route
+from .flows import FlowSet, run_flows
+
+AXES = ("tp", "cp", "ep", "pp", "dp")
+PATTERNS = {"tp": "ring", "cp": "ring", "dp": "ring", "pp": "p2p", "ep": "all_to_all"}
+
+
+@dataclass(frozen=True)
+class AxisContention:
+    """One axis's step with every group at once vs alone: flows, links, events of the run (0: closed form), times
+    in units of a flow's size over a port's rate (the factor is their ratio)."""
+
+    axis: str
+    groups: int
+    flows: int
+    links: int
+    events: int
+    all_s: float
+    alone_s: float
+
+    @property
+    def factor(self) -> float:
+        return max(1.0, self.all_s / self.alone_s) if self.alone_s > 0 else 1.0
+
+
+def group_members(gpus: int, size: int, stride: int) -> np.ndarray:
+    """(groups, size) ranks of every complete group of ``size`` ranks ``stride`` apart."""
+    span = size * stride
+    outer = gpus // span
+    base = (np.arange(outer, dtype=np.int64)[:, None] * span + np.arange(stride, dtype=np.int64)[None, :]).ravel()
+    return base[:, None] + np.arange(size, dtype=np.int64)[None, :] * stride
+
+
+def pattern_flows(members: np.ndarray, pattern: str, domain_gpus: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(src, dst, group) of one step of a pattern over every group (rows of ``members``)."""
+    groups, n = members.shape
+    gid = np.broadcast_to(np.arange(groups, dtype=np.int64)[:, None], members.shape)
+    if pattern == "p2p":
+        return members[:, :-1].ravel(), members[:, 1:].ravel(), gid[:, :-1].ravel()
+    if pattern == "all_to_all":
+        src = np.repeat(members, n, axis=1).ravel()
+        dst = np.tile(members, (1, n)).ravel()
+        g = np.repeat(gid, n, axis=1).ravel()
+        keep = src != dst
+        return src[keep], dst[keep], g[keep]
+    dom = members // domain_gpus
+    per = int(np.bincount(dom[0] - dom[0, 0]).max())  # members per domain
+    if n % per or not _tiles(dom, per):
+        per = 1  # uneven domains: one ring in rank order
+    nd = n // per
+    if nd <= 1:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    m = members.reshape(groups, nd, per)  # channel c: member c of each domain to member c of the next
+    src = m.ravel()
+    dst = np.roll(m, -1, axis=1).ravel()
+    return src, dst, np.broadcast_to(gid[:, :1, None], m.shape).ravel()
+
+
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """The distinct values of an int array, ascending (a sort: faster than a hash at 10^6 values)."""
+    x = np.sort(x)
+    return x[np.concatenate(([True], x[1:] != x[:-1]))] if x.size else x
+
+
+def _tiles(dom: np.ndarray, per: int) -> bool:
+    """Whether every run of ``per`` consecutive members sits in one domain, each run in its own."""
+    d = dom.reshape(dom.shape[0], -1, per)
+    return bool(np.all(d == d[:, :, :1]) and np.all(np.diff(d[:, :, 0], axis=1) != 0))
+
+
+def _step_s(r: Routes, port_bytes_per_s: float, private: np.ndarray | None = None, simulate: bool = False
+            ) -> tuple[float, int, int]:
+    """(last finish of the routed unit flows, in units of a flow's size over a port's rate; events; links).
+    ``private``: a group id per flow, each group on links of its own.
+
+    Equal flows starting together: the max-min run ends at the largest load (flows / capacity) on any link, a
+    closed form. Proof: progressive filling's first level, cap_l / n_l at the most loaded link l*, is its lowest,
+    so every flow runs at >= 1 / max load throughout (loads only fall as flows end) and ends by then; the flows
+    of l* are frozen at that level in the first round of every re-solve until they end, together, at that time.
+    ``simulate`` runs sim/flows.run_flows instead (the same figure; tests and the benchmark check it)."""
+    ids, cap = compact(r.key, r.capacity)
+    if private is not None:  # (group, link) pairs as links: each group on a copy of the fabric
+        ids, cap = compact(private[r.flow] * np.int64(cap.size) + ids, cap[ids])
+    cap = cap / port_bytes_per_s
+    if not simulate:
+        return float((np.bincount(ids, minlength=cap.size) / cap).max()), 0, int(cap.size)
+    run = run_flows(FlowSet(flow=r.flow, link=ids, capacity=cap, flows=r.flows), np.ones(r.flows))
+    return run.makespan_s, run.events, int(cap.size)
+
+
+def axis_contention(s: Scenario, axis: str, size: int, stride: int, *, routing: Routing = "adaptive",
+                    seed: int = 0, simulate: bool = False) -> AxisContention:
+    """One axis's step, all groups at once vs each alone, on the scenario's fabric (``simulate``: by the
+    event-driven run rather than its closed form)."""
+    cluster = s.cluster
+    fab = Fabric.of(cluster, build_topology(cluster))
+    members = group_members(fab.gpus, size, stride)
+    if members.size == 0:
+        raise ValueError(f"{axis}: a group of {size} ranks {stride} apart does not fit in {fab.gpus} GPUs")
+    src, dst, gid = pattern_flows(members, PATTERNS[axis], cluster.domain_gpus)
+    routed = route(fab, src, dst, routing=routing, seed=seed)
+    crossing = _distinct(routed.flow)  # flows that cross the fabric
+    groups = members.shape[0]
+    if crossing.size == 0:
+        return AxisContention(axis, groups, 0, 0, 0, 1.0, 1.0)
+    port = fab.port_bytes_per_s
+    ids, _ = compact(routed.key, routed.capacity)
+    links = int(ids.max()) + 1
+    pairs = _distinct(gid[routed.flow] * np.int64(links) + ids)  # (group, link) pairs in use
+    shared = _distinct(pairs % links).size < pairs.size  # a link carrying two groups' flows
+    switched = bool(np.any(routed.key >= np.int64(2) << np.int64(KIND_SHIFT)))  # a flow climbs to a switch tier
+    if not shared and (routing == "adaptive" or not switched):  # each group as if alone: nothing to solve
+        return AxisContention(axis, groups, int(crossing.size), links, 0, 1.0, 1.0)
+    spread = routed if routing == "adaptive" else route(fab, src, dst, routing="adaptive")
+    alone_s, _, _ = _step_s(spread, port, private=gid, simulate=simulate)
+    all_s, events, links = _step_s(routed, port, simulate=simulate)
+    return AxisContention(axis, groups, int(crossing.size), links, events, all_s, alone_s)
+
+
+def contention_factors(s: Scenario, parallelism: dict[str, Any], *, routing: Routing = "adaptive",
+                       seed: int = 0) -> dict[str, float]:
+    """For each axis, the time of one step of its collective with every group of the cluster at once over the
+    time of a group alone (>= 1.0); ``parallelism`` is a StepReport's (tp, pp, dp, cp, ep, etp, order, ...)."""
+    return {a.axis: a.factor for a in contention_report(s, parallelism, routing=routing, seed=seed)}
+
+
+def contention_report(s: Scenario, parallelism: dict[str, Any], *, routing: Routing = "adaptive",
+                      seed: int = 0) -> list[AxisContention]:
+    """``contention_factors`` with the flows, links and events behind each factor."""
+    groups = group_placement(s, parallelism)
+    out = []
+    for axis in AXES:
+        size, stride = int(groups[axis]["size"]), int(groups[axis]["stride"])
+        if size <= 1:
+            out.append(AxisContention(axis, s.cluster.num_gpus, 0, 0, 0, 1.0, 1.0))
+            continue
+        out.append(axis_contention(s, axis, size, stride, routing=routing, seed=seed))
+    return out
