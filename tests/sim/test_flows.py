@@ -99,3 +99,13 @@ def test_run_properties(fs: FlowSet, seed: int) -> None:
     for f in range(fs.flows):
         assert run.finish_s[f] >= size[f] / fs.capacity[fs.link[fs.flow == f]].min() * (1 - 1e-9)
     assert np.array_equal(run.finish_s, run_flows(fs, size).finish_s)
+
+
+@settings(max_examples=200, deadline=None)
+@given(flow_sets())
+def test_equal_flows_end_at_the_largest_link_load(fs: FlowSet) -> None:
+    """Equal flows starting together end, under max-min sharing, when the most loaded link has carried its load:
+    the closed form sim/contention relies on."""
+    run = run_flows(fs, np.ones(fs.flows))
+    load = np.bincount(fs.link, minlength=fs.links) / fs.capacity
+    assert run.makespan_s == np.float64(load.max()) or abs(run.makespan_s / load.max() - 1) < 1e-9
