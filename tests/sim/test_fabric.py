@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from supercluster.network.topology import build_topology
-from supercluster.sim.contention import AXES, axis_contention, contention_factors, group_members, pattern_flows
+from supercluster.sim.contention import (
+    AXES,
+    axis_contention,
+    contention_factors,
+    group_members,
+    pattern_flows,
+)
 from supercluster.sim.fabric import Fabric, compact, ecmp_port, route
 from supercluster.sim.flows import FlowSet, run_flows
 from supercluster.spec.load import load_scenario

@@ -1,2 +1,9 @@
 """The event-driven simulator of one training iteration (issue 15): a task graph from the same workload, placement
 and collective costs as the analytic step model, executed on GPU streams and network links."""
+
+from .contention import AXES, AxisContention, contention_factors, contention_report
+from .fabric import ROUTINGS, Fabric, Routing, route
+from .flows import FlowRun, FlowSet, max_min_rates, run_flows
+
+__all__ = ["AXES", "ROUTINGS", "AxisContention", "Fabric", "FlowRun", "FlowSet", "Routing", "contention_factors",
+           "contention_report", "max_min_rates", "route", "run_flows"]
