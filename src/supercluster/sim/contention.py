@@ -13,15 +13,21 @@ For an axis (tp, cp, ep, pp, dp) the groups are laid out as the step model lays 
 
 Flows inside a domain use no fabric link and are dropped. All flows of a step have the same size, so the factor
 does not depend on it. The factor is T_all / T_alone: T_all the time the last flow of the whole cluster ends when
-all groups send at once (sim/flows.run_flows: max-min fair rates, recomputed as flows end), T_alone the same for
-each group on a fabric of its own with adaptive routing (its flows spread evenly: what network/cost.py charges),
-the slowest group's. With ECMP T_all also holds the collisions of a group's flows with each other. A factor is 1.0
-exactly when no link carries two groups' flows and the routing is adaptive (checked before any solve).
+all groups send at once under max-min fair sharing (sim/flows), T_alone the same for each group on a fabric of its
+own with adaptive routing (its flows spread evenly), the slowest group's. With ECMP, T_all also holds the
+collisions of a group's flows with each other. A factor is 1.0 exactly when no link carries two groups' flows and
+the routing is adaptive (checked before anything is timed). Equal flows starting together end, under max-min
+sharing, when the most loaded link has carried its load (proof at ``_step_s``), so both times are a closed form
+over every flow of the cluster; ``simulate=True`` runs the event-driven model instead, and the tests check that
+the two agree.
 
-Exact: every flow of every group of the cluster is routed and solved (no sampling), at about n flows per ring or
-pp axis and n (size - 1) for ep; on Memphis 100,000 GPUs that is at most ~10^5 flows per ring axis. Assumed: the
-fluid flow model (no packet loss, congestion-control dynamics or incast buffers; Bertsekas & Gallager), the
-groups of an axis step in lock-step (a synchronous step), and the fabric model of sim/fabric.py.
+Exact: every flow of every group of the cluster is routed (no sampling and no symmetry shortcut is needed: on
+Memphis's 100,000 GPUs an axis is 10^5 ring or pp flows, 6 x 10^5 all-to-all pairs, about a second). The
+symmetry used is the adaptive fabric's: perfect spraying loads every port of a bundle alike (sim/fabric). Assumed:
+the fluid flow model (no packet loss, congestion-control dynamics or incast buffers), groups stepping in lock-step,
+and the fabric of sim/fabric.py. network/cost.py's analytic times already charge an oversubscribed tier for the
+traffic leaving a subtree (all groups at once, spread evenly) and a fabric's ``multipath_efficiency``: a consumer
+multiplying them by these factors counts the spread-out share of an oversubscribed tier twice.
 """
 
 from __future__ import annotations
