@@ -44,6 +44,7 @@ from .fabric import KIND_SHIFT, Fabric, Routes, Routing, compact, route
 from .flows import FlowSet, run_flows
 
 AXES = ("tp", "cp", "ep", "pp", "dp")
+CHUNK_FLOWS = 2_000_000  # flows routed at once by the closed form (memory: ~1 kB per flow at most)
 PATTERNS = {"tp": "ring", "cp": "ring", "dp": "ring", "pp": "p2p", "ep": "all_to_all"}
 
 
@@ -131,6 +132,48 @@ def _step_s(r: Routes, port_bytes_per_s: float, private: np.ndarray | None = Non
     return run.makespan_s, run.events, int(cap.size)
 
 
+def _loads(keys: np.ndarray, cap: np.ndarray, weight: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct keys, flows or ``weight`` summed per key, capacity per key)."""
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    first = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1]))) if k.size else np.zeros(0, dtype=np.int64)
+    w = np.ones(k.size) if weight is None else weight[order]
+    return k[first], np.add.reduceat(w, first) if k.size else w, cap[order][first]
+
+
+def _closed_form(fab: Fabric, src: np.ndarray, dst: np.ndarray, gid: np.ndarray, routing: Routing, seed: int
+                 ) -> tuple[int, int, bool, bool, float, float]:
+    """(flows crossing the fabric, links, shared by two groups, a flow on a switch port, T_all, T_alone) by the
+    closed form, over chunks of whole groups (``gid`` ascending) so that memory stays bounded: per chunk, flows
+    per link and groups per link; then summed over chunks (a group is in one chunk only)."""
+    cuts = np.searchsorted(gid, np.arange(0, int(gid[-1]) + 1, max(1, int(CHUNK_FLOWS * (gid[-1] + 1) / gid.size))))
+    bounds = np.concatenate((cuts, [gid.size]))
+    keys, flows, groups, caps = [], [], [], []
+    crossing, switched, alone = 0, False, 0.0
+    port = fab.port_bytes_per_s
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        a, b, g = src[lo:hi], dst[lo:hi], gid[lo:hi]
+        r = route(fab, a, b, routing=routing, seed=seed)
+        crossing += _distinct(r.flow).size
+        switched |= bool(np.any(r.key >= np.int64(2) << np.int64(KIND_SHIFT)))
+        k, n, c = _loads(r.key, r.capacity)
+        pair_ids, _ = compact(r.key, r.capacity)
+        pairs = _distinct(g[r.flow] * np.int64(k.size) + pair_ids)  # (group, link) pairs in use
+        keys.append(k)
+        flows.append(n)
+        caps.append(c)
+        groups.append(np.bincount(pairs % k.size, minlength=k.size).astype(np.float64))
+        spread = r if routing == "adaptive" else route(fab, a, b, routing="adaptive")
+        ids, cap = compact(spread.key, spread.capacity)
+        _, n_alone, c_alone = _loads(g[spread.flow] * np.int64(cap.size) + ids, cap[ids])
+        alone = max(alone, float((n_alone * port / c_alone).max()) if n_alone.size else 0.0)
+    k, n, c = _loads(np.concatenate(keys), np.concatenate(caps), np.concatenate(flows))
+    _, per_link_groups, _ = _loads(np.concatenate(keys), np.concatenate(caps), np.concatenate(groups))
+    all_s = float((n * port / c).max()) if n.size else 0.0
+    return crossing, int(k.size), bool(np.any(per_link_groups > 1)), switched, all_s, alone
+
+
 def axis_contention(s: Scenario, axis: str, size: int, stride: int, *, routing: Routing = "adaptive",
                     seed: int = 0, simulate: bool = False) -> AxisContention:
     """One axis's step, all groups at once vs each alone, on the scenario's fabric (``simulate``: by the
@@ -141,23 +184,20 @@ def axis_contention(s: Scenario, axis: str, size: int, stride: int, *, routing: 
     if members.size == 0:
         raise ValueError(f"{axis}: a group of {size} ranks {stride} apart does not fit in {fab.gpus} GPUs")
     src, dst, gid = pattern_flows(members, PATTERNS[axis], cluster.domain_gpus)
-    routed = route(fab, src, dst, routing=routing, seed=seed)
-    crossing = _distinct(routed.flow)  # flows that cross the fabric
     groups = members.shape[0]
-    if crossing.size == 0:
+    if src.size == 0:
         return AxisContention(axis, groups, 0, 0, 0, 1.0, 1.0)
+    crossing, links, shared, switched, all_s, alone_s = _closed_form(fab, src, dst, gid, routing, seed)
+    if crossing == 0 or (not shared and (routing == "adaptive" or not switched)):  # each group as if alone
+        return AxisContention(axis, groups, crossing, links, 0, 1.0, 1.0)
+    if not simulate:
+        return AxisContention(axis, groups, crossing, links, 0, all_s, alone_s)
     port = fab.port_bytes_per_s
-    ids, _ = compact(routed.key, routed.capacity)
-    links = int(ids.max()) + 1
-    pairs = _distinct(gid[routed.flow] * np.int64(links) + ids)  # (group, link) pairs in use
-    shared = _distinct(pairs % links).size < pairs.size  # a link carrying two groups' flows
-    switched = bool(np.any(routed.key >= np.int64(2) << np.int64(KIND_SHIFT)))  # a flow climbs to a switch tier
-    if not shared and (routing == "adaptive" or not switched):  # each group as if alone: nothing to solve
-        return AxisContention(axis, groups, int(crossing.size), links, 0, 1.0, 1.0)
+    routed = route(fab, src, dst, routing=routing, seed=seed)
     spread = routed if routing == "adaptive" else route(fab, src, dst, routing="adaptive")
-    alone_s, _, _ = _step_s(spread, port, private=gid, simulate=simulate)
-    all_s, events, links = _step_s(routed, port, simulate=simulate)
-    return AxisContention(axis, groups, int(crossing.size), links, events, all_s, alone_s)
+    alone_s, _, _ = _step_s(spread, port, private=gid, simulate=True)
+    all_s, events, links = _step_s(routed, port, simulate=True)
+    return AxisContention(axis, groups, crossing, links, events, all_s, alone_s)
 
 
 def contention_factors(s: Scenario, parallelism: dict[str, Any], *, routing: Routing = "adaptive",
