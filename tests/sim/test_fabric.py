@@ -41,7 +41,7 @@ F4K = fabric(S4K)  # leaves of 64 down / 64 up, a leaf block = 64 nodes x 8 rail
 
 
 def links_of(fab: Fabric, a: int, b: int, routing: str = "ecmp") -> list[int]:
-    r = route(fab, np.array([a]), np.array([b]), routing=routing)  # type: ignore[arg-type]
+    r = route(fab, np.array([a]), np.array([b]), routing=routing)
     return sorted(int(k) >> 40 for k in r.key)
 
 
@@ -140,8 +140,8 @@ def test_closed_form_matches_the_event_driven_run(routing: str) -> None:
     """The factor's closed form (largest link load) equals the event-driven max-min run of the same flows."""
     s = scenario(8192, "cluster.fabric.oversubscription=2")
     for axis, size, stride in (("pp", 8, 1024), ("dp", 128, 8), ("ep", 16, 4)):
-        closed = axis_contention(s, axis, size, stride, routing=routing, seed=1)  # type: ignore[arg-type]
-        run = axis_contention(s, axis, size, stride, routing=routing, seed=1, simulate=True)  # type: ignore[arg-type]
+        closed = axis_contention(s, axis, size, stride, routing=routing, seed=1)
+        run = axis_contention(s, axis, size, stride, routing=routing, seed=1, simulate=True)
         assert run.all_s == pytest.approx(closed.all_s, rel=1e-9), axis
         assert run.alone_s == pytest.approx(closed.alone_s, rel=1e-9), axis
 
@@ -155,3 +155,15 @@ def test_routes_solve_as_flows() -> None:
     fs = FlowSet(flow=r.flow, link=ids, capacity=cap, flows=r.flows)
     run = run_flows(fs, np.full(r.flows, fab.port_bytes_per_s))
     assert run.finish_s.min() >= 1.0 - 1e-12
+
+
+def test_chunks_do_not_change_the_factors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The closed form summed over chunks of a few groups gives the factors of one pass, exactly."""
+    from supercluster.sim import contention
+
+    s = scenario(8192, "cluster.fabric.oversubscription=2")
+    p = par(tp=2, cp=2, ep=4, etp=2, pp=8, dp=64)
+    whole = {r: contention_factors(s, p, routing=r, seed=5) for r in ("ecmp", "adaptive")}
+    monkeypatch.setattr(contention, "CHUNK_FLOWS", 100)
+    assert whole == {r: contention_factors(s, p, routing=r, seed=5) for r in ("ecmp", "adaptive")}
+    assert whole["ecmp"]["pp"] > 1.0

@@ -16,7 +16,7 @@ MEMPHIS = "scenarios/memphis.yaml"
 
 
 @pytest.fixture(scope="module")
-def memphis():  # type: ignore[no-untyped-def]
+def memphis():
     return plan(load_scenario(MEMPHIS), with_reliability=False).step
 
 
@@ -26,7 +26,7 @@ def _numbers(pattern: str) -> list[float]:
     return [float(g) for g in m.groups()]
 
 
-def test_memphis_ecmp_figures(memphis) -> None:  # type: ignore[no-untyped-def]
+def test_memphis_ecmp_figures(memphis) -> None:
     """ECMP on the shipped fabric: the dp factor and what it does to the step, the pp factor at seed 0."""
     f = contention_factors(load_scenario(MEMPHIS), memphis.parallelism, routing="ecmp", seed=0)
     (dp,) = _numbers(r"the data-parallel ring takes ([\d.]+)x")
@@ -40,7 +40,7 @@ def test_memphis_ecmp_figures(memphis) -> None:  # type: ignore[no-untyped-def]
     assert f["pp"] == low
 
 
-def test_memphis_oversubscribed_leaf(memphis) -> None:  # type: ignore[no-untyped-def]
+def test_memphis_oversubscribed_leaf(memphis) -> None:
     """4:1 at the leaf with adaptive routing: the dp ring untouched, the pipeline's sends at the quoted factor."""
     s = load_scenario(MEMPHIS, ["cluster.fabric.oversubscription=4"])
     f = contention_factors(s, memphis.parallelism, routing="adaptive")
