@@ -167,3 +167,9 @@ def test_chunks_do_not_change_the_factors(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(contention, "CHUNK_FLOWS", 100)
     assert whole == {r: contention_factors(s, p, routing=r, seed=5) for r in ("ecmp", "adaptive")}
     assert whole["ecmp"]["pp"] > 1.0
+
+
+def test_unknown_routing_is_refused() -> None:
+    """A routing other than ecmp or adaptive is refused by name, even when no axis leaves a node."""
+    with pytest.raises(ValueError, match="routing must be one of ecmp, adaptive, not 'spray'"):
+        contention_factors(S4K, par(tp=8, dp=512), routing="spray")

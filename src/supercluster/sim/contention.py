@@ -22,7 +22,8 @@ over every flow of the cluster; ``simulate=True`` runs the event-driven model in
 the two agree.
 
 Exact: every flow of every group of the cluster is routed (no sampling and no symmetry shortcut is needed: on
-Memphis's 100,000 GPUs an axis is 10^5 ring or pp flows, 6 x 10^5 all-to-all pairs, about a second). The
+Memphis's 100,000 GPUs an axis is 10^5 ring or pp flows or 6 x 10^5 all-to-all pairs, the five axes under a
+second; they are routed in chunks of whole groups, so memory stays bounded at a million GPUs). The
 symmetry used is the adaptive fabric's: perfect spraying loads every port of a bundle alike (sim/fabric). Assumed:
 the fluid flow model (no packet loss, congestion-control dynamics or incast buffers), groups stepping in lock-step,
 and the fabric of sim/fabric.py. network/cost.py's analytic times already charge an oversubscribed tier for the
@@ -40,7 +41,7 @@ import numpy as np
 from ..network.topology import build_topology
 from ..perf.report import group_placement
 from ..spec.scenario import Scenario
-from .fabric import KIND_SHIFT, Fabric, Routes, Routing, compact, route
+from .fabric import KIND_SHIFT, ROUTINGS, Fabric, Routes, Routing, compact, route
 from .flows import FlowSet, run_flows
 
 AXES = ("tp", "cp", "ep", "pp", "dp")
@@ -210,6 +211,8 @@ def contention_factors(s: Scenario, parallelism: dict[str, Any], *, routing: Rou
 def contention_report(s: Scenario, parallelism: dict[str, Any], *, routing: Routing = "adaptive",
                       seed: int = 0) -> list[AxisContention]:
     """``contention_factors`` with the flows, links and events behind each factor."""
+    if routing not in ROUTINGS:
+        raise ValueError(f"routing must be one of {', '.join(ROUTINGS)}, not {routing!r}")
     groups = group_placement(s, parallelism)
     out = []
     for axis in AXES:
