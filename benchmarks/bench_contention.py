@@ -20,7 +20,7 @@ import numpy as np
 from supercluster import load_scenario, plan
 from supercluster.network.topology import build_topology
 from supercluster.sim.contention import axis_contention, contention_report
-from supercluster.sim.fabric import Fabric, compact, route
+from supercluster.sim.fabric import FatTree, compact, route
 from supercluster.sim.flows import FlowSet, max_min_rates
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def main() -> None:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     closed = axis_contention(s, "pp", groups["size"], groups["stride"], routing="ecmp", seed=0)
-    fab = Fabric.of(s.cluster, build_topology(s.cluster))
+    fab = FatTree.of(s.cluster, build_topology(s.cluster))
     src = np.arange(fab.gpus)
     routed = route(fab, src, (src + 4000) % fab.gpus, routing="ecmp")
     ids, cap = compact(routed.key, routed.capacity)

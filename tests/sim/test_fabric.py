@@ -15,7 +15,7 @@ from supercluster.sim.contention import (
     group_members,
     pattern_flows,
 )
-from supercluster.sim.fabric import Fabric, compact, ecmp_port, route
+from supercluster.sim.fabric import FatTree, compact, ecmp_port, route
 from supercluster.sim.flows import FlowSet, run_flows
 from supercluster.spec.load import load_scenario
 from supercluster.spec.scenario import Scenario
@@ -32,15 +32,15 @@ def par(**deg: Any) -> dict[str, Any]:
     return out
 
 
-def fabric(s: Scenario) -> Fabric:
-    return Fabric.of(s.cluster, build_topology(s.cluster))
+def fabric(s: Scenario) -> FatTree:
+    return FatTree.of(s.cluster, build_topology(s.cluster))
 
 
 S4K = scenario(4096)
 F4K = fabric(S4K)  # leaves of 64 down / 64 up, a leaf block = 64 nodes x 8 rails = 512 GPUs, a pod = 4096 GPUs
 
 
-def links_of(fab: Fabric, a: int, b: int, routing: str = "ecmp") -> list[int]:
+def links_of(fab: FatTree, a: int, b: int, routing: str = "ecmp") -> list[int]:
     r = route(fab, np.array([a]), np.array([b]), routing=routing)
     return sorted(int(k) >> 40 for k in r.key)
 

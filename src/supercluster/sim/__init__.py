@@ -2,8 +2,8 @@
 and collective costs as the analytic step model, executed on GPU streams and network links."""
 
 from .contention import AXES, AxisContention, contention_factors, contention_report
-from .fabric import ROUTINGS, Fabric, Routing, route
+from .fabric import ROUTINGS, FatTree, Routing, route
 from .flows import FlowRun, FlowSet, max_min_rates, run_flows
 
-__all__ = ["AXES", "ROUTINGS", "AxisContention", "Fabric", "FlowRun", "FlowSet", "Routing", "contention_factors",
+__all__ = ["AXES", "ROUTINGS", "AxisContention", "FatTree", "FlowRun", "FlowSet", "Routing", "contention_factors",
            "contention_report", "max_min_rates", "route", "run_flows"]

@@ -41,7 +41,7 @@ import numpy as np
 from ..network.topology import build_topology
 from ..perf.report import group_placement
 from ..spec.scenario import Scenario
-from .fabric import KIND_SHIFT, ROUTINGS, Fabric, Routes, Routing, compact, route
+from .fabric import KIND_SHIFT, ROUTINGS, FatTree, Routes, Routing, compact, route
 from .flows import FlowSet, run_flows
 
 AXES = ("tp", "cp", "ep", "pp", "dp")
@@ -143,7 +143,7 @@ def _loads(keys: np.ndarray, cap: np.ndarray, weight: np.ndarray | None = None
     return k[first], np.add.reduceat(w, first) if k.size else w, cap[order][first]
 
 
-def _closed_form(fab: Fabric, src: np.ndarray, dst: np.ndarray, gid: np.ndarray, routing: Routing, seed: int
+def _closed_form(fab: FatTree, src: np.ndarray, dst: np.ndarray, gid: np.ndarray, routing: Routing, seed: int
                  ) -> tuple[int, int, bool, bool, float, float]:
     """(flows crossing the fabric, links, shared by two groups, a flow on a switch port, T_all, T_alone) by the
     closed form, over chunks of whole groups (``gid`` ascending) so that memory stays bounded: per chunk, flows
@@ -180,7 +180,7 @@ def axis_contention(s: Scenario, axis: str, size: int, stride: int, *, routing: 
     """One axis's step, all groups at once vs each alone, on the scenario's fabric (``simulate``: by the
     event-driven run rather than its closed form)."""
     cluster = s.cluster
-    fab = Fabric.of(cluster, build_topology(cluster))
+    fab = FatTree.of(cluster, build_topology(cluster))
     members = group_members(fab.gpus, size, stride)
     if members.size == 0:
         raise ValueError(f"{axis}: a group of {size} ranks {stride} apart does not fit in {fab.gpus} GPUs")

@@ -63,7 +63,7 @@ def ecmp_port(seed: int, src: np.ndarray, dst: np.ndarray, tier: int, ports: int
 
 
 @dataclass(frozen=True)
-class Fabric:
+class FatTree:
     """What routing needs of a cluster's fabric: ports per tier and how GPUs map onto leaves."""
 
     gpus: int
@@ -75,7 +75,7 @@ class Fabric:
     up: tuple[int, ...]  # u_t per tier below the top
 
     @classmethod
-    def of(cls, cluster: Cluster, topo: Topology) -> Fabric:
+    def of(cls, cluster: Cluster, topo: Topology) -> FatTree:
         return cls(gpus=topo.gpus, gpus_per_node=cluster.gpus_per_node, domain_gpus=cluster.domain_gpus,
                    rail_optimized=topo.rail_optimized, port_bytes_per_s=topo.port_bytes_per_s,
                    down=tuple(t.down_ports for t in topo.tiers), up=tuple(t.up_ports for t in topo.tiers[:-1]))
@@ -114,7 +114,7 @@ class Routes:
     flows: int
 
 
-def route(fab: Fabric, src: np.ndarray, dst: np.ndarray, *, routing: Routing, seed: int = 0) -> Routes:
+def route(fab: FatTree, src: np.ndarray, dst: np.ndarray, *, routing: Routing, seed: int = 0) -> Routes:
     """The links every flow src[i] -> dst[i] crosses (flows inside one scale-up domain cross none)."""
     if routing not in ROUTINGS:
         raise ValueError(f"routing must be one of {', '.join(ROUTINGS)}, not {routing!r}")
