@@ -41,7 +41,7 @@ import numpy as np
 from ..network.topology import build_topology
 from ..perf.report import group_placement
 from ..spec.scenario import Scenario
-from .fabric import KIND_SHIFT, ROUTINGS, FatTree, Routes, Routing, compact, route
+from .fabric import KIND_SHIFT, FatTree, Routes, Routing, check_routing, compact, route
 from .flows import FlowSet, run_flows
 
 AXES = ("tp", "cp", "ep", "pp", "dp")
@@ -211,8 +211,7 @@ def contention_factors(s: Scenario, parallelism: dict[str, Any], *, routing: Rou
 def contention_report(s: Scenario, parallelism: dict[str, Any], *, routing: Routing = "adaptive",
                       seed: int = 0) -> list[AxisContention]:
     """``contention_factors`` with the flows, links and events behind each factor."""
-    if routing not in ROUTINGS:
-        raise ValueError(f"routing must be one of {', '.join(ROUTINGS)}, not {routing!r}")
+    check_routing(routing)
     groups = group_placement(s, parallelism)
     out = []
     for axis in AXES:

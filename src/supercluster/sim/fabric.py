@@ -114,10 +114,15 @@ class Routes:
     flows: int
 
 
-def route(fab: FatTree, src: np.ndarray, dst: np.ndarray, *, routing: Routing, seed: int = 0) -> Routes:
-    """The links every flow src[i] -> dst[i] crosses (flows inside one scale-up domain cross none)."""
+def check_routing(routing: str) -> None:
+    """Refuse a routing option other than ``ROUTINGS``, by name."""
     if routing not in ROUTINGS:
         raise ValueError(f"routing must be one of {', '.join(ROUTINGS)}, not {routing!r}")
+
+
+def route(fab: FatTree, src: np.ndarray, dst: np.ndarray, *, routing: Routing, seed: int = 0) -> Routes:
+    """The links every flow src[i] -> dst[i] crosses (flows inside one scale-up domain cross none)."""
+    check_routing(routing)
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     idx = np.arange(src.size, dtype=np.int64)
@@ -155,5 +160,5 @@ def _key(kind: int, index: np.ndarray) -> np.ndarray:
 
 def compact(keys: np.ndarray, capacity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Link keys as ids 0..L-1 (sorted by key: deterministic) and the capacity of each link."""
-    uniq, first, ids = np.unique(keys, return_index=True, return_inverse=True)
+    _, first, ids = np.unique(keys, return_index=True, return_inverse=True)
     return ids.astype(np.int64), capacity[first]
