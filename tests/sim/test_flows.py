@@ -16,10 +16,11 @@ def test_two_flows_share_a_link_equally() -> None:
 
 
 def test_classic_three_link_example() -> None:
-    """Bertsekas & Gallager's example: flow 0 crosses links 0 and 1, flow 1 link 0, flow 2 link 1, flow 3 link 2,
-    capacities 1, 1, 1: flows 0-2 get 1/2, flow 3 alone on its link gets 1."""
-    fs = FlowSet.from_paths([[0, 1], [0], [1], [2]], [1.0, 1.0, 1.0])
-    assert max_min_rates(fs).tolist() == [0.5, 0.5, 0.5, 1.0]
+    """The textbook line network: a long flow crosses links of capacity 1, 2 and 3, each link also carries one
+    local flow. Link 1 saturates first (1/2 each); the local flows of links 2 and 3 take what the long flow
+    leaves: 1.5 and 2.5."""
+    fs = FlowSet.from_paths([[0, 1, 2], [0], [1], [2]], [1.0, 2.0, 3.0])
+    assert max_min_rates(fs).tolist() == [0.5, 0.5, 1.5, 2.5]
 
 
 def test_unequal_bottlenecks_fill_in_rounds() -> None:
@@ -43,6 +44,14 @@ def test_a_flow_ending_frees_capacity() -> None:
     run = run_flows(fs, np.array([1.0, 3.0]))
     assert run.finish_s.tolist() == [1.0, 2.0]
     assert run.events == 2
+
+
+def test_freed_capacity_goes_only_where_a_bottleneck_allows() -> None:
+    """Flow 0 crosses links 0 and 1 (capacity 1 each), flow 1 link 0, flow 2 link 1; sizes 1, 0.5, 2. All run at
+    1/2 until flow 1 ends at t=1; flow 0 stays at 1/2 (link 1 still shared) and ends at 2; flow 2, alone from
+    then, ends at 3."""
+    fs = FlowSet.from_paths([[0, 1], [0], [1]], [1.0, 1.0])
+    assert run_flows(fs, np.array([1.0, 0.5, 2.0])).finish_s.tolist() == [2.0, 1.0, 3.0]
 
 
 def test_a_late_start_slows_the_others() -> None:
