@@ -19,7 +19,7 @@ import numpy as np
 
 from supercluster import load_scenario, plan
 from supercluster.network.topology import build_topology
-from supercluster.sim.contention import axis_contention, contention_report
+from supercluster.sim.contention import analytic_factors, axis_contention, contention_report
 from supercluster.sim.fabric import FatTree, compact, route
 from supercluster.sim.flows import FlowSet, max_min_rates
 
@@ -34,8 +34,9 @@ def main() -> None:
     dp_s, step_s = base.breakdown["dp_comm"], base.step_time_s
     lines = [f"Memphis plan: tp {par['tp']} cp {par['cp']} ep {par['ep']} pp {par['pp']} dp {par['dp']} "
              f"({par['order']}); step {step_s:.3f} s, exposed dp_comm {dp_s:.3f} s", "",
-             "| oversubscription | routing | tp | cp | ep | pp | dp | step with dp x factor | flows | wall | peak |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| oversubscription | routing | tp | cp | ep | pp | dp | pp charged by the analytic model | "
+             "step with dp x factor | flows | wall | peak |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for over in FABRICS:
         s = load_scenario(MEMPHIS, [f"cluster.fabric.oversubscription={over}"])
         for routing in ("adaptive", "ecmp"):
@@ -49,7 +50,7 @@ def main() -> None:
             flows = sum(a.flows for a in rep)
             step = step_s + dp_s * (f["dp"] - 1.0)
             lines.append(f"| {over} | {routing} | " + " | ".join(f"{f[a]:.2f}" for a in ("tp", "cp", "ep", "pp", "dp"))
-                         + f" | {step:.3f} s ({100 * (step / step_s - 1):+.1f}%) | {flows:,} | {wall:.2f} s | "
+                         + f" | {analytic_factors(s, par)['pp']:.2f} | {step:.3f} s ({100 * (step / step_s - 1):+.1f}%) | {flows:,} | {wall:.2f} s | "
                          f"{peak / 2**20:.0f} MiB |")
     lines.append("")
     s = load_scenario(MEMPHIS)

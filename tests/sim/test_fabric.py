@@ -99,6 +99,8 @@ def test_group_members_and_ring_channels() -> None:
                                                                    (20, 28), (24, 0), (28, 4)]
     src, dst, _ = pattern_flows(np.array([[0, 8, 16]]), "p2p", 8)
     assert (src.tolist(), dst.tolist()) == ([0, 8], [8, 16])
+    src, dst, _ = pattern_flows(np.array([[0, 4, 8, 12]]), "ring_p2p", 8)  # ring attention: every rank to the next
+    assert (src.tolist(), dst.tolist()) == ([0, 4, 8, 12], [4, 8, 12, 0])
 
 
 def test_inside_a_domain_nothing_is_shared() -> None:
@@ -173,3 +175,28 @@ def test_unknown_routing_is_refused() -> None:
     """A routing other than ecmp or adaptive is refused by name, even when no axis leaves a node."""
     with pytest.raises(ValueError, match="routing must be one of ecmp, adaptive, not 'spray'"):
         contention_factors(S4K, par(tp=8, dp=512), routing="spray")
+
+
+def test_the_analytic_model_charges_an_oversubscribed_leaf_as_the_flows_see_it() -> None:
+    """4:1 at the leaf, every GPU sending to the next stage in another leaf block: network/cost.py's load term and
+    the flow-level factor agree (102/26), so nothing is left to multiply the analytic times by."""
+    from supercluster.sim import analytic_factors, excess_factors
+
+    s = scenario(8192, "cluster.fabric.oversubscription=4")
+    p = par(tp=8, pp=8, dp=128)
+    assert analytic_factors(s, p)["pp"] == pytest.approx(102 / 26, rel=1e-12)
+    assert excess_factors(s, p)["pp"] == pytest.approx(1.0, rel=1e-12)
+    assert analytic_factors(s, p)["tp"] == 1.0
+
+
+def test_excess_is_the_flow_factor_over_the_analytic_one() -> None:
+    """With the core oversubscribed, pairs 1,024 ranks apart: the excess factor is the flow-level factor divided
+    by what the analytic model already charges."""
+    from supercluster.sim import analytic_factors, excess_factors
+
+    s = scenario(8192, "cluster.fabric.oversubscription=[1,2]")
+    p = par(tp=8, pp=8, dp=128)
+    for routing in ("ecmp", "adaptive"):
+        ex = excess_factors(s, p, routing=routing, seed=2)
+        flow, analytic = contention_factors(s, p, routing=routing, seed=2), analytic_factors(s, p)
+        assert ex == {a: flow[a] / analytic[a] for a in AXES}

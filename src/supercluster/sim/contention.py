@@ -4,9 +4,11 @@ For an axis (tp, cp, ep, pp, dp) the groups are laid out as the step model lays 
 ``group_placement``: size and rank stride from the candidate's order; group i holds the ranks
 ``o * size * stride + r + k * stride``, k < size, for r < stride). One step of the axis's collective is:
 
-- tp, cp, dp (ring all-reduce): the neighbour exchange between scale-up domains. As network/cost.py's ring (NCCL
-  runs one ring channel per NIC), a group with g members per domain runs g channels; in channel c the c-th member
-  of each domain sends to the c-th member of the next domain, cyclically (rail-aligned flows);
+- tp, dp (ring all-gather, reduce-scatter, all-reduce): the neighbour exchange between scale-up domains. As
+  network/cost.py's ring (NCCL runs one ring channel per NIC), a group with g members per domain runs g channels;
+  in channel c the c-th member of each domain sends to the c-th member of the next domain, cyclically;
+- cp (ring attention, a send/recv to the next rank, as perf/step.py times it): every member sends its K and V
+  block to the next member, cyclically;
 - pp (send/recv): every stage sends to the next one (one direction; the gradients going back use the reverse
   links and are left out);
 - ep (all-to-all): every member sends to every member in another domain.
@@ -28,7 +30,8 @@ symmetry used is the adaptive fabric's: perfect spraying loads every port of a b
 the fluid flow model (no packet loss, congestion-control dynamics or incast buffers), groups stepping in lock-step,
 and the fabric of sim/fabric.py. network/cost.py's analytic times already charge an oversubscribed tier for the
 traffic leaving a subtree (all groups at once, spread evenly) and a fabric's ``multipath_efficiency``: a consumer
-multiplying them by these factors counts the spread-out share of an oversubscribed tier twice.
+multiplying them by these factors would count the spread-out share of an oversubscribed tier twice:
+``analytic_factors`` is that share per axis and ``excess_factors`` the factors with it divided out.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from ..network.cost import Pattern, scale_out_bandwidth
+from ..network.placement import place
 from ..network.topology import build_topology
 from ..perf.report import group_placement
 from ..spec.scenario import Scenario
@@ -46,7 +51,8 @@ from .flows import FlowSet, run_flows
 
 AXES = ("tp", "cp", "ep", "pp", "dp")
 CHUNK_FLOWS = 2_000_000  # flows routed at once by the closed form (memory: ~1 kB per flow at most)
-PATTERNS = {"tp": "ring", "cp": "ring", "dp": "ring", "pp": "p2p", "ep": "all_to_all"}
+ANALYTIC_PATTERNS: dict[str, Pattern] = {"tp": "ring", "cp": "p2p", "dp": "ring", "pp": "p2p", "ep": "all_to_all"}
+PATTERNS = {"tp": "ring", "cp": "ring_p2p", "dp": "ring", "pp": "p2p", "ep": "all_to_all"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,8 @@ def pattern_flows(members: np.ndarray, pattern: str, domain_gpus: int) -> tuple[
     gid = np.broadcast_to(np.arange(groups, dtype=np.int64)[:, None], members.shape)
     if pattern == "p2p":
         return members[:, :-1].ravel(), members[:, 1:].ravel(), gid[:, :-1].ravel()
+    if pattern == "ring_p2p":
+        return members.ravel(), np.roll(members, -1, axis=1).ravel(), gid.ravel()
     if pattern == "all_to_all":
         src = np.repeat(members, n, axis=1).ravel()
         dst = np.tile(members, (1, n)).ravel()
@@ -206,6 +214,40 @@ def contention_factors(s: Scenario, parallelism: dict[str, Any], *, routing: Rou
     """For each axis, the time of one step of its collective with every group of the cluster at once over the
     time of a group alone (>= 1.0); ``parallelism`` is a StepReport's (tp, pp, dp, cp, ep, etp, order, ...)."""
     return {a.axis: a.factor for a in contention_report(s, parallelism, routing=routing, seed=seed)}
+
+
+def analytic_factors(s: Scenario, parallelism: dict[str, Any]) -> dict[str, float]:
+    """For each axis, the slowdown network/cost.py already charges its scale-out traffic for sharing oversubscribed
+    tiers (1 / the share ``scale_out_bandwidth`` leaves it, at the step model's concurrency 1, without the fabric's
+    ``multipath_efficiency``), on the groups perf/step.py times: tp and dp rings, cp and pp pairs, ep all-to-all."""
+    cluster = s.cluster
+    topo = build_topology(cluster)
+    nic = cluster.scale_out_bandwidth_per_gpu_bytes_per_s * cluster.fabric.achievable_fraction
+    groups = group_placement(s, parallelism)
+    out = {}
+    for axis in AXES:
+        size, stride = int(groups[axis]["size"]), int(groups[axis]["stride"])
+        pattern = ANALYTIC_PATTERNS[axis]
+        n = min(size, 2) if pattern == "p2p" else size
+        p = place(cluster, topo, np.array([float(n)]), np.array([float(stride)]))
+        if n <= 1 or int(p.level[0]) == 0:
+            out[axis] = 1.0
+            continue
+        multipath = cluster.fabric.multipath_efficiency if int(p.level[0]) >= 2 else 1.0
+        bw = float(scale_out_bandwidth(cluster, topo, p, pattern, 1.0)[0])
+        out[axis] = nic * multipath / bw
+    return out
+
+
+def excess_factors(s: Scenario, parallelism: dict[str, Any], *, routing: Routing = "adaptive", seed: int = 0
+                   ) -> dict[str, float]:
+    """``contention_factors`` over ``analytic_factors``: what to multiply the analytic model's times by without
+    charging an oversubscribed tier twice. Below 1.0 where the analytic model charges more than the flows see (its
+    send/recv assumes every pair leaves a subtree: pp pairs 4,000 ranks apart across 5,440-GPU pods at [1, 2]
+    oversubscription, 1.98x charged, 1.45x seen)."""
+    flow = contention_factors(s, parallelism, routing=routing, seed=seed)
+    analytic = analytic_factors(s, parallelism)
+    return {a: flow[a] / analytic[a] for a in AXES}
 
 
 def contention_report(s: Scenario, parallelism: dict[str, Any], *, routing: Routing = "adaptive",
