@@ -36,6 +36,7 @@ calibrate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_plan.py
+	$(BIN)/python benchmarks/bench_contention.py
 	$(BIN)/python benchmarks/bench_web.py --requests 2000 --concurrency 32
 
 clean:
