@@ -15,14 +15,16 @@ from hypothesis import strategies as st
 
 from supercluster.errors import SpecError
 from supercluster.network import ALGORITHMS, OPS, build_topology, collective_time, place
+from supercluster.network.cost import scale_out_bandwidth
 from supercluster.network.report import collective_report
 from supercluster.network.topology import Topology
 from supercluster.spec import catalog
 from supercluster.spec.calibration import default_calibration
 from supercluster.spec.hardware import Cluster
-from supercluster.spec.load import _resolve_tree
+from supercluster.spec.load import _resolve_tree, load_scenario
 
 CAL = default_calibration()
+MEMPHIS_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "memphis.yaml"
 CLUSTERS = sorted(catalog.entries("clusters"))
 MiB, GiB = 2**20, 2**30
 REL = 1e-12  # float slack for "never slower": costs are sums of a few terms
@@ -444,3 +446,19 @@ def test_one_member_per_mesh_domain_pays_only_the_network(op: str) -> None:
     r = collective_report(mesh, op, GiB, 16, stride=8)
     assert all(t < 1.0 for t in r.alternatives.values()), r.alternatives
     assert time_of(mesh, op, GiB, 16, 8, topo=topo) == pytest.approx(time_of(switch, op, GiB, 16, 8, topo=topo))
+
+
+def test_the_analytic_model_charges_an_oversubscribed_core_the_share_of_pairs_that_cross_it() -> None:
+    """A pipeline pair 4,000 ranks apart on Memphis leaves a 5,440-GPU pod for 73.5% of its GPUs (6,528: 61%): the
+    analytic model's p2p share at a 2:1 (4:1) spine-to-core tier is that share of the oversubscription, as the routed
+    flows find, not the whole of it."""
+    for ratio, pod_gpus in (("[1,2]", 5440), ("[1,4]", 6528)):
+        s = load_scenario(MEMPHIS_SCENARIO, [f"cluster.fabric.oversubscription={ratio}"])
+        topo = build_topology(s.cluster)
+        assert topo.tiers[1].block_gpus == pod_gpus
+        expected = topo.cumulative_oversubscription[1] * 4000 / pod_gpus  # the ports' ratio, about 2:1 (4:1)
+        pair = place(s.cluster, topo, np.array([2.0]), np.array([4000.0]))
+        nic = s.cluster.scale_out_bandwidth_per_gpu_bytes_per_s * s.cluster.fabric.achievable_fraction
+        share = float(scale_out_bandwidth(s.cluster, topo, pair, "p2p", 1.0)[0]) / (
+            nic * s.cluster.fabric.multipath_efficiency)
+        assert 1.0 / share == pytest.approx(expected, rel=1e-3)

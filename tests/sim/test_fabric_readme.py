@@ -47,3 +47,4 @@ def test_memphis_oversubscribed_leaf(memphis) -> None:
     (_, four) = _numbers(r"([\d.]+)x and ([\d.]+)x at the leaf")
     assert four == round(f["pp"], 2)
     assert f["dp"] == 1.0
+

@@ -34,7 +34,8 @@ point-to-point patterns keep a fill ramp: the bandwidth term stretched by (1 + R
 ``collective_ramp_bytes``. NCCL runs NVLSTree only between single-node NVLink domains, not across multi-node ones
 (GB200 NVL72), where ring and tree remain.
 Contention: a pattern sends a fraction f_u of its traffic out of each tier-u subtree (ring: 1/m_u, the edges
-that leave a block of m_u members; all-to-all: (n - m_u)/(n - 1); send/recv: 1). With a share c of the GPUs under
+that leave a block of m_u members; all-to-all: (n - m_u)/(n - 1); send/recv between ranks ``stride`` apart: the
+share of a subtree's B_u GPUs whose partner lies outside it, min(1, stride / B_u), as sim.fabric routes them). With a share c of the GPUs under
 a switch sending at once, a flow through uplinks oversubscribed O_u:1 (cumulative) gets B_nic / max(1, O_u c f_u),
 and traffic turning around above the leaf keeps ``multipath_efficiency`` of it (ECMP collisions or adaptive
 routing, a cited fabric figure). NCCL's tuner picks the algorithm its cost model says is fastest; so does this.
@@ -101,8 +102,9 @@ def scale_out_bandwidth(cluster: Cluster, topo: Topology, p: Placement, pattern:
             f = 1.0 / m_u
         elif pattern == "all_to_all":
             f = np.where(n > 1, (n - m_u) / np.maximum(n - 1.0, 1.0), 0.0)
-        else:
-            f = np.ones_like(n)
+        else:  # a pair stride apart, every rank sending to its partner: the share of a tier-u subtree's GPUs whose
+            # partner lies outside it (sim.fabric routes them: 73% of Memphis's pipeline pairs leave a 5,440-GPU pod)
+            f = np.minimum(1.0, p.stride / p.fabric_gpus[u - 1])
         crosses = p.level > u
         load = np.maximum(1.0, oversub[u - 1] * c * f)
         share = np.where(crosses, np.minimum(share, 1.0 / load), share)
