@@ -9,7 +9,8 @@ The order a stage issues its forwards and backwards is perf.schedule's (1F1B, or
 fewer micro-batches than stages too): one source for each schedule. A schedule that splits work further adds an op
 kind here and its order there (ZB-H1's weight-gradient op would be a third kind after "backward").
 
-Layers: L layers over pp stages, the first L mod pp stages holding ceil(L/pp) and the rest floor(L/pp); a stage's
+Layers: L layers over pp stages, the last L mod pp stages holding ceil(L/pp) and the rest floor(L/pp) (sim.run; the
+first ones on request); a stage's
 layers over its v chunks the same way; model chunk c of stage s is the (c * pp + s)-th block of consecutive
 layers (Megatron-LM's interleaving), so the dense layers of an MoE model (the first ones) sit on stage 0 and the
 LM head on the last chunk of the last stage.

@@ -92,8 +92,11 @@ def _split(n: int, parts: int) -> list[int]:
     return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
 
 
-def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts) -> IterationCosts:
-    """Plain per-chunk costs of candidate 0 of ``ops``: each chunk's actual dense and MoE layers."""
+def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts, *,
+                    extra_layers_first: bool = False) -> IterationCosts:
+    """Plain per-chunk costs of candidate 0 of ``ops``: each chunk's actual dense and MoE layers. An uneven split
+    gives the last L mod pp stages one layer more (the analytic model's busiest stage: ceil(L/pp) layers and the
+    LM head), or the first ones with ``extra_layers_first`` (away from the head: a better balance)."""
     pp, v = int(par["pp"]), int(par["virtual_stages"])
     m_float = float(ops.microbatches[0])
     m = int(round(m_float))
@@ -102,7 +105,8 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts)
                          field="training.global_batch")
     dense_first = s.model.moe.dense_layers if s.model.moe else s.model.layers
     per_layer = {k: {a: float(x[0]) for a, x in attrs.items()} for k, attrs in ops.layer.items()}
-    counts = [_split(n, v) for n in _split(s.model.layers, pp)]
+    per_stage = _split(s.model.layers, pp)
+    counts = [_split(n, v) for n in (per_stage if extra_layers_first else per_stage[::-1])]
     first_layer = {}
     i = 0
     for k in range(pp * v):  # model chunk c of stage s is the (c * pp + s)-th block of layers
@@ -175,7 +179,7 @@ def _breakdown(g: Graph, pp: int) -> tuple[float, dict[str, float], int]:
 
 def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *, detail: Detail = "symmetric",
              seed: int = 0, iterations: int = 1, jitter_sigma: float = 0.0, stragglers: tuple[Straggler, ...] = (),
-             comm_factors: dict[str, float] | None = None) -> SimResult:
+             comm_factors: dict[str, float] | None = None, extra_layers_first: bool = False) -> SimResult:
     """Simulate ``iterations`` iterations of the configuration ``par`` (a plan report's parallelism)."""
     if detail == "full" and s.cluster.num_gpus > MAX_FULL_GPUS:
         raise InputError(f"--detail full simulates every replica of at most {MAX_FULL_GPUS:,} GPUs; this cluster "
@@ -184,7 +188,7 @@ def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *,
     c = candidate_from_parallelism(par)
     arrays = evaluate(s, c, cal, comm_factors=comm_factors)
     assert arrays.ops is not None
-    costs = iteration_costs(s, par, arrays.ops)
+    costs = iteration_costs(s, par, arrays.ops, extra_layers_first=extra_layers_first)
     times, events, first = [], 0, None
     for it in range(iterations):
         groups = group_slowdown(gpu_slowdown(s, sigma=jitter_sigma, seed=seed, iteration=it, stragglers=stragglers),
