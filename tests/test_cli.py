@@ -96,7 +96,7 @@ def test_plan_json_is_one_typed_run_report(cli, memphis_run: dict[str, Any]) -> 
 
 def test_cli_surface_is_pinned() -> None:
     """The app has exactly the commands plan, report, search, sweep, validate, calibrate, facility, reliability,
-    claims, fabric, collective, catalog and serve,
+    claims, fabric, collective, catalog, serve and simulate,
     each with exactly
     its pinned parameters."""
     group = typer.main.get_command(app)
@@ -141,6 +141,11 @@ def test_cli_surface_is_pinned() -> None:
                        ("option", "--algo", False, False), ("option", "--stride", False, False),
                        ("option", "--json", False, True)},
         "serve": {("option", "--host", False, False), ("option", "--port", False, False)},
+        "simulate": {("argument", "scenario", False, False), ("option", "--trace", False, False),
+                     ("option", "--detail", False, False), ("option", "--seed", False, False),
+                     ("option", "--iterations", False, False), ("option", "--straggler", True, False),
+                     ("option", "--jitter", False, False), ("option", "--set", True, False),
+                     ("option", "--calibration", False, False), ("option", "--json", False, True)},
     }
     assert [p.opts for p in group.params if p.name != "help"] == [["--version"]]
 
