@@ -11,7 +11,7 @@ def test_equal_times_run_in_the_order_scheduled() -> None:
     """Events at the same time run in the order they were scheduled; earlier times first."""
     e, seen = Engine(), []
     for label, t in (("a", 2.0), ("b", 1.0), ("c", 2.0), ("d", 1.0)):
-        e.at(t, lambda label=label: seen.append(label))
+        e.at(t, lambda _, label=label: seen.append(label))
     e.run()
     assert seen == ["b", "d", "a", "c"] and e.events == 4 and e.now_s == 2.0
 

@@ -29,24 +29,25 @@ class Engine:
     def __init__(self) -> None:
         self.now_s = 0.0
         self.events = 0
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._heap: list[tuple[float, int, Callable[[int], None], int]] = []
         self._seq = itertools.count()
 
-    def at(self, time_s: float, action: Callable[[], None]) -> None:
+    def at(self, time_s: float, action: Callable[[int], None], arg: int = 0) -> None:
+        """Call ``action(arg)`` at ``time_s``."""
         if time_s < self.now_s:
             raise ValueError(f"cannot schedule at {time_s} s, before now ({self.now_s} s)")
-        heapq.heappush(self._heap, (time_s, next(self._seq), action))
+        heapq.heappush(self._heap, (time_s, next(self._seq), action, arg))
 
     def run(self) -> None:
-        heap = self._heap
+        heap, pop = self._heap, heapq.heappop
         while heap:
-            time_s, _, action = heapq.heappop(heap)
+            time_s, _, action, arg = pop(heap)
             self.now_s = time_s
             self.events += 1
-            action()
+            action(arg)
 
 
-@dataclass
+@dataclass(slots=True)
 class Task:
     """One piece of work on one stream; ``deps`` are indices of tasks that must end before it starts."""
 
@@ -89,7 +90,7 @@ class Streams:
         task = self.tasks[i]
         task.start_s = self.engine.now_s
         self._busy[stream] = True
-        self.engine.at(task.start_s + task.duration_s, lambda: self._end(i))
+        self.engine.at(task.start_s + task.duration_s, self._end, i)
 
     def _end(self, i: int) -> None:
         task = self.tasks[i]

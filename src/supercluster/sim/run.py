@@ -9,7 +9,10 @@ pipeline bubble is the rest of the iteration, so the parts sum to the step time.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -177,6 +180,17 @@ def _breakdown(g: Graph, pp: int) -> tuple[float, dict[str, float], int]:
     return step, out, st
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *, detail: Detail = "symmetric",
              seed: int = 0, iterations: int = 1, jitter_sigma: float = 0.0, stragglers: tuple[Straggler, ...] = (),
              comm_factors: dict[str, float] | None = None, extra_layers_first: bool = False) -> SimResult:
@@ -197,9 +211,10 @@ def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *,
             labels, slow = list(range(groups.shape[0])), groups.tolist()
         else:
             labels, slow = representatives(groups)
-        g = build_graph(costs, slow, labels)
-        streams = Streams(g.tasks, len(g.streams))
-        streams.run()
+        with _no_gc():  # millions of small objects, none cyclic: the collector's passes only cost time
+            g = build_graph(costs, slow, labels)
+            streams = Streams(g.tasks, len(g.streams))
+            streams.run()
         events += streams.engine.events
         step, parts, busiest = _breakdown(g, costs.pp)
         times.append(step)
