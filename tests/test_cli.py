@@ -714,3 +714,36 @@ def test_calibrate_refuses_an_unwritable_out_before_fitting(cli, tmp_path: Path,
     monkeypatch.setattr(cli_module, "fit_calibration", never)
     runs = _runs_file(tmp_path / "runs.yaml", _calibration_runs(2), median=1.0, worst=1.0)
     cli("calibrate", str(runs), "-o", "/proc/c.yaml").one_error_line("-o", "cannot write", "/proc")
+
+
+# --- simulate ---------------------------------------------------------------------------------------------------
+
+
+def test_simulate_json_and_trace(cli, tmp_path: Path) -> None:
+    """`simulate --json --trace` prints the simulated report beside the analytic step and writes a complete
+    Perfetto trace (no temporary file left); the same seed gives the same bytes."""
+    trace = tmp_path / "t.json"
+    result = cli("simulate", str(MEMPHIS), "--json", "--trace", str(trace), "--jitter", "0.01", "--seed", "2")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert abs(report["rel_difference"]) < 0.05 and report["distribution"]["iterations"] == 1
+    assert math.isclose(sum(report["breakdown"].values()), report["step_time_s"], rel_tol=1e-9)
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert any(e["ph"] == "X" and e["name"].startswith("F mb0 chunk0 stage0") for e in events)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
+    first = trace.read_bytes()
+    again = cli("simulate", str(MEMPHIS), "--json", "--trace", str(trace), "--jitter", "0.01", "--seed", "2")
+    assert again.out == result.out and trace.read_bytes() == first
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--straggler", "gpu=100000:0.8"], ["--straggler", "gpu 100000 does not exist"]),
+    (["--straggler", "node=3:1.7"], ["--straggler", "(0, 1]"]),
+    (["--trace", "/no/such/dir/t.json"], ["--trace", "does not exist"]),
+    (["--detail", "full"], ["--detail", "4,096"]),
+    (["--detail", "every"], ["--detail", "symmetric or full"]),
+    (["--iterations", "0"], ["--iterations"]),
+], ids=["gpu-missing", "speed", "trace-dir", "full-too-big", "detail-name", "iterations"])
+def test_simulate_bad_input_is_one_located_line(cli, args: list[str], fragments: list[str]) -> None:
+    """Bad simulate input: one located error line, exit 2, nothing on stdout."""
+    cli("simulate", str(MEMPHIS), *args).one_error_line(*fragments)

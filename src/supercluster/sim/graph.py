@@ -9,9 +9,8 @@ The order a stage issues its forwards and backwards is perf.schedule's (1F1B, or
 fewer micro-batches than stages too): one source for each schedule. A schedule that splits work further adds an op
 kind here and its order there (ZB-H1's weight-gradient op would be a third kind after "backward").
 
-Layers: L layers over pp stages, the last L mod pp stages holding ceil(L/pp) and the rest floor(L/pp) (sim.run; the
-first ones on request); a stage's
-layers over its v chunks the same way; model chunk c of stage s is the (c * pp + s)-th block of consecutive
+Layers: L layers over pp stages, the last L mod pp stages holding ceil(L/pp) and the rest floor(L/pp) (sim.run;
+the first ones on request); a stage's layers over its v chunks, the first ones one larger; model chunk c of stage s is the (c * pp + s)-th block of consecutive
 layers (Megatron-LM's interleaving), so the dense layers of an MoE model (the first ones) sit on stage 0 and the
 LM head on the last chunk of the last stage.
 
@@ -94,8 +93,8 @@ def build_graph(costs: IterationCosts, slowdown: list[list[float]], replica_labe
                 sid[(r, s, name)] = len(g.streams)
                 g.streams.append((replica_labels[r], s, name))
     orders = [_stage_ops(s, m, pp, v) for s in range(pp)]
-    last_op = {}  # (stage, kind, chunk) -> index in the order of its last micro-batch
-    first_op = {}
+    last_op: dict[tuple[int, str, int], int] = {}  # (stage, kind, chunk) -> index of its last micro-batch's op
+    first_op: dict[tuple[int, str, int], int] = {}
     for s, ops in enumerate(orders):
         for k, (kind, _, _, c) in enumerate(ops):
             last_op[(s, kind, c)] = k
@@ -168,7 +167,7 @@ def _op(g: Graph, costs: IterationCosts, sid: dict[tuple[int, int, str], int], r
     letter = "F" if fwd else "B"
     # data-parallel work this op carries: (seconds, share of the op's compute hiding it, before the op or after)
     dp_s, hide, pre, pieces = 0.0, 0.0, False, 1
-    if fwd and zero == 1 and k == first_op[(s, kind, c)] and costs.gather_s > 0.0:
+    if fwd and zero in (1, 2) and k == first_op[(s, kind, c)] and costs.gather_s > 0.0:
         dp_s, hide, pre = costs.gather_s / v, costs.dp_hide, True
     elif fwd and zero == 3 and costs.zero3_by_layer:
         dp_s, hide, pre = ch.layers * costs.gather_layer_s, costs.fsdp_prefetch, True
