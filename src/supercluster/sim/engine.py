@@ -10,8 +10,9 @@ tasks, sim.run reads the timeline.
 
 Why not SimPy: measured on the Memphis scenario's iteration in symmetric mode (plan's configuration, 15,355 tasks;
 benchmarks/bench_sim.py, figures in benchmarks/RESULTS.md), the same task graph run on SimPy 4.1 (one process
-per task waiting on its dependencies' and its stream predecessor's events) took 1.04 s against this engine's
-0.24 s (4.4x), to the same end time, on the 2-core build machine. SimPy pays a generator and an event object per
+per task waiting on its dependencies' and its stream predecessor's events) took 1.0 to 1.3 s against this
+engine's 0.09 to 0.24 s (4 to 15 times as long, over runs on the shared 2-core build machine), to the same end
+time. SimPy pays a generator and an event object per
 task; this engine one heap entry. SimPy would also be one more dependency; its scheduler is the same idea (a heap
 of (time, priority, sequence)), kept here in ~40 lines.
 """
