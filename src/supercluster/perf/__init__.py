@@ -3,7 +3,7 @@
 from .candidates import RECOMPUTE_CODES, Candidates
 from .report import PipelineReport, StepReport, step_report
 from .schedule import ScheduleBlock, pipeline_schedule
-from .step import PARTS, Prepared, StepArrays, evaluate, prepare
+from .step import PARTS, OpCosts, Prepared, ReplicaOps, StepArrays, evaluate, prepare
 
-__all__ = ["PARTS", "RECOMPUTE_CODES", "Candidates", "PipelineReport", "Prepared", "ScheduleBlock", "StepArrays",
-           "StepReport", "evaluate", "pipeline_schedule", "prepare", "step_report"]
+__all__ = ["PARTS", "RECOMPUTE_CODES", "Candidates", "OpCosts", "PipelineReport", "Prepared", "ReplicaOps",
+           "ScheduleBlock", "StepArrays", "StepReport", "evaluate", "pipeline_schedule", "prepare", "step_report"]
