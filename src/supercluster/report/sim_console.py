@@ -17,7 +17,8 @@ def render_simulation(result: SimResult, console: Console, trace: str | None = N
     console.print(f"parallelism: tp {par['tp']} · pp {par['pp']} · dp {par['dp']} · cp {par['cp']} · ep {par['ep']}"
                   f" · micro-batch {par['micro_batch']} · virtual stages {par['virtual_stages']}"
                   f" · recompute {par['recompute']} · ZeRO {par['zero_stage']}")
-    t = Table(title=f"simulated step breakdown (busiest stage: {r.busiest_stage})", show_edge=False)
+    t = Table(title="simulated step breakdown", caption=f"parts of the busiest stage ({r.busiest_stage})",
+              show_edge=False)
     t.add_column("part")
     t.add_column("time", justify="right")
     t.add_column("share", justify="right")

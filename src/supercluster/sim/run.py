@@ -205,6 +205,7 @@ def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *,
     arrays = evaluate(s, c, cal, comm_factors=comm_factors)
     assert arrays.ops is not None
     costs = iteration_costs(s, par, arrays.ops, extra_layers_first=extra_layers_first)
+    work = [sum(ch.fwd_s + ch.bwd_s + ch.recompute_s for ch in stage) for stage in costs.chunks]
     times, events, first = [], 0, None
     engine_start = time.perf_counter()
     for it in range(iterations):
@@ -213,7 +214,7 @@ def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *,
         if detail == "full":
             labels, slow = list(range(groups.shape[0])), groups.tolist()
         else:
-            labels, slow = representatives(groups)
+            labels, slow = representatives(groups, work)
         with _no_gc():  # millions of small objects, none cyclic: the collector's passes only cost time
             g = build_graph(costs, slow, labels)
             streams = Streams(g.tasks, len(g.streams))

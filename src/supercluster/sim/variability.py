@@ -75,12 +75,13 @@ def group_slowdown(factor: np.ndarray, par: dict[str, int | str]) -> np.ndarray:
     return out
 
 
-def representatives(groups: np.ndarray) -> tuple[list[int], list[list[float]]]:
+def representatives(groups: np.ndarray, stage_work_s: list[float]) -> tuple[list[int], list[list[float]]]:
     """Symmetric mode: the replicas to simulate and their per-stage slowdowns. Without variability one replica
-    stands for all; with it, the slowest replica (by its slowest stage; every replica waits for it at the
+    stands for all; with it, the slowest replica (the one whose slowest stage, by its work times its slowdown, is
+    slowest: a pipeline runs at its slowest stage's pace, and every replica waits for the slowest at the
     data-parallel collectives) beside a typical one (each stage at the median over replicas), labelled -1."""
     if np.all(groups == 1.0):
         return [0], [[1.0] * groups.shape[1]]
-    slowest = int(np.argmax(groups.max(axis=1)))
+    slowest = int(np.argmax((groups * np.asarray(stage_work_s)[None, :]).max(axis=1)))
     typical = np.median(groups, axis=0)
     return [slowest, -1], [groups[slowest].tolist(), typical.tolist()]
