@@ -153,7 +153,7 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
         optimizer_s=float(ops.optimizer_s[0]), offload_s=float(ops.offload_s[0]))
 
 
-def _breakdown(g: Graph, pp: int) -> tuple[float, dict[str, float], int]:
+def _breakdown(g: Graph) -> tuple[float, dict[str, float], int]:
     """Step time, its parts and the busiest stage, read off a run graph."""
     busy: dict[tuple[int, int], dict[str, float]] = {}
     end_before_opt = 0.0
@@ -220,7 +220,7 @@ def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *,
             streams = Streams(g.tasks, len(g.streams))
             streams.run()
         events += streams.engine.events
-        step, parts, busiest = _breakdown(g, costs.pp)
+        step, parts, busiest = _breakdown(g)
         times.append(step)
         if first is None:
             first = (g, step, parts, busiest, streams.engine.events)
