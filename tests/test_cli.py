@@ -96,7 +96,7 @@ def test_plan_json_is_one_typed_run_report(cli, memphis_run: dict[str, Any]) -> 
 
 def test_cli_surface_is_pinned() -> None:
     """The app has exactly the commands plan, report, search, sweep, validate, calibrate, facility, reliability,
-    claims, fabric, collective, catalog and serve,
+    claims, fabric, collective, catalog, serve and simulate,
     each with exactly
     its pinned parameters."""
     group = typer.main.get_command(app)
@@ -141,6 +141,11 @@ def test_cli_surface_is_pinned() -> None:
                        ("option", "--algo", False, False), ("option", "--stride", False, False),
                        ("option", "--json", False, True)},
         "serve": {("option", "--host", False, False), ("option", "--port", False, False)},
+        "simulate": {("argument", "scenario", False, False), ("option", "--trace", False, False),
+                     ("option", "--detail", False, False), ("option", "--seed", False, False),
+                     ("option", "--iterations", False, False), ("option", "--straggler", True, False),
+                     ("option", "--jitter", False, False), ("option", "--set", True, False),
+                     ("option", "--calibration", False, False), ("option", "--json", False, True)},
     }
     assert [p.opts for p in group.params if p.name != "help"] == [["--version"]]
 
@@ -716,3 +721,36 @@ def test_a_dualpipe_with_too_few_microbatches_is_one_located_line(cli) -> None:
     naming the scenario file and parallelism.schedule."""
     f = REPO / "scenarios" / "deepseek-v3-2048-h800.yaml"
     cli("plan", str(f), "--set", "parallelism.micro_batch=5").one_error_line(str(f), "parallelism.schedule")
+
+
+# --- simulate ---------------------------------------------------------------------------------------------------
+
+
+def test_simulate_json_and_trace(cli, tmp_path: Path) -> None:
+    """`simulate --json --trace` prints the simulated report beside the analytic step and writes a complete
+    Perfetto trace (no temporary file left); the same seed gives the same bytes."""
+    trace = tmp_path / "t.json"
+    result = cli("simulate", str(MEMPHIS), "--json", "--trace", str(trace), "--jitter", "0.01", "--seed", "2")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert abs(report["rel_difference"]) < 0.05 and report["distribution"]["iterations"] == 1
+    assert math.isclose(sum(report["breakdown"].values()), report["step_time_s"], rel_tol=1e-9)
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert any(e["ph"] == "X" and e["name"].startswith("F mb0 chunk0 stage0") for e in events)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
+    first = trace.read_bytes()
+    again = cli("simulate", str(MEMPHIS), "--json", "--trace", str(trace), "--jitter", "0.01", "--seed", "2")
+    assert again.out == result.out and trace.read_bytes() == first
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--straggler", "gpu=100000:0.8"], ["--straggler", "gpu 100000 does not exist"]),
+    (["--straggler", "node=3:1.7"], ["--straggler", "(0, 1]"]),
+    (["--trace", "/no/such/dir/t.json"], ["--trace", "does not exist"]),
+    (["--detail", "full"], ["--detail", "4,096"]),
+    (["--detail", "every"], ["--detail", "symmetric or full"]),
+    (["--iterations", "0"], ["--iterations"]),
+], ids=["gpu-missing", "speed", "trace-dir", "full-too-big", "detail-name", "iterations"])
+def test_simulate_bad_input_is_one_located_line(cli, args: list[str], fragments: list[str]) -> None:
+    """Bad simulate input: one located error line, exit 2, nothing on stdout."""
+    cli("simulate", str(MEMPHIS), *args).one_error_line(*fragments)

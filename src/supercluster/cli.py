@@ -36,13 +36,18 @@ from .report import (
 from .report.console import Table, id_column
 from .report.html import build_report, check_report_target, write_figures, write_html
 from .report.plot import check_plot_target, plot_sweep
+from .report.sim_console import render_simulation
 from .report.sweep_html import write_sweep_html
 from .search import plan as plan_scenario
 from .search import rank
 from .search.output import check_output_file
-from .search.plan import run_reliability
+from .search.plan import best_step, run_reliability
 from .search.runner import run_sweep
 from .search.sweep import MAX_POINTS, load_sweep
+from .sim.run import MAX_FULL_GPUS
+from .sim.run import simulate as run_simulation
+from .sim.trace import check_trace_target, write_trace
+from .sim.variability import parse_straggler
 from .spec import catalog as catalog_data
 from .spec import load_scenario
 from .spec.calibration import Calibration, default_calibration, load_calibration
@@ -56,6 +61,7 @@ from .validate.memory import validate_memory
 from .validate.power import validate_power
 
 MAX_TOP = 10_000
+MAX_SIM_ITERATIONS = 10_000
 T = TypeVar("T")
 STRICT_OPTION = typer.Option("--strict", help="refuse a model that rests on assumptions (what its config.json or "
                              "catalog entry does not state; plan lists them)")
@@ -136,6 +142,51 @@ def _main(
                                           help="print the version and exit")] = False,
 ) -> None:
     """supercluster: a digital twin of AI training superclusters."""
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[str, typer.Argument(help="scenario file (YAML, TOML or JSON)")],
+    trace: Annotated[str | None, typer.Option("--trace", help="write a Chrome/Perfetto trace (JSON) to FILE")] = None,
+    detail: Annotated[str, typer.Option("--detail", help="symmetric (one replica per class of equivalent ranks) or "
+                                        f"full (every pipeline replica, up to {MAX_FULL_GPUS:,} GPUs)")] = "symmetric",
+    seed: Annotated[int, typer.Option("--seed", help="seed of the speed jitter")] = 0,
+    iterations: Annotated[int, typer.Option("--iterations", help="iterations to simulate (the distribution "
+                                            "of their step times is reported)")] = 1,
+    straggler: Annotated[list[str] | None, typer.Option("--straggler", help="a slow GPU or node: gpu=1234:0.8 or "
+                                                        "node=12:0.8 (runs at 80% speed); repeatable")] = None,
+    jitter: Annotated[float, typer.Option("--jitter", help="sigma of each GPU's lognormal compute-time "
+                                          "factor (0: none)")] = 0.0,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
+    calibration: Annotated[str | None, CALIBRATION_OPTION] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Simulate one iteration op by op (the configuration plan picks, or the scenario's fixed parallelism), beside
+    the analytic model's step time; with jitter and stragglers, what they cost."""
+    if detail not in ("symmetric", "full"):
+        raise InputError(f"expected symmetric or full, got {detail!r}", field="--detail")
+    if not 1 <= iterations <= MAX_SIM_ITERATIONS:
+        raise InputError(f"expected 1 to {MAX_SIM_ITERATIONS:,} iterations, got {iterations}", field="--iterations")
+    if not 0.0 <= jitter <= 1.0:
+        raise InputError(f"expected a sigma in [0, 1], got {jitter:g}", field="--jitter")
+    if trace:
+        check_trace_target(trace)
+    s = load_scenario(scenario, set_ or [])
+    stragglers = tuple(parse_straggler(x, s) for x in straggler or [])
+    if detail == "full" and s.cluster.num_gpus > MAX_FULL_GPUS:
+        raise InputError(f"--detail full simulates at most {MAX_FULL_GPUS:,} GPUs; {scenario} has "
+                         f"{s.cluster.num_gpus:,} (use --detail symmetric)", field="--detail")
+    cal = s.calibrated(_calibration(calibration))
+    step, _ = _located(scenario, lambda: best_step(s, cal))
+    result = _located(scenario, lambda: run_simulation(
+        s, cal, step.parallelism, detail=detail, seed=seed, iterations=iterations, jitter_sigma=jitter,  # type: ignore[arg-type]
+        stragglers=stragglers))
+    if trace:
+        write_trace(trace, result.graph)
+    if as_json:
+        _print_json(result.report.model_dump())
+    else:
+        render_simulation(result, _stdout(), trace)
 
 
 @app.command()

@@ -26,11 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..spec.training import Schedule
 from .report import PipelineReport
 
 Kind = Literal["forward", "backward", "backward_input", "backward_weight"]
 Phase = Literal["warm-up", "steady", "cool-down"]
-Schedule = Literal["1f1b", "interleaved", "zb-h1", "dualpipe"]
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ state-space layers taken as spread evenly over the stages). The context-parallel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -126,10 +126,45 @@ class StepArrays:
     # and backward run alone (microbatch_s is then the overlapped pair): perf.pipeline
     weight_gradient_s: np.ndarray | None = None
     alone_s: np.ndarray | None = None
+    ops: OpCosts | None = None  # the op costs the parts were summed from (the simulator's inputs)
 
     @property
     def step_time_s(self) -> np.ndarray:
         return sum((self.parts[p] for p in PARTS), start=np.zeros_like(self.parts["compute"]))
+
+
+@dataclass(frozen=True)
+class ReplicaOps:
+    """One weight kind's data-parallel collectives as evaluate() charges them, per candidate (seconds)."""
+
+    grad_s: np.ndarray  # the gradient reduction of one step (all buckets): all-reduce (ZeRO-0) or reduce-scatter
+    buckets: np.ndarray  # how many buckets it is launched in
+    gather_s: np.ndarray  # ZeRO-1's parameter all-gather, all buckets
+    gather_layer_s: np.ndarray  # ZeRO-3: one layer's parameter all-gather
+    scatter_layer_s: np.ndarray  # ZeRO-3: one layer's gradient reduce-scatter
+    tensor_layer_s: np.ndarray  # ZeRO-3 tensor by tensor: one layer's collectives per micro-batch (nothing hides them)
+    present: np.ndarray  # bool: the stage holds weights of this kind
+
+
+@dataclass(frozen=True)
+class OpCosts:
+    """The building blocks evaluate() sums into a step, per candidate: what the simulator (sim.graph) schedules op
+    by op. Per-layer times are per layer kind ("dense", "moe") with sliding-window and Mamba layers mixed in at
+    their model-wide shares; communication entries are what the overlap rules leave exposed (seconds)."""
+
+    microbatches: np.ndarray
+    layer: dict[str, dict[str, np.ndarray]]  # kind -> fwd, bwd, recompute, tp, cp, ep (one layer, one micro-batch)
+    head_fwd_s: np.ndarray
+    head_bwd_s: np.ndarray
+    pp_send_s: np.ndarray  # one stage-to-stage send/recv
+    zero_stage: np.ndarray  # the effective ZeRO stage (under a pipeline 2 and 3 run as 1)
+    dp_hide: float  # share of the backward (forward) that hides the gradient (parameter) buckets
+    fsdp_prefetch: float  # share of a layer's compute that hides its ZeRO-3 collectives
+    zero3_by_layer: bool  # ZeRO-3 gathers layer by layer (else tensor by tensor, hidden by nothing)
+    recompute_fraction: np.ndarray
+    replicas: tuple[ReplicaOps, ...]
+    optimizer_s: np.ndarray
+    offload_s: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -509,9 +544,28 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
                     window=effective_window(model, seq))
 
 
-def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | None = None) -> StepArrays:
+def _scaled(prepared: Prepared, bases: dict[str, _LayerBase], variant_bases: dict[str, dict[str, _LayerBase]],
+            factors: dict[str, float]) -> tuple[Prepared, dict[str, _LayerBase], dict[str, dict[str, _LayerBase]]]:
+    """The collectives' times multiplied by each axis's contention factor (before any overlap rule hides them)."""
+    tp, cp, ep, pp, dp = (float(factors.get(a, 1.0)) for a in ("tp", "cp", "ep", "pp", "dp"))
+
+    def base(b: _LayerBase) -> _LayerBase:
+        return replace(b, tp_fwd=b.tp_fwd * tp, cp_fwd=b.cp_fwd * cp, a2a=b.a2a * ep)
+
+    replicas = tuple(replace(r, allreduce=r.allreduce * dp, scatter=r.scatter * dp, gather=r.gather * dp,
+                             gather_layer=r.gather_layer * dp, scatter_layer=r.scatter_layer * dp,
+                             gather_tensor=r.gather_tensor * dp, scatter_tensor=r.scatter_tensor * dp)
+                     for r in prepared.replicas)
+    scaled = replace(prepared, pp_time=prepared.pp_time * pp, replicas=replicas, memo={})
+    return (scaled, {k: base(b) for k, b in bases.items()},
+            {v: {k: base(b) for k, b in kinds.items()} for v, kinds in variant_bases.items()})
+
+
+def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | None = None, *,
+             comm_factors: dict[str, float] | None = None) -> StepArrays:
     """Step time parts, memory and fit for every candidate in ``c`` (``prepared``: the same candidates' stage made
-    by prepare(), reused when its calibration differs from ``cal`` in timing knobs only)."""
+    by prepare(), reused when its calibration differs from ``cal`` in timing knobs only). ``comm_factors``: each
+    axis's collectives slowed by contention (sim.fabric), before the overlap rules; None: none."""
     if prepared is None or prepared.key != stage_key(cal) or prepared.candidates is not c:
         prepared = prepare(s, c, cal)
     model, cluster, training = s.model, s.cluster, s.training
@@ -543,6 +597,8 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         prepared.memo[kernel_knobs] = ({kind: _layer_base(s, cal, comm, shape_cp, inv) for kind, comm in comms},
                                        variants, head_times[0][inv], head_times[1][inv])
     bases, variant_bases, head_f, head_b = prepared.memo[kernel_knobs]
+    if comm_factors is not None:
+        prepared, bases, variant_bases = _scaled(prepared, bases, variant_bases, comm_factors)
     software = software_overlaps(training)
     tp_mode = np.where(c.sp, _TP_CODES[software.tp_with_sp], _TP_CODES[software.tp_without_sp])
     share = op_recompute_share(model)
@@ -564,19 +620,22 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     algorithms = {"tp": first.tp_algo[inv], "cp": first.cp_algo[inv],
                   "ep": prepared.comm["moe"].ep_algo[inv] if "moe" in prepared.comm else first.ep_algo[inv]}
 
+    def mixed(kind: str, attr: str, window_share: np.ndarray | float) -> np.ndarray:
+        x = x0 = getattr(times[kind], attr)
+        if kind in window_times:
+            x = x + window_share * (getattr(window_times[kind], attr) - x0)
+        for variant in ("ssm", "bare"):  # Mamba layers, at their model-wide share on every stage
+            if variant in variant_times:
+                x = x + ssm_shares[variant] * (getattr(variant_times[variant][kind], attr) - x0)
+        return x
+
     def per_stage(attr: str, n_d: np.ndarray | int = n_dense, n_m: np.ndarray | int = n_moe,
                   window_share: np.ndarray | float = stage_window_share) -> np.ndarray:
         total = np.zeros_like(tp)
         for kind, n in (("dense", n_d), ("moe", n_m)):
             if kind not in times:
                 continue
-            x = x0 = getattr(times[kind], attr)
-            if kind in window_times:
-                x = x + window_share * (getattr(window_times[kind], attr) - x0)
-            for variant in ("ssm", "bare"):  # Mamba layers, at their model-wide share on every stage
-                if variant in variant_times:
-                    x = x + ssm_shares[variant] * (getattr(variant_times[variant][kind], attr) - x0)
-            total = total + n * x
+            total = total + n * mixed(kind, attr, window_share)
         return total
 
     compute_mb = per_stage("fwd") + per_stage("bwd") + head_f + head_b
@@ -620,6 +679,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     dp_exposed = np.zeros_like(tp)
     local_params = np.zeros_like(tp)
     algorithms["dp"] = prepared.replicas[0].algo  # the dense weights' gradient reduction
+    replica_ops = []
     for r in prepared.replicas:
         # ZeRO-0: gradients all-reduced once, behind the last micro-batch's backward (Megatron overlap_grad_reduce);
         # ZeRO-1 (distributed optimizer): reduce-scattered once, parameters all-gathered once behind the first
@@ -637,6 +697,11 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         else:  # one host-synchronised collective per parameter tensor, gathered for the forward, the recompute
             # and the backward, reduced once: nothing hides them
             layered = m * lps * r.tensors * ((2.0 + rfrac) * r.gather_tensor + r.scatter_tensor)
+        replica_ops.append(ReplicaOps(
+            grad_s=per_step_grad, buckets=np.maximum(r.n_params / np.maximum(
+                DDP_BUCKET_MIN_PARAMS, DDP_BUCKET_PARAMS_PER_RANK * r.size), 1.0), gather_s=r.gather,
+            gather_layer_s=r.gather_layer, scatter_layer_s=r.scatter_layer,
+            tensor_layer_s=r.tensors * ((2.0 + rfrac) * r.gather_tensor + r.scatter_tensor), present=r.n_params > 0))
         exposed = np.where(zero_eff == 3, layered, exposed)
         dp_exposed = dp_exposed + np.where(r.n_params > 0, exposed, 0.0)
         local_params = local_params + r.trained / np.where(zero_eff >= 1, r.size, 1.0)
@@ -665,7 +730,12 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     forward = fwd_mb + 0.5 * pp_mb + fwd_share * (tp_mb + cp_mb + ep_mb)
     if dual.any():
         forward = np.where(dual, fwd_alone, forward)
+    ops = OpCosts(
+        microbatches=m, layer={kind: {a: mixed(kind, a, model_window_share) for a in layer_parts} for kind in times},
+        head_fwd_s=head_f, head_bwd_s=head_b, pp_send_s=prepared.pp_time, zero_stage=zero_eff, dp_hide=hide,
+        fsdp_prefetch=cal.fsdp_prefetch_overlap, zero3_by_layer=software.zero3_gather == "layer",
+        recompute_fraction=rfrac, replicas=tuple(replica_ops), optimizer_s=optimizer, offload_s=offload)
     return StepArrays(parts=parts, memory=memory, fits=memory_fits(s, memory), microbatches=m,
                       hbm_budget_bytes=budget, algorithms=algorithms, microbatch_s=t_mb,
                       microbatch_forward_s=forward, critical_path_s=t_crit, host_wait_s=cal.step_overhead_s,
-                      weight_gradient_s=t_w, alone_s=t_alone)
+                      weight_gradient_s=t_w, alone_s=t_alone, ops=ops)

@@ -1,16 +1,25 @@
 """The event-driven simulator of one training iteration (issue 15): a task graph from the same workload, placement
-and collective costs as the analytic step model, executed on GPU streams and network links."""
+and collective costs as the analytic step model (perf.step.OpCosts), executed on GPU streams by a small event
+engine (engine: the heap and the streams; graph: the iteration's tasks; variability: jitter and stragglers; run:
+simulate() and SimReport; trace: the Perfetto trace), and network flows sharing the fabric's links max-min fairly
+(flows, fabric, contention: the contention factors of every axis)."""
 
 from .contention import (
-           AXES,
-           AxisContention,
-           analytic_factors,
-           contention_factors,
-           contention_report,
-           excess_factors,
+    AXES,
+    AxisContention,
+    analytic_factors,
+    contention_factors,
+    contention_report,
+    excess_factors,
 )
+from .engine import Engine, StalledError, Streams, Task
 from .fabric import ROUTINGS, FatTree, Routing, route
 from .flows import FlowRun, FlowSet, max_min_rates, run_flows
+from .run import MAX_FULL_GPUS, SimReport, SimResult, simulate
+from .trace import write_trace
+from .variability import Straggler, parse_straggler
 
-__all__ = ["AXES", "ROUTINGS", "AxisContention", "FatTree", "FlowRun", "FlowSet", "Routing", "analytic_factors",
-           "contention_factors", "contention_report", "excess_factors", "max_min_rates", "route", "run_flows"]
+__all__ = ["AXES", "MAX_FULL_GPUS", "ROUTINGS", "AxisContention", "Engine", "FatTree", "FlowRun", "FlowSet",
+           "Routing", "SimReport", "SimResult", "StalledError", "Straggler", "Streams", "Task", "analytic_factors",
+           "contention_factors", "contention_report", "excess_factors", "max_min_rates", "parse_straggler", "route",
+           "run_flows", "simulate", "write_trace"]

@@ -1,0 +1,45 @@
+"""The terminal view of a simulated iteration (sim.run.SimReport). Computes nothing."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from ..sim.run import SimResult
+from ..units import format_duration
+from .console import PART_LABELS, Table
+
+
+def render_simulation(result: SimResult, console: Console, trace: str | None = None) -> None:
+    r = result.report
+    par = r.parallelism
+    console.print(f"[bold]{r.scenario}[/bold]: {r.num_gpus:,} GPUs simulated ({r.detail}: "
+                  f"{r.replicas_simulated} pipeline replica(s) x {r.stages} stages, {r.microbatches} micro-batches)")
+    console.print(f"parallelism: tp {par['tp']} · pp {par['pp']} · dp {par['dp']} · cp {par['cp']} · ep {par['ep']}"
+                  f" · micro-batch {par['micro_batch']} · virtual stages {par['virtual_stages']}"
+                  f" · recompute {par['recompute']} · ZeRO {par['zero_stage']}")
+    t = Table(title="simulated step breakdown", caption=f"parts of the busiest stage ({r.busiest_stage})",
+              show_edge=False)
+    t.add_column("part")
+    t.add_column("time", justify="right")
+    t.add_column("share", justify="right")
+    for part, seconds in r.breakdown.items():
+        if seconds > 0:
+            t.add_row(PART_LABELS.get(part, part), format_duration(seconds), f"{seconds / r.step_time_s:.1%}")
+    t.add_row("[bold]step (simulated)[/bold]", f"[bold]{format_duration(r.step_time_s)}[/bold]", "100%")
+    t.add_row("step (analytic model)", format_duration(r.analytic_step_time_s), f"{r.rel_difference:+.1%}")
+    console.print(t)
+    d = r.distribution
+    if d.iterations > 1:
+        console.print(f"{d.iterations} iterations: min {format_duration(d.min_s)} · median "
+                      f"{format_duration(d.median_s)} · p95 {format_duration(d.p95_s)} · max {format_duration(d.max_s)}")
+    extra = []
+    if r.jitter_sigma > 0:
+        extra.append(f"jitter sigma {r.jitter_sigma:g} (seed {r.seed})")
+    if r.stragglers:
+        extra.append("stragglers " + ", ".join(r.stragglers))
+    if extra:
+        console.print(" · ".join(extra))
+    console.print(f"[dim]{r.tasks:,} tasks, {r.events:,} events per iteration; "
+                  f"{result.events_per_s:,.0f} events/s[/dim]")
+    if trace:
+        console.print(f"trace written to {trace} (open in ui.perfetto.dev)")
