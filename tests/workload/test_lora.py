@@ -102,6 +102,7 @@ def test_plan_takes_lora_from_the_scenario_file(tmp_path: Path, cli: Callable[..
     assert json.loads(result.out)["step"]["lora"] == {"rank": 16, "targets": ["attention"]}
     result = cli("plan", str(path))
     assert "LoRA rank 16 on attention, base weights frozen" in result.out
+    assert "4N for the frozen weights (no weight gradient) + 6 per LoRA adapter parameter" in result.out
     bad = tmp_path / "bad.yaml"
     bad.write_text(path.read_text().replace("rank: 16", "rank: -1"))
     cli("plan", str(bad)).one_error_line("training.lora.rank")

@@ -17,6 +17,7 @@ from ..search.rank import Ranked, SearchReport
 from ..search.run_report import RunReport
 from ..search.runner import SweepRun
 from ..search.sweep import FIELD_PREFIX
+from ..spec.training import LoRA
 from ..units import (
     GALLONS_PER_M3,
     GIB,
@@ -120,7 +121,7 @@ def _billions(n: float) -> str:
     return f"{format_number(n / 1e9)} B"
 
 
-def render_model(m: ModelReport, console: Console) -> None:
+def render_model(m: ModelReport, console: Console, lora: LoRA | None = None) -> None:
     """The model as the run counts it: layers, parameters (and the N its MFU is computed from), published figures,
     and every assumption it rests on."""
     t = Table(title="model", show_edge=False)
@@ -136,7 +137,9 @@ def render_model(m: ModelReport, console: Console) -> None:
     published = f"; published {_billions(m.published_active_params)}" if m.published_active_params else ""
     t.add_row("active per token", f"{_billions(m.active_params)} ({_billions(m.active_params_without_input_embedding)}"
               f" without the input embedding){published}")
-    t.add_row("N for MFU", f"{_billions(m.mfu_params)}: without the input embedding and the LM head (PaLM's 6N)")
+    convention = ("4N for the frozen weights (no weight gradient) + 6 per LoRA adapter parameter" if lora
+                  else "PaLM's 6N")
+    t.add_row("N for MFU", f"{_billions(m.mfu_params)}: without the input embedding and the LM head ({convention})")
     console.print(t)
     if m.assumptions:
         console.print(f"[yellow]{plural(len(m.assumptions), 'assumption')}[/yellow] the model rests on (--strict "
@@ -177,7 +180,7 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
                       grp["crosses"], grp.get("algorithm", "-"))
         console.print(g)
 
-    render_model(run.model, console)
+    render_model(run.model, console, run.step.lora)
 
     t = Table(title="step breakdown", show_edge=False)
     t.add_column("part")
