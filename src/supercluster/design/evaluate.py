@@ -16,7 +16,7 @@ from ..errors import InfeasibleError, SuperclusterError
 from ..facility.ledger import build_figures, facility_ledger
 from ..network.report import FabricReport, fabric_report
 from ..reliability.report import PLAN_RUNS
-from ..search.plan import best_step, run_reliability
+from ..search.plan import SharedWork, best_step, run_reliability
 from ..spec.load import build_scenario
 from ..spec.scenario import Scenario
 from ..units import SECONDS_PER_HOUR
@@ -103,7 +103,15 @@ def cheap_row(d: Design, index: int, p: DesignPoint, b: Builder) -> DesignRow:
     return row
 
 
-def plan_shape(scenarios: list[Scenario], storage: list[int], rows: list[DesignRow]) -> list[DesignRow]:
+def plan_group(shapes: list[tuple[list[Scenario], list[int], list[DesignRow]]]) -> list[DesignRow]:
+    """Plan shapes that differ in their fabric alone (same accelerator option, domain and GPU count): the space,
+    the memory of every configuration and the offload variants found once for all of them."""
+    shared = SharedWork()
+    return [r for scenarios, storage, rows in shapes for r in plan_shape(scenarios, storage, rows, shared)]
+
+
+def plan_shape(scenarios: list[Scenario], storage: list[int], rows: list[DesignRow],
+               shared: SharedWork | None = None) -> list[DesignRow]:
     """Plan the designs of one shape (same accelerator option, domain, GPU count and fabric; ``storage`` numbers
     each design's storage tier): the best parallelism once, the failure model once per storage tier, the facility
     ledger per design. Never raises for a design: a configuration that does not fit or a job that cannot progress
@@ -111,7 +119,7 @@ def plan_shape(scenarios: list[Scenario], storage: list[int], rows: list[DesignR
     out: list[DesignRow] = []
     s0 = scenarios[0]
     try:
-        step, _ = best_step(s0)
+        step, _ = best_step(s0, shared=shared)
     except InfeasibleError as exc:
         return [row.model_copy(update={"status": "infeasible", "reason": f"no configuration: {exc.message}"})
                 for row in rows]

@@ -37,6 +37,15 @@ class Increment(BaseModel):
     facility_peak_power_change_w: float | None = None
 
 
+class BestDesign(BaseModel):
+    """The design that trains soonest under the constraints, with its whole plan (as `plan` reports it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    design: DesignRow
+    plan: RunReport
+
+
 class DesignResult(BaseModel):
     """A design search's answer (deterministic: no wall time)."""
 
@@ -52,8 +61,7 @@ class DesignResult(BaseModel):
     resumed: int  # rows already in the results file
     constraints: Constraints
     front: list[DesignRow]
-    best: DesignRow | None
-    best_plan: RunReport | None
+    best: BestDesign | None
     increments: list[Increment]
 
 
@@ -164,16 +172,16 @@ def run_design(design: Design, out: str | Path, *, backend: Backend = "local", w
             con.close()
         best = best_of(front)
         incs = increments(search, c, best) if best is not None else []
-    best_plan = None
+    chosen = None
     if best is not None:  # the chosen design's whole plan, as `plan` reports it
-        best_plan = plan(search.builder.scenario(search.points[best.design]))
+        chosen = BestDesign(design=best, plan=plan(search.builder.scenario(search.points[best.design])))
     status: dict[str, int] = {}
     for r in final.values():
         status[r.status] = status.get(r.status, 0) + 1
     return DesignResult(name=design.name, file=design.file, out=str(out), parquet=str(parquet_path(out)),
                         designs=len(search.points), status=dict(sorted(status.items())),
                         shapes_planned=search.shapes_planned, resumed=len(done), constraints=c, front=front,
-                        best=best, best_plan=best_plan, increments=incs)
+                        best=chosen, increments=incs)
 
 
 def design_scenario_data(design: Design, index: int) -> dict[str, object]:

@@ -22,12 +22,12 @@ from typing import Any
 from ..errors import InfeasibleError
 from ..spec.scenario import Scenario
 from ..units import SECONDS_PER_DAY
-from .evaluate import Builder, cheap_row, plan_shape
+from .evaluate import Builder, cheap_row, plan_group
 from .front import best_row, cannot_reach, pareto
 from .rows import DesignRow
 from .spec import Constraints, Design, DesignPoint
 
-WAVE = 8  # shapes planned per wave
+WAVE = 4  # groups of shapes (one accelerator option, domain and GPU count, every fabric) planned per wave
 PoolMap = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
 OnRows = Callable[[list[DesignRow]], None]
 
@@ -67,9 +67,13 @@ def _shape(p: DesignPoint) -> tuple[int, int, int, int]:
     return p.option, p.domain, p.num_gpus, p.fabric
 
 
-def plan_scenarios(scenarios: list[Scenario], storage: list[int], rows: list[DesignRow]) -> list[DesignRow]:
-    """A pool task: one shape's designs planned (evaluate.plan_shape), given their scenarios."""
-    return plan_shape(scenarios, storage, rows)
+def _group(shape: tuple[int, int, int, int]) -> tuple[int, int, int]:
+    return shape[:3]
+
+
+def plan_shapes(shapes: list[tuple[list[Scenario], list[int], list[DesignRow]]]) -> list[DesignRow]:
+    """A pool task: the shapes of one group planned (evaluate.plan_group), given their scenarios."""
+    return plan_group(shapes)
 
 
 class Search:
@@ -141,11 +145,19 @@ class Search:
         if on_rows and new:
             on_rows(new)
         front = pareto([r for r in final.values() if r.status == "ok"])
-        order = sorted(pending, key=lambda k: (min(self.cheap[i].capex_usd or 0.0 for i in pending[k]), k))
+        cost: dict[tuple[int, int, int], float] = {}
+        for k, ids in pending.items():
+            low = min(self.cheap[i].capex_usd or 0.0 for i in ids)
+            cost[_group(k)] = min(cost.get(_group(k), low), low)
+        # cheapest group first, a group's fabrics together (they share their space and memory)
+        order = sorted(pending, key=lambda k: (cost[_group(k)], k))
         for wave in self._waves(order, pending, final, front, on_rows):
-            tasks = [([self.builder.scenario(self.points[i]) for i in ids],
-                      [self.points[i].storage for i in ids], [self.cheap[i] for i in ids]) for ids in wave]
-            results = self.pool(plan_scenarios, tasks)
+            groups: dict[tuple[int, int, int], list[tuple[list[Scenario], list[int], list[DesignRow]]]] = {}
+            for ids in wave:
+                groups.setdefault(_group(_shape(self.points[ids[0]])), []).append(
+                    ([self.builder.scenario(self.points[i]) for i in ids], [self.points[i].storage for i in ids],
+                     [self.cheap[i] for i in ids]))
+            results = self.pool(plan_shapes, [(shapes,) for shapes in groups.values()])
             self.shapes_planned += len(wave)
             batch: list[DesignRow] = []
             for rows in results:
@@ -167,7 +179,9 @@ class Search:
         while k < len(order):
             wave: list[list[int]] = []
             pruned: list[DesignRow] = []
-            while k < len(order) and len(wave) < WAVE:
+            seen: set[tuple[int, int, int]] = set()
+            while k < len(order) and (len(seen) < WAVE or _group(order[k]) in seen):
+                seen.add(_group(order[k]))
                 keep = []
                 for i in pending[order[k]]:
                     r = self.cheap[i]
@@ -207,7 +221,7 @@ class Search:
         r = cheap_row(d, index, p, b)
         if r.status != "ok":
             return r
-        return self.pool(plan_scenarios, [([b.scenario(p)], [p.storage], [r])])[0][0]
+        return self.pool(plan_shapes, [([([b.scenario(p)], [p.storage], [r])],)])[0][0]
 
 
 def best_of(front: list[DesignRow]) -> DesignRow | None:
