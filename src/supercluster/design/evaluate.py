@@ -24,6 +24,7 @@ from ..workload.flops import model_flops_per_token
 from .rows import DesignRow
 from .spec import CAPEX_PARTS, Design, DesignPoint, budget_capex
 
+
 def _name(value: Any) -> str:
     """An option as a reader writes it: its catalog name, else its JSON."""
     if isinstance(value, str):

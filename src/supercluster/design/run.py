@@ -12,8 +12,15 @@ from pydantic import BaseModel, ConfigDict
 from ..errors import InterruptedRunError
 from ..search.plan import plan
 from ..search.run_report import RunReport
-from ..search.runner import Backend, check_backend, finish_results, open_results, parquet_path, stop_errors, \
-    task_pool
+from ..search.runner import (
+    Backend,
+    check_backend,
+    finish_results,
+    open_results,
+    parquet_path,
+    stop_errors,
+    task_pool,
+)
 from ..units import SECONDS_PER_DAY
 from .evaluate import scenario_data
 from .rows import COLUMNS, DesignRow

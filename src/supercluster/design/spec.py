@@ -32,10 +32,11 @@ import hashlib
 import itertools
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from ..errors import InputError, SuperclusterError
 from ..spec.base import MAX_GPUS, Name, NonNegativeFloat, PositiveFloat, PositiveInt, Spec, Text
@@ -70,9 +71,19 @@ class ClusterOption(Spec):
     domains: list[PositiveInt] | None = Field(default=None, min_length=1)
 
 
+def _kind(value: Any) -> str:
+    return "mapping" if isinstance(value, dict) else "plain"
+
+
+# A mapping is validated as the mapping form only (its errors located inside it), anything else as the plain form.
+Counts = Annotated[Annotated[list[PositiveInt], Tag("plain")] | Annotated[GpuRange, Tag("mapping")],
+                   Discriminator(_kind)]
+Option = Annotated[Annotated[str, Tag("plain")] | Annotated[ClusterOption, Tag("mapping")], Discriminator(_kind)]
+
+
 class Space(Spec):
-    accelerators: list[str | ClusterOption] = Field(min_length=1)
-    num_gpus: list[PositiveInt] | GpuRange
+    accelerators: list[Option] = Field(min_length=1)
+    num_gpus: Counts
     domains: list[PositiveInt] | None = Field(default=None, min_length=1)
     fabrics: list[str | dict[str, Any]] | None = Field(default=None, min_length=1)
     facilities: list[str | dict[str, Any]] | None = Field(default=None, min_length=1)
@@ -240,7 +251,7 @@ def load_design(path: str | Path) -> Design:
     return design
 
 
-def budget_capex(capex_usd: dict[str, float], parts: list[str] | None) -> float:
+def budget_capex(capex_usd: dict[str, float], parts: Sequence[str] | None) -> float:
     """The capex a budget pays for: the named parts (all but the total, by default)."""
     names = parts or list(CAPEX_PARTS)
     return math.fsum(capex_usd.get(k, 0.0) for k in names)
