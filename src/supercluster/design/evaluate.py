@@ -120,7 +120,7 @@ def plan_shape(scenarios: list[Scenario], storage: list[int], rows: list[DesignR
     out: list[DesignRow] = []
     s0 = scenarios[0]
     try:
-        step, _ = best_step(s0, shared=shared)
+        step, summary = best_step(s0, shared=shared)
     except InfeasibleError as exc:
         return [row.model_copy(update={"status": "infeasible", "reason": f"no configuration: {exc.message}"})
                 for row in rows]
@@ -130,6 +130,7 @@ def plan_shape(scenarios: list[Scenario], storage: list[int], rows: list[DesignR
         ledger = facility_ledger(s, step, fab)
         assert ledger is not None  # a design has a facility (load_design)
         row = row.model_copy(update={
+            "configurations": summary.candidates,
             "parallelism": json.dumps(step.parallelism, sort_keys=True), "step_time_s": step.step_time_s,
             "mfu": step.mfu, "time_to_train_s": step.time_to_train_s,
             "facility_average_power_w": ledger.average.facility_w, "water_m3_per_day": ledger.water_m3_per_day,

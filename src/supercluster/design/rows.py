@@ -41,6 +41,7 @@ class DesignRow(BaseModel):
     capex_facility_usd: float | None = None
     budget_capex_usd: float | None = None  # the capex the budget pays for
     facility_peak_power_w: float | None = None
+    configurations: int | None = None  # parallel configurations its plan searched (offload variants not counted)
     parallelism: str | None = None  # JSON
     step_time_s: float | None = None
     mfu: float | None = None
