@@ -203,8 +203,12 @@ def task_pool(backend: Backend, workers: int, address: str | None = None
                 ray.init(address=address, **kwargs)
             else:
                 ray.init(num_cpus=workers, **kwargs)
+        def run(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
+            task = ray.remote(fn)
+            return list(ray.get([task.remote(*a) for a in args]))
+
         try:
-            yield lambda fn, args: ray.get([ray.remote(fn).remote(*a) for a in args])
+            yield run
         finally:
             if started:
                 ray.shutdown()
