@@ -37,6 +37,7 @@ calibrate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_plan.py
 	$(BIN)/python benchmarks/bench_web.py --requests 2000 --concurrency 32
+	$(BIN)/python benchmarks/bench_design.py --workers 2
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

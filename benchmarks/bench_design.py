@@ -38,19 +38,23 @@ def main() -> None:
         result = run_design(design, out, workers=args.workers)
         seconds = time.perf_counter() - t0
         con = duckdb.connect(str(out), read_only=True)
-        configurations = con.execute("SELECT coalesce(sum(configurations), 0) FROM results").fetchone()[0]
+        configurations = con.execute(  # once per shape planned (its designs share its plan)
+            "SELECT coalesce(sum(configurations), 0) FROM (SELECT DISTINCT accelerator, num_gpus, domain_gpus, "
+            "fabric, configurations FROM results WHERE configurations IS NOT NULL)").fetchone()[0]
         con.close()
     load_after = os.getloadavg()
-    parent_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    child_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    parent_mib, child_mib = me.ru_maxrss / 1024, kids.ru_maxrss / 1024
+    cpu_s = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime  # what the run took of the cores
     best = result.best.design if result.best else None
     lines = [
         f"design {SPACE.relative_to(ROOT)} ({result.designs:,} designs) on the local pool, {args.workers} workers: "
         f"{seconds:.1f} s = {result.designs / seconds:,.0f} designs/s; {result.shapes_planned:,} shapes planned "
         f"({', '.join(f'{n:,} {k}' for k, n in result.status.items())}), {configurations:,} configurations = "
-        f"{configurations / seconds:,.0f} configurations/s (the sum over the shapes planned; a row counts its "
-        f"shape's); peak memory {parent_mib:,.0f} MiB (parent), {child_mib:,.0f} MiB (largest worker); "
-        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after",
+        f"{configurations / seconds:,.0f} configurations/s (searched by the plans of the search proper; the "
+        f"increments' plans are not counted); peak memory {parent_mib:,.0f} MiB (parent), {child_mib:,.0f} MiB (largest worker); "
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; CPU time {cpu_s:.1f} s (parent and "
+        f"workers: {cpu_s / args.workers:.1f} s on {args.workers} idle cores)",
         "best: " + ("none" if best is None else
                     f"{best.num_gpus:,} x {best.accelerator}, {best.fabric}, {best.facility}"),
     ]

@@ -22,7 +22,6 @@ from ..search.runner import (
     task_pool,
 )
 from ..units import SECONDS_PER_DAY
-from .evaluate import scenario_data
 from .rows import COLUMNS, DesignRow
 from .search import Search, best_of, cheap_verdict, planned_verdict
 from .spec import Constraints, Design, DesignPoint
@@ -189,8 +188,3 @@ def run_design(design: Design, out: str | Path, *, backend: Backend = "local", w
                         designs=len(search.points), status=dict(sorted(status.items())),
                         shapes_planned=search.shapes_planned, resumed=len(done), constraints=c, front=front,
                         best=chosen, increments=incs)
-
-
-def design_scenario_data(design: Design, index: int) -> dict[str, object]:
-    """The scenario of design ``index`` as a dict (to write it out and plan it alone)."""
-    return scenario_data(design, design.points[index])

@@ -27,7 +27,7 @@ from .front import best_row, cannot_reach, pareto
 from .rows import DesignRow
 from .spec import Constraints, Design, DesignPoint
 
-WAVE = 4  # groups of shapes (one accelerator option, domain and GPU count, every fabric) planned per wave
+WAVE = 8  # groups of shapes (one accelerator option, domain and GPU count, every fabric) planned per wave
 PoolMap = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
 OnRows = Callable[[list[DesignRow]], None]
 
