@@ -18,7 +18,7 @@ def test_front_equals_brute_force(tmp_path: Path) -> None:
     the search prunes designs without planning them; no planned design beats its bound."""
     space = {**small_design()["space"], "facilities": ["memphis-colossus"]}
     design = load_design(write(tmp_path, small_design(space=space)))
-    result = run_design(design, tmp_path / "out.duckdb", workers=1)
+    result = run_design(design, tmp_path / "out.duckdb", workers=1, wave=2)  # small waves: pruned between them
     assert result.status.get("pruned", 0) > 0  # the bound did skip work
     b = Builder(design)
     planned = []

@@ -23,7 +23,7 @@ from ..search.runner import (
 )
 from ..units import SECONDS_PER_DAY
 from .rows import COLUMNS, DesignRow
-from .search import Search, best_of, cheap_verdict, planned_verdict
+from .search import WAVE, Search, best_of, cheap_verdict, planned_verdict
 from .spec import Constraints, Design, DesignPoint
 
 Progress = Callable[[int, int], None]  # (designs done, designs in the space)
@@ -140,14 +140,15 @@ def _nvl72(search: Search, c: Constraints, best: DesignRow, p: DesignPoint, inde
 
 
 def run_design(design: Design, out: str | Path, *, backend: Backend = "local", workers: int | None = None,
-               address: str | None = None, progress: Progress | None = None) -> DesignResult:
-    """Search ``design`` (rows to ``out``, resumable; Parquet beside it once complete) and answer it."""
+               address: str | None = None, progress: Progress | None = None, wave: int = WAVE) -> DesignResult:
+    """Search ``design`` (rows to ``out``, resumable; Parquet beside it once complete) and answer it (``wave``:
+    groups of shapes planned between two prunings, see design.search)."""
     out = Path(out)
     workers = max(1, workers or os.cpu_count() or 1)
     check_backend(backend, address)
     c = design.constraints
     with task_pool(backend, workers, address) as pool:
-        search = Search(design, pool)
+        search = Search(design, pool, wave)
         search.refuse_empty(c)  # one located line before any design is planned or any file written
         con = open_results(out, name=design.name, digest=design.digest, columns=COLUMNS,
                            meta={"designs": str(len(search.points))}, kind="design search")

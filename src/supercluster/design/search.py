@@ -6,12 +6,12 @@ Order of work, cheapest first:
    at the GPUs' dense peak): a design over the budget, over the power cap, or unable to meet the deadline even at
    that bound is a row with its reason, never planned;
 2. the rest, grouped into shapes (accelerator option, scale-up domain, GPU count, fabric: one best parallelism for
-   all the facilities and storage tiers of a shape), cheapest capex first, in waves of WAVE shapes on the pool;
+   all the facilities and storage tiers of a shape), cheapest capex first, in waves of WAVE groups on the pool;
    before each wave a design whose (bound, capex, power) a feasible design of the front already dominates is
    pruned: its time can only be longer than its bound, so it can never reach the front (nor be the best, which is
    on the front);
 3. after planning, the water cap and the deadline (time to train with failures).
-A wave is a fixed number of shapes in a fixed order, so the rows do not depend on the backend or the worker count.
+A wave is a fixed number of groups in a fixed order, so the rows do not depend on the backend or the worker count.
 """
 
 from __future__ import annotations
@@ -80,9 +80,10 @@ class Search:
     """A design's rows: the cheap ones for every design at once, the planned ones kept across searches under other
     constraints (what the next increment of budget or power buys reuses every design already planned)."""
 
-    def __init__(self, design: Design, pool: PoolMap) -> None:
+    def __init__(self, design: Design, pool: PoolMap, wave: int = WAVE) -> None:
         self.design = design
         self.pool = pool
+        self.wave = wave  # groups per wave: more keep a pool busy, fewer prune sooner
         self.points = design.points
         self.builder = Builder(design)
         self.cheap = [cheap_row(design, i, p, self.builder) for i, p in enumerate(self.points)]
@@ -180,7 +181,7 @@ class Search:
             wave: list[list[int]] = []
             pruned: list[DesignRow] = []
             seen: set[tuple[int, int, int]] = set()
-            while k < len(order) and (len(seen) < WAVE or _group(order[k]) in seen):
+            while k < len(order) and (len(seen) < self.wave or _group(order[k]) in seen):
                 seen.add(_group(order[k]))
                 keep = []
                 for i in pending[order[k]]:
