@@ -335,8 +335,8 @@ def design(
         _err.print(f"interrupted: the designs done are in {target}; run the same command to resume")
         raise typer.Exit(130) from None
     if as_json:
-        _print_json(result.model_dump(include={"name", "designs", "status", "constraints", "front", "best",
-                                               "increments"}))
+        _print_json(result.model_dump(include={"name", "designs", "status", "reasons", "constraints", "front",
+                                               "best", "increments"}))
     else:
         render_design(result, _stdout(), top=top, seconds=time.perf_counter() - start)
 

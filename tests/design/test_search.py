@@ -91,3 +91,15 @@ def test_console_lists_front_best_and_increments(cli, tmp_path: Path) -> None:
     for fragment in ("Pareto front", "(2 of", "the best design under the constraints", "what the next increment buys",
                      "power+10%", "parallelism:"):
         assert fragment in result.out, fragment
+
+
+def test_a_cap_only_planning_can_check_leaves_no_best(cli, tmp_path: Path) -> None:
+    """A water cap nothing meets is known only after planning: every design is a row with its reason, no best,
+    no increments, and the reasons counted."""
+    space = {**small_design()["space"], "accelerators": ["H100-SXM5-80GB"], "num_gpus": [64], "fabrics": ["spectrum-x"]}
+    path = write(tmp_path, small_design(space=space, constraints={"water_m3_per_day": 0.0}))
+    result = cli("design", str(path), "--out", str(tmp_path / "a.duckdb"), "--json", "--workers", "1")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["best"] is None and data["front"] == [] and data["increments"] == []
+    assert data["reasons"] == {"over the water cap": 2}

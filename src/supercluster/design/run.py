@@ -63,6 +63,7 @@ class DesignResult(BaseModel):
     parquet: str
     designs: int
     status: dict[str, int]  # rows by status
+    reasons: dict[str, int]  # infeasible rows by the kind of their reason ("over budget", "misses the deadline", ...)
     shapes_planned: int  # shapes (accelerator option, domain, count, fabric) planned by this run
     resumed: int  # rows already in the results file
     constraints: Constraints
@@ -183,9 +184,14 @@ def run_design(design: Design, out: str | Path, *, backend: Backend = "local", w
     if best is not None:  # the chosen design's whole plan, as `plan` reports it
         chosen = BestDesign(design=best, plan=plan(search.builder.scenario(search.points[best.design])))
     status: dict[str, int] = {}
+    reasons: dict[str, int] = {}
     for r in final.values():
         status[r.status] = status.get(r.status, 0) + 1
+        if r.status == "infeasible" and r.reason:
+            kind = r.reason.split(":")[0]
+            reasons[kind] = reasons.get(kind, 0) + 1
     return DesignResult(name=design.name, file=design.file, out=str(out), parquet=str(parquet_path(out)),
                         designs=len(search.points), status=dict(sorted(status.items())),
+                        reasons=dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
                         shapes_planned=search.shapes_planned, resumed=len(done), constraints=c, front=front,
                         best=chosen, increments=incs)

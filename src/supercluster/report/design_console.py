@@ -52,6 +52,8 @@ def render_design(r: DesignResult, console: Console, *, top: int, seconds: float
     for row in r.front[:top]:
         t.add_row(*_row_cells(row))
     console.print(t)
+    if r.reasons:
+        console.print("infeasible: " + "; ".join(f"{n:,} {k}" for k, n in r.reasons.items()))
     if r.best is None:
         console.print("[red]no design meets the constraints[/red]")
     else:
