@@ -27,7 +27,7 @@ from .front import best_row, cannot_reach, pareto
 from .rows import DesignRow
 from .spec import Constraints, Design, DesignPoint
 
-WAVE = 8  # groups of shapes (one accelerator option, domain and GPU count, every fabric) planned per wave
+WAVE = 16  # groups of shapes (one accelerator option, domain and GPU count, every fabric) planned per wave
 PoolMap = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
 OnRows = Callable[[list[DesignRow]], None]
 
@@ -158,7 +158,9 @@ class Search:
                 groups.setdefault(_group(_shape(self.points[ids[0]])), []).append(
                     ([self.builder.scenario(self.points[i]) for i in ids], [self.points[i].storage for i in ids],
                      [self.cheap[i] for i in ids]))
-            results = self.pool(plan_shapes, [(shapes,) for shapes in groups.values()])
+            # the largest clusters first, so that the pool's workers finish a wave together (rows do not depend on it)
+            tasks = sorted(groups.items(), key=lambda kv: (-kv[0][2], kv[0]))
+            results = self.pool(plan_shapes, [(shapes,) for _, shapes in tasks])
             self.shapes_planned += len(wave)
             batch: list[DesignRow] = []
             for rows in results:
