@@ -26,7 +26,10 @@ from .spec import CAPEX_PARTS, Design, DesignPoint, budget_capex
 
 
 def _name(value: Any) -> str:
-    """An option as a reader writes it: its catalog name, else its JSON."""
+    """An option as a reader writes it: its catalog name, else its JSON ("scenario" where the design keeps the base
+    scenario's part)."""
+    if value is None:
+        return "scenario"
     if isinstance(value, str):
         return value
     return json.dumps(value, sort_keys=True, default=str)
