@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_contention.py
 	$(BIN)/python benchmarks/bench_web.py --requests 2000 --concurrency 32
 	$(BIN)/python benchmarks/bench_sim.py
+	$(BIN)/python benchmarks/bench_design.py --workers 2
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -95,8 +95,8 @@ def test_plan_json_is_one_typed_run_report(cli, memphis_run: dict[str, Any]) -> 
 
 
 def test_cli_surface_is_pinned() -> None:
-    """The app has exactly the commands plan, report, search, sweep, validate, calibrate, facility, reliability,
-    claims, fabric, collective, catalog, serve and simulate,
+    """The app has exactly the commands plan, report, search, sweep, design, validate, calibrate, facility,
+    reliability, claims, fabric, collective, catalog, serve and simulate,
     each with exactly
     its pinned parameters."""
     group = typer.main.get_command(app)
@@ -133,6 +133,10 @@ def test_cli_surface_is_pinned() -> None:
                   ("option", "--workers", False, False), ("option", "--yes", False, True),
                   ("option", "--plot", False, False), ("option", "--report", False, False),
                   ("option", "--json", False, True)},
+        "design": {("argument", "file", False, False), ("option", "--top", False, False),
+                   ("option", "--out", False, False), ("option", "--backend", False, False),
+                   ("option", "--address", False, False), ("option", "--workers", False, False),
+                   ("option", "--json", False, True)},
         "reliability": {("argument", "scenario", False, False), ("option", "--runs", False, False),
                         ("option", "--seed", False, False), ("option", "--set", True, False),
                         ("option", "--json", False, True)},

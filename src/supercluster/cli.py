@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 
 from . import __version__
+from .design.run import run_design
+from .design.spec import load_design
 from .errors import InfeasibleError, InputError, SuperclusterError
 from .network import ALGORITHMS, OPS
 from .network.report import MAX_MESSAGE_BYTES, collective_report, fabric_report
@@ -34,6 +36,7 @@ from .report import (
     render_validation,
 )
 from .report.console import Table, id_column
+from .report.design_console import render_design
 from .report.html import build_report, check_report_target, write_figures, write_html
 from .report.plot import check_plot_target, plot_sweep
 from .report.sim_console import render_simulation
@@ -335,6 +338,58 @@ def sweep(
         render_sweep(result, sw.fields, console)
         if plot:
             console.print(f"plot: {plot}")
+
+
+@app.command()
+def design(
+    file: Annotated[str, typer.Argument(help="design file: a workload, a space of clusters and constraints")],
+    top: Annotated[int, typer.Option("--top", help="rows of the Pareto front to list (the JSON holds all)")] = 10,
+    out: Annotated[str | None, typer.Option("--out", help="results file, one row per design (DuckDB; a Parquet "
+                                                          "copy beside it when complete); default: NAME.duckdb")]
+    = None,
+    backend: Annotated[str, typer.Option("--backend", help="local (a process pool) | ray")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="HOST:PORT of a running Ray cluster "
+                                                                  "(default: start a local one)")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="parallel workers (default: the CPU count)")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print front, best (with its plan) and increments as "
+                                                         "JSON")] = False,
+) -> None:
+    """Which cluster to build: every design of a space (accelerator, GPU count, scale-up domain, fabric, facility,
+    storage) planned for its best parallelism and costed; the Pareto front over time to train with failures, capex
+    and peak power, the best design under the budget, power, water and deadline, and what the next increment
+    buys. An interrupted search resumes where it stopped."""
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    _check_workers(workers)
+    if not 1 <= top <= MAX_TOP:
+        raise InputError(f"expected 1 to {MAX_TOP:,}, got {top}", field="--top")
+    spec = load_design(file)
+    target = Path(out) if out else Path(f"{spec.name}.duckdb")
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=_err, disable=not _err.is_terminal)
+    task = bar.add_task(spec.name, total=spec.size)
+    start = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        bar.update(task, completed=done)
+        if not _err.is_terminal and done:  # logs and pipes: a plain line per batch
+            print(f"{spec.name}: {done}/{total} designs", file=sys.stderr, flush=True)
+
+    try:
+        with bar:
+            result = run_design(spec, target, backend=backend, workers=workers,  # type: ignore[arg-type]
+                                address=address, progress=progress)
+    except KeyboardInterrupt:
+        _err.print(f"interrupted: the designs done are in {target}; run the same command to resume")
+        raise typer.Exit(130) from None
+    if as_json:
+        _print_json(result.model_dump(include={"name", "designs", "status", "reasons", "constraints", "front",
+                                               "best", "increments"}))
+    else:
+        render_design(result, _stdout(), top=top, seconds=time.perf_counter() - start)
 
 
 @app.command()

@@ -154,6 +154,18 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
         estimates=estimates, missing=missing)
 
 
+def build_figures(s: Scenario, fabric: FabricReport | None = None
+                  ) -> tuple[PowerBreakdown, dict[str, float], list[str]]:
+    """What a cluster costs to build and the most it draws, known before any step is timed: the facility's peak
+    power (every GPU computing), the capex by part with its total, and the capex inputs the catalog lacks. The
+    scenario must name a facility."""
+    assert s.facility is not None
+    fabric = fabric or fabric_report(s.cluster)
+    peak = power(s.cluster, fabric, s.facility.pue, activity=1.0)
+    capex, missing = _capex(s, fabric, peak)
+    return peak, {**capex, "total": sum(capex.values())}, missing
+
+
 def _capex(s: Scenario, fabric: FabricReport, peak: PowerBreakdown) -> tuple[dict[str, float], list[str]]:
     cluster, f = s.cluster, s.facility
     assert f is not None

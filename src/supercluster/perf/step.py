@@ -462,14 +462,16 @@ def memory_fits(s: Scenario, memory: MemoryBreakdown) -> np.ndarray:
     return gpu & (memory.host_bytes <= (host.memory_bytes if host else 0.0))
 
 
-def prepare(s: Scenario, c: Candidates, cal: Calibration) -> Prepared:
-    """The part of evaluate() that no timing knob touches (see Prepared)."""
+def prepare(s: Scenario, c: Candidates, cal: Calibration, memory: MemoryBreakdown | None = None) -> Prepared:
+    """The part of evaluate() that no timing knob touches (see Prepared); ``memory``: the candidates' memory when
+    the caller has it (candidate_memory of the same candidates for a scenario with the same model, accelerator and
+    training: it does not read the fabric)."""
     model, cluster, training = s.model, s.cluster, s.training
     seq = s.seq_len
     f64 = np.float64
     tp, pp, dp, cp, ep, etp, mb, vs = (getattr(c, n).astype(f64) for n in
                                        ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages"))
-    memory = candidate_memory(s, c)
+    memory = candidate_memory(s, c) if memory is None else memory
     n_moe_total = model.layers - model.moe.dense_layers if model.moe else 0
     topo = build_topology(cluster)
     strides = candidate_strides(c, {"tp": tp, "cp": cp, "dp": dp, "pp": pp})
@@ -561,13 +563,14 @@ def _scaled(prepared: Prepared, bases: dict[str, _LayerBase], variant_bases: dic
             {v: {k: base(b) for k, b in kinds.items()} for v, kinds in variant_bases.items()})
 
 
-def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | None = None, *,
-             comm_factors: dict[str, float] | None = None) -> StepArrays:
+def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | None = None,
+             memory: MemoryBreakdown | None = None, *, comm_factors: dict[str, float] | None = None) -> StepArrays:
     """Step time parts, memory and fit for every candidate in ``c`` (``prepared``: the same candidates' stage made
-    by prepare(), reused when its calibration differs from ``cal`` in timing knobs only). ``comm_factors``: each
-    axis's collectives slowed by contention (sim.fabric), before the overlap rules; None: none."""
+    by prepare(), reused when its calibration differs from ``cal`` in timing knobs only; ``memory``: see prepare).
+    ``comm_factors``: each axis's collectives slowed by contention (sim.fabric), before the overlap rules; None:
+    none."""
     if prepared is None or prepared.key != stage_key(cal) or prepared.candidates is not c:
-        prepared = prepare(s, c, cal)
+        prepared = prepare(s, c, cal, memory)
     model, cluster, training = s.model, s.cluster, s.training
     f64 = np.float64
     tp, pp, dp, cp, mb, vs = (getattr(c, n).astype(f64) for n in

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from ..perf.step import Prepared, StepArrays, candidate_memory, evaluate, memory
 from ..reliability.report import PLAN_RUNS, ReliabilityReport, reliability_report
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
+from ..workload.memory import MemoryBreakdown
 from ..workload.model_report import model_report
 from .claims import ClaimCheck, Computed, check_claims
 from .run_report import RunReport, SearchSummary, provenance
@@ -46,15 +47,30 @@ def _overshoot(s: Scenario, arrays: StepArrays) -> np.ndarray:
     return np.maximum(gpu, np.where(held > 0, held / (host.memory_bytes if host else 1e-9), 0.0))
 
 
-def evaluated_chunks(s: Scenario, space: Candidates, cal: Calibration
+@dataclass
+class SharedWork:
+    """What the search of one scenario can hand to the search of another that differs from it in the fabric alone
+    (a design search plans one cluster with several fabrics): the space, and every chunk's memory and offload
+    variants (neither the rules nor the memory model reads the fabric)."""
+
+    space: Candidates | None = None
+    memory: dict[tuple[int, int], MemoryBreakdown] = field(default_factory=dict)  # (chunk offset, variant offset)
+    variants: dict[tuple[int, int], Candidates] = field(default_factory=dict)  # the offload variants that fit
+
+
+def evaluated_chunks(s: Scenario, space: Candidates, cal: Calibration, shared: SharedWork | None = None
                      ) -> Iterator[tuple[int, Candidates, StepArrays]]:
     """The space timed in chunks of CHUNK candidates (bounds peak memory): (offset, chunk, its arrays). After each
     chunk, the configurations that do not fit come again with the offloads the scenario leaves to the search
-    (search.space.offload_variants), numbered after the space."""
+    (search.space.offload_variants), numbered after the space. ``shared``: memory and offload variants already
+    found for a scenario that differs from this one in the fabric only (used, and filled)."""
     extra = len(space)
+    memo = shared if shared is not None else SharedWork()
     for lo in range(0, len(space), CHUNK):
         chunk = space.take(np.arange(lo, min(lo + CHUNK, len(space))))
-        arrays = evaluate(s, chunk, cal)
+        arrays = evaluate(s, chunk, cal, memory=memo.memory.get((lo, -1)))
+        if shared is not None:  # kept for the next fabric (alone, a chunk's memory goes with the chunk)
+            shared.memory[(lo, -1)] = arrays.memory
         yield lo, chunk, arrays
         if s.cluster.accelerator.host is None:  # no host to offload to
             continue
@@ -67,10 +83,18 @@ def evaluated_chunks(s: Scenario, space: Candidates, cal: Calibration
         if variants is None:
             continue
         for vlo in range(0, len(variants), CHUNK):  # bounded memory: a chunk of variants at a time
-            part = variants.take(np.arange(vlo, min(vlo + CHUNK, len(variants))))
-            part = part.take(np.flatnonzero(memory_fits(s, candidate_memory(s, part))))
+            key = (lo, vlo)
+            part = memo.variants.get(key)
+            if part is None:
+                part = variants.take(np.arange(vlo, min(vlo + CHUNK, len(variants))))
+                part = part.take(np.flatnonzero(memory_fits(s, candidate_memory(s, part))))
+                if shared is not None:
+                    shared.variants[key] = part
             if len(part):
-                yield extra, part, evaluate(s, part, cal)
+                arrays = evaluate(s, part, cal, memory=memo.memory.get(key))
+                if shared is not None:
+                    shared.memory[key] = arrays.memory
+                yield extra, part, arrays
                 extra += len(part)
 
 
@@ -115,12 +139,15 @@ def _config_text(row: dict[str, Any]) -> str:
     return ", ".join(f"{names.get(k, k)} {v}" for k, v in row.items() if v is not None)
 
 
-def best_step(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True
-              ) -> tuple[StepReport, SearchSummary]:
+def best_step(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True,
+              shared: SharedWork | None = None) -> tuple[StepReport, SearchSummary]:
     """The fastest configuration of the scenario's space that fits (any, when ``require_fit`` is False), with the
-    interval its measured figures should lie in, and what the search looked at."""
+    interval its measured figures should lie in, and what the search looked at. ``shared``: the work of a search of
+    the same scenario with another fabric (see SharedWork), used and filled."""
     cal = s.calibrated(calibration)
-    space = enumerate_space(s)
+    if shared is not None and shared.space is None:
+        shared.space = enumerate_space(s)
+    space = shared.space if shared is not None and shared.space is not None else enumerate_space(s)
     given = _given(s)
     if len(space) == 0:
         n, gb = s.cluster.num_gpus, s.training.global_batch
@@ -134,7 +161,7 @@ def best_step(s: Scenario, calibration: Calibration | None = None, *, require_fi
     best: tuple[float, float, int, Candidates, StepArrays] | None = None  # time, memory, index in chunk
     fallback: tuple[float, Candidates, StepArrays, int] | None = None
     plain: float | None = None  # the fastest step that fits without offloading
-    for _, chunk, arrays in evaluated_chunks(s, space, cal):
+    for _, chunk, arrays in evaluated_chunks(s, space, cal, shared):
         i = best_index(arrays, require_fit=True)
         if i is not None:
             key = (float(arrays.step_time_s[i]), float(arrays.memory.total_bytes[i]))
@@ -164,7 +191,7 @@ def best_step(s: Scenario, calibration: Calibration | None = None, *, require_fi
                 f"would help", field="parallelism" if given else "cluster.accelerator")
         # Report the fastest configuration regardless of memory (validation of runs known to have run).
         best_any = None
-        for _, chunk, arrays in evaluated_chunks(s, space, cal):
+        for _, chunk, arrays in evaluated_chunks(s, space, cal, shared):
             i = best_index(arrays, require_fit=False)
             assert i is not None
             if best_any is None or arrays.step_time_s[i] < best_any[0]:

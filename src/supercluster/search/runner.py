@@ -4,6 +4,7 @@ written to DuckDB as it completes (resumable), then exported to Parquet beside i
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import multiprocessing
 import os
@@ -52,6 +53,15 @@ def parquet_path(out: Path) -> Path:
 def _open(out: Path, sweep: Sweep) -> Any:
     """The results file: a new one for this sweep, or the same sweep's to resume (another sweep's file is refused,
     never overwritten). A file already where the Parquet copy goes is refused too, unless this sweep wrote it."""
+    return open_results(out, name=sweep.name, digest=sweep.digest, columns=_columns(sweep),
+                        meta={"points": str(len(sweep.points)), "fields": json.dumps(sweep.fields)})
+
+
+def open_results(out: Path, *, name: str, digest: str, columns: dict[str, str], meta: dict[str, str],
+                 kind: str = "sweep") -> Any:
+    """A DuckDB results file (tables ``meta`` and ``results``) for the work ``digest`` names: a new one, or the same
+    work's to resume; another work's file (or any other file) is refused, never overwritten, as is a file where the
+    Parquet copy goes that this work did not write."""
     import duckdb
 
     check_output_file(out, field="--out")
@@ -61,7 +71,7 @@ def _open(out: Path, sweep: Sweep) -> Any:
                          "ending in .duckdb", field="--out")
     check_output_file(parquet, field="--out")
     existed = out.exists()
-    foreign = (f"{parquet} exists and was not written by this sweep: it is left as it is; move it or choose "
+    foreign = (f"{parquet} exists and was not written by this {kind}: it is left as it is; move it or choose "
                "another --out")
     if parquet.exists() and not existed:
         raise InputError(foreign, field="--out")
@@ -74,26 +84,38 @@ def _open(out: Path, sweep: Sweep) -> Any:
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if not {"meta", "results"} <= tables:
             con.close()
-            raise InputError(f"{out} exists and is not a sweep results file; choose another --out", field="--out")
-        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-        if meta.get("digest") != sweep.digest:
+            raise InputError(f"{out} exists and is not a {kind} results file; choose another --out", field="--out")
+        stored = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        if stored.get("digest") != digest:
             con.close()
-            raise InputError(f"{out} holds the results of another sweep ({meta.get('name')!r}, other points); "
-                             "resume that sweep with its own file, or choose another --out", field="--out")
-        if parquet.exists() and meta.get("complete") != "true":  # only a complete sweep wrote its copy
+            raise InputError(f"{out} holds the results of another {kind} ({stored.get('name')!r}, other points); "
+                             f"resume that {kind} with its own file, or choose another --out", field="--out")
+        if parquet.exists() and stored.get("complete") != "true":  # only a complete run wrote its copy
             con.close()
             raise InputError(foreign, field="--out")
         return con
-    cols = ", ".join(f"{_quote(k)} {t}" for k, t in _columns(sweep).items())
+    cols = ", ".join(f"{_quote(k)} {t}" for k, t in columns.items())
     con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     con.execute(f"CREATE TABLE results ({cols})")
     con.executemany("INSERT INTO meta VALUES (?, ?)", [
-        ("name", sweep.name), ("digest", sweep.digest), ("points", str(len(sweep.points))),
-        ("fields", json.dumps(sweep.fields)), ("complete", "false")])
+        ("name", name), ("digest", digest), *meta.items(), ("complete", "false")])
     return con
 
 
-def _stop_errors() -> tuple[type[BaseException], ...]:
+def finish_results(con: Any, out: Path, key: str) -> list[dict[str, Any]]:
+    """Mark a results file complete, write its Parquet copy beside it (ordered by ``key``), return its rows."""
+    con.execute("UPDATE meta SET value = 'true' WHERE key = 'complete'")
+    parquet = parquet_path(out)
+    tmp = parquet.with_name(parquet.name + ".partial")
+    target = str(tmp).replace("'", "''")
+    con.execute(f"COPY (SELECT * FROM results ORDER BY {_quote(key)}) TO '{target}' (FORMAT PARQUET)")
+    tmp.replace(parquet)
+    cur = con.execute(f"SELECT * FROM results ORDER BY {_quote(key)}")
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def stop_errors() -> tuple[type[BaseException], ...]:
     """A dead process-pool worker, and Ray's task and worker failures (when Ray is installed)."""
     try:
         from ray.exceptions import RayError
@@ -150,16 +172,13 @@ def _ray(sweep: Sweep, pending: list[int], workers: int, address: str | None) ->
             ray.shutdown()
 
 
-def run_sweep(sweep: Sweep, out: str | Path, *, backend: Backend = "local", workers: int | None = None,
-              address: str | None = None, progress: Progress | None = None) -> SweepRun:
-    """Plan every point of ``sweep`` not yet in ``out`` and record it; export Parquet when all are done."""
+def check_backend(backend: str, address: str | None) -> None:
+    """A known backend, and for Ray its package and head, checked before any file is created."""
     if backend not in ("local", "ray"):
         raise InputError(f"unknown backend {backend!r} (local, ray)", field="--backend")
     if address and backend != "ray":
         raise InputError("--address is for --backend ray", field="--address")
-    out = Path(out)
-    workers = max(1, workers or os.cpu_count() or 1)
-    if backend == "ray":  # fail on a missing package or an unreachable head before any file is created
+    if backend == "ray":
         try:
             import ray  # noqa: F401
         except ImportError:
@@ -167,6 +186,49 @@ def run_sweep(sweep: Sweep, out: str | Path, *, backend: Backend = "local", work
                              field="--backend") from None
         if address:
             check_ray_address(address)
+
+
+@contextlib.contextmanager
+def task_pool(backend: Backend, workers: int, address: str | None = None
+              ) -> Iterator[Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]]:
+    """A ``map(fn, argument tuples) -> results in order`` over a local process pool (in process for one worker) or
+    Ray, kept open across calls (a search submits its work in waves)."""
+    if backend == "ray":
+        import ray
+
+        started = not ray.is_initialized()
+        if started:
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+            if address:
+                ray.init(address=address, **kwargs)
+            else:
+                ray.init(num_cpus=workers, **kwargs)
+        def run(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
+            task = ray.remote(fn)
+            return list(ray.get([task.remote(*a) for a in args]))
+
+        try:
+            yield run
+        finally:
+            if started:
+                ray.shutdown()
+        return
+    if workers <= 1:
+        yield lambda fn, args: [fn(*a) for a in args]
+        return
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield lambda fn, args: list(pool.map(fn, *zip(*args, strict=True))) if args else []
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run_sweep(sweep: Sweep, out: str | Path, *, backend: Backend = "local", workers: int | None = None,
+              address: str | None = None, progress: Progress | None = None) -> SweepRun:
+    """Plan every point of ``sweep`` not yet in ``out`` and record it; export Parquet when all are done."""
+    out = Path(out)
+    workers = max(1, workers or os.cpu_count() or 1)
+    check_backend(backend, address)  # a missing package or an unreachable head: before any file is created
     start = time.perf_counter()
     con = _open(out, sweep)
     try:
@@ -185,19 +247,12 @@ def run_sweep(sweep: Sweep, out: str | Path, *, backend: Backend = "local", work
                 count += 1
                 if progress:
                     progress(count, len(sweep.points))
-        except _stop_errors() as exc:
+        except stop_errors() as exc:
             raise InterruptedRunError(
                 f"a worker stopped ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                 f"{count} of {len(sweep.points)} points are in {out}: run the same command to resume") from None
-        con.execute("UPDATE meta SET value = 'true' WHERE key = 'complete'")
+        table = finish_results(con, out, "point")
         parquet = parquet_path(out)
-        tmp = parquet.with_name(parquet.name + ".partial")
-        target = str(tmp).replace("'", "''")
-        con.execute(f"COPY (SELECT * FROM results ORDER BY point) TO '{target}' (FORMAT PARQUET)")
-        tmp.replace(parquet)
-        cur = con.execute("SELECT * FROM results ORDER BY point")
-        cols = [d[0] for d in cur.description]
-        table = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     finally:
         con.close()
     return SweepRun(file=str(out), parquet=str(parquet), points=len(sweep.points), computed=len(pending),

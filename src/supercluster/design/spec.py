@@ -1,0 +1,257 @@
+"""Design files: a workload, a space of clusters to build for it, and the constraints a design must meet.
+
+A design file names a base scenario (its model and training are the workload; every part the space does not name
+keeps the scenario's value or the catalog default) and the space, each option with the meaning it has in a
+scenario::
+
+    name: memphis-2024
+    scenario: ../scenarios/memphis.yaml      # a scenario file (relative to the design file) or an inline scenario
+    space:
+      accelerators:                          # a catalog accelerator on the base cluster, or {cluster: ...}
+        - H100-SXM5-80GB
+        - {cluster: colossus-2-gb200}        # a catalog cluster (or a mapping as a scenario's cluster)
+      num_gpus: [16384, 32768]               # a list, or {start: 8192, stop: 131072, step: 8192}
+      domains: [8]                           # scale-up domain sizes (default: each option's own)
+      fabrics: [spectrum-x, {base: quantum-2-ndr, tiers: 3, oversubscription: [1, 2]}]
+      facilities: [memphis-colossus]
+      storage: [{write_bandwidth_per_gpu_bytes_per_s: 78.1e+6, read_bandwidth_per_gpu_bytes_per_s: 156.3e+6}]
+    constraints:
+      budget_usd: 4.0e+9                     # capex of the parts in budget_parts (default: the total)
+      budget_parts: [gpus]
+      power_mw: 150                          # facility power at peak
+      water_m3_per_day: 5000
+      deadline_days: 120                     # time to train with failures (P50)
+
+Every option is checked alone on the base scenario when the file is read (a misspelt field, a wrong type, an
+unknown catalog name is one located line before any work); a combination that breaks a rule is a row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+
+from ..errors import InputError, SuperclusterError
+from ..spec.base import MAX_GPUS, Name, NonNegativeFloat, PositiveFloat, PositiveInt, Spec, Text
+from ..spec.load import build_scenario, read_data_file, validation_error_to_input_error
+from ..spec.scenario import Scenario
+
+MAX_DESIGNS = 1_000_000
+CAPEX_PARTS = ("gpus", "servers", "switches", "nics", "optics", "storage", "facility")
+CapexPart = Literal["gpus", "servers", "switches", "nics", "optics", "storage", "facility"]
+
+
+class GpuRange(Spec):
+    start: PositiveInt = Field(le=MAX_GPUS)
+    stop: PositiveInt = Field(le=MAX_GPUS)
+    step: PositiveInt
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GpuRange:
+        if self.stop < self.start:
+            raise ValueError(f"stop({self.stop}) is below start({self.start})")
+        return self
+
+    def values(self) -> list[int]:
+        return list(range(self.start, self.stop + 1, self.step))
+
+
+class ClusterOption(Spec):
+    """A cluster to build from: a catalog cluster name or a mapping as a scenario's ``cluster``, and (optionally)
+    the scale-up domain sizes it comes in."""
+
+    cluster: str | dict[str, Any]
+    domains: list[PositiveInt] | None = Field(default=None, min_length=1)
+
+
+def _kind(value: Any) -> str:
+    return "mapping" if isinstance(value, dict) else "plain"
+
+
+# A mapping is validated as the mapping form only (its errors located inside it), anything else as the plain form.
+Counts = Annotated[Annotated[list[PositiveInt], Tag("plain")] | Annotated[GpuRange, Tag("mapping")],
+                   Discriminator(_kind)]
+Option = Annotated[Annotated[str, Tag("plain")] | Annotated[ClusterOption, Tag("mapping")], Discriminator(_kind)]
+
+
+class Space(Spec):
+    accelerators: list[Option] = Field(min_length=1)
+    num_gpus: Counts
+    domains: list[PositiveInt] | None = Field(default=None, min_length=1)
+    fabrics: list[str | dict[str, Any]] | None = Field(default=None, min_length=1)
+    facilities: list[str | dict[str, Any]] | None = Field(default=None, min_length=1)
+    storage: list[dict[str, Any]] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _counts(self) -> Space:
+        counts = self.num_gpus.values() if isinstance(self.num_gpus, GpuRange) else self.num_gpus
+        if not counts:
+            raise ValueError("num_gpus: an empty list")
+        for n in counts:
+            if n > MAX_GPUS:
+                raise ValueError(f"num_gpus: {n:,} is more than {MAX_GPUS:,}")
+        return self
+
+
+class Constraints(Spec):
+    budget_usd: PositiveFloat | None = Field(default=None, description="capex of budget_parts, USD")
+    budget_parts: list[CapexPart] | None = Field(default=None, min_length=1,
+                                                 description="the capex parts the budget pays for (default: all)")
+    power_mw: PositiveFloat | None = Field(default=None, description="facility power at peak, MW")
+    water_m3_per_day: NonNegativeFloat | None = Field(default=None, description="site water at the training "
+                                                      "average power, m3 per day")
+    deadline_days: PositiveFloat | None = Field(default=None, description="time to train with failures (P50), days")
+
+
+class DesignSpec(Spec):
+    name: Name = "design"
+    description: Text | None = None
+    scenario: str | dict[str, Any]
+    space: Space
+    constraints: Constraints = Field(default_factory=Constraints)
+
+
+class DesignPoint(BaseModel):
+    """One design: indices into the space's option lists and its GPU count."""
+
+    model_config = ConfigDict(frozen=True)
+
+    option: int
+    domain: int  # scale-up domain GPUs
+    num_gpus: int
+    fabric: int
+    facility: int
+    storage: int
+
+
+class Design(BaseModel):
+    """A loaded design file: the base scenario (as a dict), the options of every axis and the designs in order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    file: str
+    base: dict[str, Any]
+    base_dir: str
+    options: list[dict[str, Any]]  # cluster mappings (as a scenario's cluster), one per accelerator option
+    option_domains: list[list[int]]
+    counts: list[int]
+    fabrics: list[Any]  # None: the option's own fabric
+    facilities: list[Any]  # None: the scenario's facility
+    storage: list[Any]  # None: the option's own storage
+    constraints: Constraints
+
+    @property
+    def points(self) -> list[DesignPoint]:
+        """Every design, the accelerator option outermost, then domain, count, fabric, facility, storage."""
+        out = []
+        for o, domains in enumerate(self.option_domains):
+            for d, n, f, fa, st in itertools.product(domains, self.counts, range(len(self.fabrics)),
+                                                     range(len(self.facilities)), range(len(self.storage))):
+                out.append(DesignPoint(option=o, domain=d, num_gpus=n, fabric=f, facility=fa, storage=st))
+        return out
+
+    @property
+    def size(self) -> int:
+        return sum(len(d) for d in self.option_domains) * len(self.counts) * len(self.fabrics) * \
+            len(self.facilities) * len(self.storage)
+
+    @property
+    def digest(self) -> str:
+        """Identity of the design's work, to refuse resuming into another design's results file."""
+        text = json.dumps({"base": self.base, "options": self.options, "domains": self.option_domains,
+                           "counts": self.counts, "fabrics": self.fabrics, "facilities": self.facilities,
+                           "storage": self.storage, "constraints": self.constraints.model_dump()},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _try(base: dict[str, Any], base_dir: Path, base_file: str, file: str, field: str, part: dict[str, Any]
+         ) -> Scenario:
+    """The base scenario with ``part`` laid over it (fields and types only): a bad option is located at ``field``."""
+    try:
+        return build_scenario({**base, **part}, file=base_file, base_dir=base_dir, check_rules=False)
+    except SuperclusterError as exc:
+        where = getattr(exc, "field", None)
+        message = getattr(exc, "message", str(exc))
+        raise InputError(f"{where + ': ' if where else ''}{message}", file=file, field=field) from None
+
+
+def load_design(path: str | Path) -> Design:
+    """Read a design file and check every option against the base scenario; nothing is planned yet."""
+    p = Path(path)
+    file = str(path)
+    raw = read_data_file(p)
+    try:
+        spec = DesignSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_error_to_input_error(exc, file=file) from None
+    if isinstance(spec.scenario, str):
+        scenario_path = p.parent / spec.scenario
+        if not scenario_path.is_file():
+            raise InputError(f"no scenario file {str(scenario_path)!r}", file=file, field="scenario")
+        base = read_data_file(scenario_path)
+        base_dir, base_file = scenario_path.parent, str(scenario_path)
+    else:
+        base, base_dir, base_file = dict(spec.scenario), p.parent, file
+    base = {k: v for k, v in base.items() if k != "claims"}  # a base cluster's claims say nothing of a design
+    s0 = _try(base, base_dir, base_file, file, "scenario", {})
+    space = spec.space
+    options: list[dict[str, Any]] = []
+    domains: list[list[int]] = []
+    for i, opt in enumerate(space.accelerators):
+        field = f"space.accelerators.{i}"
+        if isinstance(opt, str):
+            cluster: Any = {"base": base["cluster"], "accelerator": opt} if isinstance(base["cluster"], str) else \
+                {**base["cluster"], "accelerator": opt}
+            s = _try(base, base_dir, base_file, file, field, {"cluster": cluster})
+            if s.cluster.accelerator.name != s0.cluster.accelerator.name:  # the part's own reference server
+                cluster = {**cluster, "host_power": None}
+            own = None
+        else:
+            cluster, own = opt.cluster, opt.domains
+            s = _try(base, base_dir, base_file, file, f"{field}.cluster", {"cluster": cluster})
+        options.append(cluster if isinstance(cluster, dict) else {"base": cluster})
+        doms = own or space.domains or [s.cluster.domain_gpus]
+        for d in doms:
+            gpn = s.cluster.gpus_per_node
+            if d < gpn and gpn % d:
+                raise InputError(f"a scale-up domain of {d} GPUs must divide the option's {gpn} GPUs per node",
+                                 file=file, field=f"{field}.domains" if own else "space.domains")
+        domains.append(list(dict.fromkeys(doms)))
+    counts = space.num_gpus.values() if isinstance(space.num_gpus, GpuRange) else list(dict.fromkeys(space.num_gpus))
+    fabrics: list[Any] = list(space.fabrics) if space.fabrics else [None]
+    for i, fab in enumerate(fabrics):
+        if fab is not None:
+            cluster = options[0]
+            _try(base, base_dir, base_file, file, f"space.fabrics.{i}", {"cluster": {**cluster, "fabric": fab}})
+    facilities: list[Any] = list(space.facilities) if space.facilities else [base.get("facility")]
+    for i, fac in enumerate(facilities):
+        s = _try(base, base_dir, base_file, file, f"space.facilities.{i}", {"facility": fac})
+        if s.facility is None:
+            raise InputError("a design needs a facility (its capex, power and water): name one in the scenario "
+                             "or in space.facilities", file=file, field="space.facilities")
+    storage: list[Any] = list(space.storage) if space.storage else [None]
+    for i, st in enumerate(storage):
+        if st is not None:
+            _try(base, base_dir, base_file, file, f"space.storage.{i}", {"cluster": {**options[0], "storage": st}})
+    design = Design(name=spec.name, file=file, base=base, base_dir=str(base_dir), options=options,
+                    option_domains=domains, counts=counts, fabrics=fabrics, facilities=facilities, storage=storage,
+                    constraints=spec.constraints)
+    if design.size > MAX_DESIGNS:
+        raise InputError(f"the space has {design.size:,} designs, more than {MAX_DESIGNS:,}", file=file,
+                         field="space")
+    return design
+
+
+def budget_capex(capex_usd: dict[str, float], parts: Sequence[str] | None) -> float:
+    """The capex a budget pays for: the named parts (all but the total, by default)."""
+    names = parts or list(CAPEX_PARTS)
+    return math.fsum(capex_usd.get(k, 0.0) for k in names)
