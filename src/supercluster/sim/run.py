@@ -218,6 +218,8 @@ def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *,
     assert arrays.ops is not None
     costs = iteration_costs(s, par, arrays.ops, extra_layers_first=extra_layers_first)
     work = [sum(ch.fwd_s + ch.bwd_s + ch.recompute_s for ch in stage) for stage in costs.chunks]
+    if costs.schedule == "dualpipe":  # rank r runs stage r and stage pp - 1 - r
+        work = [work[r] + work[costs.pp - 1 - r] for r in range(costs.pp)]
     times, events, first = [], 0, None
     engine_start = time.perf_counter()
     for it in range(iterations):
