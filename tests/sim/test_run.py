@@ -173,3 +173,14 @@ def test_dualpipe_on_deepseek_v3(plans) -> None:
         assert r.step_time_s == pytest.approx(analytic - overcharge, rel=TOLERANCE)
         assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s, rel=1e-9)
         assert min(r.breakdown.values()) >= -1e-9
+
+
+def test_dualpipe_simulates_the_replica_slowest_over_its_ranks_two_stages(plans) -> None:
+    """Under DualPipe rank 0 runs the light first stage and the LM head's last one: a straggler there (60% speed)
+    slows the step more than one at 75% on rank 3, and with both the simulated replica is the former's."""
+    s, cal, par = plans["deepseek-v3-2048-h800"]
+    head = parse_straggler("gpu=0:0.6", s)  # rank 0, replica 0 (layout tp-cp-ep-dp-pp)
+    other = parse_straggler(f"gpu={3 * par['dp'] + 5}:0.75", s)  # rank 3, replica 5
+    alone = simulate(s, cal, par, stragglers=(head,)).report.step_time_s
+    assert alone > simulate(s, cal, par, stragglers=(other,)).report.step_time_s
+    assert simulate(s, cal, par, stragglers=(head, other)).report.step_time_s == pytest.approx(alone, rel=1e-9)
