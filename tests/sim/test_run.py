@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from supercluster.errors import InputError
+from supercluster.perf.step import evaluate
 from supercluster.search.plan import best_step
 from supercluster.search.space import enumerate_space
-from supercluster.sim.run import simulate
+from supercluster.sim.engine import Streams
+from supercluster.sim.graph import IterationCosts, build_graph
+from supercluster.sim.run import candidate_from_parallelism, iteration_costs, simulate
 from supercluster.sim.trace import trace_events
 from supercluster.sim.variability import parse_straggler
 from supercluster.spec import load_scenario
+from supercluster.spec.training import SCHEDULES
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "src" / "supercluster" / "scenarios"
 SHIPPED = ["memphis", "llama3-405b-16k", "deepseek-v3-2048-h800", "gpt4-on-25k-a100", "million-gpu"]
 TOLERANCE = 0.05
-# DeepSeek-V3 runs DualPipe, which the simulator does not execute yet (sim.run.SIMULATED_SCHEDULES): its 1F1B
-NOT_SIMULATED = {"deepseek-v3-2048-h800": ["parallelism.schedule=1f1b"]}
+# DeepSeek-V3 runs DualPipe on uneven stages (61 layers, the LM head on the last): the analytic model charges every
+# micro-batch at its busiest stage, the execution at its busiest rank's two stages (test_dualpipe_on_deepseek_v3)
+DUALPIPE_UNEVEN = {"deepseek-v3-2048-h800"}
 
 
 @pytest.fixture(scope="module")
 def plans() -> dict:
     out = {}
     for name in SHIPPED:
-        s = load_scenario(str(SCENARIOS / f"{name}.yaml"), NOT_SIMULATED.get(name, []))
+        s = load_scenario(str(SCENARIOS / f"{name}.yaml"), [])
         cal = s.calibrated(None)
         out[name] = (s, cal, best_step(s, cal)[0].parallelism)
     return out
@@ -38,7 +44,8 @@ def test_plan_configuration_agrees_with_the_analytic_model(plans, name: str) -> 
     the simulated parts add up to the simulated step."""
     s, cal, par = plans[name]
     r = simulate(s, cal, par).report
-    assert abs(r.rel_difference) <= TOLERANCE, (r.step_time_s, r.analytic_step_time_s)
+    if name not in DUALPIPE_UNEVEN:
+        assert abs(r.rel_difference) <= TOLERANCE, (r.step_time_s, r.analytic_step_time_s)
     assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s, rel=1e-9)
     assert min(r.breakdown.values()) >= -1e-9
 
@@ -48,8 +55,8 @@ def test_random_configurations_agree() -> None:
     fast, the simulated step is within 5% of the analytic one."""
     rng = np.random.default_rng(15)
     checked = 0
-    for name in ("llama3-405b-16k", "deepseek-v3-2048-h800", "memphis"):
-        s = load_scenario(str(SCENARIOS / f"{name}.yaml"), NOT_SIMULATED.get(name, []))
+    for name in ("llama3-405b-16k", "gpt4-on-25k-a100", "memphis"):
+        s = load_scenario(str(SCENARIOS / f"{name}.yaml"), [])
         cal = s.calibrated(None)
         space = enumerate_space(s)
         m = s.training.global_batch // (space.dp * space.micro_batch)
@@ -115,7 +122,65 @@ def test_bad_stragglers_are_located(plans, text: str, fragment: str) -> None:
     assert fragment in str(exc.value)
 
 
-def test_a_schedule_the_simulator_does_not_run_is_refused(plans) -> None:
+@pytest.mark.parametrize("name", ["llama3-405b-16k", "gpt4-on-25k-a100"])
+def test_random_zb_h1_configurations_agree(name: str) -> None:
+    """ZB-H1 configurations (the pytorch framework runs it) with at least as many micro-batches as stages, drawn at
+    random: the executed schedule is within 5% of the analytic step. (With fewer, the closed form's t_crit guard
+    charges the weight-gradient passes the execution takes off the critical path: test_graph.)"""
+    s = load_scenario(str(SCENARIOS / f"{name}.yaml"), ["training.framework=pytorch"])
+    cal = s.calibrated(None)
+    space = enumerate_space(s)
+    m = s.training.global_batch // (space.dp * space.micro_batch)
+    rows = np.flatnonzero((space.schedule == SCHEDULES.index("zb-h1")) & (m >= space.pp) & (m * space.pp <= 1500))
+    for i in np.random.default_rng(15).choice(rows, size=min(10, len(rows)), replace=False):
+        r = simulate(s, cal, space.row(int(i))).report
+        assert r.parallelism["schedule"] == "zb-h1"
+        assert abs(r.rel_difference) <= TOLERANCE, (name, space.row(int(i)), r.rel_difference)
+        assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s, rel=1e-9)
+
+
+def _busiest_rank_pair_s(costs: IterationCosts) -> float:
+    """Under DualPipe rank r runs stage r for one direction and stage pp - 1 - r for the other: its work per
+    micro-batch is their mean, the busiest rank's the most."""
+    def work(st: int) -> float:
+        ch = costs.chunks[st][0]
+        return ch.fwd_s + ch.bwd_s + ch.recompute_s + sum(ch.comm_fwd_s[a] + ch.comm_bwd_s[a] for a in ("tp", "cp"))
+    return max((work(r) + work(costs.pp - 1 - r)) / 2.0 for r in range(costs.pp))
+
+
+def test_dualpipe_on_deepseek_v3(plans) -> None:
+    """DeepSeek-V3's DualPipe, plan's configuration and others of its space: with every rank given the busiest stage
+    (the analytic model's assumption) the execution is within 1% of the analytic step; on the real uneven stages it
+    is more than 5% below it, by what that assumption overcharges the steady state, m * (t_pair - the busiest
+    rank's mean of its two stages), to within 5% of the step (the rest: the bubble, charged at the busiest stage
+    too)."""
     s, cal, par = plans["deepseek-v3-2048-h800"]
-    with pytest.raises(InputError, match="parallelism.schedule"):
-        simulate(s, cal, {**par, "schedule": "dualpipe"})
+    space = enumerate_space(s)
+    rows = [par] + [space.row(int(i)) for i in np.random.default_rng(3).choice(len(space), size=3, replace=False)]
+    for row in rows:
+        assert row["schedule"] == "dualpipe"
+        arrays = evaluate(s, candidate_from_parallelism(row), cal)
+        assert arrays.ops is not None
+        costs = iteration_costs(s, row, arrays.ops)
+        busiest = max(range(costs.pp), key=lambda st: costs.chunks[st][0].fwd_s + costs.chunks[st][0].bwd_s)
+        equal = dataclasses.replace(costs, chunks=tuple(costs.chunks[busiest] for _ in range(costs.pp)))
+        end = Streams(build_graph(equal, [[1.0] * costs.pp], [0]).tasks, 4 * costs.pp).run()
+        analytic = float(arrays.step_time_s[0])
+        assert end == pytest.approx(analytic, rel=0.01)
+        r = simulate(s, cal, row).report
+        overcharge = costs.m * (float(arrays.microbatch_s[0]) - _busiest_rank_pair_s(costs))
+        assert r.rel_difference < -TOLERANCE
+        assert r.step_time_s == pytest.approx(analytic - overcharge, rel=TOLERANCE)
+        assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s, rel=1e-9)
+        assert min(r.breakdown.values()) >= -1e-9
+
+
+def test_dualpipe_simulates_the_replica_slowest_over_its_ranks_two_stages(plans) -> None:
+    """Under DualPipe rank 0 runs the light first stage and the LM head's last one: a straggler there (60% speed)
+    slows the step more than one at 75% on rank 3, and with both the simulated replica is the former's."""
+    s, cal, par = plans["deepseek-v3-2048-h800"]
+    head = parse_straggler("gpu=0:0.6", s)  # rank 0, replica 0 (layout tp-cp-ep-dp-pp)
+    other = parse_straggler(f"gpu={3 * par['dp'] + 5}:0.75", s)  # rank 3, replica 5
+    alone = simulate(s, cal, par, stragglers=(head,)).report.step_time_s
+    assert alone > simulate(s, cal, par, stragglers=(other,)).report.step_time_s
+    assert simulate(s, cal, par, stragglers=(head, other)).report.step_time_s == pytest.approx(alone, rel=1e-9)

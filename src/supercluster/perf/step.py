@@ -153,9 +153,12 @@ class OpCosts:
     their model-wide shares; communication entries are what the overlap rules leave exposed (seconds)."""
 
     microbatches: np.ndarray
-    layer: dict[str, dict[str, np.ndarray]]  # kind -> fwd, bwd, recompute, tp, cp, ep (one layer, one micro-batch)
+    # kind -> fwd, bwd, recompute, tp, cp, ep (one layer, one micro-batch), and what ZB-H1 and DualPipe take apart:
+    # wgrad (of bwd, the weight-gradient GEMMs) and ep_raw (the expert all-to-all with nothing hidden)
+    layer: dict[str, dict[str, np.ndarray]]
     head_fwd_s: np.ndarray
     head_bwd_s: np.ndarray
+    head_wgrad_s: np.ndarray  # of head_bwd_s, the weight-gradient GEMMs
     pp_send_s: np.ndarray  # one stage-to-stage send/recv
     zero_stage: np.ndarray  # the effective ZeRO stage (under a pipeline 2 and 3 run as 1)
     dp_hide: float  # share of the backward (forward) that hides the gradient (parameter) buckets
@@ -658,7 +661,8 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # ZB-H1 and DualPipe defer the weight-gradient GEMMs (the head's backward is all GEMMs); DualPipe runs one
     # micro-batch's forward with another's backward, each one's all-to-all and sends under the other's compute
     # (perf.pipeline), with no global overlap knob: t_mb is then that pair, t_alone a micro-batch run alone
-    t_w = per_stage("wgrad") + WGRAD_SHARE_OF_BACKWARD * head_b
+    head_wgrad = WGRAD_SHARE_OF_BACKWARD * head_b
+    t_w = per_stage("wgrad") + head_wgrad
     t_alone, fwd_alone = t_mb, np.zeros_like(t_mb)
     ep_part, pp_part = m * ep_mb, m * pp_mb
     dual = c.schedule == DUALPIPE
@@ -734,8 +738,9 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     if dual.any():
         forward = np.where(dual, fwd_alone, forward)
     ops = OpCosts(
-        microbatches=m, layer={kind: {a: mixed(kind, a, model_window_share) for a in layer_parts} for kind in times},
-        head_fwd_s=head_f, head_bwd_s=head_b, pp_send_s=prepared.pp_time, zero_stage=zero_eff, dp_hide=hide,
+        microbatches=m, layer={kind: {a: mixed(kind, a, model_window_share) for a in (*layer_parts, "wgrad", "ep_raw")}
+                               for kind in times},
+        head_fwd_s=head_f, head_bwd_s=head_b, head_wgrad_s=head_wgrad, pp_send_s=prepared.pp_time, zero_stage=zero_eff, dp_hide=hide,
         fsdp_prefetch=cal.fsdp_prefetch_overlap, zero3_by_layer=software.zero3_gather == "layer",
         recompute_fraction=rfrac, replicas=tuple(replica_ops), optimizer_s=optimizer, offload_s=offload)
     return StepArrays(parts=parts, memory=memory, fits=memory_fits(s, memory), microbatches=m,

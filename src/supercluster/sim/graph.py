@@ -5,9 +5,18 @@ expert-parallel collectives, as much of them as the framework leaves exposed und
 compute waits for them), pp (stage-to-stage sends: the sender waits, as Megatron-LM's blocking p2p does, and the
 receiver's op depends on the send) and dp (data-parallel collectives).
 
-The order a stage issues its forwards and backwards is perf.schedule's (1F1B, or interleaved with v chunks, with
-fewer micro-batches than stages too): one source for each schedule. A schedule that splits work further adds an op
-kind here and its order there (ZB-H1's weight-gradient op would be a third kind after "backward").
+The order a stage issues its forwards and backwards is perf.schedule's stage_ops (1F1B, or interleaved with v
+chunks, with fewer micro-batches than stages too; ZB-H1; DualPipe): one source for each schedule. ZB-H1 and DualPipe
+split a backward into its input-gradient pass (``backward_input``: the recompute, the backward less its
+weight-gradient GEMMs and the backward's collectives and send, which the previous stage waits for) and its
+weight-gradient pass (``backward_weight``: the GEMMs alone, no communication, run where the order puts it); the
+data-parallel gradients are released by the pass that produces them (the whole backward, or the weight-gradient
+one). DualPipe (direction 1: micro-batches entering at the last stage) runs on rank r the model's stage r for
+direction 0 and stage pp - 1 - r for direction 1 (the second copy of the weights costs no time); its overlapped
+pairs run one micro-batch's forward and another's backward on the compute stream (with the exposed tensor- and
+context-parallel collectives) while the comm stream carries both chunks' expert all-to-alls, unhidden by any
+overlap knob, and their pipeline sends; the pair ends when both streams have, so what the compute does not cover
+is exposed by the execution. A chunk DualPipe does not pair runs as in 1F1B, its all-to-all unhidden.
 
 Layers: L layers over pp stages, the last L mod pp stages holding ceil(L/pp) and the rest floor(L/pp) (sim.run;
 the first ones on request); a stage's layers over its v chunks, the first ones one larger; model chunk c of stage s is the (c * pp + s)-th block of consecutive
@@ -24,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..perf.schedule import Schedule, stage_ops
+from ..perf.schedule import Schedule, StageOp, stage_ops
 from .engine import Task
 
 STREAMS = ("compute", "comm", "pp", "dp")
@@ -41,6 +50,7 @@ class StageCosts:
     comm_fwd_s: dict[str, float]  # exposed tp / cp / ep collectives of the forward
     comm_bwd_s: dict[str, float]
     layers: int
+    wgrad_s: float = 0.0  # of bwd_s, the weight-gradient GEMMs (ZB-H1 and DualPipe run them apart)
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,7 @@ class IterationCosts:
     tensor_layer_s: float
     optimizer_s: float
     offload_s: float
+    schedule: Schedule = "1f1b"  # 1F1B and interleaved alike (by v), ZB-H1, DualPipe
 
 
 @dataclass
@@ -74,6 +85,9 @@ class Graph:
     # per (replica, stage): (chain task, dp task) pairs where the stage's chain waited on data-parallel work
     joins: dict[tuple[int, int], list[tuple[int, int]]] = field(default_factory=dict)
     finals: dict[tuple[int, int], int] = field(default_factory=dict)  # the last task before the optimizer
+    # per (replica, stage): DualPipe pairs as (compute chain's last task, comm stream's last task, the all-to-all's
+    # share of that comm): the comm's overrun of the chain is the pair's exposed communication
+    hidden: dict[tuple[int, int], list[tuple[int, int, float]]] = field(default_factory=dict)
 
     def add(self, name: str, stream: int, duration_s: float, deps: list[int], kind: str) -> int:
         self.tasks.append(Task(name=name, stream=stream, duration_s=duration_s, deps=[d for d in deps if d >= 0]))
@@ -92,18 +106,20 @@ def build_graph(costs: IterationCosts, slowdown: list[list[float]], replica_labe
             for name in STREAMS:
                 sid[(r, s, name)] = len(g.streams)
                 g.streams.append((replica_labels[r], s, name))
-    schedule: Schedule = "interleaved" if v > 1 else "1f1b"
-    orders = [[(o.kind, o.phase, o.microbatch, o.chunk) for o in stage_ops(schedule, s, m, pp, v)]
-              for s in range(pp)]
-    last_op: dict[tuple[int, str, int], int] = {}  # (stage, kind, chunk) -> index of its last micro-batch's op
-    first_op: dict[tuple[int, str, int], int] = {}
-    for s, ops in enumerate(orders):
-        for k, (kind, _, _, c) in enumerate(ops):
-            last_op[(s, kind, c)] = k
-            first_op.setdefault((s, kind, c), k)
+    schedule: Schedule = costs.schedule if costs.schedule in ("zb-h1", "dualpipe") else \
+        "interleaved" if v > 1 else "1f1b"
+    orders = [stage_ops(schedule, s, m, pp, v) for s in range(pp)]
+    marks: dict[tuple[str, int, int, int], int] = {}  # ("first", stage, chunk, direction): its first forward's
+    for s, ops in enumerate(orders):  # index, ("last", ...): its last weight-gradient producer's
+        for k, op in enumerate(ops):
+            for x in _parts(op):
+                if x.kind == "forward":
+                    marks.setdefault(("first", s, x.chunk, x.direction), k)
+                elif x.kind in GRADIENT_KINDS:
+                    marks[("last", s, x.chunk, x.direction)] = k
     tail = {(r, s): -1 for r in range(n_rep) for s in range(pp)}
     dp_last = dict(tail)  # the last data-parallel task of each replica's stage
-    send: dict[tuple[int, str, int, int, int], int] = {}  # (replica, kind, stage, mb, chunk) -> its send task
+    send: dict[tuple[int, str, int, int, int, int], int] = {}  # (replica, kind, stage, mb, chunk, dir) -> its send
     pos = [0] * pp
     # Issue ops across stages in an order that respects the dependencies (dependencies only on earlier tasks)
     total = sum(len(o) for o in orders)
@@ -112,12 +128,12 @@ def build_graph(costs: IterationCosts, slowdown: list[list[float]], replica_labe
         progressed = False
         for s in range(pp):
             while pos[s] < len(orders[s]):
-                kind, _, j, c = orders[s][pos[s]]
-                dep = _input(kind, s, j, c, pp, v)
-                if dep is not None and (0, *dep) not in send:
+                op = orders[s][pos[s]]
+                inputs = [d for x in _parts(op) if (d := _input(x, s, pp, v)) is not None]
+                if any((0, *d) not in send for d in inputs):
                     break
-                sync = [_op(g, costs, sid, r, s, kind, j, c, pos[s], slowdown[r][s], tail, send, dep, last_op,
-                            first_op, dp_last) for r in range(n_rep)]
+                sync = [_op(g, costs, sid, r, s, op, pos[s], slowdown[r][s], tail, send, inputs, marks, dp_last)
+                        for r in range(n_rep)]
                 for i in range(len(sync[0])):  # a collective starts when every replica has reached it
                     for q in range(n_rep):
                         g.tasks[sync[q][i][0]].deps.extend(sync[p][i][1] for p in range(n_rep)
@@ -126,7 +142,7 @@ def build_graph(costs: IterationCosts, slowdown: list[list[float]], replica_labe
                 issued += 1
                 progressed = True
         if not progressed:
-            raise RuntimeError(f"schedule stalled (pp {pp}, v {v}, m {m})")
+            raise RuntimeError(f"schedule stalled ({schedule}, pp {pp}, v {v}, m {m})")
     for r in range(n_rep):
         for s in range(pp):
             last = dp_last[(r, s)]
@@ -140,45 +156,89 @@ def build_graph(costs: IterationCosts, slowdown: list[list[float]], replica_labe
     return g
 
 
-def _input(kind: str, s: int, j: int, c: int, pp: int, v: int) -> tuple[str, int, int, int] | None:
-    """The send an op waits for (kind, stage, micro-batch, chunk), None: none (perf.schedule's dependencies)."""
-    if kind == "forward":
-        return ("forward", s - 1, j, c) if s > 0 else ("forward", pp - 1, j, c - 1) if c > 0 else None
-    if s < pp - 1:
-        return ("backward", s + 1, j, c)
-    return ("backward", 0, j, c + 1) if c < v - 1 else None
+GRADIENT_KINDS = ("backward", "backward_weight")  # the passes that produce weight gradients
+LETTERS = {"forward": "F", "backward": "B", "backward_input": "B", "backward_weight": "W"}
+SendKey = tuple[str, int, int, int, int]  # ("forward" | "grad", stage, micro-batch, chunk, direction)
 
 
-def _op(g: Graph, costs: IterationCosts, sid: dict[tuple[int, int, str], int], r: int, s: int, kind: str, j: int,
-        c: int, k: int, slow: float, tail: dict[tuple[int, int], int],
-        send: dict[tuple[int, str, int, int, int], int], dep: tuple[str, int, int, int] | None,
-        last_op: dict[tuple[int, str, int], int], first_op: dict[tuple[int, str, int], int],
+def _parts(op: StageOp) -> list[StageOp]:
+    """The ops one entry of a stage's order runs: itself, or a DualPipe pair's backward and forward."""
+    return [op] if op.overlaps is None else [op.overlaps, op]
+
+
+def _input(op: StageOp, s: int, pp: int, v: int) -> SendKey | None:
+    """The send ``op`` waits for, None: none (perf.schedule's dependencies; a weight-gradient pass and a last
+    stage's backward wait for their own stage's earlier op, which the stage's order already puts first)."""
+    j, c, d = op.microbatch, op.chunk, op.direction
+    step, first, last = (1, 0, pp - 1) if d == 0 else (-1, pp - 1, 0)
+    if op.kind == "forward":
+        if s != first:
+            return ("forward", s - step, j, c, d)
+        return ("forward", last, j, c - 1, d) if c > 0 else None
+    if op.kind == "backward_weight":
+        return None
+    if s != last:
+        return ("grad", s + step, j, c, d)
+    return ("grad", first, j, c + 1, d) if c < v - 1 else None
+
+
+def _sends(op: StageOp, s: int, pp: int, v: int) -> bool:
+    """Whether ``op`` sends to another stage (the last forward chunk and the first backward chunk do not)."""
+    first, last = (0, pp - 1) if op.direction == 0 else (pp - 1, 0)
+    if op.kind == "forward":
+        return not (s == last and op.chunk == v - 1)
+    return op.kind != "backward_weight" and not (s == first and op.chunk == 0)
+
+
+def _chunk(costs: IterationCosts, s: int, op: StageOp) -> StageCosts:
+    """The costs of the model chunk ``op`` runs on rank ``s`` (DualPipe's direction 1: the model's stage pp-1-s)."""
+    return costs.chunks[s if op.direction == 0 else costs.pp - 1 - s][op.chunk]
+
+
+def _op(g: Graph, costs: IterationCosts, sid: dict[tuple[int, int, str], int], r: int, s: int, op: StageOp,
+        k: int, slow: float, tail: dict[tuple[int, int], int], send: dict[tuple[int, str, int, int, int, int], int],
+        inputs: list[SendKey], marks: dict[tuple[str, int, int, int], int],
         dp_last: dict[tuple[int, int], int]) -> list[tuple[int, int]]:
-    """Issue one op of one replica's stage; the (data-parallel task, the task it waits for) pairs it made."""
+    """Issue one op (or DualPipe pair) of one replica's stage; the (data-parallel task, the task it waits for)
+    pairs it made."""
     pp, v, zero = costs.pp, costs.v, costs.zero_stage
+    chunks = v * (2 if costs.schedule == "dualpipe" else 1)  # weight chunks a stage holds
     sync: list[tuple[int, int]] = []
-    ch = costs.chunks[s][c]
-    label = f"mb{j} chunk{c} stage{s}"
     compute, comm, pps, dps = (sid[(r, s, n)] for n in STREAMS)
     prev = tail[(r, s)]
-    deps = [prev] + ([send[(r, *dep)]] if dep is not None else [])
+    deps = [prev] + [send[(r, *d)] for d in inputs]
+    if op.overlaps is not None:
+        end = _pair(g, costs, compute, comm, r, s, op, slow, deps)
+        for x in _parts(op):
+            send[(r, "forward" if x.kind == "forward" else "grad", s, x.microbatch, x.chunk, x.direction)] = end
+        b = op.overlaps
+        if marks.get(("last", s, b.chunk, b.direction)) == k and zero <= 1 and costs.grad_s > 0.0:
+            last = g.add(f"reduce after mb{b.microbatch} stage{s}", dps, costs.grad_s / chunks, [end], "dp")
+            sync.append((last, end))
+            dp_last[(r, s)] = last
+        tail[(r, s)] = end
+        return sync
+    kind, j, c = op.kind, op.microbatch, op.chunk
+    ch = _chunk(costs, s, op)
+    label = f"mb{j} chunk{c} stage{s}" + (f" dir{op.direction}" if costs.schedule == "dualpipe" else "")
     fwd = kind == "forward"
-    if not fwd and ch.recompute_s > 0.0:
+    if kind in ("backward", "backward_input") and ch.recompute_s > 0.0:
         deps = [g.add(f"R {label}", compute, ch.recompute_s * slow, deps, "recompute")]
-    work_s = (ch.fwd_s if fwd else ch.bwd_s) * slow
-    letter = "F" if fwd else "B"
+    work_s = slow * {"forward": ch.fwd_s, "backward": ch.bwd_s, "backward_input": ch.bwd_s - ch.wgrad_s,
+                     "backward_weight": ch.wgrad_s}[kind]
+    letter = LETTERS[kind]
     # data-parallel work this op carries: (seconds, share of the op's compute hiding it, before the op or after)
     dp_s, hide, pre, pieces = 0.0, 0.0, False, 1
-    if fwd and zero in (1, 2) and k == first_op[(s, kind, c)] and costs.gather_s > 0.0:
-        dp_s, hide, pre = costs.gather_s / v, costs.dp_hide, True
+    if fwd and zero in (1, 2) and k == marks[("first", s, c, op.direction)] and costs.gather_s > 0.0:
+        dp_s, hide, pre = costs.gather_s / chunks, costs.dp_hide, True
     elif fwd and zero == 3 and costs.zero3_by_layer:
         dp_s, hide, pre = ch.layers * costs.gather_layer_s, costs.fsdp_prefetch, True
-    elif not fwd and zero == 3:
+    elif kind in ("backward", "backward_input") and zero == 3:
         dp_s, hide = ((ch.layers * (costs.gather_layer_s + costs.scatter_layer_s), costs.fsdp_prefetch)
                       if costs.zero3_by_layer else (ch.layers * costs.tensor_layer_s, 0.0))
-    elif not fwd and (zero == 2 or (zero <= 1 and k == last_op[(s, kind, c)])):
-        dp_s, hide = costs.grad_s / v, costs.dp_hide
-        pieces = max(1, min(MAX_BUCKET_TASKS, round(costs.buckets / v))) if hide > 0.0 else 1
+    elif kind in GRADIENT_KINDS and zero != 3 and (zero == 2 or k == marks[("last", s, c, op.direction)]):
+        dp_s, hide = costs.grad_s / chunks, costs.dp_hide
+        pieces = max(1, min(MAX_BUCKET_TASKS, round(costs.buckets / chunks))) if hide > 0.0 else 1
     if dp_s > 0.0:
         if pre:  # gather first, the op's last (1 - hide) waits for it
             d = g.add(f"gather {label}", dps, dp_s, [prev], "dp")
@@ -204,15 +264,47 @@ def _op(g: Graph, costs: IterationCosts, sid: dict[tuple[int, int, str], int], r
                 end = _join(g, compute, end, last, label)
     else:
         end = g.add(f"{letter} {label}", compute, work_s, deps, "compute")
-    for axis, t_s in (ch.comm_fwd_s if fwd else ch.comm_bwd_s).items():
-        if t_s > 0.0:
-            end = g.add(f"{axis} {label}", comm, t_s, [end], axis)
-    if (fwd and not (s == pp - 1 and c == v - 1)) or (not fwd and not (s == 0 and c == 0)):
-        end = send[(r, kind, s, j, c)] = g.add(f"send {letter} {label}", pps, costs.pp_send_s, [end], "pp")
-    else:
-        send[(r, kind, s, j, c)] = end
+    if kind != "backward_weight":
+        for axis, t_s in (ch.comm_fwd_s if fwd else ch.comm_bwd_s).items():
+            if t_s > 0.0:
+                end = g.add(f"{axis} {label}", comm, t_s, [end], axis)
+    key = (r, "forward" if fwd else "grad", s, j, c, op.direction)
+    if _sends(op, s, pp, v):
+        end = send[key] = g.add(f"send {letter} {label}", pps, costs.pp_send_s, [end], "pp")
+    elif kind != "backward_weight":
+        send[key] = end
     tail[(r, s)] = end
     return sync
+
+
+def _pair(g: Graph, costs: IterationCosts, compute: int, comm: int, r: int, s: int, op: StageOp, slow: float,
+          deps: list[int]) -> int:
+    """A DualPipe pair: the backward's recompute and compute, the forward's compute and both chunks' exposed tensor-
+    and context-parallel collectives on the compute stream; both all-to-alls and pipeline sends on the comm stream
+    from the pair's start; the pair's end (what the next op and the neighbours' inputs wait for) after both."""
+    b = op.overlaps
+    assert b is not None
+    cf, cb = _chunk(costs, s, op), _chunk(costs, s, b)
+    label = f"mb{op.microbatch} dir{op.direction} + mb{b.microbatch} dir{b.direction} stage{s}"
+    start = chain = g.add(f"pair {label}", compute, 0.0, deps, "wait")
+    if cb.recompute_s > 0.0:
+        chain = g.add(f"R mb{b.microbatch} dir{b.direction} stage{s}", compute, cb.recompute_s * slow, [chain],
+                      "recompute")
+    chain = g.add(f"F mb{op.microbatch} dir{op.direction} stage{s}", compute, cf.fwd_s * slow, [chain], "compute")
+    chain = g.add(f"B mb{b.microbatch} dir{b.direction} stage{s}", compute, cb.bwd_s * slow, [chain], "compute")
+    for axis in ("tp", "cp"):
+        t_s = cf.comm_fwd_s.get(axis, 0.0) + cb.comm_bwd_s.get(axis, 0.0)
+        if t_s > 0.0:
+            chain = g.add(f"{axis} {label}", compute, t_s, [chain], axis)
+    hidden = start
+    ep_s = cf.comm_fwd_s.get("ep", 0.0) + cb.comm_bwd_s.get("ep", 0.0)
+    if ep_s > 0.0:
+        hidden = g.add(f"ep {label}", comm, ep_s, [hidden], "ep overlapped")
+    sends_s = costs.pp_send_s * sum(_sends(x, s, costs.pp, costs.v) for x in (op, b))
+    if sends_s > 0.0:
+        hidden = g.add(f"send {label}", comm, sends_s, [hidden], "pp overlapped")
+    g.hidden.setdefault((r, s), []).append((chain, hidden, ep_s / max(ep_s + sends_s, 1e-300)))
+    return g.add(f"pair end {label}", compute, 0.0, [chain, hidden], "wait")
 
 
 def _join(g: Graph, compute: int, end: int, dp: int, label: str) -> int:

@@ -14,7 +14,7 @@ import gc
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -24,6 +24,7 @@ from ..perf.candidates import OFFLOAD_BITS, Candidates
 from ..perf.step import PARTS, OpCosts, evaluate
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
+from ..spec.training import Schedule
 from .engine import Streams
 from .graph import Graph, IterationCosts, StageCosts, build_graph
 from .variability import Straggler, gpu_slowdown, group_slowdown, representatives
@@ -87,6 +88,8 @@ def candidate_from_parallelism(par: dict[str, int | str | bool]) -> Candidates:
     """The one-row candidate batch of a plan report's parallelism (perf.candidates.Candidates.row, inverted)."""
     names = ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages", "recompute", "zero_stage", "order")
     cols = {k: [par[k]] for k in names}
+    if "schedule" in par:
+        cols["schedule"] = [str(par["schedule"])]
     cols["sp"] = [bool(par["sequence_parallel"])]
     cols["offload"] = [sum(bit for k, bit in OFFLOAD_BITS.items() if par.get(k))]
     return Candidates.from_columns(**cols)
@@ -101,8 +104,11 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
                     extra_layers_first: bool = False) -> IterationCosts:
     """Plain per-chunk costs of candidate 0 of ``ops``: each chunk's actual dense and MoE layers. An uneven split
     gives the last L mod pp stages one layer more (the analytic model's busiest stage: ceil(L/pp) layers and the
-    LM head), or the first ones with ``extra_layers_first`` (away from the head: a better balance)."""
+    LM head), or the first ones with ``extra_layers_first`` (away from the head: a better balance). Under DualPipe
+    the expert all-to-all is the unhidden one (no overlap knob: the pairs hide it as they run)."""
     pp, v = int(par["pp"]), int(par["virtual_stages"])
+    schedule = cast(Schedule, str(par.get("schedule", "1f1b")))
+    ep_key = "ep_raw" if schedule == "dualpipe" else "ep"
     m_float = float(ops.microbatches[0])
     m = int(round(m_float))
     if m < 1 or abs(m - m_float) > 1e-9:
@@ -118,7 +124,7 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
         c, st = divmod(k, pp)
         first_layer[(st, c)] = i
         i += counts[st][c]
-    head_f, head_b = float(ops.head_fwd_s[0]), float(ops.head_bwd_s[0])
+    head_f, head_b, head_w = float(ops.head_fwd_s[0]), float(ops.head_bwd_s[0]), float(ops.head_wgrad_s[0])
     chunks = []
     for st in range(pp):
         row = []
@@ -135,10 +141,11 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
             fwd = total("fwd") + (head_f if head else 0.0)
             bwd = total("bwd") + (head_b if head else 0.0)
             share = fwd / max(fwd + bwd, 1e-300)  # the forward's share of the collectives (perf.step's rule)
-            comm = {a: total(a) for a in COMM_AXES}
+            comm = {a: total(ep_key if a == "ep" else a) for a in COMM_AXES}
             row.append(StageCosts(fwd_s=fwd, bwd_s=bwd, recompute_s=total("recompute"),
                                   comm_fwd_s={a: share * x for a, x in comm.items()},
-                                  comm_bwd_s={a: (1.0 - share) * x for a, x in comm.items()}, layers=n))
+                                  comm_bwd_s={a: (1.0 - share) * x for a, x in comm.items()}, layers=n,
+                                  wgrad_s=total("wgrad") + (head_w if head else 0.0)))
         chunks.append(tuple(row))
     present = [r for r in ops.replicas if bool(r.present[0])]
 
@@ -150,7 +157,8 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
         dp_hide=float(ops.dp_hide), fsdp_prefetch=float(ops.fsdp_prefetch), zero3_by_layer=ops.zero3_by_layer,
         grad_s=dp("grad_s"), buckets=dp("buckets"), gather_s=dp("gather_s"), gather_layer_s=dp("gather_layer_s"),
         scatter_layer_s=dp("scatter_layer_s"), tensor_layer_s=dp("tensor_layer_s"),
-        optimizer_s=float(ops.optimizer_s[0]), offload_s=float(ops.offload_s[0]))
+        optimizer_s=float(ops.optimizer_s[0]), offload_s=float(ops.offload_s[0]),
+        schedule=schedule)
 
 
 def _breakdown(g: Graph) -> tuple[float, dict[str, float], int]:
@@ -175,6 +183,10 @@ def _breakdown(g: Graph) -> tuple[float, dict[str, float], int]:
     for kind, part in names.items():
         out[part] = busy[(rep, st)].get(kind, 0.0)
     out["dp_comm"] = sum(max(0.0, g.tasks[d].end_s - g.tasks[c].end_s) for c, d in g.joins.get((r_i, st), []))
+    for chain, comm, ep_share in g.hidden.get((r_i, st), []):  # DualPipe pairs: the comm the compute left exposed
+        exposed = max(0.0, g.tasks[comm].end_s - g.tasks[chain].end_s)
+        out["ep_comm"] += ep_share * exposed
+        out["pp_comm"] += (1.0 - ep_share) * exposed
     out["optimizer"] = busy[(rep, st)].get("optimizer", 0.0)
     out["offload"] = busy[(rep, st)].get("offload", 0.0)
     used = sum(out[p] for p in names.values()) + out["dp_comm"]
@@ -193,17 +205,10 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-SIMULATED_SCHEDULES = ("1f1b", "interleaved")  # ZB-H1 and DualPipe: priced by perf.pipeline, not executed yet
-
-
 def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *, detail: Detail = "symmetric",
              seed: int = 0, iterations: int = 1, jitter_sigma: float = 0.0, stragglers: tuple[Straggler, ...] = (),
              comm_factors: dict[str, float] | None = None, extra_layers_first: bool = False) -> SimResult:
     """Simulate ``iterations`` iterations of the configuration ``par`` (a plan report's parallelism)."""
-    if par.get("schedule", "1f1b") not in SIMULATED_SCHEDULES:
-        raise InputError(f"the simulator runs the {' and '.join(SIMULATED_SCHEDULES)} schedules, not "
-                         f"{par.get('schedule')} (the analytic model prices it; choose another with --set "
-                         "parallelism.schedule=1f1b)", field="parallelism.schedule")
     if detail == "full" and s.cluster.num_gpus > MAX_FULL_GPUS:
         raise InputError(f"--detail full simulates every replica of at most {MAX_FULL_GPUS:,} GPUs; this cluster "
                          f"has {s.cluster.num_gpus:,} (use --detail symmetric)", field="--detail")
@@ -213,6 +218,8 @@ def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *,
     assert arrays.ops is not None
     costs = iteration_costs(s, par, arrays.ops, extra_layers_first=extra_layers_first)
     work = [sum(ch.fwd_s + ch.bwd_s + ch.recompute_s for ch in stage) for stage in costs.chunks]
+    if costs.schedule == "dualpipe":  # rank r runs stage r and stage pp - 1 - r
+        work = [work[r] + work[costs.pp - 1 - r] for r in range(costs.pp)]
     times, events, first = [], 0, None
     engine_start = time.perf_counter()
     for it in range(iterations):
