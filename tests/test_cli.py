@@ -775,18 +775,22 @@ def test_simulate_refuses_a_bad_routing_before_any_work(cli, monkeypatch) -> Non
     cli("simulate", str(MEMPHIS), "--contention", "--routing", "flowlet").one_error_line("--routing", "'flowlet'")
 
 
-def test_simulate_with_contention(cli) -> None:
+def test_simulate_with_contention(cli, tmp_path: Path) -> None:
     """`simulate --contention --routing ecmp --slow-link`: the JSON report holds the routing, the slow link, the
-    factors per axis and the step without contention (the plain simulation's step); the console shows them."""
+    factors per axis and the step without contention (the plain simulation's step); the console shows them; the
+    trace has a fabric track for the data-parallel ring's busiest link class."""
     small = ("--set", "cluster.num_gpus=2048", "--set", "training.global_batch=64")
     args = ("simulate", str(MEMPHIS), *small, "--contention", "--routing", "ecmp", "--slow-link", "node=12:0.5")
-    result = cli(*args, "--json")
+    trace = tmp_path / "t.json"
+    result = cli(*args, "--json", "--trace", str(trace))
     assert result.code == 0, result.err
     report = json.loads(result.out)
     c = report["contention"]
     assert (c["routing"], c["seed"], c["slow_links"]) == ("ecmp", 0, ["node=12:0.5"])
     assert report["comm_factors"] == c["applied_factors"] and c["flow_factors"]["dp"] >= 2.0
     assert report["step_time_s"] > c["uncontended_step_time_s"]
+    threads = [e["args"]["name"] for e in json.loads(trace.read_text())["traceEvents"] if e["name"] == "thread_name"]
+    assert f"dp: {c['bottlenecks']['dp']}, {c['flow_factors']['dp']:.2f}x" in threads
     text = cli(*args)
     assert text.code == 0, text.err
     assert "routing ecmp, ECMP seed 0; slow links node=12:0.5" in text.out

@@ -207,7 +207,8 @@ def simulate(
             s, cal, step.parallelism, detail=detail, seed=seed, iterations=iterations, jitter_sigma=jitter,  # type: ignore[arg-type]
             stragglers=stragglers))
     if trace:
-        write_trace(trace, result.graph)
+        c = result.report.contention
+        write_trace(trace, result.graph, c.link_tracks() if c else None, result.report.busiest_stage)
     if as_json:
         _print_json(result.report.model_dump())
     else:

@@ -10,6 +10,7 @@ from supercluster.sim.contended import simulate_contended
 from supercluster.sim.contention import AXES
 from supercluster.sim.run import simulate
 from supercluster.sim.slowlink import parse_slow_link
+from supercluster.sim.trace import link_events, trace_events
 from supercluster.spec import load_scenario
 
 SMALL = ["cluster.num_gpus=2048", "training.global_batch=64"]  # tp 4 cp 8 ep 16 pp 16 dp 4: runs in a second
@@ -63,3 +64,23 @@ def test_no_contention_report_without_the_fabric(small) -> None:
     """A plain simulation carries no contention section."""
     s, cal, par = small
     assert simulate(s, cal, par).report.contention is None
+
+
+def test_the_trace_has_a_track_per_busy_link_class(small) -> None:
+    """Under ECMP the trace gains a "fabric" process after the GPUs', one thread per axis crossing the fabric named
+    by its most loaded link class and factor, holding that axis's collectives on the busiest stage."""
+    s, cal, par = small
+    r = simulate_contended(s, cal, par, routing="ecmp")
+    c = r.report.contention
+    assert c is not None and set(c.bottlenecks) <= set(AXES) and "dp" in c.bottlenecks
+    tracks = c.link_tracks()
+    assert tracks["dp"] == f"dp: {c.bottlenecks['dp']}, {c.flow_factors['dp']:.2f}x"
+    events = link_events(r.graph, tracks, r.report.busiest_stage)
+    gpus = {e["pid"] for e in trace_events(r.graph)}
+    (pid,) = {e["pid"] for e in events}
+    assert pid == max(gpus) + 1
+    names = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    assert sorted(names.values()) == sorted(tracks.values())
+    spans = [e for e in events if e["ph"] == "X"]
+    assert {e["cat"] for e in spans} <= set(tracks) and any(e["cat"] == "dp" for e in spans)
+    assert link_events(r.graph, {}, 0) == []

@@ -10,7 +10,7 @@ import pytest
 
 from supercluster.errors import InputError
 from supercluster.network.topology import build_topology
-from supercluster.sim.contention import axis_contention, contention_factors, excess_factors
+from supercluster.sim.contention import axis_contention, contention_factors, contention_report, excess_factors
 from supercluster.sim.fabric import KIND_SHIFT, FatTree, route
 from supercluster.sim.slowlink import parse_slow_link, slowed_capacity, unit_count
 from supercluster.spec.load import load_scenario
@@ -97,9 +97,12 @@ def test_a_slow_leaf_slows_only_the_axes_crossing_it() -> None:
     """Leaf 0's spine ports at 25%: the pipeline's sends between pods climb through it (1/0.25 under adaptive
     routing, its 64 flows on 64 ports); a data-parallel ring within a leaf block does not leave the leaf."""
     p = par(tp=8, dp=64, pp=16)  # dp ring: 64 nodes = one leaf block per rail; pp stride 512 GPUs
-    f = contention_factors(S8K, p, slow=(parse_slow_link("leaf=0:0.25", S8K),))
+    slow = (parse_slow_link("leaf=0:0.25", S8K),)
+    f = contention_factors(S8K, p, slow=slow)
     assert f["dp"] == 1.0
     assert f["pp"] == pytest.approx(4.0, rel=1e-12)
+    bottleneck = {a.axis: a.bottleneck for a in contention_report(S8K, p, slow=slow)}
+    assert bottleneck["pp"] == "tier-1 up-links" and bottleneck["tp"] == ""
 
 
 @pytest.mark.parametrize("routing", ["ecmp", "adaptive"])

@@ -52,13 +52,14 @@ def _render_contention(c: ContentionSummary, step_s: float, console: Console) ->
     where = f"routing {c.routing}" + (f", ECMP seed {c.seed}" if c.routing == "ecmp" else "")
     if c.slow_links:
         where += "; slow links " + ", ".join(c.slow_links)
-    console.print(f"fabric contention ({where}), per axis: its flows all at once over one group alone, what the "
-                  "analytic model already charges, their ratio applied")
+    console.print(f"fabric contention ({where}), per axis: its most loaded links, its flows all at once over one "
+                  "group alone, what the analytic model already charges, their ratio applied")
     t = Table(show_edge=False)
-    for name in ("axis", "flows", "charged", "applied"):
-        t.add_column(name, justify="left" if name == "axis" else "right")
+    for name in ("axis", "busiest links", "flows", "charged", "applied"):
+        t.add_column(name, justify="left" if name in ("axis", "busiest links") else "right")
     for axis, flow in c.flow_factors.items():
-        t.add_row(axis, f"{flow:.2f}x", f"{c.analytic_factors[axis]:.2f}x", f"{c.applied_factors[axis]:.2f}x")
+        t.add_row(axis, c.bottlenecks.get(axis, "-"), f"{flow:.2f}x", f"{c.analytic_factors[axis]:.2f}x",
+                  f"{c.applied_factors[axis]:.2f}x")
     console.print(t)
     base = c.uncontended_step_time_s
     console.print(f"simulated step without contention {format_duration(base)}, with it {format_duration(step_s)} "

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
-from .contention import ContentionSummary, analytic_factors, contention_factors, divide_out
+from .contention import ContentionSummary, analytic_factors, contention_report, divide_out
 from .fabric import Routing, check_routing
 from .run import Detail, SimResult, simulate
 from .slowlink import SlowLink
@@ -30,12 +30,14 @@ def simulate_contended(s: Scenario, cal: Calibration, par: dict[str, int | str |
     """``simulate`` with each axis's communication slowed by the fabric's contention under ``routing`` (ECMP's
     hash seeded by ``seed``, as the jitter is) and the ``slow_links``, beside the same simulation without it."""
     check_routing(routing)
-    flow = contention_factors(s, par, routing=routing, seed=seed, slow=slow_links)
+    axes = contention_report(s, par, routing=routing, seed=seed, slow=slow_links)
+    flow = {a.axis: a.factor for a in axes}
     analytic = analytic_factors(s, par)
     applied = divide_out(flow, analytic)
     runs = [simulate(s, cal, par, detail=detail, seed=seed, iterations=iterations, jitter_sigma=jitter_sigma,
                      stragglers=stragglers, comm_factors=f) for f in (None, applied)]
     summary = ContentionSummary(routing=routing, seed=seed, slow_links=[str(x) for x in slow_links],
+                                bottlenecks={a.axis: a.bottleneck for a in axes if a.bottleneck},
                                 flow_factors=flow, analytic_factors=analytic, applied_factors=applied,
                                 uncontended_step_time_s=runs[0].report.step_time_s)
     return replace(runs[1], report=runs[1].report.model_copy(update={"contention": summary}))

@@ -49,7 +49,7 @@ from ..network.placement import place
 from ..network.topology import build_topology
 from ..perf.report import group_placement
 from ..spec.scenario import Scenario
-from .fabric import KIND_SHIFT, FatTree, Routes, Routing, check_routing, compact, route
+from .fabric import KIND_SHIFT, FatTree, Routes, Routing, check_routing, compact, link_class, route
 from .flows import FlowSet, run_flows
 from .slowlink import SlowLink, slowed_capacity
 
@@ -71,6 +71,7 @@ class AxisContention:
     events: int
     all_s: float
     alone_s: float
+    bottleneck: str = ""  # the class of the most loaded link (sim/fabric.link_class; "": no flow crosses a link)
 
     @property
     def factor(self) -> float:
@@ -79,7 +80,7 @@ class AxisContention:
 
 class ContentionSummary(BaseModel):
     """The fabric's contention as a simulated step saw it (sim/contended): the routing and ECMP seed, the links
-    named slow, per axis the flow factor (``contention_factors``), what the analytic times already charge
+    named slow, per axis its most loaded link class, the flow factor (``contention_factors``), what the analytic times already charge
     (``analytic_factors``) and what was applied (their ratio, ``excess_factors``), and the simulated step without
     any of it."""
 
@@ -88,10 +89,15 @@ class ContentionSummary(BaseModel):
     routing: str
     seed: int
     slow_links: list[str]
+    bottlenecks: dict[str, str]  # per axis whose flows cross the fabric, its most loaded link class
     flow_factors: dict[str, float]
     analytic_factors: dict[str, float]
     applied_factors: dict[str, float]
     uncontended_step_time_s: float
+
+    def link_tracks(self) -> dict[str, str]:
+        """Per axis whose flows cross the fabric, a trace track's name: its most loaded link class and factor."""
+        return {a: f"{a}: {link}, {self.flow_factors[a]:.2f}x" for a, link in self.bottlenecks.items()}
 
 
 def group_members(gpus: int, size: int, stride: int) -> np.ndarray:
@@ -181,9 +187,9 @@ def _slowed(fab: FatTree, r: Routes, slow: tuple[SlowLink, ...], routing: Routin
 
 
 def _closed_form(fab: FatTree, src: np.ndarray, dst: np.ndarray, gid: np.ndarray, routing: Routing, seed: int,
-                 slow: tuple[SlowLink, ...] = ()) -> tuple[int, int, bool, bool, float, float]:
+                 slow: tuple[SlowLink, ...] = ()) -> tuple[int, int, bool, bool, float, float, str]:
     """(flows crossing the fabric, links, shared by two groups or slowed, a flow on a switch port, T_all,
-    T_alone) by the closed form, over chunks of whole groups (``gid`` ascending) so that memory stays bounded: per
+    T_alone, the class of the most loaded link) by the closed form, over chunks of whole groups (``gid`` ascending) so that memory stays bounded: per
     chunk, flows per link and groups per link; then summed over chunks (a group is in one chunk only). T_all runs
     on the fabric with the ``slow`` links slowed, T_alone on the healthy one."""
     cuts = np.searchsorted(gid, np.arange(0, int(gid[-1]) + 1, max(1, int(CHUNK_FLOWS * (gid[-1] + 1) / gid.size))))
@@ -211,8 +217,10 @@ def _closed_form(fab: FatTree, src: np.ndarray, dst: np.ndarray, gid: np.ndarray
         alone = max(alone, float((n_alone * port / c_alone).max()) if n_alone.size else 0.0)
     k, n, c = _loads(np.concatenate(keys), np.concatenate(caps), np.concatenate(flows))
     _, per_link_groups, _ = _loads(np.concatenate(keys), np.concatenate(caps), np.concatenate(groups))
-    all_s = float((n * port / c).max()) if n.size else 0.0
-    return crossing, int(k.size), bool(np.any(per_link_groups > 1)) or slowed, switched, all_s, alone
+    load = n * port / c
+    all_s = float(load.max()) if n.size else 0.0
+    worst = link_class(int(k[int(np.argmax(load))] >> np.int64(KIND_SHIFT))) if n.size else ""
+    return crossing, int(k.size), bool(np.any(per_link_groups > 1)) or slowed, switched, all_s, alone, worst
 
 
 def axis_contention(s: Scenario, axis: str, size: int, stride: int, *, routing: Routing = "adaptive",
@@ -228,17 +236,17 @@ def axis_contention(s: Scenario, axis: str, size: int, stride: int, *, routing: 
     groups = members.shape[0]
     if src.size == 0:
         return AxisContention(axis, groups, 0, 0, 0, 1.0, 1.0)
-    crossing, links, shared, switched, all_s, alone_s = _closed_form(fab, src, dst, gid, routing, seed, slow)
+    crossing, links, shared, switched, all_s, alone_s, worst = _closed_form(fab, src, dst, gid, routing, seed, slow)
     if crossing == 0 or (not shared and (routing == "adaptive" or not switched)):  # each group as if alone
-        return AxisContention(axis, groups, crossing, links, 0, 1.0, 1.0)
+        return AxisContention(axis, groups, crossing, links, 0, 1.0, 1.0, worst)
     if not simulate:
-        return AxisContention(axis, groups, crossing, links, 0, all_s, alone_s)
+        return AxisContention(axis, groups, crossing, links, 0, all_s, alone_s, worst)
     port = fab.port_bytes_per_s
     healthy = route(fab, src, dst, routing=routing, seed=seed)
     spread = healthy if routing == "adaptive" else route(fab, src, dst, routing="adaptive")
     alone_s, _, _ = _step_s(spread, port, private=gid, simulate=True)
     all_s, events, links = _step_s(_slowed(fab, healthy, slow, routing), port, simulate=True)
-    return AxisContention(axis, groups, crossing, links, events, all_s, alone_s)
+    return AxisContention(axis, groups, crossing, links, events, all_s, alone_s, worst)
 
 
 def contention_factors(s: Scenario, parallelism: dict[str, Any], *, routing: Routing = "adaptive",
