@@ -284,8 +284,8 @@ def excess_factors(s: Scenario, parallelism: dict[str, Any], *, routing: Routing
                    slow: tuple[SlowLink, ...] = ()) -> dict[str, float]:
     """``contention_factors`` over ``analytic_factors``: what to multiply the analytic model's times by without
     charging an oversubscribed tier twice. Below 1.0 where the analytic model charges more than the flows see (its
-    send/recv assumes every pair leaves a subtree: pp pairs 4,000 ranks apart across 5,440-GPU pods at [1, 2]
-    oversubscription, 1.98x charged, 1.45x seen)."""
+    send/recv once assumed every pair leaves a subtree: Memphis's pp pairs at a [1, 2] core, 1.98x charged where
+    the flows see 1.45x; network/cost.py now charges the 1.45x, so the excess there is 1.0)."""
     return divide_out(contention_factors(s, parallelism, routing=routing, seed=seed, slow=slow),
                       analytic_factors(s, parallelism))
 
