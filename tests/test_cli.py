@@ -797,3 +797,12 @@ def test_simulate_with_contention(cli, tmp_path: Path) -> None:
     assert "simulated step without contention" in text.out
     plain = json.loads(cli("simulate", str(MEMPHIS), *small, "--json").out)
     assert plain["contention"] is None and plain["step_time_s"] == c["uncontended_step_time_s"]
+
+
+def test_a_slow_link_alone_turns_the_fabric_on(cli) -> None:
+    """`--slow-link` without `--contention` still routes the flows (adaptive by default) and reports them."""
+    small = ("--set", "cluster.num_gpus=2048", "--set", "training.global_batch=64")
+    result = cli("simulate", str(MEMPHIS), *small, "--slow-link", "leaf=0:0.5", "--json")
+    assert result.code == 0, result.err
+    c = json.loads(result.out)["contention"]
+    assert (c["routing"], c["slow_links"]) == ("adaptive", ["leaf=0:0.5"])

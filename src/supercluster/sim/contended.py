@@ -30,14 +30,19 @@ def simulate_contended(s: Scenario, cal: Calibration, par: dict[str, int | str |
     """``simulate`` with each axis's communication slowed by the fabric's contention under ``routing`` (ECMP's
     hash seeded by ``seed``, as the jitter is) and the ``slow_links``, beside the same simulation without it."""
     check_routing(routing)
+
+    def run(comm_factors: dict[str, float] | None) -> SimResult:
+        return simulate(s, cal, par, detail=detail, seed=seed, iterations=iterations, jitter_sigma=jitter_sigma,
+                        stragglers=stragglers, comm_factors=comm_factors)
+
+    base = run(None)  # first: what the simulator refuses is refused before the flows are routed
     axes = contention_report(s, par, routing=routing, seed=seed, slow=slow_links)
     flow = {a.axis: a.factor for a in axes}
     analytic = analytic_factors(s, par)
     applied = divide_out(flow, analytic)
-    runs = [simulate(s, cal, par, detail=detail, seed=seed, iterations=iterations, jitter_sigma=jitter_sigma,
-                     stragglers=stragglers, comm_factors=f) for f in (None, applied)]
+    result = run(applied)
     summary = ContentionSummary(routing=routing, seed=seed, slow_links=[str(x) for x in slow_links],
                                 bottlenecks={a.axis: a.bottleneck for a in axes if a.bottleneck},
                                 flow_factors=flow, analytic_factors=analytic, applied_factors=applied,
-                                uncontended_step_time_s=runs[0].report.step_time_s)
-    return replace(runs[1], report=runs[1].report.model_copy(update={"contention": summary}))
+                                uncontended_step_time_s=base.report.step_time_s)
+    return replace(result, report=result.report.model_copy(update={"contention": summary}))
