@@ -148,8 +148,10 @@ def test_cli_surface_is_pinned() -> None:
         "simulate": {("argument", "scenario", False, False), ("option", "--trace", False, False),
                      ("option", "--detail", False, False), ("option", "--seed", False, False),
                      ("option", "--iterations", False, False), ("option", "--straggler", True, False),
-                     ("option", "--jitter", False, False), ("option", "--set", True, False),
-                     ("option", "--calibration", False, False), ("option", "--json", False, True)},
+                     ("option", "--jitter", False, False), ("option", "--contention", False, True),
+                     ("option", "--routing", False, False), ("option", "--slow-link", True, False),
+                     ("option", "--set", True, False), ("option", "--calibration", False, False),
+                     ("option", "--json", False, True)},
     }
     assert [p.opts for p in group.params if p.name != "help"] == [["--version"]]
 
@@ -754,7 +756,57 @@ def test_simulate_json_and_trace(cli, tmp_path: Path) -> None:
     (["--detail", "full"], ["--detail", "4,096"]),
     (["--detail", "every"], ["--detail", "symmetric or full"]),
     (["--iterations", "0"], ["--iterations"]),
-], ids=["gpu-missing", "speed", "trace-dir", "full-too-big", "detail-name", "iterations"])
+    (["--contention", "--routing", "spray"], ["--routing", "ecmp, adaptive", "'spray'"]),
+    (["--routing", "ecmp"], ["--routing", "add --contention"]),
+    (["--slow-link", "node=12500:0.5"], ["--slow-link", "node 12500 does not exist", "12,500 nodes"]),
+    (["--slow-link", "leaf=3"], ["--slow-link", "expected node=INDEX:SPEED"]),
+    (["--slow-link", "pod=1:0"], ["--slow-link", "(0, 1]"]),
+], ids=["gpu-missing", "speed", "trace-dir", "full-too-big", "detail-name", "iterations", "routing-name",
+        "routing-alone", "slow-node-missing", "slow-link-form", "slow-link-speed"])
 def test_simulate_bad_input_is_one_located_line(cli, args: list[str], fragments: list[str]) -> None:
     """Bad simulate input: one located error line, exit 2, nothing on stdout."""
     cli("simulate", str(MEMPHIS), *args).one_error_line(*fragments)
+
+
+def test_simulate_refuses_a_bad_routing_before_any_work(cli, monkeypatch) -> None:
+    """An unknown --routing is refused before the scenario is even read."""
+    import supercluster.cli as cli_module
+
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the scenario was loaded before --routing was checked")
+
+    monkeypatch.setattr(cli_module, "load_scenario", never)
+    cli("simulate", str(MEMPHIS), "--contention", "--routing", "flowlet").one_error_line("--routing", "'flowlet'")
+
+
+def test_simulate_with_contention(cli, tmp_path: Path) -> None:
+    """`simulate --contention --routing ecmp --slow-link`: the JSON report holds the routing, the slow link, the
+    factors per axis and the step without contention (the plain simulation's step); the console shows them; the
+    trace has a fabric track for the data-parallel ring's busiest link class."""
+    small = ("--set", "cluster.num_gpus=2048", "--set", "training.global_batch=64")
+    args = ("simulate", str(MEMPHIS), *small, "--contention", "--routing", "ecmp", "--slow-link", "node=12:0.5")
+    trace = tmp_path / "t.json"
+    result = cli(*args, "--json", "--trace", str(trace))
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    c = report["contention"]
+    assert (c["routing"], c["seed"], c["slow_links"]) == ("ecmp", 0, ["node=12:0.5"])
+    assert report["comm_factors"] == c["applied_factors"] and c["flow_factors"]["dp"] >= 2.0
+    assert report["step_time_s"] > c["uncontended_step_time_s"]
+    threads = [e["args"]["name"] for e in json.loads(trace.read_text())["traceEvents"] if e["name"] == "thread_name"]
+    assert f"dp: {c['bottlenecks']['dp']}, {c['flow_factors']['dp']:.2f}x" in threads
+    text = cli(*args)
+    assert text.code == 0, text.err
+    assert "routing ecmp, ECMP seed 0; slow links node=12:0.5" in text.out
+    assert "simulated step without contention" in text.out
+    plain = json.loads(cli("simulate", str(MEMPHIS), *small, "--json").out)
+    assert plain["contention"] is None and plain["step_time_s"] == c["uncontended_step_time_s"]
+
+
+def test_a_slow_link_alone_turns_the_fabric_on(cli) -> None:
+    """`--slow-link` without `--contention` still routes the flows (adaptive by default) and reports them."""
+    small = ("--set", "cluster.num_gpus=2048", "--set", "training.global_batch=64")
+    result = cli("simulate", str(MEMPHIS), *small, "--slow-link", "leaf=0:0.5", "--json")
+    assert result.code == 0, result.err
+    c = json.loads(result.out)["contention"]
+    assert (c["routing"], c["slow_links"]) == ("adaptive", ["leaf=0:0.5"])

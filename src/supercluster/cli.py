@@ -47,8 +47,11 @@ from .search.output import check_output_file
 from .search.plan import best_step, run_reliability
 from .search.runner import run_sweep
 from .search.sweep import MAX_POINTS, load_sweep
+from .sim.contended import simulate_contended
+from .sim.fabric import ROUTINGS, check_routing
 from .sim.run import MAX_FULL_GPUS
 from .sim.run import simulate as run_simulation
+from .sim.slowlink import parse_slow_link
 from .sim.trace import check_trace_target, write_trace
 from .sim.variability import parse_straggler
 from .spec import catalog as catalog_data
@@ -153,13 +156,21 @@ def simulate(
     trace: Annotated[str | None, typer.Option("--trace", help="write a Chrome/Perfetto trace (JSON) to FILE")] = None,
     detail: Annotated[str, typer.Option("--detail", help="symmetric (one replica per class of equivalent ranks) or "
                                         f"full (every pipeline replica, up to {MAX_FULL_GPUS:,} GPUs)")] = "symmetric",
-    seed: Annotated[int, typer.Option("--seed", help="seed of the speed jitter")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the speed jitter and of ECMP's hash")] = 0,
     iterations: Annotated[int, typer.Option("--iterations", help="iterations to simulate (the distribution "
                                             "of their step times is reported)")] = 1,
     straggler: Annotated[list[str] | None, typer.Option("--straggler", help="a slow GPU or node: gpu=1234:0.8 or "
                                                         "node=12:0.8 (runs at 80% speed); repeatable")] = None,
     jitter: Annotated[float, typer.Option("--jitter", help="sigma of each GPU's lognormal compute-time "
                                           "factor (0: none)")] = 0.0,
+    contention: Annotated[bool, typer.Option("--contention", help="slow each axis's communication by the "
+                                             "fabric's contention: every group's flows at once on the fat tree, "
+                                             "links shared max-min fairly")] = False,
+    routing: Annotated[str | None, typer.Option("--routing", help=f"{' or '.join(ROUTINGS)} (with --contention; "
+                                                "default adaptive)")] = None,
+    slow_link: Annotated[list[str] | None, typer.Option("--slow-link", help="a slow link: node=12:0.5 (node 12's "
+                                                        "NICs at 50%), leaf=3:0.5 or pod=1:0.5 (its uplinks); "
+                                                        "repeatable; turns on --contention")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
     calibration: Annotated[str | None, CALIBRATION_OPTION] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
@@ -172,20 +183,35 @@ def simulate(
         raise InputError(f"expected 1 to {MAX_SIM_ITERATIONS:,} iterations, got {iterations}", field="--iterations")
     if not 0.0 <= jitter <= 1.0:
         raise InputError(f"expected a sigma in [0, 1], got {jitter:g}", field="--jitter")
+    if routing is not None:
+        try:
+            check_routing(routing)
+        except ValueError as exc:
+            raise InputError(str(exc), field="--routing") from None
+        if not (contention or slow_link):
+            raise InputError("routing applies to the fabric's flows: add --contention", field="--routing")
     if trace:
         check_trace_target(trace)
     s = load_scenario(scenario, set_ or [])
     stragglers = tuple(parse_straggler(x, s) for x in straggler or [])
+    slow_links = tuple(parse_slow_link(x, s) for x in slow_link or [])
     if detail == "full" and s.cluster.num_gpus > MAX_FULL_GPUS:
         raise InputError(f"--detail full simulates at most {MAX_FULL_GPUS:,} GPUs; {scenario} has "
                          f"{s.cluster.num_gpus:,} (use --detail symmetric)", field="--detail")
     cal = s.calibrated(_calibration(calibration))
     step, _ = _located(scenario, lambda: best_step(s, cal))
-    result = _located(scenario, lambda: run_simulation(
-        s, cal, step.parallelism, detail=detail, seed=seed, iterations=iterations, jitter_sigma=jitter,  # type: ignore[arg-type]
-        stragglers=stragglers))
+    if contention or slow_links:
+        result = _located(scenario, lambda: simulate_contended(
+            s, cal, step.parallelism, routing=routing or "adaptive", slow_links=slow_links,  # type: ignore[arg-type]
+            detail=detail, seed=seed, iterations=iterations, jitter_sigma=jitter,  # type: ignore[arg-type]
+            stragglers=stragglers))
+    else:
+        result = _located(scenario, lambda: run_simulation(
+            s, cal, step.parallelism, detail=detail, seed=seed, iterations=iterations, jitter_sigma=jitter,  # type: ignore[arg-type]
+            stragglers=stragglers))
     if trace:
-        write_trace(trace, result.graph)
+        c = result.report.contention
+        write_trace(trace, result.graph, c.link_tracks() if c else None, result.report.busiest_stage)
     if as_json:
         _print_json(result.report.model_dump())
     else:

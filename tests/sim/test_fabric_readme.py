@@ -27,15 +27,11 @@ def _numbers(pattern: str) -> list[float]:
 
 
 def test_memphis_ecmp_figures(memphis) -> None:
-    """ECMP on the shipped fabric: the dp factor and what it does to the step, the pp factor at seed 0."""
+    """ECMP on the shipped fabric: the dp factor and the pp factor at seed 0 (what they cost the step is simulated,
+    tests/sim/test_sim_readme.py)."""
     f = contention_factors(load_scenario(MEMPHIS), memphis.parallelism, routing="ecmp", seed=0)
     (dp,) = _numbers(r"the data-parallel ring takes ([\d.]+)x")
-    exposed, grown, step, new_step = _numbers(r"its exposed ([\d.]+) s becomes ([\d.]+) s: the step ([\d.]+) s "
-                                              r"becomes ([\d.]+) s")
     assert dp == round(f["dp"], 2)
-    dp_s = memphis.breakdown["dp_comm"]
-    assert (exposed, grown) == (round(dp_s, 3), round(dp_s * f["dp"], 3))
-    assert (step, new_step) == (round(memphis.step_time_s, 3), round(memphis.step_time_s + dp_s * (f["dp"] - 1), 3))
     (low, _) = _numbers(r"the pipeline's sends ([\d.]+)x to ([\d.]+)x")
     assert f["pp"] == low
 

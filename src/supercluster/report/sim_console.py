@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
+from ..sim.contention import ContentionSummary
 from ..sim.run import SimResult
 from ..units import format_duration
 from .console import PART_LABELS, Table
@@ -28,6 +29,8 @@ def render_simulation(result: SimResult, console: Console, trace: str | None = N
     t.add_row("[bold]step (simulated)[/bold]", f"[bold]{format_duration(r.step_time_s)}[/bold]", "100%")
     t.add_row("step (analytic model)", format_duration(r.analytic_step_time_s), f"{r.rel_difference:+.1%}")
     console.print(t)
+    if r.contention is not None:
+        _render_contention(r.contention, r.step_time_s, console)
     d = r.distribution
     if d.iterations > 1:
         console.print(f"{d.iterations} iterations: min {format_duration(d.min_s)} · median "
@@ -43,3 +46,21 @@ def render_simulation(result: SimResult, console: Console, trace: str | None = N
                   f"{result.events_per_s:,.0f} events/s[/dim]")
     if trace:
         console.print(f"trace written to {trace} (open in ui.perfetto.dev)")
+
+
+def _render_contention(c: ContentionSummary, step_s: float, console: Console) -> None:
+    where = f"routing {c.routing}" + (f", ECMP seed {c.seed}" if c.routing == "ecmp" else "")
+    if c.slow_links:
+        where += "; slow links " + ", ".join(c.slow_links)
+    console.print(f"fabric contention ({where}), per axis: its most loaded links, its flows all at once over one "
+                  "group alone, what the analytic model already charges, their ratio applied")
+    t = Table(show_edge=False)
+    for name in ("axis", "busiest links", "flows", "charged", "applied"):
+        t.add_column(name, justify="left" if name in ("axis", "busiest links") else "right")
+    for axis, flow in c.flow_factors.items():
+        t.add_row(axis, c.bottlenecks.get(axis, "-"), f"{flow:.2f}x", f"{c.analytic_factors[axis]:.2f}x",
+                  f"{c.applied_factors[axis]:.2f}x")
+    console.print(t)
+    base = c.uncontended_step_time_s
+    console.print(f"simulated step without contention {format_duration(base)}, with it {format_duration(step_s)} "
+                  f"({step_s / base - 1:+.1%})")

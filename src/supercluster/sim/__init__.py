@@ -2,11 +2,14 @@
 and collective costs as the analytic step model (perf.step.OpCosts), executed on GPU streams by a small event
 engine (engine: the heap and the streams; graph: the iteration's tasks; variability: jitter and stragglers; run:
 simulate() and SimReport; trace: the Perfetto trace), and network flows sharing the fabric's links max-min fairly
-(flows, fabric, contention: the contention factors of every axis)."""
+(flows, fabric, contention: the contention factors of every axis; slowlink: links named slow; contended: an
+iteration simulated with the factors)."""
 
+from .contended import simulate_contended
 from .contention import (
     AXES,
     AxisContention,
+    ContentionSummary,
     analytic_factors,
     contention_factors,
     contention_report,
@@ -16,10 +19,12 @@ from .engine import Engine, StalledError, Streams, Task
 from .fabric import ROUTINGS, FatTree, Routing, route
 from .flows import FlowRun, FlowSet, max_min_rates, run_flows
 from .run import MAX_FULL_GPUS, SimReport, SimResult, simulate
+from .slowlink import SlowLink, parse_slow_link
 from .trace import write_trace
 from .variability import Straggler, parse_straggler
 
-__all__ = ["AXES", "MAX_FULL_GPUS", "ROUTINGS", "AxisContention", "Engine", "FatTree", "FlowRun", "FlowSet",
-           "Routing", "SimReport", "SimResult", "StalledError", "Straggler", "Streams", "Task", "analytic_factors",
-           "contention_factors", "contention_report", "excess_factors", "max_min_rates", "parse_straggler", "route",
-           "run_flows", "simulate", "write_trace"]
+__all__ = ["AXES", "MAX_FULL_GPUS", "ROUTINGS", "AxisContention", "ContentionSummary", "Engine", "FatTree",
+           "FlowRun", "FlowSet", "Routing", "SimReport", "SimResult", "SlowLink", "StalledError", "Straggler",
+           "Streams", "Task", "analytic_factors", "contention_factors", "contention_report", "excess_factors",
+           "max_min_rates", "parse_slow_link", "parse_straggler", "route", "run_flows", "simulate",
+           "simulate_contended", "write_trace"]

@@ -17,8 +17,10 @@ Flows inside a domain use no fabric link and are dropped. All flows of a step ha
 does not depend on it. The factor is T_all / T_alone: T_all the time the last flow of the whole cluster ends when
 all groups send at once under max-min fair sharing (sim/flows), T_alone the same for each group on a fabric of its
 own with adaptive routing (its flows spread evenly), the slowest group's. With ECMP, T_all also holds the
-collisions of a group's flows with each other. A factor is 1.0 exactly when no link carries two groups' flows and
-the routing is adaptive (checked before anything is timed). Equal flows starting together end, under max-min
+collisions of a group's flows with each other, and with links named slow (``slow``, sim/slowlink: ``--slow-link``)
+the flows crossing them at the reduced rate (T_alone stays the healthy fabric's: the factor is what the slow link
+costs). A factor is 1.0 exactly when no link carries two groups' flows, none is slowed and the routing is adaptive
+(checked before anything is timed). Equal flows starting together end, under max-min
 sharing, when the most loaded link has carried its load (proof at ``_step_s``), so both times are a closed form
 over every flow of the cluster; ``simulate=True`` runs the event-driven model instead, and the tests check that
 the two agree.
@@ -40,14 +42,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from ..network.cost import Pattern, scale_out_bandwidth
 from ..network.placement import place
 from ..network.topology import build_topology
 from ..perf.report import group_placement
 from ..spec.scenario import Scenario
-from .fabric import KIND_SHIFT, FatTree, Routes, Routing, check_routing, compact, route
+from .fabric import KIND_SHIFT, FatTree, Routes, Routing, check_routing, compact, link_class, route
 from .flows import FlowSet, run_flows
+from .slowlink import SlowLink, slowed_capacity
 
 AXES = ("tp", "cp", "ep", "pp", "dp")
 CHUNK_FLOWS = 2_000_000  # flows routed at once by the closed form (memory: ~1 kB per flow at most)
@@ -67,10 +71,33 @@ class AxisContention:
     events: int
     all_s: float
     alone_s: float
+    bottleneck: str = ""  # the class of the most loaded link (sim/fabric.link_class; "": no flow crosses a link)
 
     @property
     def factor(self) -> float:
         return max(1.0, self.all_s / self.alone_s) if self.alone_s > 0 else 1.0
+
+
+class ContentionSummary(BaseModel):
+    """The fabric's contention as a simulated step saw it (sim/contended): the routing and ECMP seed, the links
+    named slow, per axis its most loaded link class, the flow factor (``contention_factors``), what the analytic times already charge
+    (``analytic_factors``) and what was applied (their ratio, ``excess_factors``), and the simulated step without
+    any of it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    routing: str
+    seed: int
+    slow_links: list[str]
+    bottlenecks: dict[str, str]  # per axis whose flows cross the fabric, its most loaded link class
+    flow_factors: dict[str, float]
+    analytic_factors: dict[str, float]
+    applied_factors: dict[str, float]
+    uncontended_step_time_s: float
+
+    def link_tracks(self) -> dict[str, str]:
+        """Per axis whose flows cross the fabric, a trace track's name: its most loaded link class and factor."""
+        return {a: f"{a}: {link}, {self.flow_factors[a]:.2f}x" for a, link in self.bottlenecks.items()}
 
 
 def group_members(gpus: int, size: int, stride: int) -> np.ndarray:
@@ -151,19 +178,30 @@ def _loads(keys: np.ndarray, cap: np.ndarray, weight: np.ndarray | None = None
     return k[first], np.add.reduceat(w, first) if k.size else w, cap[order][first]
 
 
-def _closed_form(fab: FatTree, src: np.ndarray, dst: np.ndarray, gid: np.ndarray, routing: Routing, seed: int
-                 ) -> tuple[int, int, bool, bool, float, float]:
-    """(flows crossing the fabric, links, shared by two groups, a flow on a switch port, T_all, T_alone) by the
-    closed form, over chunks of whole groups (``gid`` ascending) so that memory stays bounded: per chunk, flows
-    per link and groups per link; then summed over chunks (a group is in one chunk only)."""
+def _slowed(fab: FatTree, r: Routes, slow: tuple[SlowLink, ...], routing: Routing) -> Routes:
+    """``r`` with the slowed links at their share of the rate."""
+    if not slow:
+        return r
+    return Routes(flow=r.flow, key=r.key, capacity=slowed_capacity(fab, r.key, r.capacity, slow, routing),
+                  flows=r.flows)
+
+
+def _closed_form(fab: FatTree, src: np.ndarray, dst: np.ndarray, gid: np.ndarray, routing: Routing, seed: int,
+                 slow: tuple[SlowLink, ...] = ()) -> tuple[int, int, bool, bool, float, float, str]:
+    """(flows crossing the fabric, links, shared by two groups or slowed, a flow on a switch port, T_all,
+    T_alone, the class of the most loaded link) by the closed form, over chunks of whole groups (``gid`` ascending) so that memory stays bounded: per
+    chunk, flows per link and groups per link; then summed over chunks (a group is in one chunk only). T_all runs
+    on the fabric with the ``slow`` links slowed, T_alone on the healthy one."""
     cuts = np.searchsorted(gid, np.arange(0, int(gid[-1]) + 1, max(1, int(CHUNK_FLOWS * (gid[-1] + 1) / gid.size))))
     bounds = np.concatenate((cuts, [gid.size]))
     keys, flows, groups, caps = [], [], [], []
-    crossing, switched, alone = 0, False, 0.0
+    crossing, switched, slowed, alone = 0, False, False, 0.0
     port = fab.port_bytes_per_s
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         a, b, g = src[lo:hi], dst[lo:hi], gid[lo:hi]
-        r = route(fab, a, b, routing=routing, seed=seed)
+        healthy = route(fab, a, b, routing=routing, seed=seed)
+        r = _slowed(fab, healthy, slow, routing)
+        slowed |= bool(np.any(r.capacity < healthy.capacity))
         crossing += _distinct(r.flow).size
         switched |= bool(np.any(r.key >= np.int64(2) << np.int64(KIND_SHIFT)))
         k, n, c = _loads(r.key, r.capacity)
@@ -173,20 +211,22 @@ def _closed_form(fab: FatTree, src: np.ndarray, dst: np.ndarray, gid: np.ndarray
         flows.append(n)
         caps.append(c)
         groups.append(np.bincount(pairs % k.size, minlength=k.size).astype(np.float64))
-        spread = r if routing == "adaptive" else route(fab, a, b, routing="adaptive")
+        spread = healthy if routing == "adaptive" else route(fab, a, b, routing="adaptive")
         ids, cap = compact(spread.key, spread.capacity)
         _, n_alone, c_alone = _loads(g[spread.flow] * np.int64(cap.size) + ids, cap[ids])
         alone = max(alone, float((n_alone * port / c_alone).max()) if n_alone.size else 0.0)
     k, n, c = _loads(np.concatenate(keys), np.concatenate(caps), np.concatenate(flows))
     _, per_link_groups, _ = _loads(np.concatenate(keys), np.concatenate(caps), np.concatenate(groups))
-    all_s = float((n * port / c).max()) if n.size else 0.0
-    return crossing, int(k.size), bool(np.any(per_link_groups > 1)), switched, all_s, alone
+    load = n * port / c
+    all_s = float(load.max()) if n.size else 0.0
+    worst = link_class(int(k[int(np.argmax(load))] >> np.int64(KIND_SHIFT))) if n.size else ""
+    return crossing, int(k.size), bool(np.any(per_link_groups > 1)) or slowed, switched, all_s, alone, worst
 
 
 def axis_contention(s: Scenario, axis: str, size: int, stride: int, *, routing: Routing = "adaptive",
-                    seed: int = 0, simulate: bool = False) -> AxisContention:
-    """One axis's step, all groups at once vs each alone, on the scenario's fabric (``simulate``: by the
-    event-driven run rather than its closed form)."""
+                    seed: int = 0, simulate: bool = False, slow: tuple[SlowLink, ...] = ()) -> AxisContention:
+    """One axis's step, all groups at once (with the ``slow`` links slowed) vs each alone on the healthy
+    fabric, on the scenario's fabric (``simulate``: by the event-driven run rather than its closed form)."""
     cluster = s.cluster
     fab = FatTree.of(cluster, build_topology(cluster))
     members = group_members(fab.gpus, size, stride)
@@ -196,24 +236,25 @@ def axis_contention(s: Scenario, axis: str, size: int, stride: int, *, routing: 
     groups = members.shape[0]
     if src.size == 0:
         return AxisContention(axis, groups, 0, 0, 0, 1.0, 1.0)
-    crossing, links, shared, switched, all_s, alone_s = _closed_form(fab, src, dst, gid, routing, seed)
+    crossing, links, shared, switched, all_s, alone_s, worst = _closed_form(fab, src, dst, gid, routing, seed, slow)
     if crossing == 0 or (not shared and (routing == "adaptive" or not switched)):  # each group as if alone
-        return AxisContention(axis, groups, crossing, links, 0, 1.0, 1.0)
+        return AxisContention(axis, groups, crossing, links, 0, 1.0, 1.0, worst)
     if not simulate:
-        return AxisContention(axis, groups, crossing, links, 0, all_s, alone_s)
+        return AxisContention(axis, groups, crossing, links, 0, all_s, alone_s, worst)
     port = fab.port_bytes_per_s
-    routed = route(fab, src, dst, routing=routing, seed=seed)
-    spread = routed if routing == "adaptive" else route(fab, src, dst, routing="adaptive")
+    healthy = route(fab, src, dst, routing=routing, seed=seed)
+    spread = healthy if routing == "adaptive" else route(fab, src, dst, routing="adaptive")
     alone_s, _, _ = _step_s(spread, port, private=gid, simulate=True)
-    all_s, events, links = _step_s(routed, port, simulate=True)
-    return AxisContention(axis, groups, crossing, links, events, all_s, alone_s)
+    all_s, events, links = _step_s(_slowed(fab, healthy, slow, routing), port, simulate=True)
+    return AxisContention(axis, groups, crossing, links, events, all_s, alone_s, worst)
 
 
 def contention_factors(s: Scenario, parallelism: dict[str, Any], *, routing: Routing = "adaptive",
-                       seed: int = 0) -> dict[str, float]:
-    """For each axis, the time of one step of its collective with every group of the cluster at once over the
-    time of a group alone (>= 1.0); ``parallelism`` is a StepReport's (tp, pp, dp, cp, ep, etp, order, ...)."""
-    return {a.axis: a.factor for a in contention_report(s, parallelism, routing=routing, seed=seed)}
+                       seed: int = 0, slow: tuple[SlowLink, ...] = ()) -> dict[str, float]:
+    """For each axis, the time of one step of its collective with every group of the cluster at once (on the
+    fabric with the ``slow`` links slowed) over the time of a group alone on the healthy fabric (>= 1.0);
+    ``parallelism`` is a StepReport's (tp, pp, dp, cp, ep, etp, order, ...)."""
+    return {a.axis: a.factor for a in contention_report(s, parallelism, routing=routing, seed=seed, slow=slow)}
 
 
 def analytic_factors(s: Scenario, parallelism: dict[str, Any]) -> dict[str, float]:
@@ -239,19 +280,23 @@ def analytic_factors(s: Scenario, parallelism: dict[str, Any]) -> dict[str, floa
     return out
 
 
-def excess_factors(s: Scenario, parallelism: dict[str, Any], *, routing: Routing = "adaptive", seed: int = 0
-                   ) -> dict[str, float]:
+def excess_factors(s: Scenario, parallelism: dict[str, Any], *, routing: Routing = "adaptive", seed: int = 0,
+                   slow: tuple[SlowLink, ...] = ()) -> dict[str, float]:
     """``contention_factors`` over ``analytic_factors``: what to multiply the analytic model's times by without
     charging an oversubscribed tier twice. Below 1.0 where the analytic model charges more than the flows see (its
-    send/recv assumes every pair leaves a subtree: pp pairs 4,000 ranks apart across 5,440-GPU pods at [1, 2]
-    oversubscription, 1.98x charged, 1.45x seen)."""
-    flow = contention_factors(s, parallelism, routing=routing, seed=seed)
-    analytic = analytic_factors(s, parallelism)
+    send/recv once assumed every pair leaves a subtree: Memphis's pp pairs at a [1, 2] core, 1.98x charged where
+    the flows see 1.45x; network/cost.py now charges the 1.45x, so the excess there is 1.0)."""
+    return divide_out(contention_factors(s, parallelism, routing=routing, seed=seed, slow=slow),
+                      analytic_factors(s, parallelism))
+
+
+def divide_out(flow: dict[str, float], analytic: dict[str, float]) -> dict[str, float]:
+    """Flow factors with what the analytic model already charges divided out, per axis."""
     return {a: flow[a] / analytic[a] for a in AXES}
 
 
 def contention_report(s: Scenario, parallelism: dict[str, Any], *, routing: Routing = "adaptive",
-                      seed: int = 0) -> list[AxisContention]:
+                      seed: int = 0, slow: tuple[SlowLink, ...] = ()) -> list[AxisContention]:
     """``contention_factors`` with the flows, links and events behind each factor."""
     check_routing(routing)
     groups = group_placement(s, parallelism)
@@ -261,5 +306,5 @@ def contention_report(s: Scenario, parallelism: dict[str, Any], *, routing: Rout
         if size <= 1:
             out.append(AxisContention(axis, s.cluster.num_gpus, 0, 0, 0, 1.0, 1.0))
             continue
-        out.append(axis_contention(s, axis, size, stride, routing=routing, seed=seed))
+        out.append(axis_contention(s, axis, size, stride, routing=routing, seed=seed, slow=slow))
     return out

@@ -154,6 +154,14 @@ def route(fab: FatTree, src: np.ndarray, dst: np.ndarray, *, routing: Routing, s
                   flows=src.size)
 
 
+def link_class(kind: int) -> str:
+    """The name of a link kind: 0/1 the NICs' links up/down, 2t/2t+1 tier t's up-links / the mirrored down-links."""
+    if kind <= 1:
+        return "NIC " + ("up" if kind == 0 else "down")
+    tier, down = divmod(kind, 2)
+    return f"tier-{tier} " + ("down-links" if down else "up-links")
+
+
 def _key(kind: int, index: np.ndarray) -> np.ndarray:
     return (np.int64(kind) << np.int64(KIND_SHIFT)) | index.astype(np.int64)
 

@@ -25,6 +25,7 @@ from ..perf.step import PARTS, OpCosts, evaluate
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..spec.training import Schedule
+from .contention import ContentionSummary
 from .engine import Streams
 from .graph import Graph, IterationCosts, StageCosts, build_graph
 from .variability import Straggler, gpu_slowdown, group_slowdown, representatives
@@ -69,6 +70,7 @@ class SimReport(BaseModel):
     tasks: int
     events: int
     distribution: IterationStats
+    contention: ContentionSummary | None = None  # set by sim.contended: the fabric's flows behind comm_factors
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """A simulated iteration as a Chrome / Perfetto trace (JSON trace-event format, opens in ui.perfetto.dev): one
 process per simulated replica and stage, one thread per stream, an "X" (complete) event per task, named as the
-graph names it ("F mb3 chunk1 stage2"). Written to a temporary file beside the target, then renamed: a trace that
-exists is complete."""
+graph names it ("F mb3 chunk1 stage2"). With the fabric's contention on (sim/contended), a "fabric" process with a
+thread per axis whose flows cross the fabric, named by its most loaded link class and factor ("dp: tier-1 up-links,
+2.00x"), shows when that link class is busy: the axis's collectives of the busiest stage (every group of the axis
+runs them at once). Written to a temporary file beside the target, then renamed: a trace that exists is
+complete."""
 
 from __future__ import annotations
 
@@ -47,9 +50,31 @@ def trace_events(g: Graph) -> list[dict[str, Any]]:
     return events
 
 
-def write_trace(path: str, g: Graph) -> None:
+def link_events(g: Graph, links: dict[str, str], stage: int) -> list[dict[str, Any]]:
+    """A "fabric" process after the GPUs' with a thread per axis of ``links`` (axis -> track name), holding the
+    axis's collectives on ``stage`` of the first simulated replica."""
+    if not links:
+        return []
+    first = g.streams[0][0]
+    pid = len({(rep, st) for rep, st, _ in g.streams}) + 1
+    events: list[dict[str, Any]] = [{"ph": "M", "name": "process_name", "pid": pid, "args": {"name": "fabric"}},
+                                    {"ph": "M", "name": "process_sort_index", "pid": pid, "args": {"sort_index": pid}}]
+    tids = {axis: i + 1 for i, axis in enumerate(links)}
+    for axis, name in links.items():
+        events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tids[axis], "args": {"name": name}})
+    for t, kind in zip(g.tasks, g.kinds, strict=True):
+        rep, st, _ = g.streams[t.stream]
+        if kind in tids and rep == first and st == stage and t.duration_s > 0.0:
+            events.append({"ph": "X", "name": t.name, "cat": kind, "pid": pid, "tid": tids[kind],
+                           "ts": round(t.start_s * 1e6, 3), "dur": round(t.duration_s * 1e6, 3)})
+    return events
+
+
+def write_trace(path: str, g: Graph, links: dict[str, str] | None = None, stage: int = 0) -> None:
+    """The trace of ``g`` to ``path``; ``links``: the fabric's tracks (``link_events``) for ``stage``."""
     target = Path(path)
-    body = json.dumps({"traceEvents": trace_events(g), "displayTimeUnit": "ms"}, separators=(",", ":"))
+    events = trace_events(g) + link_events(g, links or {}, stage)
+    body = json.dumps({"traceEvents": events, "displayTimeUnit": "ms"}, separators=(",", ":"))
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
