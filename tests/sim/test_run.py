@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from supercluster.errors import InputError
-from supercluster.perf.step import evaluate
 from supercluster.search.plan import best_step
 from supercluster.search.space import enumerate_space
-from supercluster.sim.engine import Streams
-from supercluster.sim.graph import IterationCosts, build_graph
-from supercluster.sim.run import candidate_from_parallelism, iteration_costs, simulate
+from supercluster.sim.run import simulate
 from supercluster.sim.trace import trace_events
 from supercluster.sim.variability import parse_straggler
 from supercluster.spec import load_scenario
@@ -139,38 +135,18 @@ def test_random_zb_h1_configurations_agree(name: str) -> None:
         assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s, rel=1e-9)
 
 
-def _busiest_rank_pair_s(costs: IterationCosts) -> float:
-    """Under DualPipe rank r runs stage r for one direction and stage pp - 1 - r for the other: its work per
-    micro-batch is their mean, the busiest rank's the most."""
-    def work(st: int) -> float:
-        ch = costs.chunks[st][0]
-        return ch.fwd_s + ch.bwd_s + ch.recompute_s + sum(ch.comm_fwd_s[a] + ch.comm_bwd_s[a] for a in ("tp", "cp"))
-    return max((work(r) + work(costs.pp - 1 - r)) / 2.0 for r in range(costs.pp))
-
-
 def test_dualpipe_on_deepseek_v3(plans) -> None:
-    """DeepSeek-V3's DualPipe, plan's configuration and others of its space: with every rank given the busiest stage
-    (the analytic model's assumption) the execution is within 1% of the analytic step; on the real uneven stages it
-    is more than 5% below it, by what that assumption overcharges the steady state, m * (t_pair - the busiest
-    rank's mean of its two stages), to within 5% of the step (the rest: the bubble, charged at the busiest stage
-    too)."""
+    """DeepSeek-V3's DualPipe, plan's configuration and others of its space, on the real uneven stages: the analytic
+    step (each rank at the mean of its two stages, the busiest stage's mirror taken as an average one, the LM head's
+    stage at ceil(L/pp) layers) is never below the simulated one and within 10% of it (what is left: the real split
+    gives the head's stage fewer layers). The pair-and-bubble arithmetic on equal stages: tests/sim/test_graph.py."""
     s, cal, par = plans["deepseek-v3-2048-h800"]
     space = enumerate_space(s)
     rows = [par] + [space.row(int(i)) for i in np.random.default_rng(3).choice(len(space), size=3, replace=False)]
     for row in rows:
         assert row["schedule"] == "dualpipe"
-        arrays = evaluate(s, candidate_from_parallelism(row), cal)
-        assert arrays.ops is not None
-        costs = iteration_costs(s, row, arrays.ops)
-        busiest = max(range(costs.pp), key=lambda st: costs.chunks[st][0].fwd_s + costs.chunks[st][0].bwd_s)
-        equal = dataclasses.replace(costs, chunks=tuple(costs.chunks[busiest] for _ in range(costs.pp)))
-        end = Streams(build_graph(equal, [[1.0] * costs.pp], [0]).tasks, 4 * costs.pp).run()
-        analytic = float(arrays.step_time_s[0])
-        assert end == pytest.approx(analytic, rel=0.01)
         r = simulate(s, cal, row).report
-        overcharge = costs.m * (float(arrays.microbatch_s[0]) - _busiest_rank_pair_s(costs))
-        assert r.rel_difference < -TOLERANCE
-        assert r.step_time_s == pytest.approx(analytic - overcharge, rel=TOLERANCE)
+        assert -0.10 <= r.rel_difference <= 0.0, (row, r.rel_difference)
         assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s, rel=1e-9)
         assert min(r.breakdown.values()) >= -1e-9
 

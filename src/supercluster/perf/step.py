@@ -667,9 +667,21 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     ep_part, pp_part = m * ep_mb, m * pp_mb
     dual = c.schedule == DUALPIPE
     if dual.any():
-        ep_raw = per_stage("ep_raw")
-        t_alone = np.where(dual, t_mb - ep_mb + ep_raw, t_mb)
-        f_c, b_c = per_stage("fwd") + head_f, per_stage("bwd") + head_b
+        # rank r holds stage r of one direction and stage pp-1-r of the other and runs half its micro-batches
+        # through each (deepseek-ai/DualPipe): a micro-batch costs it the mean of its two stages; the busiest rank
+        # pairs the busiest stage with its mirror, taken as an average stage of the others
+        def rank_mean(busy: np.ndarray, *attrs: str) -> np.ndarray:
+            everything = sum((per_stage(a, model.layers - n_moe_total, n_moe_total, model_window_share)
+                              for a in attrs), start=np.zeros_like(tp))
+            rest = (everything - sum((per_stage(a) for a in attrs), start=np.zeros_like(tp))) / np.maximum(
+                pp - 1.0, 1.0)
+            return np.where(dual, 0.5 * (busy + rest), busy)
+
+        compute_mb, recompute_mb = rank_mean(compute_mb, "fwd", "bwd"), rank_mean(recompute_mb, "recompute")
+        tp_mb, cp_mb, t_w = rank_mean(tp_mb, "tp"), rank_mean(cp_mb, "cp"), rank_mean(t_w, "wgrad")
+        ep_raw = rank_mean(per_stage("ep_raw"), "ep_raw")
+        t_alone = np.where(dual, compute_mb + recompute_mb + tp_mb + cp_mb + ep_raw + pp_mb, t_mb)
+        f_c, b_c = rank_mean(per_stage("fwd") + head_f, "fwd"), rank_mean(per_stage("bwd") + head_b, "bwd")
         fwd_alone = f_c + 0.5 * pp_mb + f_c / np.maximum(f_c + b_c, 1e-300) * (tp_mb + cp_mb + ep_raw)
         exposed = dualpipe_exposed_s(ep_raw + pp_mb, compute_mb + recompute_mb)
         ep_share = ep_raw / np.maximum(ep_raw + pp_mb, 1e-300)
