@@ -688,7 +688,11 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         t_mb = np.where(dual, compute_mb + recompute_mb + tp_mb + cp_mb + exposed, t_mb)
         ep_part = np.where(dual, m * exposed * ep_share, ep_part)
         pp_part = np.where(dual, m * exposed * (1.0 - ep_share), pp_part)
-    t_pipe = pipeline_s(c.schedule, m, pp, vs, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone)
+    # Chunks hold whole layers: the busiest stage's lps layers over v chunks give a largest chunk of ceil(lps/v),
+    # which paces the interleaved warm-up and cool-down (the simulator found 1/v undercharging it: Llama 3 405B's
+    # 8 layers over 7 chunks, +6.7%): v counts as lps / ceil(lps/v), v itself when the layers divide evenly
+    v_eff = lps / np.ceil(lps / vs)
+    t_pipe = pipeline_s(c.schedule, m, pp, v_eff, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone)
     bubble = t_pipe - m * t_mb
 
     zero_eff = effective_zero_stage(c.zero_stage, pp)
@@ -699,6 +703,8 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     local_params = np.zeros_like(tp)
     algorithms["dp"] = prepared.replicas[0].algo  # the dense weights' gradient reduction
     replica_ops = []
+    once_grad = np.zeros_like(tp)  # ZeRO-0/1: the step's gradient reductions (dense and expert), and ZeRO-1's gathers
+    once_gather = np.zeros_like(tp)
     for r in prepared.replicas:
         # ZeRO-0: gradients all-reduced once, behind the last micro-batch's backward (Megatron overlap_grad_reduce);
         # ZeRO-1 (distributed optimizer): reduce-scattered once, parameters all-gathered once behind the first
@@ -707,8 +713,10 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         # before its backward, and reduce-scatters its gradients after, each behind that layer's compute
         # (FSDP prefetch; torchtitan without a pipeline, DeepSpeed stage 3)
         per_step_grad = np.where(zero_eff == 0, r.allreduce, r.scatter)
-        exposed = np.where(zero_eff == 2, m, 1.0) * np.maximum(per_step_grad - hide * bwd_mb, 0.0) \
-            + np.where(zero_eff >= 1, np.maximum(r.gather - hide * fwd_mb, 0.0), 0.0)
+        present = r.n_params > 0
+        once_grad = once_grad + np.where(present & (zero_eff <= 1), per_step_grad, 0.0)
+        once_gather = once_gather + np.where(present & (zero_eff == 1), r.gather, 0.0)
+        exposed = m * np.maximum(per_step_grad - hide * bwd_mb, 0.0) + np.maximum(r.gather - hide * fwd_mb, 0.0)
         if software.zero3_gather == "layer":  # FSDP prefetch hides each layer's collectives behind its neighbour's compute
             prefetch = cal.fsdp_prefetch_overlap
             layered = m * lps * (np.maximum(r.gather_layer - prefetch * fwd_mb / lps, 0.0)
@@ -721,9 +729,19 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
                 DDP_BUCKET_MIN_PARAMS, DDP_BUCKET_PARAMS_PER_RANK * r.size), 1.0), gather_s=r.gather,
             gather_layer_s=r.gather_layer, scatter_layer_s=r.scatter_layer,
             tensor_layer_s=r.tensors * ((2.0 + rfrac) * r.gather_tensor + r.scatter_tensor), present=r.n_params > 0))
-        exposed = np.where(zero_eff == 3, layered, exposed)
-        dp_exposed = dp_exposed + np.where(r.n_params > 0, exposed, 0.0)
+        exposed = np.where(zero_eff == 3, layered, np.where(zero_eff == 2, exposed, 0.0))
+        dp_exposed = dp_exposed + np.where(present, exposed, 0.0)
         local_params = local_params + r.trained / np.where(zero_eff >= 1, r.size, 1.0)
+    # ZeRO-0/1: the dense and the expert reductions share the NICs and the one backward that hides them, one after
+    # the other. Each model chunk's buckets go once its last micro-batch's backward has produced them (Megatron-LM
+    # DistributedDataParallel per chunk, overlap_grad_reduce): under the interleaved schedule chunk j from the end
+    # is ready j x pp chunk-backwards before the step's last, its 1/v of the reduction queued behind the earlier
+    # ones; the last of the queue ends max(T/v - h B/v, T - h ((v-1) pp + 1) B/v) after the backward (B one
+    # micro-batch's backward on the stage, h the overlap): with v = 1, T - h B.
+    chunk_hidden = hide * bwd_mb / vs
+    dp_exposed = dp_exposed + np.maximum.reduce([
+        np.zeros_like(tp), once_grad / vs - chunk_hidden,
+        once_grad - hide * ((vs - 1.0) * pp + 1.0) * bwd_mb / vs]) + np.maximum(once_gather - hide * fwd_mb, 0.0)
 
     cpu_step = memory.cpu_step_params > 0
     optimizer = np.where(cpu_step, 0.0, memory_bound_s(cluster.accelerator, cal, OPTIMIZER_BYTES_PER_PARAM
