@@ -16,6 +16,7 @@ from ..search.runner import (
     Backend,
     check_backend,
     finish_results,
+    insert_rows,
     open_results,
     parquet_path,
     stop_errors,
@@ -158,13 +159,12 @@ def run_design(design: Design, out: str | Path, *, backend: Backend = "local", w
             cur = con.execute("SELECT * FROM results")
             cols = [x[0] for x in cur.description]
             done = {int(r[0]): DesignRow(**dict(zip(cols, r, strict=True))) for r in cur.fetchall()}
-            insert = f"INSERT INTO results VALUES ({', '.join('?' for _ in names)})"
             count = [len(done)]
             if progress:
                 progress(count[0], len(search.points))
 
             def record(rows: list[DesignRow]) -> None:
-                con.executemany(insert, [[getattr(r, n) for n in names] for r in rows])
+                insert_rows(con, "results", names, [[getattr(r, n) for n in names] for r in rows])
                 count[0] += len(rows)
                 if progress:
                     progress(count[0], len(search.points))
