@@ -286,17 +286,22 @@ def search(
         render_search(report, _stdout(), seconds=time.perf_counter() - start)
 
 
+# The options of a command that runs on a process pool or Ray (sweep, design)
+BackendOption = Annotated[str, typer.Option("--backend", help="local (a process pool) | ray")]
+AddressOption = Annotated[str | None, typer.Option("--address", help="HOST:PORT of a running Ray cluster "
+                                                                     "(default: start a local one)")]
+WorkersOption = Annotated[int | None, typer.Option("--workers", help="parallel workers (default: the CPU count)")]
+
+
 @app.command()
 def sweep(
     file: Annotated[str, typer.Argument(help="sweep file: a base scenario and a grid (or list) of field values")],
     out: Annotated[str | None, typer.Option("--out", help="results file (DuckDB; a Parquet copy is written beside "
                                                           "it when complete); default: the sweep's name.duckdb")]
     = None,
-    backend: Annotated[str, typer.Option("--backend", help="local (a process pool) | ray")] = "local",
-    address: Annotated[str | None, typer.Option("--address", help="HOST:PORT of a running Ray cluster "
-                                                                  "(default: start a local one)")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="parallel workers (default: the CPU count)")]
-    = None,
+    backend: BackendOption = "local",
+    address: AddressOption = None,
+    workers: WorkersOption = None,
     yes: Annotated[bool, typer.Option("--yes", help=f"run a grid of more than {MAX_POINTS:,} points")] = False,
     plot: Annotated[str | None, typer.Option("--plot", help="draw MFU and time-to-train to this PNG")] = None,
     report_to: Annotated[str | None, typer.Option("--report", help="write the finished sweep as one "
@@ -373,11 +378,9 @@ def design(
     out: Annotated[str | None, typer.Option("--out", help="results file, one row per design (DuckDB; a Parquet "
                                                           "copy beside it when complete); default: NAME.duckdb")]
     = None,
-    backend: Annotated[str, typer.Option("--backend", help="local (a process pool) | ray")] = "local",
-    address: Annotated[str | None, typer.Option("--address", help="HOST:PORT of a running Ray cluster "
-                                                                  "(default: start a local one)")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="parallel workers (default: the CPU count)")]
-    = None,
+    backend: BackendOption = "local",
+    address: AddressOption = None,
+    workers: WorkersOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print front, best (with its plan) and increments as "
                                                          "JSON")] = False,
 ) -> None:

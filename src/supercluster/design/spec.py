@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from ..errors import InputError, SuperclusterError
 from ..spec.base import MAX_GPUS, Name, NonNegativeFloat, PositiveFloat, PositiveInt, Spec, Text
-from ..spec.load import build_scenario, read_data_file, validation_error_to_input_error
+from ..spec.load import build_scenario, read_base_scenario, read_data_file, validation_error_to_input_error
 from ..spec.scenario import Scenario
 
 MAX_DESIGNS = 1_000_000
@@ -193,14 +193,7 @@ def load_design(path: str | Path) -> Design:
         spec = DesignSpec.model_validate(raw)
     except ValidationError as exc:
         raise validation_error_to_input_error(exc, file=file) from None
-    if isinstance(spec.scenario, str):
-        scenario_path = p.parent / spec.scenario
-        if not scenario_path.is_file():
-            raise InputError(f"no scenario file {str(scenario_path)!r}", file=file, field="scenario")
-        base = read_data_file(scenario_path)
-        base_dir, base_file = scenario_path.parent, str(scenario_path)
-    else:
-        base, base_dir, base_file = dict(spec.scenario), p.parent, file
+    base, base_dir, base_file = read_base_scenario(spec.scenario, p, file=file)
     base = {k: v for k, v in base.items() if k != "claims"}  # a base cluster's claims say nothing of a design
     s0 = _try(base, base_dir, base_file, file, "scenario", {})
     space = spec.space

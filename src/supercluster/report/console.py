@@ -148,6 +148,29 @@ def render_model(m: ModelReport, console: Console, lora: LoRA | None = None) -> 
             console.print(f"  - {line}", markup=False, highlight=False)
 
 
+def parallelism_text(par: dict[str, Any]) -> str:
+    """A configuration in one line: every degree, the micro-batch, the schedule, recompute, ZeRO, SP."""
+    return (f"tp {par['tp']} · pp {par['pp']} · dp {par['dp']} · cp {par['cp']} · ep {par['ep']}"
+            f" (etp {par['etp']}) · micro-batch {par['micro_batch']} · virtual stages {par['virtual_stages']}"
+            f" · schedule {par.get('schedule', '1f1b')}"
+            f" · recompute {par['recompute']} · ZeRO {par['zero_stage']}"
+            f" · SP {'on' if par['sequence_parallel'] else 'off'}")
+
+
+def breakdown_table(breakdown: dict[str, float], step_s: float, title: str, total: str,
+                    caption: str | None = None) -> RichTable:
+    """A step's parts (those above zero) with their time and share, and the step they add up to."""
+    t = Table(title=title, caption=caption, show_edge=False)
+    t.add_column("part")
+    t.add_column("time", justify="right")
+    t.add_column("share", justify="right")
+    for part, seconds in breakdown.items():
+        if seconds > 0:
+            t.add_row(PART_LABELS.get(part, part), format_duration(seconds), f"{seconds / step_s:.1%}")
+    t.add_row(f"[bold]{total}[/bold]", f"[bold]{format_duration(step_s)}[/bold]", "100%")
+    return t
+
+
 def render_plan(run: RunReport, console: Console, seconds: float | None = None) -> None:
     """The plan of a scenario; ``seconds``: how long the search took (measured by the caller, never reported)."""
     r = run.step
@@ -159,12 +182,7 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
                   + ")")
     par = r.parallelism
     console.print(
-        f"parallelism: tp {par['tp']} · pp {par['pp']} · dp {par['dp']} · cp {par['cp']} · ep {par['ep']}"
-        f" (etp {par['etp']}) · micro-batch {par['micro_batch']} · virtual stages {par['virtual_stages']}"
-        f" · schedule {par.get('schedule', '1f1b')}"
-        f" · recompute {par['recompute']} · ZeRO {par['zero_stage']}"
-        f" · SP {'on' if par['sequence_parallel'] else 'off'}"
-        f"  [dim]({searched})[/dim]")
+        f"parallelism: {parallelism_text(par)}  [dim]({searched})[/dim]")
 
     if r.groups:
         replicas = "dp × cp"  # the group gradients are reduced over: every rank holding the same weights
@@ -182,14 +200,7 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
 
     render_model(run.model, console, run.step.lora)
 
-    t = Table(title="step breakdown", show_edge=False)
-    t.add_column("part")
-    t.add_column("time", justify="right")
-    t.add_column("share", justify="right")
-    for part, seconds in r.breakdown.items():
-        if seconds > 0:
-            t.add_row(PART_LABELS.get(part, part), format_duration(seconds), f"{seconds / r.step_time_s:.1%}")
-    t.add_row("[bold]step[/bold]", f"[bold]{format_duration(r.step_time_s)}[/bold]", "100%")
+    t = breakdown_table(r.breakdown, r.step_time_s, "step breakdown", "step")
     if r.step_time_interval_s:
         lo, hi = r.step_time_interval_s
         t.add_row("[dim]measured step likely within[/dim]",

@@ -7,7 +7,7 @@ from rich.console import Console
 from ..sim.contention import ContentionSummary
 from ..sim.run import SimResult
 from ..units import format_duration
-from .console import PART_LABELS, Table
+from .console import Table, breakdown_table, parallelism_text
 
 
 def render_simulation(result: SimResult, console: Console, trace: str | None = None) -> None:
@@ -15,18 +15,9 @@ def render_simulation(result: SimResult, console: Console, trace: str | None = N
     par = r.parallelism
     console.print(f"[bold]{r.scenario}[/bold]: {r.num_gpus:,} GPUs simulated ({r.detail}: "
                   f"{r.replicas_simulated} pipeline replica(s) x {r.stages} stages, {r.microbatches} micro-batches)")
-    console.print(f"parallelism: tp {par['tp']} · pp {par['pp']} · dp {par['dp']} · cp {par['cp']} · ep {par['ep']}"
-                  f" · micro-batch {par['micro_batch']} · virtual stages {par['virtual_stages']}"
-                  f" · recompute {par['recompute']} · ZeRO {par['zero_stage']}")
-    t = Table(title="simulated step breakdown", caption=f"parts of the busiest stage ({r.busiest_stage})",
-              show_edge=False)
-    t.add_column("part")
-    t.add_column("time", justify="right")
-    t.add_column("share", justify="right")
-    for part, seconds in r.breakdown.items():
-        if seconds > 0:
-            t.add_row(PART_LABELS.get(part, part), format_duration(seconds), f"{seconds / r.step_time_s:.1%}")
-    t.add_row("[bold]step (simulated)[/bold]", f"[bold]{format_duration(r.step_time_s)}[/bold]", "100%")
+    console.print(f"parallelism: {parallelism_text(par)}")
+    t = breakdown_table(r.breakdown, r.step_time_s, "simulated step breakdown", "step (simulated)",
+                        caption=f"parts of the busiest stage ({r.busiest_stage})")
     t.add_row("step (analytic model)", format_duration(r.analytic_step_time_s), f"{r.rel_difference:+.1%}")
     console.print(t)
     if r.contention is not None:

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InfeasibleError, InputError, SuperclusterError
-from ..spec.load import build_scenario, read_data_file, validation_error_to_input_error
+from ..spec.load import build_scenario, read_base_scenario, read_data_file, validation_error_to_input_error
 from .plan import plan
 
 MAX_POINTS = 2_000  # more needs --yes
@@ -105,14 +105,7 @@ def load_sweep(path: str | Path) -> Sweep:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as exc:
         raise validation_error_to_input_error(exc, file=file) from None
-    if isinstance(spec.scenario, str):
-        scenario_path = p.parent / spec.scenario
-        if not scenario_path.is_file():
-            raise InputError(f"no scenario file {str(scenario_path)!r}", file=file, field="scenario")
-        base = read_data_file(scenario_path)
-        base_dir, base_file = scenario_path.parent, str(scenario_path)
-    else:
-        base, base_dir, base_file = dict(spec.scenario), p.parent, file
+    base, base_dir, base_file = read_base_scenario(spec.scenario, p, file=file)
     build_scenario(base, file=base_file, base_dir=base_dir, check_rules=False)  # the base itself must be valid
     for name, values in spec.grid.items():
         if not values:

@@ -87,6 +87,19 @@ class _RepeatedJsonKey(ValueError):
         self.key = key
 
 
+def read_base_scenario(scenario: str | dict[str, Any], path: Path, *, file: str
+                       ) -> tuple[dict[str, Any], Path, str]:
+    """The base scenario a sweep or design file names: ``scenario`` a file (relative to ``path``, the file naming
+    it) or the scenario inline. Returns its data, the folder its relative paths start from and the file to name in
+    its errors; a missing file is one located line (``file``, field ``scenario``)."""
+    if isinstance(scenario, str):
+        scenario_path = path.parent / scenario
+        if not scenario_path.is_file():
+            raise InputError(f"no scenario file {str(scenario_path)!r}", file=file, field="scenario")
+        return read_data_file(scenario_path), scenario_path.parent, str(scenario_path)
+    return dict(scenario), path.parent, file
+
+
 def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
