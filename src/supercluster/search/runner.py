@@ -150,7 +150,9 @@ def _local(sweep: Sweep, pending: list[int], workers: int) -> Iterator[dict[str,
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _ray(sweep: Sweep, pending: list[int], workers: int, address: str | None) -> Iterator[dict[str, Any]]:
+@contextlib.contextmanager
+def _ray_session(workers: int, address: str | None) -> Iterator[Any]:
+    """Ray, joined at ``address`` or started here with ``workers`` CPUs (and shut down after), unless already up."""
     import ray
 
     started = not ray.is_initialized()
@@ -161,15 +163,20 @@ def _ray(sweep: Sweep, pending: list[int], workers: int, address: str | None) ->
         else:
             ray.init(num_cpus=workers, **kwargs)
     try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray(sweep: Sweep, pending: list[int], workers: int, address: str | None) -> Iterator[dict[str, Any]]:
+    with _ray_session(workers, address) as ray:
         task = ray.remote(evaluate_point)
         base = ray.put(sweep.base)
         waiting = [task.remote(base, sweep.base_dir, i, sweep.points[i]) for i in pending]
         while waiting:
             ready, waiting = ray.wait(waiting, num_returns=1)
             yield ray.get(ready[0])
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def check_backend(backend: str, address: str | None) -> None:
@@ -194,24 +201,12 @@ def task_pool(backend: Backend, workers: int, address: str | None = None
     """A ``map(fn, argument tuples) -> results in order`` over a local process pool (in process for one worker) or
     Ray, kept open across calls (a search submits its work in waves)."""
     if backend == "ray":
-        import ray
+        with _ray_session(workers, address) as ray:
+            def run(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
+                task = ray.remote(fn)
+                return list(ray.get([task.remote(*a) for a in args]))
 
-        started = not ray.is_initialized()
-        if started:
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
-            if address:
-                ray.init(address=address, **kwargs)
-            else:
-                ray.init(num_cpus=workers, **kwargs)
-        def run(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
-            task = ray.remote(fn)
-            return list(ray.get([task.remote(*a) for a in args]))
-
-        try:
             yield run
-        finally:
-            if started:
-                ray.shutdown()
         return
     if workers <= 1:
         yield lambda fn, args: [fn(*a) for a in args]
