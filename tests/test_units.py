@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from supercluster.units import format_bytes, format_duration, format_number
+from supercluster.units import format_bytes, format_duration, format_number, format_usd
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
@@ -34,3 +34,9 @@ def test_format_bytes(n_bytes: float, text: str) -> None:
 def test_format_number_never_uses_an_exponent(value: float, text: str) -> None:
     """A plain number to four significant figures, thousands separated, never '1.5e+08'."""
     assert format_number(value) == text
+
+
+@pytest.mark.parametrize(("usd", "text"), [(5.1292e9, "$5.13 B"), (46.21e6, "$46.2 M"), (1470.4, "$1,470")])
+def test_format_usd(usd: float, text: str) -> None:
+    """Money in billions, millions or dollars, one way everywhere (HTML report, design verdicts)."""
+    assert format_usd(usd) == text

@@ -111,6 +111,11 @@ def format_bytes(n_bytes: float, digits: int = 4) -> str:
     return f"{n_bytes:,.0f} B"
 
 
+def format_usd(usd: float) -> str:
+    """Money in billions, millions or dollars: ``$5.13 B``, ``$46.2 M``, ``$1,470``."""
+    return f"${usd / 1e9:,.2f} B" if usd >= 1e9 else f"${usd / 1e6:,.1f} M" if usd >= 1e6 else f"${usd:,.0f}"
+
+
 def kwh_per_year_to_w(kwh_per_year: float) -> float:
     """Average power of a yearly energy use: kWh/yr over 8,760 h, in W."""
     return kwh_per_year * 1000.0 / HOURS_PER_YEAR

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import InfeasibleError
 from ..spec.scenario import Scenario
-from ..units import SECONDS_PER_DAY
+from ..units import SECONDS_PER_DAY, format_usd
 from .evaluate import Builder, cheap_row, plan_group
 from .front import best_row, cannot_reach, pareto
 from .rows import DesignRow
@@ -32,14 +32,10 @@ PoolMap = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
 OnRows = Callable[[list[DesignRow]], None]
 
 
-def _usd(x: float) -> str:
-    return f"${x / 1e9:,.2f}B" if x >= 1e9 else f"${x / 1e6:,.1f}M"
-
-
 def cheap_verdict(row: DesignRow, c: Constraints) -> str | None:
     """The constraint a design breaks before it is planned (budget, power cap, the deadline at its bound), or None."""
     if c.budget_usd is not None and row.budget_capex_usd is not None and row.budget_capex_usd > c.budget_usd:
-        return f"over budget: {_usd(row.budget_capex_usd)} of {_usd(c.budget_usd)}"
+        return f"over budget: {format_usd(row.budget_capex_usd)} of {format_usd(c.budget_usd)}"
     if c.power_mw is not None and row.facility_peak_power_w is not None and \
             row.facility_peak_power_w > c.power_mw * 1e6:
         return f"over the power cap: {row.facility_peak_power_w / 1e6:,.1f} MW of {c.power_mw:g} MW at peak"
@@ -101,7 +97,7 @@ class Search:
         checks: list[tuple[str, bool, str]] = []
         if c.budget_usd is not None and costs:
             checks.append(("constraints.budget_usd", min(costs) > c.budget_usd,
-                           f"no design costs at most {_usd(c.budget_usd)}: the cheapest costs {_usd(min(costs))}"))
+                           f"no design costs at most {format_usd(c.budget_usd)}: the cheapest costs {format_usd(min(costs))}"))
         if c.power_mw is not None and powers:
             checks.append(("constraints.power_mw", min(powers) > c.power_mw * 1e6,
                            f"no design draws at most {c.power_mw:g} MW at peak: the leanest draws "

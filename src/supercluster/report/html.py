@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..search.output import check_output_file
-from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY, format_duration
+from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY, format_duration, format_usd
 from .console import PART_LABELS, claimed_range, computed_value
 from .figures import (
     FIGURE_NAMES,
@@ -171,10 +171,6 @@ def _fabric_section(data: ReportData) -> str:
     return _section("fabric", "Fabric", "\n".join(body))
 
 
-def _usd(v: float) -> str:
-    return f"${v / 1e9:,.2f} B" if v >= 1e9 else f"${v / 1e6:,.1f} M" if v >= 1e6 else f"${v:,.0f}"
-
-
 def _facility_section(data: ReportData, figs: dict[str, Any]) -> str:
     f = data.run.facility
     if f is None:
@@ -199,7 +195,7 @@ def _facility_section(data: ReportData, figs: dict[str, Any]) -> str:
         rows.append(("cost per GPU-hour", f"${f.cost_per_gpu_hour_usd:,.2f}" + (f" (cloud: ${cloud:,.2f})"
                                                                                if cloud else "")))
     if f.run_cost_usd is not None:
-        rows.append(("cost of the run", _usd(f.run_cost_usd)))
+        rows.append(("cost of the run", format_usd(f.run_cost_usd)))
     body.append(table_html(("figure", "value"), rows))
     if f.estimates:
         body.append(f'<p class="note">estimates among the inputs: {escape(", ".join(f.estimates))}</p>')
