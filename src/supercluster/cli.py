@@ -49,7 +49,7 @@ from .search.runner import run_sweep
 from .search.sweep import MAX_POINTS, load_sweep
 from .sim.contended import simulate_contended
 from .sim.fabric import ROUTINGS, check_routing
-from .sim.run import MAX_FULL_GPUS
+from .sim.run import MAX_FULL_GPUS, check_detail
 from .sim.run import simulate as run_simulation
 from .sim.slowlink import parse_slow_link
 from .sim.trace import check_trace_target, write_trace
@@ -177,8 +177,6 @@ def simulate(
 ) -> None:
     """Simulate one iteration op by op (the configuration plan picks, or the scenario's fixed parallelism), beside
     the analytic model's step time; with jitter and stragglers, what they cost."""
-    if detail not in ("symmetric", "full"):
-        raise InputError(f"expected symmetric or full, got {detail!r}", field="--detail")
     if not 1 <= iterations <= MAX_SIM_ITERATIONS:
         raise InputError(f"expected 1 to {MAX_SIM_ITERATIONS:,} iterations, got {iterations}", field="--iterations")
     if not 0.0 <= jitter <= 1.0:
@@ -195,9 +193,7 @@ def simulate(
     s = load_scenario(scenario, set_ or [])
     stragglers = tuple(parse_straggler(x, s) for x in straggler or [])
     slow_links = tuple(parse_slow_link(x, s) for x in slow_link or [])
-    if detail == "full" and s.cluster.num_gpus > MAX_FULL_GPUS:
-        raise InputError(f"--detail full simulates at most {MAX_FULL_GPUS:,} GPUs; {scenario} has "
-                         f"{s.cluster.num_gpus:,} (use --detail symmetric)", field="--detail")
+    check_detail(detail, s.cluster.num_gpus)
     cal = s.calibrated(_calibration(calibration))
     step, _ = _located(scenario, lambda: best_step(s, cal))
     if contention or slow_links:

@@ -207,13 +207,20 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+
+def check_detail(detail: str, num_gpus: int) -> None:
+    """A detail level the simulator has, and full detail only up to MAX_FULL_GPUS: one located line."""
+    if detail not in ("symmetric", "full"):
+        raise InputError(f"expected symmetric or full, got {detail!r}", field="--detail")
+    if detail == "full" and num_gpus > MAX_FULL_GPUS:
+        raise InputError(f"--detail full simulates every replica of at most {MAX_FULL_GPUS:,} GPUs; this cluster "
+                         f"has {num_gpus:,} (use --detail symmetric)", field="--detail")
+
 def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *, detail: Detail = "symmetric",
              seed: int = 0, iterations: int = 1, jitter_sigma: float = 0.0, stragglers: tuple[Straggler, ...] = (),
              comm_factors: dict[str, float] | None = None, extra_layers_first: bool = False) -> SimResult:
     """Simulate ``iterations`` iterations of the configuration ``par`` (a plan report's parallelism)."""
-    if detail == "full" and s.cluster.num_gpus > MAX_FULL_GPUS:
-        raise InputError(f"--detail full simulates every replica of at most {MAX_FULL_GPUS:,} GPUs; this cluster "
-                         f"has {s.cluster.num_gpus:,} (use --detail symmetric)", field="--detail")
+    check_detail(detail, s.cluster.num_gpus)
     start = time.perf_counter()
     c = candidate_from_parallelism(par)
     arrays = evaluate(s, c, cal, comm_factors=comm_factors)
