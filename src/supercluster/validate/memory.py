@@ -43,7 +43,7 @@ from ..workload.software import communicators, framework_memory_options
 from .memory_case import MemoryCase, Metric, classify_quantity, describe_case, to_bytes
 from .schema import MEMORY, check_entry
 from .systems import Unmodellable, _text
-from .tolerance import error_summary, gate_exclusion, read_tolerance, read_validation_file
+from .tolerance import GatedResult, error_summary, gate_exclusion, read_tolerance, read_validation_file
 
 DEFAULT_MEMORY_FILE = Path(__file__).with_name("memory.yaml")
 DEFAULT_MEMORY_TOLERANCE: dict[str, Any] = {"metric": "memory", "median_abs_rel_error": 0.05,
@@ -70,23 +70,13 @@ class MemoryRow(BaseModel):
     excluded: str | None = None  # why the data file leaves it out of the gate
 
 
-class MemoryValidationResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    file: str
+class MemoryValidationResult(GatedResult):
     kind: str = "memory"
     rows: list[MemoryRow]
-    median_abs_rel_error: float | None
-    max_abs_rel_error: float | None
-    signed_mean_rel_error: float | None
     by_source: dict[str, dict[str, Any]]
     unmappable: int
     outcomes_correct: int
     outcomes_total: int
-    tolerance: dict[str, Any]
-    passed: bool
-    failures: list[str]
-    excluded: int = 0
 
 
 # --- reading the row's text --------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from ..spec.load import build_scenario
 from ..spec.scenario import Scenario
 from .schema import POWER, check_entry
 from .systems import Unmodellable, _text, describe_system
-from .tolerance import error_summary, gate_exclusion, read_tolerance, read_validation_file
+from .tolerance import GatedResult, error_summary, gate_exclusion, read_tolerance, read_validation_file
 
 DEFAULT_POWER_FILE = Path(__file__).with_name("power.yaml")
 DEFAULT_POWER_TOLERANCE: dict[str, Any] = {"metric": "average_node_power_w", "median_abs_rel_error": 0.05,
@@ -81,20 +81,10 @@ class PowerRow(BaseModel):
     excluded: str | None = None
 
 
-class PowerValidationResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    file: str
+class PowerValidationResult(GatedResult):
     kind: str = "power"
     rows: list[PowerRow]
-    median_abs_rel_error: float | None
-    max_abs_rel_error: float | None
-    signed_mean_rel_error: float | None
     by_meter: dict[str, dict[str, Any]]
-    tolerance: dict[str, Any]
-    passed: bool
-    failures: list[str]
-    excluded: int = 0
 
 
 # --- reading the row ---------------------------------------------------------------------------------------------

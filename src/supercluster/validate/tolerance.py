@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from ..errors import FileFormatError
 from ..spec.load import read_data_file
 
@@ -57,3 +59,20 @@ def error_summary(rel_errors: Iterable[float]) -> dict[str, Any]:
     errs = [abs(e) for e in rel_errors]
     return {"rows": len(errs), "median_abs_rel_error": statistics.median(errs) if errs else None,
             "max_abs_rel_error": max(errs) if errs else None}
+
+
+class GatedResult(BaseModel):
+    """What every validation of measured rows against a gate reports beside its rows: the file, the error
+    statistics over the gated rows, the gate and its verdict, and how many rows the data file leaves out of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    kind: str
+    median_abs_rel_error: float | None
+    max_abs_rel_error: float | None
+    signed_mean_rel_error: float | None
+    tolerance: dict[str, Any]
+    passed: bool
+    failures: list[str]
+    excluded: int = 0
