@@ -8,14 +8,12 @@ Not a test: nothing here asserts a time.
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import sys
 import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from results import append_results
 
 from supercluster import load_scenario, plan
 from supercluster.network.topology import build_topology
@@ -82,13 +80,7 @@ def main() -> None:
                  f"events in {wall:.2f} s, peak {peak / 2**20:.0f} MiB; factor {run.factor:.4f} "
                  f"(closed form {closed.factor:.4f})")
 
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    block = [f"## {stamp} · {os.cpu_count()} cores · Python {sys.version.split()[0]} · contention factors", ""]
-    block += lines + [""]
-    print("\n".join(block))
-    results = ROOT / "benchmarks" / "RESULTS.md"
-    with results.open("a", encoding="utf-8") as fh:
-        fh.write("\n".join(block) + "\n")
+    append_results(lines, "contention factors", bullets=False)
 
 
 if __name__ == "__main__":

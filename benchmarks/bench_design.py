@@ -9,15 +9,14 @@ shared). Printed and appended to benchmarks/RESULTS.md. Not a test: nothing here
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
+from results import append_results
 
 from supercluster.design.run import run_design
 from supercluster.design.spec import load_design
@@ -58,13 +57,7 @@ def main() -> None:
         "best: " + ("none" if best is None else
                     f"{best.num_gpus:,} x {best.accelerator}, {best.fabric}, {best.facility}"),
     ]
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    block = [f"## {stamp} · {os.cpu_count()} cores · Python {sys.version.split()[0]}", ""]
-    block += [f"- {line}" for line in lines] + [""]
-    print("\n".join(block))
-    results = ROOT / "benchmarks" / "RESULTS.md"
-    with results.open("a", encoding="utf-8") as fh:
-        fh.write("\n".join(block) + "\n")
+    append_results(lines, "design search")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ Not a test: nothing here asserts a time.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from results import append_results
 
 from supercluster import load_scenario, plan
 from supercluster.facility import facility_ledger
@@ -146,15 +146,7 @@ def main() -> None:
         lines.append(f"sweep scenarios/scaling.yaml on {backend} ({os.cpu_count()} workers): {run.points} points in "
                      f"{t:.1f} s = {run.points / t:.2f} points/s (incl. {'Ray start-up' if backend == 'ray' else 'pool start-up'})")
 
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    block = [f"## {stamp} · {os.cpu_count()} cores · Python {sys.version.split()[0]}", ""]
-    block += [f"- {line}" for line in lines] + [""]
-    print("\n".join(block))
-    results = ROOT / "benchmarks" / "RESULTS.md"
-    if not results.exists():
-        results.write_text("# Benchmark results (appended by `make bench`)\n\n", encoding="utf-8")
-    with results.open("a", encoding="utf-8") as fh:
-        fh.write("\n".join(block) + "\n")
+    append_results(lines)
 
 
 if __name__ == "__main__":

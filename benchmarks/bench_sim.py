@@ -5,12 +5,11 @@ engine choice, sim/engine.py). Printed and appended to benchmarks/RESULTS.md. No
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import resource
-import sys
 import time
 from pathlib import Path
+
+from results import append_results
 
 from supercluster import load_scenario
 from supercluster.perf.step import evaluate
@@ -81,12 +80,7 @@ def main() -> None:
                  f"{r1k.report.stages} stages x {r1k.report.microbatches} micro-batches): {r1k.wall_s:.1f} s, "
                  f"{r1k.report.tasks:,} tasks, {r1k.events_per_s:,.0f} events/s, peak RSS "
                  f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    block = (f"\n## {stamp} · {os.cpu_count()} cores · Python {sys.version.split()[0]} · simulator\n\n"
-             + "".join(f"- {x}\n" for x in lines))
-    print(block)
-    with (ROOT / "benchmarks" / "RESULTS.md").open("a", encoding="utf-8") as f:
-        f.write(block)
+    append_results(lines, "simulator")
 
 
 if __name__ == "__main__":
