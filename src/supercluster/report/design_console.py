@@ -6,7 +6,7 @@ from rich.console import Console
 
 from ..design.rows import DesignRow
 from ..design.run import DesignResult
-from ..units import SECONDS_PER_DAY, format_duration
+from ..units import SECONDS_PER_DAY, format_duration, format_usd
 from .console import Table, id_column, plural, render_plan
 
 
@@ -38,7 +38,7 @@ def _table(title: str) -> Table:
 
 def render_design(r: DesignResult, console: Console, *, top: int, seconds: float, show_plan: bool = True) -> None:
     c = r.constraints
-    limits = [f"budget ${c.budget_usd / 1e9:,.2f}B" + (f" ({', '.join(c.budget_parts)})" if c.budget_parts else "")
+    limits = [f"budget {format_usd(c.budget_usd)}" + (f" ({', '.join(c.budget_parts)})" if c.budget_parts else "")
               if c.budget_usd is not None else None,
               f"power {c.power_mw:g} MW" if c.power_mw is not None else None,
               f"water {c.water_m3_per_day:,.0f} m3/day" if c.water_m3_per_day is not None else None,
