@@ -698,6 +698,12 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     zero_eff = effective_zero_stage(c.zero_stage, pp)
     fwd_mb = per_stage("fwd") + head_f
     bwd_mb = per_stage("bwd") + head_b
+    # The forward's share of a micro-batch: its compute, its sends, and the layer collectives by its share of the
+    # compute (recompute runs in the backward)
+    fwd_share = fwd_mb / np.maximum(fwd_mb + bwd_mb, 1e-300)
+    forward = fwd_mb + 0.5 * pp_mb + fwd_share * (tp_mb + cp_mb + ep_mb)
+    if dual.any():
+        forward = np.where(dual, fwd_alone, forward)
     hide = cal.dp_comm_overlap if software.dp_overlap else 0.0
     dp_exposed = np.zeros_like(tp)
     local_params = np.zeros_like(tp)
@@ -734,14 +740,20 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         local_params = local_params + r.trained / np.where(zero_eff >= 1, r.size, 1.0)
     # ZeRO-0/1: the dense and the expert reductions share the NICs and the one backward that hides them, one after
     # the other. Each model chunk's buckets go once its last micro-batch's backward has produced them (Megatron-LM
-    # DistributedDataParallel per chunk, overlap_grad_reduce): under the interleaved schedule chunk j from the end
-    # is ready j x pp chunk-backwards before the step's last, its 1/v of the reduction queued behind the earlier
-    # ones; the last of the queue ends max(T/v - h B/v, T - h ((v-1) pp + 1) B/v) after the backward (B one
-    # micro-batch's backward on the stage, h the overlap): with v = 1, T - h B.
+    # DistributedDataParallel per chunk, overlap_grad_reduce), behind a share h of that chunk-backward's compute
+    # (B/v, B one micro-batch's backward compute on the stage); under the interleaved schedule chunk j from the end
+    # is ready j x pp chunk-backwards before the step's last, and the reduction's own stream runs under all of
+    # them, their recompute and collectives too (W/v each, W a micro-batch's backward wall time: the cool-down
+    # after the first chunk is ready is backwards only). Its 1/v of the reduction queued behind the earlier ones,
+    # the last of the queue ends max(T/v - h B/v, T - h B/v - (v-1) pp W/v) after the backward: with v = 1,
+    # T - h B. (The simulator found W, not h B, under the later chunks: the million-GPU scenario's interleaved
+    # configurations up to 21% slow.)
     chunk_hidden = hide * bwd_mb / vs
+    backward_wall = t_mb - forward
     dp_exposed = dp_exposed + np.maximum.reduce([
         np.zeros_like(tp), once_grad / vs - chunk_hidden,
-        once_grad - hide * ((vs - 1.0) * pp + 1.0) * bwd_mb / vs]) + np.maximum(once_gather - hide * fwd_mb, 0.0)
+        once_grad - chunk_hidden - (vs - 1.0) * pp * backward_wall / vs]) + np.maximum(once_gather - hide * fwd_mb,
+                                                                                    0.0)
 
     cpu_step = memory.cpu_step_params > 0
     optimizer = np.where(cpu_step, 0.0, memory_bound_s(cluster.accelerator, cal, OPTIMIZER_BYTES_PER_PARAM
@@ -761,12 +773,6 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         "optimizer": optimizer,
         "offload": offload,
     }
-    # The forward's share of a micro-batch: its compute, its sends, and the layer collectives by its share of the
-    # compute (recompute runs in the backward)
-    fwd_share = fwd_mb / np.maximum(fwd_mb + bwd_mb, 1e-300)
-    forward = fwd_mb + 0.5 * pp_mb + fwd_share * (tp_mb + cp_mb + ep_mb)
-    if dual.any():
-        forward = np.where(dual, fwd_alone, forward)
     ops = OpCosts(
         microbatches=m, layer={kind: {a: mixed(kind, a, model_window_share) for a in (*layer_parts, "wgrad", "ep_raw")}
                                for kind in times},
