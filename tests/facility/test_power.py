@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from supercluster import build_scenario, plan
-from supercluster.facility import facility_ledger, gpu_activity, gpu_power_w, node_power
+from supercluster.facility import facility_ledger, gpu_activity, gpu_power_w, node_power, window_activity
 from supercluster.spec import catalog
 from supercluster.spec.hardware import Accelerator
 from supercluster.spec.load import load_cluster
@@ -145,3 +145,18 @@ def test_plan_counts_the_calibrated_host_work_as_a_wait() -> None:
     assert run.facility is not None
     phases = {p.phase: p.seconds for p in run.facility.step_power.phases}
     assert phases["waiting on the host"] == pytest.approx(run.step.host_wait_s)
+
+
+@given(st.floats(0.0, 1.0), st.floats(0.0, 500.0), st.floats(1.0, 500.0))
+def test_a_window_the_gpus_work_part_of_draws_the_part_s_share(activity: float, busy_s: float,
+                                                                window_s: float) -> None:
+    """The activity over a measured window is the working activity times the share of the window the GPUs work
+    (the rest idle), never more than the working activity; a window they work throughout keeps it; and the
+    node's mean draw over the window is the time-weighted mean of its working and idle draws."""
+    share = min(1.0, busy_s / window_s)
+    assert window_activity(activity, busy_s, window_s) == pytest.approx(activity * share)
+    assert window_activity(activity, 2.0 * window_s, window_s) == activity
+    cluster = load_cluster("eos")
+    mean = node_power(cluster, window_activity(activity, busy_s, window_s)).ac_w
+    working, idle = node_power(cluster, activity).ac_w, node_power(cluster, 0.0).ac_w
+    assert mean == pytest.approx(share * working + (1 - share) * idle)

@@ -91,6 +91,11 @@ def test_an_unknown_benchmark_is_a_row_that_cannot_be_modelled(cli, tmp_path) ->
     ({"interconnect_power_w": 1.0e7}, "runs[0].interconnect_power_w"),
     ({"wattage": 5.0}, "runs[0].wattage"),
     ({"cluster": {**_row("dc-1x8-h100-llama2-70b-lora")["cluster"], "num_gpus": 0}}, "runs[0].cluster.num_gpus"),
+    ({"workload": {**_row("dc-1x8-h100-llama2-70b-lora")["workload"], "trained_samples": 0}},
+     "runs[0].workload.trained_samples"),
+    ({"workload": {**_row("dc-1x8-h100-llama2-70b-lora")["workload"], "evaluations": -1}},
+     "runs[0].workload.evaluations"),
+    ({"parallelism": {"tp": 4, "pp": 0}}, "runs[0].parallelism.pp"),
 ])
 def test_bad_rows_are_one_located_line(cli, tmp_path, change: dict[str, Any], field: str) -> None:
     """A negative power, an interconnect above the total, an unknown key or a zero GPU count: one located line,
@@ -105,3 +110,33 @@ def test_the_row_s_parallelism_is_used_when_it_states_one(tmp_path) -> None:
     result = validate_power(_write(tmp_path, [row]))
     par = result.rows[0].parallelism
     assert par is not None and (par["tp"], par["pp"], par["dp"]) == (8, 8, 8)
+
+
+def test_a_short_run_s_set_up_inside_its_window_idles_its_gpus(tmp_path) -> None:
+    """The meter averages over the timed window, not over the steps: the 512-GPU LoRA run (two minutes) works its
+    108 steps and 8 evaluations at the step's activity and waits through the rest of the window with the SMs idle.
+    Without the samples it trained the row is taken as steps throughout, and reads the old +22%."""
+    row = _row("dc-64x8-h100-llama2-70b-lora")
+    assert row["parallelism"]["source"] and row["parallelism"]["cp"] == 2  # the published NeMo config
+    windowed = validate_power(_write(tmp_path, [row])).rows[0]
+    assert windowed.window_s == pytest.approx(row["time_to_train_s"] / row["rcp_scaling_factor"])
+    assert windowed.step_time_s is not None and windowed.train_s == pytest.approx(108 * windowed.step_time_s)
+    assert windowed.eval_s is not None and 0 < windowed.eval_s < windowed.train_s
+    busy = (windowed.train_s + windowed.eval_s) / windowed.window_s
+    assert 0.5 < busy < 0.8
+    assert windowed.gpu_activity == pytest.approx(windowed.step_gpu_activity * busy)
+    assert windowed.rel_error is not None and abs(windowed.rel_error) < 0.10
+    steps_only = {**row, "workload": {k: v for k, v in row["workload"].items() if k != "trained_samples"}}
+    old = validate_power(_write(tmp_path, [steps_only])).rows[0]
+    assert old.gpu_activity == old.step_gpu_activity == windowed.step_gpu_activity
+    assert old.rel_error is not None and old.rel_error > 0.2
+    assert any("samples trained not stated" in n for n in old.notes)
+
+
+def test_a_run_longer_than_its_window_works_throughout() -> None:
+    """When the predicted steps and evaluations fill the measured window (the one-node run: the step model's step is
+    slower than the run's), the GPUs are taken as working all of it, at the step's activity."""
+    row = next(r for r in validate_power().rows if r.id.endswith("dc-1x8-h100-llama2-70b-lora"))
+    assert row.train_s is not None and row.eval_s is not None and row.window_s is not None
+    assert row.train_s + row.eval_s >= row.window_s
+    assert row.gpu_activity == row.step_gpu_activity

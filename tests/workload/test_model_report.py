@@ -11,7 +11,7 @@ from supercluster.spec.catalog import entry
 from supercluster.spec.hf import model_from_hf_config
 from supercluster.spec.model import Model
 from supercluster.workload import ModelReport, model_flops_per_token, model_report, param_counts
-from supercluster.workload.flops import attention_flops_per_token
+from supercluster.workload.flops import attention_flops_per_token, forward_flops_per_token
 
 HF = Path(__file__).resolve().parent.parent / "data" / "hf"
 
@@ -91,3 +91,10 @@ def test_llama4_interleaving_is_counted_and_said() -> None:
     assert (r.dense_layers, r.moe_layers) == (24, 24)
     assert "+ 1 shared expert" in r.layer_pattern and "first 24 dense" in r.layer_pattern
     assert any("every 2nd layer is MoE" in a for a in r.assumptions)
+
+
+def test_a_forward_pass_is_a_third_of_training_s_model_flops() -> None:
+    """forward_flops_per_token (an evaluation pass) is 2N plus the attention term: a third of the training count."""
+    model = catalog_model("llama2-70b")
+    for seq in (2048, 8192):
+        assert 3.0 * forward_flops_per_token(model, seq) == pytest.approx(model_flops_per_token(model, seq), rel=1e-12)

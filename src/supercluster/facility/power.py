@@ -14,6 +14,8 @@ keep only the collective's thread blocks busy, ``collective_sms`` of the ``compu
 copy engines with the SMs idle, and so does the host work of every step (the calibrated ``step_overhead_s`` inside
 the optimizer part: kernel launches, the gradient norm's host synchronisation, logging, the next batch). So a communication-bound step draws less than a compute-bound one, and no step draws
 more than TDP or less than the idle floor. An accelerator without an idle figure is taken at TDP throughout.
+A measured window the GPUs work only part of (a short run's set-up inside its timed window) draws the working
+activity times the working share (window_activity): the SMs idle through the rest.
 
 Node: GPUs + the server's other parts at a training job's load (the cluster's ``host_power``, else the
 accelerator's reference server's, scaled per GPU to the node's GPU count) + the scale-out NICs and their node-side
@@ -90,6 +92,16 @@ def gpu_activity(breakdown: Mapping[str, float], acc: Accelerator, host_wait_s: 
     if total <= 0:
         return 1.0
     return min(1.0, max(0.0, sum(seconds * a for _, seconds, a in phases) / total))
+
+
+def window_activity(activity: float, busy_s: float, window_s: float) -> float:
+    """The SMs' activity averaged over a measured window the GPUs work ``busy_s`` of at ``activity`` (training steps,
+    evaluation passes) and wait through the rest with the SMs idle (a run's set-up inside its timed window: the
+    first iteration's, the data loaders', the first evaluation's). Board power is linear in activity
+    (gpu_power_w), so the window's mean draw is the draw at this activity."""
+    if window_s <= 0:
+        return activity
+    return activity * min(1.0, max(busy_s, 0.0) / window_s)
 
 
 class PowerPhase(BaseModel):

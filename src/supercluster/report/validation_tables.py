@@ -216,12 +216,13 @@ def render_power_validation(v: PowerValidationResult, console: Console) -> None:
     t = Table(title=f"power validation: {v.file}", show_edge=False)
     id_column(t, "run")
     for col, just in (("meter", "left"), ("nodes", "right"), ("measured kW", "right"), ("predicted kW", "right"),
-                      ("error", "right"), ("GPU activity", "right"), ("GPUs / host / NICs / PSU kW", "right"),
+                      ("error", "right"), ("GPU activity", "right"), ("steps + evals / window s", "right"),
+                      ("GPUs / host / NICs / PSU kW", "right"),
                       ("interconnect kW (not scored)", "right")):
         t.add_column(col, justify=just)
     for row in v.rows:
         if row.error or row.predicted_w is None or row.expected_w is None or row.rel_error is None:
-            t.add_row(row.id, "-", "-", _kw(row.expected_w), "-", "[yellow]cannot model[/yellow]", "-", "-", "-")
+            t.add_row(row.id, "-", "-", _kw(row.expected_w), "-", "[yellow]cannot model[/yellow]", "-", "-", "-", "-")
             continue
         err = f"{row.rel_error:+.1%}"
         style = "red" if abs(row.rel_error) > limit and not row.excluded else ""
@@ -229,6 +230,8 @@ def render_power_validation(v: PowerValidationResult, console: Console) -> None:
         t.add_row(row.id + (" (not gated)" if row.excluded else ""), row.meter or "-", str(row.nodes or "-"),
                   _kw(row.expected_w), _kw(row.predicted_w), f"[{style}]{err}[/{style}]" if style else err,
                   f"{row.gpu_activity:.0%}" if row.gpu_activity is not None else "-",
+                  "-" if row.window_s is None or row.train_s is None or row.eval_s is None
+                  else f"{row.train_s:,.0f} + {row.eval_s:,.0f} / {row.window_s:,.0f}",
                   " / ".join(f"{c.get(k, 0.0) / 1e3:,.1f}" for k in ("gpus_w", "hosts_w", "nics_w", "conversion_w")),
                   _kw(c.get("network_w") or None))
     console.print(t)

@@ -11,6 +11,15 @@ run to the tool, and predicted by the same functions that give ``plan``'s facili
   length and precision, timed by the step model with the row's parallelism where it states one, else as the search
   picks it. LoRA fine-tuning runs as the benchmark's reference defines it (:data:`LORA`: rank 16 on the attention
   projections) in the step model's LoRA mode (workload.lora); the row says so;
+- the window: the meter averages over the run's timed window (time-to-train over the RCP scaling factor MLPerf
+  multiplies it by), and not all of it is training steps. Where the row states the sequences trained
+  (``workload.trained_samples``) and its evaluations (``evaluations`` passes over ``eval_tokens``), the GPUs work
+  the steps (the step model's time) and the evaluations (forward passes at the step's achieved FLOP rate:
+  workload.flops.forward_flops_per_token) at the step's activity, and wait through the rest of the window with
+  their SMs idle (facility.power.window_activity): the run's set-up inside the window, the first iteration's,
+  the data loaders', the first evaluation's. A two-minute run on 512 GPUs spends a quarter of its window there
+  (its nodes average 2.5-2.7 kW through two stretches of ~13 s, ~6 kW through the steps); a half-hour run
+  on one node about 1%. A row without them is taken as steps throughout;
 - the boundary: whole nodes at the power supplies, on the DC side or at the AC input as the row's ``boundary`` says
   (facility.power.node_power). The interconnect of an MLPerf row is the submitter's constant estimate
   (``interconnect_power_w``), an input and not a measurement: it is shown beside, and the score compares the
@@ -30,12 +39,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import FileFormatError, SuperclusterError
-from ..facility.power import gpu_activity, node_power
+from ..facility.power import gpu_activity, node_power, window_activity
+from ..perf.report import StepReport
 from ..search.plan import best_step
 from ..spec.calibration import Calibration
 from ..spec.hardware import Cluster
 from ..spec.load import build_scenario
 from ..spec.scenario import Scenario
+from ..workload.flops import forward_flops_per_token
 from .schema import POWER, check_entry
 from .systems import Unmodellable, _text, describe_system
 from .tolerance import GatedResult, error_summary, gate_exclusion, read_tolerance, read_validation_file
@@ -73,8 +84,12 @@ class PowerRow(BaseModel):
     predicted_energy_j: float | None = None  # node energy over the measured time-to-train
     expected_energy_j: float | None = None
     nodes: int | None = None
-    gpu_activity: float | None = None
+    gpu_activity: float | None = None  # over the measured window (the power's); the steps' is step_gpu_activity
+    step_gpu_activity: float | None = None
     step_time_s: float | None = None
+    window_s: float | None = None  # the timed run: time-to-train / the RCP scaling factor
+    train_s: float | None = None  # of it, the training steps (predicted), when the row states the samples trained
+    eval_s: float | None = None  # and the evaluation passes (predicted)
     parallelism: dict[str, Any] | None = None
     notes: list[str] = []
     error: str | None = None
@@ -177,6 +192,31 @@ def _scenario(run: dict[str, Any], cluster: Cluster, notes: list[str], *, file: 
     return build_scenario(data, file=file)
 
 
+def _positive(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
+
+
+def _window(run: dict[str, Any], scenario: Scenario, step: StepReport, notes: list[str]
+            ) -> tuple[float | None, float | None, float | None]:
+    """(the timed window, its training steps, its evaluation passes) in s, the latter two None when the row does not
+    state the samples it trained."""
+    ttt = _positive(run.get("time_to_train_s"))
+    window = ttt / (_positive(run.get("rcp_scaling_factor")) or 1.0) if ttt else None
+    w = run.get("workload") or {}
+    samples = _positive(w.get("trained_samples"))
+    if window is None or samples is None:
+        notes.append("samples trained not stated (workload.trained_samples): the measured window counted as "
+                     "training steps throughout")
+        return window, None, None
+    train = samples / scenario.training.global_batch * step.step_time_s
+    passes, tokens = _positive(w.get("evaluations")) or 0.0, _positive(w.get("eval_tokens")) or 0.0
+    flops_per_s = step.hardware_flops_per_token * step.tokens_per_s  # the step's achieved rate, the whole cluster
+    evaluation = passes * tokens * forward_flops_per_token(scenario.model, scenario.seq_len) / flops_per_s
+    notes.append("the measured window (time-to-train / RCP scaling factor): its training steps and evaluation "
+                 "passes at the step's GPU activity, the rest (the run's set-up inside the window) with the SMs idle")
+    return window, train, evaluation
+
+
 def _row(run: dict[str, Any], index: int, calibration: Calibration | None, shown: str) -> PowerRow:
     rid = str(run.get("id", f"runs[{index}]"))
     where = f"runs[{index}]"
@@ -191,7 +231,10 @@ def _row(run: dict[str, Any], index: int, calibration: Calibration | None, shown
     except (Unmodellable, SuperclusterError) as exc:
         return PowerRow(id=rid, meter=None, predicted_w=None, expected_w=expected, rel_error=None, error=str(exc),
                         excluded=excluded)
-    activity = gpu_activity(step.breakdown, cluster.accelerator, step.host_wait_s)
+    step_activity = gpu_activity(step.breakdown, cluster.accelerator, step.host_wait_s)
+    window, train, evaluation = _window(run, scenario, step, notes)
+    activity = step_activity if window is None or train is None or evaluation is None else \
+        window_activity(step_activity, train + evaluation, window)
     node = node_power(cluster, activity)
     per_node = node.ac_w if meter == "AC" else node.dc_w
     predicted = nodes * per_node
@@ -200,14 +243,14 @@ def _row(run: dict[str, Any], index: int, calibration: Calibration | None, shown
     if interconnect:
         notes.append(f"interconnect: the submitter's estimate, {interconnect:,.0f} W, an input shown beside and not "
                      "scored")
-    ttt = run.get("time_to_train_s")
-    ttt_s = float(ttt) if isinstance(ttt, int | float) and not isinstance(ttt, bool) and ttt > 0 else None
+    ttt_s = _positive(run.get("time_to_train_s"))
     return PowerRow(id=rid, meter=meter, predicted_w=predicted, expected_w=expected,
                     rel_error=(predicted - expected) / expected, components=components,
                     predicted_total_w=predicted + interconnect, expected_total_w=average,
                     predicted_energy_j=predicted * ttt_s if ttt_s else None,
                     expected_energy_j=expected * ttt_s if ttt_s else None, nodes=nodes, gpu_activity=activity,
-                    step_time_s=step.step_time_s, parallelism=step.parallelism, notes=notes, excluded=excluded)
+                    step_gpu_activity=step_activity, step_time_s=step.step_time_s, window_s=window, train_s=train,
+                    eval_s=evaluation, parallelism=step.parallelism, notes=notes, excluded=excluded)
 
 
 def validate_power(path: str | Path | None = None, calibration: Calibration | None = None) -> PowerValidationResult:

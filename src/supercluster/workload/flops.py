@@ -56,6 +56,12 @@ def attention_flops_per_token(model: Model, seq_len: int) -> float:
             + n_window * attention_flops_per_token_layer(model, seq_len, window) + scan)
 
 
+def forward_flops_per_token(model: Model, seq_len: int) -> float:
+    """One forward pass's model FLOPs per token, PaLM convention: 2N + the attention term, a third of training's
+    (an evaluation pass, inference)."""
+    return 2.0 * param_counts(model).non_embedding_active + attention_flops_per_token(model, seq_len)
+
+
 def model_flops_per_token(model: Model, seq_len: int, lora: LoRA | None = None) -> float:
     """Training (fwd + bwd) model FLOPs per token, PaLM convention (windowed layers over their window, Mamba-2
     layers over their scan). Under LoRA (workload.lora) the frozen weights need no weight gradient: 4N for them
