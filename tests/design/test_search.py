@@ -24,7 +24,7 @@ def test_front_equals_brute_force(tmp_path: Path) -> None:
     planned = []
     for i, p in enumerate(design.points):
         row = cheap_row(design, i, p, b)
-        planned += plan_shape([b.scenario(p)], [p.storage], [row])
+        planned += plan_shape([b.scenarios(p)], [p.storage], [row], design.workloads)
     ok = [r for r in planned if r.status == "ok"]
     assert len(ok) == design.size
     for r in ok:
