@@ -29,8 +29,17 @@ def _space(**changes: Any) -> dict[str, Any]:
     ({"constraints": {"budget_usd": -1.0}}, ["constraints.budget_usd", "greater than 0"]),
     ({"constraints": {"budget_parts": ["gpu"]}}, ["constraints.budget_parts.0"]),
     ({"scenario": "missing.yaml"}, ["scenario", "no scenario file"]),
+    ({"workloads": []}, ["workloads", "at least 1"]),
+    ({"workloads": [{"tokens": 1.0e10}, {"model": "llama9-1b"}]}, [": workloads.1.model: ", "unknown model"]),
+    ({"workloads": [{"weight": 0}]}, ["workloads.0.weight", "greater than 0"]),
+    ({"workloads": [{"wieght": 2}]}, ["workloads.0.wieght", "unknown key"]),
+    ({"workloads": [{"training": {"global_batch": 0}}]}, ["workloads.0.training.global_batch", "greater than 0"]),
+    ({"workloads": [{"tokens": 1.0e10, "training": {"tokens": 2.0e10}}]}, ["workloads.0.tokens: given twice"]),
+    ({"workloads": [{"scenario": "missing.yaml"}]}, ["workloads.0.scenario", "no scenario file"]),
+    ({"workloads": [{"name": "a"}, {"name": "a", "tokens": 1.0e9}]}, ["workloads.1.name", "also workloads.0's"]),
 ], ids=["unknown-key", "unknown-accelerator", "zero-gpus", "range-backwards", "unknown-fabric", "too-many-tiers",
-        "unknown-facility", "domain", "no-accelerators", "negative-budget", "budget-part", "no-scenario"])
+        "unknown-facility", "domain", "no-accelerators", "negative-budget", "budget-part", "no-scenario", "no-workloads", "workload-model", "workload-weight",
+        "workload-key", "workload-training", "workload-tokens-twice", "workload-scenario", "workload-names"])
 def test_bad_design_file_is_one_located_line(cli, tmp_path: Path, changes: dict[str, Any],
                                              fragments: list[str]) -> None:
     """Each mistake is refused before any work, located in the design file."""

@@ -140,12 +140,6 @@ class WorkloadSpec(Spec):
     training: dict[str, Any] | None = Field(default=None, description="merged over the training")
     tokens: PositiveFloat | None = Field(default=None, description="training.tokens")
 
-    @model_validator(mode="after")
-    def _tokens_once(self) -> WorkloadSpec:
-        if self.tokens is not None and self.training is not None and "tokens" in self.training:
-            raise ValueError("tokens: given twice (tokens and training.tokens); keep one")
-        return self
-
 
 class DesignSpec(Spec):
     name: Name = "design"
@@ -261,6 +255,8 @@ def _workloads(spec: DesignSpec, base: dict[str, Any], base_dir: Path, base_file
     made: list[Scenario] = []
     for i, w in enumerate(spec.workloads):
         field = f"workloads.{i}"
+        if w.tokens is not None and w.training is not None and "tokens" in w.training:
+            raise InputError("given twice (tokens and training.tokens); keep one", file=file, field=f"{field}.tokens")
         part: dict[str, Any] = {}
         name = w.name
         if w.scenario is not None:
