@@ -51,9 +51,10 @@ def test_bad_design_file_is_one_located_line(cli, tmp_path: Path, changes: dict[
 def test_a_range_of_counts_and_the_shipped_seeds_load() -> None:
     """num_gpus as {start, stop, step}; the seed designs shipped with the package load."""
     root = Path(__file__).parents[2] / "designs"
-    for name in ("memphis-2024.yaml", "stargate.yaml"):
+    for name in ("memphis-2024.yaml", "stargate.yaml", "portfolio.yaml"):
         d = load_design(root / name)
         assert d.size > 0 and d.constraints.power_mw is not None
+    assert [w.weight for w in load_design(root / "portfolio.yaml").workloads] == [1, 1, 5]
     data = small_design(space=_space(num_gpus={"start": 64, "stop": 256, "step": 64}))
     import tempfile
 
