@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from supercluster.design.evaluate import Builder, cheap_row, plan_shape
 from supercluster.design.front import dominates
@@ -12,19 +15,24 @@ from supercluster.design.spec import load_design
 
 from .conftest import small_design, write
 
+# Two workloads: the base's, and three fine-tunes with their own batch (a weighted sum of bounds prunes, too).
+WORKLOADS = [{"name": "pre"}, {"name": "ft", "weight": 3, "tokens": 2.0e10, "training": {"global_batch": 128}}]
 
-def test_front_equals_brute_force(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("workloads", [None, WORKLOADS], ids=["one-workload", "two-workloads"])
+def test_front_equals_brute_force(tmp_path: Path, workloads: list[dict[str, Any]] | None) -> None:
     """On a small space the front is what planning every design and removing the dominated ones gives, though
     the search prunes designs without planning them; no planned design beats its bound."""
     space = {**small_design()["space"], "facilities": ["memphis-colossus"]}
-    design = load_design(write(tmp_path, small_design(space=space)))
+    data = small_design(space=space) if workloads is None else small_design(space=space, workloads=workloads)
+    design = load_design(write(tmp_path, data))
     result = run_design(design, tmp_path / "out.duckdb", workers=1, wave=2)  # small waves: pruned between them
     assert result.status.get("pruned", 0) > 0  # the bound did skip work
     b = Builder(design)
     planned = []
     for i, p in enumerate(design.points):
         row = cheap_row(design, i, p, b)
-        planned += plan_shape([b.scenario(p)], [p.storage], [row])
+        planned += plan_shape([b.scenarios(p)], [p.storage], [row], design.workloads)
     ok = [r for r in planned if r.status == "ok"]
     assert len(ok) == design.size
     for r in ok:

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 Status = Literal["ok", "infeasible", "pruned"]
 
 
+class WorkloadFigures(BaseModel):
+    """One workload of a planned design: its best parallelism and its times (for one run of it: ``weight`` runs
+    count in the design's totals)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    weight: float
+    parallelism: dict[str, Any]
+    step_time_s: float
+    mfu: float
+    time_to_train_s: float
+    time_to_train_with_failures_s: float | None = None  # None: its failures outpace its progress
+
+
 class DesignRow(BaseModel):
     """SI values, the unit in every name. ``status``: ok (planned and within every constraint), infeasible (a
     constraint it breaks, or no configuration, with the reason), pruned (its bound shows a design of the front
-    beats it: never planned)."""
+    beats it: never planned).
+
+    A design that runs several workloads (design.spec): times, energy, CO2 and run costs are the weighted sums over
+    them (the cluster runs them in turn), average power, MFU and goodput their time-weighted means, water the most
+    any of them needs a day; the bound is the weighted sum of the workloads' bounds; ``parallelism`` and
+    ``step_time_s`` are the first workload's; ``workloads`` (JSON) holds each one's figures (WorkloadFigures)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -54,10 +75,15 @@ class DesignRow(BaseModel):
     run_co2_kg: float | None = None
     run_cost_usd: float | None = None
     run_cost_with_failures_usd: float | None = None
+    workloads: str | None = None  # JSON: a WorkloadFigures per workload
 
     @property
     def planned(self) -> bool:
         return self.time_to_train_with_failures_s is not None
+
+    def workload_figures(self) -> list[WorkloadFigures]:
+        """Each workload's figures (none before the design is planned)."""
+        return [WorkloadFigures(**w) for w in json.loads(self.workloads)] if self.workloads else []
 
     def objectives(self) -> tuple[float, float, float]:
         """What the front minimises: time to train with failures, capex, facility peak power."""

@@ -23,7 +23,7 @@ from ..search.runner import (
     task_pool,
 )
 from ..units import SECONDS_PER_DAY
-from .rows import COLUMNS, DesignRow
+from .rows import COLUMNS, DesignRow, WorkloadFigures
 from .search import WAVE, Search, best_of, cheap_verdict, planned_verdict
 from .spec import Constraints, Design, DesignPoint
 
@@ -45,12 +45,14 @@ class Increment(BaseModel):
 
 
 class BestDesign(BaseModel):
-    """The design that trains soonest under the constraints, with its whole plan (as `plan` reports it)."""
+    """The design that trains soonest under the constraints, with its whole plan (as `plan` reports it; of its
+    first workload, when it runs several) and each workload's figures."""
 
     model_config = ConfigDict(frozen=True)
 
     design: DesignRow
     plan: RunReport
+    workloads: list[WorkloadFigures]
 
 
 class DesignResult(BaseModel):
@@ -182,7 +184,8 @@ def run_design(design: Design, out: str | Path, *, backend: Backend = "local", w
         incs = increments(search, c, best) if best is not None else []
     chosen = None
     if best is not None:  # the chosen design's whole plan, as `plan` reports it
-        chosen = BestDesign(design=best, plan=plan(search.builder.scenario(search.points[best.design])))
+        chosen = BestDesign(design=best, plan=plan(search.builder.scenario(search.points[best.design])),
+                            workloads=best.workload_figures())
     status: dict[str, int] = {}
     reasons: dict[str, int] = {}
     for r in final.values():

@@ -20,12 +20,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import InfeasibleError
-from ..spec.scenario import Scenario
 from ..units import SECONDS_PER_DAY, format_usd
-from .evaluate import Builder, cheap_row, plan_group
+from .evaluate import Builder, Shape, cheap_row, plan_group
 from .front import best_row, cannot_reach, pareto
 from .rows import DesignRow
-from .spec import Constraints, Design, DesignPoint
+from .spec import Constraints, Design, DesignPoint, Workload
 
 WAVE = 16  # groups of shapes (one accelerator option, domain and GPU count, every fabric) planned per wave
 PoolMap = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
@@ -67,9 +66,9 @@ def _group(shape: tuple[int, int, int, int]) -> tuple[int, int, int]:
     return shape[:3]
 
 
-def plan_shapes(shapes: list[tuple[list[Scenario], list[int], list[DesignRow]]]) -> list[DesignRow]:
+def plan_shapes(shapes: list[Shape], workloads: list[Workload]) -> list[DesignRow]:
     """A pool task: the shapes of one group planned (evaluate.plan_group), given their scenarios."""
-    return plan_group(shapes)
+    return plan_group(shapes, workloads)
 
 
 class Search:
@@ -149,14 +148,14 @@ class Search:
         # cheapest group first, a group's fabrics together (they share their space and memory)
         order = sorted(pending, key=lambda k: (cost[_group(k)], k))
         for wave in self._waves(order, pending, final, front, on_rows):
-            groups: dict[tuple[int, int, int], list[tuple[list[Scenario], list[int], list[DesignRow]]]] = {}
+            groups: dict[tuple[int, int, int], list[Shape]] = {}
             for ids in wave:
                 groups.setdefault(_group(_shape(self.points[ids[0]])), []).append(
-                    ([self.builder.scenario(self.points[i]) for i in ids], [self.points[i].storage for i in ids],
+                    ([self.builder.scenarios(self.points[i]) for i in ids], [self.points[i].storage for i in ids],
                      [self.cheap[i] for i in ids]))
             # the largest clusters first, so that the pool's workers finish a wave together (rows do not depend on it)
             tasks = sorted(groups.items(), key=lambda kv: (-kv[0][2], kv[0]))
-            results = self.pool(plan_shapes, [(shapes,) for _, shapes in tasks])
+            results = self.pool(plan_shapes, [(shapes, self.design.workloads) for _, shapes in tasks])
             self.shapes_planned += len(wave)
             batch: list[DesignRow] = []
             for rows in results:
@@ -220,7 +219,7 @@ class Search:
         r = cheap_row(d, index, p, b)
         if r.status != "ok":
             return r
-        return self.pool(plan_shapes, [([([b.scenario(p)], [p.storage], [r])],)])[0][0]
+        return self.pool(plan_shapes, [([([b.scenarios(p)], [p.storage], [r])], d.workloads)])[0][0]
 
 
 def best_of(front: list[DesignRow]) -> DesignRow | None:

@@ -1,4 +1,5 @@
-"""Design files: a workload, a space of clusters to build for it, and the constraints a design must meet.
+"""Design files: a workload (or a weighted list of them), a space of clusters to build for it, and the constraints a
+design must meet.
 
 A design file names a base scenario (its model and training are the workload; every part the space does not name
 keeps the scenario's value or the catalog default) and the space, each option with the meaning it has in a
@@ -22,8 +23,25 @@ scenario::
       water_m3_per_day: 5000
       deadline_days: 120                     # time to train with failures (P50)
 
-Every option is checked alone on the base scenario when the file is read (a misspelt field, a wrong type, an
-unknown catalog name is one located line before any work); a combination that breaks a rule is a row.
+The cluster may run several workloads in turn (one pretraining and five fine-tunes): ``workloads:`` lists them,
+each with its ``weight`` (how many times the cluster runs it, a positive number, default 1), an optional ``name``
+and what it is: a ``scenario`` (a file relative to the design file, or inline) whose model and training are taken
+(its cluster and facility are not: the design supplies them), and/or overrides laid over the base scenario (or over
+that scenario): ``model`` (a catalog name or a mapping, as in a scenario), ``training`` (merged over the training)
+and ``tokens`` (training.tokens)::
+
+    workloads:
+      - {name: pretrain, weight: 1}                            # the base scenario's own workload
+      - {name: fine-tune, weight: 5, tokens: 2.0e+10, training: {global_batch: 512}}
+      - {name: code, scenario: ../scenarios/code.yaml}
+
+The base scenario's parallelism, reliability and calibration apply to every workload. Without ``workloads:`` the
+base scenario is the single workload, weight 1. A design's times, energy, CO2 and run cost are the weighted sums over
+its workloads (see design.evaluate).
+
+Every option and every workload is checked alone on the base scenario when the file is read (a misspelt field, a
+wrong type, an unknown catalog name is one located line before any work); a combination that breaks a rule is a
+row.
 """
 
 from __future__ import annotations
@@ -44,6 +62,7 @@ from ..spec.load import build_scenario, read_base_scenario, read_data_file, vali
 from ..spec.scenario import Scenario
 
 MAX_DESIGNS = 1_000_000
+MAX_WORKLOADS = 64
 CAPEX_PARTS = ("gpus", "servers", "switches", "nics", "optics", "storage", "facility")
 CapexPart = Literal["gpus", "servers", "switches", "nics", "optics", "storage", "facility"]
 
@@ -110,10 +129,23 @@ class Constraints(Spec):
     deadline_days: PositiveFloat | None = Field(default=None, description="time to train with failures (P50), days")
 
 
+class WorkloadSpec(Spec):
+    """One workload of the cluster's portfolio (see the module docstring)."""
+
+    name: Name | None = None
+    weight: PositiveFloat = Field(default=1.0, description="how many times the cluster runs this workload")
+    scenario: str | dict[str, Any] | None = Field(default=None, description="its model and training (a file "
+                                                  "relative to the design file, or inline)")
+    model: str | dict[str, Any] | None = None
+    training: dict[str, Any] | None = Field(default=None, description="merged over the training")
+    tokens: PositiveFloat | None = Field(default=None, description="training.tokens")
+
+
 class DesignSpec(Spec):
     name: Name = "design"
     description: Text | None = None
     scenario: str | dict[str, Any]
+    workloads: list[WorkloadSpec] | None = Field(default=None, min_length=1, max_length=MAX_WORKLOADS)
     space: Space
     constraints: Constraints = Field(default_factory=Constraints)
 
@@ -131,8 +163,20 @@ class DesignPoint(BaseModel):
     storage: int
 
 
+class Workload(BaseModel):
+    """A loaded workload: ``part`` (its model and training, as a scenario's) laid over the base scenario."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    weight: float
+    part: dict[str, Any]  # {}: the base scenario's own workload
+    shares: int  # the first workload that differs from this one in its tokens alone (the same space and memory)
+
+
 class Design(BaseModel):
-    """A loaded design file: the base scenario (as a dict), the options of every axis and the designs in order."""
+    """A loaded design file: the base scenario (as a dict), its workloads, the options of every axis and the designs
+    in order."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -140,6 +184,7 @@ class Design(BaseModel):
     file: str
     base: dict[str, Any]
     base_dir: str
+    workloads: list[Workload]
     options: list[dict[str, Any]]  # cluster mappings (as a scenario's cluster), one per accelerator option
     option_domains: list[list[int]]
     counts: list[int]
@@ -166,7 +211,8 @@ class Design(BaseModel):
     @property
     def digest(self) -> str:
         """Identity of the design's work, to refuse resuming into another design's results file."""
-        text = json.dumps({"base": self.base, "options": self.options, "domains": self.option_domains,
+        text = json.dumps({"base": self.base, "workloads": [w.model_dump() for w in self.workloads],
+                           "options": self.options, "domains": self.option_domains,
                            "counts": self.counts, "fabrics": self.fabrics, "facilities": self.facilities,
                            "storage": self.storage, "constraints": self.constraints.model_dump()},
                           sort_keys=True, default=str)
@@ -184,6 +230,70 @@ def _try(base: dict[str, Any], base_dir: Path, base_file: str, file: str, field:
         raise InputError(f"{where + ': ' if where else ''}{message}", file=file, field=field) from None
 
 
+def _rebased(model: Any, source: Path, base_dir: Path) -> Any:
+    """A model as written in ``source`` (a folder) for a scenario read from ``base_dir``: a config.json path it names
+    made absolute (a catalog name, or a path under the same folder, stays as it is)."""
+    if source.resolve() == base_dir.resolve():
+        return model
+
+    def path(value: Any) -> Any:
+        if isinstance(value, str) and (value.endswith(".json") or (source / value).is_file()):
+            return str((source / value).resolve())
+        return value
+
+    if isinstance(model, dict):
+        return {k: path(v) if k in ("base", "hf_config") else v for k, v in model.items()}
+    return path(model)
+
+
+def _workloads(spec: DesignSpec, base: dict[str, Any], base_dir: Path, base_file: str, file: str, path: Path,
+               s0: Scenario) -> list[Workload]:
+    """The design's workloads, each checked on the base scenario (one located line at ``workloads.I...``)."""
+    if spec.workloads is None:
+        return [Workload(name=s0.name, weight=1.0, part={}, shares=0)]
+    out: list[Workload] = []
+    made: list[Scenario] = []
+    for i, w in enumerate(spec.workloads):
+        field = f"workloads.{i}"
+        if w.tokens is not None and w.training is not None and "tokens" in w.training:
+            raise InputError("given twice (tokens and training.tokens); keep one", file=file, field=f"{field}.tokens")
+        part: dict[str, Any] = {}
+        name = w.name
+        if w.scenario is not None:
+            try:
+                data, wdir, _ = read_base_scenario(w.scenario, path, file=file)
+            except InputError as exc:
+                raise exc.located(field_prefix=field) from None
+            part = {k: data[k] for k in ("model", "training") if k in data}
+            if "model" in part:
+                part["model"] = _rebased(part["model"], wdir, base_dir)
+            if name is None and isinstance(data.get("name"), str):
+                name = data["name"]
+        if w.model is not None:
+            part["model"] = _rebased(w.model, path.parent, base_dir)
+        if w.training is not None or w.tokens is not None:
+            training = part.get("training", base.get("training"))
+            part["training"] = {**(training if isinstance(training, dict) else {}), **(w.training or {}),
+                                **({"tokens": w.tokens} if w.tokens is not None else {})}
+        try:
+            s = build_scenario({**base, **part}, file=base_file, base_dir=base_dir, check_rules=False)
+        except SuperclusterError as exc:
+            where = getattr(exc, "field", None)
+            message = getattr(exc, "message", str(exc))
+            raise InputError(message, file=file, field=f"{field}.{where}" if where else field) from None
+        name = name or f"workload-{i}"
+        for j, other in enumerate(out):
+            if other.name == name:
+                raise InputError(f"the name {name!r} is also workloads.{j}'s: name each workload once", file=file,
+                                 field=f"{field}.name")
+        tokenless = s.training.model_copy(update={"tokens": 1.0})
+        shares = next((j for j, o in enumerate(made)
+                       if o.model == s.model and o.training.model_copy(update={"tokens": 1.0}) == tokenless), i)
+        made.append(s)
+        out.append(Workload(name=name, weight=w.weight, part=part, shares=shares))
+    return out
+
+
 def load_design(path: str | Path) -> Design:
     """Read a design file and check every option against the base scenario; nothing is planned yet."""
     p = Path(path)
@@ -196,6 +306,7 @@ def load_design(path: str | Path) -> Design:
     base, base_dir, base_file = read_base_scenario(spec.scenario, p, file=file)
     base = {k: v for k, v in base.items() if k != "claims"}  # a base cluster's claims say nothing of a design
     s0 = _try(base, base_dir, base_file, file, "scenario", {})
+    workloads = _workloads(spec, base, base_dir, base_file, file, p, s0)
     space = spec.space
     options: list[dict[str, Any]] = []
     domains: list[list[int]] = []
@@ -235,7 +346,7 @@ def load_design(path: str | Path) -> Design:
     for i, st in enumerate(storage):
         if st is not None:
             _try(base, base_dir, base_file, file, f"space.storage.{i}", {"cluster": {**options[0], "storage": st}})
-    design = Design(name=spec.name, file=file, base=base, base_dir=str(base_dir), options=options,
+    design = Design(name=spec.name, file=file, base=base, base_dir=str(base_dir), workloads=workloads, options=options,
                     option_domains=domains, counts=counts, fabrics=fabrics, facilities=facilities, storage=storage,
                     constraints=spec.constraints)
     if design.size > MAX_DESIGNS:

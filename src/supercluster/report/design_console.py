@@ -36,6 +36,22 @@ def _table(title: str) -> Table:
     return t
 
 
+def _workload_lines(r: DesignResult, console: Console) -> None:
+    """A line per workload of the best design, when it runs several (or one more than once)."""
+    assert r.best is not None
+    ws = r.best.workloads
+    if len(ws) < 2 and all(w.weight == 1 for w in ws):
+        return
+    console.print(f"its workloads, run in turn (the times are one run's; the plan below is {ws[0].name}'s):",
+                  markup=False, highlight=False)
+    for w in ws:
+        p = w.parallelism
+        degrees = " · ".join(f"{k} {p[k]}" for k in ("tp", "pp", "dp", "cp", "ep") if k in p)
+        console.print(f"  {w.name} x{w.weight:g}: {_days(w.time_to_train_s)} days, "
+                      f"{_days(w.time_to_train_with_failures_s)} with failures, MFU {w.mfu:.1%}, step "
+                      f"{format_duration(w.step_time_s)}, {degrees}", markup=False, highlight=False)
+
+
 def render_design(r: DesignResult, console: Console, *, top: int, seconds: float, show_plan: bool = True) -> None:
     c = r.constraints
     limits = [f"budget {format_usd(c.budget_usd)}" + (f" ({', '.join(c.budget_parts)})" if c.budget_parts else "")
@@ -60,6 +76,7 @@ def render_design(r: DesignResult, console: Console, *, top: int, seconds: float
         b = _table("the best design under the constraints")
         b.add_row(*_row_cells(r.best.design))
         console.print(b)
+        _workload_lines(r, console)
         inc = Table(title="what the next increment buys", show_edge=False)
         id_column(inc, "increment")
         inc.add_column("figure", justify="left")
