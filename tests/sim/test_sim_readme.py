@@ -1,7 +1,7 @@
 """The simulator figures README.md's Simulate section quotes are the figures the code gives, at the precision they
-are printed: the straggler and jitter row of the 100,000-GPU job and every row of the contention table
-(benchmarks/sim_examples.py prints both tables; the 4,096- and 16,384-GPU rows take ~10 s each to simulate, 1,875
-micro-batches on 64 stages, and are left to it)."""
+are printed: the straggler and jitter row of the 100,000-GPU job, the straggler cells of the 4,096- and 16,384-GPU
+rows (1,875 micro-batches on 64 stages: ~10 s each; their jitter cells, five iterations each, are left to
+benchmarks/sim_examples.py, which prints both tables) and every row of the contention table."""
 
 from __future__ import annotations
 
@@ -55,6 +55,23 @@ def test_the_100k_straggler_row(memphis) -> None:
     (row,) = [r for r in _rows("| GPUs |") if r[0] == "100,000"]
     assert row[2] == f"{step:.3f} s"
     for cell, gpu in ((row[3], 0), (row[4], s.cluster.num_gpus - 1)):
+        slow = simulate(s, cal, par, stragglers=(parse_straggler(f"gpu={gpu}:0.8", s),)).report.step_time_s
+        assert cell == _pct(slow / step - 1), gpu
+
+
+@pytest.mark.parametrize("gpus", [4096, 16384])
+def test_a_smaller_job_s_straggler_row(gpus: int) -> None:
+    """Memphis's model and cluster at 4,096 and 16,384 GPUs: plan's configuration, the step, GPU 0 and the last
+    GPU at 80%, as quoted."""
+    s = load_scenario(MEMPHIS, [f"cluster.num_gpus={gpus}"])
+    cal = s.calibrated(None)
+    par = best_step(s, cal)[0].parallelism
+    (row,) = [r for r in _rows("| GPUs |") if r[0] == f"{gpus:,}"]
+    assert row[1] == " ".join(f"{k} {par[k]}" for k in ("tp", "pp", "dp", "cp", "ep")) + \
+        f" v {par['virtual_stages']}"
+    step = simulate(s, cal, par).report.step_time_s
+    assert row[2] == f"{step:.3f} s"
+    for cell, gpu in ((row[3], 0), (row[4], gpus - 1)):
         slow = simulate(s, cal, par, stragglers=(parse_straggler(f"gpu={gpu}:0.8", s),)).report.step_time_s
         assert cell == _pct(slow / step - 1), gpu
 

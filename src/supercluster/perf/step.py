@@ -89,7 +89,7 @@ from ..workload.ssm import scan_key_len, ssm_layer_shares
 from ..workload.window import effective_window, equivalent_key_len, windowed_on_busiest_stage
 from .candidates import ORDERS, Candidates
 from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
-from .pipeline import DUALPIPE, dualpipe_exposed_s, pipeline_s
+from .pipeline import DUALPIPE, dualpipe_exposed_s, pipeline_s, unequal_chunks_s
 
 OPTIMIZER_BYTES_PER_PARAM = 34.0  # Adam: read fp32 master, m, v, grad (16); write master, m, v (12), bf16 copy (2),
 # grad-norm read (4)
@@ -693,6 +693,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # 8 layers over 7 chunks, +6.7%): v counts as lps / ceil(lps/v), v itself when the layers divide evenly
     v_eff = lps / np.ceil(lps / vs)
     t_pipe = pipeline_s(c.schedule, m, pp, v_eff, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone)
+    t_pipe = t_pipe + unequal_chunks_s(m, pp, vs, model.layers, t_mb)
     bubble = t_pipe - m * t_mb
 
     zero_eff = effective_zero_stage(c.zero_stage, pp)
