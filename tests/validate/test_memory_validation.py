@@ -219,3 +219,19 @@ def test_components_sum_to_what_is_compared() -> None:
     parts = b.parts()
     assert sum(float(v[0]) for v in parts.values()) == pytest.approx(float(b.total_bytes[0]), rel=1e-12)
     assert np.all(b.allocated_bytes <= b.reserved_bytes)
+
+
+def test_muon_without_the_param_layout_holds_the_embedding_whole() -> None:
+    """Megatron-LM's Muon under the distributed optimizer without the shard-aligned layout deals whole tensors to the
+    data-parallel ranks: the fullest rank keeps the embedding's fp32 copy and Adam state unsharded (12 B a parameter),
+    with the layout (the default) the embedding is sharded like the rest."""
+    args = {"--optimizer": "muon", "--use-distributed-optimizer": True, "--num-layers": 24, "--hidden-size": 2048,
+            "--num-attention-heads": 16, "--seq-length": 2048, "--micro-batch-size": 2, "--bf16": True,
+            "--vocab-size": 51200}
+    layout = describe_case(base_row(megatron_args=args))
+    ping_pong = describe_case(base_row(megatron_args={**args, "--no-use-layer-wise-param-layout": True}))
+    from supercluster.workload.params import param_counts
+    embedding = param_counts(layout.model).embedding / layout.degrees["tp"]
+    dp = layout.degrees["dp"]
+    extra = float(predict_case(ping_pong).optimizer_bytes[0] - predict_case(layout).optimizer_bytes[0])
+    assert extra == pytest.approx(12.0 * embedding * (1 - 1 / dp), rel=1e-9)

@@ -272,7 +272,7 @@ def _zero_stage(m: dict[str, Any], notes: list[str]) -> int:
         if a.get("use-megatron-fsdp") or a.get("use-torch-fsdp2"):
             strategy = _lower(a.get("data-parallel-sharding-strategy") or "optim_grads_params")
             return {"optim": 1, "optim_grads": 2, "optim_grads_params": 3}.get(strategy, 3)
-        return 1 if a.get("use-distributed-optimizer") else 0
+        return 1 if a.get("use-distributed-optimizer") or _lower(a.get("optimizer")) == "dist_muon" else 0
     z = par.get("zero_stage")
     text = _lower(z)
     if par.get("fsdp") is True or "fsdp" in text or "zero-3" in text:
@@ -338,7 +338,7 @@ def _last_stage_layers(a: dict[str, Any], layers: int, deg: dict[str, int], note
     return None
 
 
-def _choices(text: str, optimizer_instances: int = 1) -> SoftwareChoices:
+def _choices(text: str, optimizer_instances: int = 1, whole_tensor_shards: bool = False) -> SoftwareChoices:
     """What a run's own words and flags (lower case) say about its optimizer, precision and loss."""
     t = text
     pure_bf16 = "no fp32 master" in t or "states are bf16" in t
@@ -351,7 +351,8 @@ def _choices(text: str, optimizer_instances: int = 1) -> SoftwareChoices:
         loss="chunked" if "chunked cross-entropy=true" in t else "fused" if "cross-entropy-loss-fusion" in t
         else "eager",
         compiled="torch.compile" in t,
-        bf16_optimizer_fp32_grads="fp32 grad buffer" in t, optimizer_instances=optimizer_instances)
+        bf16_optimizer_fp32_grads="fp32 grad buffer" in t, optimizer_instances=optimizer_instances,
+        whole_tensor_shards=whole_tensor_shards)
 
 
 def describe_case(m: dict[str, Any]) -> MemoryCase:
@@ -400,6 +401,11 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
     if a.get("optimizer"):
         text += f" optimizer {_lower(a['optimizer'])}"
     text += " " + " ".join(k for k in ("cross-entropy-loss-fusion", "fp8-param-gather") if a.get(k))
+    # Megatron-LM runs Muon under the distributed optimizer as its LayerWiseDistributedOptimizer; without the
+    # shard-aligned parameter layout it deals whole tensors to the ranks (arguments.py 1724-1736; optimizer
+    # __init__.py _get_megatron_emerging_optimizer, the legacy ping-pong path)
+    whole_tensors = ("muon" in _lower(a.get("optimizer")) and _zero_stage(m, notes) >= 1
+                     and bool(a.get("no-use-layer-wise-param-layout")))
     tr_other = _lower(tr.get("other"))
     if "unpacked" in tr_other or "variable length" in tr_other:
         raise Unmodellable("sequences of variable length (an unpacked dataset): the peak is set by the longest "
@@ -417,7 +423,8 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
                       stage_layers=stage_layers,
                       global_batch=gb, precision=_precision(m, notes), recompute=recompute,
                       selective_modules=modules, sequence_parallel=sp, zero_stage=_zero_stage(m, notes),
-                      flash_attention=flash, stage=stage, choices=_choices(text, _int(a.get("num-distributed-optimizer-instances")) or 1),
+                      flash_attention=flash, stage=stage, choices=_choices(text, _int(a.get("num-distributed-optimizer-instances")) or 1,
+                                                          whole_tensors),
                       notes=notes,
                       offload=OFFLOAD_ACTIVATIONS if ("offload" in text and "activation" in text)
                       or a.get("fine-grained-activation-offloading") else 0)

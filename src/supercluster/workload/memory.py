@@ -257,6 +257,11 @@ class MemoryOptions(NamedTuple):
       full gradients are freed);
     - ``optimizer_instances``: copies of the distributed optimizer over the data-parallel ranks, each sharding
       the state over its own dp / instances ranks;
+    - ``whole_tensor_shards``: the distributed optimizer hands out whole tensors rather than equal slices, so the
+      fullest rank holds the largest tensor, the embedding or output layer, whole, with an even share of the rest
+      (Megatron-LM's LayerWiseDistributedOptimizer for Muon without its shard-aligned parameter layout,
+      --no-use-layer-wise-param-layout: tensors sorted by size are dealt to the data-parallel ranks in ping-pong
+      order, layer_wise_optimizer.py _shard_params_ping_pong, Megatron-LM d98e8a64dd);
     - ``fsdp_gather_params``: parameters ZeRO-3 gathers (and gradients it holds) at a time beyond two layers;
     - ``eager``: unfused PyTorch code keeps fp32 copies (see layer_activation_bytes);
     - ``lazy_gradients``: gradients are allocated by the backward and freed after the step (torch's set_to_none)
@@ -283,6 +288,7 @@ class MemoryOptions(NamedTuple):
     lazy_gradients: bool = False
     fsdp_gather_params: float = 0.0
     optimizer_instances: float = 1.0
+    whole_tensor_shards: bool = False
     trainable_dense: float = 1.0
     trainable_expert: float = 1.0
 
@@ -399,8 +405,9 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         grads = opt.grad_bytes * np.maximum(ends, 1.0) / ranks(2, dense_dp)
     else:
         grads = sharded(opt.grad_bytes, 2)
+    ends_ranks = 1.0 if opt.whole_tensor_shards else ranks(1, dense_dp)  # the embedding whole on the fullest rank
     optim = sharded(opt.master_bytes + opt.state_bytes, 1, non_expert - ends) + (
-        (opt.master_bytes + opt.embedding_state_bytes) * ends / ranks(1, dense_dp))
+        (opt.master_bytes + opt.embedding_state_bytes) * ends / ends_ranks)
     if opt.trainable_dense != 1.0 or opt.trainable_expert != 1.0:  # LoRA: the adapters' gradients and state only
         trained_dense, trained_expert = non_expert * opt.trainable_dense, expert * opt.trainable_expert
         grads = opt.grad_bytes * (trained_dense / ranks(2, dense_dp) + trained_expert / ranks(2, expert_dp))

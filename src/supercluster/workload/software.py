@@ -69,6 +69,7 @@ class SoftwareChoices(NamedTuple):
     bf16_optimizer_fp32_grads: bool = False  # DeepSpeed's BF16 optimizer: an unsharded fp32 gradient buffer
     grad_accum_fp32: bool | None = None  # the run's own gradient precision (None: the framework's default)
     optimizer_instances: int = 1  # Megatron-LM --num-distributed-optimizer-instances
+    whole_tensor_shards: bool = False  # the distributed optimizer deals whole tensors to ranks (MemoryOptions)
 
 
 def framework_memory_options(framework: Framework, *, accelerator: Accelerator, precision: str,
@@ -126,4 +127,5 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
                          step_transient_bytes=sw.step_transient_bytes,
                          eager=sw.eager_fp32_copies and not c.compiled, lazy_gradients=sw.lazy_gradients,
                          fsdp_gather_params=sw.fsdp_gather_params,
-                         optimizer_instances=float(c.optimizer_instances))
+                         optimizer_instances=float(c.optimizer_instances),
+                         whole_tensor_shards=c.whole_tensor_shards)
