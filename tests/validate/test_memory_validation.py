@@ -235,3 +235,15 @@ def test_muon_without_the_param_layout_holds_the_embedding_whole() -> None:
     dp = layout.degrees["dp"]
     extra = float(predict_case(ping_pong).optimizer_bytes[0] - predict_case(layout).optimizer_bytes[0])
     assert extra == pytest.approx(12.0 * embedding * (1 - 1 / dp), rel=1e-9)
+
+
+def test_megatron_rows_tie_the_output_layer_to_the_embedding_unless_stated() -> None:
+    """Megatron-LM and Megatron-DeepSpeed's GPT reuse the word embedding as the output layer: one copy on a single
+    pipeline stage, unless the row says the two are untied."""
+    for framework_words in ("", "Megatron-DeepSpeed (DeepSpeed ZeRO-1)"):
+        tied = describe_case(base_row(notes=framework_words, parallelism={"pp": 1}))
+        untied = describe_case(base_row(notes=framework_words, model={"notes": "untied embeddings"},
+                                        parallelism={"pp": 1}))
+        assert tied.model.tied_embeddings and not untied.model.tied_embeddings
+        extra = float(predict_case(untied).weights_bytes[0] - predict_case(tied).weights_bytes[0])
+        assert extra == pytest.approx(2.0 * 51200 * 2048 / tied.degrees["tp"], rel=1e-9)

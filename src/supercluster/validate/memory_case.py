@@ -170,8 +170,7 @@ def _model(m: dict[str, Any], framework: Framework, tp: int, notes: list[str]) -
     body: dict[str, Any] = dict(name=str(m.get("id")), layers=layers, hidden=hidden, heads=heads, kv_heads=kv,
                                 ffn_hidden=ffn, vocab=vocab, seq_len=seq,
                                 activation="swiglu" if swiglu else "gelu",
-                                tied_embeddings=(not a.get("untie-embeddings-and-output-weights")) if a
-                                else "tied" in _lower(spec.get("notes")),
+                                tied_embeddings=_tied(a, spec, framework),
                                 head_dim=_int(a.get("kv-channels")) if a.get("kv-channels") else None,
                                 dropout=_dropout(a, framework, notes))
     if a.get("multi-latent-attention"):
@@ -199,6 +198,20 @@ def _model(m: dict[str, Any], framework: Framework, tp: int, notes: list[str]) -
         return Model.model_validate(body)
     except Exception as exc:  # a shape the model spec refuses
         raise Unmodellable(f"model not accepted: {str(exc).splitlines()[0]}") from None
+
+
+def _tied(a: dict[str, Any], spec: dict[str, Any], framework: Framework) -> bool:
+    """Whether the output layer is the input embedding: Megatron-LM ties them unless
+    --untie-embeddings-and-output-weights; Megatron-DeepSpeed's GPT always does (GPTModel's output uses
+    word_embeddings_weight(); GPTModelPipe builds both ends from one TiedLayerSpec('embed'), one module on a stage
+    that holds both, bigscience-workshop/Megatron-DeepSpeed megatron/model/gpt_model.py); other software as the
+    row's notes say."""
+    if a:
+        return not a.get("untie-embeddings-and-output-weights")
+    notes = _lower(spec.get("notes"))
+    if "untied" in notes:
+        return False
+    return "tied" in notes or framework in ("megatron-lm", "megatron-deepspeed")
 
 
 MEGATRON_DEFAULT_DROPOUT = 0.1  # Megatron-LM --hidden-dropout and --attention-dropout defaults (arguments.py)
