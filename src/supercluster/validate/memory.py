@@ -100,7 +100,8 @@ def predict_case(case: MemoryCase, *, recompute: str | None = None, sequence_par
                           virtual_stages=one * d["virtual_stages"], recompute=np.array([rc]),
                           zero_stage=np.array([case.zero_stage]), sp=np.array([sp]), options=options,
                           stage=case.stage, stage_layers=case.stage_layers, offload=np.array([case.offload]),
-                          recompute_modules=frozenset(case.selective_modules) or SELECTIVE_DEFAULT)
+                          recompute_modules=frozenset(case.selective_modules) or SELECTIVE_DEFAULT,
+                          mtp_layers=case.mtp_layers)
 
 
 _MODES = {"none": ("none", False), "seq": ("none", True), "sel": ("selective", False), "seqsel": ("selective", True),

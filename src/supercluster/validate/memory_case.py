@@ -118,6 +118,7 @@ class MemoryCase:
     transformer_engine: bool = False
     extra_workspace_bytes: float = 0.0
     stage_layers: float | None = None  # transformer layers on the modelled rank when the split is uneven
+    mtp_layers: int = 0  # multi-token-prediction layers on the last pipeline rank
     notes: list[str] = field(default_factory=list)
 
 
@@ -192,8 +193,6 @@ def _model(m: dict[str, Any], framework: Framework, tp: int, notes: list[str]) -
                        "shared_experts": 1 if shared_width else 0, "dense_layers": int(dense.group(1)) if dense else 0}
         if shared_width:
             body["moe"]["shared_ffn_hidden"] = shared_width
-    if a.get("mtp-num-layers"):
-        notes.append("multi-token-prediction layers not modelled")
     try:
         return Model.model_validate(body)
     except Exception as exc:  # a shape the model spec refuses
@@ -336,8 +335,6 @@ def _last_stage_layers(a: dict[str, Any], layers: int, deg: dict[str, int], note
             raise Unmodellable(f"pipeline layout of {len(segments)} segments over pp {pp}")
         deg["virtual_stages"] = len(segments) // pp
         mine = segments[pp - 1::pp]
-        if any("m" in seg for seg in mine):
-            notes.append("multi-token-prediction layer of the layout not modelled")
         notes.append(f"pipeline layout: the last rank holds {sum(seg.count('t') for seg in mine)} layers")
         return float(sum(seg.count("t") for seg in mine))
     last = _int(a.get("decoder-last-pipeline-num-layers"))
@@ -397,6 +394,10 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
         deg["virtual_stages"] = max(1, layers // (deg["pp"] * (_int(a["num-layers-per-virtual-pipeline-stage"]) or 1)))
     model = _model(m, framework, deg["tp"], notes)
     stage_layers = _last_stage_layers(a, model.layers, deg, notes) if a else None
+    mtp_layers = _int(a.get("mtp-num-layers")) or 0
+    if a.get("pipeline-model-parallel-layout"):  # the layout places them: its 'm' segments on the last rank
+        mtp_layers = sum(seg.count("m") for seg in _expand_layout(str(a["pipeline-model-parallel-layout"]))
+                         [deg["pp"] - 1::deg["pp"]])
     mb = _int(tr.get("micro_batch"))
     if not mb:
         raise Unmodellable("micro_batch not stated")
@@ -433,7 +434,7 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
                       grouped_gemm=bool(a.get("moe-grouped-gemm")), extra_workspace_bytes=extra,
                       transformer_engine=framework == "megatron-lm" and a.get("transformer-impl",
                                                                               "transformer_engine") != "local",
-                      stage_layers=stage_layers,
+                      stage_layers=stage_layers, mtp_layers=mtp_layers,
                       global_batch=gb, precision=_precision(m, notes), recompute=recompute,
                       selective_modules=modules, sequence_parallel=sp, zero_stage=_zero_stage(m, notes),
                       flash_attention=flash, stage=stage, choices=_choices(text, _int(a.get("num-distributed-optimizer-instances")) or 1,

@@ -321,10 +321,23 @@ def moe_layers_on(model: Model, stage: Stage, lps: np.ndarray, pp: np.ndarray) -
     return np.minimum(lps, n_moe_total)
 
 
+def mtp_layers_on(stage: Stage, pp: np.ndarray, mtp_layers: int) -> np.ndarray:
+    """Multi-token-prediction layers on the first or last stage: all on the last (Megatron-LM's mtp_on_this_rank
+    without a layout; a layout's 'm' is given as the last rank's)."""
+    return np.where((np.asarray(pp) == 1) | (stage == "last"), float(mtp_layers), 0.0)
+
+
 def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, etp: np.ndarray,
-                    stage_layers: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    stage_layers: float | None = None, mtp_layers: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(non-expert, expert, of which embedding/output) parameters per GPU on the first or the last stage
-    (``stage_layers``: the stage's transformer layers when the split is not even, else ceil(L/pp))."""
+    (``stage_layers``: the stage's transformer layers when the split is not even, else ceil(L/pp)).
+
+    ``mtp_layers``: DeepSeek-V3-style multi-token-prediction modules after the last layer (Megatron-LM
+    multi_token_prediction.py MultiTokenPredictionLayer): each a transformer layer like the model's last (an MoE
+    layer in an MoE model), two input norms, a column-parallel projection of 2h to h and a final norm, on the last
+    stage, which then also builds the input embedding (gpt_model.py: pre_process or mtp_process), a copy of its own
+    when the output layer is untied."""
     pc = param_counts(model)
     pp, tp, ep, etp = (np.asarray(x, dtype=np.float64) for x in (pp, tp, ep, etp))
     lps = layers_per_stage(model.layers, pp, stage_layers)
@@ -341,11 +354,18 @@ def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, 
         ends = np.where(single, embed + pc.lm_head / tp, head)
     norm = np.where(single | (stage == "last"), float(pc.final_norm), 0.0)
     non_expert = n_dense * dense_layer + n_moe * moe_shared + ends + norm
+    mtp = mtp_layers_on(stage, pp, mtp_layers)
+    if mtp_layers:
+        h = float(model.hidden)
+        mtp_copy = np.where(~single & (mtp > 0), embed if pc.lm_head else 0.0, 0.0)
+        ends = ends + mtp_copy
+        non_expert = non_expert + mtp_copy + mtp * ((moe_shared if model.moe else dense_layer)
+                                                    + 2.0 * h * h / tp + 3.0 * h)
     if model.ssm is not None:  # Mamba-2 layers at their model-wide share (module docstring)
         with_mlp, without_mlp = ssm_layer_shares(model)
         non_expert = non_expert + lps * ((with_mlp + without_mlp) * (pc.ssm_mixer_layer - pc.attention_layer) / tp
                                          - without_mlp * (pc.dense_mlp_layer / tp + pc.norms_layer / 2))
-    expert = n_moe * pc.moe_routed_layer / (ep * etp)
+    expert = (n_moe + (mtp if model.moe else 0.0)) * pc.moe_routed_layer / (ep * etp)
     return non_expert, expert, ends
 
 
@@ -357,7 +377,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                    stage: Stage | None = None, stage_layers: float | None = None,
                    offload: np.ndarray | None = None,
                    recompute_modules: frozenset[str] = SELECTIVE_DEFAULT,
-                   schedule: np.ndarray | None = None) -> MemoryBreakdown:
+                   schedule: np.ndarray | None = None, mtp_layers: int = 0) -> MemoryBreakdown:
     """Memory per GPU for arrays of parallel configurations (``budget_bytes`` sizes block recompute).
 
     ``grad_accum_fp32`` sets the gradient buffer when no ``options`` are given (options carry their own).
@@ -367,7 +387,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     keeps in host memory (perf.candidates OFFLOAD_*): the optimizer state (ZeRO-Offload: the step runs on the CPU,
     gradients go down and 16-bit weights come back), the weights and gradients (FSDP CPUOffload, ZeRO-Infinity: the
     layer in use and the one prefetched stay), the activations kept for the backward (the layer in use and the one
-    prefetched stay)."""
+    prefetched stay). ``mtp_layers``: multi-token-prediction layers on the last stage (stage_params_at)."""
     if stage is None:
         first, last = (memory_per_gpu(model, seq_len=seq_len, global_batch=global_batch,
                                       grad_accum_fp32=grad_accum_fp32, flash_attention=flash_attention, fp8=fp8,
@@ -375,7 +395,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                                       virtual_stages=virtual_stages, recompute=recompute, zero_stage=zero_stage,
                                       sp=sp, budget_bytes=budget_bytes, options=options, stage=st,
                                       stage_layers=stage_layers, offload=offload,
-                                      recompute_modules=recompute_modules, schedule=schedule)
+                                      recompute_modules=recompute_modules, schedule=schedule,
+                                      mtp_layers=mtp_layers)
                        for st in ("first", "last"))
         pick = first.total_bytes >= last.total_bytes
         return MemoryBreakdown(**{f.name: np.where(pick, getattr(first, f.name), getattr(last, f.name))
@@ -386,7 +407,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                                        for x in (tp, pp, dp, cp, ep, etp, micro_batch, virtual_stages))
     zero = effective_zero_stage(zero_stage, pp)
     rc = np.asarray(recompute)
-    non_expert, expert, ends = stage_params_at(model, stage, pp, tp, ep, etp, stage_layers)
+    non_expert, expert, ends = stage_params_at(model, stage, pp, tp, ep, etp, stage_layers, mtp_layers)
+    mtp = mtp_layers_on(stage, pp, mtp_layers)
     dense_dp = dp * cp
     expert_dp = tp * cp * dp / (ep * etp)
 
@@ -451,6 +473,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
 
     def stage_activations(code: np.ndarray) -> np.ndarray:
         act = (lps - n_moe) * dense_table[code, inv] + n_moe * moe_table[code, inv]
+        if mtp_layers:  # a multi-token-prediction layer keeps what a layer of the model's last kind keeps
+            act = act + mtp * (moe_table if model.moe else dense_table)[code, inv]
         if window is not None:
             act = act + n_window * window_delta[code, inv]
         for share, delta in ssm_deltas:
