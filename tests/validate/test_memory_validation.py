@@ -247,3 +247,23 @@ def test_megatron_rows_tie_the_output_layer_to_the_embedding_unless_stated() -> 
         assert tied.model.tied_embeddings and not untied.model.tied_embeddings
         extra = float(predict_case(untied).weights_bytes[0] - predict_case(tied).weights_bytes[0])
         assert extra == pytest.approx(2.0 * 51200 * 2048 / tied.degrees["tp"], rel=1e-9)
+
+
+def test_deferred_embedding_wgrad_keeps_the_logit_gradients_to_the_flush() -> None:
+    """--defer-embedding-wgrad-compute keeps up to --wgrad-deferral-limit micro-batches' 16-bit logit gradients (and
+    the output layer's inputs) on the last stage until the pipeline flush; limit 0 means every micro-batch."""
+    args = {"--num-layers": 24, "--hidden-size": 2048, "--num-attention-heads": 16, "--seq-length": 2048,
+            "--micro-batch-size": 2, "--global-batch-size": 64, "--bf16": True, "--vocab-size": 51200,
+            "--tensor-model-parallel-size": 2, "--pipeline-model-parallel-size": 2}
+    par = {"tp": 2, "pp": 2, "dp": 2}
+    plain = describe_case(base_row(megatron_args=args, parallelism=par))
+    two = describe_case(base_row(megatron_args={**args, "--defer-embedding-wgrad-compute": True,
+                                                "--wgrad-deferral-limit": 2}, parallelism=par))
+    every = describe_case(base_row(megatron_args={**args, "--defer-embedding-wgrad-compute": True},
+                                   parallelism=par))
+    vocab = two.model.vocab
+    per_mb = 2.0 * 2 * 2048 * (vocab / 2 + 2048)  # bf16, mb 2, s 2048, V/tp and h (no sequence parallelism)
+    base = float(predict_case(plain).transient_bytes[0])
+    assert float(predict_case(two).transient_bytes[0]) - base == pytest.approx(2 * per_mb, rel=1e-9)
+    microbatches = 64 / (2 * 2)
+    assert float(predict_case(every).transient_bytes[0]) - base == pytest.approx(microbatches * per_mb, rel=1e-9)

@@ -348,7 +348,8 @@ def _last_stage_layers(a: dict[str, Any], layers: int, deg: dict[str, int], note
     return None
 
 
-def _choices(text: str, optimizer_instances: int = 1, whole_tensor_shards: bool = False) -> SoftwareChoices:
+def _choices(text: str, optimizer_instances: int = 1, whole_tensor_shards: bool = False,
+             deferred_output_grads: float = 0.0) -> SoftwareChoices:
     """What a run's own words and flags (lower case) say about its optimizer, precision and loss."""
     t = text
     pure_bf16 = "no fp32 master" in t or "states are bf16" in t
@@ -362,7 +363,7 @@ def _choices(text: str, optimizer_instances: int = 1, whole_tensor_shards: bool 
         else "eager",
         compiled="torch.compile" in t,
         bf16_optimizer_fp32_grads="fp32 grad buffer" in t, optimizer_instances=optimizer_instances,
-        whole_tensor_shards=whole_tensor_shards)
+        whole_tensor_shards=whole_tensor_shards, deferred_output_grads=deferred_output_grads)
 
 
 def describe_case(m: dict[str, Any]) -> MemoryCase:
@@ -420,6 +421,9 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
     # __init__.py _get_megatron_emerging_optimizer, the legacy ping-pong path)
     whole_tensors = ("muon" in _lower(a.get("optimizer")) and _zero_stage(m, notes) >= 1
                      and bool(a.get("no-use-layer-wise-param-layout")))
+    deferred = 0.0
+    if a.get("defer-embedding-wgrad-compute"):  # --wgrad-deferral-limit 0 (the default): every micro-batch
+        deferred = float(_int(a.get("wgrad-deferral-limit")) or "inf")
     tr_other = _lower(tr.get("other"))
     if "unpacked" in tr_other or "variable length" in tr_other:
         raise Unmodellable("sequences of variable length (an unpacked dataset): the peak is set by the longest "
@@ -438,7 +442,7 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
                       global_batch=gb, precision=_precision(m, notes), recompute=recompute,
                       selective_modules=modules, sequence_parallel=sp, zero_stage=_zero_stage(m, notes),
                       flash_attention=flash, stage=stage, choices=_choices(text, _int(a.get("num-distributed-optimizer-instances")) or 1,
-                                                          whole_tensors),
+                                                          whole_tensors, deferred),
                       notes=notes,
                       offload=OFFLOAD_ACTIVATIONS if ("offload" in text and "activation" in text)
                       or a.get("fine-grained-activation-offloading") else 0)

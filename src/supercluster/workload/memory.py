@@ -262,6 +262,11 @@ class MemoryOptions(NamedTuple):
       (Megatron-LM's LayerWiseDistributedOptimizer for Muon without its shard-aligned parameter layout,
       --no-use-layer-wise-param-layout: tensors sorted by size are dealt to the data-parallel ranks in ping-pong
       order, layer_wise_optimizer.py _shard_params_ping_pong, Megatron-LM d98e8a64dd);
+    - ``deferred_output_grads``: micro-batches whose output-layer weight gradient waits for the pipeline flush
+      (Megatron-LM --defer-embedding-wgrad-compute, at most --wgrad-deferral-limit, 0 = all; inf for all): the last
+      stage keeps each one's 16-bit gradient of the logits and the layer's input until then (tensor_parallel
+      layers.py LinearWithGradAccumulationAndAsyncCommunication.backward, grad_output_buffer; schedules.py
+      finish_embedding_wgrad_compute);
     - ``fsdp_gather_params``: parameters ZeRO-3 gathers (and gradients it holds) at a time beyond two layers;
     - ``eager``: unfused PyTorch code keeps fp32 copies (see layer_activation_bytes);
     - ``lazy_gradients``: gradients are allocated by the backward and freed after the step (torch's set_to_none)
@@ -289,6 +294,7 @@ class MemoryOptions(NamedTuple):
     fsdp_gather_params: float = 0.0
     optimizer_instances: float = 1.0
     whole_tensor_shards: bool = False
+    deferred_output_grads: float = 0.0
     trainable_dense: float = 1.0
     trainable_expert: float = 1.0
 
@@ -522,6 +528,11 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         gathered = np.minimum(stage_total, np.maximum(2.0 * layer, opt.fsdp_gather_params))
         fsdp = np.where(zero == 3, WEIGHT_BYTES * gathered + opt.grad_bytes * np.minimum(stage_total, layer), 0.0)
     transient = recompute_buffer + np.maximum(logits, scratch) + fsdp
+    if opt.deferred_output_grads:  # the output layer's deferred weight-gradient inputs, held to the flush
+        held = np.minimum(opt.deferred_output_grads, microbatches)
+        shard = np.where(np.asarray(sp, dtype=bool), tp, 1.0)
+        transient = transient + np.where(loss_here, held * ACT_BYTES * mb * seq_len / cp
+                                         * (model.vocab / tp + model.hidden / shard), 0.0)
     fraction = np.where(rc == 2, 1.0, 0.0)
     if block.any():
         # the fewest layers k per stage whose recompute brings the total within the budget

@@ -70,6 +70,7 @@ class SoftwareChoices(NamedTuple):
     grad_accum_fp32: bool | None = None  # the run's own gradient precision (None: the framework's default)
     optimizer_instances: int = 1  # Megatron-LM --num-distributed-optimizer-instances
     whole_tensor_shards: bool = False  # the distributed optimizer deals whole tensors to ranks (MemoryOptions)
+    deferred_output_grads: float = 0.0  # micro-batches whose output-layer wgrad waits for the flush (MemoryOptions)
 
 
 def framework_memory_options(framework: Framework, *, accelerator: Accelerator, precision: str,
@@ -128,4 +129,5 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
                          eager=sw.eager_fp32_copies and not c.compiled, lazy_gradients=sw.lazy_gradients,
                          fsdp_gather_params=sw.fsdp_gather_params,
                          optimizer_instances=float(c.optimizer_instances),
-                         whole_tensor_shards=c.whole_tensor_shards)
+                         whole_tensor_shards=c.whole_tensor_shards,
+                         deferred_output_grads=c.deferred_output_grads)
