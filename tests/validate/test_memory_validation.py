@@ -267,3 +267,16 @@ def test_deferred_embedding_wgrad_keeps_the_logit_gradients_to_the_flush() -> No
     assert float(predict_case(two).transient_bytes[0]) - base == pytest.approx(2 * per_mb, rel=1e-9)
     microbatches = 64 / (2 * 2)
     assert float(predict_case(every).transient_bytes[0]) - base == pytest.approx(microbatches * per_mb, rel=1e-9)
+
+
+def test_an_embedding_with_its_own_pipeline_slot_takes_a_layer_off_its_stage() -> None:
+    """DeepSpeed's partition_method 'type:transformer|embed' balances L + 2 units over the stages: the embedding's
+    stage holds one transformer layer fewer than the fullest share."""
+    par, model = {"pp": 4, "dp": 1}, {"layers": 26}
+    plain = describe_case(base_row(parallelism=par, model=model))
+    slots = describe_case(base_row(parallelism=par, model=model,
+                                   notes="--pp-partition-method type:transformer|embedding (each embedding gets its "
+                                         "own pipeline slot)"))
+    assert plain.stage_layers is None  # ceil(26 / 4) = 7 layers
+    assert slots.stage_layers == 6  # (26 + 2) / 4 units, one of them the embedding
+    assert float(predict_case(slots).weights_bytes[0]) < float(predict_case(plain).weights_bytes[0])

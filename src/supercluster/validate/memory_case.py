@@ -348,6 +348,18 @@ def _last_stage_layers(a: dict[str, Any], layers: int, deg: dict[str, int], note
     return None
 
 
+def _embedding_slot_layers(m: dict[str, Any], model: Model, deg: dict[str, int]) -> float | None:
+    """Transformer layers of the first pipeline rank when a DeepSpeed pipeline gives each embedding its own slot
+    (PipelineModule partition_method 'type:transformer|embed': the embedding and the tied head count as layers and
+    the L + 2 units are balanced over the stages, runtime/pipe/module.py _partition_layers, partition_balanced;
+    BigScience: 'giving each embedding layer its own slot on par with transformer layers'): the embedding's rank
+    holds one layer fewer than the fullest share of L + 2, else None."""
+    text = " ".join(_lower(x) for x in (m.get("notes"), (m.get("source") or {}).get("section")))
+    if deg["pp"] > 1 and ("own pipeline slot" in text or re.search(r"partition.?method.*embed", text)):
+        return float(-(-(model.layers + 2) // deg["pp"]) - 1)
+    return None
+
+
 def _choices(text: str, optimizer_instances: int = 1, whole_tensor_shards: bool = False,
              deferred_output_grads: float = 0.0) -> SoftwareChoices:
     """What a run's own words and flags (lower case) say about its optimizer, precision and loss."""
@@ -394,7 +406,7 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
         layers = _int(a.get("num-layers")) or 1
         deg["virtual_stages"] = max(1, layers // (deg["pp"] * (_int(a["num-layers-per-virtual-pipeline-stage"]) or 1)))
     model = _model(m, framework, deg["tp"], notes)
-    stage_layers = _last_stage_layers(a, model.layers, deg, notes) if a else None
+    stage_layers = _last_stage_layers(a, model.layers, deg, notes) if a else _embedding_slot_layers(m, model, deg)
     mtp_layers = _int(a.get("mtp-num-layers")) or 0
     if a.get("pipeline-model-parallel-layout"):  # the layout places them: its 'm' segments on the last rank
         mtp_layers = sum(seg.count("m") for seg in _expand_layout(str(a["pipeline-model-parallel-layout"]))
