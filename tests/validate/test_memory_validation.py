@@ -280,3 +280,21 @@ def test_an_embedding_with_its_own_pipeline_slot_takes_a_layer_off_its_stage() -
     assert plain.stage_layers is None  # ceil(26 / 4) = 7 layers
     assert slots.stage_layers == 6  # (26 + 2) / 4 units, one of them the embedding
     assert float(predict_case(slots).weights_bytes[0]) < float(predict_case(plain).weights_bytes[0])
+
+
+def test_per_layer_cuda_graphs_keep_static_inputs_for_the_layers_in_flight() -> None:
+    """Transformer Engine per-layer CUDA graphs keep each in-flight layer forward's static hidden states and, with
+    attention graphed, its [b, 1, s, s] boolean mask: persistent, so in the allocation after the step too."""
+    args = {"--num-layers": 24, "--hidden-size": 2048, "--num-attention-heads": 16, "--seq-length": 2048,
+            "--micro-batch-size": 2, "--global-batch-size": 64, "--bf16": True, "--vocab-size": 51200,
+            "--tensor-model-parallel-size": 2}
+    plain = predict_case(describe_case(base_row(megatron_args=args)))
+    mlp = predict_case(describe_case(base_row(megatron_args={**args, "--cuda-graph-impl": "transformer_engine",
+                                                             "--cuda-graph-modules": "[mlp]"})))
+    attn = predict_case(describe_case(base_row(megatron_args={**args, "--cuda-graph-impl": "transformer_engine",
+                                                              "--cuda-graph-modules": "attn"})))
+    hidden = 2.0 * 2 * 2048 * 2048  # bf16 [s, b, h], no sequence parallelism; one micro-batch in flight, 24 layers
+    mask = 2 * 2048 * 2048
+    base = float(plain.workspace_bytes[0])
+    assert float(mlp.workspace_bytes[0]) - base == pytest.approx(24 * hidden, rel=1e-9)
+    assert float(attn.workspace_bytes[0]) - base == pytest.approx(24 * (hidden + mask), rel=1e-9)

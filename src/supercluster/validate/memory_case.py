@@ -361,7 +361,7 @@ def _embedding_slot_layers(m: dict[str, Any], model: Model, deg: dict[str, int])
 
 
 def _choices(text: str, optimizer_instances: int = 1, whole_tensor_shards: bool = False,
-             deferred_output_grads: float = 0.0) -> SoftwareChoices:
+             deferred_output_grads: float = 0.0, graph_static_inputs: int = 0) -> SoftwareChoices:
     """What a run's own words and flags (lower case) say about its optimizer, precision and loss."""
     t = text
     pure_bf16 = "no fp32 master" in t or "states are bf16" in t
@@ -375,7 +375,8 @@ def _choices(text: str, optimizer_instances: int = 1, whole_tensor_shards: bool 
         else "eager",
         compiled="torch.compile" in t,
         bf16_optimizer_fp32_grads="fp32 grad buffer" in t, optimizer_instances=optimizer_instances,
-        whole_tensor_shards=whole_tensor_shards, deferred_output_grads=deferred_output_grads)
+        whole_tensor_shards=whole_tensor_shards, deferred_output_grads=deferred_output_grads,
+        graph_static_inputs=graph_static_inputs)
 
 
 def describe_case(m: dict[str, Any]) -> MemoryCase:
@@ -436,6 +437,10 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
     deferred = 0.0
     if a.get("defer-embedding-wgrad-compute"):  # --wgrad-deferral-limit 0 (the default): every micro-batch
         deferred = float(_int(a.get("wgrad-deferral-limit")) or "inf")
+    graphed = 0
+    if _lower(a.get("cuda-graph-impl")) == "transformer_engine":  # per-layer graphs (not full_iteration)
+        scope = _lower(a.get("cuda-graph-modules") or a.get("cuda-graph-scope"))
+        graphed = 2 if not scope or "attn" in scope else 1
     tr_other = _lower(tr.get("other"))
     if "unpacked" in tr_other or "variable length" in tr_other:
         raise Unmodellable("sequences of variable length (an unpacked dataset): the peak is set by the longest "
@@ -454,7 +459,7 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
                       global_batch=gb, precision=_precision(m, notes), recompute=recompute,
                       selective_modules=modules, sequence_parallel=sp, zero_stage=_zero_stage(m, notes),
                       flash_attention=flash, stage=stage, choices=_choices(text, _int(a.get("num-distributed-optimizer-instances")) or 1,
-                                                          whole_tensors, deferred),
+                                                          whole_tensors, deferred, graphed),
                       notes=notes,
                       offload=OFFLOAD_ACTIVATIONS if ("offload" in text and "activation" in text)
                       or a.get("fine-grained-activation-offloading") else 0)

@@ -267,6 +267,11 @@ class MemoryOptions(NamedTuple):
       stage keeps each one's 16-bit gradient of the logits and the layer's input until then (tensor_parallel
       layers.py LinearWithGradAccumulationAndAsyncCommunication.backward, grad_output_buffer; schedules.py
       finish_embedding_wgrad_compute);
+    - ``graph_static_inputs``: per-layer CUDA graphs (Megatron-LM --cuda-graph-impl transformer_engine) keep static
+      input buffers for every layer's forward in flight, reused once its backward has run (cuda_graphs.py
+      TECudaGraphHelper._get_sample_arguments): 0 none, 1 the layer's 16-bit hidden states [s/cp (/tp with SP), b,
+      h], 2 also, with attention graphed, a boolean causal mask [b, 1, s/cp, s] (transformer_layer.py
+      get_layer_static_inputs);
     - ``fsdp_gather_params``: parameters ZeRO-3 gathers (and gradients it holds) at a time beyond two layers;
     - ``eager``: unfused PyTorch code keeps fp32 copies (see layer_activation_bytes);
     - ``lazy_gradients``: gradients are allocated by the backward and freed after the step (torch's set_to_none)
@@ -295,6 +300,7 @@ class MemoryOptions(NamedTuple):
     optimizer_instances: float = 1.0
     whole_tensor_shards: bool = False
     deferred_output_grads: float = 0.0
+    graph_static_inputs: int = 0
     trainable_dense: float = 1.0
     trainable_expert: float = 1.0
 
@@ -573,6 +579,11 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         transient = np.maximum(transient, step_peak - activations)
     runtime = np.broadcast_to(np.asarray(opt.runtime_bytes, dtype=np.float64), weights.shape).copy()
     workspace = np.full_like(weights, opt.workspace_bytes)
+    if opt.graph_static_inputs:  # CUDA graphs' static inputs, one set per layer forward in flight
+        shard = np.where(np.asarray(sp, dtype=bool), tp, 1.0)
+        per_layer = ACT_BYTES * mb * seq_len / cp / shard * model.hidden + (
+            mb * seq_len / cp * seq_len if opt.graph_static_inputs == 2 else 0.0)
+        workspace = workspace + inflight * lps * per_layer
     allocated = weights + grads + optim + activations + transient + workspace
     allocator = allocated * (opt.reserved_over_allocated - 1.0)
     return MemoryBreakdown(weights, grads, optim, activations, transient, fraction, workspace, allocator, runtime,

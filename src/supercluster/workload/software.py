@@ -71,6 +71,7 @@ class SoftwareChoices(NamedTuple):
     optimizer_instances: int = 1  # Megatron-LM --num-distributed-optimizer-instances
     whole_tensor_shards: bool = False  # the distributed optimizer deals whole tensors to ranks (MemoryOptions)
     deferred_output_grads: float = 0.0  # micro-batches whose output-layer wgrad waits for the flush (MemoryOptions)
+    graph_static_inputs: int = 0  # per-layer CUDA graphs' static inputs: 0 none, 1 hidden, 2 + mask (MemoryOptions)
 
 
 def framework_memory_options(framework: Framework, *, accelerator: Accelerator, precision: str,
@@ -130,4 +131,5 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
                          fsdp_gather_params=sw.fsdp_gather_params,
                          optimizer_instances=float(c.optimizer_instances),
                          whole_tensor_shards=c.whole_tensor_shards,
-                         deferred_output_grads=c.deferred_output_grads)
+                         deferred_output_grads=c.deferred_output_grads,
+                         graph_static_inputs=c.graph_static_inputs)
