@@ -298,3 +298,16 @@ def test_per_layer_cuda_graphs_keep_static_inputs_for_the_layers_in_flight() -> 
     base = float(plain.workspace_bytes[0])
     assert float(mlp.workspace_bytes[0]) - base == pytest.approx(24 * hidden, rel=1e-9)
     assert float(attn.workspace_bytes[0]) - base == pytest.approx(24 * (hidden + mask), rel=1e-9)
+
+
+def test_tp_comm_overlap_gemms_take_their_own_te_workspaces() -> None:
+    """Transformer Engine's Userbuffers GEMMs (--tp-comm-overlap) use a cached workspace of three per-stream
+    workspaces beside the plain one; the Userbuffers themselves are outside PyTorch's allocator."""
+    acc = Accelerator.model_validate({"name": "H100-SXM5-80GB", **catalog.entry("accelerators", "H100-SXM5-80GB")})
+    plain = framework_memory_options("megatron-lm", accelerator=acc, precision="bf16")
+    overlap = framework_memory_options("megatron-lm", accelerator=acc, precision="bf16", tp_comm_overlap=True)
+    assert overlap.workspace_bytes - plain.workspace_bytes == pytest.approx(3 * (32 * 2**20 + 1024))
+    args = {"--num-layers": 24, "--hidden-size": 2048, "--num-attention-heads": 16, "--seq-length": 2048,
+            "--micro-batch-size": 2, "--bf16": True, "--vocab-size": 51200, "--tensor-model-parallel-size": 2}
+    assert describe_case(base_row(megatron_args={**args, "--tp-comm-overlap": True})).tp_comm_overlap
+    assert not describe_case(base_row(megatron_args=args)).tp_comm_overlap

@@ -116,6 +116,7 @@ class MemoryCase:
     offload: int = 0  # offload bits (perf.candidates): the run's activations in host memory
     grouped_gemm: bool = False
     transformer_engine: bool = False
+    tp_comm_overlap: bool = False
     extra_workspace_bytes: float = 0.0
     stage_layers: float | None = None  # transformer layers on the modelled rank when the split is uneven
     mtp_layers: int = 0  # multi-token-prediction layers on the last pipeline rank
@@ -453,6 +454,7 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
         extra += 2.0 * mb * model.heads / deg["tp"] * (seq / deg["cp"]) * seq  # the persistent score buffer
     return MemoryCase(model=model, accelerator=accelerator, framework=framework, degrees=deg, micro_batch=mb,
                       grouped_gemm=bool(a.get("moe-grouped-gemm")), extra_workspace_bytes=extra,
+                      tp_comm_overlap=bool(a.get("tp-comm-overlap")),
                       transformer_engine=framework == "megatron-lm" and a.get("transformer-impl",
                                                                               "transformer_engine") != "local",
                       stage_layers=stage_layers, mtp_layers=mtp_layers,

@@ -77,11 +77,12 @@ class SoftwareChoices(NamedTuple):
 def framework_memory_options(framework: Framework, *, accelerator: Accelerator, precision: str,
                              choices: SoftwareChoices = SoftwareChoices(), communicators: Any = 0,
                              grouped_gemm: bool = False, transformer_engine: bool = True,
-                             extra_workspace_bytes: float = 0.0) -> MemoryOptions:
+                             extra_workspace_bytes: float = 0.0, tp_comm_overlap: bool = False) -> MemoryOptions:
     """The memory options of ``framework`` on ``accelerator`` at ``precision`` under the run's ``choices``;
     ``communicators``: NCCL communicators the rank holds; ``extra_workspace_bytes``: the run's own persistent buffers
     (a data loader's attention mask, a score buffer); ``transformer_engine``: the run's layers are Transformer
-    Engine's (its own cuBLAS workspace).
+    Engine's (its own cuBLAS workspace); ``tp_comm_overlap``: its GEMMs overlap tensor-parallel communication
+    (Transformer Engine's Userbuffers GEMMs take workspaces of their own).
 
     Optimizer state per parameter: Adam's two moments (fp32 8 B, bf16 4 B, 8-bit blockwise
     :data:`INT8_STATE_BYTES`); Muon one momentum on matrices (Adam on embeddings and the output layer, Jordan et al.
@@ -114,7 +115,7 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
     family = accelerator_family(accelerator)
     workspace = sw.cublas_workspace_bytes[family] * sw.cublas_handles + extra_workspace_bytes
     if transformer_engine:
-        workspace += sw.te_workspace_bytes[family]
+        workspace += sw.te_workspace_bytes[family] * (1.0 + (sw.te_ub_workspaces if tp_comm_overlap else 0.0))
     if grouped_gemm:
         workspace += sw.grouped_gemm_workspace_bytes
     comms = np.asarray(communicators, dtype=np.float64)
