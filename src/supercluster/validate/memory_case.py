@@ -6,6 +6,7 @@ does not state is taken as the software it names does by default, and said in th
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -361,7 +362,7 @@ def _embedding_slot_layers(m: dict[str, Any], model: Model, deg: dict[str, int])
     return None
 
 
-def _choices(text: str, optimizer_instances: int = 1, whole_tensor_shards: bool = False,
+def _choices(text: str, *, optimizer_instances: int = 1, whole_tensor_shards: bool = False,
              deferred_output_grads: float = 0.0, graph_static_inputs: int = 0) -> SoftwareChoices:
     """What a run's own words and flags (lower case) say about its optimizer, precision and loss."""
     t = text
@@ -437,7 +438,7 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
                      and bool(a.get("no-use-layer-wise-param-layout")))
     deferred = 0.0
     if a.get("defer-embedding-wgrad-compute"):  # --wgrad-deferral-limit 0 (the default): every micro-batch
-        deferred = float(_int(a.get("wgrad-deferral-limit")) or "inf")
+        deferred = float(_int(a.get("wgrad-deferral-limit")) or math.inf)
     graphed = 0
     if _lower(a.get("cuda-graph-impl")) == "transformer_engine":  # per-layer graphs (not full_iteration)
         scope = _lower(a.get("cuda-graph-modules") or a.get("cuda-graph-scope"))
@@ -460,8 +461,10 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
                       stage_layers=stage_layers, mtp_layers=mtp_layers,
                       global_batch=gb, precision=_precision(m, notes), recompute=recompute,
                       selective_modules=modules, sequence_parallel=sp, zero_stage=_zero_stage(m, notes),
-                      flash_attention=flash, stage=stage, choices=_choices(text, _int(a.get("num-distributed-optimizer-instances")) or 1,
-                                                          whole_tensors, deferred, graphed),
+                      flash_attention=flash, stage=stage,
+                      choices=_choices(text, optimizer_instances=_int(a.get("num-distributed-optimizer-instances")) or 1,
+                                       whole_tensor_shards=whole_tensors, deferred_output_grads=deferred,
+                                       graph_static_inputs=graphed),
                       notes=notes,
                       offload=OFFLOAD_ACTIVATIONS if ("offload" in text and "activation" in text)
                       or a.get("fine-grained-activation-offloading") else 0)
