@@ -219,3 +219,95 @@ def test_components_sum_to_what_is_compared() -> None:
     parts = b.parts()
     assert sum(float(v[0]) for v in parts.values()) == pytest.approx(float(b.total_bytes[0]), rel=1e-12)
     assert np.all(b.allocated_bytes <= b.reserved_bytes)
+
+
+def test_muon_without_the_param_layout_holds_the_embedding_whole() -> None:
+    """Megatron-LM's Muon under the distributed optimizer without the shard-aligned layout deals whole tensors to the
+    data-parallel ranks: the fullest rank keeps the embedding's fp32 copy and Adam state unsharded (12 B a parameter),
+    with the layout (the default) the embedding is sharded like the rest."""
+    args = {"--optimizer": "muon", "--use-distributed-optimizer": True, "--num-layers": 24, "--hidden-size": 2048,
+            "--num-attention-heads": 16, "--seq-length": 2048, "--micro-batch-size": 2, "--bf16": True,
+            "--vocab-size": 51200}
+    layout = describe_case(base_row(megatron_args=args))
+    ping_pong = describe_case(base_row(megatron_args={**args, "--no-use-layer-wise-param-layout": True}))
+    from supercluster.workload.params import param_counts
+    embedding = param_counts(layout.model).embedding / layout.degrees["tp"]
+    dp = layout.degrees["dp"]
+    extra = float(predict_case(ping_pong).optimizer_bytes[0] - predict_case(layout).optimizer_bytes[0])
+    assert extra == pytest.approx(12.0 * embedding * (1 - 1 / dp), rel=1e-9)
+
+
+def test_megatron_rows_tie_the_output_layer_to_the_embedding_unless_stated() -> None:
+    """Megatron-LM and Megatron-DeepSpeed's GPT reuse the word embedding as the output layer: one copy on a single
+    pipeline stage, unless the row says the two are untied."""
+    for framework_words in ("", "Megatron-DeepSpeed (DeepSpeed ZeRO-1)"):
+        tied = describe_case(base_row(notes=framework_words, parallelism={"pp": 1}))
+        untied = describe_case(base_row(notes=framework_words, model={"notes": "untied embeddings"},
+                                        parallelism={"pp": 1}))
+        assert tied.model.tied_embeddings and not untied.model.tied_embeddings
+        extra = float(predict_case(untied).weights_bytes[0] - predict_case(tied).weights_bytes[0])
+        assert extra == pytest.approx(2.0 * 51200 * 2048 / tied.degrees["tp"], rel=1e-9)
+
+
+def test_deferred_embedding_wgrad_keeps_the_logit_gradients_to_the_flush() -> None:
+    """--defer-embedding-wgrad-compute keeps up to --wgrad-deferral-limit micro-batches' 16-bit logit gradients (and
+    the output layer's inputs) on the last stage until the pipeline flush; limit 0 means every micro-batch."""
+    args = {"--num-layers": 24, "--hidden-size": 2048, "--num-attention-heads": 16, "--seq-length": 2048,
+            "--micro-batch-size": 2, "--global-batch-size": 64, "--bf16": True, "--vocab-size": 51200,
+            "--tensor-model-parallel-size": 2, "--pipeline-model-parallel-size": 2}
+    par = {"tp": 2, "pp": 2, "dp": 2}
+    plain = describe_case(base_row(megatron_args=args, parallelism=par))
+    two = describe_case(base_row(megatron_args={**args, "--defer-embedding-wgrad-compute": True,
+                                                "--wgrad-deferral-limit": 2}, parallelism=par))
+    every = describe_case(base_row(megatron_args={**args, "--defer-embedding-wgrad-compute": True},
+                                   parallelism=par))
+    vocab = two.model.vocab
+    per_mb = 2.0 * 2 * 2048 * (vocab / 2 + 2048)  # bf16, mb 2, s 2048, V/tp and h (no sequence parallelism)
+    base = float(predict_case(plain).transient_bytes[0])
+    assert float(predict_case(two).transient_bytes[0]) - base == pytest.approx(2 * per_mb, rel=1e-9)
+    microbatches = 64 / (2 * 2)
+    assert float(predict_case(every).transient_bytes[0]) - base == pytest.approx(microbatches * per_mb, rel=1e-9)
+
+
+def test_an_embedding_with_its_own_pipeline_slot_takes_a_layer_off_its_stage() -> None:
+    """DeepSpeed's partition_method 'type:transformer|embed' balances L + 2 units over the stages: the embedding's
+    stage holds one transformer layer fewer than the fullest share."""
+    par, model = {"pp": 4, "dp": 1}, {"layers": 26}
+    plain = describe_case(base_row(parallelism=par, model=model))
+    slots = describe_case(base_row(parallelism=par, model=model,
+                                   notes="--pp-partition-method type:transformer|embedding (each embedding gets its "
+                                         "own pipeline slot)"))
+    assert plain.stage_layers is None  # ceil(26 / 4) = 7 layers
+    assert slots.stage_layers == 6  # (26 + 2) / 4 units, one of them the embedding
+    assert float(predict_case(slots).weights_bytes[0]) < float(predict_case(plain).weights_bytes[0])
+
+
+def test_per_layer_cuda_graphs_keep_static_inputs_for_the_layers_in_flight() -> None:
+    """Transformer Engine per-layer CUDA graphs keep each in-flight layer forward's static hidden states and, with
+    attention graphed, its [b, 1, s, s] boolean mask: persistent, so in the allocation after the step too."""
+    args = {"--num-layers": 24, "--hidden-size": 2048, "--num-attention-heads": 16, "--seq-length": 2048,
+            "--micro-batch-size": 2, "--global-batch-size": 64, "--bf16": True, "--vocab-size": 51200,
+            "--tensor-model-parallel-size": 2}
+    plain = predict_case(describe_case(base_row(megatron_args=args)))
+    mlp = predict_case(describe_case(base_row(megatron_args={**args, "--cuda-graph-impl": "transformer_engine",
+                                                             "--cuda-graph-modules": "[mlp]"})))
+    attn = predict_case(describe_case(base_row(megatron_args={**args, "--cuda-graph-impl": "transformer_engine",
+                                                              "--cuda-graph-modules": "attn"})))
+    hidden = 2.0 * 2 * 2048 * 2048  # bf16 [s, b, h], no sequence parallelism; one micro-batch in flight, 24 layers
+    mask = 2 * 2048 * 2048
+    base = float(plain.workspace_bytes[0])
+    assert float(mlp.workspace_bytes[0]) - base == pytest.approx(24 * hidden, rel=1e-9)
+    assert float(attn.workspace_bytes[0]) - base == pytest.approx(24 * (hidden + mask), rel=1e-9)
+
+
+def test_tp_comm_overlap_gemms_take_their_own_te_workspaces() -> None:
+    """Transformer Engine's Userbuffers GEMMs (--tp-comm-overlap) use a cached workspace of three per-stream
+    workspaces beside the plain one; the Userbuffers themselves are outside PyTorch's allocator."""
+    acc = Accelerator.model_validate({"name": "H100-SXM5-80GB", **catalog.entry("accelerators", "H100-SXM5-80GB")})
+    plain = framework_memory_options("megatron-lm", accelerator=acc, precision="bf16")
+    overlap = framework_memory_options("megatron-lm", accelerator=acc, precision="bf16", tp_comm_overlap=True)
+    assert overlap.workspace_bytes - plain.workspace_bytes == pytest.approx(3 * (32 * 2**20 + 1024))
+    args = {"--num-layers": 24, "--hidden-size": 2048, "--num-attention-heads": 16, "--seq-length": 2048,
+            "--micro-batch-size": 2, "--bf16": True, "--vocab-size": 51200, "--tensor-model-parallel-size": 2}
+    assert describe_case(base_row(megatron_args={**args, "--tp-comm-overlap": True})).tp_comm_overlap
+    assert not describe_case(base_row(megatron_args=args)).tp_comm_overlap

@@ -291,3 +291,26 @@ def test_distributed_optimizer_instances_shard_within_each_instance() -> None:
                                options=MemoryOptions(optimizer_instances=n)) for n in (1.0, 2.0))
     assert float(two.optimizer_bytes[0]) == pytest.approx(2 * float(one.optimizer_bytes[0]), rel=1e-12)
     assert float(two.gradients_bytes[0]) == float(one.gradients_bytes[0])
+
+
+def test_multi_token_prediction_layers_sit_on_the_last_stage() -> None:
+    """A multi-token-prediction layer adds a layer, its 2h x h projection, three norms and (untied) an embedding copy
+    to the last stage's parameters, and a layer's activations; the first stage is unchanged."""
+    from supercluster.workload.memory import stage_params_at
+    model = gpt_style()
+    pc = param_counts(model)
+    h, t = 2048.0, 2.0
+    one = A([1.0])
+    first0, _, _ = stage_params_at(model, "first", A([2.0]), A([t]), one, one)
+    first1, _, _ = stage_params_at(model, "first", A([2.0]), A([t]), one, one, mtp_layers=1)
+    last0, _, _ = stage_params_at(model, "last", A([2.0]), A([t]), one, one)
+    last1, _, _ = stage_params_at(model, "last", A([2.0]), A([t]), one, one, mtp_layers=1)
+    layer = (pc.attention_layer + pc.dense_mlp_layer) / t + pc.norms_layer
+    assert float(first1[0]) == float(first0[0])
+    assert float(last1[0] - last0[0]) == pytest.approx(layer + 2 * h * h / t + 3 * h + pc.embedding / t, rel=1e-12)
+    kw: dict[str, Any] = dict(seq_len=2048, global_batch=1024, flash_attention=True, fp8=False, tp=A([2]), pp=A([2]),
+                              dp=A([1]), cp=A([1]), ep=A([1]), etp=A([1]), micro_batch=A([1]),
+                              virtual_stages=A([1]), recompute=A([0]), zero_stage=A([1]), sp=A([True]), stage="last")
+    plain, mtp = memory_per_gpu(model, **kw), memory_per_gpu(model, **kw, mtp_layers=1)
+    assert float(mtp.activations_bytes[0] - plain.activations_bytes[0]) == pytest.approx(
+        float(plain.activations_bytes[0]) / 12, rel=1e-9)  # one more of the stage's 12 layers, one micro-batch

@@ -55,3 +55,21 @@ def test_optimizer_in_backward_frees_the_gradients_and_needs_one_micro_batch() -
     data["training"].update(optimizer_in_backward=True, global_batch=16)
     with pytest.raises(InputError, match="one micro-batch"):
         build_scenario(data)
+
+
+def test_pytorch_loss_backward_holds_the_saved_logits_and_their_gradient() -> None:
+    """torchtune's fp32 logits: the loss's backward holds the saved fp32 tensor and the fp32 logit gradient (8 B a
+    logit compiled), eagerly also nll_loss's dense gradient (12 B); chunked keeps 16-bit chunks and works one of 8."""
+    from supercluster.spec import catalog
+    from supercluster.spec.hardware import Accelerator
+    from supercluster.workload.software import SoftwareChoices, framework_memory_options
+    acc = Accelerator.model_validate({"name": "A100-SXM4-80GB", **catalog.entry("accelerators", "A100-SXM4-80GB")})
+
+    def per_logit(**choices: Any) -> float:
+        o = framework_memory_options("pytorch", accelerator=acc, precision="bf16",
+                                     choices=SoftwareChoices(**choices))
+        return o.loss_logit_bytes + o.loss_upcast_bytes / o.loss_chunks
+
+    assert per_logit() == 12.0
+    assert per_logit(compiled=True) == 8.0
+    assert per_logit(compiled=True, loss="chunked") == pytest.approx(2.0 + 8.0 / 8)

@@ -30,6 +30,8 @@ class Software(Cited):
     cublas_handles: float = Field(ge=0)
     te_workspace_bytes: dict[Family, float]
     grouped_gemm_workspace_bytes: float = Field(ge=0)
+    te_ub_workspaces: float = Field(0.0, ge=0, description="TE workspaces of GEMMs overlapped with tensor-parallel "
+                                                           "communication (Userbuffers), beside the plain one")
     cuda_context_bytes: float = Field(ge=0)
     nccl: Nccl
     reserved_over_allocated: float = Field(ge=1.0)

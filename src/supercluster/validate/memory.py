@@ -89,7 +89,8 @@ def predict_case(case: MemoryCase, *, recompute: str | None = None, sequence_par
     options = framework_memory_options(case.framework, accelerator=case.accelerator, precision=case.precision,
                                        choices=case.choices, communicators=communicators(case.framework, d),
                                        grouped_gemm=case.grouped_gemm, extra_workspace_bytes=case.extra_workspace_bytes,
-                                       transformer_engine=case.transformer_engine)
+                                       transformer_engine=case.transformer_engine,
+                                       tp_comm_overlap=case.tp_comm_overlap)
     one = np.ones(1)
     rc = RECOMPUTE_CODES[recompute or case.recompute]
     sp = case.sequence_parallel if sequence_parallel is None else sequence_parallel
@@ -100,7 +101,8 @@ def predict_case(case: MemoryCase, *, recompute: str | None = None, sequence_par
                           virtual_stages=one * d["virtual_stages"], recompute=np.array([rc]),
                           zero_stage=np.array([case.zero_stage]), sp=np.array([sp]), options=options,
                           stage=case.stage, stage_layers=case.stage_layers, offload=np.array([case.offload]),
-                          recompute_modules=frozenset(case.selective_modules) or SELECTIVE_DEFAULT)
+                          recompute_modules=frozenset(case.selective_modules) or SELECTIVE_DEFAULT,
+                          mtp_layers=case.mtp_layers)
 
 
 _MODES = {"none": ("none", False), "seq": ("none", True), "sel": ("selective", False), "seqsel": ("selective", True),

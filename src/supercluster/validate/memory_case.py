@@ -6,6 +6,7 @@ does not state is taken as the software it names does by default, and said in th
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -116,8 +117,10 @@ class MemoryCase:
     offload: int = 0  # offload bits (perf.candidates): the run's activations in host memory
     grouped_gemm: bool = False
     transformer_engine: bool = False
+    tp_comm_overlap: bool = False
     extra_workspace_bytes: float = 0.0
     stage_layers: float | None = None  # transformer layers on the modelled rank when the split is uneven
+    mtp_layers: int = 0  # multi-token-prediction layers on the last pipeline rank
     notes: list[str] = field(default_factory=list)
 
 
@@ -170,8 +173,7 @@ def _model(m: dict[str, Any], framework: Framework, tp: int, notes: list[str]) -
     body: dict[str, Any] = dict(name=str(m.get("id")), layers=layers, hidden=hidden, heads=heads, kv_heads=kv,
                                 ffn_hidden=ffn, vocab=vocab, seq_len=seq,
                                 activation="swiglu" if swiglu else "gelu",
-                                tied_embeddings=(not a.get("untie-embeddings-and-output-weights")) if a
-                                else "tied" in _lower(spec.get("notes")),
+                                tied_embeddings=_tied(a, spec, framework),
                                 head_dim=_int(a.get("kv-channels")) if a.get("kv-channels") else None,
                                 dropout=_dropout(a, framework, notes))
     if a.get("multi-latent-attention"):
@@ -193,12 +195,24 @@ def _model(m: dict[str, Any], framework: Framework, tp: int, notes: list[str]) -
                        "shared_experts": 1 if shared_width else 0, "dense_layers": int(dense.group(1)) if dense else 0}
         if shared_width:
             body["moe"]["shared_ffn_hidden"] = shared_width
-    if a.get("mtp-num-layers"):
-        notes.append("multi-token-prediction layers not modelled")
     try:
         return Model.model_validate(body)
     except Exception as exc:  # a shape the model spec refuses
         raise Unmodellable(f"model not accepted: {str(exc).splitlines()[0]}") from None
+
+
+def _tied(a: dict[str, Any], spec: dict[str, Any], framework: Framework) -> bool:
+    """Whether the output layer is the input embedding: Megatron-LM ties them unless
+    --untie-embeddings-and-output-weights; Megatron-DeepSpeed's GPT always does (GPTModel's output uses
+    word_embeddings_weight(); GPTModelPipe builds both ends from one TiedLayerSpec('embed'), one module on a stage
+    that holds both, bigscience-workshop/Megatron-DeepSpeed megatron/model/gpt_model.py); other software as the
+    row's notes say."""
+    if a:
+        return not a.get("untie-embeddings-and-output-weights")
+    notes = _lower(spec.get("notes"))
+    if "untied" in notes:
+        return False
+    return "tied" in notes or framework in ("megatron-lm", "megatron-deepspeed")
 
 
 MEGATRON_DEFAULT_DROPOUT = 0.1  # Megatron-LM --hidden-dropout and --attention-dropout defaults (arguments.py)
@@ -272,7 +286,7 @@ def _zero_stage(m: dict[str, Any], notes: list[str]) -> int:
         if a.get("use-megatron-fsdp") or a.get("use-torch-fsdp2"):
             strategy = _lower(a.get("data-parallel-sharding-strategy") or "optim_grads_params")
             return {"optim": 1, "optim_grads": 2, "optim_grads_params": 3}.get(strategy, 3)
-        return 1 if a.get("use-distributed-optimizer") else 0
+        return 1 if a.get("use-distributed-optimizer") or _lower(a.get("optimizer")) == "dist_muon" else 0
     z = par.get("zero_stage")
     text = _lower(z)
     if par.get("fsdp") is True or "fsdp" in text or "zero-3" in text:
@@ -323,8 +337,6 @@ def _last_stage_layers(a: dict[str, Any], layers: int, deg: dict[str, int], note
             raise Unmodellable(f"pipeline layout of {len(segments)} segments over pp {pp}")
         deg["virtual_stages"] = len(segments) // pp
         mine = segments[pp - 1::pp]
-        if any("m" in seg for seg in mine):
-            notes.append("multi-token-prediction layer of the layout not modelled")
         notes.append(f"pipeline layout: the last rank holds {sum(seg.count('t') for seg in mine)} layers")
         return float(sum(seg.count("t") for seg in mine))
     last = _int(a.get("decoder-last-pipeline-num-layers"))
@@ -338,7 +350,20 @@ def _last_stage_layers(a: dict[str, Any], layers: int, deg: dict[str, int], note
     return None
 
 
-def _choices(text: str, optimizer_instances: int = 1) -> SoftwareChoices:
+def _embedding_slot_layers(m: dict[str, Any], model: Model, deg: dict[str, int]) -> float | None:
+    """Transformer layers of the first pipeline rank when a DeepSpeed pipeline gives each embedding its own slot
+    (PipelineModule partition_method 'type:transformer|embed': the embedding and the tied head count as layers and
+    the L + 2 units are balanced over the stages, runtime/pipe/module.py _partition_layers, partition_balanced;
+    BigScience: 'giving each embedding layer its own slot on par with transformer layers'): the embedding's rank
+    holds one layer fewer than the fullest share of L + 2, else None."""
+    text = " ".join(_lower(x) for x in (m.get("notes"), (m.get("source") or {}).get("section")))
+    if deg["pp"] > 1 and ("own pipeline slot" in text or re.search(r"partition.?method.*embed", text)):
+        return float(-(-(model.layers + 2) // deg["pp"]) - 1)
+    return None
+
+
+def _choices(text: str, *, optimizer_instances: int = 1, whole_tensor_shards: bool = False,
+             deferred_output_grads: float = 0.0, graph_static_inputs: int = 0) -> SoftwareChoices:
     """What a run's own words and flags (lower case) say about its optimizer, precision and loss."""
     t = text
     pure_bf16 = "no fp32 master" in t or "states are bf16" in t
@@ -351,7 +376,9 @@ def _choices(text: str, optimizer_instances: int = 1) -> SoftwareChoices:
         loss="chunked" if "chunked cross-entropy=true" in t else "fused" if "cross-entropy-loss-fusion" in t
         else "eager",
         compiled="torch.compile" in t,
-        bf16_optimizer_fp32_grads="fp32 grad buffer" in t, optimizer_instances=optimizer_instances)
+        bf16_optimizer_fp32_grads="fp32 grad buffer" in t, optimizer_instances=optimizer_instances,
+        whole_tensor_shards=whole_tensor_shards, deferred_output_grads=deferred_output_grads,
+        graph_static_inputs=graph_static_inputs)
 
 
 def describe_case(m: dict[str, Any]) -> MemoryCase:
@@ -382,7 +409,11 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
         layers = _int(a.get("num-layers")) or 1
         deg["virtual_stages"] = max(1, layers // (deg["pp"] * (_int(a["num-layers-per-virtual-pipeline-stage"]) or 1)))
     model = _model(m, framework, deg["tp"], notes)
-    stage_layers = _last_stage_layers(a, model.layers, deg, notes) if a else None
+    stage_layers = _last_stage_layers(a, model.layers, deg, notes) if a else _embedding_slot_layers(m, model, deg)
+    mtp_layers = _int(a.get("mtp-num-layers")) or 0
+    if a.get("pipeline-model-parallel-layout"):  # the layout places them: its 'm' segments on the last rank
+        mtp_layers = sum(seg.count("m") for seg in _expand_layout(str(a["pipeline-model-parallel-layout"]))
+                         [deg["pp"] - 1::deg["pp"]])
     mb = _int(tr.get("micro_batch"))
     if not mb:
         raise Unmodellable("micro_batch not stated")
@@ -400,6 +431,18 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
     if a.get("optimizer"):
         text += f" optimizer {_lower(a['optimizer'])}"
     text += " " + " ".join(k for k in ("cross-entropy-loss-fusion", "fp8-param-gather") if a.get(k))
+    # Megatron-LM runs Muon under the distributed optimizer as its LayerWiseDistributedOptimizer; without the
+    # shard-aligned parameter layout it deals whole tensors to the ranks (arguments.py 1724-1736; optimizer
+    # __init__.py _get_megatron_emerging_optimizer, the legacy ping-pong path)
+    whole_tensors = ("muon" in _lower(a.get("optimizer")) and _zero_stage(m, notes) >= 1
+                     and bool(a.get("no-use-layer-wise-param-layout")))
+    deferred = 0.0
+    if a.get("defer-embedding-wgrad-compute"):  # --wgrad-deferral-limit 0 (the default): every micro-batch
+        deferred = float(_int(a.get("wgrad-deferral-limit")) or math.inf)
+    graphed = 0
+    if _lower(a.get("cuda-graph-impl")) == "transformer_engine":  # per-layer graphs (not full_iteration)
+        scope = _lower(a.get("cuda-graph-modules") or a.get("cuda-graph-scope"))
+        graphed = 2 if not scope or "attn" in scope else 1
     tr_other = _lower(tr.get("other"))
     if "unpacked" in tr_other or "variable length" in tr_other:
         raise Unmodellable("sequences of variable length (an unpacked dataset): the peak is set by the longest "
@@ -412,12 +455,16 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
         extra += 2.0 * mb * model.heads / deg["tp"] * (seq / deg["cp"]) * seq  # the persistent score buffer
     return MemoryCase(model=model, accelerator=accelerator, framework=framework, degrees=deg, micro_batch=mb,
                       grouped_gemm=bool(a.get("moe-grouped-gemm")), extra_workspace_bytes=extra,
+                      tp_comm_overlap=bool(a.get("tp-comm-overlap")),
                       transformer_engine=framework == "megatron-lm" and a.get("transformer-impl",
                                                                               "transformer_engine") != "local",
-                      stage_layers=stage_layers,
+                      stage_layers=stage_layers, mtp_layers=mtp_layers,
                       global_batch=gb, precision=_precision(m, notes), recompute=recompute,
                       selective_modules=modules, sequence_parallel=sp, zero_stage=_zero_stage(m, notes),
-                      flash_attention=flash, stage=stage, choices=_choices(text, _int(a.get("num-distributed-optimizer-instances")) or 1),
+                      flash_attention=flash, stage=stage,
+                      choices=_choices(text, optimizer_instances=_int(a.get("num-distributed-optimizer-instances")) or 1,
+                                       whole_tensor_shards=whole_tensors, deferred_output_grads=deferred,
+                                       graph_static_inputs=graphed),
                       notes=notes,
                       offload=OFFLOAD_ACTIVATIONS if ("offload" in text and "activation" in text)
                       or a.get("fine-grained-activation-offloading") else 0)

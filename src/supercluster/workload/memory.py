@@ -257,6 +257,21 @@ class MemoryOptions(NamedTuple):
       full gradients are freed);
     - ``optimizer_instances``: copies of the distributed optimizer over the data-parallel ranks, each sharding
       the state over its own dp / instances ranks;
+    - ``whole_tensor_shards``: the distributed optimizer hands out whole tensors rather than equal slices, so the
+      fullest rank holds the largest tensor, the embedding or output layer, whole, with an even share of the rest
+      (Megatron-LM's LayerWiseDistributedOptimizer for Muon without its shard-aligned parameter layout,
+      --no-use-layer-wise-param-layout: tensors sorted by size are dealt to the data-parallel ranks in ping-pong
+      order, layer_wise_optimizer.py _shard_params_ping_pong, Megatron-LM d98e8a64dd);
+    - ``deferred_output_grads``: micro-batches whose output-layer weight gradient waits for the pipeline flush
+      (Megatron-LM --defer-embedding-wgrad-compute, at most --wgrad-deferral-limit, 0 = all; inf for all): the last
+      stage keeps each one's 16-bit gradient of the logits and the layer's input until then (tensor_parallel
+      layers.py LinearWithGradAccumulationAndAsyncCommunication.backward, grad_output_buffer; schedules.py
+      finish_embedding_wgrad_compute);
+    - ``graph_static_inputs``: per-layer CUDA graphs (Megatron-LM --cuda-graph-impl transformer_engine) keep static
+      input buffers for every layer's forward in flight, reused once its backward has run (cuda_graphs.py
+      TECudaGraphHelper._get_sample_arguments): 0 none, 1 the layer's 16-bit hidden states [s/cp (/tp with SP), b,
+      h], 2 also, with attention graphed, a boolean causal mask [b, 1, s/cp, s] (transformer_layer.py
+      get_layer_static_inputs);
     - ``fsdp_gather_params``: parameters ZeRO-3 gathers (and gradients it holds) at a time beyond two layers;
     - ``eager``: unfused PyTorch code keeps fp32 copies (see layer_activation_bytes);
     - ``lazy_gradients``: gradients are allocated by the backward and freed after the step (torch's set_to_none)
@@ -283,6 +298,9 @@ class MemoryOptions(NamedTuple):
     lazy_gradients: bool = False
     fsdp_gather_params: float = 0.0
     optimizer_instances: float = 1.0
+    whole_tensor_shards: bool = False
+    deferred_output_grads: float = 0.0
+    graph_static_inputs: int = 0
     trainable_dense: float = 1.0
     trainable_expert: float = 1.0
 
@@ -315,10 +333,23 @@ def moe_layers_on(model: Model, stage: Stage, lps: np.ndarray, pp: np.ndarray) -
     return np.minimum(lps, n_moe_total)
 
 
+def mtp_layers_on(stage: Stage, pp: np.ndarray, mtp_layers: int) -> np.ndarray:
+    """Multi-token-prediction layers on the first or last stage: all on the last (Megatron-LM's mtp_on_this_rank
+    without a layout; a layout's 'm' is given as the last rank's)."""
+    return np.where((np.asarray(pp) == 1) | (stage == "last"), float(mtp_layers), 0.0)
+
+
 def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, etp: np.ndarray,
-                    stage_layers: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    stage_layers: float | None = None, mtp_layers: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(non-expert, expert, of which embedding/output) parameters per GPU on the first or the last stage
-    (``stage_layers``: the stage's transformer layers when the split is not even, else ceil(L/pp))."""
+    (``stage_layers``: the stage's transformer layers when the split is not even, else ceil(L/pp)).
+
+    ``mtp_layers``: DeepSeek-V3-style multi-token-prediction modules after the last layer (Megatron-LM
+    multi_token_prediction.py MultiTokenPredictionLayer): each a transformer layer like the model's last (an MoE
+    layer in an MoE model), two input norms, a column-parallel projection of 2h to h and a final norm, on the last
+    stage, which then also builds the input embedding (gpt_model.py: pre_process or mtp_process), a copy of its own
+    when the output layer is untied."""
     pc = param_counts(model)
     pp, tp, ep, etp = (np.asarray(x, dtype=np.float64) for x in (pp, tp, ep, etp))
     lps = layers_per_stage(model.layers, pp, stage_layers)
@@ -335,11 +366,18 @@ def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, 
         ends = np.where(single, embed + pc.lm_head / tp, head)
     norm = np.where(single | (stage == "last"), float(pc.final_norm), 0.0)
     non_expert = n_dense * dense_layer + n_moe * moe_shared + ends + norm
+    mtp = mtp_layers_on(stage, pp, mtp_layers)
+    if mtp_layers:
+        h = float(model.hidden)
+        mtp_copy = np.where(~single & (mtp > 0), embed if pc.lm_head else 0.0, 0.0)
+        ends = ends + mtp_copy
+        non_expert = non_expert + mtp_copy + mtp * ((moe_shared if model.moe else dense_layer)
+                                                    + 2.0 * h * h / tp + 3.0 * h)
     if model.ssm is not None:  # Mamba-2 layers at their model-wide share (module docstring)
         with_mlp, without_mlp = ssm_layer_shares(model)
         non_expert = non_expert + lps * ((with_mlp + without_mlp) * (pc.ssm_mixer_layer - pc.attention_layer) / tp
                                          - without_mlp * (pc.dense_mlp_layer / tp + pc.norms_layer / 2))
-    expert = n_moe * pc.moe_routed_layer / (ep * etp)
+    expert = (n_moe + (mtp if model.moe else 0.0)) * pc.moe_routed_layer / (ep * etp)
     return non_expert, expert, ends
 
 
@@ -351,7 +389,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                    stage: Stage | None = None, stage_layers: float | None = None,
                    offload: np.ndarray | None = None,
                    recompute_modules: frozenset[str] = SELECTIVE_DEFAULT,
-                   schedule: np.ndarray | None = None) -> MemoryBreakdown:
+                   schedule: np.ndarray | None = None, mtp_layers: int = 0) -> MemoryBreakdown:
     """Memory per GPU for arrays of parallel configurations (``budget_bytes`` sizes block recompute).
 
     ``grad_accum_fp32`` sets the gradient buffer when no ``options`` are given (options carry their own).
@@ -361,7 +399,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     keeps in host memory (perf.candidates OFFLOAD_*): the optimizer state (ZeRO-Offload: the step runs on the CPU,
     gradients go down and 16-bit weights come back), the weights and gradients (FSDP CPUOffload, ZeRO-Infinity: the
     layer in use and the one prefetched stay), the activations kept for the backward (the layer in use and the one
-    prefetched stay)."""
+    prefetched stay). ``mtp_layers``: multi-token-prediction layers on the last stage (stage_params_at)."""
     if stage is None:
         first, last = (memory_per_gpu(model, seq_len=seq_len, global_batch=global_batch,
                                       grad_accum_fp32=grad_accum_fp32, flash_attention=flash_attention, fp8=fp8,
@@ -369,7 +407,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                                       virtual_stages=virtual_stages, recompute=recompute, zero_stage=zero_stage,
                                       sp=sp, budget_bytes=budget_bytes, options=options, stage=st,
                                       stage_layers=stage_layers, offload=offload,
-                                      recompute_modules=recompute_modules, schedule=schedule)
+                                      recompute_modules=recompute_modules, schedule=schedule,
+                                      mtp_layers=mtp_layers)
                        for st in ("first", "last"))
         pick = first.total_bytes >= last.total_bytes
         return MemoryBreakdown(**{f.name: np.where(pick, getattr(first, f.name), getattr(last, f.name))
@@ -380,7 +419,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                                        for x in (tp, pp, dp, cp, ep, etp, micro_batch, virtual_stages))
     zero = effective_zero_stage(zero_stage, pp)
     rc = np.asarray(recompute)
-    non_expert, expert, ends = stage_params_at(model, stage, pp, tp, ep, etp, stage_layers)
+    non_expert, expert, ends = stage_params_at(model, stage, pp, tp, ep, etp, stage_layers, mtp_layers)
+    mtp = mtp_layers_on(stage, pp, mtp_layers)
     dense_dp = dp * cp
     expert_dp = tp * cp * dp / (ep * etp)
 
@@ -399,8 +439,9 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         grads = opt.grad_bytes * np.maximum(ends, 1.0) / ranks(2, dense_dp)
     else:
         grads = sharded(opt.grad_bytes, 2)
+    ends_ranks = 1.0 if opt.whole_tensor_shards else ranks(1, dense_dp)  # the embedding whole on the fullest rank
     optim = sharded(opt.master_bytes + opt.state_bytes, 1, non_expert - ends) + (
-        (opt.master_bytes + opt.embedding_state_bytes) * ends / ranks(1, dense_dp))
+        (opt.master_bytes + opt.embedding_state_bytes) * ends / ends_ranks)
     if opt.trainable_dense != 1.0 or opt.trainable_expert != 1.0:  # LoRA: the adapters' gradients and state only
         trained_dense, trained_expert = non_expert * opt.trainable_dense, expert * opt.trainable_expert
         grads = opt.grad_bytes * (trained_dense / ranks(2, dense_dp) + trained_expert / ranks(2, expert_dp))
@@ -444,6 +485,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
 
     def stage_activations(code: np.ndarray) -> np.ndarray:
         act = (lps - n_moe) * dense_table[code, inv] + n_moe * moe_table[code, inv]
+        if mtp_layers:  # a multi-token-prediction layer keeps what a layer of the model's last kind keeps
+            act = act + mtp * (moe_table if model.moe else dense_table)[code, inv]
         if window is not None:
             act = act + n_window * window_delta[code, inv]
         for share, delta in ssm_deltas:
@@ -491,6 +534,11 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         gathered = np.minimum(stage_total, np.maximum(2.0 * layer, opt.fsdp_gather_params))
         fsdp = np.where(zero == 3, WEIGHT_BYTES * gathered + opt.grad_bytes * np.minimum(stage_total, layer), 0.0)
     transient = recompute_buffer + np.maximum(logits, scratch) + fsdp
+    if opt.deferred_output_grads:  # the output layer's deferred weight-gradient inputs, held to the flush
+        held = np.minimum(opt.deferred_output_grads, microbatches)
+        shard = np.where(np.asarray(sp, dtype=bool), tp, 1.0)
+        transient = transient + np.where(loss_here, held * ACT_BYTES * mb * seq_len / cp
+                                         * (model.vocab / tp + model.hidden / shard), 0.0)
     fraction = np.where(rc == 2, 1.0, 0.0)
     if block.any():
         # the fewest layers k per stage whose recompute brings the total within the budget
@@ -531,6 +579,11 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         transient = np.maximum(transient, step_peak - activations)
     runtime = np.broadcast_to(np.asarray(opt.runtime_bytes, dtype=np.float64), weights.shape).copy()
     workspace = np.full_like(weights, opt.workspace_bytes)
+    if opt.graph_static_inputs:  # CUDA graphs' static inputs, one set per layer forward in flight
+        shard = np.where(np.asarray(sp, dtype=bool), tp, 1.0)
+        per_layer = ACT_BYTES * mb * seq_len / cp / shard * model.hidden + (
+            mb * seq_len / cp * seq_len if opt.graph_static_inputs == 2 else 0.0)
+        workspace = workspace + inflight * lps * per_layer
     allocated = weights + grads + optim + activations + transient + workspace
     allocator = allocated * (opt.reserved_over_allocated - 1.0)
     return MemoryBreakdown(weights, grads, optim, activations, transient, fraction, workspace, allocator, runtime,

@@ -69,16 +69,20 @@ class SoftwareChoices(NamedTuple):
     bf16_optimizer_fp32_grads: bool = False  # DeepSpeed's BF16 optimizer: an unsharded fp32 gradient buffer
     grad_accum_fp32: bool | None = None  # the run's own gradient precision (None: the framework's default)
     optimizer_instances: int = 1  # Megatron-LM --num-distributed-optimizer-instances
+    whole_tensor_shards: bool = False  # the distributed optimizer deals whole tensors to ranks (MemoryOptions)
+    deferred_output_grads: float = 0.0  # micro-batches whose output-layer wgrad waits for the flush (MemoryOptions)
+    graph_static_inputs: int = 0  # per-layer CUDA graphs' static inputs: 0 none, 1 hidden, 2 + mask (MemoryOptions)
 
 
 def framework_memory_options(framework: Framework, *, accelerator: Accelerator, precision: str,
                              choices: SoftwareChoices = SoftwareChoices(), communicators: Any = 0,
                              grouped_gemm: bool = False, transformer_engine: bool = True,
-                             extra_workspace_bytes: float = 0.0) -> MemoryOptions:
+                             extra_workspace_bytes: float = 0.0, tp_comm_overlap: bool = False) -> MemoryOptions:
     """The memory options of ``framework`` on ``accelerator`` at ``precision`` under the run's ``choices``;
     ``communicators``: NCCL communicators the rank holds; ``extra_workspace_bytes``: the run's own persistent buffers
     (a data loader's attention mask, a score buffer); ``transformer_engine``: the run's layers are Transformer
-    Engine's (its own cuBLAS workspace).
+    Engine's (its own cuBLAS workspace); ``tp_comm_overlap``: its GEMMs overlap tensor-parallel communication
+    (Transformer Engine's Userbuffers GEMMs take workspaces of their own).
 
     Optimizer state per parameter: Adam's two moments (fp32 8 B, bf16 4 B, 8-bit blockwise
     :data:`INT8_STATE_BYTES`); Muon one momentum on matrices (Adam on embeddings and the output layer, Jordan et al.
@@ -111,7 +115,7 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
     family = accelerator_family(accelerator)
     workspace = sw.cublas_workspace_bytes[family] * sw.cublas_handles + extra_workspace_bytes
     if transformer_engine:
-        workspace += sw.te_workspace_bytes[family]
+        workspace += sw.te_workspace_bytes[family] * (1.0 + (sw.te_ub_workspaces if tp_comm_overlap else 0.0))
     if grouped_gemm:
         workspace += sw.grouped_gemm_workspace_bytes
     comms = np.asarray(communicators, dtype=np.float64)
@@ -126,4 +130,7 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
                          step_transient_bytes=sw.step_transient_bytes,
                          eager=sw.eager_fp32_copies and not c.compiled, lazy_gradients=sw.lazy_gradients,
                          fsdp_gather_params=sw.fsdp_gather_params,
-                         optimizer_instances=float(c.optimizer_instances))
+                         optimizer_instances=float(c.optimizer_instances),
+                         whole_tensor_shards=c.whole_tensor_shards,
+                         deferred_output_grads=c.deferred_output_grads,
+                         graph_static_inputs=c.graph_static_inputs)
