@@ -120,19 +120,22 @@ def test_bad_stragglers_are_located(plans, text: str, fragment: str) -> None:
 
 @pytest.mark.parametrize("name", ["llama3-405b-16k", "gpt4-on-25k-a100"])
 def test_random_zb_h1_configurations_agree(name: str) -> None:
-    """ZB-H1 configurations (the pytorch framework runs it) with at least as many micro-batches as stages, drawn at
-    random: the executed schedule is within 5% of the analytic step. (With fewer, the closed form's t_crit guard
-    charges the weight-gradient passes the execution takes off the critical path: test_graph.)"""
+    """ZB-H1 configurations (the pytorch framework runs it), five with at least as many micro-batches as stages
+    and five with fewer, drawn at random: the executed schedule is within 5% of the analytic step."""
     s = load_scenario(str(SCENARIOS / f"{name}.yaml"), ["training.framework=pytorch"])
     cal = s.calibrated(None)
     space = enumerate_space(s)
     m = s.training.global_batch // (space.dp * space.micro_batch)
-    rows = np.flatnonzero((space.schedule == SCHEDULES.index("zb-h1")) & (m >= space.pp) & (m * space.pp <= 1500))
-    for i in np.random.default_rng(15).choice(rows, size=min(10, len(rows)), replace=False):
-        r = simulate(s, cal, space.row(int(i))).report
-        assert r.parallelism["schedule"] == "zb-h1"
-        assert abs(r.rel_difference) <= TOLERANCE, (name, space.row(int(i)), r.rel_difference)
-        assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s, rel=1e-9)
+    small = (space.schedule == SCHEDULES.index("zb-h1")) & (m * space.pp <= 1500)
+    rng = np.random.default_rng(15)
+    for full in (m >= space.pp, m < space.pp):
+        rows = np.flatnonzero(small & full)
+        assert len(rows) >= 5
+        for i in rng.choice(rows, size=5, replace=False):
+            r = simulate(s, cal, space.row(int(i))).report
+            assert r.parallelism["schedule"] == "zb-h1"
+            assert abs(r.rel_difference) <= TOLERANCE, (name, space.row(int(i)), r.rel_difference)
+            assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s, rel=1e-9)
 
 
 def test_dualpipe_on_deepseek_v3(plans) -> None:

@@ -20,9 +20,10 @@ pipeline time, and what it adds to m * t_max is the bubble:
     step = t_pipe + exposed data-parallel communication + optimizer
 
 That is 1F1B and interleaved; ZB-H1 and DualPipe (parallelism.schedule) take perf.pipeline's closed forms from the
-same t_max and t_crit, the backward's weight-gradient GEMMs (WGRAD_SHARE_OF_BACKWARD of its GEMMs) and, for
-DualPipe, a pair of one micro-batch's forward and another's backward whose expert all-to-all and pipeline sends
-are exposed only where they outlast the pair's compute (no global overlap knob).
+same t_max and t_crit, the backward's weight-gradient GEMMs (WGRAD_SHARE_OF_BACKWARD of its GEMMs; for ZB-H1 those
+of every stage too, all but one stage's off a micro-batch's critical path) and, for DualPipe, a pair of one
+micro-batch's forward and another's backward whose expert all-to-all and pipeline sends are exposed only where
+they outlast the pair's compute (no global overlap knob).
 
 Data parallel, by ZeRO stage (under a pipeline 2 and 3 run as 1, as torchtitan runs FSDP there): ZeRO-0 all-reduces
 the gradients once, ZeRO-1 reduce-scatters them once and all-gathers the parameters once, each in Megatron-LM's
@@ -89,7 +90,7 @@ from ..workload.ssm import scan_key_len, ssm_layer_shares
 from ..workload.window import effective_window, equivalent_key_len, windowed_on_busiest_stage
 from .candidates import ORDERS, Candidates
 from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
-from .pipeline import DUALPIPE, dualpipe_exposed_s, pipeline_s
+from .pipeline import DUALPIPE, ZB_H1, dualpipe_exposed_s, pipeline_s
 
 OPTIMIZER_BYTES_PER_PARAM = 34.0  # Adam: read fp32 master, m, v, grad (16); write master, m, v (12), bf16 copy (2),
 # grad-norm read (4)
@@ -663,6 +664,10 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # (perf.pipeline), with no global overlap knob: t_mb is then that pair, t_alone a micro-batch run alone
     head_wgrad = WGRAD_SHARE_OF_BACKWARD * head_b
     t_w = per_stage("wgrad") + head_wgrad
+    # ZB-H1 with fewer micro-batches than stages: one micro-batch's weight-gradient passes over every stage, all but
+    # one of them off its critical path (perf.pipeline)
+    t_w_all = per_stage("wgrad", model.layers - n_moe_total, n_moe_total, model_window_share) + head_wgrad \
+        if (c.schedule == ZB_H1).any() else t_w
     t_alone, fwd_alone = t_mb, np.zeros_like(t_mb)
     ep_part, pp_part = m * ep_mb, m * pp_mb
     dual = c.schedule == DUALPIPE
@@ -692,7 +697,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # which paces the interleaved warm-up and cool-down (the simulator found 1/v undercharging it: Llama 3 405B's
     # 8 layers over 7 chunks, +6.7%): v counts as lps / ceil(lps/v), v itself when the layers divide evenly
     v_eff = lps / np.ceil(lps / vs)
-    t_pipe = pipeline_s(c.schedule, m, pp, v_eff, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone)
+    t_pipe = pipeline_s(c.schedule, m, pp, v_eff, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone, t_w_all)
     bubble = t_pipe - m * t_mb
 
     zero_eff = effective_zero_stage(c.zero_stage, pp)
