@@ -56,6 +56,7 @@ state-space layers taken as spread evenly over the stages). The context-parallel
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -75,6 +76,7 @@ from ..workload.memory import (
     effective_zero_stage,
     layers_per_stage,
     memory_per_gpu,
+    stage_layer_counts,
     stage_params,
 )
 from ..workload.operators import (
@@ -567,6 +569,28 @@ def _scaled(prepared: Prepared, bases: dict[str, _LayerBase], variant_bases: dic
             {v: {k: base(b) for k, b in kinds.items()} for v, kinds in variant_bases.items()})
 
 
+@lru_cache(maxsize=1024)
+def _dualpipe_rank_table(layers: int, dense: int, pp: int) -> tuple[tuple[int, int, int], ...]:
+    """The distinct DualPipe ranks of ``pp``: (dense layers, MoE layers, LM heads) over a rank's two stages, r and
+    pp - 1 - r, with the layers split as workload.memory.stage_layer_counts and the first ``dense`` dense."""
+    counts = stage_layer_counts(layers, pp)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    dense_on = [max(0, min(int(a) + n, dense) - int(a)) for a, n in zip(starts, counts, strict=True)]
+    return tuple(sorted({(dense_on[r] + dense_on[pp - 1 - r],
+                          counts[r] + counts[pp - 1 - r] - dense_on[r] - dense_on[pp - 1 - r],
+                          int(r == 0) + int(r == pp - 1)) for r in range(pp)}))
+
+
+def _dualpipe_ranks(layers: int, dense: int, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per candidate, every distinct DualPipe rank's dense layers, MoE layers and LM heads (each [rank, candidate],
+    a shorter table padded with its last rank), from one small table per pipeline depth."""
+    depths, inv = np.unique(pp, return_inverse=True)
+    tables = [_dualpipe_rank_table(layers, dense, int(p)) for p in depths]
+    k = max(len(tb) for tb in tables)
+    rows = np.array([tb + tb[-1:] * (k - len(tb)) for tb in tables], dtype=np.float64)[inv.ravel()]
+    return rows[..., 0].T, rows[..., 1].T, rows[..., 2].T
+
+
 def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | None = None,
              memory: MemoryBreakdown | None = None, *, comm_factors: dict[str, float] | None = None) -> StepArrays:
     """Step time parts, memory and fit for every candidate in ``c`` (``prepared``: the same candidates' stage made
@@ -673,20 +697,33 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     dual = c.schedule == DUALPIPE
     if dual.any():
         # rank r holds stage r of one direction and stage pp-1-r of the other and runs half its micro-batches
-        # through each (deepseek-ai/DualPipe): a micro-batch costs it the mean of its two stages; the busiest rank
-        # pairs the busiest stage with its mirror, taken as an average stage of the others
-        def rank_mean(busy: np.ndarray, *attrs: str) -> np.ndarray:
-            everything = sum((per_stage(a, model.layers - n_moe_total, n_moe_total, model_window_share)
-                              for a in attrs), start=np.zeros_like(tp))
-            rest = (everything - sum((per_stage(a) for a in attrs), start=np.zeros_like(tp))) / np.maximum(
-                pp - 1.0, 1.0)
-            return np.where(dual, 0.5 * (busy + rest), busy)
+        # through each (deepseek-ai/DualPipe): a micro-batch costs it the mean of its two stages, as the layers are
+        # really split (workload.memory.stage_layer_counts, the dense layers first, the LM head on the last stage);
+        # the busiest rank is the one whose overlapped pair takes longest
+        n_d, n_m, n_h = _dualpipe_ranks(model.layers, model.layers - n_moe_total, c.pp)  # [rank kind, candidate]
 
-        compute_mb, recompute_mb = rank_mean(compute_mb, "fwd", "bwd"), rank_mean(recompute_mb, "recompute")
-        tp_mb, cp_mb, t_w = rank_mean(tp_mb, "tp"), rank_mean(cp_mb, "cp"), rank_mean(t_w, "wgrad")
-        ep_raw = rank_mean(per_stage("ep_raw"), "ep_raw")
+        def rank_mean(head: np.ndarray | float, *attrs: str) -> np.ndarray:
+            out = n_h * (0.5 * head)
+            for kind, n in (("dense", n_d), ("moe", n_m)):
+                if kind in times:
+                    out = out + n * (0.5 * sum(mixed(kind, a, model_window_share) for a in attrs))
+            return out
+
+        r_compute, r_recompute = rank_mean(head_f + head_b, "fwd", "bwd"), rank_mean(0.0, "recompute")
+        r_tp, r_cp, r_ep = rank_mean(0.0, "tp"), rank_mean(0.0, "cp"), rank_mean(0.0, "ep_raw")
+        busiest = np.argmax(r_compute + r_recompute + r_tp + r_cp
+                            + dualpipe_exposed_s(r_ep + pp_mb, r_compute + r_recompute), axis=0)[None]
+
+        def on_busiest(x: np.ndarray, other: np.ndarray) -> np.ndarray:
+            return np.where(dual, np.take_along_axis(x, busiest, axis=0)[0], other)
+
+        compute_mb, recompute_mb = on_busiest(r_compute, compute_mb), on_busiest(r_recompute, recompute_mb)
+        tp_mb, cp_mb = on_busiest(r_tp, tp_mb), on_busiest(r_cp, cp_mb)
+        t_w = on_busiest(rank_mean(head_wgrad, "wgrad"), t_w)
+        ep_raw = on_busiest(r_ep, per_stage("ep_raw"))
         t_alone = np.where(dual, compute_mb + recompute_mb + tp_mb + cp_mb + ep_raw + pp_mb, t_mb)
-        f_c, b_c = rank_mean(per_stage("fwd") + head_f, "fwd"), rank_mean(per_stage("bwd") + head_b, "bwd")
+        f_c, b_c = on_busiest(rank_mean(head_f, "fwd"), per_stage("fwd") + head_f), on_busiest(
+            rank_mean(head_b, "bwd"), per_stage("bwd") + head_b)
         fwd_alone = f_c + 0.5 * pp_mb + f_c / np.maximum(f_c + b_c, 1e-300) * (tp_mb + cp_mb + ep_raw)
         exposed = dualpipe_exposed_s(ep_raw + pp_mb, compute_mb + recompute_mb)
         ep_share = ep_raw / np.maximum(ep_raw + pp_mb, 1e-300)
