@@ -21,10 +21,11 @@ backward's weight-gradient passes, ``t_crit`` one micro-batch through every stag
   backward as a pair, each one's communication (the expert all-to-all, the pipeline sends) under the other's
   compute: the pair takes ``t_pair`` = the compute plus what communication the compute does not cover
   (perf.step), every time that of the busiest rank (the longest pair), which runs half its micro-batches through
-  each of its two stages (r and pp - 1 - r): their mean, the layers split as they run (perf.step). Bubble (pp/2 - 1)(F&B + B - 3W), F&B = t_pair, B the whole backward of a micro-batch run alone;
-  and the chunks DualPipe does not pair, at their unoverlapped time: the middle ranks, on the pipeline's critical
-  path, run pp + 1 of their m forwards (and as many backwards) outside a pair (deepseek-ai/DualPipe dualpipe.py
-  steps 1-3, 5 and 6, and the first chunk of step 4, left unoverlapped there), charged as (pp + 1)(t_mb - t_pair).
+  each of its two stages (r and pp - 1 - r): their mean, the layers split as they run (perf.step). Bubble
+  (pp/2 - 1)(F&B + B - 3W), F&B = t_pair, B the whole backward of a micro-batch run alone; and the chunks
+  DualPipe does not pair, at their unoverlapped time: the middle ranks, on the pipeline's critical path, run
+  pp + 1 of their m forwards (and as many backwards) outside a pair (deepseek-ai/DualPipe dualpipe.py steps 1-3, 5
+  and 6, and the first chunk of step 4, left unoverlapped there), charged as (pp + 1)(t_mb - t_pair).
   The report's bubble omits them: it is stated for F&B with nothing hidden (F&B = F + B). perf.schedule's
   drawing of dualpipe.py's own order ends at this with pp = 2 and up to 3% before it otherwise (the report's
   bubble is itself at or above the drawing).

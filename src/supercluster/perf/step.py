@@ -700,7 +700,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         # through each (deepseek-ai/DualPipe): a micro-batch costs it the mean of its two stages, as the layers are
         # really split (workload.memory.stage_layer_counts, the dense layers first, the LM head on the last stage);
         # the busiest rank is the one whose overlapped pair takes longest
-        n_d, n_m, n_h = _dualpipe_ranks(model.layers, model.layers - n_moe_total, c.pp)  # [rank kind, candidate]
+        n_d, n_m, n_h = _dualpipe_ranks(model.layers, model.layers - n_moe_total, c.pp)  # [rank, candidate]
 
         def rank_mean(head: np.ndarray | float, *attrs: str) -> np.ndarray:
             out = n_h * (0.5 * head)
