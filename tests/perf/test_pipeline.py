@@ -27,8 +27,9 @@ def _as(c: perf.Candidates, schedule: str) -> perf.Candidates:
 
 
 def test_zb_h1_shortens_only_the_bubble_by_its_weight_gradient_passes() -> None:
-    """ZB-H1 against 1F1B on the same configurations: every part but the bubble equal, the memory equal (Qi et al.
-    2023: the same peak activation memory), the bubble (t_crit - t)(t - 2W)/t against 1F1B's t_crit - t."""
+    """ZB-H1 against 1F1B on the same configurations: every part but the bubble equal (the gradient reduction, hidden
+    behind the weight-gradient pass rather than the whole backward, hidden all the same here), the memory equal (Qi
+    et al. 2023: the same peak activation memory), the bubble (t_crit - t)(t - 2W)/t against 1F1B's t_crit - t."""
     s, cal = scenario("mixtral-8x7b"), default_calibration()
     one, zb = perf.evaluate(s, _as(MOE, "1f1b"), cal), perf.evaluate(s, _as(MOE, "zb-h1"), cal)
     for p in perf.PARTS:

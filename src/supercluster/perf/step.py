@@ -747,6 +747,11 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     if dual.any():
         forward = np.where(dual, fwd_alone, forward)
     hide = cal.dp_comm_overlap if software.dp_overlap else 0.0
+    # the compute of the pass that produces the weight gradients: the backward, or under ZB-H1 its weight-gradient
+    # pass alone (the input-gradient pass produces none; the simulator found ZB-H1's reductions hidden behind B
+    # up to 5% fast)
+    zb = c.schedule == ZB_H1
+    grad_pass = np.where(zb, t_w, bwd_mb) if zb.any() else bwd_mb
     dp_exposed = np.zeros_like(tp)
     local_params = np.zeros_like(tp)
     algorithms["dp"] = prepared.replicas[0].algo  # the dense weights' gradient reduction
@@ -764,7 +769,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         present = r.n_params > 0
         once_grad = once_grad + np.where(present & (zero_eff <= 1), per_step_grad, 0.0)
         once_gather = once_gather + np.where(present & (zero_eff == 1), r.gather, 0.0)
-        exposed = m * np.maximum(per_step_grad - hide * bwd_mb, 0.0) + np.maximum(r.gather - hide * fwd_mb, 0.0)
+        exposed = m * np.maximum(per_step_grad - hide * grad_pass, 0.0) + np.maximum(r.gather - hide * fwd_mb, 0.0)
         if software.zero3_gather == "layer":  # FSDP prefetch hides each layer's collectives behind its neighbour's compute
             prefetch = cal.fsdp_prefetch_overlap
             layered = m * lps * (np.maximum(r.gather_layer - prefetch * fwd_mb / lps, 0.0)
@@ -789,8 +794,8 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # after the first chunk is ready is backwards only). Its 1/v of the reduction queued behind the earlier ones,
     # the last of the queue ends max(T/v - h B/v, T - h B/v - (v-1) pp W/v) after the backward: with v = 1,
     # T - h B. (The simulator found W, not h B, under the later chunks: the million-GPU scenario's interleaved
-    # configurations up to 21% slow.)
-    chunk_hidden = hide * bwd_mb / vs
+    # configurations up to 21% slow.) Under ZB-H1 (v = 1) B is its weight-gradient pass.
+    chunk_hidden = hide * grad_pass / vs
     backward_wall = t_mb - forward
     dp_exposed = dp_exposed + np.maximum.reduce([
         np.zeros_like(tp), once_grad / vs - chunk_hidden,
