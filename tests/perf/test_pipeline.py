@@ -4,6 +4,7 @@ configurations, the all-to-all DualPipe hides by overlap rather than by a knob, 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from test_step import candidates, scenario
 
 from supercluster import perf
 from supercluster.perf.candidates import SCHEDULE_CODES
+from supercluster.search import enumerate_space
+from supercluster.spec import load_scenario
 from supercluster.spec.calibration import default_calibration
 from supercluster.workload.memory import memory_per_gpu
 
@@ -24,8 +27,9 @@ def _as(c: perf.Candidates, schedule: str) -> perf.Candidates:
 
 
 def test_zb_h1_shortens_only_the_bubble_by_its_weight_gradient_passes() -> None:
-    """ZB-H1 against 1F1B on the same configurations: every part but the bubble equal, the memory equal (Qi et al.
-    2023: the same peak activation memory), the bubble (t_crit - t)(t - 2W)/t against 1F1B's t_crit - t."""
+    """ZB-H1 against 1F1B on the same configurations: every part but the bubble equal (the gradient reduction, hidden
+    behind the weight-gradient pass rather than the whole backward, hidden all the same here), the memory equal (Qi
+    et al. 2023: the same peak activation memory), the bubble (t_crit - t)(t - 2W)/t against 1F1B's t_crit - t."""
     s, cal = scenario("mixtral-8x7b"), default_calibration()
     one, zb = perf.evaluate(s, _as(MOE, "1f1b"), cal), perf.evaluate(s, _as(MOE, "zb-h1"), cal)
     for p in perf.PARTS:
@@ -78,3 +82,22 @@ def test_report_carries_the_schedule_and_its_pipeline() -> None:
         assert r.pipeline.pipeline_s == pytest.approx(r.step_time_s - sum(
             r.breakdown[p] for p in ("dp_comm", "optimizer", "offload")))
         assert (r.pipeline.overlapped_pair_s is not None) == (name == "dualpipe")
+
+
+def test_dualpipe_prices_a_microbatch_at_the_busiest_rank_of_the_real_split() -> None:
+    """DeepSeek-V3 (61 layers, the first 3 dense) on 16 stages: stages 0-2 hold 3 layers, 3-15 four (the head on
+    15), so a DualPipe rank (stages r and 15 - r) holds 3 dense, 4 MoE layers and the head (ranks 0, 15), 7 MoE
+    layers (ranks 1, 2, 13, 14) or 8 (the others). A micro-batch's compute and recompute is half the busiest rank's,
+    from the op costs; no longer the busiest stage's paired with an average one."""
+    path = Path(__file__).resolve().parents[2] / "src" / "supercluster" / "scenarios" / "deepseek-v3-2048-h800.yaml"
+    s = load_scenario(str(path), [])
+    cal = s.calibrated(None)
+    c = enumerate_space(s)
+    assert set(c.pp.tolist()) == {16} and set(c.schedule.tolist()) == {SCHEDULE_CODES["dualpipe"]}
+    a = perf.evaluate(s, c, cal)
+    assert a.ops is not None
+    work = {kind: x["fwd"] + x["bwd"] + x["recompute"] for kind, x in a.ops.layer.items()}
+    head = a.ops.head_fwd_s + a.ops.head_bwd_s
+    ranks = [3 * work["dense"] + 4 * work["moe"] + head, 7 * work["moe"], 8 * work["moe"]]
+    per_microbatch = (a.parts["compute"] + a.parts["recompute"]) / a.microbatches
+    np.testing.assert_allclose(per_microbatch, 0.5 * np.maximum.reduce(ranks), rtol=1e-12)

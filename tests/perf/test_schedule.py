@@ -106,21 +106,25 @@ def test_zb_h1_ends_at_its_closed_form(pp: int, m: int, wgrad: float) -> None:
     p = _split("zb-h1", pp, m, wgrad=wgrad)
     end = max(b.end_s for b in pipeline_schedule(p))
     arr = np.array
-    closed = pipeline.zb_h1_s(arr(m), arr(pp), arr(3.0), arr(wgrad), arr(3.0 * pp))
+    closed = pipeline.zb_h1_s(arr(m), arr(3.0), arr(wgrad), arr(3.0 * pp), arr(wgrad * pp))
     assert end == pytest.approx(float(closed))
     assert end == pytest.approx(m * 3.0 + (pp - 1) * (1.0 + 2.0 - wgrad - wgrad))
     one_f_one_b = pipeline.one_f_one_b_s(arr(m), arr(1), arr(3.0), arr(3.0 * pp))
     assert float(one_f_one_b) - end == pytest.approx(2 * (pp - 1) * wgrad)
 
 
-@pytest.mark.parametrize(("pp", "m"), [(4, 1), (4, 2), (8, 5)])
-def test_zb_h1_with_fewer_microbatches_than_stages_is_never_under_the_drawing(pp: int, m: int) -> None:
-    """Fewer micro-batches than stages: the closed form keeps the guard (never under one micro-batch's whole work
-    through every stage), at or above the drawing, which defers the weight-gradient passes off the path."""
+@pytest.mark.parametrize(("pp", "m"), [(4, 1), (4, 2), (8, 5), (16, 1), (16, 9)])
+def test_zb_h1_with_fewer_microbatches_than_stages_ends_at_its_closed_form(pp: int, m: int) -> None:
+    """Fewer micro-batches than stages: the drawing ends at the closed form's last micro-batch, t_crit - (pp - 1) W
+    + (m - 1)(F + B), every stage's weight-gradient pass but the first's off the path; never under one
+    micro-batch's path, t_crit - (pp - 1) W."""
     p = _split("zb-h1", pp, m)
     end = max(b.end_s for b in pipeline_schedule(p))
-    closed = float(pipeline.zb_h1_s(np.array(m), np.array(pp), np.array(3.0), np.array(0.7), np.array(3.0 * pp)))
-    assert closed >= end - 1e-12 and closed >= 3.0 * pp
+    closed = float(pipeline.zb_h1_s(np.array(m), np.array(3.0), np.array(0.7), np.array(3.0 * pp),
+                                    np.array(0.7 * pp)))
+    assert end == pytest.approx(closed)
+    assert end == pytest.approx(3.0 * pp - (pp - 1) * 0.7 + (m - 1) * (3.0 - 0.7))
+    assert closed >= 3.0 * pp - (pp - 1) * 0.7
 
 
 @pytest.mark.parametrize(("pp", "m"), [(2, 4), (4, 8), (4, 12), (6, 12), (8, 16), (8, 40), (16, 32), (16, 120)])

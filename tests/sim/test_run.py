@@ -19,9 +19,6 @@ from supercluster.spec.training import SCHEDULES
 SCENARIOS = Path(__file__).resolve().parents[2] / "src" / "supercluster" / "scenarios"
 SHIPPED = ["memphis", "llama3-405b-16k", "deepseek-v3-2048-h800", "gpt4-on-25k-a100", "million-gpu"]
 TOLERANCE = 0.05
-# DeepSeek-V3 runs DualPipe on uneven stages (61 layers, the LM head on the last): the analytic model charges every
-# micro-batch at its busiest stage, the execution at its busiest rank's two stages (test_dualpipe_on_deepseek_v3)
-DUALPIPE_UNEVEN = {"deepseek-v3-2048-h800"}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +37,7 @@ def test_plan_configuration_agrees_with_the_analytic_model(plans, name: str) -> 
     the simulated parts add up to the simulated step."""
     s, cal, par = plans[name]
     r = simulate(s, cal, par).report
-    if name not in DUALPIPE_UNEVEN:
-        assert abs(r.rel_difference) <= TOLERANCE, (r.step_time_s, r.analytic_step_time_s)
+    assert abs(r.rel_difference) <= TOLERANCE, (r.step_time_s, r.analytic_step_time_s)
     assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s, rel=1e-9)
     assert min(r.breakdown.values()) >= -1e-9
 
@@ -120,33 +116,55 @@ def test_bad_stragglers_are_located(plans, text: str, fragment: str) -> None:
 
 @pytest.mark.parametrize("name", ["llama3-405b-16k", "gpt4-on-25k-a100"])
 def test_random_zb_h1_configurations_agree(name: str) -> None:
-    """ZB-H1 configurations (the pytorch framework runs it) with at least as many micro-batches as stages, drawn at
-    random: the executed schedule is within 5% of the analytic step. (With fewer, the closed form's t_crit guard
-    charges the weight-gradient passes the execution takes off the critical path: test_graph.)"""
+    """ZB-H1 configurations (the pytorch framework runs it), five with at least as many micro-batches as stages
+    and five with fewer, drawn at random: the executed schedule is within 5% of the analytic step."""
     s = load_scenario(str(SCENARIOS / f"{name}.yaml"), ["training.framework=pytorch"])
     cal = s.calibrated(None)
     space = enumerate_space(s)
     m = s.training.global_batch // (space.dp * space.micro_batch)
-    rows = np.flatnonzero((space.schedule == SCHEDULES.index("zb-h1")) & (m >= space.pp) & (m * space.pp <= 1500))
-    for i in np.random.default_rng(15).choice(rows, size=min(10, len(rows)), replace=False):
-        r = simulate(s, cal, space.row(int(i))).report
-        assert r.parallelism["schedule"] == "zb-h1"
-        assert abs(r.rel_difference) <= TOLERANCE, (name, space.row(int(i)), r.rel_difference)
-        assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s, rel=1e-9)
+    small = (space.schedule == SCHEDULES.index("zb-h1")) & (m * space.pp <= 1500)
+    rng = np.random.default_rng(15)
+    for full in (m >= space.pp, m < space.pp):
+        rows = np.flatnonzero(small & full)
+        assert len(rows) >= 5
+        for i in rng.choice(rows, size=5, replace=False):
+            r = simulate(s, cal, space.row(int(i))).report
+            assert r.parallelism["schedule"] == "zb-h1"
+            assert abs(r.rel_difference) <= TOLERANCE, (name, space.row(int(i)), r.rel_difference)
+            assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s, rel=1e-9)
+
+
+def test_zb_h1_hides_the_gradient_reduction_behind_the_weight_gradient_pass() -> None:
+    """ZB-H1, one micro-batch through 4 stages, data parallelism of 32,768 (million-gpu): the gradients come from
+    the weight-gradient pass alone, which is all the reduction hides behind; the analytic step agrees with the
+    executed one within 1% (hidden behind the whole backward it was 5.1% fast), and ZB-H1 exposes more of it than
+    1F1B does."""
+    s = load_scenario(str(SCENARIOS / "million-gpu.yaml"), ["training.framework=pytorch"])
+    cal = s.calibrated(None)
+    par = {"tp": 4, "pp": 4, "dp": 32768, "cp": 2, "ep": 4, "etp": 4, "micro_batch": 2, "virtual_stages": 1,
+           "recompute": "selective", "zero_stage": 1, "order": "tp-cp-ep-dp-pp", "schedule": "zb-h1",
+           "sequence_parallel": True, "offload_optimizer": False, "offload_weights": False,
+           "offload_activations": False}
+    assert s.training.global_batch // (par["dp"] * par["micro_batch"]) == 1
+    zb = simulate(s, cal, par).report
+    one = simulate(s, cal, par | {"schedule": "1f1b"}).report
+    assert abs(zb.rel_difference) <= 0.01, zb.rel_difference
+    assert zb.breakdown["dp_comm"] > one.breakdown["dp_comm"] > 0.0
 
 
 def test_dualpipe_on_deepseek_v3(plans) -> None:
-    """DeepSeek-V3's DualPipe, plan's configuration and others of its space, on the real uneven stages: the analytic
-    step (each rank at the mean of its two stages, the busiest stage's mirror taken as an average one, the LM head's
-    stage at ceil(L/pp) layers) is never below the simulated one and within 10% of it (what is left: the real split
-    gives the head's stage fewer layers). The pair-and-bubble arithmetic on equal stages: tests/sim/test_graph.py."""
+    """DeepSeek-V3's DualPipe, plan's configuration and others of its space, on the real uneven stages (61 layers,
+    the first 3 dense, the LM head on the last stage): the analytic step, each rank at the mean of its two stages as
+    the layers are split, the busiest rank's pair pacing the pipeline, is within 5% of the simulated one and never
+    below it (its bubble is at or above the executed order's). The pair-and-bubble arithmetic on equal stages:
+    tests/sim/test_graph.py."""
     s, cal, par = plans["deepseek-v3-2048-h800"]
     space = enumerate_space(s)
     rows = [par] + [space.row(int(i)) for i in np.random.default_rng(3).choice(len(space), size=3, replace=False)]
     for row in rows:
         assert row["schedule"] == "dualpipe"
         r = simulate(s, cal, row).report
-        assert -0.10 <= r.rel_difference <= 0.0, (row, r.rel_difference)
+        assert -TOLERANCE <= r.rel_difference <= 0.0, (row, r.rel_difference)
         assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s, rel=1e-9)
         assert min(r.breakdown.values()) >= -1e-9
 

@@ -11,7 +11,13 @@ from supercluster.spec.catalog import entry
 from supercluster.spec.model import Model
 from supercluster.workload import memory_per_gpu, param_counts
 from supercluster.workload.flops import op_recompute_share
-from supercluster.workload.memory import SELECTIVE_DEFAULT, layer_activation_bytes, stage_params
+from supercluster.workload.memory import (
+    SELECTIVE_DEFAULT,
+    layer_activation_bytes,
+    layers_per_stage,
+    stage_layer_counts,
+    stage_params,
+)
 
 A = np.asarray
 
@@ -314,3 +320,16 @@ def test_multi_token_prediction_layers_sit_on_the_last_stage() -> None:
     plain, mtp = memory_per_gpu(model, **kw), memory_per_gpu(model, **kw, mtp_layers=1)
     assert float(mtp.activations_bytes[0] - plain.activations_bytes[0]) == pytest.approx(
         float(plain.activations_bytes[0]) / 12, rel=1e-9)  # one more of the stage's 12 layers, one micro-batch
+
+
+@pytest.mark.parametrize(("layers", "pp"), [(61, 16), (126, 16), (32, 4), (120, 105), (4, 8)])
+def test_stage_layer_counts_put_the_extra_layers_last_or_first(layers: int, pp: int) -> None:
+    """Every layer on one stage; floor(L/pp) a stage, the last L mod pp one more (the fullest is layers_per_stage's
+    ceil(L/pp), the head's stage), the first ones with extra_first (the simulator's option)."""
+    last = stage_layer_counts(layers, pp)
+    first = stage_layer_counts(layers, pp, extra_first=True)
+    extra = layers % pp
+    assert sum(last) == sum(first) == layers
+    assert last == [layers // pp] * (pp - extra) + [layers // pp + 1] * extra
+    assert first == last[::-1]
+    assert max(last) == layers_per_stage(layers, np.array(pp))

@@ -9,18 +9,23 @@ backward's weight-gradient passes, ``t_crit`` one micro-batch through every stag
 - ZB-H1 (Qi et al. 2023, arXiv:2401.10241 §3.1): the backward split into its input-gradient pass B and its
   weight-gradient pass W, which leaves the critical path and fills the cool-down. With equal stages the bubble is
   (pp - 1)(F + B - W) against 1F1B's (pp - 1)(F + B + W): 1F1B's bubble (t_crit - t_mb) times (t_mb - 2 W) / t_mb
-  (uneven stages scaled the same way). With fewer micro-batches than stages the last one's path is
-  t_crit - (pp - 1) W + (m - 1)(t_mb - W) (each stage's W but the first's off the path), never less than t_crit
-  (the guard every schedule keeps: all of one micro-batch's work through every stage, a conservative bound here).
+  (uneven stages scaled the same way). With fewer micro-batches than stages the last micro-batch's path: its
+  forwards and input-gradient passes through every stage, behind each earlier micro-batch's forward and
+  input-gradient pass on the busiest stage, then the first stage's W; every other stage's W runs off the path (the
+  first stage runs each W right after its input-gradient pass, the others defer theirs, perf.schedule):
+  t_crit - (W_all - W) + (m - 1)(t_mb - W), ``W_all`` one micro-batch's weight-gradient passes over all stages
+  (pp W with equal stages; the busiest stage's W standing for the first stage's). Its guard: one micro-batch's
+  critical path under ZB-H1, t_crit - W_all + W (t_crit less the weight-gradient passes off it), and t_mb.
 - DualPipe (DeepSeek-V3 report, arXiv:2412.19437 §3.2.1, Table 2; deepseek-ai/DualPipe README): m micro-batches,
   half from each end of the pipeline; in the steady state a rank runs one micro-batch's forward and another's
   backward as a pair, each one's communication (the expert all-to-all, the pipeline sends) under the other's
   compute: the pair takes ``t_pair`` = the compute plus what communication the compute does not cover
-  (perf.step), every time that of the busiest rank, which runs half its micro-batches through each of its two
-  stages (r and pp - 1 - r): the mean of the busiest stage and its mirror (perf.step). Bubble (pp/2 - 1)(F&B + B - 3W), F&B = t_pair, B the whole backward of a micro-batch run alone;
-  and the chunks DualPipe does not pair, at their unoverlapped time: the middle ranks, on the pipeline's critical
-  path, run pp + 1 of their m forwards (and as many backwards) outside a pair (deepseek-ai/DualPipe dualpipe.py
-  steps 1-3, 5 and 6, and the first chunk of step 4, left unoverlapped there), charged as (pp + 1)(t_mb - t_pair).
+  (perf.step), every time that of the busiest rank (the longest pair), which runs half its micro-batches through
+  each of its two stages (r and pp - 1 - r): their mean, the layers split as they run (perf.step). Bubble
+  (pp/2 - 1)(F&B + B - 3W), F&B = t_pair, B the whole backward of a micro-batch run alone; and the chunks
+  DualPipe does not pair, at their unoverlapped time: the middle ranks, on the pipeline's critical path, run
+  pp + 1 of their m forwards (and as many backwards) outside a pair (deepseek-ai/DualPipe dualpipe.py steps 1-3, 5
+  and 6, and the first chunk of step 4, left unoverlapped there), charged as (pp + 1)(t_mb - t_pair).
   The report's bubble omits them: it is stated for F&B with nothing hidden (F&B = F + B). perf.schedule's
   drawing of dualpipe.py's own order ends at this with pp = 2 and up to 3% before it otherwise (the report's
   bubble is itself at or above the drawing).
@@ -57,11 +62,13 @@ def unequal_chunks_s(m: np.ndarray, pp: np.ndarray, vs: np.ndarray, layers: int,
     return np.where(every, per_mb * np.maximum(m - 1.5 * pp, 0.0), 0.0)
 
 
-def zb_h1_s(m: np.ndarray, pp: np.ndarray, t_mb: np.ndarray, t_w: np.ndarray, t_crit: np.ndarray) -> np.ndarray:
-    """ZB-H1 (one chunk a stage)."""
+def zb_h1_s(m: np.ndarray, t_mb: np.ndarray, t_w: np.ndarray, t_crit: np.ndarray, t_w_all: np.ndarray
+            ) -> np.ndarray:
+    """ZB-H1 (one chunk a stage); ``t_w_all`` one micro-batch's weight-gradient passes over every stage."""
     filled = m * t_mb + (t_crit - t_mb) * (t_mb - 2.0 * t_w) / t_mb
-    last = t_crit - (pp - 1.0) * t_w + (m - 1.0) * (t_mb - t_w)
-    return np.maximum(filled, np.maximum(last, t_crit))
+    path = np.maximum(t_crit - (t_w_all - t_w), t_mb)  # one micro-batch, the other stages' W off its path
+    last = path + (m - 1.0) * (t_mb - t_w)
+    return np.maximum(filled, last)
 
 
 def dualpipe_s(m: np.ndarray, pp: np.ndarray, t_mb: np.ndarray, t_pair: np.ndarray, t_b: np.ndarray,
@@ -72,13 +79,14 @@ def dualpipe_s(m: np.ndarray, pp: np.ndarray, t_mb: np.ndarray, t_pair: np.ndarr
 
 
 def pipeline_s(schedule: np.ndarray, m: np.ndarray, pp: np.ndarray, vs: np.ndarray, t_mb: np.ndarray,
-               t_crit: np.ndarray, t_w: np.ndarray, t_pair: np.ndarray, t_b: np.ndarray) -> np.ndarray:
+               t_crit: np.ndarray, t_w: np.ndarray, t_pair: np.ndarray, t_b: np.ndarray, t_w_all: np.ndarray
+               ) -> np.ndarray:
     """Each candidate's pipeline time under its schedule (1F1B and interleaved to the bit as before ZB-H1 and
     DualPipe were added)."""
     out = one_f_one_b_s(m, vs, t_mb, t_crit)
     zb, dual = schedule == ZB_H1, schedule == DUALPIPE
     if zb.any():
-        out = np.where(zb, zb_h1_s(m, pp, t_mb, t_w, t_crit), out)
+        out = np.where(zb, zb_h1_s(m, t_mb, t_w, t_crit, t_w_all), out)
     if dual.any():
         out = np.where(dual, dualpipe_s(m, pp, t_mb, t_pair, t_b, t_w, t_crit), out)
     return out

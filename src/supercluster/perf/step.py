@@ -20,9 +20,10 @@ pipeline time, and what it adds to m * t_max is the bubble:
     step = t_pipe + exposed data-parallel communication + optimizer
 
 That is 1F1B and interleaved; ZB-H1 and DualPipe (parallelism.schedule) take perf.pipeline's closed forms from the
-same t_max and t_crit, the backward's weight-gradient GEMMs (WGRAD_SHARE_OF_BACKWARD of its GEMMs) and, for
-DualPipe, a pair of one micro-batch's forward and another's backward whose expert all-to-all and pipeline sends
-are exposed only where they outlast the pair's compute (no global overlap knob).
+same t_max and t_crit, the backward's weight-gradient GEMMs (WGRAD_SHARE_OF_BACKWARD of its GEMMs; for ZB-H1 those
+of every stage too, all but one stage's off a micro-batch's critical path) and, for DualPipe, a pair of one
+micro-batch's forward and another's backward whose expert all-to-all and pipeline sends are exposed only where
+they outlast the pair's compute (no global overlap knob).
 
 Data parallel, by ZeRO stage (under a pipeline 2 and 3 run as 1, as torchtitan runs FSDP there): ZeRO-0 all-reduces
 the gradients once, ZeRO-1 reduce-scatters them once and all-gathers the parameters once, each in Megatron-LM's
@@ -55,6 +56,7 @@ state-space layers taken as spread evenly over the stages). The context-parallel
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -74,6 +76,7 @@ from ..workload.memory import (
     effective_zero_stage,
     layers_per_stage,
     memory_per_gpu,
+    stage_layer_counts,
     stage_params,
 )
 from ..workload.operators import (
@@ -89,7 +92,7 @@ from ..workload.ssm import scan_key_len, ssm_layer_shares
 from ..workload.window import effective_window, equivalent_key_len, windowed_on_busiest_stage
 from .candidates import ORDERS, Candidates
 from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
-from .pipeline import DUALPIPE, dualpipe_exposed_s, pipeline_s, unequal_chunks_s
+from .pipeline import DUALPIPE, ZB_H1, dualpipe_exposed_s, pipeline_s, unequal_chunks_s
 
 OPTIMIZER_BYTES_PER_PARAM = 34.0  # Adam: read fp32 master, m, v, grad (16); write master, m, v (12), bf16 copy (2),
 # grad-norm read (4)
@@ -566,6 +569,28 @@ def _scaled(prepared: Prepared, bases: dict[str, _LayerBase], variant_bases: dic
             {v: {k: base(b) for k, b in kinds.items()} for v, kinds in variant_bases.items()})
 
 
+@lru_cache(maxsize=1024)
+def _dualpipe_rank_table(layers: int, dense: int, pp: int) -> tuple[tuple[int, int, int], ...]:
+    """The distinct DualPipe ranks of ``pp``: (dense layers, MoE layers, LM heads) over a rank's two stages, r and
+    pp - 1 - r, with the layers split as workload.memory.stage_layer_counts and the first ``dense`` dense."""
+    counts = stage_layer_counts(layers, pp)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    dense_on = [max(0, min(int(a) + n, dense) - int(a)) for a, n in zip(starts, counts, strict=True)]
+    return tuple(sorted({(dense_on[r] + dense_on[pp - 1 - r],
+                          counts[r] + counts[pp - 1 - r] - dense_on[r] - dense_on[pp - 1 - r],
+                          int(r == 0) + int(r == pp - 1)) for r in range(pp)}))
+
+
+def _dualpipe_ranks(layers: int, dense: int, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per candidate, every distinct DualPipe rank's dense layers, MoE layers and LM heads (each [rank, candidate],
+    a shorter table padded with its last rank), from one small table per pipeline depth."""
+    depths, inv = np.unique(pp, return_inverse=True)
+    tables = [_dualpipe_rank_table(layers, dense, int(p)) for p in depths]
+    k = max(len(tb) for tb in tables)
+    rows = np.array([tb + tb[-1:] * (k - len(tb)) for tb in tables], dtype=np.float64)[inv.ravel()]
+    return rows[..., 0].T, rows[..., 1].T, rows[..., 2].T
+
+
 def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | None = None,
              memory: MemoryBreakdown | None = None, *, comm_factors: dict[str, float] | None = None) -> StepArrays:
     """Step time parts, memory and fit for every candidate in ``c`` (``prepared``: the same candidates' stage made
@@ -663,25 +688,42 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # (perf.pipeline), with no global overlap knob: t_mb is then that pair, t_alone a micro-batch run alone
     head_wgrad = WGRAD_SHARE_OF_BACKWARD * head_b
     t_w = per_stage("wgrad") + head_wgrad
+    # ZB-H1 with fewer micro-batches than stages: one micro-batch's weight-gradient passes over every stage, all but
+    # one of them off its critical path (perf.pipeline)
+    t_w_all = per_stage("wgrad", model.layers - n_moe_total, n_moe_total, model_window_share) + head_wgrad \
+        if (c.schedule == ZB_H1).any() else t_w
     t_alone, fwd_alone = t_mb, np.zeros_like(t_mb)
     ep_part, pp_part = m * ep_mb, m * pp_mb
     dual = c.schedule == DUALPIPE
     if dual.any():
         # rank r holds stage r of one direction and stage pp-1-r of the other and runs half its micro-batches
-        # through each (deepseek-ai/DualPipe): a micro-batch costs it the mean of its two stages; the busiest rank
-        # pairs the busiest stage with its mirror, taken as an average stage of the others
-        def rank_mean(busy: np.ndarray, *attrs: str) -> np.ndarray:
-            everything = sum((per_stage(a, model.layers - n_moe_total, n_moe_total, model_window_share)
-                              for a in attrs), start=np.zeros_like(tp))
-            rest = (everything - sum((per_stage(a) for a in attrs), start=np.zeros_like(tp))) / np.maximum(
-                pp - 1.0, 1.0)
-            return np.where(dual, 0.5 * (busy + rest), busy)
+        # through each (deepseek-ai/DualPipe): a micro-batch costs it the mean of its two stages, as the layers are
+        # really split (workload.memory.stage_layer_counts, the dense layers first, the LM head on the last stage);
+        # the busiest rank is the one whose overlapped pair takes longest
+        n_d, n_m, n_h = _dualpipe_ranks(model.layers, model.layers - n_moe_total, c.pp)  # [rank, candidate]
 
-        compute_mb, recompute_mb = rank_mean(compute_mb, "fwd", "bwd"), rank_mean(recompute_mb, "recompute")
-        tp_mb, cp_mb, t_w = rank_mean(tp_mb, "tp"), rank_mean(cp_mb, "cp"), rank_mean(t_w, "wgrad")
-        ep_raw = rank_mean(per_stage("ep_raw"), "ep_raw")
+        def rank_mean(head: np.ndarray | float, *attrs: str) -> np.ndarray:
+            out = n_h * (0.5 * head)
+            for kind, n in (("dense", n_d), ("moe", n_m)):
+                if kind in times:
+                    out = out + n * (0.5 * sum(mixed(kind, a, model_window_share) for a in attrs))
+            return out
+
+        r_compute, r_recompute = rank_mean(head_f + head_b, "fwd", "bwd"), rank_mean(0.0, "recompute")
+        r_tp, r_cp, r_ep = rank_mean(0.0, "tp"), rank_mean(0.0, "cp"), rank_mean(0.0, "ep_raw")
+        busiest = np.argmax(r_compute + r_recompute + r_tp + r_cp
+                            + dualpipe_exposed_s(r_ep + pp_mb, r_compute + r_recompute), axis=0)[None]
+
+        def on_busiest(x: np.ndarray, other: np.ndarray) -> np.ndarray:
+            return np.where(dual, np.take_along_axis(x, busiest, axis=0)[0], other)
+
+        compute_mb, recompute_mb = on_busiest(r_compute, compute_mb), on_busiest(r_recompute, recompute_mb)
+        tp_mb, cp_mb = on_busiest(r_tp, tp_mb), on_busiest(r_cp, cp_mb)
+        t_w = on_busiest(rank_mean(head_wgrad, "wgrad"), t_w)
+        ep_raw = on_busiest(r_ep, per_stage("ep_raw"))
         t_alone = np.where(dual, compute_mb + recompute_mb + tp_mb + cp_mb + ep_raw + pp_mb, t_mb)
-        f_c, b_c = rank_mean(per_stage("fwd") + head_f, "fwd"), rank_mean(per_stage("bwd") + head_b, "bwd")
+        f_c, b_c = on_busiest(rank_mean(head_f, "fwd"), per_stage("fwd") + head_f), on_busiest(
+            rank_mean(head_b, "bwd"), per_stage("bwd") + head_b)
         fwd_alone = f_c + 0.5 * pp_mb + f_c / np.maximum(f_c + b_c, 1e-300) * (tp_mb + cp_mb + ep_raw)
         exposed = dualpipe_exposed_s(ep_raw + pp_mb, compute_mb + recompute_mb)
         ep_share = ep_raw / np.maximum(ep_raw + pp_mb, 1e-300)
@@ -692,7 +734,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # which paces the interleaved warm-up and cool-down (the simulator found 1/v undercharging it: Llama 3 405B's
     # 8 layers over 7 chunks, +6.7%): v counts as lps / ceil(lps/v), v itself when the layers divide evenly
     v_eff = lps / np.ceil(lps / vs)
-    t_pipe = pipeline_s(c.schedule, m, pp, v_eff, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone)
+    t_pipe = pipeline_s(c.schedule, m, pp, v_eff, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone, t_w_all)
     t_pipe = t_pipe + unequal_chunks_s(m, pp, vs, model.layers, t_mb)
     bubble = t_pipe - m * t_mb
 
@@ -706,6 +748,11 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     if dual.any():
         forward = np.where(dual, fwd_alone, forward)
     hide = cal.dp_comm_overlap if software.dp_overlap else 0.0
+    # the compute of the pass that produces the weight gradients: the backward, or under ZB-H1 its weight-gradient
+    # pass alone (the input-gradient pass produces none; the simulator found ZB-H1's reductions hidden behind B
+    # up to 5% fast)
+    zb = c.schedule == ZB_H1
+    grad_pass = np.where(zb, t_w, bwd_mb) if zb.any() else bwd_mb
     dp_exposed = np.zeros_like(tp)
     local_params = np.zeros_like(tp)
     algorithms["dp"] = prepared.replicas[0].algo  # the dense weights' gradient reduction
@@ -723,7 +770,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         present = r.n_params > 0
         once_grad = once_grad + np.where(present & (zero_eff <= 1), per_step_grad, 0.0)
         once_gather = once_gather + np.where(present & (zero_eff == 1), r.gather, 0.0)
-        exposed = m * np.maximum(per_step_grad - hide * bwd_mb, 0.0) + np.maximum(r.gather - hide * fwd_mb, 0.0)
+        exposed = m * np.maximum(per_step_grad - hide * grad_pass, 0.0) + np.maximum(r.gather - hide * fwd_mb, 0.0)
         if software.zero3_gather == "layer":  # FSDP prefetch hides each layer's collectives behind its neighbour's compute
             prefetch = cal.fsdp_prefetch_overlap
             layered = m * lps * (np.maximum(r.gather_layer - prefetch * fwd_mb / lps, 0.0)
@@ -748,8 +795,8 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # after the first chunk is ready is backwards only). Its 1/v of the reduction queued behind the earlier ones,
     # the last of the queue ends max(T/v - h B/v, T - h B/v - (v-1) pp W/v) after the backward: with v = 1,
     # T - h B. (The simulator found W, not h B, under the later chunks: the million-GPU scenario's interleaved
-    # configurations up to 21% slow.)
-    chunk_hidden = hide * bwd_mb / vs
+    # configurations up to 21% slow.) Under ZB-H1 (v = 1) B is its weight-gradient pass.
+    chunk_hidden = hide * grad_pass / vs
     backward_wall = t_mb - forward
     dp_exposed = dp_exposed + np.maximum.reduce([
         np.zeros_like(tp), once_grad / vs - chunk_hidden,

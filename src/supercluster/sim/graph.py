@@ -18,9 +18,10 @@ context-parallel collectives) while the comm stream carries both chunks' expert 
 overlap knob, and their pipeline sends; the pair ends when both streams have, so what the compute does not cover
 is exposed by the execution. A chunk DualPipe does not pair runs as in 1F1B, its all-to-all unhidden.
 
-Layers: L layers over pp stages, the last L mod pp stages holding ceil(L/pp) and the rest floor(L/pp) (sim.run;
-the first ones on request); a stage's layers over its v chunks, the first ones one larger; model chunk c of stage s is the (c * pp + s)-th block of consecutive
-layers (Megatron-LM's interleaving), so the dense layers of an MoE model (the first ones) sit on stage 0 and the
+Layers: L layers over pp stages, the last L mod pp stages holding ceil(L/pp) and the rest floor(L/pp)
+(workload.memory.stage_layer_counts, as perf.step prices DualPipe's ranks; sim.run; the first ones on request); a
+stage's layers over its v chunks, the first ones one larger; model chunk c of stage s is the (c * pp + s)-th block
+of consecutive layers (Megatron-LM's interleaving), so the dense layers of an MoE model (the first ones) sit on stage 0 and the
 LM head on the last chunk of the last stage.
 
 Data parallel, the rule of perf.step as a timeline: a reduction that may hide behind a share h of some compute C

@@ -25,6 +25,7 @@ from ..perf.step import PARTS, OpCosts, evaluate
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..spec.training import Schedule
+from ..workload.memory import stage_layer_counts
 from .contention import ContentionSummary
 from .engine import Streams
 from .graph import Graph, IterationCosts, StageCosts, build_graph
@@ -118,8 +119,7 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
                          field="training.global_batch")
     dense_first = s.model.moe.dense_layers if s.model.moe else s.model.layers
     per_layer = {k: {a: float(x[0]) for a, x in attrs.items()} for k, attrs in ops.layer.items()}
-    per_stage = _split(s.model.layers, pp)
-    counts = [_split(n, v) for n in (per_stage if extra_layers_first else per_stage[::-1])]
+    counts = [_split(n, v) for n in stage_layer_counts(s.model.layers, pp, extra_first=extra_layers_first)]
     first_layer = {}
     i = 0
     for k in range(pp * v):  # model chunk c of stage s is the (c * pp + s)-th block of layers

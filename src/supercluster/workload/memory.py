@@ -119,6 +119,13 @@ def layers_per_stage(layers: int, pp: np.ndarray, stage_layers: float | None = N
     return np.ceil(layers / np.asarray(pp, dtype=np.float64))
 
 
+def stage_layer_counts(layers: int, pp: int, *, extra_first: bool = False) -> list[int]:
+    """Layers on each of ``pp`` stages: floor(L/pp), the last L mod pp stages one more (the fullest stage that of
+    the LM head, as layers_per_stage takes it), or the first ones with ``extra_first``."""
+    counts = [layers // pp + (1 if i < layers % pp else 0) for i in range(pp)]
+    return counts if extra_first else counts[::-1]
+
+
 def stage_params(model: Model, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, etp: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(non-expert, expert) parameters per GPU on the fuller of the first and last stages."""
