@@ -744,9 +744,33 @@ def test_simulate_json_and_trace(cli, tmp_path: Path) -> None:
     events = json.loads(trace.read_text())["traceEvents"]
     assert any(e["ph"] == "X" and e["name"].startswith("F mb0 chunk0 stage0") for e in events)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
+    power = report["power"]
+    assert power["min_it_w"] <= power["average_it_w"] <= power["max_it_w"]
+    assert power["swing_it_w"] == power["max_it_w"] - power["min_it_w"] and power["stopped_it_w"] <= power["min_it_w"]
+    counter = [e for e in events if e["ph"] == "C"]
+    assert {e["name"] for e in counter} == {"cluster power (MW)"}
+    assert all(a["ts"] < b["ts"] for a, b in zip(counter, counter[1:], strict=False))
     first = trace.read_bytes()
     again = cli("simulate", str(MEMPHIS), "--json", "--trace", str(trace), "--jitter", "0.01", "--seed", "2")
     assert again.out == result.out and trace.read_bytes() == first
+
+
+def test_simulate_prints_the_power_of_the_step(cli) -> None:
+    """The console shows the simulated step's draw as the JSON report holds it (MW, IT and facility); a scenario
+    without a facility prints no power line and its JSON holds power null."""
+    small = ("--set", "cluster.num_gpus=512", "--set", "training.global_batch=32")
+    p = json.loads(cli("simulate", str(MEMPHIS), *small, "--json").out)["power"]
+    text = cli("simulate", str(MEMPHIS), *small)
+    assert text.code == 0, text.err
+    out = " ".join(text.out.split())
+    assert (f"IT: min {p['min_it_w'] / 1e6:,.1f} · average {p['average_it_w'] / 1e6:,.1f} · max "
+            f"{p['max_it_w'] / 1e6:,.1f} MW, swing {p['swing_it_w'] / 1e6:,.1f} MW") in out
+    assert f"swing {p['swing_facility_w'] / 1e6:,.1f} MW (stopped: {p['stopped_facility_w'] / 1e6:,.1f} MW)" in out
+    bare = REPO / "scenarios" / "llama3-405b-16k.yaml"  # names no facility
+    result = cli("simulate", str(bare), "--set", "cluster.num_gpus=512", "--set", "parallelism.dp=4", "--set",
+                 "training.global_batch=64", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["power"] is None
 
 
 @pytest.mark.parametrize("args, fragments", [

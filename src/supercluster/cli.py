@@ -46,6 +46,7 @@ from .search import rank
 from .search.output import check_output_file
 from .search.plan import best_step, run_reliability
 from .search.runner import run_sweep
+from .search.sim_power import with_power
 from .search.sweep import MAX_POINTS, load_sweep
 from .sim.contended import simulate_contended
 from .sim.fabric import ROUTINGS, check_routing
@@ -176,7 +177,8 @@ def simulate(
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Simulate one iteration op by op (the configuration plan picks, or the scenario's fixed parallelism), beside
-    the analytic model's step time; with jitter and stragglers, what they cost."""
+    the analytic model's step time; with jitter and stragglers, what they cost; with a facility, the cluster's draw
+    over the step (lowest, average, highest, swing; the trace's "cluster power (MW)" track)."""
     if not 1 <= iterations <= MAX_SIM_ITERATIONS:
         raise InputError(f"expected 1 to {MAX_SIM_ITERATIONS:,} iterations, got {iterations}", field="--iterations")
     if not 0.0 <= jitter <= 1.0:
@@ -205,9 +207,11 @@ def simulate(
         result = _located(scenario, lambda: run_simulation(
             s, cal, step.parallelism, detail=detail, seed=seed, iterations=iterations, jitter_sigma=jitter,  # type: ignore[arg-type]
             stragglers=stragglers))
+    result = _located(scenario, lambda: with_power(s, result))
     if trace:
         c = result.report.contention
-        write_trace(trace, result.graph, c.link_tracks() if c else None, result.report.busiest_stage)
+        write_trace(trace, result.graph, c.link_tracks() if c else None, result.report.busiest_stage,
+                    result.power_trace)
     if as_json:
         _print_json(result.report.model_dump())
     else:

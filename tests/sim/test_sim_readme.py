@@ -1,7 +1,8 @@
 """The simulator figures README.md's Simulate section quotes are the figures the code gives, at the precision they
-are printed: the straggler and jitter row of the 100,000-GPU job, the straggler cells of the 4,096- and 16,384-GPU
-rows (1,875 micro-batches on 64 stages: ~10 s each; their jitter cells, five iterations each, are left to
-benchmarks/sim_examples.py, which prints both tables) and every row of the contention table."""
+are printed: the power over Memphis's simulated step, the straggler and jitter row of the 100,000-GPU job, the
+straggler cells of the 4,096- and 16,384-GPU rows (1,875 micro-batches on 64 stages: ~10 s each; their jitter cells,
+five iterations each, are left to benchmarks/sim_examples.py, which prints both tables) and every row of the
+contention table."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from supercluster import load_scenario
+from supercluster.facility.ledger import facility_ledger
 from supercluster.search.plan import best_step
+from supercluster.search.sim_power import with_power
 from supercluster.sim.contended import simulate_contended
 from supercluster.sim.run import simulate
 from supercluster.sim.slowlink import parse_slow_link
@@ -47,6 +50,31 @@ def memphis() -> tuple:
     cal = s.calibrated(None)
     par = best_step(s, cal)[0].parallelism
     return s, cal, par, simulate(s, cal, par).report.step_time_s
+
+
+def _mw(w: float) -> str:
+    return f"{w / 1e6:.1f} MW"
+
+
+def test_the_power_of_the_memphis_step(memphis) -> None:
+    """Memphis's simulated step: the IT draw's minimum, maximum and average, the facility's, both swings, and
+    facility's (analytic) compute level, idle floor and the swing between them, as quoted."""
+    s, cal, par, _ = memphis
+    p = with_power(s, simulate(s, cal, par)).report.power
+    assert p is not None
+    text = " ".join(SECTION.split())
+    assert (f"runs from {_mw(p.min_it_w)} to {_mw(p.max_it_w)}, {_mw(p.average_it_w)} on average "
+            f"({p.min_facility_w / 1e6:.1f}, {p.average_facility_w / 1e6:.1f} and {_mw(p.max_facility_w)} at the "
+            f"facility): a swing of {_mw(p.swing_it_w)} within the step ({_mw(p.swing_facility_w)} at the "
+            "facility)") in text
+    ledger = facility_ledger(s, best_step(s, cal)[0])
+    assert ledger is not None
+    sp = ledger.step_power
+    assert (f"not the {sp.swing_it_w / 1e6:.0f} MW between `facility`'s compute level ({sp.max_it_w / 1e6:.0f} MW) "
+            f"and idle floor ({sp.min_it_w / 1e6:.0f} MW, a stopped job's draw)") in text
+    assert sp.min_it_w == sp.stopped_it_w == p.stopped_it_w
+    assert f"the {par['pp']} stages never all compute at once" in text
+    assert p.max_it_w < sp.max_it_w and p.min_it_w > p.stopped_it_w  # nor all wait on the host at once
 
 
 def test_the_100k_straggler_row(memphis) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from ..sim.contention import ContentionSummary
-from ..sim.run import SimResult
+from ..sim.run import SimPower, SimResult
 from ..units import format_duration
 from .console import Table, breakdown_table, parallelism_text
 
@@ -22,6 +22,8 @@ def render_simulation(result: SimResult, console: Console, trace: str | None = N
     console.print(t)
     if r.contention is not None:
         _render_contention(r.contention, r.step_time_s, console)
+    if r.power is not None:
+        _render_power(r.power, console)
     d = r.distribution
     if d.iterations > 1:
         console.print(f"{d.iterations} iterations: min {format_duration(d.min_s)} · median "
@@ -55,3 +57,14 @@ def _render_contention(c: ContentionSummary, step_s: float, console: Console) ->
     base = c.uncontended_step_time_s
     console.print(f"simulated step without contention {format_duration(base)}, with it {format_duration(step_s)} "
                   f"({step_s / base - 1:+.1%})")
+
+
+def _render_power(p: SimPower, console: Console) -> None:
+    def mw(w: float) -> str:
+        return f"{w / 1e6:,.1f}"
+
+    console.print(f"power over the simulated step, IT: min {mw(p.min_it_w)} · average {mw(p.average_it_w)} · max "
+                  f"{mw(p.max_it_w)} MW, swing {mw(p.swing_it_w)} MW (a stopped job: {mw(p.stopped_it_w)} MW)")
+    console.print(f"  at the facility (x PUE): min {mw(p.min_facility_w)} · average {mw(p.average_facility_w)} · max "
+                  f"{mw(p.max_facility_w)} MW, swing {mw(p.swing_facility_w)} MW (stopped: "
+                  f"{mw(p.stopped_facility_w)} MW)")

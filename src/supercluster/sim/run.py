@@ -4,7 +4,9 @@ The op costs are perf.step's for that one candidate (evaluate(...).ops, with eac
 before the overlap rules); sim.graph lays them out as tasks, sim.engine runs them. The breakdown is read off the
 simulated timeline of the busiest simulated stage (the most busy time): its compute, recompute, exposed
 collectives per axis and sends, the data-parallel time its stream waited for, the optimizer and offload; the
-pipeline bubble is the rest of the iteration, so the parts sum to the step time.
+pipeline bubble is the rest of the iteration, so the parts sum to the step time. What every GPU does over the
+iteration (sim.activity: the input of the step's power trace) is read off the same timeline on request
+(SimResult.timeline).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..spec.training import Schedule
 from ..workload.memory import stage_layer_counts
+from .activity import ActivityTimeline, activity_timeline, replica_weights
 from .contention import ContentionSummary
 from .engine import Streams
 from .graph import Graph, IterationCosts, StageCosts, build_graph
@@ -44,6 +47,26 @@ class IterationStats(BaseModel):
     median_s: float
     p95_s: float
     max_s: float
+
+
+class SimPower(BaseModel):
+    """The cluster's draw over the simulated step (W): its lowest, time-weighted average and highest level and the
+    swing between them, at the IT boundary and at the facility (x PUE), and the floor of a stopped job (every GPU
+    idle: a checkpoint stall, a restart). Set by search.sim_power from the step's activity timeline with
+    facility.power's model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_it_w: float
+    average_it_w: float
+    max_it_w: float
+    swing_it_w: float  # max - min within the step
+    min_facility_w: float
+    average_facility_w: float
+    max_facility_w: float
+    swing_facility_w: float
+    stopped_it_w: float
+    stopped_facility_w: float
 
 
 class SimReport(BaseModel):
@@ -72,6 +95,7 @@ class SimReport(BaseModel):
     events: int
     distribution: IterationStats
     contention: ContentionSummary | None = None  # set by sim.contended: the fabric's flows behind comm_factors
+    power: SimPower | None = None  # set by search.sim_power; None without a facility (no PUE), as facility's
 
 
 @dataclass(frozen=True)
@@ -81,10 +105,17 @@ class SimResult:
     wall_s: float  # the whole call
     events: int  # over every iteration
     engine_s: float  # building and running the graphs (what events/s is measured on)
+    stage_gpus: dict[int, float]  # per simulated replica (its label), the GPUs each of its stages stands for
+    host_wait_s: float  # of the optimizer part, the host's work of the step (the GPUs wait)
+    power_trace: tuple[np.ndarray, np.ndarray] | None = None  # set by search.sim_power: times, IT W from each on
 
     @property
     def events_per_s(self) -> float:
         return self.events / max(self.engine_s, 1e-9)
+
+    def timeline(self) -> ActivityTimeline:
+        """What every GPU does over the first iteration (sim.activity)."""
+        return activity_timeline(self.graph, self.stage_gpus, self.host_wait_s)
 
 
 def candidate_from_parallelism(par: dict[str, int | str | bool]) -> Candidates:
@@ -246,10 +277,13 @@ def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *,
         step, parts, busiest = _breakdown(g)
         times.append(step)
         if first is None:
-            first = (g, step, parts, busiest, streams.engine.events)
+            first = (g, step, parts, busiest, streams.engine.events, labels)
     assert first is not None
     engine_s = time.perf_counter() - engine_start
-    g, step, parts, busiest, n_events = first
+    g, step, parts, busiest, n_events, labels = first
+    per_stage = s.cluster.num_gpus / (int(par["dp"]) * costs.pp)
+    stage_gpus = {lab: w * per_stage for lab, w in zip(labels, replica_weights(labels, int(par["dp"]), detail),
+                                                        strict=True)}
     analytic = float(arrays.step_time_s[0])
     t = np.array(times)
     report = SimReport(
@@ -260,4 +294,5 @@ def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *,
         busiest_stage=busiest, tasks=len(g.tasks), events=n_events,
         distribution=IterationStats(iterations=iterations, min_s=float(t.min()), median_s=float(np.median(t)),
                                     p95_s=float(np.percentile(t, 95)), max_s=float(t.max())))
-    return SimResult(report=report, graph=g, wall_s=time.perf_counter() - start, events=events, engine_s=engine_s)
+    return SimResult(report=report, graph=g, wall_s=time.perf_counter() - start, events=events, engine_s=engine_s,
+                     stage_gpus=stage_gpus, host_wait_s=min(float(arrays.host_wait_s), costs.optimizer_s))

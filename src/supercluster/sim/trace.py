@@ -3,8 +3,9 @@ process per simulated replica and stage, one thread per stream, an "X" (complete
 graph names it ("F mb3 chunk1 stage2"). With the fabric's contention on (sim/contended), a "fabric" process with a
 thread per axis whose flows cross the fabric, named by its most loaded link class and factor ("dp: tier-1 up-links,
 2.00x"), shows when that link class is busy: the axis's collectives of the busiest stage (every group of the axis
-runs them at once). Written to a temporary file beside the target, then renamed: a trace that exists is
-complete."""
+runs them at once). With the step's power (search.sim_power), a "cluster" process holds a counter track, "cluster
+power (MW)": the cluster's IT draw over the step, a "C" event wherever it changes (ui.perfetto.dev draws it as a
+stepped line). Written to a temporary file beside the target, then renamed: a trace that exists is complete."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError
 from .graph import STREAMS, Graph
+
+POWER_TRACK = "cluster power (MW)"
 
 
 def check_trace_target(path: str) -> None:
@@ -70,10 +75,35 @@ def link_events(g: Graph, links: dict[str, str], stage: int) -> list[dict[str, A
     return events
 
 
-def write_trace(path: str, g: Graph, links: dict[str, str] | None = None, stage: int = 0) -> None:
-    """The trace of ``g`` to ``path``; ``links``: the fabric's tracks (``link_events``) for ``stage``."""
+def power_events(edges_s: np.ndarray, power_w: np.ndarray, pid: int) -> list[dict[str, Any]]:
+    """A "cluster" process ``pid`` with the POWER_TRACK counter: ``power_w[i]`` (W) from ``edges_s[i]`` on, shown
+    in MW (0.001 MW), a point where the shown value changes and one at the step's end; timestamps in the trace's
+    microseconds, strictly increasing (a change within the same rounded microsecond keeps the later value)."""
+    events: list[dict[str, Any]] = [{"ph": "M", "name": "process_name", "pid": pid, "args": {"name": "cluster"}},
+                                    {"ph": "M", "name": "process_sort_index", "pid": pid, "args": {"sort_index": pid}}]
+    points: list[tuple[float, float]] = []
+    for t_s, w in zip(edges_s[:-1].tolist(), power_w.tolist(), strict=True):
+        ts, mw = round(t_s * 1e6, 3), round(w / 1e6, 3)
+        if points and points[-1][0] == ts:
+            points.pop()
+        if not points or points[-1][1] != mw:
+            points.append((ts, mw))
+    end = round(float(edges_s[-1]) * 1e6, 3)
+    if points and end > points[-1][0]:
+        points.append((end, points[-1][1]))
+    events += [{"ph": "C", "name": POWER_TRACK, "pid": pid, "ts": ts, "args": {"MW": mw}} for ts, mw in points]
+    return events
+
+
+def write_trace(path: str, g: Graph, links: dict[str, str] | None = None, stage: int = 0,
+                power: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """The trace of ``g`` to ``path``; ``links``: the fabric's tracks (``link_events``) for ``stage``; ``power``:
+    the cluster's draw (edges in s, W from each: SimResult.power_trace) as a counter track."""
     target = Path(path)
     events = trace_events(g) + link_events(g, links or {}, stage)
+    if power is not None:
+        pid = len({(rep, st) for rep, st, _ in g.streams}) + (2 if links else 1)
+        events += power_events(power[0], power[1], pid)
     body = json.dumps({"traceEvents": events, "displayTimeUnit": "ms"}, separators=(",", ":"))
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
     try:
