@@ -27,7 +27,8 @@ LM head on the last chunk of the last stage.
 Data parallel, the rule of perf.step as a timeline: a reduction that may hide behind a share h of some compute C
 starts once (1 - h) C has run (ZeRO-1's parameter gather: starts with the op, and the last (1 - h) C waits for
 it); with the gradients in buckets, bucket i is released h C / n after bucket i - 1, as the backward produces them.
-A collective starts when every simulated replica has reached it. The step ends with each stage's optimizer.
+A collective starts when every simulated replica has reached it. The step ends with each stage's optimizer, all
+starting together after the gradient norm's all-reduce.
 """
 
 from __future__ import annotations
@@ -144,6 +145,11 @@ def build_graph(costs: IterationCosts, slowdown: list[list[float]], replica_labe
                 progressed = True
         if not progressed:
             raise RuntimeError(f"schedule stalled ({schedule}, pp {pp}, v {v}, m {m})")
+    # The optimizer steps together: the gradient norm (clipping) is all-reduced over every stage and replica before
+    # any stage steps (Megatron-LM optimizer.step: clip_grad_norm over the model- and data-parallel groups), a
+    # zero-length mark after every stage's last backward and gradient reduction
+    norm = g.add("gradient norm", sid[(0, 0, "dp")], 0.0,
+                 [x for r in range(n_rep) for s in range(pp) for x in (tail[(r, s)], dp_last[(r, s)])], "dp")
     for r in range(n_rep):
         for s in range(pp):
             last = dp_last[(r, s)]
@@ -151,7 +157,7 @@ def build_graph(costs: IterationCosts, slowdown: list[list[float]], replica_labe
             if last >= 0 and costs.zero_stage <= 1:
                 g.joins.setdefault((r, s), []).append((tail[(r, s)], last))
             opt = g.add(f"optimizer stage{s}", sid[(r, s, "compute")], costs.optimizer_s,
-                        [tail[(r, s)], last], "optimizer")
+                        [tail[(r, s)], last, norm], "optimizer")
             if costs.offload_s > 0.0:
                 g.add(f"offload stage{s}", sid[(r, s, "compute")], costs.offload_s, [opt], "offload")
     return g
