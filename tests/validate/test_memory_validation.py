@@ -345,3 +345,20 @@ def test_a_values_recorded_date_that_is_not_a_date_is_bad_input(tmp_path: Path, 
     row = base_row(source={"citation": "test", "values_recorded": "last spring"})
     f = write(tmp_path, [row])
     cli("validate", str(f)).one_error_line(str(f), "measurements[0].source", "values_recorded", "'synthetic'")
+
+
+def test_deepspeed_without_zero_peaks_at_its_fp16_optimizer_step() -> None:
+    """Megatron-DeepSpeed at ZeRO stage 0: DeepSpeed's FP16_Optimizer converts every 16-bit gradient to fp32 and
+    joins the copies into one flat fp32 gradient before dropping the 16-bit ones, so its step holds 2 + 4 + 4 B per
+    parameter beside the weights and the unsharded master and Adam state; with the activations gone, that is the
+    peak when it exceeds the backward's."""
+    row = base_row(notes="Megatron-DeepSpeed", parallelism={"zero_stage": "ZeRO-0 (no sharding)", "tp": 8, "dp": 1},
+                   training={"micro_batch": 1, "global_batch": 8, "recompute": "full"})
+    case = describe_case(row)
+    assert case.framework == "megatron-deepspeed" and case.zero_stage == 0
+    b = predict_case(case)
+    params = float(b.weights_bytes[0]) / 2.0
+    step = float(b.weights_bytes[0] + b.optimizer_bytes[0]) + 10.0 * params
+    assert float(b.allocated_bytes[0]) - float(b.workspace_bytes[0]) == pytest.approx(step, rel=1e-9)
+    sharded = predict_case(describe_case({**row, "parallelism": {**row["parallelism"], "zero_stage": "ZeRO-1"}}))
+    assert float(sharded.transient_bytes[0]) < float(b.transient_bytes[0])

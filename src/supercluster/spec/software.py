@@ -24,6 +24,8 @@ class Software(Cited):
     master_bytes: dict[str, float] = Field(description="fp32 master weights (+ fp16's fp32 gradient copy)")
     state_bytes: float = Field(ge=0, description="Adam's m and v per parameter")
     step_transient_bytes: float = Field(ge=0, description="per parameter of the optimizer partition, at the step")
+    unsharded_step_transient_bytes: float = Field(0.0, ge=0, description="per parameter, at the step of an "
+                                                                        "optimizer not sharded (ZeRO-0)")
     fp8_weight_cache_bytes: float = Field(ge=0)
     fp8_param_bytes: float = Field(ge=0)
     loss_logit_bytes: float = Field(ge=0)

@@ -254,7 +254,9 @@ class MemoryOptions(NamedTuple):
       ``reserved_over_allocated``: the caching allocator's reserved segments over its peak allocation;
     - ``step_transient_bytes``: per parameter of the rank's optimizer partition, what the step allocates once the
       activations are gone (DeepSpeed ZeRO-1: the reduced 16-bit gradient partition and its fp32 copy, while the
-      full gradients are freed);
+      full gradients are freed); ``unsharded_step_transient_bytes``: the same for an optimizer not sharded (ZeRO-0),
+      per parameter of the rank, the gradients included (DeepSpeed's FP16_Optimizer: the 16-bit gradients, their
+      fp32 copies and the flat fp32 gradient they are joined into);
     - ``optimizer_instances``: copies of the distributed optimizer over the data-parallel ranks, each sharding
       the state over its own dp / instances ranks;
     - ``whole_tensor_shards``: the distributed optimizer hands out whole tensors rather than equal slices, so the
@@ -298,6 +300,7 @@ class MemoryOptions(NamedTuple):
     runtime_bytes: float | np.ndarray = 0.0
     reserved_over_allocated: float = 1.0
     step_transient_bytes: float = 0.0
+    unsharded_step_transient_bytes: float = 0.0
     eager: bool = False
     lazy_gradients: bool = False
     fsdp_gather_params: float = 0.0
@@ -582,8 +585,10 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         optim = np.where(off_opt, 0.0, optim)
         weights = np.where(off_w, weights * resident, weights)
         grads = np.where(off_w, grads * resident, grads)
-    if opt.step_transient_bytes:  # the step's peak, with the activations gone and the gradients reduced
-        step_peak = sharded(opt.step_transient_bytes, 1) - grads
+    if opt.step_transient_bytes or opt.unsharded_step_transient_bytes:
+        # the step's peak, with the activations gone (and, sharded, the gradients reduced)
+        step_peak = np.where(zero == 0, opt.unsharded_step_transient_bytes * (non_expert + expert),
+                             sharded(opt.step_transient_bytes, 1)) - grads
         transient = np.maximum(transient, step_peak - activations)
     runtime = np.broadcast_to(np.asarray(opt.runtime_bytes, dtype=np.float64), weights.shape).copy()
     workspace = np.full_like(weights, opt.workspace_bytes)

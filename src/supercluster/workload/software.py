@@ -130,6 +130,7 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
                          workspace_bytes=workspace, runtime_bytes=runtime_out,
                          reserved_over_allocated=sw.reserved_over_allocated,
                          step_transient_bytes=sw.step_transient_bytes,
+                         unsharded_step_transient_bytes=sw.unsharded_step_transient_bytes,
                          eager=sw.eager_fp32_copies and not c.compiled, lazy_gradients=sw.lazy_gradients,
                          fsdp_gather_params=sw.fsdp_gather_params,
                          fsdp_keeps_ends=sw.fsdp_keeps_outer_params_since is not None and (
