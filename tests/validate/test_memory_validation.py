@@ -311,3 +311,54 @@ def test_tp_comm_overlap_gemms_take_their_own_te_workspaces() -> None:
             "--micro-batch-size": 2, "--bf16": True, "--vocab-size": 51200, "--tensor-model-parallel-size": 2}
     assert describe_case(base_row(megatron_args={**args, "--tp-comm-overlap": True})).tp_comm_overlap
     assert not describe_case(base_row(megatron_args=args)).tp_comm_overlap
+
+
+FSDP_ARGS = {"--num-layers": 4, "--hidden-size": 1024, "--num-attention-heads": 8, "--seq-length": 1024,
+             "--micro-batch-size": 2, "--global-batch-size": 16, "--bf16": True, "--vocab-size": 32768,
+             "--untie-embeddings-and-output-weights": True, "--use-megatron-fsdp": True,
+             "--data-parallel-sharding-strategy": "optim_grads_params", "--use-distributed-optimizer": True,
+             "--megatron-fsdp-main-grads-dtype": "fp32"}
+
+
+def test_megatron_fsdp_keeps_the_embedding_and_output_layer_gathered_after_the_step() -> None:
+    """Megatron-FSDP never releases the buckets outside its transformer-layer units, and since 2026-05-30
+    (Megatron-LM #4717) not at the step's end either: the gathered 16-bit embedding and output layer stay beside
+    their shards after the step. The peak, which gathered them anyway, is unchanged; a row whose figures were
+    recorded before (source.values_recorded) is modelled with that day's software."""
+    row = base_row(megatron_args=FSDP_ARGS, parallelism={"tp": 1, "dp": 8})
+    now = predict_case(describe_case(row))
+    before = predict_case(describe_case({**row, "source": {"citation": "test", "values_recorded": "2026-05-29"}}))
+    ends = 2 * 32768 * 1024  # embedding and untied output layer, tp 1
+    assert float(now.weights_bytes[0]) - float(before.weights_bytes[0]) == pytest.approx(2.0 * ends, rel=1e-9)
+    assert float(now.allocated_bytes[0]) == pytest.approx(float(before.allocated_bytes[0]), rel=1e-9)
+    later = predict_case(describe_case({**row, "source": {"citation": "test", "values_recorded": "2026-06-01"}}))
+    assert float(later.weights_bytes[0]) == pytest.approx(float(now.weights_bytes[0]), rel=1e-12)
+    one_rank = predict_case(describe_case(base_row(megatron_args=FSDP_ARGS, parallelism={"tp": 1, "dp": 1},
+                                                   num_gpus=1)))
+    unsharded = predict_case(describe_case(base_row(megatron_args={**FSDP_ARGS, "--use-megatron-fsdp": False},
+                                                    parallelism={"tp": 1, "dp": 1}, num_gpus=1)))
+    assert float(one_rank.weights_bytes[0]) == pytest.approx(float(unsharded.weights_bytes[0]), rel=1e-9)
+
+
+def test_a_values_recorded_date_that_is_not_a_date_is_bad_input(tmp_path: Path, cli: Any) -> None:
+    """source.values_recorded must be a date: anything else is one located line and exit 2, not a row."""
+    row = base_row(source={"citation": "test", "values_recorded": "last spring"})
+    f = write(tmp_path, [row])
+    cli("validate", str(f)).one_error_line(str(f), "measurements[0].source", "values_recorded", "'synthetic'")
+
+
+def test_deepspeed_without_zero_peaks_at_its_fp16_optimizer_step() -> None:
+    """Megatron-DeepSpeed at ZeRO stage 0: DeepSpeed's FP16_Optimizer converts every 16-bit gradient to fp32 and
+    joins the copies into one flat fp32 gradient before dropping the 16-bit ones, so its step holds 2 + 4 + 4 B per
+    parameter beside the weights and the unsharded master and Adam state; with the activations gone, that is the
+    peak when it exceeds the backward's."""
+    row = base_row(notes="Megatron-DeepSpeed", parallelism={"zero_stage": "ZeRO-0 (no sharding)", "tp": 8, "dp": 1},
+                   training={"micro_batch": 1, "global_batch": 8, "recompute": "full"})
+    case = describe_case(row)
+    assert case.framework == "megatron-deepspeed" and case.zero_stage == 0
+    b = predict_case(case)
+    params = float(b.weights_bytes[0]) / 2.0
+    step = float(b.weights_bytes[0] + b.optimizer_bytes[0]) + 10.0 * params
+    assert float(b.allocated_bytes[0]) - float(b.workspace_bytes[0]) == pytest.approx(step, rel=1e-9)
+    sharded = predict_case(describe_case({**row, "parallelism": {**row["parallelism"], "zero_stage": "ZeRO-1"}}))
+    assert float(sharded.transient_bytes[0]) < float(b.transient_bytes[0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import Field, PositiveFloat
 
 from .base import Cited, Spec
@@ -22,6 +24,8 @@ class Software(Cited):
     master_bytes: dict[str, float] = Field(description="fp32 master weights (+ fp16's fp32 gradient copy)")
     state_bytes: float = Field(ge=0, description="Adam's m and v per parameter")
     step_transient_bytes: float = Field(ge=0, description="per parameter of the optimizer partition, at the step")
+    unsharded_step_transient_bytes: float = Field(0.0, ge=0, description="per parameter, at the step of an "
+                                                                        "optimizer not sharded (ZeRO-0)")
     fp8_weight_cache_bytes: float = Field(ge=0)
     fp8_param_bytes: float = Field(ge=0)
     loss_logit_bytes: float = Field(ge=0)
@@ -38,4 +42,7 @@ class Software(Cited):
     eager_fp32_copies: bool = Field(description="uncompiled code keeps fp32 norm and rotary copies and expanded k, v")
     lazy_gradients: bool = Field(description="gradients allocated by the backward and freed after the step")
     fsdp_gather_params: float = Field(ge=0, description="ZeRO-3 parameters gathered at a time (at least two layers)")
+    fsdp_keeps_outer_params_since: date | None = Field(
+        None, description="from this release on, ZeRO-3 keeps the parameters outside its sharded units (embedding, "
+                          "output layer) gathered in 16-bit between steps; null: never")
     schedules: list[Schedule] = Field(min_length=1, description="the pipeline schedules the framework runs")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from ..spec import catalog
@@ -21,6 +22,7 @@ from ..workload.memory import (
     SELECTIVE_DEFAULT,
 )
 from ..workload.software import Framework, SoftwareChoices
+from .schema import as_date
 from .systems import Unmodellable, _text, match_accelerator
 
 GIB = 2.0**30
@@ -363,7 +365,8 @@ def _embedding_slot_layers(m: dict[str, Any], model: Model, deg: dict[str, int])
 
 
 def _choices(text: str, *, optimizer_instances: int = 1, whole_tensor_shards: bool = False,
-             deferred_output_grads: float = 0.0, graph_static_inputs: int = 0) -> SoftwareChoices:
+             deferred_output_grads: float = 0.0, graph_static_inputs: int = 0,
+             software_date: date | None = None) -> SoftwareChoices:
     """What a run's own words and flags (lower case) say about its optimizer, precision and loss."""
     t = text
     pure_bf16 = "no fp32 master" in t or "states are bf16" in t
@@ -378,7 +381,15 @@ def _choices(text: str, *, optimizer_instances: int = 1, whole_tensor_shards: bo
         compiled="torch.compile" in t,
         bf16_optimizer_fp32_grads="fp32 grad buffer" in t, optimizer_instances=optimizer_instances,
         whole_tensor_shards=whole_tensor_shards, deferred_output_grads=deferred_output_grads,
-        graph_static_inputs=graph_static_inputs)
+        graph_static_inputs=graph_static_inputs, software_date=software_date)
+
+
+def _values_recorded(m: dict[str, Any]) -> date | None:
+    """When the row's figures were recorded, if its source says they predate the commit it cites (CI golden values
+    regenerated less often than the code changes): the software of that day (SoftwareChoices.software_date)."""
+    source = m.get("source")
+    return as_date(source.get("values_recorded")) if isinstance(source, dict) and "values_recorded" in source \
+        else None
 
 
 def describe_case(m: dict[str, Any]) -> MemoryCase:
@@ -464,7 +475,7 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
                       flash_attention=flash, stage=stage,
                       choices=_choices(text, optimizer_instances=_int(a.get("num-distributed-optimizer-instances")) or 1,
                                        whole_tensor_shards=whole_tensors, deferred_output_grads=deferred,
-                                       graph_static_inputs=graphed),
+                                       graph_static_inputs=graphed, software_date=_values_recorded(m)),
                       notes=notes,
                       offload=OFFLOAD_ACTIVATIONS if ("offload" in text and "activation" in text)
                       or a.get("fine-grained-activation-offloading") else 0)

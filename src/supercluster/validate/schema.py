@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeAlias
 
 from ..errors import FileFormatError
@@ -49,6 +50,24 @@ def positive(value: Any) -> str | None:
 def measured(value: Any) -> str | None:
     """Null or a finite number >= 0 (a published time or bandwidth; 0 is a figure rounded to zero)."""
     return None if value is None or (_number(value) and value >= 0) else "a number >= 0 (or null: not stated)"
+
+
+def as_date(value: Any) -> date | None:
+    """A date written as YAML's date or as 'YYYY-MM-DD' text, or None when it is neither."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        return None
+
+
+def memory_source(value: Any) -> str | None:
+    """A memory measurement's citation: free text or a mapping; its ``values_recorded`` (when the figures were
+    recorded, if before the cited commit) a date."""
+    if isinstance(value, dict) and "values_recorded" in value and as_date(value["values_recorded"]) is None:
+        return "a mapping whose values_recorded is a date (YYYY-MM-DD)"
+    return None
 
 
 def check_entry(entry: Any, shape: Shape, *, file: str, where: str, noun: str) -> None:
@@ -111,7 +130,7 @@ _MEMORY_MODEL: Shape = {
 
 #: a per-GPU memory measurement (validate/memory.yaml)
 MEMORY: Shape = {
-    "id": None, "source": None, "exclude_from_gate": None, "notes": None, "verification": None,
+    "id": None, "source": memory_source, "exclude_from_gate": None, "notes": None, "verification": None,
     "gpu": None, "num_gpus": count, "model": _MEMORY_MODEL,
     "training": {"micro_batch": count, "global_batch": count, "num_microbatches": count, "precision": None,
                  "optimizer": None, "recompute": None, "other": None, "test_type": None},

@@ -261,7 +261,9 @@ class MemoryOptions(NamedTuple):
       ``reserved_over_allocated``: the caching allocator's reserved segments over its peak allocation;
     - ``step_transient_bytes``: per parameter of the rank's optimizer partition, what the step allocates once the
       activations are gone (DeepSpeed ZeRO-1: the reduced 16-bit gradient partition and its fp32 copy, while the
-      full gradients are freed);
+      full gradients are freed); ``unsharded_step_transient_bytes``: the same for an optimizer not sharded (ZeRO-0),
+      per parameter of the rank, the gradients included (DeepSpeed's FP16_Optimizer: the 16-bit gradients, their
+      fp32 copies and the flat fp32 gradient they are joined into);
     - ``optimizer_instances``: copies of the distributed optimizer over the data-parallel ranks, each sharding
       the state over its own dp / instances ranks;
     - ``whole_tensor_shards``: the distributed optimizer hands out whole tensors rather than equal slices, so the
@@ -280,6 +282,10 @@ class MemoryOptions(NamedTuple):
       h], 2 also, with attention graphed, a boolean causal mask [b, 1, s/cp, s] (transformer_layer.py
       get_layer_static_inputs);
     - ``fsdp_gather_params``: parameters ZeRO-3 gathers (and gradients it holds) at a time beyond two layers;
+    - ``fsdp_keeps_ends``: ZeRO-3 keeps the embedding and output layer, which lie outside its sharded units,
+      gathered in 16-bit from one step to the next beside their shards (Megatron-FSDP since 2026-05-30,
+      catalog/software.yaml fsdp_keeps_outer_params_since); counted among the weights, and no longer among what
+      the peak gathers;
     - ``eager``: unfused PyTorch code keeps fp32 copies (see layer_activation_bytes);
     - ``lazy_gradients``: gradients are allocated by the backward and freed after the step (torch's set_to_none)
       rather than held in a persistent buffer: with one micro-batch a step they never meet the forward's peak;
@@ -301,9 +307,11 @@ class MemoryOptions(NamedTuple):
     runtime_bytes: float | np.ndarray = 0.0
     reserved_over_allocated: float = 1.0
     step_transient_bytes: float = 0.0
+    unsharded_step_transient_bytes: float = 0.0
     eager: bool = False
     lazy_gradients: bool = False
     fsdp_gather_params: float = 0.0
+    fsdp_keeps_ends: bool = False
     optimizer_instances: float = 1.0
     whole_tensor_shards: bool = False
     deferred_output_grads: float = 0.0
@@ -442,6 +450,9 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         return n_bytes * (dense / ranks(zero_from, dense_dp) + expert / ranks(zero_from, expert_dp))
 
     weights = sharded(opt.weight_bytes, 3, non_expert - ends) + WEIGHT_BYTES * ends / ranks(3, dense_dp)
+    # the ends gathered for good beside their shards (a dp of 1 computes from its whole, unsharded buffer)
+    kept_ends = np.where(opt.fsdp_keeps_ends & (zero == 3) & (ranks(3, dense_dp) > 1), ends, 0.0)
+    weights = weights + WEIGHT_BYTES * kept_ends
     if opt.optimizer_in_backward:  # one tensor's gradient at a time: the largest, the embedding or the output layer
         grads = opt.grad_bytes * np.maximum(ends, 1.0) / ranks(2, dense_dp)
     else:
@@ -538,7 +549,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                            (mixer + pc.moe_shared_layer) / tp + pc.moe_routed_layer / (ep * etp)
                            if model.moe else 0.0)
         stage_total = non_expert + expert
-        gathered = np.minimum(stage_total, np.maximum(2.0 * layer, opt.fsdp_gather_params))
+        gathered = np.minimum(stage_total - kept_ends, np.maximum(2.0 * layer, opt.fsdp_gather_params))
         fsdp = np.where(zero == 3, WEIGHT_BYTES * gathered + opt.grad_bytes * np.minimum(stage_total, layer), 0.0)
     transient = recompute_buffer + np.maximum(logits, scratch) + fsdp
     if opt.deferred_output_grads:  # the output layer's deferred weight-gradient inputs, held to the flush
@@ -581,8 +592,10 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         optim = np.where(off_opt, 0.0, optim)
         weights = np.where(off_w, weights * resident, weights)
         grads = np.where(off_w, grads * resident, grads)
-    if opt.step_transient_bytes:  # the step's peak, with the activations gone and the gradients reduced
-        step_peak = sharded(opt.step_transient_bytes, 1) - grads
+    if opt.step_transient_bytes or opt.unsharded_step_transient_bytes:
+        # the step's peak, with the activations gone (and, sharded, the gradients reduced)
+        step_peak = np.where(zero == 0, opt.unsharded_step_transient_bytes * (non_expert + expert),
+                             sharded(opt.step_transient_bytes, 1)) - grads
         transient = np.maximum(transient, step_peak - activations)
     runtime = np.broadcast_to(np.asarray(opt.runtime_bytes, dtype=np.float64), weights.shape).copy()
     workspace = np.full_like(weights, opt.workspace_bytes)

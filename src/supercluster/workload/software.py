@@ -7,6 +7,7 @@ its state precision, master weights, optimizer in the backward, fp8 parameters, 
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache
 from typing import Any, Literal, NamedTuple
 
@@ -72,6 +73,7 @@ class SoftwareChoices(NamedTuple):
     whole_tensor_shards: bool = False  # the distributed optimizer deals whole tensors to ranks (MemoryOptions)
     deferred_output_grads: float = 0.0  # micro-batches whose output-layer wgrad waits for the flush (MemoryOptions)
     graph_static_inputs: int = 0  # per-layer CUDA graphs' static inputs: 0 none, 1 hidden, 2 + mask (MemoryOptions)
+    software_date: date | None = None  # the release the run used, when older than the catalog's (None: current)
 
 
 def framework_memory_options(framework: Framework, *, accelerator: Accelerator, precision: str,
@@ -128,8 +130,11 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
                          workspace_bytes=workspace, runtime_bytes=runtime_out,
                          reserved_over_allocated=sw.reserved_over_allocated,
                          step_transient_bytes=sw.step_transient_bytes,
+                         unsharded_step_transient_bytes=sw.unsharded_step_transient_bytes,
                          eager=sw.eager_fp32_copies and not c.compiled, lazy_gradients=sw.lazy_gradients,
                          fsdp_gather_params=sw.fsdp_gather_params,
+                         fsdp_keeps_ends=sw.fsdp_keeps_outer_params_since is not None and (
+                             c.software_date is None or c.software_date >= sw.fsdp_keeps_outer_params_since),
                          optimizer_instances=float(c.optimizer_instances),
                          whole_tensor_shards=c.whole_tensor_shards,
                          deferred_output_grads=c.deferred_output_grads,
