@@ -338,3 +338,25 @@ def test_a_prepared_stage_times_like_a_fresh_evaluation(model: str, cand: perf.C
         np.testing.assert_array_equal(reused.parts[p], fresh.parts[p], err_msg=p)
     twin = perf.Candidates(**cand.as_arrays())  # equal values, another batch
     assert perf.evaluate(s, twin, other, prepared).step_time_s.tolist() == fresh.step_time_s.tolist()
+
+
+def test_reduction_after_the_flush_is_exposed_whole() -> None:
+    """Software that reduces gradients after the pipeline's flush (dp_overlap false: Megatron-LM's train_step before
+    --overlap-grad-reduce, DeepSpeed's pipeline engine) launches no chunk's buckets under the later chunks'
+    backward: the whole reduction (and ZeRO-1's gather) is exposed, whatever the interleaving; with the overlap on,
+    interleaving hides part of it."""
+    base = scenario("llama3-70b", gpus=256, cluster="llama3-16k")
+    cal = default_calibration()
+    cand = candidates(tp=[8, 8], pp=[4, 4], dp=[8, 8], micro_batch=[1, 1], virtual_stages=[1, 5],
+                      recompute=["none", "none"], zero_stage=[1, 1], sp=[True, True])
+    for overlap in (False, True):
+        s = base.model_copy(update={"training": base.training.model_copy(update={"dp_overlap": overlap})})
+        arrays = perf.evaluate(s, cand, cal)
+        assert arrays.ops is not None
+        whole = sum(np.where(r.present, r.grad_s + r.gather_s, 0.0) for r in arrays.ops.replicas)
+        dp = arrays.parts["dp_comm"]
+        if overlap:
+            assert dp[1] < dp[0] <= whole[0]
+        else:
+            np.testing.assert_allclose(dp, whole, rtol=1e-12)
+            assert arrays.ops.dp_after_flush

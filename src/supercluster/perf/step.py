@@ -171,6 +171,8 @@ class OpCosts:
     replicas: tuple[ReplicaOps, ...]
     optimizer_s: np.ndarray
     offload_s: np.ndarray
+    # ZeRO-0/1 gradients reduced after the pipeline's flush, every chunk's at once (software without dp overlap)
+    dp_after_flush: bool = False
 
 
 @dataclass(frozen=True)
@@ -796,12 +798,18 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # the last of the queue ends max(T/v - h B/v, T - h B/v - (v-1) pp W/v) after the backward: with v = 1,
     # T - h B. (The simulator found W, not h B, under the later chunks: the million-GPU scenario's interleaved
     # configurations up to 21% slow.) Under ZB-H1 (v = 1) B is its weight-gradient pass.
+    # Software that reduces after the backward (software.dp_overlap false: Megatron-LM before
+    # --overlap-grad-reduce, train_step's reduce_model_grads after forward_backward_func, 285068c8
+    # megatron/training.py 413-425; DeepSpeed's pipeline engine, ReduceGrads after the schedule's last step,
+    # deepspeed/runtime/pipe/schedule.py TrainSchedule) launches no chunk's buckets early: all of them after the
+    # flush, nothing under the later chunks' backward.
     chunk_hidden = hide * grad_pass / vs
     backward_wall = t_mb - forward
+    early = vs if software.dp_overlap else 1.0
     dp_exposed = dp_exposed + np.maximum.reduce([
-        np.zeros_like(tp), once_grad / vs - chunk_hidden,
-        once_grad - chunk_hidden - (vs - 1.0) * pp * backward_wall / vs]) + np.maximum(once_gather - hide * fwd_mb,
-                                                                                    0.0)
+        np.zeros_like(tp), once_grad / early - chunk_hidden,
+        once_grad - chunk_hidden - (early - 1.0) * pp * backward_wall / vs]) + np.maximum(once_gather - hide * fwd_mb,
+                                                                                       0.0)
 
     cpu_step = memory.cpu_step_params > 0
     optimizer = np.where(cpu_step, 0.0, memory_bound_s(cluster.accelerator, cal, OPTIMIZER_BYTES_PER_PARAM
@@ -826,7 +834,8 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
                                for kind in times},
         head_fwd_s=head_f, head_bwd_s=head_b, head_wgrad_s=head_wgrad, pp_send_s=prepared.pp_time, zero_stage=zero_eff, dp_hide=hide,
         fsdp_prefetch=cal.fsdp_prefetch_overlap, zero3_by_layer=software.zero3_gather == "layer",
-        recompute_fraction=rfrac, replicas=tuple(replica_ops), optimizer_s=optimizer, offload_s=offload)
+        recompute_fraction=rfrac, replicas=tuple(replica_ops), optimizer_s=optimizer, offload_s=offload,
+        dp_after_flush=not software.dp_overlap)
     return StepArrays(parts=parts, memory=memory, fits=memory_fits(s, memory), microbatches=m,
                       hbm_budget_bytes=budget, algorithms=algorithms, microbatch_s=t_mb,
                       microbatch_forward_s=forward, critical_path_s=t_crit, host_wait_s=cal.step_overhead_s,

@@ -77,6 +77,7 @@ class IterationCosts:
     optimizer_s: float
     offload_s: float
     schedule: Schedule = "1f1b"  # 1F1B and interleaved alike (by v), ZB-H1, DualPipe
+    dp_after_flush: bool = False  # ZeRO-0/1: every chunk's gradients reduced after the stage's last backward
 
 
 @dataclass
@@ -119,6 +120,7 @@ def build_graph(costs: IterationCosts, slowdown: list[list[float]], replica_labe
                     marks.setdefault(("first", s, x.chunk, x.direction), k)
                 elif x.kind in GRADIENT_KINDS:
                     marks[("last", s, x.chunk, x.direction)] = k
+                    marks[("flush", s, 0, 0)] = k  # the stage's last gradient producer
     tail = {(r, s): -1 for r in range(n_rep) for s in range(pp)}
     dp_last = dict(tail)  # the last data-parallel task of each replica's stage
     send: dict[tuple[int, str, int, int, int, int], int] = {}  # (replica, kind, stage, mb, chunk, dir) -> its send
@@ -243,6 +245,9 @@ def _op(g: Graph, costs: IterationCosts, sid: dict[tuple[int, int, str], int], r
     elif kind in ("backward", "backward_input") and zero == 3:
         dp_s, hide = ((ch.layers * (costs.gather_layer_s + costs.scatter_layer_s), costs.fsdp_prefetch)
                       if costs.zero3_by_layer else (ch.layers * costs.tensor_layer_s, 0.0))
+    elif kind in GRADIENT_KINDS and zero <= 1 and costs.dp_after_flush:
+        if k == marks[("flush", s, 0, 0)]:  # no bucket launched before the flush (perf.step)
+            dp_s, hide = costs.grad_s, 0.0
     elif kind in GRADIENT_KINDS and zero != 3 and (zero == 2 or k == marks[("last", s, c, op.direction)]):
         dp_s, hide = costs.grad_s / chunks, costs.dp_hide
         pieces = max(1, min(MAX_BUCKET_TASKS, round(costs.buckets / chunks))) if hide > 0.0 else 1
