@@ -14,8 +14,9 @@ on average over dispatch and combine, (1.03/2 + 1)/2 of the 16-bit bytes.
 The all-to-all is timed on these bytes as one collective (network.cost), its NVLink share taken in proportion (the
 fan-out inside a node is faster than the network and rarely the bottleneck): an approximation, stated.
 An expert-parallel group inside one scale-up domain has no network part: there DeepEP's intranode kernels send a
-token once to each rank that holds any of its experts (deepseek-ai/DeepEP csrc/kernels/intranode.cu, the
-is_token_in_rank mask; the same layout HybridEP uses over NVLink), so the bytes are the ranks reached over k:
+token once to each rank that holds any of its experts (deepseek-ai/DeepEP csrc/kernels/intranode.cu @b87e255,
+the dispatch skips a rank whose is_token_in_rank is false; csrc/kernels/legacy/ since EPv2), so the bytes are the
+ranks reached over k:
 R (1 - (1 - 1/R)^k) of the R ranks a token's experts may lie on (all ep ranks, or with group-limited routing
 those holding its top_groups groups), not the single node's one copy, which would price an NVLink dispatch at
 1/k of the plain all-to-all's bytes.
