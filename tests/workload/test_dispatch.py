@@ -1,5 +1,5 @@
-"""Mixture-of-experts dispatch bytes: DeepEP's one copy per target node, group-limited routing's cap, FP8 dispatch;
-the plain all-to-all unchanged; DeepSeek-V3's groups read from its config.json; wrong groups refused."""
+"""Mixture-of-experts dispatch bytes: DeepEP's one copy per target node, one per target rank inside a single domain,
+group-limited routing's cap, FP8 dispatch; the plain all-to-all unchanged; DeepSeek-V3's groups read from its config.json; wrong groups refused."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from supercluster.spec.hf import model_from_hf_config
 from supercluster.spec.load import build_scenario, load_scenario
 from supercluster.spec.model import Model, MoE
 from supercluster.spec.training import Training
-from supercluster.workload.dispatch import dispatch_bytes_factor, nodes_reached
+from supercluster.workload.dispatch import dispatch_bytes_factor, nodes_reached, ranks_reached
 
 HF = Path(__file__).resolve().parent.parent / "data" / "hf"
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -41,12 +41,46 @@ def test_nodes_a_token_reaches() -> None:
 
 
 def test_deepep_sends_a_copy_per_node_and_fp8_dispatch() -> None:
-    nodes = np.array([8.0])
-    assert dispatch_bytes_factor(deepseek_v3(), training(), nodes)[0] == 1.0  # the plain all-to-all
-    bf16 = dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="deepep"), nodes)[0]
+    nodes, ranks = np.array([8.0]), np.array([64.0])
+    assert dispatch_bytes_factor(deepseek_v3(), training(), nodes, ranks)[0] == 1.0  # the plain all-to-all
+    bf16 = dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="deepep"), nodes, ranks)[0]
     assert bf16 == pytest.approx(4 / 8)
-    fp8 = dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="deepep", precision="fp8"), nodes)[0]
+    fp8 = dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="deepep", precision="fp8"), nodes, ranks)[0]
     assert fp8 == pytest.approx(4 / 8 * ((1 + 4 / 128) / 2 + 1) / 2)
+
+
+def free_routing(top_k: int = 8) -> Model:
+    """DeepSeek-V3's experts without group-limited routing."""
+    m = deepseek_v3()
+    return m.model_copy(update={"moe": m.moe.model_copy(update={"groups": None, "top_groups": None,  # type: ignore[union-attr]
+                                                                "top_k": top_k})})
+
+
+def test_inside_one_domain_deepep_sends_a_copy_per_rank() -> None:
+    """EP8 inside one NVLink domain: a token reaches 8 (1 - (7/8)^8) = 5.25 of the 8 ranks and is sent once to each
+    (DeepEP intranode), 0.66 of the plain all-to-all's 8 copies, not the single node's one copy (1/8)."""
+    deepep = training(moe_dispatcher="deepep")
+    one_node = dispatch_bytes_factor(free_routing(), deepep, np.array([1.0]), np.array([8.0]))[0]
+    assert one_node == pytest.approx(8 * (1 - (7 / 8) ** 8) / 8)
+    # over the network the node count rules as before
+    two_nodes = dispatch_bytes_factor(free_routing(), deepep, np.array([2.0]), np.array([16.0]))[0]
+    assert two_nodes == pytest.approx(2 * (1 - (1 / 2) ** 8) / 8)
+
+
+def test_ranks_reached_grows_with_the_group_and_never_exceeds_top_k_or_ranks() -> None:
+    """More ranks spread a token's experts over more of them, up to top_k; one rank is reached once; group-limited
+    routing confines a token to the ranks of its top_groups groups."""
+    ranks = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 64.0, 1024.0])
+    reached = ranks_reached(free_routing(), ranks)
+    assert reached[0] == pytest.approx(1.0)
+    assert np.all(np.diff(reached) > 0)
+    assert np.all(reached <= np.minimum(ranks, 8.0) + 1e-12)
+    # DeepSeek-V3: 8 groups, a token in 4 of them; on 8 ranks (a group each) at most 4 ranks
+    limited = ranks_reached(deepseek_v3(), np.array([8.0]))[0]
+    assert limited == pytest.approx(4 * (1 - (3 / 4) ** 8))
+    # top_k 1: one copy whatever the group, so DeepEP sends what the plain all-to-all sends
+    assert dispatch_bytes_factor(free_routing(1), training(moe_dispatcher="deepep"), np.array([1.0]),
+                                 np.array([8.0]))[0] == pytest.approx(1.0)
 
 
 def test_deepseek_scenario_hides_less_with_a_plain_all_to_all() -> None:

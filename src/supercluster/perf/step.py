@@ -338,7 +338,8 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
     if kind == "moe" and model.moe:
         routed = mb * seq * model.moe.top_k * etp / (tp * cp)
         ep_group = place(cluster, topo, ep, etp)
-        sent = routed * model.hidden * ACT_BYTES * dispatch_bytes_factor(model, s.training, ep_group.domains)
+        sent = routed * model.hidden * ACT_BYTES * dispatch_bytes_factor(model, s.training, ep_group.domains,
+                                                                                    ep_group.size)
         ep_coll = collective_time(cluster, topo, cal, "all_to_all", sent, ep_group)
         a2a, ep_algo = ep_coll.time_s, ep_coll.algorithm
     else:

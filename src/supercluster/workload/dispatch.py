@@ -13,6 +13,13 @@ on average over dispatch and combine, (1.03/2 + 1)/2 of the 16-bit bytes.
 
 The all-to-all is timed on these bytes as one collective (network.cost), its NVLink share taken in proportion (the
 fan-out inside a node is faster than the network and rarely the bottleneck): an approximation, stated.
+An expert-parallel group inside one scale-up domain has no network part: there DeepEP's intranode kernels send a
+token once to each rank that holds any of its experts (deepseek-ai/DeepEP csrc/kernels/intranode.cu @b87e255,
+the dispatch skips a rank whose is_token_in_rank is false; csrc/kernels/legacy/ since EPv2), so the bytes are the
+ranks reached over k:
+R (1 - (1 - 1/R)^k) of the R ranks a token's experts may lie on (all ep ranks, or with group-limited routing
+those holding its top_groups groups), not the single node's one copy, which would price an NVLink dispatch at
+1/k of the plain all-to-all's bytes.
 """
 
 from __future__ import annotations
@@ -36,11 +43,28 @@ def nodes_reached(model: Model, nodes: np.ndarray) -> np.ndarray:
     return reached
 
 
-def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray) -> np.ndarray:
-    """The network bytes of a dispatch and combine over those of a plain all-to-all of 16-bit top_k copies."""
-    one = np.ones_like(np.asarray(nodes, dtype=np.float64))
+def ranks_reached(model: Model, ranks: np.ndarray) -> np.ndarray:
+    """Average distinct ranks a token's top_k experts lie on, the experts spread evenly over ``ranks`` ranks; with
+    group-limited routing, over the ranks that hold its top_groups groups (groups laid out in rank order)."""
+    assert model.moe is not None
+    r = np.maximum(np.asarray(ranks, dtype=np.float64), 1.0)
+    k = float(model.moe.top_k)
+    if model.moe.groups is not None and model.moe.top_groups is not None:
+        ranks_per_group = np.maximum(r / float(model.moe.groups), 1.0)
+        r = np.minimum(r, float(model.moe.top_groups) * ranks_per_group)
+    return r * (1.0 - (1.0 - 1.0 / r) ** k)
+
+
+def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """The bytes of a dispatch and combine over those of a plain all-to-all of 16-bit top_k copies, the
+    expert-parallel group of ``ranks`` ranks spread over ``nodes`` scale-up domains: over the network one copy per
+    node reached, inside a single domain one copy per rank reached."""
+    nodes = np.asarray(nodes, dtype=np.float64)
+    one = np.ones_like(nodes)
     if training.moe_dispatcher != "deepep" or model.moe is None:
         return one
-    dedup = nodes_reached(model, nodes) / float(model.moe.top_k)
+    k = float(model.moe.top_k)
+    reached = np.where(nodes > 1.0, nodes_reached(model, nodes), ranks_reached(model, ranks * one))
+    dedup = reached / k
     precision = ((1.0 + FP8_SCALE_BYTES_PER_ELEMENT) / 2.0 + 1.0) / 2.0 if training.precision == "fp8" else 1.0
     return dedup * precision
