@@ -738,7 +738,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # 8 layers over 7 chunks, +6.7%): v counts as lps / ceil(lps/v), v itself when the layers divide evenly
     v_eff = lps / np.ceil(lps / vs)
     t_pipe = pipeline_s(c.schedule, m, pp, v_eff, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone, t_w_all)
-    t_pipe = t_pipe + unequal_chunks_s(m, pp, vs, model.layers, t_mb)
+    t_pipe = t_pipe + unequal_chunks_s(m, pp, vs, model.layers, lps, t_mb)
     bubble = t_pipe - m * t_mb
 
     zero_eff = effective_zero_stage(c.zero_stage, pp)
