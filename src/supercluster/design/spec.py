@@ -54,11 +54,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from ..errors import InputError, SuperclusterError
 from ..spec.base import MAX_GPUS, Name, NonNegativeFloat, PositiveFloat, PositiveInt, Spec, Text
-from ..spec.load import build_scenario, read_base_scenario, read_data_file, validation_error_to_input_error
+from ..spec.load import build_scenario, read_base_scenario, read_spec_file
 from ..spec.scenario import Scenario
 
 MAX_DESIGNS = 1_000_000
@@ -298,11 +298,7 @@ def load_design(path: str | Path) -> Design:
     """Read a design file and check every option against the base scenario; nothing is planned yet."""
     p = Path(path)
     file = str(path)
-    raw = read_data_file(p)
-    try:
-        spec = DesignSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise validation_error_to_input_error(exc, file=file) from None
+    spec = read_spec_file(p, DesignSpec)
     base, base_dir, base_file = read_base_scenario(spec.scenario, p, file=file)
     base = {k: v for k, v in base.items() if k != "claims"}  # a base cluster's claims say nothing of a design
     s0 = _try(base, base_dir, base_file, file, "scenario", {})

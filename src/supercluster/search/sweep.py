@@ -24,10 +24,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InfeasibleError, InputError, SuperclusterError
-from ..spec.load import build_scenario, read_base_scenario, read_data_file, validation_error_to_input_error
+from ..spec.load import build_scenario, read_base_scenario, read_spec_file
 from .plan import plan
 
 MAX_POINTS = 2_000  # more needs --yes
@@ -100,11 +100,7 @@ def load_sweep(path: str | Path) -> Sweep:
     """Read a sweep file, check every field and value against the base scenario; no point is planned yet."""
     p = Path(path)
     file = str(path)
-    raw = read_data_file(p)
-    try:
-        spec = SweepSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise validation_error_to_input_error(exc, file=file) from None
+    spec = read_spec_file(p, SweepSpec)
     base, base_dir, base_file = read_base_scenario(spec.scenario, p, file=file)
     build_scenario(base, file=base_file, base_dir=base_dir, check_rules=False)  # the base itself must be valid
     for name, values in spec.grid.items():

@@ -10,7 +10,7 @@ import json
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,6 +24,8 @@ from .rules import rules_for, violations
 from .safe_yaml import MAX_DEPTH, MAX_INPUT_BYTES, parse_yaml, shorten, too_deep
 from .scenario import DEFAULT_RELIABILITY, Scenario
 from .training import SCHEDULES
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
 
 # Positions in a scenario where a string names a catalog entry.
 NAMED_PARTS = {
@@ -85,6 +87,16 @@ class _RepeatedJsonKey(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
+
+
+def read_spec_file(path: str | Path, model: type[SpecT]) -> SpecT:
+    """A sweep or design file read and checked against its schema ``model``: a missing file, a bad format or a
+    field that breaks the schema is one located line."""
+    raw = read_data_file(Path(path))
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_error_to_input_error(exc, file=str(path)) from None
 
 
 def read_base_scenario(scenario: str | dict[str, Any], path: Path, *, file: str
