@@ -76,6 +76,16 @@ CALIBRATION_OPTION = typer.Option("--calibration", help="a calibration file writ
                                   "(default: the scenario's, else the shipped one)")
 
 
+def _resumable(bar: Any, target: Any, what: str, run: Callable[[], T]) -> T:
+    """Run a resumable search (sweep, design) under its progress bar; Ctrl-C says where the work done is, exit 130."""
+    try:
+        with bar:
+            return run()
+    except KeyboardInterrupt:
+        _err.print(f"interrupted: the {what} done are in {target}; run the same command to resume")
+        raise typer.Exit(130) from None
+
+
 def _check_workers(workers: int | None) -> None:
     if workers is not None and workers < 1:
         raise InputError(f"expected at least 1 worker, got {workers}", field="--workers")
@@ -343,13 +353,8 @@ def sweep(
             print(f"{sw.name}: {done}/{total} points, {rate:.2f} points/s, ETA {format_duration(eta)}",
                   file=sys.stderr, flush=True)
 
-    try:
-        with bar:
-            result = run_sweep(sw, target, backend=backend, workers=workers,  # type: ignore[arg-type]
-                               address=address, progress=progress)
-    except KeyboardInterrupt:
-        _err.print(f"interrupted: the points done are in {target}; run the same command to resume")
-        raise typer.Exit(130) from None
+    result = _resumable(bar, target, "points", lambda: run_sweep(
+        sw, target, backend=backend, workers=workers, address=address, progress=progress))  # type: ignore[arg-type]
     if plot:
         try:
             plot_sweep(result.rows, sw.fields, plot, title=sw.name)
@@ -407,13 +412,8 @@ def design(
         if not _err.is_terminal and done:  # logs and pipes: a plain line per batch
             print(f"{spec.name}: {done}/{total} designs", file=sys.stderr, flush=True)
 
-    try:
-        with bar:
-            result = run_design(spec, target, backend=backend, workers=workers,  # type: ignore[arg-type]
-                                address=address, progress=progress)
-    except KeyboardInterrupt:
-        _err.print(f"interrupted: the designs done are in {target}; run the same command to resume")
-        raise typer.Exit(130) from None
+    result = _resumable(bar, target, "designs", lambda: run_design(
+        spec, target, backend=backend, workers=workers, address=address, progress=progress))  # type: ignore[arg-type]
     if as_json:
         _print_json(result.model_dump(include={"name", "designs", "status", "reasons", "constraints", "front",
                                                "best", "increments"}))
