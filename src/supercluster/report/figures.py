@@ -37,15 +37,6 @@ def build_report(s: Scenario, calibration: Calibration | None = None) -> ReportD
     return ReportData(run=run, scaling=gpu_count_sweep(s, calibration, given=run.step), description=s.description)
 
 
-def parallelism_text(par: dict[str, Any]) -> str:
-    """The configuration as plan prints it: 'tp 8 · pp 4 · dp 64 · ...'."""
-    return (f"tp {par['tp']} · pp {par['pp']} · dp {par['dp']} · cp {par['cp']} · ep {par['ep']} (etp {par['etp']})"
-            f" · micro-batch {par['micro_batch']} · virtual stages {par['virtual_stages']}"
-            f" · schedule {par.get('schedule', '1f1b')}"
-            f" · recompute {par['recompute']} · ZeRO {par['zero_stage']}"
-            f" · SP {'on' if par['sequence_parallel'] else 'off'}")
-
-
 # ---------------------------------------------------------------- figures (plotly imported only when drawing)
 
 def _go() -> Any:

@@ -16,14 +16,13 @@ from typing import Any
 from ..errors import InputError
 from ..search.output import check_output_file
 from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY, format_duration, format_usd
-from .console import PART_LABELS, claimed_range, computed_value
+from .console import PART_LABELS, claimed_range, computed_value, parallelism_text
 from .figures import (
     FIGURE_NAMES,
     MAX_DRAWN_BLOCKS,
     ReportData,
     build_report,
     figures,
-    parallelism_text,
     pipeline_figure,
 )
 
