@@ -21,11 +21,10 @@ from ..errors import InfeasibleError, SuperclusterError
 from ..facility.ledger import FacilityReport, build_figures, facility_ledger
 from ..network.report import FabricReport, fabric_report
 from ..perf.report import StepReport
-from ..reliability.report import PLAN_RUNS, ReliabilityReport
-from ..search.plan import SharedWork, best_step, run_reliability
+from ..reliability.report import PLAN_RUNS, ReliabilityReport, wall_cost_usd
+from ..search.plan import SharedWork, best_step, cost_per_hour_usd, run_reliability
 from ..spec.load import build_scenario
 from ..spec.scenario import Scenario
-from ..units import SECONDS_PER_HOUR
 from ..workload.flops import model_flops_per_token
 from .rows import DesignRow, WorkloadFigures
 from .spec import CAPEX_PARTS, Design, DesignPoint, Workload, budget_capex
@@ -232,10 +231,9 @@ def _design_row(row: DesignRow, steps: list[StepReport], candidates: list[int], 
     rels = [r.failures for r in runs if not isinstance(r.failures, SuperclusterError)]
     with_failures = [rel.time_to_train_s["p50"] for rel in rels]
     costs = []
-    for r, ttt in zip(runs, with_failures, strict=True):
-        per_hour = r.ledger.cost_per_hour_usd["total"] if r.ledger.run_cost_usd is not None else None
-        # as the reliability ledger prices it: P50 wall time x the facility's cost per hour
-        costs.append(per_hour * ttt / SECONDS_PER_HOUR if per_hour else None)
+    for r, ttt in zip(runs, with_failures, strict=True):  # priced as the reliability ledger prices a run
+        per_hour = cost_per_hour_usd(r.ledger)
+        costs.append(wall_cost_usd(per_hour, ttt) if per_hour else None)
     figures = [f.model_copy(update={"time_to_train_with_failures_s": t}) for f, t in zip(figures, with_failures,
                                                                                           strict=True)]
     return row.model_copy(update={

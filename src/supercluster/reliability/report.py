@@ -161,6 +161,11 @@ def _percentiles(x: np.ndarray) -> dict[str, float]:
     return {"mean": float(x.mean()), "p10": float(p10), "p50": float(p50), "p90": float(p90)}
 
 
+def wall_cost_usd(cost_per_hour_usd: float, wall_s: float) -> float:
+    """What a run costs: its wall time (the P50 with failures) at the cluster's cost per hour."""
+    return cost_per_hour_usd * wall_s / SECONDS_PER_HOUR
+
+
 def reliability_report(s: Scenario, step: StepReport, *, runs: int = DEFAULT_RUNS, seed: int | None = None,
                        sizes: tuple[int, ...] = SIZE_SWEEP_GPUS, search_runs: int = SEARCH_RUNS,
                        sweep_runs: int = SWEEP_RUNS, facility_w: float | None = None,
@@ -201,7 +206,7 @@ def reliability_report(s: Scenario, step: StepReport, *, runs: int = DEFAULT_RUN
         wasted_j = float((samples.wall_s - work).mean()) * facility_w
         energy_j = wall_p50 * facility_w
     if cost_per_hour_usd is not None:
-        cost_usd = cost_per_hour_usd * wall_p50 / SECONDS_PER_HOUR
+        cost_usd = wall_cost_usd(cost_per_hour_usd, wall_p50)
     return ReliabilityReport(
         scenario=s.name, profile=rel.name, num_gpus=gpus, runs=runs, seed=seed,
         failures=_failure_rows(rates, samples),

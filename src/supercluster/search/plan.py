@@ -213,10 +213,13 @@ def run_reliability(s: Scenario, step: StepReport, ledger: FacilityReport | None
                     ) -> ReliabilityReport:
     """The reliability ledger of the run ``step`` reports, its wasted energy and cost priced by the facility
     ledger (when there is one); ``options`` go to reliability.report.reliability_report."""
-    return reliability_report(
-        s, step, facility_w=ledger.average.facility_w if ledger else None,
-        cost_per_hour_usd=ledger.cost_per_hour_usd["total"] if ledger and ledger.run_cost_usd is not None else None,
-        **options)
+    return reliability_report(s, step, facility_w=ledger.average.facility_w if ledger else None,
+                              cost_per_hour_usd=cost_per_hour_usd(ledger), **options)
+
+
+def cost_per_hour_usd(ledger: FacilityReport | None) -> float | None:
+    """What an hour of the cluster costs (capex, power, water), when the facility ledger prices the run."""
+    return ledger.cost_per_hour_usd["total"] if ledger and ledger.run_cost_usd is not None else None
 
 
 def plan(s: Scenario, calibration: Calibration | None = None, *, require_fit: bool = True,
