@@ -58,7 +58,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 
 from ..errors import InputError, SuperclusterError
 from ..spec.base import MAX_GPUS, Name, NonNegativeFloat, PositiveFloat, PositiveInt, Spec, Text
-from ..spec.load import build_scenario, read_base_scenario, read_spec_file
+from ..spec.load import build_scenario, names_hf_config, read_base_scenario, read_spec_file
 from ..spec.scenario import Scenario
 
 MAX_DESIGNS = 1_000_000
@@ -237,9 +237,7 @@ def _rebased(model: Any, source: Path, base_dir: Path) -> Any:
         return model
 
     def path(value: Any) -> Any:
-        if isinstance(value, str) and (value.endswith(".json") or (source / value).is_file()):
-            return str((source / value).resolve())
-        return value
+        return str((source / value).resolve()) if names_hf_config(value, source) else value
 
     if isinstance(model, dict):
         return {k: path(v) if k in ("base", "hf_config") else v for k, v in model.items()}

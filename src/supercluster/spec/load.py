@@ -121,9 +121,15 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def names_hf_config(value: Any, base_dir: Path) -> bool:
+    """Whether a model value names a Hugging Face config.json (a path, relative to ``base_dir``) rather than a
+    catalog model."""
+    return isinstance(value, str) and (value.endswith(".json") or (base_dir / value).is_file())
+
+
 def _is_hf_path(position: str, value: Any, base_dir: Path) -> bool:
     """Whether a model position names a Hugging Face config.json (rather than a catalog model)."""
-    return position == "model" and isinstance(value, str) and (value.endswith(".json") or (base_dir / value).is_file())
+    return position == "model" and names_hf_config(value, base_dir)
 
 
 def _hf_model(path: Path, given: Any = ()) -> dict[str, Any]:
