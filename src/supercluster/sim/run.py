@@ -28,7 +28,7 @@ from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..spec.training import Schedule
 from ..workload.memory import stage_layer_counts
-from .activity import ActivityTimeline, activity_timeline, replica_weights
+from .activity import KIND_PARTS, ActivityTimeline, activity_timeline, replica_weights
 from .contention import ContentionSummary
 from .engine import Streams
 from .graph import Graph, IterationCosts, StageCosts, build_graph
@@ -202,8 +202,7 @@ def _breakdown(g: Graph) -> tuple[float, dict[str, float], int]:
         if kind == "optimizer":
             end_before_opt = max(end_before_opt, t.start_s)
         step = max(step, t.end_s)
-    names = {"compute": "compute", "recompute": "recompute", "tp": "tp_comm", "cp": "cp_comm", "ep": "ep_comm",
-             "pp": "pp_comm"}
+    names = {k: KIND_PARTS[k] for k in ("compute", "recompute", "tp", "cp", "ep", "pp")}  # the busy kinds
     keys = sorted(busy, key=lambda k: (-sum(v for kk, v in busy[k].items() if kk in names), k))
     index = {lab: i for i, lab in enumerate(dict.fromkeys(r for r, _, _ in g.streams))}
     rep, st = keys[0]
