@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 
-from supercluster.network.topology import build_topology
 from supercluster.sim.contention import (
     AXES,
     axis_contention,
@@ -17,24 +14,8 @@ from supercluster.sim.contention import (
 )
 from supercluster.sim.fabric import FatTree, compact, ecmp_port, route
 from supercluster.sim.flows import FlowSet, run_flows
-from supercluster.spec.load import load_scenario
-from supercluster.spec.scenario import Scenario
 
-
-def scenario(gpus: int, *sets: str) -> Scenario:
-    """Memphis's cluster (Spectrum-X, 3 tiers of 128-port switches, rail-optimised) cut to ``gpus`` GPUs."""
-    return load_scenario("scenarios/memphis.yaml", [f"cluster.num_gpus={gpus}", *sets])
-
-
-def par(**deg: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"tp": 1, "pp": 1, "dp": 1, "cp": 1, "ep": 1, "etp": 1, "order": "tp-cp-ep-dp-pp"}
-    out.update(deg)
-    return out
-
-
-def fabric(s: Scenario) -> FatTree:
-    return FatTree.of(s.cluster, build_topology(s.cluster))
-
+from .conftest import fabric, par, scenario
 
 S4K = scenario(4096)
 F4K = fabric(S4K)  # leaves of 64 down / 64 up, a leaf block = 64 nodes x 8 rails = 512 GPUs, a pod = 4096 GPUs

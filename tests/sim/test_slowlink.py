@@ -3,32 +3,18 @@ for by the axes whose flows cross them."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 
 from supercluster.errors import InputError
-from supercluster.network.topology import build_topology
 from supercluster.sim.contention import axis_contention, contention_factors, contention_report, excess_factors
-from supercluster.sim.fabric import KIND_SHIFT, FatTree, route
+from supercluster.sim.fabric import KIND_SHIFT, route
 from supercluster.sim.slowlink import parse_slow_link, slowed_capacity, unit_count
-from supercluster.spec.load import load_scenario
-from supercluster.spec.scenario import Scenario
 
-
-def scenario(gpus: int, *sets: str) -> Scenario:
-    return load_scenario("scenarios/memphis.yaml", [f"cluster.num_gpus={gpus}", *sets])
-
-
-def par(**deg: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"tp": 1, "pp": 1, "dp": 1, "cp": 1, "ep": 1, "etp": 1, "order": "tp-cp-ep-dp-pp"}
-    out.update(deg)
-    return out
-
+from .conftest import fabric, par, scenario
 
 S8K = scenario(8192)  # 1,024 nodes; 128 leaves of 64 rail ports; 2 pods of 4,096 GPUs
-F8K = FatTree.of(S8K.cluster, build_topology(S8K.cluster))
+F8K = fabric(S8K)
 
 
 def test_parse_and_print() -> None:

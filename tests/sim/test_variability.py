@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from supercluster.errors import InputError
 from supercluster.sim.variability import gpu_slowdown, group_slowdown, parse_straggler, representatives
 from supercluster.spec import load_scenario
 
@@ -37,3 +39,19 @@ def test_symmetric_mode_simulates_the_replica_slowest_on_the_heaviest_stage() ->
     labels, slow = representatives(groups, [1.0, 3.0])
     assert labels == [1, -1] and slow[0] == [1.0, 1.1] and slow[1] == [1.0, 1.0]
     assert representatives(np.ones((3, 2)), [1.0, 3.0]) == ([0], [[1.0, 1.0]])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("gpu=1", "expected gpu=INDEX:SPEED or node=INDEX:SPEED (e.g. gpu=1234:0.8), got 'gpu=1'"),
+    ("leaf=1:0.5", "expected gpu=INDEX:SPEED or node=INDEX:SPEED (e.g. gpu=1234:0.8), got 'leaf=1:0.5'"),
+    ("gpu=32:0.5", "gpu 32 does not exist: the cluster has 32 gpus (0 to 31)"),
+    ("node=4:0.5", "node 4 does not exist: the cluster has 4 nodes (0 to 3)"),
+    ("node=3:1.5", "expected a speed in (0, 1] (a share of nominal speed), got 1.5 in 'node=3:1.5'"),
+    ("node=4:0", "node 4 does not exist"),  # the index is checked first
+])
+def test_a_bad_straggler_is_refused_by_name(text: str, message: str) -> None:
+    """Each malformed or out-of-range ``--straggler`` gets one message naming the option and what was expected."""
+    s = load_scenario(MEMPHIS, ["cluster.num_gpus=32", "training.global_batch=32"])
+    with pytest.raises(InputError) as err:
+        parse_straggler(text, s)
+    assert err.value.field == "--straggler" and err.value.message.startswith(message)

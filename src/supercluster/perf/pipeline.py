@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec.training import SCHEDULES
+from .candidates import SCHEDULE_CODES
 
-ONE_F_ONE_B, INTERLEAVED, ZB_H1, DUALPIPE = (SCHEDULES.index(n) for n in ("1f1b", "interleaved", "zb-h1", "dualpipe"))
+ZB_H1, DUALPIPE = SCHEDULE_CODES["zb-h1"], SCHEDULE_CODES["dualpipe"]  # 1F1B and interleaved: one_f_one_b_s
 
 
 def one_f_one_b_s(m: np.ndarray, vs: np.ndarray, t_mb: np.ndarray, t_crit: np.ndarray) -> np.ndarray:

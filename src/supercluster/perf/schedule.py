@@ -187,7 +187,7 @@ def stage_ops(schedule: Schedule, stage: int, m: int, pp: int, v: int = 1) -> li
     return _one_f_one_b(stage, m, pp, v)
 
 
-def _dependency(op: StageOp, stage: int, pp: int, v: int) -> tuple[str, int, int, int, int] | None:
+def dependency(op: StageOp, stage: int, pp: int, v: int) -> tuple[str, int, int, int, int] | None:
     """The block ``op`` waits for, as (kind, stage, micro-batch, chunk, direction); None for the first forward.
     A backward waits for the next stage's gradient ("grad": its whole backward, or its input-gradient pass under
     ZB-H1 and DualPipe); a weight-gradient pass for its own input-gradient pass."""
@@ -223,7 +223,7 @@ def pipeline_schedule(p: PipelineReport) -> list[ScheduleBlock]:
             while nxt[s] < len(ops[s]):
                 op = ops[s][nxt[s]]
                 parts = [op] if op.overlaps is None else [op, op.overlaps]
-                deps = [_dependency(x, s, pp, v) for x in parts]
+                deps = [dependency(x, s, pp, v) for x in parts]
                 if any(dep is not None and dep not in done for dep in deps):
                     break
                 start = max([free[s], *(done[dep] for dep in deps if dep is not None)])

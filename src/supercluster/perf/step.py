@@ -102,6 +102,13 @@ OPTIMIZER_KERNELS = 8.0
 DDP_BUCKET_MIN_PARAMS = 40.0e6
 DDP_BUCKET_PARAMS_PER_RANK = 1.0e6
 
+
+def ddp_buckets(params: np.ndarray, group_size: np.ndarray) -> np.ndarray:
+    """Megatron-LM DDP buckets (one collective each) of ``params`` gradients reduced over ``group_size`` ranks."""
+    out: np.ndarray = np.maximum(params / np.maximum(DDP_BUCKET_MIN_PARAMS, DDP_BUCKET_PARAMS_PER_RANK * group_size),
+                                 1.0)
+    return out
+
 HOST_LINK_FLOOR = 0.1  # estimate: the share of the host link offloading keeps however fast the NIC
 PARTS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "pipeline_bubble", "dp_comm",
          "optimizer", "offload")
@@ -526,12 +533,8 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration, memory: MemoryBreakdow
         group = place(cluster, topo, size3, stride3)
         # Megatron-LM DDP buckets of max(40M, 1M x dp) parameters (distributed_data_parallel.py), one
         # collective each; ZeRO-3 / FSDP gathers and reduces one transformer layer at a time
-        buckets3 = np.maximum(n_params3 / np.maximum(DDP_BUCKET_MIN_PARAMS, DDP_BUCKET_PARAMS_PER_RANK * size3), 1.0)
-        if share != 1.0:  # LoRA: the adapters' gradients, in buckets of their own
-            trained3 = n_params3 * share
-            buckets3 = np.maximum(trained3 / np.maximum(DDP_BUCKET_MIN_PARAMS, DDP_BUCKET_PARAMS_PER_RANK * size3), 1.0)
-        else:
-            trained3 = n_params3
+        trained3 = n_params3 * share if share != 1.0 else n_params3  # LoRA: the adapters' gradients alone
+        buckets3 = ddp_buckets(trained3, size3)
         ar = collective_time(cluster, topo, cal, "all_reduce", trained3 / buckets3 * grad_bytes, group)
         rs = collective_time(cluster, topo, cal, "reduce_scatter", trained3 / buckets3 * grad_bytes, group)
         ag = collective_time(cluster, topo, cal, "all_gather", trained3 / buckets3 * 2.0, group)
@@ -782,8 +785,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
             # and the backward, reduced once: nothing hides them
             layered = m * lps * r.tensors * ((2.0 + rfrac) * r.gather_tensor + r.scatter_tensor)
         replica_ops.append(ReplicaOps(
-            grad_s=per_step_grad, buckets=np.maximum(r.n_params / np.maximum(
-                DDP_BUCKET_MIN_PARAMS, DDP_BUCKET_PARAMS_PER_RANK * r.size), 1.0), gather_s=r.gather,
+            grad_s=per_step_grad, buckets=ddp_buckets(r.n_params, r.size), gather_s=r.gather,
             gather_layer_s=r.gather_layer, scatter_layer_s=r.scatter_layer,
             tensor_layer_s=r.tensors * ((2.0 + rfrac) * r.gather_tensor + r.scatter_tensor), present=r.n_params > 0))
         exposed = np.where(zero_eff == 3, layered, np.where(zero_eff == 2, exposed, 0.0))

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..perf.schedule import Schedule, StageOp, stage_ops
+from ..perf.schedule import Schedule, StageOp, dependency, stage_ops
 from .engine import Task
 
 STREAMS = ("compute", "comm", "pp", "dp")
@@ -176,19 +176,11 @@ def _parts(op: StageOp) -> list[StageOp]:
 
 
 def _input(op: StageOp, s: int, pp: int, v: int) -> SendKey | None:
-    """The send ``op`` waits for, None: none (perf.schedule's dependencies; a weight-gradient pass and a last
-    stage's backward wait for their own stage's earlier op, which the stage's order already puts first)."""
-    j, c, d = op.microbatch, op.chunk, op.direction
-    step, first, last = (1, 0, pp - 1) if d == 0 else (-1, pp - 1, 0)
-    if op.kind == "forward":
-        if s != first:
-            return ("forward", s - step, j, c, d)
-        return ("forward", last, j, c - 1, d) if c > 0 else None
-    if op.kind == "backward_weight":
-        return None
-    if s != last:
-        return ("grad", s + step, j, c, d)
-    return ("grad", first, j, c + 1, d) if c < v - 1 else None
+    """The send ``op`` waits for, None: none. perf.schedule's dependency where it lies on another stage; one on the
+    op's own stage (a weight-gradient pass's input-gradient pass, a last stage's backward's forward) the stage's
+    order already puts first."""
+    dep = dependency(op, s, pp, v)
+    return dep if dep is not None and dep[1] != s else None
 
 
 def _sends(op: StageOp, s: int, pp: int, v: int) -> bool:

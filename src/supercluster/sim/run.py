@@ -28,7 +28,7 @@ from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
 from ..spec.training import Schedule
 from ..workload.memory import stage_layer_counts
-from .activity import ActivityTimeline, activity_timeline, replica_weights
+from .activity import KIND_PARTS, ActivityTimeline, activity_timeline, replica_weights
 from .contention import ContentionSummary
 from .engine import Streams
 from .graph import Graph, IterationCosts, StageCosts, build_graph
@@ -129,11 +129,6 @@ def candidate_from_parallelism(par: dict[str, int | str | bool]) -> Candidates:
     return Candidates.from_columns(**cols)
 
 
-def _split(n: int, parts: int) -> list[int]:
-    """n over parts, the first n mod parts one larger."""
-    return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
-
-
 def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts, *,
                     extra_layers_first: bool = False) -> IterationCosts:
     """Plain per-chunk costs of candidate 0 of ``ops``: each chunk's actual dense and MoE layers. An uneven split
@@ -150,7 +145,8 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
                          field="training.global_batch")
     dense_first = s.model.moe.dense_layers if s.model.moe else s.model.layers
     per_layer = {k: {a: float(x[0]) for a, x in attrs.items()} for k, attrs in ops.layer.items()}
-    counts = [_split(n, v) for n in stage_layer_counts(s.model.layers, pp, extra_first=extra_layers_first)]
+    counts = [stage_layer_counts(n, v, extra_first=True)  # a stage's layers over its chunks, the first ones fuller
+              for n in stage_layer_counts(s.model.layers, pp, extra_first=extra_layers_first)]
     first_layer = {}
     i = 0
     for k in range(pp * v):  # model chunk c of stage s is the (c * pp + s)-th block of layers
@@ -206,8 +202,7 @@ def _breakdown(g: Graph) -> tuple[float, dict[str, float], int]:
         if kind == "optimizer":
             end_before_opt = max(end_before_opt, t.start_s)
         step = max(step, t.end_s)
-    names = {"compute": "compute", "recompute": "recompute", "tp": "tp_comm", "cp": "cp_comm", "ep": "ep_comm",
-             "pp": "pp_comm"}
+    names = {k: KIND_PARTS[k] for k in ("compute", "recompute", "tp", "cp", "ep", "pp")}  # the busy kinds
     keys = sorted(busy, key=lambda k: (-sum(v for kk, v in busy[k].items() if kk in names), k))
     index = {lab: i for i, lab in enumerate(dict.fromkeys(r for r, _, _ in g.streams))}
     rep, st = keys[0]
@@ -238,7 +233,6 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-
 def check_detail(detail: str, num_gpus: int) -> None:
     """A detail level the simulator has, and full detail only up to MAX_FULL_GPUS: one located line."""
     if detail not in ("symmetric", "full"):
@@ -246,6 +240,7 @@ def check_detail(detail: str, num_gpus: int) -> None:
     if detail == "full" and num_gpus > MAX_FULL_GPUS:
         raise InputError(f"--detail full simulates every replica of at most {MAX_FULL_GPUS:,} GPUs; this cluster "
                          f"has {num_gpus:,} (use --detail symmetric)", field="--detail")
+
 
 def simulate(s: Scenario, cal: Calibration, par: dict[str, int | str | bool], *, detail: Detail = "symmetric",
              seed: int = 0, iterations: int = 1, jitter_sigma: float = 0.0, stragglers: tuple[Straggler, ...] = (),

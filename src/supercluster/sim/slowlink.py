@@ -16,7 +16,6 @@ and a synchronous step waits for its last flow (sim/contention).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,20 +24,15 @@ from ..errors import InputError
 from ..network.topology import build_topology
 from ..spec.scenario import Scenario
 from .fabric import KIND_SHIFT, FatTree, Routing
+from .speedspec import UnitSpeed, check_index, check_speed, split_unit_speed
 
 UNITS = ("node", "leaf", "pod")
 _TIER = {"leaf": 1, "pod": 2}  # the switch tier whose up-links (and the mirrored down-links) are slowed
-_SLOW_LINK = re.compile(r"^([a-z]+)=(\d+):([0-9]*\.?[0-9]+)$")
 
 
 @dataclass(frozen=True)
-class SlowLink:
-    unit: str  # "node", "leaf" or "pod"
-    index: int
-    speed: float  # share of the link's rate, in (0, 1]
-
-    def __str__(self) -> str:
-        return f"{self.unit}={self.index}:{self.speed:g}"
+class SlowLink(UnitSpeed):
+    """A node's NICs or a leaf's or pod's uplinks (``unit`` one of ``UNITS``) at a share ``speed`` of their rate."""
 
 
 def unit_count(fab: FatTree, unit: str) -> int:
@@ -54,21 +48,13 @@ def unit_count(fab: FatTree, unit: str) -> int:
 
 def parse_slow_link(text: str, s: Scenario) -> SlowLink:
     """``node=N:SPEED``, ``leaf=N:SPEED`` or ``pod=N:SPEED``, checked against the scenario's fabric."""
-    match = _SLOW_LINK.match(text.strip())
-    if not match or match.group(1) not in UNITS:
-        raise InputError(f"expected node=INDEX:SPEED, leaf=INDEX:SPEED or pod=INDEX:SPEED (e.g. node=12:0.5), "
-                         f"got {text!r}", field="--slow-link")
-    unit, index, speed = match.group(1), int(match.group(2)), float(match.group(3))
-    if not 0.0 < speed <= 1.0:
-        raise InputError(f"expected a speed in (0, 1] (a share of the link's rate), got {speed:g} in {text!r}",
-                         field="--slow-link")
+    unit, index, speed = split_unit_speed(text, UNITS, "node=12:0.5", "--slow-link")
+    check_speed(speed, text, "a share of the link's rate", "--slow-link")
     count = unit_count(FatTree.of(s.cluster, build_topology(s.cluster)), unit)
     if count == 0:
         raise InputError(f"the cluster's fabric has no {unit} uplinks (its switches form fewer tiers)",
                          field="--slow-link")
-    if index >= count:
-        raise InputError(f"{unit} {index} does not exist: the cluster has {count:,} {unit}s (0 to {count - 1:,})",
-                         field="--slow-link")
+    check_index(unit, index, count, "--slow-link")
     return SlowLink(unit=unit, index=index, speed=speed)
 
 

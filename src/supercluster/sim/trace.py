@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from .engine import Task
 from .graph import STREAMS, Graph
 
 POWER_TRACK = "cluster power (MW)"
@@ -33,6 +34,23 @@ def check_trace_target(path: str) -> None:
         raise InputError(f"directory {parent} does not exist", field="--trace")
 
 
+def _us(t_s: float) -> float:
+    """A time in the trace's unit: microseconds, to the nanosecond."""
+    return round(t_s * 1e6, 3)
+
+
+def _process(pid: int, name: str) -> list[dict[str, Any]]:
+    """The metadata naming process ``pid`` and placing it in the order of its id."""
+    return [{"ph": "M", "name": "process_name", "pid": pid, "args": {"name": name}},
+            {"ph": "M", "name": "process_sort_index", "pid": pid, "args": {"sort_index": pid}}]
+
+
+def _complete(t: Task, kind: str, pid: int, tid: int) -> dict[str, Any]:
+    """The complete ("X") event of task ``t`` on thread ``tid`` of process ``pid``."""
+    return {"ph": "X", "name": t.name, "cat": kind, "pid": pid, "tid": tid, "ts": _us(t.start_s),
+            "dur": _us(t.duration_s)}
+
+
 def trace_events(g: Graph) -> list[dict[str, Any]]:
     """The trace's events: process and thread names, then one complete event per task of non-zero length."""
     pids: dict[tuple[int, int], int] = {}
@@ -41,17 +59,14 @@ def trace_events(g: Graph) -> list[dict[str, Any]]:
         if (rep, st) not in pids:
             pids[(rep, st)] = pid = len(pids) + 1
             label = "typical replica" if rep < 0 else f"replica {rep}"
-            events.append({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": f"{label} stage {st}"}})
-            events.append({"ph": "M", "name": "process_sort_index", "pid": pid, "args": {"sort_index": pid}})
+            events += _process(pid, f"{label} stage {st}")
         events.append({"ph": "M", "name": "thread_name", "pid": pids[(rep, st)], "tid": STREAMS.index(name) + 1,
                        "args": {"name": name}})
     for t, kind in zip(g.tasks, g.kinds, strict=True):
         if t.duration_s <= 0.0:
             continue
         rep, st, name = g.streams[t.stream]
-        events.append({"ph": "X", "name": t.name, "cat": kind, "pid": pids[(rep, st)],
-                       "tid": STREAMS.index(name) + 1, "ts": round(t.start_s * 1e6, 3),
-                       "dur": round(t.duration_s * 1e6, 3)})
+        events.append(_complete(t, kind, pids[(rep, st)], STREAMS.index(name) + 1))
     return events
 
 
@@ -62,16 +77,14 @@ def link_events(g: Graph, links: dict[str, str], stage: int) -> list[dict[str, A
         return []
     first = g.streams[0][0]
     pid = len({(rep, st) for rep, st, _ in g.streams}) + 1
-    events: list[dict[str, Any]] = [{"ph": "M", "name": "process_name", "pid": pid, "args": {"name": "fabric"}},
-                                    {"ph": "M", "name": "process_sort_index", "pid": pid, "args": {"sort_index": pid}}]
+    events = _process(pid, "fabric")
     tids = {axis: i + 1 for i, axis in enumerate(links)}
     for axis, name in links.items():
         events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tids[axis], "args": {"name": name}})
     for t, kind in zip(g.tasks, g.kinds, strict=True):
         rep, st, _ = g.streams[t.stream]
         if kind in tids and rep == first and st == stage and t.duration_s > 0.0:
-            events.append({"ph": "X", "name": t.name, "cat": kind, "pid": pid, "tid": tids[kind],
-                           "ts": round(t.start_s * 1e6, 3), "dur": round(t.duration_s * 1e6, 3)})
+            events.append(_complete(t, kind, pid, tids[kind]))
     return events
 
 
@@ -79,16 +92,15 @@ def power_events(edges_s: np.ndarray, power_w: np.ndarray, pid: int) -> list[dic
     """A "cluster" process ``pid`` with the POWER_TRACK counter: ``power_w[i]`` (W) from ``edges_s[i]`` on, shown
     in MW (0.001 MW), a point where the shown value changes and one at the step's end; timestamps in the trace's
     microseconds, strictly increasing (a change within the same rounded microsecond keeps the later value)."""
-    events: list[dict[str, Any]] = [{"ph": "M", "name": "process_name", "pid": pid, "args": {"name": "cluster"}},
-                                    {"ph": "M", "name": "process_sort_index", "pid": pid, "args": {"sort_index": pid}}]
+    events = _process(pid, "cluster")
     points: list[tuple[float, float]] = []
     for t_s, w in zip(edges_s[:-1].tolist(), power_w.tolist(), strict=True):
-        ts, mw = round(t_s * 1e6, 3), round(w / 1e6, 3)
+        ts, mw = _us(t_s), round(w / 1e6, 3)
         if points and points[-1][0] == ts:
             points.pop()
         if not points or points[-1][1] != mw:
             points.append((ts, mw))
-    end = round(float(edges_s[-1]) * 1e6, 3)
+    end = _us(float(edges_s[-1]))
     if points and end > points[-1][0]:
         points.append((end, points[-1][1]))
     events += [{"ph": "C", "name": POWER_TRACK, "pid": pid, "ts": ts, "args": {"MW": mw}} for ts, mw in points]

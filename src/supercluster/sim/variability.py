@@ -11,42 +11,26 @@ GPUs'. Expert-parallel groups also span replicas; their coupling is not modelled
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
 from ..network.placement import axis_strides
 from ..spec.scenario import Scenario
-
-_STRAGGLER = re.compile(r"^(gpu|node)=(\d+):([0-9]*\.?[0-9]+)$")
+from .speedspec import UnitSpeed, check_index, check_speed, split_unit_speed
 
 
 @dataclass(frozen=True)
-class Straggler:
-    unit: str  # "gpu" or "node"
-    index: int
-    speed: float  # share of nominal speed, in (0, 1]
-
-    def __str__(self) -> str:
-        return f"{self.unit}={self.index}:{self.speed:g}"
+class Straggler(UnitSpeed):
+    """A GPU or every GPU of a node (``unit`` "gpu" or "node") computing at a share ``speed`` of nominal speed."""
 
 
 def parse_straggler(text: str, s: Scenario) -> Straggler:
     """``gpu=N:SPEED`` or ``node=N:SPEED``, checked against the scenario's cluster."""
-    match = _STRAGGLER.match(text.strip())
-    if not match:
-        raise InputError(f"expected gpu=INDEX:SPEED or node=INDEX:SPEED (e.g. gpu=1234:0.8), got {text!r}",
-                         field="--straggler")
-    unit, index, speed = match.group(1), int(match.group(2)), float(match.group(3))
+    unit, index, speed = split_unit_speed(text, ("gpu", "node"), "gpu=1234:0.8", "--straggler")
     count = s.cluster.num_gpus if unit == "gpu" else -(-s.cluster.num_gpus // s.cluster.gpus_per_node)
-    if index >= count:
-        raise InputError(f"{unit} {index} does not exist: the cluster has {count:,} {unit}s (0 to {count - 1:,})",
-                         field="--straggler")
-    if not 0.0 < speed <= 1.0:
-        raise InputError(f"expected a speed in (0, 1] (a share of nominal speed), got {speed:g} in {text!r}",
-                         field="--straggler")
+    check_index(unit, index, count, "--straggler")
+    check_speed(speed, text, "a share of nominal speed", "--straggler")
     return Straggler(unit=unit, index=index, speed=speed)
 
 

@@ -32,12 +32,17 @@ from ..spec.training import Training
 FP8_SCALE_BYTES_PER_ELEMENT = 4.0 / 128.0  # one fp32 scale per 128-element block (DeepSeek-V3 §3.3.2, DeepEP)
 
 
+def _distinct(places: np.ndarray, k: float) -> np.ndarray:
+    """Average distinct places ``k`` picks drawn evenly over ``places`` places land on: n (1 - (1 - 1/n)^k)."""
+    out: np.ndarray = places * (1.0 - (1.0 - 1.0 / places) ** k)
+    return out
+
+
 def nodes_reached(model: Model, nodes: np.ndarray) -> np.ndarray:
     """Average distinct nodes a token's top_k experts lie on, the expert-parallel group spread over ``nodes``."""
     assert model.moe is not None
     n = np.maximum(np.asarray(nodes, dtype=np.float64), 1.0)
-    k = float(model.moe.top_k)
-    reached = n * (1.0 - (1.0 - 1.0 / n) ** k)
+    reached = _distinct(n, float(model.moe.top_k))
     if model.moe.top_groups is not None:
         reached = np.minimum(reached, float(model.moe.top_groups))
     return reached
@@ -48,11 +53,10 @@ def ranks_reached(model: Model, ranks: np.ndarray) -> np.ndarray:
     group-limited routing, over the ranks that hold its top_groups groups (groups laid out in rank order)."""
     assert model.moe is not None
     r = np.maximum(np.asarray(ranks, dtype=np.float64), 1.0)
-    k = float(model.moe.top_k)
     if model.moe.groups is not None and model.moe.top_groups is not None:
         ranks_per_group = np.maximum(r / float(model.moe.groups), 1.0)
         r = np.minimum(r, float(model.moe.top_groups) * ranks_per_group)
-    return r * (1.0 - (1.0 - 1.0 / r) ** k)
+    return _distinct(r, float(model.moe.top_k))
 
 
 def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray, ranks: np.ndarray) -> np.ndarray:

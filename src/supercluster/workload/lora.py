@@ -64,10 +64,10 @@ def with_lora(work: LayerWork, lora: LoRA | None) -> LayerWork:
 def adapter_params(model: Model, lora: LoRA) -> tuple[float, float]:
     """(non-expert, expert) adapter parameters of the whole model: r (d_in + d_out) per targeted matrix."""
     one = np.ones(1)
-    n_moe = model.layers - model.moe.dense_layers if model.moe else 0
+    pc = param_counts(model)
     attention_share = model.attention_layers / model.layers  # Mamba layers have no attention projections
     non_expert = expert = 0.0
-    for kind, layers in (("dense", model.layers - n_moe), ("moe", n_moe)):
+    for kind, layers in (("dense", pc.dense_layers), ("moe", pc.moe_layers)):
         if not layers:
             continue
         work = layer_work(model, kind, seq_len=1, micro_batch=one, tp=one, cp=one,  # type: ignore[arg-type]
@@ -91,8 +91,7 @@ def trainable_shares(model: Model, lora: LoRA | None) -> tuple[float, float]:
     if lora is None:
         return 1.0, 1.0
     pc = param_counts(model)
-    n_moe = model.layers - model.moe.dense_layers if model.moe else 0
-    experts = float(pc.moe_routed_layer * n_moe)
+    experts = float(pc.moe_routed_layer * pc.moe_layers)
     adapters, expert_adapters = adapter_params(model, lora)
     return adapters / (pc.total - experts), (expert_adapters / experts if experts else 0.0)
 
