@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 from pydantic import Field, field_validator
 
@@ -90,7 +90,7 @@ class Training(Spec):
 Schedule = Literal["1f1b", "interleaved", "zb-h1", "dualpipe"]
 #: the pipeline schedules, by code (perf.candidates): 1F1B and interleaved (Narayanan et al. SC'21), ZB-H1 (Qi et al.
 #: 2023, arXiv:2401.10241), DualPipe (DeepSeek-V3 report, arXiv:2412.19437 §3.2.1)
-SCHEDULES: tuple[Schedule, ...] = ("1f1b", "interleaved", "zb-h1", "dualpipe")
+SCHEDULES: tuple[Schedule, ...] = get_args(Schedule)
 
 DEFAULT_ORDER = "tp-cp-ep-dp-pp"  # Megatron-LM's rank layout, innermost first
 # Layouts `order: auto` searches: Megatron-LM's default (data parallel inside pipeline stages) and the Llama 3
