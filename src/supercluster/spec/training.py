@@ -9,6 +9,8 @@ from pydantic import Field, field_validator
 from .base import Fraction, PositiveFloat, PositiveInt, Recompute, Spec, TrainingPrecision
 
 LoRATarget = Literal["attention", "mlp", "experts"]
+#: the training software whose memory figures and pipeline schedules catalog/software.yaml holds
+Framework = Literal["megatron-lm", "megatron-deepspeed", "pytorch", "hai-llm"]
 
 
 class LoRA(Spec):
@@ -69,7 +71,7 @@ class Training(Spec):
     loss: Literal["eager", "fused", "chunked"] = Field(
         default="eager", description="the cross entropy: eager (an fp32 copy of the logits), fused "
         "(Megatron-LM --cross-entropy-loss-fusion) or chunked (torchtune's 8 chunks upcast one at a time)")
-    framework: Literal["megatron-lm", "megatron-deepspeed", "pytorch", "hai-llm"] = Field(
+    framework: Framework = Field(
         default="megatron-lm", description="the training software, for how it holds memory (catalog/software.yaml): "
         "gradient and master-weight precision, the loss's fp32 copies, library workspaces, CUDA context, NCCL buffers; "
         "and the pipeline schedules it runs (hai-llm: DeepSeek's own, Megatron-LM's memory figures)")
