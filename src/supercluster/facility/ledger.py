@@ -89,7 +89,7 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
         missing.append("cluster.host_power or accelerator.server_power (servers counted as their GPUs and NICs)")
     if cluster.storage_power_per_gpu_w is None:
         missing.append("cluster.storage_power_per_gpu_w (counted as 0)")
-    peak = power(cluster, fabric, f.pue, activity=1.0)
+    peak, capex, capex_missing = build_figures(s, fabric)
     avg = power(cluster, fabric, f.pue, activity=activity)
 
     home_w = kwh_per_year_to_w(f.household_kwh_per_year) if f.household_kwh_per_year else None
@@ -121,10 +121,9 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
     else:
         missing.append("facility.grid_carbon_g_per_kwh")
 
-    capex, capex_missing = _capex(s, fabric, peak)
     missing += capex_missing
     per_hour: dict[str, float] = {}
-    it_capex = sum(v for k, v in capex.items() if k != "facility")
+    it_capex = sum(v for k, v in capex.items() if k not in ("facility", "total"))
     per_hour["it_depreciation"] = it_capex / (f.it_depreciation_years * HOURS_PER_YEAR)
     if "facility" in capex:
         per_hour["facility_depreciation"] = capex["facility"] / (f.facility_depreciation_years * HOURS_PER_YEAR)
@@ -146,7 +145,7 @@ def facility_ledger(s: Scenario, step: StepReport, fabric: FabricReport | None =
         run_time_s=t, run_energy_it_j=e_it, run_energy_facility_j=e_fac, wue_l_per_kwh=wue,
         water_m3_per_day=water_day, water_by_month=months, water_m3_per_day_peak_month=water_day_peak,
         run_water_m3=run_water, run_generation_water_m3=generation_water,
-        run_co2_kg=co2, co2_kg_per_year=co2_year, capex_usd={**capex, "total": sum(capex.values())},
+        run_co2_kg=co2, co2_kg_per_year=co2_year, capex_usd=capex,
         cost_per_hour_usd={**per_hour, "total": total_hour},
         cost_per_gpu_hour_usd=total_hour / cluster.num_gpus if complete else None,
         cloud_usd_per_gpu_hour=acc.cloud_usd_per_gpu_hour,

@@ -52,10 +52,9 @@ from typing import Any
 
 import numpy as np
 
-from . import catalog
 from .hardware import Cluster
 from .model import Model
-from .software import Software
+from .software import framework_software
 from .training import SCHEDULES, Training
 
 INTERLEAVED, ZB_H1, DUALPIPE = (SCHEDULES.index(n) for n in ("interleaved", "zb-h1", "dualpipe"))
@@ -149,7 +148,7 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
              ("pp", "virtual_stages", "dp", "micro_batch")),
     ]
     framework = training.framework
-    runs = Software.model_validate(catalog.entry("software", framework)).schedules
+    runs = framework_software(framework).schedules
     allowed = [SCHEDULES.index(x) for x in runs]
     rules += [
         Rule("parallelism.schedule", lambda p: np.isin(p["schedule"], allowed),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 
 from pydantic import Field, PositiveFloat
 
+from . import catalog
 from .base import Cited, Spec
-from .training import Schedule
+from .training import Framework, Schedule
 
 Family = str  # accelerator generation: ampere | hopper | blackwell
 
@@ -46,3 +48,9 @@ class Software(Cited):
         None, description="from this release on, ZeRO-3 keeps the parameters outside its sharded units (embedding, "
                           "output layer) gathered in 16-bit between steps; null: never")
     schedules: list[Schedule] = Field(min_length=1, description="the pipeline schedules the framework runs")
+
+
+@cache
+def framework_software(framework: Framework) -> Software:
+    """The catalog's entry for a framework (catalog/software.yaml), validated."""
+    return Software.model_validate(catalog.entry("software", framework))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 from pydantic import Field, field_validator
 
 from .base import Fraction, PositiveFloat, PositiveInt, Recompute, Spec, TrainingPrecision
 
 LoRATarget = Literal["attention", "mlp", "experts"]
+#: the training software whose memory figures and pipeline schedules catalog/software.yaml holds
+Framework = Literal["megatron-lm", "megatron-deepspeed", "pytorch", "hai-llm"]
 
 
 class LoRA(Spec):
@@ -69,7 +71,7 @@ class Training(Spec):
     loss: Literal["eager", "fused", "chunked"] = Field(
         default="eager", description="the cross entropy: eager (an fp32 copy of the logits), fused "
         "(Megatron-LM --cross-entropy-loss-fusion) or chunked (torchtune's 8 chunks upcast one at a time)")
-    framework: Literal["megatron-lm", "megatron-deepspeed", "pytorch", "hai-llm"] = Field(
+    framework: Framework = Field(
         default="megatron-lm", description="the training software, for how it holds memory (catalog/software.yaml): "
         "gradient and master-weight precision, the loss's fp32 copies, library workspaces, CUDA context, NCCL buffers; "
         "and the pipeline schedules it runs (hai-llm: DeepSeek's own, Megatron-LM's memory figures)")
@@ -90,7 +92,7 @@ class Training(Spec):
 Schedule = Literal["1f1b", "interleaved", "zb-h1", "dualpipe"]
 #: the pipeline schedules, by code (perf.candidates): 1F1B and interleaved (Narayanan et al. SC'21), ZB-H1 (Qi et al.
 #: 2023, arXiv:2401.10241), DualPipe (DeepSeek-V3 report, arXiv:2412.19437 §3.2.1)
-SCHEDULES: tuple[Schedule, ...] = ("1f1b", "interleaved", "zb-h1", "dualpipe")
+SCHEDULES: tuple[Schedule, ...] = get_args(Schedule)
 
 DEFAULT_ORDER = "tp-cp-ep-dp-pp"  # Megatron-LM's rank layout, innermost first
 # Layouts `order: auto` searches: Megatron-LM's default (data parallel inside pipeline stages) and the Llama 3

@@ -434,6 +434,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                                        for x in (tp, pp, dp, cp, ep, etp, micro_batch, virtual_stages))
     zero = effective_zero_stage(zero_stage, pp)
     rc = np.asarray(recompute)
+    seq_shard = np.where(np.asarray(sp, dtype=bool), tp, 1.0)  # sequence parallelism splits the hidden states
     non_expert, expert, ends = stage_params_at(model, stage, pp, tp, ep, etp, stage_layers, mtp_layers)
     mtp = mtp_layers_on(stage, pp, mtp_layers)
     dense_dp = dp * cp
@@ -554,9 +555,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     transient = recompute_buffer + np.maximum(logits, scratch) + fsdp
     if opt.deferred_output_grads:  # the output layer's deferred weight-gradient inputs, held to the flush
         held = np.minimum(opt.deferred_output_grads, microbatches)
-        shard = np.where(np.asarray(sp, dtype=bool), tp, 1.0)
         transient = transient + np.where(loss_here, held * ACT_BYTES * mb * seq_len / cp
-                                         * (model.vocab / tp + model.hidden / shard), 0.0)
+                                         * (model.vocab / tp + model.hidden / seq_shard), 0.0)
     fraction = np.where(rc == 2, 1.0, 0.0)
     if block.any():
         # the fewest layers k per stage whose recompute brings the total within the budget
@@ -600,8 +600,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     runtime = np.broadcast_to(np.asarray(opt.runtime_bytes, dtype=np.float64), weights.shape).copy()
     workspace = np.full_like(weights, opt.workspace_bytes)
     if opt.graph_static_inputs:  # CUDA graphs' static inputs, one set per layer forward in flight
-        shard = np.where(np.asarray(sp, dtype=bool), tp, 1.0)
-        per_layer = ACT_BYTES * mb * seq_len / cp / shard * model.hidden + (
+        per_layer = ACT_BYTES * mb * seq_len / cp / seq_shard * model.hidden + (
             mb * seq_len / cp * seq_len if opt.graph_static_inputs == 2 else 0.0)
         workspace = workspace + inflight * lps * per_layer
     allocated = weights + grads + optim + activations + transient + workspace

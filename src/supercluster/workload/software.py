@@ -8,21 +8,19 @@ its state precision, master weights, optimizer in the backward, fp8 parameters, 
 from __future__ import annotations
 
 from datetime import date
-from functools import cache
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import numpy as np
 
-from ..spec import catalog
 from ..spec.hardware import Accelerator
-from ..spec.software import Software
+from ..spec.software import framework_software as software
+from ..spec.training import Framework
 from .memory import INT8_STATE_BYTES, MemoryOptions
 
-Framework = Literal["megatron-lm", "megatron-deepspeed", "pytorch", "hai-llm"]
 Optimizer = Literal["adam", "muon", "adafactor"]
 StateDtype = Literal["fp32", "bf16", "int8"]
 Loss = Literal["eager", "fused", "chunked"]
-FRAMEWORKS: tuple[Framework, ...] = ("megatron-lm", "megatron-deepspeed", "pytorch", "hai-llm")
+FRAMEWORKS: tuple[Framework, ...] = get_args(Framework)
 CHUNKED_LOSS_CHUNKS = 8  # torchtune CEWithChunkedOutputLoss num_output_chunks default (ce_chunked_output_loss.py 30)
 
 
@@ -30,12 +28,6 @@ def accelerator_family(accelerator: Accelerator) -> str:
     """GPU generation for software facts that differ by architecture (library workspaces); parts the catalog gives
     none (AMD, Intel, Fujitsu) take Hopper's figures."""
     return accelerator.architecture or "hopper"
-
-
-@cache
-def software(framework: Framework) -> Software:
-    """The catalog's entry for a framework, validated."""
-    return Software.model_validate(catalog.entry("software", framework))
 
 
 def nccl_communicator_bytes(framework: Framework) -> float:
