@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import re
 import statistics
 import subprocess
@@ -734,7 +735,7 @@ def test_a_dualpipe_with_too_few_microbatches_is_one_located_line(cli) -> None:
 
 def test_simulate_json_and_trace(cli, tmp_path: Path) -> None:
     """`simulate --json --trace` prints the simulated report beside the analytic step and writes a complete
-    Perfetto trace (no temporary file left); the same seed gives the same bytes."""
+    Perfetto trace (no temporary file left, an ordinary file's mode); the same seed gives the same bytes."""
     trace = tmp_path / "t.json"
     result = cli("simulate", str(MEMPHIS), "--json", "--trace", str(trace), "--jitter", "0.01", "--seed", "2")
     assert result.code == 0, result.err
@@ -744,6 +745,9 @@ def test_simulate_json_and_trace(cli, tmp_path: Path) -> None:
     events = json.loads(trace.read_text())["traceEvents"]
     assert any(e["ph"] == "X" and e["name"].startswith("F mb0 chunk0 stage0") for e in events)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert trace.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary new file, not the temporary file's 0600
     power = report["power"]
     assert power["min_it_w"] <= power["average_it_w"] <= power["max_it_w"]
     assert power["swing_it_w"] == power["max_it_w"] - power["min_it_w"] and power["stopped_it_w"] <= power["min_it_w"]

@@ -8,12 +8,12 @@ from __future__ import annotations
 import html
 import importlib.util
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..files import atomic_write
 from ..search.output import check_output_file
 from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY, format_duration, format_usd
 from .console import PART_LABELS, claimed_range, computed_value, parallelism_text
@@ -312,21 +312,6 @@ def written_by_supercluster(path: Path) -> bool:
     except OSError:
         return False
     return f'<meta name="generator" content="{GENERATOR}">'.encode() in head
-
-
-def atomic_write(path: Path, text: str) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".supercluster-", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file (mkstemp makes it private)
-        with os.fdopen(handle, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_html(data: ReportData, path: Path) -> None:

@@ -9,9 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..files import atomic_write
 from ..search.sweep import FIELD_PREFIX
 from ..units import SECONDS_PER_DAY
-from .html import GENERATOR, STYLE, atomic_write, escape, table_html
+from .html import GENERATOR, STYLE, escape, table_html
 from .plot import sweep_series
 
 

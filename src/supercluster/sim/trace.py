@@ -10,14 +10,13 @@ stepped line). Written to a temporary file beside the target, then renamed: a tr
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from ..files import atomic_write
 from .engine import Task
 from .graph import STREAMS, Graph
 
@@ -117,11 +116,4 @@ def write_trace(path: str, g: Graph, links: dict[str, str] | None = None, stage:
         pid = len({(rep, st) for rep, st, _ in g.streams}) + (2 if links else 1)
         events += power_events(power[0], power[1], pid)
     body = json.dumps({"traceEvents": events, "displayTimeUnit": "ms"}, separators=(",", ":"))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(body)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, body)
