@@ -34,6 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import FileFormatError, InputError, SuperclusterError
+from ..files import atomic_write
 from ..search.plan import TimedSpace, best_step
 from ..search.uncertainty import error_range, features, nearest
 from ..spec.calibration import (
@@ -342,10 +343,7 @@ def write_calibration(out: str | Path, result: CalibrationResult, cal: Calibrati
     body = yaml.safe_dump({"calibration": knobs, "fit": fit_block,
                            "residuals": [r.model_dump() for r in cal.residuals]},
                           sort_keys=False, width=120, allow_unicode=True)
-    p = Path(out)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(header + body, encoding="utf-8")
-    os.replace(tmp, p)
+    atomic_write(Path(out), header + body)
 
 
 def with_cross_validation(result: ValidationResult, path: str | Path | None, calibration: Calibration | None, *,
