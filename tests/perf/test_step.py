@@ -360,3 +360,41 @@ def test_reduction_after_the_flush_is_exposed_whole() -> None:
         else:
             np.testing.assert_allclose(dp, whole, rtol=1e-12)
             assert arrays.ops.dp_after_flush
+
+
+def test_expert_all_to_all_hidden_only_where_the_batch_level_overlap_runs() -> None:
+    """ep_overlap (Megatron-Core --overlap-moe-expert-parallel-comm): a share ep_comm_overlap of the all-to-all
+    hidden where the framework runs it (ep > 1; a pipeline only when interleaved; no full recompute), none
+    otherwise; software without it (ep_overlap false) waits for every all-to-all."""
+    base = scenario("mixtral-8x7b")
+    cal = default_calibration()
+    cand = candidates(pp=[1, 2, 2, 1], dp=[64, 32, 32, 64], ep=[8, 8, 8, 8], virtual_stages=[1, 1, 2, 1],
+                      recompute=["none", "none", "none", "full"])
+    arrays = {}
+    for overlap in (False, True):
+        s = base.model_copy(update={"training": base.training.model_copy(update={"ep_overlap": overlap})})
+        arrays[overlap] = perf.evaluate(s, cand, cal)
+    off, on = arrays[False].parts["ep_comm"], arrays[True].parts["ep_comm"]
+    assert (off > 0).all()
+    np.testing.assert_allclose(on[[1, 3]], off[[1, 3]], rtol=1e-12)  # pp 2 without interleaving; full recompute
+    np.testing.assert_allclose(on[[0, 2]], (1.0 - cal.ep_comm_overlap) * off[[0, 2]], rtol=1e-9)
+    # the default: Megatron-LM with fused attention overlaps; PyTorch (FSDP2 stacks) does not
+    default = perf.evaluate(base, cand, cal).parts["ep_comm"]
+    np.testing.assert_allclose(default, on, rtol=1e-12)
+    torch_stack = base.model_copy(update={"training": base.training.model_copy(update={"framework": "pytorch"})})
+    np.testing.assert_allclose(perf.evaluate(torch_stack, cand, cal).parts["ep_comm"], off, rtol=1e-12)
+
+
+def test_narrow_attention_heads_run_below_the_catalog_fraction() -> None:
+    """Attention throughput scales as (head_dim/128)^0.181 below 128 (FlashAttention-2 hd64 runs at 0.88 of hd128),
+    and stays at the catalog fraction from 128 up."""
+    from supercluster.perf.compute import head_dim_efficiency
+
+    assert head_dim_efficiency(128) == 1.0 and head_dim_efficiency(192) == 1.0
+    assert head_dim_efficiency(64) == pytest.approx(0.882, abs=0.002)
+    assert head_dim_efficiency(32) < head_dim_efficiency(64) < head_dim_efficiency(96) < 1.0
+    s = scenario()
+    acc, cal = s.cluster.accelerator, default_calibration()
+    flops, key = np.array([1e12]), np.array([4096.0])
+    t128, t64 = attention_s(acc, cal, flops, key), attention_s(acc, cal, flops, key, head_dim=64)
+    assert (t64 - cal.kernel_gap_s)[0] == pytest.approx((t128 - cal.kernel_gap_s)[0] / head_dim_efficiency(64))

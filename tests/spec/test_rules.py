@@ -167,3 +167,19 @@ def test_the_deepseek_v3_scenario_runs_dualpipe_with_no_overlap_knob() -> None:
     s = load_scenario(SCENARIOS / "deepseek-v3-2048-h800.yaml")
     assert s.parallelism.schedule == "dualpipe" and s.training.framework == "hai-llm"
     assert s.calibration == {}
+
+
+def test_where_megatron_runs_the_expert_all_to_all_overlap() -> None:
+    """overlap_moe_expert_parallel_comm needs ep > 1, virtual stages under a pipeline, no full recompute
+    (Megatron-Core TransformerConfig.__post_init__)."""
+    from supercluster.spec.rules import ep_overlap_runs
+    from supercluster.spec.training import Training, software_overlaps
+
+    ep, pp, vs = np.array([1, 8, 8, 8, 8]), np.array([1, 1, 4, 4, 1]), np.array([1, 1, 1, 2, 1])
+    full = np.array([False, False, False, False, True])
+    assert ep_overlap_runs(ep, pp, vs, full).tolist() == [False, True, False, True, False]
+    run = {"tokens": 1e9, "global_batch": 64}
+    assert software_overlaps(Training.model_validate(run)).ep_overlap  # Megatron-LM, fused attention
+    assert not software_overlaps(Training.model_validate({**run, "framework": "pytorch"})).ep_overlap
+    assert not software_overlaps(Training.model_validate({**run, "flash_attention": False})).ep_overlap
+    assert not software_overlaps(Training.model_validate({**run, "ep_overlap": False})).ep_overlap

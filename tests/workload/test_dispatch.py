@@ -1,5 +1,5 @@
 """Mixture-of-experts dispatch bytes: DeepEP's one copy per target node, one per target rank inside a single domain,
-group-limited routing's cap, FP8 dispatch; the plain all-to-all unchanged; DeepSeek-V3's groups read from its config.json; wrong groups refused."""
+group-limited routing's cap, FP8 dispatch, contiguous (Automodel's balanced) routing; the plain all-to-all unchanged; DeepSeek-V3's groups read from its config.json; wrong groups refused."""
 
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ from supercluster.spec.hf import model_from_hf_config
 from supercluster.spec.load import build_scenario, load_scenario
 from supercluster.spec.model import Model, MoE
 from supercluster.spec.training import Training
-from supercluster.workload.dispatch import dispatch_bytes_factor, nodes_reached, ranks_reached
+from supercluster.workload.dispatch import (
+    contiguous_reach,
+    dispatch_bytes_factor,
+    nodes_reached,
+    ranks_reached,
+)
 
 HF = Path(__file__).resolve().parent.parent / "data" / "hf"
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -114,3 +119,28 @@ def test_wrong_groups_in_a_scenario_are_located() -> None:
         build_scenario({"name": "g", "cluster": {"base": "eos", "num_gpus": 64},
                         "model": {"base": "deepseek-v3", "moe": {"groups": 7}},
                         "training": {"tokens": 1e9, "global_batch": 64}})
+
+
+def test_contiguous_routing_reaches_neighbouring_ranks() -> None:
+    """NeMo Automodel's FakeBalancedGate gives token t the experts t*k .. t*k+k-1 (mod E): with E/ep experts a rank
+    they lie on ceil-ish k/(E/ep) neighbouring ranks, counted exactly over the starting experts."""
+    # DeepSeek-V3 (256 experts, top-8) over EP64 on 8 nodes: 4 experts a rank, each token on 2 ranks of one node
+    ranks, nodes = contiguous_reach(256, 8, np.array([64.0]), np.array([8.0]))
+    assert (ranks[0], nodes[0]) == (2.0, 1.0)
+    # Kimi K2 (384, top-8) over EP32: 12 a rank; starts 0, 8, 4 (mod 12) reach 1, 2, 1 ranks
+    ranks, _ = contiguous_reach(384, 8, np.array([32.0]), np.array([4.0]))
+    assert ranks[0] == pytest.approx(4 / 3)
+    # Qwen3-30B (128, top-8) over EP8 in one node: 16 a rank, one rank
+    ranks, nodes = contiguous_reach(128, 8, np.array([8.0, 16.0]), np.array([1.0, 2.0]))
+    assert ranks.tolist() == [1.0, 1.0] and nodes.tolist() == [1.0, 1.0]
+
+
+def test_contiguous_routing_sends_fewer_deepep_bytes_than_random() -> None:
+    m = free_routing()
+    nodes, ranks = np.array([8.0, 1.0]), np.array([64.0, 8.0])
+    random = dispatch_bytes_factor(m, training(moe_dispatcher="deepep"), nodes, ranks)
+    contiguous = dispatch_bytes_factor(m, training(moe_dispatcher="deepep", moe_routing="contiguous"), nodes, ranks)
+    np.testing.assert_allclose(contiguous, [1 / 8, 1 / 8])  # one node across nodes; one rank of 32 experts inside
+    assert (contiguous < random).all()
+    # the plain all-to-all sends a copy per routed expert whatever the routing
+    assert dispatch_bytes_factor(m, training(moe_routing="contiguous"), nodes, ranks).tolist() == [1.0, 1.0]

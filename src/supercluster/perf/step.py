@@ -65,6 +65,7 @@ from ..network.cost import ALGORITHMS, collective_time
 from ..network.placement import axis_strides, place, weight_replica_group
 from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
+from ..spec.rules import ep_overlap_runs
 from ..spec.scenario import Scenario
 from ..spec.training import grads_in_fp32, software_overlaps
 from ..workload.dispatch import dispatch_bytes_factor
@@ -90,7 +91,7 @@ from ..workload.operators import (
 from ..workload.software import SoftwareChoices, communicators, framework_memory_options
 from ..workload.ssm import scan_key_len, ssm_layer_shares
 from ..workload.window import effective_window, equivalent_key_len, windowed_on_busiest_stage
-from .candidates import ORDERS, Candidates
+from .candidates import ORDERS, RECOMPUTE_CODES, Candidates
 from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
 from .pipeline import DUALPIPE, ZB_H1, dualpipe_exposed_s, pipeline_s, unequal_chunks_s
 
@@ -289,8 +290,9 @@ def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.n
     zero = np.zeros_like(key_len)
     fwd = sum((gemm_forward_s(acc, cal, prec, g) for g in work.gemms), start=zero)
     bwd = sum((gemm_backward_s(acc, cal, prec, g) for g in work.gemms), start=zero)
-    core_f = attention_s(acc, cal, work.attention_flops, key_len)
-    core_b = attention_s(acc, cal, work.attention_flops, key_len, backward=True)
+    head_dim = attention_dims(s.model)[0]
+    core_f = attention_s(acc, cal, work.attention_flops, key_len, head_dim=head_dim)
+    core_b = attention_s(acc, cal, work.attention_flops, key_len, backward=True, head_dim=head_dim)
     if work.core_gemms:  # unfused attention: batched GEMMs plus the score matrix's memory traffic
         core_f = core_f + sum((gemm_forward_s(acc, cal, prec, g) for g in work.core_gemms), start=zero) \
             + memory_bound_s(acc, cal, np.asarray(work.core_bytes), 2.0)
@@ -377,13 +379,17 @@ def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray,
                       cp_fwd=comm.cp_fwd[inv], a2a=comm.a2a[inv])
 
 
+FULL_LAYER_RECOMPUTE = (RECOMPUTE_CODES["full"], RECOMPUTE_CODES["block"])
+
+
 def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.ndarray, tp_mode: np.ndarray,
-                 op_share: float = 0.0) -> _LayerTimes:
+                 op_share: float = 0.0, ep_hide: np.ndarray | float = 0.0) -> _LayerTimes:
     """Per-layer times of every candidate; ``rfrac`` is the share of layers whose forward is recomputed (full or
     block), ``rc`` the recompute code (selective recomputes the attention core, per-op a share ``op_share`` of the
     rest of the forward), ``tp_mode`` what the software hides
     of the tensor-parallel collectives (TP_NONE, TP_BACKWARD: the backward's behind its weight-gradient GEMMs,
-    WGRAD_SHARE_OF_BACKWARD of the backward; TP_FULL: a share tp_comm_overlap of all, Transformer Engine userbuffers)."""
+    WGRAD_SHARE_OF_BACKWARD of the backward; TP_FULL: a share tp_comm_overlap of all, Transformer Engine userbuffers),
+    ``ep_hide`` the share of the expert all-to-all hidden (ep_comm_overlap under batch-level overlap, else none)."""
     recompute = (rfrac * base.fwd + np.where(rc == 1, base.attn_f, 0.0)
                  + np.where(rc == 4, op_share * (base.fwd - base.attn_f), 0.0))
     forward = base.tp_fwd * (1.0 + rfrac)
@@ -395,7 +401,7 @@ def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.n
     cp_total = (np.maximum(base.cp_fwd - hide * base.attn_f, 0.0) * (1.0 + rfrac)
                 + np.maximum(2.0 * base.cp_fwd - hide * base.attn_b, 0.0))
     ep_raw = 2.0 * base.a2a * (2.0 + rfrac)
-    ep_total = ep_raw * (1.0 - cal.ep_comm_overlap)
+    ep_total = ep_raw * (1.0 - ep_hide)
     return _LayerTimes(fwd=base.fwd, bwd=base.bwd, recompute=recompute, tp=tp_total, cp=cp_total, ep=ep_total,
                        wgrad=WGRAD_SHARE_OF_BACKWARD * (base.bwd - base.attn_b), ep_raw=ep_raw)
 
@@ -639,8 +645,14 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     software = software_overlaps(training)
     tp_mode = np.where(c.sp, _TP_CODES[software.tp_with_sp], _TP_CODES[software.tp_without_sp])
     share = op_recompute_share(model)
-    times = {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share) for kind, base in bases.items()}
-    variant_times = {variant: {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share)
+    # the expert all-to-all: a share ep_comm_overlap hidden where the software overlaps it batch by batch and the
+    # framework runs that on the configuration; waited for otherwise (DualPipe: its own pairing, below)
+    ep_hide = np.where(software.ep_overlap & ep_overlap_runs(c.ep, c.pp, c.virtual_stages,
+                                                             np.isin(c.recompute, FULL_LAYER_RECOMPUTE)),
+                       cal.ep_comm_overlap, 0.0)
+    times = {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share, ep_hide)
+             for kind, base in bases.items()}
+    variant_times = {variant: {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share, ep_hide)
                                for kind, base in kinds.items()} for variant, kinds in variant_bases.items()}
     window_times = variant_times.get("window", {})
     ssm_shares = dict(zip(("ssm", "bare"), ssm_layer_shares(model), strict=True))

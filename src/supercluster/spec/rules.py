@@ -42,6 +42,14 @@ pytorch/torchtitan b5bcd76c66, deepspeedai/DeepSpeed edaa722126; 2026-08), or an
   distributed/fsdp.py get_fsdp_reshard_after_forward_policy; torch.distributed.pipelining stage.py), which costs what
   ZeRO-1 costs (see workload.memory.effective_zero_stage); DeepSpeed's pipeline engine refuses it
   (runtime/pipe/engine.py: 'ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism').
+
+Where a framework runs a feature rather than refusing a configuration:
+
+- Megatron-Core's batch-level expert all-to-all overlap (--overlap-moe-expert-parallel-comm) runs with ep > 1,
+  with virtual stages when pp > 1 and without full-layer recomputation (core/transformer/transformer_config.py
+  __post_init__: 'virtual_pipeline_model_parallel_size must be specified when pipeline_model_parallel_size > 1',
+  'only supported with expert model parallelism', 'disable full recomputation'); a configuration outside that
+  runs without it (ep_overlap_runs).
 """
 
 from __future__ import annotations
@@ -74,6 +82,13 @@ class Rule:
 
 def _divides(a: Any, b: Any) -> Any:
     return np.mod(b, a) == 0
+
+
+def ep_overlap_runs(ep: Any, pp: Any, virtual_stages: Any, full_recompute: Any) -> Any:
+    """Where Megatron-Core runs its batch-level expert all-to-all overlap (see the module's notes): expert
+    parallelism, a pipeline only when interleaved, no full-layer recomputation."""
+    return (np.asarray(ep) > 1) & ((np.asarray(pp) == 1) | (np.asarray(virtual_stages) > 1)) & ~np.asarray(
+        full_recompute, dtype=bool)
 
 
 def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipeline: bool = False) -> list[Rule]:

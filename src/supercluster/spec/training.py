@@ -52,6 +52,13 @@ class Training(Spec):
         "(DeepSpeed before 0.6.0: one host-synchronised collective per parameter tensor, each looping over the "
         "ranks in Python; batched by deepspeedai/DeepSpeed PR #1453, 2022) or layer (FSDP flat parameters per "
         "wrapped block, DeepSpeed >= 0.6, Megatron-FSDP), overlapped with compute by prefetch")
+    ep_overlap: bool | None = Field(
+        default=None, description="expert all-to-all hidden behind another micro-batch's compute by batch-level "
+        "overlap (Megatron-Core --overlap-moe-expert-parallel-comm, v0.14, 2025-09: the forward of one micro-batch "
+        "runs with the backward of another, each one's dispatch and combine under the other's compute), where the "
+        "framework runs it (spec.rules.ep_overlap_runs); false: every all-to-all is waited for (Megatron-LM's "
+        "default; PyTorch FSDP2 stacks such as NeMo Automodel and torchtitan have no such schedule). None: on for "
+        "Megatron-LM with fused attention, off otherwise. DualPipe overlaps by its own schedule either way")
     fp8_params: bool = Field(
         default=True, description="an fp8 run keeps its weights in fp8 (1 B and a 1 B transpose) and gathers them in "
         "fp8, as NeMo's and Megatron-Bridge's fp8 recipes do (fp8_param_gather = True, NeMo "
@@ -80,6 +87,11 @@ class Training(Spec):
         "all-to-all of one copy per routed expert, Megatron-LM's alltoall dispatcher) or deepep (one copy per target "
         "node over the network, fanned out over NVLink inside it, FP8 dispatch in an FP8 run: DeepSeek-V3 report "
         "arXiv:2412.19437 §3.2.2 and §3.3.2, deepseek-ai/DeepEP; Megatron-LM --moe-enable-deepep)")
+    moe_routing: Literal["random", "contiguous"] = Field(
+        default="random", description="where a token's experts lie: random (a trained router's choices, or "
+        "Megatron-Core's forced load balance by random logits, spread evenly over the experts) or contiguous (NeMo "
+        "Automodel's FakeBalancedGate, the balanced routing of its benchmarks: token t takes experts t*k .. t*k+k-1 "
+        "mod E, one or two neighbouring ranks; workload.dispatch)")
     lora: LoRA | None = Field(
         default=None, description="LoRA fine-tuning of frozen base weights (None: every weight is trained)")
     memory_reserve_fraction: Fraction = Field(
@@ -167,19 +179,23 @@ class SoftwareOverlaps(NamedTuple):
     tp_without_sp: str  # and without it
     dp_overlap: bool
     zero3_gather: str
+    ep_overlap: bool
 
 
 def software_overlaps(training: Training) -> SoftwareOverlaps:
-    """The run's tp_overlap (with sequence parallelism, without it), dp_overlap and zero3_gather: as given, else as
-    the generation of its software ran. Userbuffers overlap needs sequence parallelism (Megatron-LM: --tp-comm-overlap
-    requires it), so 'full' without it runs as 'backward'. Software without fused attention (``flash_attention:
-    false``: before FlashAttention reached Megatron-LM, DeepSpeed and PyTorch, 2022) hid the backward collectives only
-    with sequence parallelism (2022) and none without (Megatron-LM 2021), reduced gradients after the backward and
-    gathered ZeRO-3 parameters tensor by tensor; later software overlaps all three."""
+    """The run's tp_overlap (with sequence parallelism, without it), dp_overlap, zero3_gather and ep_overlap: as given,
+    else as the generation of its software ran. Userbuffers overlap needs sequence parallelism (Megatron-LM:
+    --tp-comm-overlap requires it), so 'full' without it runs as 'backward'. Software without fused attention
+    (``flash_attention: false``: before FlashAttention reached Megatron-LM, DeepSpeed and PyTorch, 2022) hid the
+    backward collectives only with sequence parallelism (2022) and none without (Megatron-LM 2021), reduced gradients
+    after the backward and gathered ZeRO-3 parameters tensor by tensor; later software overlaps all three, and
+    Megatron-LM the expert all-to-all too (batch-level overlap, where spec.rules.ep_overlap_runs allows it)."""
     modern = training.flash_attention
     if training.tp_overlap is not None:
         tp = (training.tp_overlap, "backward" if training.tp_overlap == "full" else training.tp_overlap)
     else:
         tp = ("full", "backward") if modern else ("backward", "none")
     dp = training.dp_overlap if training.dp_overlap is not None else modern
-    return SoftwareOverlaps(*tp, dp_overlap=dp, zero3_gather=training.zero3_gather or ("layer" if modern else "tensor"))
+    ep = training.ep_overlap if training.ep_overlap is not None else modern and training.framework == "megatron-lm"
+    return SoftwareOverlaps(*tp, dp_overlap=dp, zero3_gather=training.zero3_gather or ("layer" if modern else "tensor"),
+                            ep_overlap=ep)

@@ -27,7 +27,8 @@ DEFAULT_TOLERANCE: dict[str, Any] = {"metric": "step_time_s", "median_abs_rel_er
                                      "max_abs_rel_error": 0.25}
 _TRAINING_TO_PAR = ("micro_batch", "recompute", "zero_stage", "sequence_parallel")
 # optional facts about the run's software (spec.training.Training): what it fused and overlapped
-_SOFTWARE_FIELDS = ("flash_attention", "tp_overlap", "dp_overlap", "zero3_gather")
+_SOFTWARE_FIELDS = ("flash_attention", "tp_overlap", "dp_overlap", "zero3_gather", "ep_overlap", "moe_dispatcher",
+                    "moe_routing")
 
 
 class Row(BaseModel):

@@ -149,7 +149,8 @@ RUN: Shape = {
     "model": None,
     "training": {"global_batch": count, "micro_batch": count, "precision": None, "recompute": None,
                  "zero_stage": None, "sequence_parallel": None, "flash_attention": None, "tp_overlap": None,
-                 "dp_overlap": None, "zero3_gather": None},
+                 "dp_overlap": None, "zero3_gather": None, "ep_overlap": None, "moe_dispatcher": None,
+                 "moe_routing": None},
     "parallelism": {"tp": count, "pp": count, "dp": count, "cp": count, "ep": count, "virtual_stages": count,
                     "offload_optimizer": None, "offload_weights": None, "offload_activations": None},
     "expected": {"step_time_s": None, "derivation": None},  # the step time's own check: runs.expected_step_time

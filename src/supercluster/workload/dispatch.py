@@ -20,9 +20,17 @@ ranks reached over k:
 R (1 - (1 - 1/R)^k) of the R ranks a token's experts may lie on (all ep ranks, or with group-limited routing
 those holding its top_groups groups), not the single node's one copy, which would price an NVLink dispatch at
 1/k of the plain all-to-all's bytes.
+Where a token's experts lie depends on the routing: a trained router's choices (and Megatron-Core's forced load
+balance, random logits: router.py apply_random_logits) fall as if drawn evenly, as above; NeMo Automodel's
+FakeBalancedGate (its benchmarks' balanced routing, nemo_automodel/components/moe/layers.py @8d9bfb90e3) gives token
+t the k consecutive experts t k .. t k + k - 1 (mod E), which sit on one or two neighbouring ranks of the expert-
+parallel group laid out in order (E/ep experts a rank): the ranks and nodes reached are then counted exactly over
+the E / gcd(E, k) distinct starting experts (contiguous_reach).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -59,6 +67,23 @@ def ranks_reached(model: Model, ranks: np.ndarray) -> np.ndarray:
     return _distinct(r, float(model.moe.top_k))
 
 
+def contiguous_reach(experts: int, k: int, ranks: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average distinct ranks and nodes a token's k consecutive experts (starting at t k mod E) lie on, the E experts
+    split in order over ``ranks`` ranks (E/ranks each), the ranks in order over ``nodes`` nodes."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    nodes = np.broadcast_to(np.asarray(nodes, dtype=np.float64), ranks.shape)
+    starts = (np.arange(experts // math.gcd(experts, k)) * k) % experts
+    picked = (starts[:, None] + np.arange(k)[None, :]) % experts  # [start, j]
+    out_r, out_n = np.empty_like(ranks), np.empty_like(ranks)
+    for r, n in {(float(a), float(b)) for a, b in zip(ranks.ravel(), nodes.ravel(), strict=True)}:
+        rank = np.floor(picked * max(r, 1.0) / experts)
+        node = np.floor(rank * max(n, 1.0) / max(r, 1.0))
+        sel = (ranks == r) & (nodes == n)
+        out_r[sel] = np.mean([len(np.unique(row)) for row in rank])
+        out_n[sel] = np.mean([len(np.unique(row)) for row in node])
+    return out_r, out_n
+
+
 def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     """The bytes of a dispatch and combine over those of a plain all-to-all of 16-bit top_k copies, the
     expert-parallel group of ``ranks`` ranks spread over ``nodes`` scale-up domains: over the network one copy per
@@ -68,7 +93,11 @@ def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray, r
     if training.moe_dispatcher != "deepep" or model.moe is None:
         return one
     k = float(model.moe.top_k)
-    reached = np.where(nodes > 1.0, nodes_reached(model, nodes), ranks_reached(model, ranks * one))
+    if training.moe_routing == "contiguous":
+        by_rank, by_node = contiguous_reach(model.moe.experts, model.moe.top_k, ranks * one, nodes)
+        reached = np.where(nodes > 1.0, by_node, by_rank)
+    else:
+        reached = np.where(nodes > 1.0, nodes_reached(model, nodes), ranks_reached(model, ranks * one))
     dedup = reached / k
     precision = ((1.0 + FP8_SCALE_BYTES_PER_ELEMENT) / 2.0 + 1.0) / 2.0 if training.precision == "fp8" else 1.0
     return dedup * precision
