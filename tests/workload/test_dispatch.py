@@ -47,7 +47,10 @@ def test_nodes_a_token_reaches() -> None:
 
 def test_deepep_sends_a_copy_per_node_and_fp8_dispatch() -> None:
     nodes, ranks = np.array([8.0]), np.array([64.0])
-    assert dispatch_bytes_factor(deepseek_v3(), training(), nodes, ranks)[0] == 1.0  # the plain all-to-all
+    assert dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="alltoall"), nodes, ranks)[0] == 1.0
+    # unset: DeepEP for software with fused attention, the plain all-to-all before
+    assert dispatch_bytes_factor(deepseek_v3(), training(), nodes, ranks)[0] == pytest.approx(4 / 8)
+    assert dispatch_bytes_factor(deepseek_v3(), training(flash_attention=False), nodes, ranks)[0] == 1.0
     bf16 = dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="deepep"), nodes, ranks)[0]
     assert bf16 == pytest.approx(4 / 8)
     fp8 = dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="deepep", precision="fp8"), nodes, ranks)[0]
@@ -143,4 +146,5 @@ def test_contiguous_routing_sends_fewer_deepep_bytes_than_random() -> None:
     np.testing.assert_allclose(contiguous, [1 / 8, 1 / 8])  # one node across nodes; one rank of 32 experts inside
     assert (contiguous < random).all()
     # the plain all-to-all sends a copy per routed expert whatever the routing
-    assert dispatch_bytes_factor(m, training(moe_routing="contiguous"), nodes, ranks).tolist() == [1.0, 1.0]
+    assert dispatch_bytes_factor(m, training(moe_dispatcher="alltoall", moe_routing="contiguous"), nodes,
+                                 ranks).tolist() == [1.0, 1.0]

@@ -82,11 +82,14 @@ class Training(Spec):
         default="megatron-lm", description="the training software, for how it holds memory (catalog/software.yaml): "
         "gradient and master-weight precision, the loss's fp32 copies, library workspaces, CUDA context, NCCL buffers; "
         "and the pipeline schedules it runs (hai-llm: DeepSeek's own, Megatron-LM's memory figures)")
-    moe_dispatcher: Literal["alltoall", "deepep"] = Field(
-        default="alltoall", description="how mixture-of-experts tokens reach their experts: alltoall (an NCCL "
+    moe_dispatcher: Literal["alltoall", "deepep"] | None = Field(
+        default=None, description="how mixture-of-experts tokens reach their experts: alltoall (an NCCL "
         "all-to-all of one copy per routed expert, Megatron-LM's alltoall dispatcher) or deepep (one copy per target "
         "node over the network, fanned out over NVLink inside it, FP8 dispatch in an FP8 run: DeepSeek-V3 report "
-        "arXiv:2412.19437 §3.2.2 and §3.3.2, deepseek-ai/DeepEP; Megatron-LM --moe-enable-deepep)")
+        "arXiv:2412.19437 §3.2.2 and §3.3.2, deepseek-ai/DeepEP; Megatron-LM --moe-token-dispatcher-type flex, with "
+        "DeepEP or NVIDIA's HybridEP). None: deepep for software with fused attention (the MoE recipes of "
+        "Megatron-Bridge and the Megatron MoE Model Zoo, NeMo Automodel and DeepSeek's stack dispatch so), alltoall "
+        "before (see moe_dispatcher_of)")
     moe_routing: Literal["random", "contiguous"] = Field(
         default="random", description="where a token's experts lie: random (a trained router's choices, or "
         "Megatron-Core's forced load balance by random logits, spread evenly over the experts) or contiguous (NeMo "
@@ -170,6 +173,16 @@ def grads_in_fp32(training: Training) -> bool:
     if training.grad_accum_fp32 is not None:
         return training.grad_accum_fp32
     return training.precision != "fp16" and training.master_weights
+
+
+def moe_dispatcher_of(training: Training) -> str:
+    """The run's MoE dispatcher: as given, else DeepEP-style (one copy per node reached) for software with fused
+    attention and the plain all-to-all before it. Of the 21 published MoE runs in the calibration set (2025-2026),
+    16 dispatch with DeepEP or HybridEP (Megatron-Bridge's Qwen3 and DeepSeek recipes, the Model Zoo, NeMo
+    Automodel), 5 with the plain all-to-all."""
+    if training.moe_dispatcher is not None:
+        return training.moe_dispatcher
+    return "deepep" if training.flash_attention else "alltoall"
 
 
 class SoftwareOverlaps(NamedTuple):

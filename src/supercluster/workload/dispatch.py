@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from ..spec.model import Model
-from ..spec.training import Training
+from ..spec.training import Training, moe_dispatcher_of
 
 FP8_SCALE_BYTES_PER_ELEMENT = 4.0 / 128.0  # one fp32 scale per 128-element block (DeepSeek-V3 §3.3.2, DeepEP)
 
@@ -90,7 +90,7 @@ def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray, r
     node reached, inside a single domain one copy per rank reached."""
     nodes = np.asarray(nodes, dtype=np.float64)
     one = np.ones_like(nodes)
-    if training.moe_dispatcher != "deepep" or model.moe is None:
+    if moe_dispatcher_of(training) != "deepep" or model.moe is None:
         return one
     k = float(model.moe.top_k)
     if training.moe_routing == "contiguous":
