@@ -18,7 +18,7 @@ from ..search.plan import best_step
 from ..spec.calibration import Calibration
 from ..spec.load import build_scenario
 from ..spec.scenario import Scenario
-from .schema import RUN, check_entry
+from .schema import RUN, SOFTWARE_FIELDS, check_entry
 from .tolerance import gate_exclusion, read_tolerance, read_validation_file
 
 DEFAULT_FILE = Path(__file__).with_name("calibration.yaml")
@@ -26,9 +26,6 @@ _PAR_KEYS = ("tp", "pp", "dp", "cp", "ep", "virtual_stages")
 DEFAULT_TOLERANCE: dict[str, Any] = {"metric": "step_time_s", "median_abs_rel_error": 0.10,
                                      "max_abs_rel_error": 0.25}
 _TRAINING_TO_PAR = ("micro_batch", "recompute", "zero_stage", "sequence_parallel")
-# optional facts about the run's software (spec.training.Training): what it fused and overlapped
-_SOFTWARE_FIELDS = ("flash_attention", "tp_overlap", "dp_overlap", "zero3_gather", "ep_overlap", "moe_dispatcher",
-                    "moe_routing")
 
 
 class Row(BaseModel):
@@ -134,7 +131,7 @@ def run_to_scenario(run: dict[str, Any], *, file: str, index: int) -> Scenario:
             "tokens": tokens,
             "global_batch": t.get("global_batch"),
             "precision": t.get("precision", "bf16"),
-            **{k: t[k] for k in _SOFTWARE_FIELDS if t.get(k) is not None},
+            **{k: t[k] for k in SOFTWARE_FIELDS if t.get(k) is not None},
         },
         "parallelism": parallelism,
     }

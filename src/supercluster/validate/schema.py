@@ -141,6 +141,11 @@ MEMORY: Shape = {
     "megatron_args": None, "env": None, "by_platform": None,
 }
 
+#: optional facts about a published run's software, passed to spec.training.Training as given: what it fused and
+#: overlapped, how it dispatched and routed MoE tokens
+SOFTWARE_FIELDS = ("flash_attention", "tp_overlap", "dp_overlap", "zero3_gather", "ep_overlap", "moe_dispatcher",
+                   "moe_routing")
+
 #: a published training run (validate/calibration.yaml); its ``model`` is a model spec, checked by the spec itself
 RUN: Shape = {
     "id": None, "source": None, "source_group": None, "exclude_from_gate": None, "published": None,
@@ -148,9 +153,7 @@ RUN: Shape = {
                 "fabric": None},
     "model": None,
     "training": {"global_batch": count, "micro_batch": count, "precision": None, "recompute": None,
-                 "zero_stage": None, "sequence_parallel": None, "flash_attention": None, "tp_overlap": None,
-                 "dp_overlap": None, "zero3_gather": None, "ep_overlap": None, "moe_dispatcher": None,
-                 "moe_routing": None},
+                 "zero_stage": None, "sequence_parallel": None, **dict.fromkeys(SOFTWARE_FIELDS)},
     "parallelism": {"tp": count, "pp": count, "dp": count, "cp": count, "ep": count, "virtual_stages": count,
                     "offload_optimizer": None, "offload_weights": None, "offload_activations": None},
     "expected": {"step_time_s": None, "derivation": None},  # the step time's own check: runs.expected_step_time
