@@ -70,18 +70,19 @@ def ranks_reached(model: Model, ranks: np.ndarray) -> np.ndarray:
 def contiguous_reach(experts: int, k: int, ranks: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Average distinct ranks and nodes a token's k consecutive experts (starting at t k mod E) lie on, the E experts
     split in order over ``ranks`` ranks (E/ranks each), the ranks in order over ``nodes`` nodes."""
-    ranks = np.asarray(ranks, dtype=np.float64)
-    nodes = np.broadcast_to(np.asarray(nodes, dtype=np.float64), ranks.shape)
+    ranks = np.maximum(np.asarray(ranks, dtype=np.float64), 1.0)
+    nodes = np.maximum(np.broadcast_to(np.asarray(nodes, dtype=np.float64), ranks.shape), 1.0)
     starts = (np.arange(experts // math.gcd(experts, k)) * k) % experts
     picked = (starts[:, None] + np.arange(k)[None, :]) % experts  # [start, j]
-    out_r, out_n = np.empty_like(ranks), np.empty_like(ranks)
-    for r, n in {(float(a), float(b)) for a, b in zip(ranks.ravel(), nodes.ravel(), strict=True)}:
-        rank = np.floor(picked * max(r, 1.0) / experts)
-        node = np.floor(rank * max(n, 1.0) / max(r, 1.0))
-        sel = (ranks == r) & (nodes == n)
-        out_r[sel] = np.mean([len(np.unique(row)) for row in rank])
-        out_n[sel] = np.mean([len(np.unique(row)) for row in node])
-    return out_r, out_n
+    pairs, inverse = np.unique(np.stack([ranks.ravel(), nodes.ravel()], axis=1), axis=0, return_inverse=True)
+    rank = np.floor(picked[None] * pairs[:, 0, None, None] / experts)  # [pair, start, j]
+    node = np.floor(rank * (pairs[:, 1] / pairs[:, 0])[:, None, None])
+
+    def distinct(x: np.ndarray) -> np.ndarray:  # mean over the starts of the distinct values among the k
+        per_pair = (1.0 + (np.diff(np.sort(x, axis=-1), axis=-1) != 0).sum(axis=-1)).mean(axis=-1)
+        return per_pair[inverse.ravel()].reshape(ranks.shape)
+
+    return distinct(rank), distinct(node)
 
 
 def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray, ranks: np.ndarray) -> np.ndarray:
