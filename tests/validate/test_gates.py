@@ -10,7 +10,13 @@ import pytest
 import yaml
 
 from supercluster.spec.calibration import default_calibration
-from supercluster.validate import DEFAULT_COLLECTIVES_FILE, DEFAULT_FILE, validate_collectives, validate_file
+from supercluster.validate import (
+    DEFAULT_COLLECTIVES_FILE,
+    DEFAULT_FILE,
+    HELDOUT_FILE,
+    validate_collectives,
+    validate_file,
+)
 from supercluster.validate.calibrate import load_fit_runs, predict
 from supercluster.validate.memory import DEFAULT_MEMORY_FILE, validate_memory
 from supercluster.validate.power import DEFAULT_POWER_FILE, validate_power
@@ -22,6 +28,28 @@ def test_calibration_gate_holds() -> None:
     assert result.passed, result.failures
     assert result.median_abs_rel_error <= result.tolerance["median_abs_rel_error"]
     assert result.max_abs_rel_error <= result.tolerance["max_abs_rel_error"]
+
+
+def test_heldout_gate_holds() -> None:
+    """The published runs no fit reads (validate/heldout.yaml) are predicted within that file's tolerance: the
+    model's error on runs it has not seen cannot grow unnoticed."""
+    result = validate_file(HELDOUT_FILE)
+    assert result.passed, result.failures
+    assert len(result.rows) - result.excluded >= 60
+    # the report's interval coverage is the share of gated runs measured inside their predicted interval
+    banded = [r for r in result.rows if r.excluded is None and r.step_time_interval_s is not None]
+    inside = [r for r in banded if r.step_time_interval_s[0] <= r.expected_step_time_s <= r.step_time_interval_s[1]]
+    assert result.intervals == len(banded) > 0
+    assert result.interval_coverage == len(inside) / len(banded)
+    assert 0 < len(inside) < len(banded)
+
+
+def test_no_heldout_run_is_in_the_calibration_set() -> None:
+    """A held-out run is not also a calibration run (by id, nor by the same published figure of the same source)."""
+    held = yaml.safe_load(HELDOUT_FILE.read_text(encoding="utf-8"))["runs"]
+    fitted = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))["runs"]
+    assert not {r["id"] for r in held} & {r["id"] for r in fitted}
+    assert not {r["source"] for r in held} & {r["source"] for r in fitted}
 
 
 def test_memory_gate_holds() -> None:
@@ -46,8 +74,8 @@ def test_collectives_gate_holds() -> None:
     assert result.passed, result.failures
 
 
-@pytest.mark.parametrize("path", [DEFAULT_FILE, DEFAULT_COLLECTIVES_FILE, DEFAULT_MEMORY_FILE, DEFAULT_POWER_FILE],
-                         ids=["runs", "collectives", "memory", "power"])
+@pytest.mark.parametrize("path", [DEFAULT_FILE, HELDOUT_FILE, DEFAULT_COLLECTIVES_FILE, DEFAULT_MEMORY_FILE,
+                                  DEFAULT_POWER_FILE], ids=["runs", "heldout", "collectives", "memory", "power"])
 def test_every_exclusion_says_why(path) -> None:
     """A row left out of a gate carries a reason in the data file."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -57,6 +57,9 @@ def render_validation(v: ValidationResult, console: Console) -> None:
                   f"(tolerance: median {float(v.tolerance.get('median_abs_rel_error', 0.1)):.0%}, "
                   f"max {limit:.0%}) over {plural(gated, 'run')}"
                   + (f"; {v.excluded} more listed but not gated (the data file says why)" if v.excluded else ""))
+    if v.interval_coverage is not None:
+        console.print(f"measured inside the predicted interval: {pct(v.interval_coverage)} of "
+                      f"{plural(v.intervals, 'run')}")
     if cv:
         console.print(f"leave-one-source-out: median |error| {pct(v.cv_median_abs_rel_error)}  max |error| "
                       f"{pct(v.cv_max_abs_rel_error)} (knobs refitted without each of "

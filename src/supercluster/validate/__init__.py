@@ -7,11 +7,12 @@ from .collectives import (
     validate_collectives,
     validation_kind,
 )
-from .runs import DEFAULT_FILE, Row, ValidationResult, run_to_scenario, validate_file
+from .runs import DEFAULT_FILE, HELDOUT_FILE, Row, ValidationResult, run_to_scenario, validate_file
 
 __all__ = [
     "DEFAULT_COLLECTIVES_FILE",
     "DEFAULT_FILE",
+    "HELDOUT_FILE",
     "CollectiveRow",
     "CollectiveValidationResult",
     "Row",

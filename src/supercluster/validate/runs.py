@@ -22,6 +22,9 @@ from .schema import RUN, SOFTWARE_FIELDS, check_entry
 from .tolerance import gate_exclusion, read_tolerance, read_validation_file
 
 DEFAULT_FILE = Path(__file__).with_name("calibration.yaml")
+#: published runs kept out of every fit (no knob, constant or interval reads them): the model's error on runs it has
+#: not seen
+HELDOUT_FILE = Path(__file__).with_name("heldout.yaml")
 _PAR_KEYS = ("tp", "pp", "dp", "cp", "ep", "virtual_stages")
 DEFAULT_TOLERANCE: dict[str, Any] = {"metric": "step_time_s", "median_abs_rel_error": 0.10,
                                      "max_abs_rel_error": 0.25}
@@ -60,6 +63,10 @@ class ValidationResult(BaseModel):
     cv_median_abs_rel_error: float | None = None  # leave-one-source-out (--cv)
     cv_max_abs_rel_error: float | None = None
     cv_groups: list[str] = []
+    # of the gated runs with an interval, the share whose measured step time lies inside its predicted interval
+    # (plan's step_time_interval_s): on runs no fit read (heldout.yaml), the honest test of the error bars
+    interval_coverage: float | None = None
+    intervals: int = 0  # how many gated runs had one
 
 
 def expected_step_time(run: Any, *, file: str, index: int) -> float:
@@ -186,6 +193,10 @@ def validate_file(path: str | Path | None = None, calibration: Calibration | Non
     failures += [f"{r.id}: |error| {abs(r.rel_error):.1%} exceeds {limit:.0%}" for r in gated
                  if r.rel_error is not None and abs(r.rel_error) > limit]
     used = calibration.source if calibration else "catalog/calibration.yaml"
+    banded = [r for r in gated if r.step_time_interval_s is not None]
+    inside = sum(r.step_time_interval_s[0] <= r.expected_step_time_s <= r.step_time_interval_s[1]
+                 for r in banded if r.step_time_interval_s is not None)
     return ValidationResult(file=shown, rows=rows, median_abs_rel_error=median, max_abs_rel_error=worst,
                             tolerance=tol, passed=not failures, failures=failures,
-                            excluded=len(rows) - len(gated), calibration=used)
+                            excluded=len(rows) - len(gated), calibration=used,
+                            interval_coverage=inside / len(banded) if banded else None, intervals=len(banded))

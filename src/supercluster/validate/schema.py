@@ -142,9 +142,9 @@ MEMORY: Shape = {
 }
 
 #: optional facts about a published run's software, passed to spec.training.Training as given: what it fused and
-#: overlapped, how it dispatched and routed MoE tokens
+#: overlapped, how it dispatched and routed MoE tokens, whether it kept its gradients in fp32
 SOFTWARE_FIELDS = ("flash_attention", "tp_overlap", "dp_overlap", "zero3_gather", "ep_overlap", "moe_dispatcher",
-                   "moe_routing")
+                   "moe_routing", "grad_accum_fp32")
 
 #: a published training run (validate/calibration.yaml); its ``model`` is a model spec, checked by the spec itself
 RUN: Shape = {
