@@ -9,11 +9,8 @@ hundred tokens computes whole blocks.
 Attention: executed FLOPs at the catalog's flash-attention fraction of the 16-bit peak, scaled by
 s/(s + s_half) for short key lengths (a sliding-window layer's key length is its equivalent one, s*k(s,w)/k(s,s),
 workload.window, so a layer without a window, or with one covering the sequence, keeps the calibrated behaviour),
-and by (d/128)^b for heads narrower than the catalog fractions' 128: a narrower head does fewer FLOPs for every
-key and value tile it loads. b = 0.181 = -log2 of the mean hd64/hd128 throughput ratio, 0.882 (0.866-0.907), over
-the twelve FlashAttention-2 fwd+bwd figures at sequence 4k, 8k and 16k, causal and not, on A100 and H100
-(Dao-AILab/flash-attention assets/flash2_a100_fwd_bwd_benchmark.png and flash2_h100_fwd_bwd_benchmark.png
-@0251105, panels a-d); wider heads keep the fraction (no fwd+bwd measurement above 128).
+and by (d/128)^b for heads narrower than the catalog fractions' 128 (b: the accelerator's
+attention_head_dim_exponent, catalog/accelerators.yaml attention_head_dim_note).
 Memory-bound operators: bytes at the achievable share of HBM bandwidth.
 Every kernel also pays a fixed gap (launch and tail).
 """
@@ -61,12 +58,11 @@ def gemm_backward_s(acc: Accelerator, cal: Calibration, precision: str, g: Gemm)
 
 
 ATTENTION_HEAD_DIM_REF = 128  # head width of the catalog's attention fractions
-ATTENTION_HEAD_DIM_EXPONENT = 0.181  # throughput ~ (head_dim / 128)^b below 128: see the module's notes
 
 
-def head_dim_efficiency(head_dim: float) -> float:
+def head_dim_efficiency(acc: Accelerator, head_dim: float) -> float:
     """Attention throughput at this query/key head width over that at 128 (1 from 128 up)."""
-    return min(1.0, head_dim / ATTENTION_HEAD_DIM_REF) ** ATTENTION_HEAD_DIM_EXPONENT
+    return min(1.0, head_dim / ATTENTION_HEAD_DIM_REF) ** acc.attention_head_dim_exponent
 
 
 def attention_s(acc: Accelerator, cal: Calibration, flops: np.ndarray, key_len: np.ndarray,
@@ -74,7 +70,7 @@ def attention_s(acc: Accelerator, cal: Calibration, flops: np.ndarray, key_len: 
     """Flash attention (16-bit even in fp8 runs, as Transformer Engine does by default)."""
     key_len = np.asarray(key_len, dtype=np.float64)
     rate = acc.peak_flops_per_s("bf16") * acc.attention_fraction * key_len / (key_len + cal.attention_half_seq) \
-        * head_dim_efficiency(head_dim)
+        * head_dim_efficiency(acc, head_dim)
     mult = ATTENTION_BWD_OVER_FWD if backward else 1.0
     return np.where(flops > 0, mult * flops / rate + cal.kernel_gap_s * (2 if backward else 1), 0.0)
 

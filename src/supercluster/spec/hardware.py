@@ -90,6 +90,9 @@ class Accelerator(Cited):
     attention_fraction: Fraction = Field(
         description="achieved fraction of 16-bit dense peak by fused (flash) attention fwd+bwd, long sequences"
     )
+    attention_head_dim_exponent: NonNegativeFloat = Field(
+        description="b in fused attention's throughput x (head_dim/128)^b for query/key heads narrower than the 128 "
+        "attention_fraction was measured at (0: no change)")
     memory_bound_fraction: Fraction = Field(description="achievable fraction of HBM bandwidth, streaming kernels")
     scale_up_latency_s: PositiveFloat = Field(description="latency of one collective step over the scale-up links")
     collective_launch_s: PositiveFloat | None = Field(
