@@ -193,9 +193,8 @@ def validate_file(path: str | Path | None = None, calibration: Calibration | Non
     failures += [f"{r.id}: |error| {abs(r.rel_error):.1%} exceeds {limit:.0%}" for r in gated
                  if r.rel_error is not None and abs(r.rel_error) > limit]
     used = calibration.source if calibration else "catalog/calibration.yaml"
-    banded = [r for r in gated if r.step_time_interval_s is not None]
-    inside = sum(r.step_time_interval_s[0] <= r.expected_step_time_s <= r.step_time_interval_s[1]
-                 for r in banded if r.step_time_interval_s is not None)
+    banded = [(r.step_time_interval_s, r.expected_step_time_s) for r in gated if r.step_time_interval_s is not None]
+    inside = sum(lo <= measured <= hi for (lo, hi), measured in banded)
     return ValidationResult(file=shown, rows=rows, median_abs_rel_error=median, max_abs_rel_error=worst,
                             tolerance=tol, passed=not failures, failures=failures,
                             excluded=len(rows) - len(gated), calibration=used,
