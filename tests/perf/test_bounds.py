@@ -36,7 +36,7 @@ def cases(draw: st.DrawFn) -> dict[str, object]:
             "gpus": draw(st.sampled_from([64, 128, 256, 512, 1024, 4096])),
             "global_batch": draw(st.sampled_from([64, 256, 512, 1536, 2048])),
             "seq_len": draw(st.sampled_from([2048, 4096, 8192])),
-            "precision": draw(st.sampled_from(["bf16", "fp8", "fp16"])),
+            "precision": draw(st.sampled_from(["bf16", "fp8", "fp16", "fp4"])),
             "seed": draw(st.integers(0, 2**31)),
             "window": draw(st.sampled_from([None, None, 512, 4096])),
             "pattern": draw(st.sampled_from(["every", "alternate", "5:1"])),
@@ -70,7 +70,7 @@ def _space(case: dict[str, object]) -> tuple[Scenario, perf.Candidates]:
                         "training": {"tokens": 1e12, "global_batch": case["global_batch"],
                                      "seq_len": case["seq_len"], "precision": case["precision"]},
                         "parallelism": {"order": "auto"}},
-                       check_rules=False)  # fp8 on A100 is refused at load; its fallback formulas must still hold
+                       check_rules=False)  # fp8 on A100, fp4 before Blackwell: refused at load; fallbacks must hold
     space = enumerate_space(s)
     if len(space) == 0:
         return s, space

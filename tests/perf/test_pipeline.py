@@ -66,7 +66,7 @@ def test_dualpipe_holds_two_copies_of_the_weights_and_pp_plus_one_microbatches()
     model = scenario("mixtral-8x7b").model
     deg = {k: np.array([v]) for k, v in dict(tp=2, pp=4, dp=8, cp=1, ep=8, etp=1, micro_batch=1, virtual_stages=1,
                                              recompute=0, zero_stage=1, sp=True).items()}
-    one, dual = (memory_per_gpu(model, seq_len=4096, global_batch=256, flash_attention=True, fp8=False, stage="first",
+    one, dual = (memory_per_gpu(model, seq_len=4096, global_batch=256, flash_attention=True, precision="bf16", stage="first",
                                 schedule=np.array([SCHEDULE_CODES[x]]), **deg) for x in ("1f1b", "dualpipe"))
     assert dual.weights_bytes == pytest.approx(2 * one.weights_bytes)
     assert dual.gradients_bytes == pytest.approx(2 * one.gradients_bytes)

@@ -399,3 +399,28 @@ def test_narrow_attention_heads_run_below_the_catalog_fraction() -> None:
     flops, key = np.array([1e12]), np.array([4096.0])
     t128, t64 = attention_s(acc, cal, flops, key), attention_s(acc, cal, flops, key, head_dim=64)
     assert (t64 - cal.kernel_gap_s)[0] == pytest.approx((t128 - cal.kernel_gap_s)[0] / head_dim_efficiency(acc, 64))
+
+
+def test_fp4_on_blackwell_computes_faster_than_fp8_and_quantizes_more() -> None:
+    """On GB200 an NVFP4 run's compute part is shorter than the same fp8 run's for every configuration (GEMMs at the
+    fp4 rate, catalog), though each quantized GEMM input moves more bytes (quantization.py): the quantization is
+    charged, not free."""
+    fp8 = evaluate(scenario("llama3-70b", "fp8", cluster="colossus-2-gb200"), DENSE_64)
+    fp4 = evaluate(scenario("llama3-70b", "fp4", cluster="colossus-2-gb200"), DENSE_64)
+    assert np.all(fp4.parts["compute"] < fp8.parts["compute"])
+    assert np.all(fp4.parts["compute"] > 0.5 * fp8.parts["compute"])  # attention, norms and casts do not speed up
+
+
+def test_fp4_layer_work_casts_more_bytes_than_fp8() -> None:
+    """An fp4 layer's memory-bound bytes exceed the fp8 layer's by (NVFP4 - fp8 quantize bytes) x the quantized GEMM
+    input elements; its GEMMs are the same."""
+    from supercluster.workload.quantization import FORMATS
+    m = scenario("llama3-8b").model
+    kw: dict[str, Any] = dict(kind="dense", seq_len=4096, micro_batch=np.array([2.0]), tp=np.array([2.0]),
+                              cp=np.array([1.0]), ep=np.array([1.0]), etp=np.array([1.0]), sp=np.array([True]),
+                              flash_attention=True)
+    w8, w4 = layer_work(m, precision="fp8", **kw), layer_work(m, precision="fp4", **kw)
+    cast = sum(g.m * g.k * g.count for g in w8.gemms if g.low_precision)
+    extra = (FORMATS["fp4"].quantize_bytes - FORMATS["fp8"].quantize_bytes) * cast
+    np.testing.assert_allclose(w4.elementwise_bytes - w8.elementwise_bytes, extra, rtol=1e-12)
+    assert [g.flops.tolist() for g in w4.gemms] == [g.flops.tolist() for g in w8.gemms]

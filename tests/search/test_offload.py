@@ -76,7 +76,7 @@ def _memory(offload: int) -> Any:
     model = Model.model_validate(entry("models", "gpt3-175b"))
     one = np.ones(1)
     return memory_per_gpu(model, seq_len=2048, global_batch=256, grad_accum_fp32=True, flash_attention=True,
-                          fp8=False, tp=4 * one, pp=4 * one, dp=one, cp=one, ep=one, etp=one, micro_batch=one,
+                          precision="bf16", tp=4 * one, pp=4 * one, dp=one, cp=one, ep=one, etp=one, micro_batch=one,
                           virtual_stages=one, recompute=np.array([2]), zero_stage=np.array([0]),
                           sp=np.array([True]), offload=np.array([offload]), stage="first")
 

@@ -189,6 +189,17 @@ def test_fp8_on_a100_is_refused_naming_what_runs(cli, tmp_path: Path) -> None:
     assert build_scenario({**A100, "training": {**A100["training"], "precision": "bf16"}})
 
 
+def test_fp4_before_blackwell_is_refused_naming_what_runs(cli, tmp_path: Path) -> None:
+    """NVFP4 training on H100 (no fp4 peak in its catalog entry): refused at the field, naming the precisions that
+    run there; on GB200 the same file plans."""
+    data = {**BASE, "cluster": {"base": "llama3-16k", "num_gpus": 64},
+            "training": {**BASE["training"], "precision": "fp4"}}
+    f = _file(tmp_path, yaml.safe_dump(data))
+    cli("plan", str(f)).one_error_line(f"{f}: training.precision: ", "has no fp4 units", "check_nvfp4_support",
+                                       "train in bf16 or fp16 or fp8")
+    assert build_scenario({**data, "cluster": {"base": "llama3-16k", "num_gpus": 64, "accelerator": "GB200"}})
+
+
 def test_fp8_where_the_catalog_has_it_is_accepted() -> None:
     """Every accelerator with an fp8 peak takes an fp8 run; every one without refuses it."""
     for name, entry in catalog.entries("accelerators").items():

@@ -52,7 +52,7 @@ def test_mamba_layer_activations_are_the_closed_form() -> None:
 def test_stage_activations_add_the_layer_kinds() -> None:
     """pp 1, no recompute: the stored activations are 4 attention layers, 20 Mamba-2 layers and 4 without an MLP."""
     m, s = nemotron(), 8192
-    mem = memory_per_gpu(m, seq_len=s, global_batch=64, flash_attention=True, fp8=False, tp=A(1), pp=A(1), dp=A(64),
+    mem = memory_per_gpu(m, seq_len=s, global_batch=64, flash_attention=True, precision="bf16", tp=A(1), pp=A(1), dp=A(64),
                          cp=A(1), ep=A(1), etp=A(1), micro_batch=A(1), virtual_stages=A(1),
                          recompute=np.array([0]), zero_stage=np.array([1]), sp=np.array([False]))
     expected = 4 * activations(m, s, False) + 20 * activations(m, s, True) + 4 * activations(m, s, True, False)

@@ -36,10 +36,10 @@ def catalog_model(name: str) -> Model:
 
 
 def layer_bytes(model: Model, *, s: int, b: int, t: int, sp: bool, recompute: int, cp: int = 1,
-                flash_attention: bool = False, fp8: bool = False) -> float:
+                flash_attention: bool = False, precision: str = "bf16") -> float:
     out = layer_activation_bytes(model, seq_len=s, micro_batch=A([b]), tp=A([t]), cp=A([cp]), sp=A([sp]),
                                  ep=A([1]), etp=A([1]), recompute=A([recompute]), flash_attention=flash_attention,
-                                 moe_layer=False, fp8=fp8)
+                                 moe_layer=False, precision=precision)
     assert out.shape == (1,)
     return float(out[0])
 
@@ -133,20 +133,31 @@ def test_fp8_stores_less(t: int, sp: bool) -> None:
     s, b, h = 2048, 2, 2048
     model = gpt_style()
     kw: dict[str, Any] = dict(s=s, b=b, t=t, sp=sp, recompute=0, flash_attention=True)
-    bf16, fp8 = layer_bytes(model, fp8=False, **kw), layer_bytes(model, fp8=True, **kw)
+    bf16, fp8 = layer_bytes(model, precision="bf16", **kw), layer_bytes(model, precision="fp8", **kw)
     shard = t if sp else 1
     assert fp8 < bf16
     assert bf16 - fp8 == pytest.approx(s * b * h * (2 / shard + 5 / t), rel=1e-12)
 
 
-def memory(model: Model, *, global_batch: int = 1024, fp8: bool = False, **degrees: Any) -> Any:
+@pytest.mark.parametrize(("t", "sp"), [(1, False), (4, True)])
+def test_fp4_stores_less_than_fp8(t: int, sp: bool) -> None:
+    """An NVFP4 run keeps the same quantized GEMM inputs at 0.5 + 1/16 bytes: (1 - 0.5625) x the elements an fp8
+    run keeps at 1 byte fewer than bf16."""
+    model = gpt_style()
+    kw: dict[str, Any] = dict(s=2048, b=2, t=t, sp=sp, recompute=0, flash_attention=True)
+    bf16, fp8, fp4 = (layer_bytes(model, precision=p, **kw) for p in ("bf16", "fp8", "fp4"))
+    assert fp4 < fp8 < bf16
+    assert fp8 - fp4 == pytest.approx((1.0 - 0.5625) * (bf16 - fp8), rel=1e-12)
+
+
+def memory(model: Model, *, global_batch: int = 1024, precision: str = "bf16", **degrees: Any) -> Any:
     cols: dict[str, Any] = dict(tp=1, pp=1, dp=1, cp=1, ep=1, etp=1, micro_batch=1, virtual_stages=1, recompute=0,
                                 zero_stage=0, sp=False)
     cols.update(degrees)
     size = max(np.size(v) for v in cols.values())
     arrays = {k: np.broadcast_to(np.asarray(v), (size,)) for k, v in cols.items()}
     return memory_per_gpu(model, seq_len=model.seq_len, global_batch=global_batch, grad_accum_fp32=True,
-                          flash_attention=True, fp8=fp8, **arrays)
+                          flash_attention=True, precision=precision, **arrays)
 
 
 def test_zero_stages_shard_states_dense() -> None:
@@ -222,7 +233,7 @@ def test_fp8_run_stores_less_activation_memory() -> None:
     model = catalog_model("llama3-70b")
     cfg: dict[str, Any] = dict(tp=[1, 8, 8, 8], pp=[1, 4, 8, 8], recompute=[0, 1, 0, 2],
                                sp=[False, True, True, True])
-    bf16, fp8 = memory(model, **cfg), memory(model, fp8=True, **cfg)
+    bf16, fp8 = memory(model, **cfg), memory(model, precision="fp8", **cfg)
     assert np.all(fp8.activations_bytes[:3] < bf16.activations_bytes[:3])
     assert fp8.activations_bytes[3] == bf16.activations_bytes[3]  # the 16-bit layer input only
 
@@ -279,7 +290,7 @@ def test_zero3_holds_the_gathered_layers_at_its_peak() -> None:
     layer = pc.attention_layer + pc.dense_mlp_layer
     opts = MemoryOptions(grad_bytes=4.0)
     m = memory_per_gpu(model, seq_len=model.seq_len, global_batch=64, grad_accum_fp32=True, flash_attention=True,
-                       fp8=False, tp=A([1, 1]), pp=A([1, 1]), dp=A([64, 64]), cp=A([1, 1]), ep=A([1, 1]),
+                       precision="bf16", tp=A([1, 1]), pp=A([1, 1]), dp=A([64, 64]), cp=A([1, 1]), ep=A([1, 1]),
                        etp=A([1, 1]), micro_batch=A([1, 1]), virtual_stages=A([1, 1]), recompute=A([2, 2]),
                        zero_stage=A([1, 3]), sp=A([False, False]), options=opts)
     extra = float(m.transient_bytes[1] - m.transient_bytes[0])
@@ -291,7 +302,7 @@ def test_distributed_optimizer_instances_shard_within_each_instance() -> None:
 
     model = catalog_model("llama3-8b")
     one, two = (memory_per_gpu(model, seq_len=model.seq_len, global_batch=64, grad_accum_fp32=True,
-                               flash_attention=True, fp8=False, tp=A([1]), pp=A([1]), dp=A([8]), cp=A([1]),
+                               flash_attention=True, precision="bf16", tp=A([1]), pp=A([1]), dp=A([8]), cp=A([1]),
                                ep=A([1]), etp=A([1]), micro_batch=A([1]), virtual_stages=A([1]), recompute=A([2]),
                                zero_stage=A([1]), sp=A([False]),
                                options=MemoryOptions(optimizer_instances=n)) for n in (1.0, 2.0))
@@ -314,7 +325,7 @@ def test_multi_token_prediction_layers_sit_on_the_last_stage() -> None:
     layer = (pc.attention_layer + pc.dense_mlp_layer) / t + pc.norms_layer
     assert float(first1[0]) == float(first0[0])
     assert float(last1[0] - last0[0]) == pytest.approx(layer + 2 * h * h / t + 3 * h + pc.embedding / t, rel=1e-12)
-    kw: dict[str, Any] = dict(seq_len=2048, global_batch=1024, flash_attention=True, fp8=False, tp=A([2]), pp=A([2]),
+    kw: dict[str, Any] = dict(seq_len=2048, global_batch=1024, flash_attention=True, precision="bf16", tp=A([2]), pp=A([2]),
                               dp=A([1]), cp=A([1]), ep=A([1]), etp=A([1]), micro_batch=A([1]),
                               virtual_stages=A([1]), recompute=A([0]), zero_stage=A([1]), sp=A([True]), stage="last")
     plain, mtp = memory_per_gpu(model, **kw), memory_per_gpu(model, **kw, mtp_layers=1)

@@ -10,6 +10,7 @@ import pytest
 from supercluster.errors import InputError
 from supercluster.search import plan
 from supercluster.spec.load import build_scenario
+from supercluster.workload.software import SoftwareChoices
 
 BASE: dict[str, Any] = {
     "name": "llama3-8b-on-8", "cluster": {"base": "selene", "num_gpus": 8}, "model": "llama3-8b",
@@ -73,3 +74,20 @@ def test_pytorch_loss_backward_holds_the_saved_logits_and_their_gradient() -> No
     assert per_logit() == 12.0
     assert per_logit(compiled=True) == 8.0
     assert per_logit(compiled=True, loss="chunked") == pytest.approx(2.0 + 8.0 / 8)
+
+
+def test_fp4_weights_keep_16_bits_and_a_smaller_quantized_cache() -> None:
+    """Megatron-style fp8 without fp8 parameters keeps 16-bit weights + a 2 B quantized copy and transpose; an fp4
+    run keeps 16-bit weights + the NVFP4 copy and transpose (2 x 0.5625 B), whatever fp8_params says; its gradient
+    and master buffers are an fp8 run's."""
+    from supercluster.spec.catalog import entry
+    from supercluster.spec.hardware import Accelerator
+    from supercluster.workload.software import framework_memory_options
+    acc = Accelerator.model_validate(entry("accelerators", "GB200"))
+    fp8 = framework_memory_options("megatron-lm", accelerator=acc, precision="fp8")
+    fp4 = framework_memory_options("megatron-lm", accelerator=acc, precision="fp4")
+    fp4_params = framework_memory_options("megatron-lm", accelerator=acc, precision="fp4",
+                                          choices=SoftwareChoices(fp8_params=True))
+    assert fp8.weight_bytes == pytest.approx(4.0)
+    assert fp4.weight_bytes == fp4_params.weight_bytes == pytest.approx(2.0 + 2 * 0.5625)
+    assert (fp4.grad_bytes, fp4.master_bytes) == (fp8.grad_bytes, fp8.master_bytes)

@@ -202,7 +202,7 @@ def test_memory_per_gpu_with_windowed_layers(flash: bool) -> None:
     """A stage's activations shrink by the score band of each of its windowed layers (unfused attention only);
     a window covering the sequence changes nothing, to the bit."""
     seq, w = 8192, 1024
-    common: dict[str, Any] = dict(seq_len=seq, global_batch=64, flash_attention=flash, fp8=False,
+    common: dict[str, Any] = dict(seq_len=seq, global_batch=64, flash_attention=flash, precision="bf16",
                                   tp=np.array([1.0, 2.0]), pp=np.array([1.0, 2.0]), dp=np.array([8.0, 2.0]),
                                   cp=np.ones(2), ep=np.ones(2), etp=np.ones(2), micro_batch=np.ones(2),
                                   virtual_stages=np.ones(2), recompute=np.array([0, 0]), zero_stage=np.array([1, 1]),

@@ -22,6 +22,7 @@ import numpy as np
 from ..spec.calibration import Calibration
 from ..spec.hardware import Accelerator
 from ..workload.operators import ATTENTION_BWD_OVER_FWD, Gemm
+from ..workload.quantization import low_precision
 
 
 def _gemm_shape_s(acc: Accelerator, cal: Calibration, precision: str, m: np.ndarray, n: np.ndarray,
@@ -38,7 +39,8 @@ def _gemm_shape_s(acc: Accelerator, cal: Calibration, precision: str, m: np.ndar
     m_pad = np.ceil(m / block) * block
     n_pad = np.ceil(n / block) * block
     t_compute = 2.0 * m_pad * n_pad * k * count / (peak * wave_eff)
-    elem = 1.0 if precision == "fp8" else 2.0
+    fmt = low_precision(precision)
+    elem = fmt.operand_bytes if fmt is not None else 2.0
     t_memory = (m * k + k * n) * elem * count + m * n * 2.0 * count
     t_memory = t_memory / (acc.hbm_bandwidth_bytes_per_s * acc.memory_bound_fraction)
     return np.maximum(t_compute, t_memory) + cal.kernel_gap_s
@@ -67,7 +69,7 @@ def head_dim_efficiency(acc: Accelerator, head_dim: float) -> float:
 
 def attention_s(acc: Accelerator, cal: Calibration, flops: np.ndarray, key_len: np.ndarray,
                 backward: bool = False, head_dim: float = ATTENTION_HEAD_DIM_REF) -> np.ndarray:
-    """Flash attention (16-bit even in fp8 runs, as Transformer Engine does by default)."""
+    """Flash attention (16-bit even in fp8 and fp4 runs, as Transformer Engine does by default)."""
     key_len = np.asarray(key_len, dtype=np.float64)
     rate = acc.peak_flops_per_s("bf16") * acc.attention_fraction * key_len / (key_len + cal.attention_half_seq) \
         * head_dim_efficiency(acc, head_dim)

@@ -466,7 +466,7 @@ def candidate_memory(s: Scenario, c: Candidates) -> MemoryBreakdown:
         options = options._replace(trainable_dense=dense_share, trainable_expert=expert_share)
     return memory_per_gpu(model, seq_len=s.seq_len, global_batch=training.global_batch,
                           flash_attention=training.flash_attention,
-                          fp8=training.precision == "fp8", tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp,
+                          precision=training.precision, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp,
                           micro_batch=mb, virtual_stages=vs, recompute=c.recompute, zero_stage=c.zero_stage,
                           sp=c.sp, budget_bytes=hbm_budget_bytes(s),
                           options=options, offload=c.offload, schedule=c.schedule)

@@ -9,8 +9,8 @@ Every rule is one a training framework enforces, cited to its source (read at NV
 pytorch/torchtitan b5bcd76c66, deepspeedai/DeepSpeed edaa722126; 2026-08), or an accounting identity:
 
 - the training precision runs on units the accelerator has: its catalog entry gives a dense peak for it
-  (Transformer Engine refuses fp8 below compute capability 8.9, i.e. on A100: transformer_engine/pytorch/fp8.py
-  check_fp8_support); these two rules need no degree and are checked before any search;
+  (Transformer Engine refuses fp8 below compute capability 8.9, i.e. on A100, and NVFP4 below 10.0, i.e. before
+  Blackwell: transformer_engine/pytorch/fp8.py check_fp8_support, check_nvfp4_support); these two rules need no degree and are checked before any search;
 - one step's tokens, global_batch * seq_len, are at most the run's tokens (the run is at least one whole step:
   otherwise its step time exceeds its time to train);
 - world = tp * pp * dp * cp (Megatron-Core parallel_state.initialize_model_parallel);
@@ -106,12 +106,13 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
 
     acc, precision = cluster.accelerator, training.precision
     peaks = acc.dense_peak_flops_per_s
-    trainable = [p for p in ("bf16", "fp16", "fp8") if p in peaks]
+    trainable = [p for p in ("bf16", "fp16", "fp8", "fp4") if p in peaks]
     rules = [
         Rule("training.precision", lambda p: precision in peaks,
              lambda p: f"{acc.name} has no {precision} units: its catalog entry gives dense peaks for "
                        f"{', '.join(peaks)} only (Transformer Engine runs fp8 from compute capability 8.9: "
-                       f"check_fp8_support); train in {' or '.join(trainable)}", ()),
+                       f"check_fp8_support, NVFP4 from 10.0: check_nvfp4_support); train in "
+                       f"{' or '.join(trainable)}", ()),
         Rule("training.global_batch", lambda p: gb * seq <= training.tokens,
              lambda p: f"one step trains on global_batch({gb}) * seq_len({seq}) = {gb * seq:.4g} tokens, more than "
                        f"the run's tokens({training.tokens:.4g}): the run must be at least one step; lower "

@@ -31,7 +31,10 @@ class Training(Spec):
     tokens: PositiveFloat = Field(description="tokens to train on")
     global_batch: PositiveInt = Field(description="sequences per optimizer step")
     seq_len: PositiveInt | None = Field(default=None, description="defaults to the model's seq_len")
-    precision: TrainingPrecision = "bf16"
+    precision: TrainingPrecision = Field(
+        default="bf16", description="the GEMMs' precision: fp16 or bf16 mixed precision, fp8 (Transformer Engine's "
+        "delayed, current or MXFP8 scaling) or fp4 (its NVFP4 recipe, Blackwell); activations, attention and the "
+        "optimizer stay 16/32-bit (workload/quantization.py)")
     grad_accum_fp32: bool | None = Field(
         default=None, description="fp32 gradient buffers and reduction; None: as Megatron-LM does, fp32 for bf16 and "
         "fp8 runs (it forces accumulate_allreduce_grads_in_fp32 with bf16), 16-bit for fp16 runs")
@@ -63,7 +66,8 @@ class Training(Spec):
         default=True, description="an fp8 run keeps its weights in fp8 (1 B and a 1 B transpose) and gathers them in "
         "fp8, as NeMo's and Megatron-Bridge's fp8 recipes do (fp8_param_gather = True, NeMo "
         "collections/llm/recipes/precision/mixed_precision.py); false: 16-bit weights plus Transformer Engine's cached "
-        "fp8 copy and transpose (2 B more per linear weight)")
+        "fp8 copy and transpose (2 B more per linear weight). An fp4 run keeps 16-bit weights and the cached NVFP4 "
+        "copy and transpose either way")
     optimizer: Literal["adam", "muon", "adafactor"] = Field(
         default="adam", description="Adam/AdamW (two moments), Muon (one momentum on matrices, Adam elsewhere), "
         "Adafactor (factored second moment, no first moment)")

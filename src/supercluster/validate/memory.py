@@ -96,7 +96,7 @@ def predict_case(case: MemoryCase, *, recompute: str | None = None, sequence_par
     sp = case.sequence_parallel if sequence_parallel is None else sequence_parallel
     return memory_per_gpu(case.model, seq_len=case.model.seq_len, global_batch=case.global_batch,
                           flash_attention=case.flash_attention,
-                          fp8=case.precision == "fp8", tp=one * d["tp"], pp=one * d["pp"], dp=one * d["dp"],
+                          precision=case.precision, tp=one * d["tp"], pp=one * d["pp"], dp=one * d["dp"],
                           cp=one * d["cp"], ep=one * d["ep"], etp=one * d["etp"], micro_batch=one * case.micro_batch,
                           virtual_stages=one * d["virtual_stages"], recompute=np.array([rc]),
                           zero_stage=np.array([case.zero_stage]), sp=np.array([sp]), options=options,

@@ -43,6 +43,7 @@ from ..spec.model import Model
 from ..spec.training import SCHEDULES
 from .operators import ACT_BYTES, attention_dims
 from .params import param_counts, ssm_in_proj_width
+from .quantization import low_precision
 from .ssm import ssm_layer_shares
 from .window import band_keys, effective_window, windowed_in_first_and_last
 
@@ -141,7 +142,7 @@ RECOMPUTE_MODULES = frozenset({"core_attn", "layernorm", "mlp", "moe_act", "moe"
 
 def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,
                            cp: np.ndarray, sp: np.ndarray, ep: np.ndarray, etp: np.ndarray, recompute: np.ndarray,
-                           flash_attention: bool, moe_layer: bool, fp8: bool = False,
+                           flash_attention: bool, moe_layer: bool, precision: str = "bf16",
                            eager: bool = False, modules: frozenset[str] = SELECTIVE_DEFAULT,
                            window: int | None = None, mamba: bool = False, mlp_block: bool = True) -> np.ndarray:
     """Stored activation bytes of one layer for one micro-batch on one GPU (recompute: 0 none, 1 sel., 2 full).
@@ -155,13 +156,15 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
     transformer_config.py): core_attn the s x s scores (Korthikanti et al.'s selective recompute, the default),
     layernorm the norms' outputs, mlp a dense MLP's internals, moe_act the experts' activation outputs, moe a MoE
     layer's internals, shared_experts the shared experts', mla_up_proj MLA's up-projected queries, keys and values.
-    In an fp8 run, Transformer Engine keeps the fp8 copy of each linear layer's input for the backward pass:
-    the inputs of the QKV, output, MLP-up and MLP-down GEMMs are stored at 1 byte instead of 2. ``eager``: unfused
+    In an fp8 or fp4 run, Transformer Engine keeps the quantized copy of each linear layer's input for the backward
+    pass: the inputs of the QKV, output, MLP-up and MLP-down GEMMs are stored at 1 byte (fp8) or 0.5625 (NVFP4,
+    quantization.py) instead of 2. ``eager``: unfused
     PyTorch code (no torch.compile, no fused norm and rotary kernels) also keeps the fp32 inputs of its two RMSNorms
     (computed in fp32), the fp32 rotary copies of q and k, and k and v expanded to every query head (GQA's
     repeat; torchtune modules/rms_norm.py, llama3_1 position embeddings, attention.py expand).
     """
-    lin = 1.0 if fp8 else float(ACT_BYTES)  # bytes per stored GEMM-input element
+    fmt = low_precision(precision)
+    lin = fmt.stored_input_bytes if fmt is not None else float(ACT_BYTES)  # bytes per stored GEMM-input element
     f64 = np.float64
     mb, tp, cp, ep, etp = (np.asarray(x, dtype=f64) for x in (micro_batch, tp, cp, ep, etp))
     rc = np.asarray(recompute)
@@ -243,7 +246,8 @@ class MemoryOptions(NamedTuple):
     """How the training software holds its state (the defaults: Megatron-LM's mixed-precision Adam).
 
     - ``weight_bytes``: 16-bit weights (2), plus an fp8 run's cached quantized copy and transpose of the linear
-      layers' weights (Transformer Engine: 2 more; with fp8 parameters the fp8 weight and its transpose replace them);
+      layers' weights (Transformer Engine: 2 more, an fp4 run's 2 x 0.5625; with fp8 parameters the fp8 weight and
+      its transpose replace them);
     - ``grad_bytes``: 4 for fp32 gradient buffers (Megatron-LM main_grad, DeepSpeed's BF16 optimizer), 2 for 16-bit;
     - ``master_bytes``: 4 for an fp32 copy of the weights (mixed precision), 0 when the weights are the master copy
       (pure bf16 training, torchtune's default);
@@ -397,7 +401,7 @@ def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, 
 
 
 def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_fp32: bool = True,
-                   flash_attention: bool, fp8: bool, tp: np.ndarray, pp: np.ndarray, dp: np.ndarray, cp: np.ndarray,
+                   flash_attention: bool, precision: str, tp: np.ndarray, pp: np.ndarray, dp: np.ndarray, cp: np.ndarray,
                    ep: np.ndarray, etp: np.ndarray, micro_batch: np.ndarray, virtual_stages: np.ndarray,
                    recompute: np.ndarray, zero_stage: np.ndarray, sp: np.ndarray,
                    budget_bytes: float = np.inf, options: MemoryOptions | None = None,
@@ -417,7 +421,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     prefetched stay). ``mtp_layers``: multi-token-prediction layers on the last stage (stage_params_at)."""
     if stage is None:
         first, last = (memory_per_gpu(model, seq_len=seq_len, global_batch=global_batch,
-                                      grad_accum_fp32=grad_accum_fp32, flash_attention=flash_attention, fp8=fp8,
+                                      grad_accum_fp32=grad_accum_fp32, flash_attention=flash_attention, precision=precision,
                                       tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, micro_batch=micro_batch,
                                       virtual_stages=virtual_stages, recompute=recompute, zero_stage=zero_stage,
                                       sp=sp, budget_bytes=budget_bytes, options=options, stage=st,
@@ -472,7 +476,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     rep, inv = group_rows(tp, cp, ep, etp, mb, sp)
     common: dict[str, Any] = dict(seq_len=seq_len, micro_batch=mb[rep], tp=tp[rep], cp=cp[rep],
                                   sp=np.asarray(sp)[rep], ep=ep[rep], etp=etp[rep], flash_attention=flash_attention,
-                                  fp8=fp8, eager=opt.eager, modules=recompute_modules)
+                                  precision=precision, eager=opt.eager, modules=recompute_modules)
 
     def table(moe_layer: bool) -> np.ndarray:  # by code; block (3) is priced as none, then cut to fit
         return np.stack([layer_activation_bytes(model, recompute=np.full(len(rep), 0 if code == 3 else code),

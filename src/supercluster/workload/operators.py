@@ -18,15 +18,15 @@ import numpy as np
 
 from ..spec.model import Model
 from .params import mlp_matrices
+from .quantization import low_precision
 from .ssm import ssm_elementwise_bytes, ssm_mixer_gemms, ssm_scan_flops
 from .window import band_keys, equivalent_key_len
 
 LayerKind = Literal["dense", "moe"]
 Mixer = Literal["attention", "mamba"]
-ACT_BYTES = 2  # activations are 16-bit in mixed-precision training (fp8 runs keep 16-bit activations between ops)
+ACT_BYTES = 2  # activations are 16-bit in mixed-precision training (fp8/fp4 runs keep 16-bit activations between ops)
 ATTENTION_BWD_OVER_FWD = 2.5
 ELEMENTWISE_BWD_OVER_FWD = 2.0
-FP8_QUANTIZE_BYTES = 6.0  # per element of a GEMM input: amax read 2, cast read 2 + write 1, transposed copy write 1
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Gemm:
     n: np.ndarray
     k: np.ndarray
     count: np.ndarray | float = 1.0
-    low_precision: bool = True  # runs in fp8 in an fp8 run (the router does not)
+    low_precision: bool = True  # runs in the run's fp8 / fp4 format (the router does not)
     trainable: bool = True  # its weight gets a gradient (False: a frozen base weight under LoRA, workload.lora)
 
     @property
@@ -185,13 +185,13 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
             elem = elem + (3 if gated else 2) * T * fs / tp * ACT_BYTES
             kernels += 1
 
-    if precision == "fp8":
-        # Transformer Engine quantizes each GEMM input activation before the GEMM from its current scale (current
-        # scaling and MXFP8 blocks alike): a pass for the amax (read 2 bytes), the cast (read 2, write 1) and the
-        # transposed / column-wise copy the weight-gradient GEMM reads (write 1); the backward quantizes the output
+    fmt = low_precision(precision)
+    if fmt is not None:
+        # Transformer Engine quantizes each GEMM input activation before the GEMM (quantization.py: the amax, the
+        # cast and the column-wise copy the weight-gradient GEMM reads); the backward quantizes the output
         # gradients the same way (the 2x backward factor of the memory-bound bytes).
         cast = sum((g.m * g.k * g.count for g in gemms if g.low_precision), start=np.zeros_like(T))
-        elem = elem + FP8_QUANTIZE_BYTES * cast
+        elem = elem + fmt.quantize_bytes * cast
         kernels += 2 * len(gemms)
 
     if flash_attention or mamba:

@@ -16,6 +16,7 @@ from ..spec.hardware import Accelerator
 from ..spec.software import framework_software as software
 from ..spec.training import Framework
 from .memory import INT8_STATE_BYTES, MemoryOptions
+from .quantization import low_precision
 
 Optimizer = Literal["adam", "muon", "adafactor"]
 StateDtype = Literal["fp32", "bf16", "int8"]
@@ -84,8 +85,11 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
     moment (Shazeer and Stern 2018, beta1 = None): about nothing per parameter."""
     sw = software(framework)
     c = choices
-    grad = sw.grad_bytes[precision]
-    master = sw.master_bytes[precision]
+    # an fp4 run quantizes GEMM inputs only: its gradient and master buffers are an fp8 run's (quantization.py)
+    fmt = low_precision(precision)
+    buffers = "fp8" if fmt is not None else precision
+    grad = sw.grad_bytes[buffers]
+    master = sw.master_bytes[buffers]
     moments = {"fp32": 8.0, "bf16": 4.0, "int8": INT8_STATE_BYTES}[c.state_dtype]
     state = embedding_state = moments if c.state_dtype != "fp32" else sw.state_bytes
     if c.optimizer == "muon":
@@ -93,8 +97,9 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
     elif c.optimizer == "adafactor":
         state = embedding_state = 0.0
     weight = 2.0
-    if precision == "fp8":
-        weight = sw.fp8_param_bytes if c.fp8_params else 2.0 + sw.fp8_weight_cache_bytes
+    if fmt is not None:  # fp8 parameters replace the 16-bit weights in fp8 runs; fp4 runs keep them (MLPerf v5.1)
+        weight = sw.fp8_param_bytes if c.fp8_params and precision == "fp8" else (
+            2.0 + sw.fp8_weight_cache_bytes * fmt.weight_cache_scale)
     if not c.master_weights:  # the model built in bf16: weights are the master copy, gradients bf16
         master, grad = 0.0, 2.0
     if c.grad_accum_fp32 is not None:
