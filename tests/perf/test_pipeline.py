@@ -11,10 +11,13 @@ import pytest
 from test_step import candidates, scenario
 
 from supercluster import perf
+from supercluster.errors import SpecError
 from supercluster.perf.candidates import SCHEDULE_CODES
+from supercluster.perf.schedule import stage_ops
 from supercluster.search import enumerate_space
-from supercluster.spec import load_scenario
+from supercluster.spec import build_scenario, load_scenario
 from supercluster.spec.calibration import default_calibration
+from supercluster.spec.scenario import Scenario
 from supercluster.workload.memory import memory_per_gpu
 
 # Mixtral on 64 GPUs with a pipeline of 2 and 4 stages, m = 256 / (dp * mb) micro-batches (>= 2 pp)
@@ -104,3 +107,45 @@ def test_dualpipe_prices_a_microbatch_at_the_busiest_rank_of_the_real_split() ->
     ranks = [3 * work["dense"] + 4 * work["moe"] + head, 7 * work["moe"], 8 * work["moe"]]
     per_microbatch = (a.parts["compute"] + a.parts["recompute"]) / a.microbatches
     np.testing.assert_allclose(per_microbatch, 0.5 * np.maximum.reduce(ranks), rtol=1e-12)
+
+
+def _flushed(flushes: int, global_batch: int) -> Scenario:
+    return build_scenario({"name": f"mixtral-flushes-{flushes}", "cluster": {"base": "llama3-16k", "num_gpus": 64},
+                           "model": "mixtral-8x7b",
+                           "training": {"tokens": 1.0e12, "global_batch": global_batch, "pipeline_flushes": flushes}})
+
+
+@pytest.mark.parametrize("schedule", ["1f1b", "zb-h1"])
+def test_pipeline_flushes_run_whole_schedules_back_to_back(schedule: str) -> None:
+    """Two schedules a step of m/2 micro-batches each (torchtitan's and NeMo Automodel's pipeline under gradient
+    accumulation) take exactly twice one schedule of m/2: twice its compute and twice its fill and drain, so more
+    bubble than one schedule over all m; the memory is that of one schedule."""
+    cal = default_calibration()
+    c = _as(MOE, schedule)
+    two = perf.evaluate(_flushed(2, 256), c, cal)
+    half = perf.evaluate(_flushed(1, 128), c, cal)
+    whole = perf.evaluate(_flushed(1, 256), c, cal)
+    for part in ("compute", "recompute", "tp_comm", "ep_comm", "pp_comm", "pipeline_bubble"):
+        np.testing.assert_allclose(two.parts[part], 2.0 * half.parts[part], rtol=1e-12, err_msg=part)
+    np.testing.assert_allclose(two.parts["compute"], whole.parts["compute"], rtol=1e-12)
+    assert np.all(two.parts["pipeline_bubble"] > whole.parts["pipeline_bubble"])
+    assert np.array_equal(two.memory.activations_bytes, whole.memory.activations_bytes)
+
+
+def test_flushes_that_do_not_divide_the_microbatches_are_refused() -> None:
+    """m = 256 / (dp 16 * micro_batch 1) = 16 micro-batches do not split into 3 schedules: refused at the field."""
+    with pytest.raises(SpecError, match="training.pipeline_flushes") as err:
+        build_scenario({"name": "x", "cluster": {"base": "llama3-16k", "num_gpus": 64}, "model": "mixtral-8x7b",
+                        "training": {"tokens": 1.0e12, "global_batch": 256, "pipeline_flushes": 3},
+                        "parallelism": {"tp": 2, "pp": 2, "dp": 16, "ep": 4, "micro_batch": 1,
+                                        "virtual_stages": 1, "sequence_parallel": True}})
+    assert "multiple of it" in str(err.value)
+
+
+def test_flushed_schedule_orders_are_whole_schedules_in_turn() -> None:
+    """stage_ops with flushes: each schedule's order of m/flushes micro-batches, the next numbered after it."""
+    one = stage_ops("interleaved", 1, 8, 4, 2)
+    two = stage_ops("interleaved", 1, 16, 4, 2, flushes=2)
+    assert two[:len(one)] == one
+    assert [(o.kind, o.microbatch - 8, o.chunk) for o in two[len(one):]] == [(o.kind, o.microbatch, o.chunk)
+                                                                              for o in one]

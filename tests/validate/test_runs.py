@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import yaml
 
 from supercluster.search.plan import best_step
-from supercluster.validate import HELDOUT_FILE, run_to_scenario
+from supercluster.validate import DEFAULT_FILE, HELDOUT_FILE, run_to_scenario
 
 
 def _row(run_id: str) -> dict:
@@ -31,3 +32,39 @@ def test_a_run_that_reduces_in_bf16_holds_half_the_gradient_bytes() -> None:
     assert bf16["gradients"] * 2 == full["gradients"]
     assert bf16["weights"] == full["weights"]
     assert reports[0].fits and not reports[1].fits  # the 405B layout the recipe ran fits only with bf16 gradients
+
+
+def _calibration_row(run_id: str) -> tuple[int, dict]:
+    runs = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))["runs"]
+    return next((i, r) for i, r in enumerate(runs) if r["id"] == run_id)
+
+
+def test_a_run_built_in_bf16_keeps_no_master_copy_and_bf16_moments() -> None:
+    """NeMo Automodel's MoE benchmarks build the model in bf16 and step it with torch.optim.Adam: `master_weights:
+    false` and `optimizer_state_dtype: bf16` reach the spec; the optimizer holds 4 B a parameter instead of 12, and
+    the run fits on 80 GB H100 as it ran (it did not with the default fp32 master and moments)."""
+    i, stated = _calibration_row("am-qwen3-30b-a3b-8xh100-bf16-fsdp")
+    assert stated["training"]["master_weights"] is False and stated["training"]["optimizer_state_dtype"] == "bf16"
+    default = copy.deepcopy(stated)
+    del default["training"]["master_weights"], default["training"]["optimizer_state_dtype"]
+    reports = []
+    for run in (stated, default):
+        s = run_to_scenario(run, file="runs.yaml", index=i)
+        reports.append(best_step(s, None, require_fit=False)[0])
+    bf16, fp32 = reports
+    assert bf16.memory_breakdown["optimizer"] * 3 == pytest.approx(fp32.memory_breakdown["optimizer"], rel=1e-9)
+    assert bf16.step_time_s == fp32.step_time_s  # memory only: the optimizer step's bytes are the step model's own
+    assert bf16.fits and not fp32.fits
+
+
+def test_pipeline_flushes_reach_the_spec() -> None:
+    """Kimi K2 on NeMo Automodel runs its pipeline schedule once per gradient-accumulation step (2 a step): the
+    row's `pipeline_flushes: 2` reaches the spec and costs a second fill and drain."""
+    i, stated = _calibration_row("am-kimi-k2-256xh100-bf16")
+    one = copy.deepcopy(stated)
+    one["training"]["pipeline_flushes"] = 1
+    two_s, one_s = (run_to_scenario(r, file="runs.yaml", index=i) for r in (stated, one))
+    assert two_s.training.pipeline_flushes == 2
+    two_r, one_r = (best_step(s, None, require_fit=False)[0] for s in (two_s, one_s))
+    assert two_r.breakdown["pipeline_bubble"] > one_r.breakdown["pipeline_bubble"]
+    assert two_r.breakdown["compute"] == pytest.approx(one_r.breakdown["compute"], rel=1e-12)

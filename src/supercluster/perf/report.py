@@ -44,6 +44,7 @@ class PipelineReport(BaseModel):
     virtual_stages: int
     schedule: Literal["1f1b", "interleaved", "zb-h1", "dualpipe"] = "1f1b"
     microbatches: int
+    flushes: int = 1  # pipeline schedules a step, each over microbatches / flushes (training.pipeline_flushes)
     microbatch_s: float
     forward_s: float
     backward_s: float
@@ -123,7 +124,7 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int) -> StepR
     alone = float(arrays.alone_s[i]) if arrays.alone_s is not None else t_mb  # DualPipe: t_mb is the pair
     pipeline = PipelineReport(
         stages=int(par["pp"]), virtual_stages=int(par["virtual_stages"]), schedule=par["schedule"],
-        microbatches=int(round(m)),
+        microbatches=int(round(m)), flushes=s.training.pipeline_flushes,
         microbatch_s=t_mb, forward_s=fwd, backward_s=alone - fwd, critical_path_s=float(arrays.critical_path_s[i]),
         pipeline_s=m * t_mb + float(arrays.parts["pipeline_bubble"][i]),
         bubble_s=float(arrays.parts["pipeline_bubble"][i]),

@@ -23,7 +23,7 @@ stage-to-stage hops, which this drawing does not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from ..spec.training import Schedule
@@ -177,14 +177,31 @@ def _dualpipe(rank: int, m: int, pp: int) -> list[StageOp]:
     return ops
 
 
-def stage_ops(schedule: Schedule, stage: int, m: int, pp: int, v: int = 1) -> list[StageOp]:
-    """The operations stage ``stage`` of ``pp`` issues for ``m`` micro-batches, in order (``v`` chunks a stage:
-    the interleaved schedule only). DualPipe's ``m`` counts both directions' micro-batches."""
+def _one_schedule(schedule: Schedule, stage: int, m: int, pp: int, v: int) -> list[StageOp]:
     if schedule == "zb-h1":
         return _zb_h1(stage, m, pp)
     if schedule == "dualpipe":
         return _dualpipe(stage, m, pp)
     return _one_f_one_b(stage, m, pp, v)
+
+
+def _shifted(op: StageOp, by: int) -> StageOp:
+    pair = None if op.overlaps is None else _shifted(op.overlaps, by)
+    return replace(op, microbatch=op.microbatch + by, overlaps=pair)
+
+
+def stage_ops(schedule: Schedule, stage: int, m: int, pp: int, v: int = 1, flushes: int = 1) -> list[StageOp]:
+    """The operations stage ``stage`` of ``pp`` issues for ``m`` micro-batches, in order (``v`` chunks a stage:
+    the interleaved schedule only). DualPipe's ``m`` counts both directions' micro-batches. ``flushes``: the step
+    runs that many schedules of m / flushes micro-batches back to back (training.pipeline_flushes), the k-th on
+    micro-batches numbered from k m / flushes."""
+    if flushes == 1:
+        return _one_schedule(schedule, stage, m, pp, v)
+    if m % flushes:
+        raise ValueError(f"{m} micro-batches do not split into {flushes} pipeline schedules")
+    per = m // flushes
+    one = _one_schedule(schedule, stage, per, pp, v)
+    return [_shifted(op, k * per) for k in range(flushes) for op in one]
 
 
 def dependency(op: StageOp, stage: int, pp: int, v: int) -> tuple[str, int, int, int, int] | None:
@@ -210,7 +227,7 @@ def pipeline_schedule(p: PipelineReport) -> list[ScheduleBlock]:
     pp, v, m, schedule = p.stages, p.virtual_stages, p.microbatches, p.schedule
     f, b, w = p.forward_s / v, p.backward_s / v, p.weight_gradient_s / v
     fb = p.overlapped_pair_s or f + b
-    ops = [stage_ops(schedule, s, m, pp, v) for s in range(pp)]
+    ops = [stage_ops(schedule, s, m, pp, v, p.flushes) for s in range(pp)]
     done: dict[tuple[str, int, int, int, int], float] = {}  # (kind, stage, micro-batch, chunk, direction) -> end
     duration = {"forward": f, "backward": b, "backward_input": b - w, "backward_weight": w}
     free = [0.0] * pp

@@ -19,6 +19,10 @@ pipeline time, and what it adds to m * t_max is the bubble:
 
     step = t_pipe + exposed data-parallel communication + optimizer
 
+With training.pipeline_flushes F schedules a step (one a gradient-accumulation step, as torchtitan and NeMo
+Automodel run a pipeline), the step runs F pipelines of m / F micro-batches back to back: t_pipe = F t_pipe(m / F),
+every one with its fill and drain (the first stage, the last to finish a schedule's cool-down, starts the next).
+
 That is 1F1B and interleaved; ZB-H1 and DualPipe (parallelism.schedule) take perf.pipeline's closed forms from the
 same t_max and t_crit, the backward's weight-gradient GEMMs (WGRAD_SHARE_OF_BACKWARD of its GEMMs; for ZB-H1 those
 of every stage too, all but one stage's off a micro-batch's critical path) and, for DualPipe, a pair of one
@@ -752,8 +756,12 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # which paces the interleaved warm-up and cool-down (the simulator found 1/v undercharging it: Llama 3 405B's
     # 8 layers over 7 chunks, +6.7%): v counts as lps / ceil(lps/v), v itself when the layers divide evenly
     v_eff = lps / np.ceil(lps / vs)
-    t_pipe = pipeline_s(c.schedule, m, pp, v_eff, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone, t_w_all)
-    t_pipe = t_pipe + unequal_chunks_s(m, pp, vs, model.layers, lps, t_mb)
+    # training.pipeline_flushes schedules a step (torchtitan, NeMo Automodel: one a gradient-accumulation step),
+    # each over m / F micro-batches with its own fill and drain
+    flushes = float(training.pipeline_flushes)
+    m_sched = m / flushes
+    t_pipe = pipeline_s(c.schedule, m_sched, pp, v_eff, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone, t_w_all)
+    t_pipe = flushes * (t_pipe + unequal_chunks_s(m_sched, pp, vs, model.layers, lps, t_mb))
     bubble = t_pipe - m * t_mb
 
     zero_eff = effective_zero_stage(c.zero_stage, pp)

@@ -78,6 +78,7 @@ class IterationCosts:
     offload_s: float
     schedule: Schedule = "1f1b"  # 1F1B and interleaved alike (by v), ZB-H1, DualPipe
     dp_after_flush: bool = False  # ZeRO-0/1: every chunk's gradients reduced after the stage's last backward
+    flushes: int = 1  # pipeline schedules a step, back to back (training.pipeline_flushes)
 
 
 @dataclass
@@ -111,7 +112,7 @@ def build_graph(costs: IterationCosts, slowdown: list[list[float]], replica_labe
                 g.streams.append((replica_labels[r], s, name))
     schedule: Schedule = costs.schedule if costs.schedule in ("zb-h1", "dualpipe") else \
         "interleaved" if v > 1 else "1f1b"
-    orders = [stage_ops(schedule, s, m, pp, v) for s in range(pp)]
+    orders = [stage_ops(schedule, s, m, pp, v, costs.flushes) for s in range(pp)]
     marks: dict[tuple[str, int, int, int], int] = {}  # ("first", stage, chunk, direction): its first forward's
     for s, ops in enumerate(orders):  # index, ("last", ...): its last weight-gradient producer's
         for k, op in enumerate(ops):

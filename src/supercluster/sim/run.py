@@ -187,7 +187,7 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
         grad_s=dp("grad_s"), buckets=dp("buckets"), gather_s=dp("gather_s"), gather_layer_s=dp("gather_layer_s"),
         scatter_layer_s=dp("scatter_layer_s"), tensor_layer_s=dp("tensor_layer_s"),
         optimizer_s=float(ops.optimizer_s[0]), offload_s=float(ops.offload_s[0]),
-        schedule=schedule, dp_after_flush=ops.dp_after_flush)
+        schedule=schedule, dp_after_flush=ops.dp_after_flush, flushes=s.training.pipeline_flushes)
 
 
 def _breakdown(g: Graph) -> tuple[float, dict[str, float], int]:

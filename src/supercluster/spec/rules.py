@@ -24,7 +24,9 @@ pytorch/torchtitan b5bcd76c66, deepspeedai/DeepSpeed edaa722126; 2026-08), or an
   raises otherwise);
 - experts % ep == 0 and (tp * cp * dp) % (ep * etp) == 0: expert parallelism folds over the tensor, context and
   data ranks (Megatron-Core initialize_model_parallel, 'MoE parallel folding');
-- global_batch % (dp * mb) == 0 (Megatron-LM microbatch calculator);
+- global_batch % (dp * mb) == 0 (Megatron-LM microbatch calculator); with training.pipeline_flushes F > 1 (one
+  pipeline schedule a gradient-accumulation step, torchtitan and NeMo Automodel) m % F == 0, and the schedule
+  rules below hold for each schedule's m / F;
 - the interleaved schedule (vs > 1) needs pp > 1 and, with its default micro-batch group of pp
   (microbatch_group_size_per_vp_stage), m >= pp and m % pp == 0 (Megatron-Core pipeline_parallel/schedules.py
   forward_backward_pipelining_with_interleaving); 1F1B runs any m (its warm-up is min(pp - rank - 1, m));
@@ -104,6 +106,14 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
     def microbatches(p: dict[str, Any]) -> Any:
         return gb // (p["dp"] * p["micro_batch"])
 
+    flushes = training.pipeline_flushes
+
+    def per_schedule(p: dict[str, Any]) -> Any:
+        """Micro-batches one pipeline schedule runs (training.pipeline_flushes schedules a step)."""
+        return microbatches(p) // flushes
+
+    flushed = f" / pipeline_flushes({flushes})" if flushes > 1 else ""
+
     acc, precision = cluster.accelerator, training.precision
     peaks = acc.dense_peak_flops_per_s
     trainable = [p for p in ("bf16", "fp16", "fp8", "fp4") if p in peaks]
@@ -149,16 +159,21 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
              lambda p: f"global_batch({gb}) is not divisible by dp({p['dp']}) * "
                        f"micro_batch({p['micro_batch']}) = {p['dp'] * p['micro_batch']}",
              ("dp", "micro_batch")),
+        Rule("training.pipeline_flushes", lambda p: _divides(flushes, microbatches(p)),
+             lambda p: f"pipeline_flushes({flushes}) schedules a step share its m = global_batch({gb}) / "
+                       f"(dp({p['dp']}) * micro_batch({p['micro_batch']})) = {microbatches(p)} micro-batches: m must "
+                       "be a multiple of it (a gradient-accumulation step's local_batch_size / pp_microbatch_size "
+                       "micro-batches each)", ("dp", "micro_batch")),
         Rule("parallelism.virtual_stages", lambda p: (p["pp"] > 1) | (p["virtual_stages"] == 1),
              lambda p: f"virtual_stages({p['virtual_stages']}) > 1 needs pp > 1", ("pp", "virtual_stages")),
         Rule("parallelism.virtual_stages", lambda p: p["pp"] * p["virtual_stages"] <= L,
              lambda p: f"pp({p['pp']}) * virtual_stages({p['virtual_stages']}) exceeds layers({L}): "
                        "every chunk needs a layer", ("pp", "virtual_stages")),
         Rule("parallelism.virtual_stages",
-             lambda p: (p["virtual_stages"] == 1) | ((microbatches(p) >= p["pp"]) & _divides(p["pp"], microbatches(p))),
+             lambda p: (p["virtual_stages"] == 1) | ((per_schedule(p) >= p["pp"]) & _divides(p["pp"], per_schedule(p))),
              lambda p: f"the interleaved schedule (virtual_stages {p['virtual_stages']}) runs micro-batches in groups "
                        f"of pp({p['pp']}): it needs m = global_batch({gb}) / (dp({p['dp']}) * "
-                       f"micro_batch({p['micro_batch']})) = {microbatches(p)} to be a multiple of pp "
+                       f"micro_batch({p['micro_batch']})){flushed} = {per_schedule(p)} to be a multiple of pp "
                        "(Megatron-Core forward_backward_pipelining_with_interleaving); use virtual_stages 1 (1F1B) "
                        "or more micro-batches",
              ("pp", "virtual_stages", "dp", "micro_batch")),
@@ -178,11 +193,11 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
              lambda p: f"schedule {_schedule_name(p['schedule'])} needs a pipeline, got pp({p['pp']})",
              ("schedule", "pp")),
         Rule("parallelism.schedule",
-             lambda p: (p["schedule"] != DUALPIPE) | (_divides(2, p["pp"]) & _divides(2, microbatches(p))
-                                                       & (microbatches(p) >= 2 * p["pp"])),
+             lambda p: (p["schedule"] != DUALPIPE) | (_divides(2, p["pp"]) & _divides(2, per_schedule(p))
+                                                       & (per_schedule(p) >= 2 * p["pp"])),
              lambda p: f"DualPipe sends half the micro-batches in from each end of the pipeline: it needs an even "
                        f"pp({p['pp']}) and an even m = global_batch({gb}) / (dp({p['dp']}) * "
-                       f"micro_batch({p['micro_batch']})) = {microbatches(p)} of at least 2 * pp "
+                       f"micro_batch({p['micro_batch']})){flushed} = {per_schedule(p)} of at least 2 * pp "
                        "(deepseek-ai/DualPipe dualpipe.py DualPipe.step)", ("schedule", "pp", "dp", "micro_batch")),
     ]
     if model.moe:

@@ -86,6 +86,12 @@ class Training(Spec):
         default="megatron-lm", description="the training software, for how it holds memory (catalog/software.yaml): "
         "gradient and master-weight precision, the loss's fp32 copies, library workspaces, CUDA context, NCCL buffers; "
         "and the pipeline schedules it runs (hai-llm: DeepSeek's own, Megatron-LM's memory figures)")
+    pipeline_flushes: PositiveInt = Field(
+        default=1, description="pipeline schedules run per optimizer step, each over its share of the step's "
+        "micro-batches with its own warm-up and cool-down: 1 as Megatron-LM runs a step (one schedule over all "
+        "global_batch / (dp * micro_batch) micro-batches); torchtitan and NeMo Automodel run one schedule per "
+        "gradient-accumulation step (local_batch_size / pp_microbatch_size micro-batches each: "
+        "nemo_automodel/recipes/llm/benchmark.py calls pipeline schedule.step() once per GA step)")
     moe_dispatcher: Literal["alltoall", "deepep"] | None = Field(
         default=None, description="how mixture-of-experts tokens reach their experts: alltoall (an NCCL "
         "all-to-all of one copy per routed expert, Megatron-LM's alltoall dispatcher) or deepep (one copy per target "

@@ -144,7 +144,8 @@ MEMORY: Shape = {
 #: optional facts about a published run's software, passed to spec.training.Training as given: what it fused and
 #: overlapped, how it dispatched and routed MoE tokens, whether it kept its gradients in fp32
 SOFTWARE_FIELDS = ("flash_attention", "tp_overlap", "dp_overlap", "zero3_gather", "ep_overlap", "moe_dispatcher",
-                   "moe_routing", "grad_accum_fp32")
+                   "moe_routing", "grad_accum_fp32", "master_weights", "optimizer_state_dtype",
+                   "pipeline_flushes")
 
 #: a published training run (validate/calibration.yaml); its ``model`` is a model spec, checked by the spec itself
 RUN: Shape = {
