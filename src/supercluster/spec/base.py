@@ -10,7 +10,7 @@ from pydantic_core import ErrorDetails
 from .safe_yaml import shorten
 
 Precision = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "fp4"]
-TrainingPrecision = Literal["fp16", "bf16", "fp8", "fp4"]  # fp8: any fp8 scaling recipe; fp4: NVFP4
+TrainingPrecision = Literal["bf16", "fp16", "fp8", "fp4"]  # fp8: any fp8 scaling recipe; fp4: NVFP4
 Activation = Literal["gelu", "swiglu", "relu"]
 Attention = Literal["mha", "mla"]
 Recompute = Literal["none", "selective", "full", "block", "op"]

@@ -10,7 +10,8 @@ pytorch/torchtitan b5bcd76c66, deepspeedai/DeepSpeed edaa722126; 2026-08), or an
 
 - the training precision runs on units the accelerator has: its catalog entry gives a dense peak for it
   (Transformer Engine refuses fp8 below compute capability 8.9, i.e. on A100, and NVFP4 below 10.0, i.e. before
-  Blackwell: transformer_engine/pytorch/fp8.py check_fp8_support, check_nvfp4_support); these two rules need no degree and are checked before any search;
+  Blackwell: transformer_engine/pytorch/fp8.py check_fp8_support, check_nvfp4_support); these two rules need no
+  degree and are checked before any search;
 - one step's tokens, global_batch * seq_len, are at most the run's tokens (the run is at least one whole step:
   otherwise its step time exceeds its time to train);
 - world = tp * pp * dp * cp (Megatron-Core parallel_state.initialize_model_parallel);
@@ -58,10 +59,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
+from .base import TrainingPrecision
 from .hardware import Cluster
 from .model import Model
 from .software import framework_software
@@ -116,7 +118,7 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
 
     acc, precision = cluster.accelerator, training.precision
     peaks = acc.dense_peak_flops_per_s
-    trainable = [p for p in ("bf16", "fp16", "fp8", "fp4") if p in peaks]
+    trainable = [p for p in get_args(TrainingPrecision) if p in peaks]
     rules = [
         Rule("training.precision", lambda p: precision in peaks,
              lambda p: f"{acc.name} has no {precision} units: its catalog entry gives dense peaks for "

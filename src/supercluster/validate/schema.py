@@ -142,7 +142,8 @@ MEMORY: Shape = {
 }
 
 #: optional facts about a published run's software, passed to spec.training.Training as given: what it fused and
-#: overlapped, how it dispatched and routed MoE tokens, whether it kept its gradients in fp32
+#: overlapped, how it dispatched and routed MoE tokens, the precision of its gradients, master weights and optimizer
+#: state, how many pipeline schedules it ran a step
 SOFTWARE_FIELDS = ("flash_attention", "tp_overlap", "dp_overlap", "zero3_gather", "ep_overlap", "moe_dispatcher",
                    "moe_routing", "grad_accum_fp32", "master_weights", "optimizer_state_dtype",
                    "pipeline_flushes")

@@ -9,7 +9,8 @@ reach N (1 - (1 - 1/N)^k) of them on average; group-limited routing (MoE.groups,
 nodes) caps that at top_groups (DeepSeek-V3: at most 4 nodes). The network bytes are then that many copies over k.
 In an FP8 run the dispatch (forward, and the activation gradients before the down-projection in the backward) moves
 FP8 values with one fp32 scale per 128 (1 + 4/128 bytes an element) while the combine stays BF16 (report §3.3.2;
-an fp4 run dispatches the same way, quantization.py): on average over dispatch and combine, (1.03/2 + 1)/2 of the 16-bit bytes.
+an fp4 run dispatches the same way, quantization.py): on average over dispatch and combine, (1.03/2 + 1)/2 of the
+16-bit bytes.
 
 The all-to-all is timed on these bytes as one collective (network.cost), its NVLink share taken in proportion (the
 fan-out inside a node is faster than the network and rarely the bottleneck): an approximation, stated.
@@ -36,7 +37,7 @@ import numpy as np
 
 from ..spec.model import Model
 from ..spec.training import Training, moe_dispatcher_of
-from .quantization import low_precision
+from .quantization import QUANTIZED_DISPATCH_BYTES, low_precision
 
 
 def _distinct(places: np.ndarray, k: float) -> np.ndarray:
@@ -99,6 +100,6 @@ def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray, r
     else:
         reached = np.where(nodes > 1.0, nodes_reached(model, nodes), ranks_reached(model, ranks * one))
     dedup = reached / k
-    fmt = low_precision(training.precision)  # a quantized dispatch (fp8 values + scales), a 16-bit combine
-    precision = (fmt.dispatch_bytes / 2.0 + 1.0) / 2.0 if fmt is not None else 1.0
+    quantized = low_precision(training.precision) is not None  # fp8 values + scales out, a 16-bit combine back
+    precision = (QUANTIZED_DISPATCH_BYTES / 2.0 + 1.0) / 2.0 if quantized else 1.0
     return dedup * precision

@@ -157,14 +157,13 @@ def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarra
     layernorm the norms' outputs, mlp a dense MLP's internals, moe_act the experts' activation outputs, moe a MoE
     layer's internals, shared_experts the shared experts', mla_up_proj MLA's up-projected queries, keys and values.
     In an fp8 or fp4 run, Transformer Engine keeps the quantized copy of each linear layer's input for the backward
-    pass: the inputs of the QKV, output, MLP-up and MLP-down GEMMs are stored at 1 byte (fp8) or 0.5625 (NVFP4,
-    quantization.py) instead of 2. ``eager``: unfused
-    PyTorch code (no torch.compile, no fused norm and rotary kernels) also keeps the fp32 inputs of its two RMSNorms
+    pass: the inputs of the QKV, output, MLP-up and MLP-down GEMMs are stored at their operand bytes, 1 (fp8) or
+    0.5625 (NVFP4, quantization.py), instead of 2. ``eager``: unfused PyTorch code (no torch.compile, no fused norm and rotary kernels) also keeps the fp32 inputs of its two RMSNorms
     (computed in fp32), the fp32 rotary copies of q and k, and k and v expanded to every query head (GQA's
     repeat; torchtune modules/rms_norm.py, llama3_1 position embeddings, attention.py expand).
     """
     fmt = low_precision(precision)
-    lin = fmt.stored_input_bytes if fmt is not None else float(ACT_BYTES)  # bytes per stored GEMM-input element
+    lin = fmt.operand_bytes if fmt is not None else float(ACT_BYTES)  # bytes per stored GEMM-input element
     f64 = np.float64
     mb, tp, cp, ep, etp = (np.asarray(x, dtype=f64) for x in (micro_batch, tp, cp, ep, etp))
     rc = np.asarray(recompute)
@@ -401,8 +400,8 @@ def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, 
 
 
 def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_fp32: bool = True,
-                   flash_attention: bool, precision: str, tp: np.ndarray, pp: np.ndarray, dp: np.ndarray, cp: np.ndarray,
-                   ep: np.ndarray, etp: np.ndarray, micro_batch: np.ndarray, virtual_stages: np.ndarray,
+                   flash_attention: bool, precision: str, tp: np.ndarray, pp: np.ndarray, dp: np.ndarray,
+                   cp: np.ndarray, ep: np.ndarray, etp: np.ndarray, micro_batch: np.ndarray, virtual_stages: np.ndarray,
                    recompute: np.ndarray, zero_stage: np.ndarray, sp: np.ndarray,
                    budget_bytes: float = np.inf, options: MemoryOptions | None = None,
                    stage: Stage | None = None, stage_layers: float | None = None,
@@ -421,8 +420,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     prefetched stay). ``mtp_layers``: multi-token-prediction layers on the last stage (stage_params_at)."""
     if stage is None:
         first, last = (memory_per_gpu(model, seq_len=seq_len, global_batch=global_batch,
-                                      grad_accum_fp32=grad_accum_fp32, flash_attention=flash_attention, precision=precision,
-                                      tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, micro_batch=micro_batch,
+                                      grad_accum_fp32=grad_accum_fp32, flash_attention=flash_attention,
+                                      precision=precision, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, micro_batch=micro_batch,
                                       virtual_stages=virtual_stages, recompute=recompute, zero_stage=zero_stage,
                                       sp=sp, budget_bytes=budget_bytes, options=options, stage=st,
                                       stage_layers=stage_layers, offload=offload,

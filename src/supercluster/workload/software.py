@@ -16,7 +16,7 @@ from ..spec.hardware import Accelerator
 from ..spec.software import framework_software as software
 from ..spec.training import Framework
 from .memory import INT8_STATE_BYTES, MemoryOptions
-from .quantization import low_precision
+from .quantization import FORMATS, low_precision
 
 Optimizer = Literal["adam", "muon", "adafactor"]
 StateDtype = Literal["fp32", "bf16", "int8"]
@@ -99,7 +99,7 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
     weight = 2.0
     if fmt is not None:  # fp8 parameters replace the 16-bit weights in fp8 runs; fp4 runs keep them (MLPerf v5.1)
         weight = sw.fp8_param_bytes if c.fp8_params and precision == "fp8" else (
-            2.0 + sw.fp8_weight_cache_bytes * fmt.weight_cache_scale)
+            2.0 + sw.fp8_weight_cache_bytes * fmt.operand_bytes / FORMATS["fp8"].operand_bytes)
     if not c.master_weights:  # the model built in bf16: weights are the master copy, gradients bf16
         master, grad = 0.0, 2.0
     if c.grad_accum_fp32 is not None:
