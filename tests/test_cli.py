@@ -267,6 +267,17 @@ def test_plan_table_output(cli, tmp_path: Path) -> None:
     assert result.err == ""
 
 
+def test_plan_says_an_fp8_runs_scaling_recipe(cli, tmp_path: Path) -> None:
+    """An fp8 plan names its scaling recipe: Transformer Engine's default on H100 (delayed) unless the scenario
+    names one; the report line reads 'fp8, delayed scaling'; a bf16 plan has none."""
+    f = _write_yaml(tmp_path / "small.yaml", SMALL)
+    fp8 = ("--set", "cluster.num_gpus=64", "--set", "training.precision=fp8")
+    assert _plan_json(cli, str(f), *fp8)["fp8_recipe"] == "delayed"
+    assert _plan_json(cli, str(f), *fp8, "--set", "training.fp8_recipe=tensorwise")["fp8_recipe"] == "tensorwise"
+    assert _plan_json(cli, str(f), "--set", "cluster.num_gpus=64")["fp8_recipe"] is None
+    assert "fp8, delayed scaling" in cli("plan", str(f), *fp8).out
+
+
 def test_plan_error_is_one_line(cli, tmp_path: Path) -> None:
     """A bad --set value gives one located `error:` line on stderr and exit code 2."""
     f = _write_yaml(tmp_path / "small.yaml", SMALL)

@@ -17,7 +17,9 @@ from supercluster.perf.compute import attention_s, gemm_backward_s, gemm_forward
 from supercluster.search import enumerate_space
 from supercluster.spec.calibration import default_calibration
 from supercluster.spec.scenario import Scenario
+from supercluster.spec.training import resolved_fp8_recipe
 from supercluster.workload import Gemm, layer_work
+from supercluster.workload.quantization import scaling_recipe
 
 GB = 256  # global batch (sequences) of the test scenarios
 
@@ -199,12 +201,14 @@ def test_single_replica_has_no_data_parallel_time() -> None:
 def layer_forward_s(s: Scenario, c: perf.Candidates) -> tuple[np.ndarray, np.ndarray]:
     """(whole forward, attention-core forward) seconds of one dense layer, from perf.compute's building blocks."""
     acc, cal, prec = s.cluster.accelerator, default_calibration(), s.training.precision
+    name = resolved_fp8_recipe(s.training, acc.architecture)
     f64 = np.float64
     work = layer_work(s.model, "dense", seq_len=s.seq_len, micro_batch=c.micro_batch.astype(f64),
                       tp=c.tp.astype(f64), cp=c.cp.astype(f64), sp=c.sp, ep=c.ep.astype(f64),
-                      etp=c.etp.astype(f64), precision=prec)
+                      etp=c.etp.astype(f64), precision=prec, fp8_recipe=name)
     key_len = s.seq_len / c.cp.astype(f64)
-    gemms = sum((gemm_forward_s(acc, cal, prec, g) for g in work.gemms), start=np.zeros_like(key_len))
+    recipe = scaling_recipe(prec, name)
+    gemms = sum((gemm_forward_s(acc, cal, prec, recipe, g) for g in work.gemms), start=np.zeros_like(key_len))
     attn = attention_s(acc, cal, work.attention_flops, key_len)
     elem = memory_bound_s(acc, cal, work.elementwise_bytes, work.elementwise_kernels)
     return gemms + attn + elem, attn
@@ -254,17 +258,20 @@ def accelerator(name: str) -> Any:
 
 
 @pytest.mark.parametrize("name", ACCELERATORS)
-@pytest.mark.parametrize("precision", ["bf16", "fp16", "fp8"])
-def test_gemm_never_beats_peak(name: str, precision: str) -> None:
-    """A GEMM's forward time is never below FLOPs / dense peak, its backward never below 2 x that."""
+@pytest.mark.parametrize(("precision", "fp8_recipe"), [("bf16", None), ("fp16", None), ("fp8", "delayed"),
+                                                       ("fp8", "tensorwise"), ("fp8", "mxfp8")])
+def test_gemm_never_beats_peak(name: str, precision: str, fp8_recipe: str | None) -> None:
+    """A GEMM's forward time is never below FLOPs / dense peak, its backward never below 2 x that, whatever the
+    scaling recipe."""
     acc, cal = accelerator(name), default_calibration()
+    recipe = scaling_recipe(precision, fp8_recipe)
     rng = np.random.default_rng(0)
     m, n, k = (np.floor(2.0 ** rng.uniform(0, 16, 4000)) for _ in range(3))
     count = np.floor(2.0 ** rng.uniform(0, 6, 4000))
     g = Gemm("g", m, n, k, count=count)
     peak = acc.peak_flops_per_s(precision)
-    assert np.all(gemm_forward_s(acc, cal, precision, g) >= g.flops / peak)
-    assert np.all(gemm_backward_s(acc, cal, precision, g) >= 2 * g.flops / peak)
+    assert np.all(gemm_forward_s(acc, cal, precision, recipe, g) >= g.flops / peak)
+    assert np.all(gemm_backward_s(acc, cal, precision, recipe, g) >= 2 * g.flops / peak)
     key_len = np.full(4000, 4096.0)
     assert np.all(attention_s(acc, cal, g.flops, key_len) >= g.flops / acc.peak_flops_per_s("bf16"))
 
@@ -284,7 +291,7 @@ def test_wave_quantisation(name: str) -> None:
     plus_one = Gemm("plus", np.array([(units + 1) * tm * 1.0]), np.array([tn * 1.0]), k)  # units + 1 tiles
 
     def per_flop(g: Gemm) -> float:
-        return float(gemm_forward_s(acc, cal, "bf16", g)[0] / g.flops[0])
+        return float(gemm_forward_s(acc, cal, "bf16", None, g)[0] / g.flops[0])
 
     for name_, g in one_wave.items():
         # the extra tile costs a second wave: close to twice the time per FLOP
@@ -412,15 +419,54 @@ def test_fp4_on_blackwell_computes_faster_than_fp8_and_quantizes_more() -> None:
 
 
 def test_fp4_layer_work_casts_more_bytes_than_fp8() -> None:
-    """An fp4 layer's memory-bound bytes exceed the fp8 layer's by (NVFP4 - fp8 quantize bytes) x the quantized GEMM
-    input elements; its GEMMs are the same."""
-    from supercluster.workload.quantization import FORMATS
+    """An fp4 layer's memory-bound bytes exceed an MXFP8 layer's by (NVFP4 - MXFP8 quantize bytes) x the quantized
+    GEMM input elements; its GEMMs are the same."""
+    from supercluster.workload.quantization import RECIPES
     m = scenario("llama3-8b").model
     kw: dict[str, Any] = dict(kind="dense", seq_len=4096, micro_batch=np.array([2.0]), tp=np.array([2.0]),
                               cp=np.array([1.0]), ep=np.array([1.0]), etp=np.array([1.0]), sp=np.array([True]),
                               flash_attention=True)
-    w8, w4 = layer_work(m, precision="fp8", **kw), layer_work(m, precision="fp4", **kw)
+    w8, w4 = layer_work(m, precision="fp8", fp8_recipe="mxfp8", **kw), layer_work(m, precision="fp4", **kw)
     cast = sum(g.m * g.k * g.count for g in w8.gemms if g.low_precision)
-    extra = (FORMATS["fp4"].quantize_bytes - FORMATS["fp8"].quantize_bytes) * cast
+    extra = (RECIPES["nvfp4"].quantize_bytes - RECIPES["mxfp8"].quantize_bytes) * cast
     np.testing.assert_allclose(w4.elementwise_bytes - w8.elementwise_bytes, extra, rtol=1e-12)
     assert [g.flops.tolist() for g in w4.gemms] == [g.flops.tolist() for g in w8.gemms]
+
+
+@pytest.mark.parametrize("cluster", ["llama3-16k", "colossus-2-gb200"])
+def test_fp8_recipes_cost_their_quantization_and_kernels(cluster: str) -> None:
+    """Per-tensor current scaling moves 2 B more per quantized input than delayed scaling (its amax pass), so its
+    compute part is longer for every configuration; on Blackwell an MXFP8 run's block-scaled GEMMs run at 0.951 of
+    the tensor-scaled ones, so it computes longer than current scaling though both move 6 B (quantization.py)."""
+    base = scenario("llama3-70b", "fp8", cluster=cluster)
+
+    def compute(recipe: str) -> np.ndarray:
+        s = base.model_copy(update={"training": base.training.model_copy(update={"fp8_recipe": recipe})})
+        return evaluate(s, DENSE_64).parts["compute"]
+
+    delayed, tensorwise = compute("delayed"), compute("tensorwise")
+    assert np.all(tensorwise > delayed)
+    if cluster == "colossus-2-gb200":
+        assert np.all(compute("mxfp8") > tensorwise)
+
+
+def test_fp8_recipe_quantize_bytes_and_kernel_rate() -> None:
+    """The layer's memory-bound bytes differ between recipes by their quantize bytes x the quantized input elements;
+    an MXFP8 GEMM at a compute-bound shape takes 7.161 / 6.812 of the tensor-scaled one's time (the measured B300
+    ratio)."""
+    from supercluster.workload.quantization import RECIPES
+    m = scenario("llama3-8b").model
+    kw: dict[str, Any] = dict(kind="dense", seq_len=4096, micro_batch=np.array([2.0]), tp=np.array([2.0]),
+                              cp=np.array([1.0]), ep=np.array([1.0]), etp=np.array([1.0]), sp=np.array([True]),
+                              flash_attention=True, precision="fp8")
+    delayed, current = layer_work(m, fp8_recipe="delayed", **kw), layer_work(m, fp8_recipe="tensorwise", **kw)
+    cast = sum(g.m * g.k * g.count for g in delayed.gemms if g.low_precision)
+    np.testing.assert_allclose(current.elementwise_bytes - delayed.elementwise_bytes,
+                               (RECIPES["tensorwise"].quantize_bytes - RECIPES["delayed"].quantize_bytes) * cast)
+    acc, cal = accelerator("GB200"), default_calibration()
+    big = Gemm("g", np.array([16384.0]), np.array([16384.0]), np.array([16384.0]))
+    t_mx = gemm_forward_s(acc, cal, "fp8", scaling_recipe("fp8", "mxfp8"), big) - cal.kernel_gap_s
+    t_cs = gemm_forward_s(acc, cal, "fp8", scaling_recipe("fp8", "tensorwise"), big) - cal.kernel_gap_s
+    np.testing.assert_allclose(t_mx / t_cs, 7.161 / 6.812, rtol=1e-9)
+    with pytest.raises(ValueError, match="fp8_recipe"):
+        layer_work(m, **kw)

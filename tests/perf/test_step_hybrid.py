@@ -70,7 +70,7 @@ def test_hybrid_step_mixes_its_layers_by_their_counts() -> None:
     def compute_s(w: Any, key_len: float) -> np.ndarray:
         key = np.full(len(c), key_len)
         zero = np.zeros(len(c))
-        return (sum((gemm_forward_s(acc, cal, "bf16", g) + gemm_backward_s(acc, cal, "bf16", g) for g in w.gemms),
+        return (sum((gemm_forward_s(acc, cal, "bf16", None, g) + gemm_backward_s(acc, cal, "bf16", None, g) for g in w.gemms),
                     start=zero)
                 + attention_s(acc, cal, w.attention_flops, key) + attention_s(acc, cal, w.attention_flops, key, True)
                 + memory_bound_s(acc, cal, w.elementwise_bytes, w.elementwise_kernels)

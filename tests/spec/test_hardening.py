@@ -21,6 +21,7 @@ from supercluster.spec.calibration import (
     load_calibration,
     shipped_document,
 )
+from supercluster.spec.training import resolved_fp8_recipe
 
 SMALL = """\
 name: small
@@ -198,6 +199,35 @@ def test_fp4_before_blackwell_is_refused_naming_what_runs(cli, tmp_path: Path) -
     cli("plan", str(f)).one_error_line(f"{f}: training.precision: ", "has no fp4 units", "check_nvfp4_support",
                                        "train in bf16 or fp16 or fp8")
     assert build_scenario({**data, "cluster": {"base": "llama3-16k", "num_gpus": 64, "accelerator": "GB200"}})
+
+
+def test_fp8_recipe_is_refused_where_it_cannot_run(cli, tmp_path: Path) -> None:
+    """An fp8 recipe named for a bf16 run, and MXFP8 on H100 (Transformer Engine check_mxfp8_support): refused at
+    training.fp8_recipe; on H100 an fp8 run takes delayed or tensorwise, on GB200 mxfp8."""
+    data = {**BASE, "training": {**BASE["training"], "fp8_recipe": "delayed"}}
+    f = _file(tmp_path, yaml.safe_dump(data))
+    cli("plan", str(f)).one_error_line(f"{f}: training.fp8_recipe: ", "scales an fp8 run's GEMM inputs",
+                                       "trains in bf16")
+    mx = {**BASE, "training": {**BASE["training"], "precision": "fp8", "fp8_recipe": "mxfp8"}}
+    f = _file(tmp_path, yaml.safe_dump(mx), "mx.yaml")
+    cli("plan", str(f)).one_error_line(f"{f}: training.fp8_recipe: ", "mxfp8 needs Blackwell",
+                                       "check_mxfp8_support", "use delayed or tensorwise")
+    for recipe in ("delayed", "tensorwise"):
+        assert build_scenario({**mx, "training": {**mx["training"], "fp8_recipe": recipe}})
+    assert build_scenario({**mx, "cluster": {"base": "llama3-16k", "num_gpus": 64, "accelerator": "GB200"}})
+
+
+def test_fp8_recipe_defaults_to_transformer_engines() -> None:
+    """Unstated, an fp8 run scales as Transformer Engine's get_default_fp8_recipe does: delayed on Hopper, MXFP8 on
+    Blackwell; a stated recipe is kept; a 16-bit run has none."""
+    fp8 = {**BASE, "training": {**BASE["training"], "precision": "fp8"}}
+    on = {name: build_scenario({**fp8, "cluster": {"base": "llama3-16k", "num_gpus": 64, "accelerator": name}})
+          for name in ("H100-SXM5-80GB", "GB200")}
+    assert {n: resolved_fp8_recipe(s.training, s.cluster.accelerator.architecture) for n, s in on.items()} == {
+        "H100-SXM5-80GB": "delayed", "GB200": "mxfp8"}
+    stated = build_scenario({**fp8, "training": {**fp8["training"], "fp8_recipe": "tensorwise"}})
+    assert resolved_fp8_recipe(stated.training, "hopper") == "tensorwise"
+    assert resolved_fp8_recipe(build_scenario(BASE).training, "hopper") is None
 
 
 def test_fp8_where_the_catalog_has_it_is_accepted() -> None:

@@ -68,3 +68,15 @@ def test_pipeline_flushes_reach_the_spec() -> None:
     two_r, one_r = (best_step(s, None, require_fit=False)[0] for s in (two_s, one_s))
     assert two_r.breakdown["pipeline_bubble"] > one_r.breakdown["pipeline_bubble"]
     assert two_r.breakdown["compute"] == pytest.approx(one_r.breakdown["compute"], rel=1e-12)
+
+
+def test_fp8_recipe_reaches_the_spec() -> None:
+    """A Megatron-Bridge B200 row in per-tensor current scaling states `fp8_recipe: tensorwise`: it reaches the
+    spec, and the same row read with Blackwell's default (MXFP8, slower kernels) predicts a longer compute part."""
+    i, stated = _calibration_row("mb2511-llama31-405b-128xb200-fp8cs")
+    default = copy.deepcopy(stated)
+    del default["training"]["fp8_recipe"]
+    cs, mx = (run_to_scenario(r, file="runs.yaml", index=i) for r in (stated, default))
+    assert cs.training.fp8_recipe == "tensorwise" and mx.training.fp8_recipe is None
+    cs_r, mx_r = (best_step(s, None, require_fit=False)[0] for s in (cs, mx))
+    assert mx_r.breakdown["compute"] > cs_r.breakdown["compute"]

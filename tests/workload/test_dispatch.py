@@ -46,6 +46,8 @@ def test_nodes_a_token_reaches() -> None:
 
 
 def test_deepep_sends_a_copy_per_node_and_fp8_dispatch() -> None:
+    """A copy per node reached; fp8 values out in an fp8 run of DeepSeek's framework (DeepSeek-V3 §3.3.2), 16-bit
+    hidden states in Megatron-LM's (moe_dispatch_fwd_dtype 'bf16': its expert GEMMs quantize them)."""
     nodes, ranks = np.array([8.0]), np.array([64.0])
     assert dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="alltoall"), nodes, ranks)[0] == 1.0
     # unset: DeepEP for software with fused attention, the plain all-to-all before
@@ -53,8 +55,11 @@ def test_deepep_sends_a_copy_per_node_and_fp8_dispatch() -> None:
     assert dispatch_bytes_factor(deepseek_v3(), training(flash_attention=False), nodes, ranks)[0] == 1.0
     bf16 = dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="deepep"), nodes, ranks)[0]
     assert bf16 == pytest.approx(4 / 8)
-    fp8 = dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="deepep", precision="fp8"), nodes, ranks)[0]
+    fp8 = dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="deepep", precision="fp8",
+                                                        framework="hai-llm"), nodes, ranks)[0]
     assert fp8 == pytest.approx(4 / 8 * ((1 + 4 / 128) / 2 + 1) / 2)
+    megatron = dispatch_bytes_factor(deepseek_v3(), training(moe_dispatcher="deepep", precision="fp8"), nodes, ranks)
+    assert megatron[0] == pytest.approx(bf16)
 
 
 def free_routing(top_k: int = 8) -> Model:

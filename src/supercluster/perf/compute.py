@@ -22,15 +22,16 @@ import numpy as np
 from ..spec.calibration import Calibration
 from ..spec.hardware import Accelerator
 from ..workload.operators import ATTENTION_BWD_OVER_FWD, Gemm
-from ..workload.quantization import low_precision
+from ..workload.quantization import ScalingRecipe, low_precision
 
 
-def _gemm_shape_s(acc: Accelerator, cal: Calibration, precision: str, m: np.ndarray, n: np.ndarray,
-                  k: np.ndarray, count: np.ndarray | float) -> np.ndarray:
+def _gemm_shape_s(acc: Accelerator, cal: Calibration, precision: str, recipe: ScalingRecipe | None,
+                  m: np.ndarray, n: np.ndarray, k: np.ndarray, count: np.ndarray | float) -> np.ndarray:
     m = np.maximum(m, 1.0)
     n = np.maximum(n, 1.0)
     k = np.maximum(k, 1.0)
-    peak = acc.peak_flops_per_s(precision) * acc.matmul_fraction(precision) * cal.matmul_scale
+    rate = recipe.kernel_rate if recipe is not None else 1.0  # a block-scaled kernel's own rate (quantization.py)
+    peak = acc.peak_flops_per_s(precision) * acc.matmul_fraction(precision) * cal.matmul_scale * rate
     tiles = np.ceil(m / acc.matmul.tile_m) * np.ceil(n / acc.matmul.tile_n) * np.asarray(count)
     units = acc.compute_units
     wave_eff = tiles / (np.ceil(tiles / units) * units)
@@ -46,17 +47,20 @@ def _gemm_shape_s(acc: Accelerator, cal: Calibration, precision: str, m: np.ndar
     return np.maximum(t_compute, t_memory) + cal.kernel_gap_s
 
 
-def gemm_forward_s(acc: Accelerator, cal: Calibration, precision: str, g: Gemm) -> np.ndarray:
-    prec = precision if g.low_precision else "bf16"
-    return _gemm_shape_s(acc, cal, prec, g.m, g.n, g.k, g.count)
+def gemm_forward_s(acc: Accelerator, cal: Calibration, precision: str, recipe: ScalingRecipe | None,
+                   g: Gemm) -> np.ndarray:
+    """``recipe``: the run's scaling recipe (quantization.scaling_recipe), for its GEMMs in fp8 or fp4."""
+    prec, rec = (precision, recipe) if g.low_precision else ("bf16", None)
+    return _gemm_shape_s(acc, cal, prec, rec, g.m, g.n, g.k, g.count)
 
 
-def gemm_backward_s(acc: Accelerator, cal: Calibration, precision: str, g: Gemm) -> np.ndarray:
+def gemm_backward_s(acc: Accelerator, cal: Calibration, precision: str, recipe: ScalingRecipe | None,
+                    g: Gemm) -> np.ndarray:
     """Input gradient (M x K, reduction over N) plus weight gradient (N x K, reduction over M); a frozen weight
     (LoRA's base weights) gets no weight gradient."""
-    prec = precision if g.low_precision else "bf16"
-    dgrad = _gemm_shape_s(acc, cal, prec, g.m, g.k, g.n, g.count)
-    return dgrad + _gemm_shape_s(acc, cal, prec, g.n, g.k, g.m, g.count) if g.trainable else dgrad
+    prec, rec = (precision, recipe) if g.low_precision else ("bf16", None)
+    dgrad = _gemm_shape_s(acc, cal, prec, rec, g.m, g.k, g.n, g.count)
+    return dgrad + _gemm_shape_s(acc, cal, prec, rec, g.n, g.k, g.m, g.count) if g.trainable else dgrad
 
 
 ATTENTION_HEAD_DIM_REF = 128  # head width of the catalog's attention fractions

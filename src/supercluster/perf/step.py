@@ -71,7 +71,7 @@ from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
 from ..spec.rules import ep_overlap_runs
 from ..spec.scenario import Scenario
-from ..spec.training import grads_in_fp32, software_overlaps
+from ..spec.training import grads_in_fp32, resolved_fp8_recipe, software_overlaps
 from ..workload.dispatch import dispatch_bytes_factor
 from ..workload.flops import op_recompute_share
 from ..workload.lora import trainable_shares, with_lora
@@ -92,6 +92,7 @@ from ..workload.operators import (
     layer_work,
     lm_head_work,
 )
+from ..workload.quantization import scaling_recipe
 from ..workload.software import SoftwareChoices, communicators, framework_memory_options
 from ..workload.ssm import scan_key_len, ssm_layer_shares
 from ..workload.window import effective_window, equivalent_key_len, windowed_on_busiest_stage
@@ -291,16 +292,17 @@ def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.n
     """(forward, backward, attention-core forward, attention-core backward) seconds of one layer's compute."""
     acc = s.cluster.accelerator
     prec = s.training.precision
+    recipe = scaling_recipe(prec, resolved_fp8_recipe(s.training, acc.architecture))
     zero = np.zeros_like(key_len)
-    fwd = sum((gemm_forward_s(acc, cal, prec, g) for g in work.gemms), start=zero)
-    bwd = sum((gemm_backward_s(acc, cal, prec, g) for g in work.gemms), start=zero)
+    fwd = sum((gemm_forward_s(acc, cal, prec, recipe, g) for g in work.gemms), start=zero)
+    bwd = sum((gemm_backward_s(acc, cal, prec, recipe, g) for g in work.gemms), start=zero)
     head_dim = attention_dims(s.model)[0]
     core_f = attention_s(acc, cal, work.attention_flops, key_len, head_dim=head_dim)
     core_b = attention_s(acc, cal, work.attention_flops, key_len, backward=True, head_dim=head_dim)
     if work.core_gemms:  # unfused attention: batched GEMMs plus the score matrix's memory traffic
-        core_f = core_f + sum((gemm_forward_s(acc, cal, prec, g) for g in work.core_gemms), start=zero) \
+        core_f = core_f + sum((gemm_forward_s(acc, cal, prec, recipe, g) for g in work.core_gemms), start=zero) \
             + memory_bound_s(acc, cal, np.asarray(work.core_bytes), 2.0)
-        core_b = core_b + sum((gemm_backward_s(acc, cal, prec, g) for g in work.core_gemms), start=zero) \
+        core_b = core_b + sum((gemm_backward_s(acc, cal, prec, recipe, g) for g in work.core_gemms), start=zero) \
             + memory_bound_s(acc, cal, ELEMENTWISE_BWD_OVER_FWD * np.asarray(work.core_bytes), 4.0)
     elem_f = memory_bound_s(acc, cal, work.elementwise_bytes, work.elementwise_kernels)
     elem_b = memory_bound_s(acc, cal, ELEMENTWISE_BWD_OVER_FWD * work.elementwise_bytes,
@@ -315,16 +317,17 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
     f64 = np.float64
     tp, cp, ep, etp, mb = (c.tp.astype(f64), c.cp.astype(f64), c.ep.astype(f64), c.etp.astype(f64),
                            c.micro_batch.astype(f64))
+    recipe_name = resolved_fp8_recipe(s.training, cluster.accelerator.architecture)
     work = layer_work(model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
-                      precision=s.training.precision, flash_attention=s.training.flash_attention)
+                      precision=s.training.precision, fp8_recipe=recipe_name, flash_attention=s.training.flash_attention)
     window = effective_window(model, seq)
     window_work = None if window is None else layer_work(
         model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
-        precision=s.training.precision, flash_attention=s.training.flash_attention, window=window)
+        precision=s.training.precision, fp8_recipe=recipe_name, flash_attention=s.training.flash_attention, window=window)
     with_mlp, without_mlp = ssm_layer_shares(model)
     ssm_work, bare_work = (None if share == 0.0 else layer_work(
         model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
-        precision=s.training.precision, flash_attention=s.training.flash_attention, mixer="mamba", mlp=mlp)
+        precision=s.training.precision, fp8_recipe=recipe_name, flash_attention=s.training.flash_attention, mixer="mamba", mlp=mlp)
         for share, mlp in ((with_mlp, True), (without_mlp, False)))
     lora = s.training.lora  # frozen base weights: no weight gradients but the adapters' (workload.lora)
     work = with_lora(work, lora)

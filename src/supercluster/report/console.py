@@ -11,6 +11,7 @@ from rich.table import Table as RichTable
 
 from ..facility.ledger import FacilityReport
 from ..network.report import CollectiveReport, FabricReport
+from ..perf.report import StepReport
 from ..reliability.report import ReliabilityReport
 from ..search.claims import ClaimCheck
 from ..search.rank import Ranked, SearchReport
@@ -148,6 +149,11 @@ def render_model(m: ModelReport, console: Console, lora: LoRA | None = None) -> 
             console.print(f"  - {line}", markup=False, highlight=False)
 
 
+def precision_text(r: StepReport) -> str:
+    """The run's precision, an fp8 run's scaling recipe with it: 'fp8, delayed scaling'."""
+    return f"{r.precision}, {r.fp8_recipe} scaling" if r.fp8_recipe else r.precision
+
+
 def parallelism_text(par: dict[str, Any]) -> str:
     """A configuration in one line: every degree, the micro-batch, the schedule, recompute, ZeRO, SP."""
     return (f"tp {par['tp']} · pp {par['pp']} · dp {par['dp']} · cp {par['cp']} · ep {par['ep']}"
@@ -177,7 +183,7 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
     n = run.search.candidates
     searched = f"{plural(n, 'configuration')} searched" + (f" in {format_duration(seconds)}" if seconds else "")
     console.print(f"[bold]{r.scenario}[/bold]: {r.model} on {r.cluster} "
-                  f"({r.num_gpus:,} x {r.accelerator}, {r.precision}"
+                  f"({r.num_gpus:,} x {r.accelerator}, {precision_text(r)}"
                   + (f", LoRA rank {r.lora.rank} on {' and '.join(r.lora.targets)}, base weights frozen" if r.lora else "")
                   + ")")
     par = r.parallelism

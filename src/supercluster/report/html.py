@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..files import atomic_write
 from ..search.output import check_output_file
 from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY, format_duration, format_usd
-from .console import PART_LABELS, claimed_range, computed_value, parallelism_text
+from .console import PART_LABELS, claimed_range, computed_value, parallelism_text, precision_text
 from .figures import (
     FIGURE_NAMES,
     MAX_DRAWN_BLOCKS,
@@ -64,7 +64,7 @@ def _scenario_section(data: ReportData) -> str:
     run, r = data.run, data.run.step
     searched = f"{run.search.candidates:,} configurations searched"
     lines = [f"<p><b>{escape(r.scenario)}</b>: {escape(r.model)} on {escape(r.cluster)} ({r.num_gpus:,} x {escape(r.accelerator)}, "
-             f"{escape(r.precision)})</p>"]
+             f"{escape(precision_text(r))})</p>"]
     if data.description:
         lines.append(f"<p>{escape(data.description)}</p>")
     lines.append(f"<p>parallelism: <b>{escape(parallelism_text(r.parallelism))}</b></p>")

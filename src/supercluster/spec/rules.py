@@ -12,6 +12,8 @@ pytorch/torchtitan b5bcd76c66, deepspeedai/DeepSpeed edaa722126; 2026-08), or an
   (Transformer Engine refuses fp8 below compute capability 8.9, i.e. on A100, and NVFP4 below 10.0, i.e. before
   Blackwell: transformer_engine/pytorch/fp8.py check_fp8_support, check_nvfp4_support); these two rules need no
   degree and are checked before any search;
+- an fp8 recipe is named for an fp8 run only, and MXFP8 runs on Blackwell only (Transformer Engine
+  check_mxfp8_support: compute capability 10.0 on);
 - one step's tokens, global_batch * seq_len, are at most the run's tokens (the run is at least one whole step:
   otherwise its step time exceeds its time to train);
 - world = tp * pp * dp * cp (Megatron-Core parallel_state.initialize_model_parallel);
@@ -125,6 +127,12 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
                        f"{', '.join(peaks)} only (Transformer Engine runs fp8 from compute capability 8.9: "
                        f"check_fp8_support, NVFP4 from 10.0: check_nvfp4_support); train in "
                        f"{' or '.join(trainable)}", ()),
+        Rule("training.fp8_recipe", lambda p: training.fp8_recipe is None or precision == "fp8",
+             lambda p: f"fp8_recipe({training.fp8_recipe}) scales an fp8 run's GEMM inputs; this run trains in "
+                       f"{precision}: drop fp8_recipe or set precision fp8", ()),
+        Rule("training.fp8_recipe", lambda p: training.fp8_recipe != "mxfp8" or acc.architecture == "blackwell",
+             lambda p: f"mxfp8 needs Blackwell tensor cores (Transformer Engine check_mxfp8_support: compute "
+                       f"capability 10.0 on); {acc.name} is not Blackwell: use delayed or tensorwise", ()),
         Rule("training.global_batch", lambda p: gb * seq <= training.tokens,
              lambda p: f"one step trains on global_batch({gb}) * seq_len({seq}) = {gb * seq:.4g} tokens, more than "
                        f"the run's tokens({training.tokens:.4g}): the run must be at least one step; lower "

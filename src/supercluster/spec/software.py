@@ -48,6 +48,8 @@ class Software(Cited):
         None, description="from this release on, ZeRO-3 keeps the parameters outside its sharded units (embedding, "
                           "output layer) gathered in 16-bit between steps; null: never")
     schedules: list[Schedule] = Field(min_length=1, description="the pipeline schedules the framework runs")
+    moe_dispatch_fp8: bool = Field(False, description="an fp8 or fp4 run's MoE dispatch moves fp8 values with block "
+                                                      "scales (else 16-bit hidden states)")
 
 
 @cache

@@ -62,6 +62,13 @@ class Training(Spec):
         "framework runs it (spec.rules.ep_overlap_runs); false: every all-to-all is waited for (Megatron-LM's "
         "default; PyTorch FSDP2 stacks such as NeMo Automodel and torchtitan have no such schedule). None: on for "
         "Megatron-LM with fused attention, off otherwise. DualPipe overlaps by its own schedule either way")
+    fp8_recipe: Literal["delayed", "tensorwise", "mxfp8"] | None = Field(
+        default=None, description="how an fp8 run scales its GEMM inputs (Megatron-Core --fp8-recipe): delayed "
+        "(per-tensor scales from the amax history of earlier steps), tensorwise (per-tensor current scaling: an "
+        "amax pass before each cast), mxfp8 (one scale per 32 elements, Blackwell). It sets the bytes the "
+        "quantization moves and the GEMM kernel's rate (workload/quantization.py). None: Transformer Engine's "
+        "default for the accelerator, mxfp8 on Blackwell and delayed before it (quantization.py "
+        "get_default_fp8_recipe)")
     fp8_params: bool = Field(
         default=True, description="an fp8 run keeps its weights in fp8 (1 B and a 1 B transpose) and gathers them in "
         "fp8, as NeMo's and Megatron-Bridge's fp8 recipes do (fp8_param_gather = True, NeMo "
@@ -95,8 +102,9 @@ class Training(Spec):
     moe_dispatcher: Literal["alltoall", "deepep"] | None = Field(
         default=None, description="how mixture-of-experts tokens reach their experts: alltoall (an NCCL "
         "all-to-all of one copy per routed expert, Megatron-LM's alltoall dispatcher) or deepep (one copy per target "
-        "node over the network, fanned out over NVLink inside it, FP8 dispatch in an FP8 run: DeepSeek-V3 report "
-        "arXiv:2412.19437 §3.2.2 and §3.3.2, deepseek-ai/DeepEP; Megatron-LM --moe-token-dispatcher-type flex, with "
+        "node over the network, fanned out over NVLink inside it, FP8 dispatch in an FP8 run of a framework that "
+        "quantizes it: DeepSeek-V3 report arXiv:2412.19437 §3.2.2 and §3.3.2, deepseek-ai/DeepEP, catalog/software.yaml "
+        "moe_dispatch_fp8; Megatron-LM --moe-token-dispatcher-type flex, with "
         "DeepEP or NVIDIA's HybridEP). None: deepep for software with fused attention (the MoE recipes of "
         "Megatron-Bridge and the Megatron MoE Model Zoo, NeMo Automodel and DeepSeek's stack dispatch so), alltoall "
         "before (see moe_dispatcher_of)")
@@ -183,6 +191,17 @@ def grads_in_fp32(training: Training) -> bool:
     if training.grad_accum_fp32 is not None:
         return training.grad_accum_fp32
     return training.precision != "fp16" and training.master_weights
+
+
+def resolved_fp8_recipe(training: Training, architecture: str | None) -> str | None:
+    """An fp8 run's scaling recipe: as given, else Transformer Engine's default on the accelerator
+    (transformer_engine/pytorch/quantization.py get_default_fp8_recipe: MXFP8BlockScaling where MXFP8 is supported,
+    compute capability 10.0 on, DelayedScaling before). None for runs not in fp8."""
+    if training.precision != "fp8":
+        return None
+    if training.fp8_recipe is not None:
+        return training.fp8_recipe
+    return "mxfp8" if architecture == "blackwell" else "delayed"
 
 
 def moe_dispatcher_of(training: Training) -> str:

@@ -36,6 +36,7 @@ import math
 import numpy as np
 
 from ..spec.model import Model
+from ..spec.software import framework_software
 from ..spec.training import Training, moe_dispatcher_of
 from .quantization import QUANTIZED_DISPATCH_BYTES, low_precision
 
@@ -100,6 +101,9 @@ def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray, r
     else:
         reached = np.where(nodes > 1.0, nodes_reached(model, nodes), ranks_reached(model, ranks * one))
     dedup = reached / k
-    quantized = low_precision(training.precision) is not None  # fp8 values + scales out, a 16-bit combine back
+    # fp8 values + scales out, a 16-bit combine back, where the framework quantizes the dispatch (DeepSeek's); Megatron-
+    # Core sends the 16-bit hidden states (moe_dispatch_fwd_dtype 'bf16' by default, HybridEP 'does not support fp8
+    # dispatch', its DeepEP path passes the bf16 tensor: transformer_config.py, moe/fused_a2a.py @d98e8a64dd)
+    quantized = low_precision(training.precision) is not None and framework_software(training.framework).moe_dispatch_fp8
     precision = (QUANTIZED_DISPATCH_BYTES / 2.0 + 1.0) / 2.0 if quantized else 1.0
     return dedup * precision

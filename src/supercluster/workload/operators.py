@@ -18,7 +18,7 @@ import numpy as np
 
 from ..spec.model import Model
 from .params import mlp_matrices
-from .quantization import low_precision
+from .quantization import scaling_recipe
 from .ssm import ssm_elementwise_bytes, ssm_mixer_gemms, ssm_scan_flops
 from .window import band_keys, equivalent_key_len
 
@@ -98,7 +98,7 @@ def _attention_gemms(model: Model, T: np.ndarray, tp: np.ndarray) -> list[Gemm]:
 def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,
                cp: np.ndarray, sp: np.ndarray, ep: np.ndarray, etp: np.ndarray, precision: str,
                flash_attention: bool = True, window: int | None = None, mixer: Mixer = "attention",
-               mlp: bool = True) -> LayerWork:
+               mlp: bool = True, fp8_recipe: str | None = None) -> LayerWork:
     """Forward work of one layer of ``kind`` per GPU and micro-batch, for arrays of parallel degrees.
 
     Without flash attention (Megatron-LM before 2022), the attention core is two batched GEMMs over the full
@@ -114,6 +114,9 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
     ``mixer`` "mamba": a Mamba mixer (Mamba-2 or Mamba-1) in place of attention (workload.ssm): its projections are GEMMs, its SSD scan
     is carried in ``attention_flops`` (executed = model FLOPs: the kernel computes whole diagonal chunks) and timed
     as an attention kernel; ``mlp`` False: a layer without an MLP (nor its norm and residual add).
+
+    ``fp8_recipe``: how an fp8 run scales its GEMM inputs (spec.training.resolved_fp8_recipe; required with fp8),
+    which sets the bytes its quantization moves (quantization.py).
     """
     f64 = np.float64
     mb, tp, cp, ep, etp = (np.asarray(x, dtype=f64) for x in (micro_batch, tp, cp, ep, etp))
@@ -185,13 +188,13 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
             elem = elem + (3 if gated else 2) * T * fs / tp * ACT_BYTES
             kernels += 1
 
-    fmt = low_precision(precision)
-    if fmt is not None:
-        # Transformer Engine quantizes each GEMM input activation before the GEMM (quantization.py: the amax, the
-        # cast and the column-wise copy the weight-gradient GEMM reads); the backward quantizes the output
-        # gradients the same way (the 2x backward factor of the memory-bound bytes).
+    recipe = scaling_recipe(precision, fp8_recipe)
+    if recipe is not None:
+        # Transformer Engine quantizes each GEMM input activation before the GEMM (quantization.py: the cast and
+        # the column-wise copy the weight-gradient GEMM reads, and the amax pass of current scaling); the backward
+        # quantizes the output gradients the same way (the 2x backward factor of the memory-bound bytes).
         cast = sum((g.m * g.k * g.count for g in gemms if g.low_precision), start=np.zeros_like(T))
-        elem = elem + fmt.quantize_bytes * cast
+        elem = elem + recipe.quantize_bytes * cast
         kernels += 2 * len(gemms)
 
     if flash_attention or mamba:
