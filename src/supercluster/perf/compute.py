@@ -30,7 +30,7 @@ def _gemm_shape_s(acc: Accelerator, cal: Calibration, precision: str, recipe: Sc
     m = np.maximum(m, 1.0)
     n = np.maximum(n, 1.0)
     k = np.maximum(k, 1.0)
-    rate = recipe.kernel_rate if recipe is not None else 1.0  # a block-scaled kernel's own rate (quantization.py)
+    rate = recipe.kernel_rate if recipe is not None else 1.0  # a block-scaled kernel's rate (quantization.py)
     peak = acc.peak_flops_per_s(precision) * acc.matmul_fraction(precision) * cal.matmul_scale * rate
     tiles = np.ceil(m / acc.matmul.tile_m) * np.ceil(n / acc.matmul.tile_n) * np.asarray(count)
     units = acc.compute_units

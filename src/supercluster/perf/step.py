@@ -300,9 +300,10 @@ def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.n
     core_f = attention_s(acc, cal, work.attention_flops, key_len, head_dim=head_dim)
     core_b = attention_s(acc, cal, work.attention_flops, key_len, backward=True, head_dim=head_dim)
     if work.core_gemms:  # unfused attention: batched GEMMs plus the score matrix's memory traffic
-        core_f = core_f + sum((gemm_forward_s(acc, cal, prec, recipe, g) for g in work.core_gemms), start=zero) \
-            + memory_bound_s(acc, cal, np.asarray(work.core_bytes), 2.0)
-        core_b = core_b + sum((gemm_backward_s(acc, cal, prec, recipe, g) for g in work.core_gemms), start=zero) \
+        core_f = core_f + sum((gemm_forward_s(acc, cal, prec, recipe, g) for g in work.core_gemms),
+                              start=zero) + memory_bound_s(acc, cal, np.asarray(work.core_bytes), 2.0)
+        core_b = core_b + sum((gemm_backward_s(acc, cal, prec, recipe, g) for g in work.core_gemms),
+                              start=zero) \
             + memory_bound_s(acc, cal, ELEMENTWISE_BWD_OVER_FWD * np.asarray(work.core_bytes), 4.0)
     elem_f = memory_bound_s(acc, cal, work.elementwise_bytes, work.elementwise_kernels)
     elem_b = memory_bound_s(acc, cal, ELEMENTWISE_BWD_OVER_FWD * work.elementwise_bytes,
@@ -319,15 +320,18 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
                            c.micro_batch.astype(f64))
     recipe_name = resolved_fp8_recipe(s.training, cluster.accelerator.architecture)
     work = layer_work(model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
-                      precision=s.training.precision, fp8_recipe=recipe_name, flash_attention=s.training.flash_attention)
+                      precision=s.training.precision, fp8_recipe=recipe_name,
+                      flash_attention=s.training.flash_attention)
     window = effective_window(model, seq)
     window_work = None if window is None else layer_work(
         model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
-        precision=s.training.precision, fp8_recipe=recipe_name, flash_attention=s.training.flash_attention, window=window)
+        precision=s.training.precision, fp8_recipe=recipe_name, flash_attention=s.training.flash_attention,
+        window=window)
     with_mlp, without_mlp = ssm_layer_shares(model)
     ssm_work, bare_work = (None if share == 0.0 else layer_work(
         model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
-        precision=s.training.precision, fp8_recipe=recipe_name, flash_attention=s.training.flash_attention, mixer="mamba", mlp=mlp)
+        precision=s.training.precision, fp8_recipe=recipe_name, flash_attention=s.training.flash_attention,
+        mixer="mamba", mlp=mlp)
         for share, mlp in ((with_mlp, True), (without_mlp, False)))
     lora = s.training.lora  # frozen base weights: no weight gradients but the adapters' (workload.lora)
     work = with_lora(work, lora)

@@ -130,7 +130,8 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
         Rule("training.fp8_recipe", lambda p: training.fp8_recipe is None or precision == "fp8",
              lambda p: f"fp8_recipe({training.fp8_recipe}) scales an fp8 run's GEMM inputs; this run trains in "
                        f"{precision}: drop fp8_recipe or set precision fp8", ()),
-        Rule("training.fp8_recipe", lambda p: training.fp8_recipe != "mxfp8" or acc.architecture == "blackwell",
+        Rule("training.fp8_recipe",
+             lambda p: training.fp8_recipe != "mxfp8" or acc.architecture == "blackwell",
              lambda p: f"mxfp8 needs Blackwell tensor cores (Transformer Engine check_mxfp8_support: compute "
                        f"capability 10.0 on); {acc.name} is not Blackwell: use delayed or tensorwise", ()),
         Rule("training.global_batch", lambda p: gb * seq <= training.tokens,

@@ -104,6 +104,7 @@ def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray, r
     # fp8 values + scales out, a 16-bit combine back, where the framework quantizes the dispatch (DeepSeek's); Megatron-
     # Core sends the 16-bit hidden states (moe_dispatch_fwd_dtype 'bf16' by default, HybridEP 'does not support fp8
     # dispatch', its DeepEP path passes the bf16 tensor: transformer_config.py, moe/fused_a2a.py @d98e8a64dd)
-    quantized = low_precision(training.precision) is not None and framework_software(training.framework).moe_dispatch_fp8
+    quantized = (low_precision(training.precision) is not None
+                 and framework_software(training.framework).moe_dispatch_fp8)
     precision = (QUANTIZED_DISPATCH_BYTES / 2.0 + 1.0) / 2.0 if quantized else 1.0
     return dedup * precision
