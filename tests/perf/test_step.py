@@ -470,3 +470,12 @@ def test_fp8_recipe_quantize_bytes_and_kernel_rate() -> None:
     np.testing.assert_allclose(t_mx / t_cs, 7.161 / 6.812, rtol=1e-9)
     with pytest.raises(ValueError, match="fp8_recipe"):
         layer_work(m, **kw)
+
+
+def test_every_fp8_recipe_the_spec_accepts_has_its_costs() -> None:
+    """The recipes a scenario may name (spec.base.Fp8Recipe) are the ones workload/quantization.py costs."""
+    from typing import get_args
+
+    from supercluster.spec.base import Fp8Recipe
+    from supercluster.workload.quantization import RECIPES
+    assert set(get_args(Fp8Recipe)) == set(RECIPES) - {"nvfp4"}

@@ -11,6 +11,7 @@ from .safe_yaml import shorten
 
 Precision = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "fp4"]
 TrainingPrecision = Literal["bf16", "fp16", "fp8", "fp4"]  # fp8: any fp8 scaling recipe; fp4: NVFP4
+Fp8Recipe = Literal["delayed", "tensorwise", "mxfp8"]  # Megatron-Core --fp8-recipe names (workload/quantization.py)
 Activation = Literal["gelu", "swiglu", "relu"]
 Attention = Literal["mha", "mla"]
 Recompute = Literal["none", "selective", "full", "block", "op"]

@@ -6,7 +6,7 @@ from typing import Literal, NamedTuple, get_args
 
 from pydantic import Field, field_validator
 
-from .base import Fraction, PositiveFloat, PositiveInt, Recompute, Spec, TrainingPrecision
+from .base import Fp8Recipe, Fraction, PositiveFloat, PositiveInt, Recompute, Spec, TrainingPrecision
 
 LoRATarget = Literal["attention", "mlp", "experts"]
 #: the training software whose memory figures and pipeline schedules catalog/software.yaml holds
@@ -62,7 +62,7 @@ class Training(Spec):
         "framework runs it (spec.rules.ep_overlap_runs); false: every all-to-all is waited for (Megatron-LM's "
         "default; PyTorch FSDP2 stacks such as NeMo Automodel and torchtitan have no such schedule). None: on for "
         "Megatron-LM with fused attention, off otherwise. DualPipe overlaps by its own schedule either way")
-    fp8_recipe: Literal["delayed", "tensorwise", "mxfp8"] | None = Field(
+    fp8_recipe: Fp8Recipe | None = Field(
         default=None, description="how an fp8 run scales its GEMM inputs (Megatron-Core --fp8-recipe): delayed "
         "(per-tensor scales from the amax history of earlier steps), tensorwise (per-tensor current scaling: an "
         "amax pass before each cast), mxfp8 (one scale per 32 elements, Blackwell). It sets the bytes the "
@@ -193,7 +193,7 @@ def grads_in_fp32(training: Training) -> bool:
     return training.precision != "fp16" and training.master_weights
 
 
-def resolved_fp8_recipe(training: Training, architecture: str | None) -> str | None:
+def resolved_fp8_recipe(training: Training, architecture: str | None) -> Fp8Recipe | None:
     """An fp8 run's scaling recipe: as given, else Transformer Engine's default on the accelerator
     (transformer_engine/pytorch/quantization.py get_default_fp8_recipe: MXFP8BlockScaling where MXFP8 is supported,
     compute capability 10.0 on, DelayedScaling before). None for runs not in fp8."""

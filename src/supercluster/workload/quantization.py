@@ -43,19 +43,19 @@ its recipe's ``kernel_rate``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
-
-Fp8Recipe = Literal["delayed", "tensorwise", "mxfp8"]
-FP8_RECIPES: tuple[str, ...] = get_args(Fp8Recipe)
 
 NVFP4_OPERAND_BYTES = 0.5 + 1.0 / 16.0  # 4-bit E2M1 values + one 1-byte E4M3 scale per 16-element block
 QUANTIZED_DISPATCH_BYTES = 1.0 + 4.0 / 128.0  # fp8 + one fp32 scale per 128-element block (DeepSeek-V3, DeepEP)
 # Transformer Engine GEMM profiling guide, B300 (module docstring)
 MXFP8_KERNEL_RATE = 6.812 / 7.161  # pre-quantized per-layer GEMM time, FP8 current scaling over MXFP8
 NVFP4_OVER_MXFP8_QUANTIZE = (6.453 - 3.764) / (8.984 - 7.161)  # autocast minus pre-quantized, NVFP4 over MXFP8
-DELAYED_QUANTIZE_BYTES = 4.0  # cast (read 2, write 1) + column-wise copy (write 1)
-CURRENT_QUANTIZE_BYTES = 6.0  # amax pass (read 2) + the delayed recipe's 4
-MXFP8_QUANTIZE_BYTES = 6.0  # row-wise and column-wise copies, each read 2 and write 1
+# HBM bytes per quantized 16-bit input element (module docstring)
+CAST_BYTES = 2.0 + 1.0  # read the 16-bit element, write its fp8 value
+AMAX_PASS_BYTES = 2.0  # current scaling reads the tensor once for its amax before the cast
+COLUMNWISE_COPY_BYTES = 1.0  # the transposed / column-wise fp8 copy the weight-gradient GEMM reads
+DELAYED_QUANTIZE_BYTES = CAST_BYTES + COLUMNWISE_COPY_BYTES  # 4: the amax taken inside the cast
+CURRENT_QUANTIZE_BYTES = AMAX_PASS_BYTES + DELAYED_QUANTIZE_BYTES  # 6
+MXFP8_QUANTIZE_BYTES = 2.0 * CAST_BYTES  # 6: row-wise and column-wise copies, each cast from the 16-bit input
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ FORMATS: dict[str, LowPrecisionFormat] = {
     "fp4": LowPrecisionFormat(NVFP4_OPERAND_BYTES),
 }
 
-RECIPES: dict[str, ScalingRecipe] = {
+RECIPES: dict[str, ScalingRecipe] = {  # the fp8 recipes (spec.base.Fp8Recipe) and NVFP4's
     "delayed": ScalingRecipe(DELAYED_QUANTIZE_BYTES),
     "tensorwise": ScalingRecipe(CURRENT_QUANTIZE_BYTES),
     "mxfp8": ScalingRecipe(MXFP8_QUANTIZE_BYTES, MXFP8_KERNEL_RATE),
