@@ -18,7 +18,7 @@ from supercluster.search import enumerate_space
 from supercluster.spec.calibration import default_calibration
 from supercluster.spec.scenario import Scenario
 from supercluster.spec.training import resolved_fp8_recipe
-from supercluster.workload import Gemm, layer_work
+from supercluster.workload import Gemm, layer_work, lm_head_work
 from supercluster.workload.quantization import scaling_recipe
 
 GB = 256  # global batch (sequences) of the test scenarios
@@ -238,6 +238,26 @@ def test_fp8_compute_faster_than_bf16_on_h100(model: str) -> None:
     bf16 = evaluate(scenario(model, "bf16"), cand)
     fp8 = evaluate(scenario(model, "fp8"), cand)
     assert np.all(fp8.parts["compute"] < bf16.parts["compute"])
+
+
+def test_lm_head_runs_in_16_bits_unless_fp8_output_proj() -> None:
+    """An fp8 run's LM head is a plain 16-bit projection (Megatron-Core's output layer): its time is the bf16 run's,
+    only the layers gain; fp8_output_proj (MXFP8, GB200) runs it in fp8, shorter by more than its quantization."""
+    f64 = np.float64
+    mb, tp, cp = np.array([1.0, 4.0]), np.array([1.0, 8.0]), np.array([1.0, 1.0])
+    s = scenario("llama3-70b", "fp8")
+    acc, cal = s.cluster.accelerator, default_calibration()
+
+    def head_s(precision: str, recipe: str | None, on: bool, acc: Any = acc) -> np.ndarray:
+        work = lm_head_work(s.model, seq_len=s.seq_len, micro_batch=mb, tp=tp, cp=cp, precision=precision,
+                            fp8_recipe=recipe, fp8_output_proj=on)
+        rec = scaling_recipe(precision, recipe)
+        return sum((gemm_forward_s(acc, cal, precision, rec, g) for g in work.gemms), start=np.zeros(2, f64)) \
+            + memory_bound_s(acc, cal, work.elementwise_bytes, work.elementwise_kernels)
+
+    np.testing.assert_array_equal(head_s("fp8", "delayed", False), head_s("bf16", None, False))
+    gb200 = scenario("llama3-70b", "fp8", cluster="colossus-2-gb200").cluster.accelerator
+    assert np.all(head_s("fp8", "mxfp8", True, gb200) < 0.7 * head_s("fp8", "mxfp8", False, gb200))
 
 
 def test_fp8_on_a100_is_not_faster() -> None:

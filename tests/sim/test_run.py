@@ -154,14 +154,15 @@ def test_zb_h1_hides_the_gradient_reduction_behind_the_weight_gradient_pass() ->
 
 
 def test_dualpipe_on_deepseek_v3(plans) -> None:
-    """DeepSeek-V3's DualPipe, plan's configuration and others of its space, on the real uneven stages (61 layers,
-    the first 3 dense, the LM head on the last stage): the analytic step, each rank at the mean of its two stages as
-    the layers are split, the busiest rank's pair pacing the pipeline, is within 5% of the simulated one and never
-    below it (its bubble is at or above the executed order's). The pair-and-bubble arithmetic on equal stages:
-    tests/sim/test_graph.py."""
+    """DeepSeek-V3's DualPipe, plan's configuration and every other of its space (micro-batches of 1-3, each
+    recompute), on the real uneven stages (61 layers, the first 3 dense, the 16-bit LM head on the last stage, 40%
+    heavier than the first): the analytic step, each rank at the mean of its two stages as the layers are split,
+    the busiest rank's pair pacing the steady state and the heaviest stage the fill and drain, is within 5% of the
+    simulated one and never below it (its bubble is at or above the executed order's). The pair-and-bubble
+    arithmetic on equal stages: tests/sim/test_graph.py."""
     s, cal, par = plans["deepseek-v3-2048-h800"]
     space = enumerate_space(s)
-    rows = [par] + [space.row(int(i)) for i in np.random.default_rng(3).choice(len(space), size=3, replace=False)]
+    rows = [par] + [space.row(i) for i in range(len(space))]
     for row in rows:
         assert row["schedule"] == "dualpipe"
         r = simulate(s, cal, row).report

@@ -217,6 +217,19 @@ def test_fp8_recipe_is_refused_where_it_cannot_run(cli, tmp_path: Path) -> None:
     assert build_scenario({**mx, "cluster": {"base": "llama3-16k", "num_gpus": 64, "accelerator": "GB200"}})
 
 
+def test_fp8_output_proj_needs_mxfp8(cli, tmp_path: Path) -> None:
+    """The LM head in fp8 (Megatron-Core fp8_output_proj) runs under MXFP8 only: refused on a bf16 run and on an fp8
+    run with delayed scaling (H100's default), each at training.fp8_output_proj; accepted on GB200's MXFP8."""
+    on = {**BASE, "training": {**BASE["training"], "fp8_output_proj": True}}
+    f = _file(tmp_path, yaml.safe_dump(on))
+    cli("plan", str(f)).one_error_line(f"{f}: training.fp8_output_proj: ", "runs the LM head under MXFP8",
+                                       "trains in bf16: drop fp8_output_proj")
+    fp8 = {**on, "training": {**on["training"], "precision": "fp8"}}
+    f = _file(tmp_path, yaml.safe_dump(fp8), "fp8.yaml")
+    cli("plan", str(f)).one_error_line(f"{f}: training.fp8_output_proj: ", "in fp8 with the delayed recipe")
+    assert build_scenario({**fp8, "cluster": {"base": "llama3-16k", "num_gpus": 64, "accelerator": "GB200"}})
+
+
 def test_fp8_recipe_defaults_to_transformer_engines() -> None:
     """Unstated, an fp8 run scales as Transformer Engine's get_default_fp8_recipe does: delayed on Hopper, MXFP8 on
     Blackwell; a stated recipe is kept; a 16-bit run has none."""

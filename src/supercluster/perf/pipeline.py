@@ -38,6 +38,7 @@ import numpy as np
 from .candidates import SCHEDULE_CODES
 
 ZB_H1, DUALPIPE = SCHEDULE_CODES["zb-h1"], SCHEDULE_CODES["dualpipe"]  # 1F1B and interleaved: one_f_one_b_s
+Fill = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # DualPipe's heaviest stage: t_mb, t_pair, t_b, t_w
 
 
 def one_f_one_b_s(m: np.ndarray, vs: np.ndarray, t_mb: np.ndarray, t_crit: np.ndarray) -> np.ndarray:
@@ -72,15 +73,19 @@ def zb_h1_s(m: np.ndarray, t_mb: np.ndarray, t_w: np.ndarray, t_crit: np.ndarray
 
 
 def dualpipe_s(m: np.ndarray, pp: np.ndarray, t_mb: np.ndarray, t_pair: np.ndarray, t_b: np.ndarray,
-               t_w: np.ndarray, t_crit: np.ndarray) -> np.ndarray:
-    """DualPipe: ``t_pair`` a forward and a backward overlapped, ``t_b`` a whole backward alone."""
-    bubble = (pp / 2.0 - 1.0) * (t_pair + t_b - 3.0 * t_w) + (pp + 1.0) * (t_mb - t_pair)
+               t_w: np.ndarray, t_crit: np.ndarray, fill: Fill | None = None) -> np.ndarray:
+    """DualPipe: ``t_pair`` a forward and a backward overlapped, ``t_b`` a whole backward alone, ``t_mb`` a
+    micro-batch alone, ``t_w`` its weight-gradient pass, on the busiest rank (the steady state). ``fill``: the
+    same four (t_mb, t_pair, t_b, t_w) of the heaviest single stage, which paces the fill and the drain when the
+    stages are unequal (the LM head's); None: the busiest rank's."""
+    f_mb, f_pair, f_b, f_w = fill if fill is not None else (t_mb, t_pair, t_b, t_w)
+    bubble = (pp / 2.0 - 1.0) * (f_pair + f_b - 3.0 * f_w) + (pp + 1.0) * (f_mb - f_pair)
     return np.maximum(m * t_pair + np.maximum(bubble, 0.0), t_crit)
 
 
 def pipeline_s(schedule: np.ndarray, m: np.ndarray, pp: np.ndarray, vs: np.ndarray, t_mb: np.ndarray,
-               t_crit: np.ndarray, t_w: np.ndarray, t_pair: np.ndarray, t_b: np.ndarray, t_w_all: np.ndarray
-               ) -> np.ndarray:
+               t_crit: np.ndarray, t_w: np.ndarray, t_pair: np.ndarray, t_b: np.ndarray, t_w_all: np.ndarray,
+               fill: Fill | None = None) -> np.ndarray:
     """Each candidate's pipeline time under its schedule (1F1B and interleaved to the bit as before ZB-H1 and
     DualPipe were added)."""
     out = one_f_one_b_s(m, vs, t_mb, t_crit)
@@ -88,7 +93,7 @@ def pipeline_s(schedule: np.ndarray, m: np.ndarray, pp: np.ndarray, vs: np.ndarr
     if zb.any():
         out = np.where(zb, zb_h1_s(m, t_mb, t_w, t_crit, t_w_all), out)
     if dual.any():
-        out = np.where(dual, dualpipe_s(m, pp, t_mb, t_pair, t_b, t_w, t_crit), out)
+        out = np.where(dual, dualpipe_s(m, pp, t_mb, t_pair, t_b, t_w, t_crit, fill), out)
     return out
 
 

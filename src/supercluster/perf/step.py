@@ -98,7 +98,7 @@ from ..workload.ssm import scan_key_len, ssm_layer_shares
 from ..workload.window import effective_window, equivalent_key_len, windowed_on_busiest_stage
 from .candidates import ORDERS, RECOMPUTE_CODES, Candidates
 from .compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
-from .pipeline import DUALPIPE, ZB_H1, dualpipe_exposed_s, pipeline_s, unequal_chunks_s
+from .pipeline import DUALPIPE, ZB_H1, Fill, dualpipe_exposed_s, pipeline_s, unequal_chunks_s
 
 OPTIMIZER_BYTES_PER_PARAM = 34.0  # Adam: read fp32 master, m, v, grad (16); write master, m, v (12), bf16 copy (2),
 # grad-norm read (4)
@@ -518,8 +518,10 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration, memory: MemoryBreakdow
     if model.moe:
         comm["moe"] = _layer_comm(s, cal, shapes, "moe", shape_strides, topo)
     su = {k: getattr(shapes, k).astype(f64) for k in ("tp", "cp", "micro_batch")}
-    head = with_lora(lm_head_work(model, seq_len=seq, micro_batch=su["micro_batch"], tp=su["tp"], cp=su["cp"]),
-                     training.lora)
+    head = with_lora(lm_head_work(model, seq_len=seq, micro_batch=su["micro_batch"], tp=su["tp"], cp=su["cp"],
+                                  precision=training.precision,
+                                  fp8_recipe=resolved_fp8_recipe(training, cluster.accelerator.architecture),
+                                  fp8_output_proj=training.fp8_output_proj), training.lora)
 
     # Pipeline: a send/recv of the stage boundary activations forward and backward per virtual stage, split
     # over the tp ranks (Megatron's scatter-gather optimisation).
@@ -724,12 +726,22 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     t_alone, fwd_alone = t_mb, np.zeros_like(t_mb)
     ep_part, pp_part = m * ep_mb, m * pp_mb
     dual = c.schedule == DUALPIPE
+    fill: Fill | None = None  # DualPipe's fill and drain (perf.pipeline.dualpipe_s)
     if dual.any():
         # rank r holds stage r of one direction and stage pp-1-r of the other and runs half its micro-batches
         # through each (deepseek-ai/DualPipe): a micro-batch costs it the mean of its two stages, as the layers are
         # really split (workload.memory.stage_layer_counts, the dense layers first, the LM head on the last stage);
-        # the busiest rank is the one whose overlapped pair takes longest
+        # the busiest rank is the one whose overlapped pair takes longest and paces the steady state; the fill and
+        # the drain pass through the heaviest single stage, the most layers and the LM head (the simulator found
+        # the busiest rank's mean pair undercharging them by up to 9.5% once the 16-bit LM head made DeepSeek-V3's
+        # last stage 40% heavier than its first)
         n_d, n_m, n_h = _dualpipe_ranks(model.layers, model.layers - n_moe_total, c.pp)  # [rank, candidate]
+        s_f, s_b, s_ep = per_stage("fwd") + head_f, per_stage("bwd") + head_b, per_stage("ep_raw")
+        s_busy = s_f + s_b + recompute_mb + tp_mb + cp_mb
+        s_alone = s_busy + s_ep + pp_mb
+        s_fwd = s_f + 0.5 * pp_mb + s_f / np.maximum(s_f + s_b, 1e-300) * (tp_mb + cp_mb + s_ep)
+        fill = (s_alone, s_busy + dualpipe_exposed_s(s_ep + pp_mb, s_f + s_b + recompute_mb), s_alone - s_fwd,
+                per_stage("wgrad") + head_wgrad)
 
         def rank_mean(head: np.ndarray | float, *attrs: str) -> np.ndarray:
             out = n_h * (0.5 * head)
@@ -767,7 +779,8 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # each over m / F micro-batches with its own fill and drain
     flushes = float(training.pipeline_flushes)
     m_sched = m / flushes
-    t_pipe = pipeline_s(c.schedule, m_sched, pp, v_eff, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone, t_w_all)
+    t_pipe = pipeline_s(c.schedule, m_sched, pp, v_eff, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone, t_w_all,
+                        fill=fill)
     t_pipe = flushes * (t_pipe + unequal_chunks_s(m_sched, pp, vs, model.layers, lps, t_mb))
     bubble = t_pipe - m * t_mb
 

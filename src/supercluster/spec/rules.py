@@ -69,7 +69,7 @@ from .base import TrainingPrecision
 from .hardware import Cluster
 from .model import Model
 from .software import framework_software
-from .training import SCHEDULES, Training
+from .training import SCHEDULES, Training, resolved_fp8_recipe
 
 INTERLEAVED, ZB_H1, DUALPIPE = (SCHEDULES.index(n) for n in ("interleaved", "zb-h1", "dualpipe"))
 
@@ -134,6 +134,13 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
              lambda p: training.fp8_recipe != "mxfp8" or acc.architecture == "blackwell",
              lambda p: f"mxfp8 needs Blackwell tensor cores (Transformer Engine check_mxfp8_support: compute "
                        f"capability 10.0 on); {acc.name} is not Blackwell: use delayed or tensorwise", ()),
+        Rule("training.fp8_output_proj",
+             lambda p: not training.fp8_output_proj
+             or resolved_fp8_recipe(training, acc.architecture) == "mxfp8",
+             lambda p: "fp8_output_proj runs the LM head under MXFP8 (Megatron-Core transformer_config.py: fp8 with "
+                       f"the mxfp8 recipe only); this run trains in {precision}"
+                       + (f" with the {resolved_fp8_recipe(training, acc.architecture)} recipe"
+                          if precision == "fp8" else "") + ": drop fp8_output_proj", ()),
         Rule("training.global_batch", lambda p: gb * seq <= training.tokens,
              lambda p: f"one step trains on global_batch({gb}) * seq_len({seq}) = {gb * seq:.4g} tokens, more than "
                        f"the run's tokens({training.tokens:.4g}): the run must be at least one step; lower "

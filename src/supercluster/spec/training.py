@@ -69,6 +69,11 @@ class Training(Spec):
         "quantization moves and the GEMM kernel's rate (workload/quantization.py). None: Transformer Engine's "
         "default for the accelerator, mxfp8 on Blackwell and delayed before it (quantization.py "
         "get_default_fp8_recipe)")
+    fp8_output_proj: bool = Field(
+        default=False, description="an MXFP8 run computes the LM head's output projection in fp8 (Megatron-Core "
+        "fp8_output_proj: a Transformer Engine linear under MXFP8, Megatron-Bridge's 26.06+ GPT-OSS and DeepSeek-V3 "
+        "Blackwell recipes); false: in 16 bits, as Megatron-Core builds it by default (a plain "
+        "ColumnParallelLinear that fp8 autocast does not reach) and DeepSeek-V3 trains it (report §3.3.1)")
     fp8_params: bool = Field(
         default=True, description="an fp8 run keeps its weights in fp8 (1 B and a 1 B transpose) and gathers them in "
         "fp8, as NeMo's and Megatron-Bridge's fp8 recipes do (fp8_param_gather = True, NeMo "

@@ -213,17 +213,27 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
                      core_bytes=core_bytes)
 
 
-def lm_head_work(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray, cp: np.ndarray
+def lm_head_work(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray, cp: np.ndarray,
+                 precision: str = "bf16", fp8_recipe: str | None = None, fp8_output_proj: bool = False
                  ) -> LayerWork:
-    """Output projection to the vocabulary (split over tp) and the fp32 cross-entropy over its logits."""
+    """Output projection to the vocabulary (split over tp) and the fp32 cross-entropy over its logits.
+
+    The projection runs in 16 bits in fp8 and fp4 runs: Megatron-Core builds its output layer as a plain
+    tensor_parallel.ColumnParallelLinear (models/gpt/gpt_model.py), not a Transformer Engine module, so Transformer
+    Engine's fp8 autocast does not reach it, and DeepSeek-V3 keeps its output head in BF16 too (report §3.3.1).
+    ``fp8_output_proj`` (an MXFP8 run, spec.rules): a Transformer Engine linear in the run's format instead, its
+    input quantized as the layers' are."""
     f64 = np.float64
     mb, tp, cp = (np.asarray(x, dtype=f64) for x in (micro_batch, tp, cp))
     T = mb * seq_len / cp
     V, h = float(model.vocab), float(model.hidden)
     logits = T * V / tp
-    return LayerWork(
-        gemms=[Gemm("lm_head", T, V / tp, np.full_like(T, h))],
-        attention_flops=np.zeros_like(T), attention_model_flops=np.zeros_like(T),
-        elementwise_bytes=logits * (ACT_BYTES + 4 + 4),  # read logits, write fp32 softmax, read for the loss
-        elementwise_kernels=3.0,
-    )
+    head = Gemm("lm_head", T, V / tp, np.full_like(T, h), low_precision=fp8_output_proj)
+    elem = logits * (ACT_BYTES + 4 + 4)  # read logits, write fp32 softmax, read for the loss
+    kernels = 3.0
+    recipe = scaling_recipe(precision, fp8_recipe) if fp8_output_proj else None
+    if recipe is not None:
+        elem = elem + recipe.quantize_bytes * head.m * head.k
+        kernels += 2.0
+    return LayerWork(gemms=[head], attention_flops=np.zeros_like(T), attention_model_flops=np.zeros_like(T),
+                     elementwise_bytes=elem, elementwise_kernels=kernels)
