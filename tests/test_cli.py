@@ -269,13 +269,16 @@ def test_plan_table_output(cli, tmp_path: Path) -> None:
 
 def test_plan_says_an_fp8_runs_scaling_recipe(cli, tmp_path: Path) -> None:
     """An fp8 plan names its scaling recipe: Transformer Engine's default on H100 (delayed) unless the scenario
-    names one; the report line reads 'fp8, delayed scaling'; a bf16 plan has none."""
+    names one, and its LM head's precision (16-bit, as Megatron-Core runs it); the report line reads 'fp8, delayed
+    scaling, LM head in bf16'; a bf16 plan has neither."""
     f = _write_yaml(tmp_path / "small.yaml", SMALL)
     fp8 = ("--set", "cluster.num_gpus=64", "--set", "training.precision=fp8")
     assert _plan_json(cli, str(f), *fp8)["fp8_recipe"] == "delayed"
     assert _plan_json(cli, str(f), *fp8, "--set", "training.fp8_recipe=tensorwise")["fp8_recipe"] == "tensorwise"
-    assert _plan_json(cli, str(f), "--set", "cluster.num_gpus=64")["fp8_recipe"] is None
-    assert "fp8, delayed scaling" in cli("plan", str(f), *fp8).out
+    bf16 = _plan_json(cli, str(f), "--set", "cluster.num_gpus=64")
+    assert (bf16["fp8_recipe"], bf16["lm_head_precision"]) == (None, None)
+    assert _plan_json(cli, str(f), *fp8)["lm_head_precision"] == "bf16"
+    assert "fp8, delayed scaling, LM head in bf16" in cli("plan", str(f), *fp8).out
 
 
 def test_plan_error_is_one_line(cli, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from ..network.cost import ALGORITHMS
 from ..network.placement import LEVEL_NAMES, axis_strides, place, weight_replica_group
 from ..network.topology import build_topology
 from ..spec.scenario import Scenario
-from ..spec.training import LoRA, resolved_fp8_recipe
+from ..spec.training import LoRA, lm_head_precision, resolved_fp8_recipe
 from ..workload.flops import model_flops_per_token, recompute_flops_per_token
 from ..workload.params import param_counts
 from .candidates import Candidates
@@ -69,6 +69,7 @@ class StepReport(BaseModel):
     num_gpus: int
     precision: str
     fp8_recipe: str | None = None  # an fp8 run's scaling recipe, as stated or Transformer Engine's default
+    lm_head_precision: str | None = None  # an fp8 / fp4 run's LM-head projection: bf16, or fp8 (fp8_output_proj)
     parallelism: dict[str, Any]
     microbatches: float
     step_time_s: float
@@ -135,6 +136,7 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int) -> StepR
         scenario=s.name, cluster=s.cluster.name, model=s.model.name, accelerator=s.cluster.accelerator.name,
         num_gpus=n, precision=s.training.precision,
         fp8_recipe=resolved_fp8_recipe(s.training, s.cluster.accelerator.architecture), parallelism=par,
+        lm_head_precision=lm_head_precision(s.training),
         microbatches=float(arrays.microbatches[i]), step_time_s=step,
         breakdown={p: float(arrays.parts[p][i]) for p in PARTS},
         tokens_per_step=tokens_step, tokens_per_s=tokens_per_s,

@@ -150,8 +150,10 @@ def render_model(m: ModelReport, console: Console, lora: LoRA | None = None) -> 
 
 
 def precision_text(r: StepReport) -> str:
-    """The run's precision, an fp8 run's scaling recipe with it: 'fp8, delayed scaling'."""
-    return f"{r.precision}, {r.fp8_recipe} scaling" if r.fp8_recipe else r.precision
+    """The run's precision, an fp8 run's scaling recipe and a quantized run's LM head with it: 'fp8, delayed
+    scaling, LM head in bf16'."""
+    text = f"{r.precision}, {r.fp8_recipe} scaling" if r.fp8_recipe else r.precision
+    return f"{text}, LM head in {r.lm_head_precision}" if r.lm_head_precision else text
 
 
 def parallelism_text(par: dict[str, Any]) -> str:

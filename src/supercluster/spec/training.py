@@ -209,6 +209,14 @@ def resolved_fp8_recipe(training: Training, architecture: str | None) -> Fp8Reci
     return "mxfp8" if architecture == "blackwell" else "delayed"
 
 
+def lm_head_precision(training: Training) -> str | None:
+    """The precision of a quantized run's LM-head projection (workload.operators.lm_head_work): 16-bit unless
+    fp8_output_proj puts it in fp8; None for a 16-bit run, whose head is in its precision like everything else."""
+    if training.precision in ("fp8", "fp4"):
+        return training.precision if training.fp8_output_proj else "bf16"
+    return None
+
+
 def moe_dispatcher_of(training: Training) -> str:
     """The run's MoE dispatcher: as given, else DeepEP-style (one copy per node reached) for software with fused
     attention and the plain all-to-all before it. Of the 21 published MoE runs in the calibration set (2025-2026),
