@@ -499,3 +499,25 @@ def test_every_fp8_recipe_the_spec_accepts_has_its_costs() -> None:
     from supercluster.spec.base import Fp8Recipe
     from supercluster.workload.quantization import RECIPES
     assert set(get_args(Fp8Recipe)) == set(RECIPES) - {"nvfp4"}
+
+
+def test_the_split_counting_the_embedding_and_the_loss_relieves_the_head_stage() -> None:
+    """Llama 3 405B on 16 stages: the last stage holds ceil(126/16) = 8 layers and the LM head; counting the
+    embedding and the loss as layers (Megatron-Core's split, Llama 3's) it holds 7 and the head, the others 8: the
+    busiest stage's compute is the larger of 8 layers and 7 layers + the head, the critical path unchanged."""
+    par = dict(tp=8, pp=16, dp=4, micro_batch=1, sp=True, recompute="none", zero_stage=1)
+    base = {"name": "split", "cluster": {"base": "llama3-16k", "num_gpus": 512}, "model": "llama3-405b",
+            "training": {"tokens": 1e12, "global_batch": 64, "seq_len": 8192},
+            "parallelism": {"uneven_pipeline": True}}
+    plain = build_scenario(base)
+    counted = build_scenario({**base, "training": {**base["training"], "account_for_embedding_in_pipeline_split": True,
+                                                   "account_for_loss_in_pipeline_split": True}})
+    c = candidates(**par)
+    a, b = evaluate(plain, c), evaluate(counted, c)
+    m = float(a.microbatches[0])
+    layer = float(a.ops.layer["dense"]["fwd"][0] + a.ops.layer["dense"]["bwd"][0])
+    head = float(a.ops.head_fwd_s[0] + a.ops.head_bwd_s[0])
+    assert a.parts["compute"][0] / m == pytest.approx(8 * layer + head, rel=1e-9)
+    assert b.parts["compute"][0] / m == pytest.approx(max(8 * layer, 7 * layer + head), rel=1e-9)
+    assert b.step_time_s[0] < a.step_time_s[0]
+    assert b.critical_path_s[0] == pytest.approx(a.critical_path_s[0], rel=1e-9)

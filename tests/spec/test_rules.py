@@ -183,3 +183,22 @@ def test_where_megatron_runs_the_expert_all_to_all_overlap() -> None:
     assert not software_overlaps(Training.model_validate({**run, "framework": "pytorch"})).ep_overlap
     assert not software_overlaps(Training.model_validate({**run, "flash_attention": False})).ep_overlap
     assert not software_overlaps(Training.model_validate({**run, "ep_overlap": False})).ep_overlap
+
+
+def test_the_split_counts_the_embedding_and_the_loss_where_the_run_says_so() -> None:
+    """Llama 3 405B's 126 layers split over 8 stages only with the embedding and the loss counted as layers
+    (Megatron-Core get_num_layers_to_build: 128 slots); without them pp 8 is refused naming layers(126), and with them
+    pp 7 is refused naming the 128 slots; pp 1 splits nothing."""
+    par = {"tp": 8, "pp": 8, "cp": 1, "virtual_stages": 1, "micro_batch": 1}
+    base = {"name": "split", "cluster": {"base": "llama3-16k", "num_gpus": 512}, "model": "llama3-405b",
+            "training": {"tokens": 1e12, "global_batch": 512, "seq_len": 8192}}
+    with pytest.raises(SpecError) as err:
+        build_scenario({**base, "parallelism": par})
+    assert err.value.field == "parallelism.pp" and "does not divide layers(126)" in str(err.value)
+    counted = {**base["training"], "account_for_embedding_in_pipeline_split": True,
+               "account_for_loss_in_pipeline_split": True}
+    assert build_scenario({**base, "training": counted, "parallelism": {**par, "virtual_stages": 8}})
+    with pytest.raises(SpecError) as err:
+        build_scenario({**base, "cluster": {"base": "llama3-16k", "num_gpus": 448}, "training": counted,
+                        "parallelism": {**par, "pp": 7}})
+    assert "layers(126) + the embedding and the loss counted as layers" in str(err.value)

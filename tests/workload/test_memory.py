@@ -344,3 +344,13 @@ def test_stage_layer_counts_put_the_extra_layers_last_or_first(layers: int, pp: 
     assert last == [layers // pp] * (pp - extra) + [layers // pp + 1] * extra
     assert first == last[::-1]
     assert max(last) == layers_per_stage(layers, np.array(pp))
+
+
+def test_stage_layer_counts_with_the_embedding_and_the_loss_counted() -> None:
+    """Megatron-Core's embedding- and loss-aware split: L + e + l slots evenly, the first stage e and the last l
+    layers fewer (Llama 3 405B on 16 stages: 7, 8 x 14, 7; only the loss: 8 x 15, 6 on 126 + 1 = 127 slots: the
+    remainder to the last stages as without it); one stage splits nothing."""
+    assert stage_layer_counts(126, 16, embedding=1, loss=1) == [7] + [8] * 14 + [7]
+    assert sum(stage_layer_counts(126, 16, loss=1)) == 126
+    assert stage_layer_counts(94, 8, embedding=1, loss=1) == [11] + [12] * 6 + [11]
+    assert stage_layer_counts(30, 1, embedding=1, loss=1) == [30]

@@ -46,8 +46,8 @@ def one_f_one_b_s(m: np.ndarray, vs: np.ndarray, t_mb: np.ndarray, t_crit: np.nd
     return np.maximum(m * t_mb + (t_crit - t_mb) / vs, t_crit + (m - 1.0) * t_mb / vs)
 
 
-def unequal_chunks_s(m: np.ndarray, pp: np.ndarray, vs: np.ndarray, layers: int, lps: np.ndarray, t_mb: np.ndarray
-                     ) -> np.ndarray:
+def unequal_chunks_s(m: np.ndarray, pp: np.ndarray, vs: np.ndarray, layers: int | np.ndarray, lps: np.ndarray,
+                     t_mb: np.ndarray) -> np.ndarray:
     """What the interleaved schedule loses when every stage's layers split unevenly over its ``vs`` chunks (the
     busiest stage's ``lps`` = ceil(L/pp) into chunks of s_max and s_min = s_max - 1 layers): in the steady state the stages
     pair forwards and backwards of chunks of different sizes at different moments and wait for each other, each
@@ -55,7 +55,8 @@ def unequal_chunks_s(m: np.ndarray, pp: np.ndarray, vs: np.ndarray, layers: int,
     0). Read off the execution of perf.schedule's interleaved order with chunk-sized blocks (equal stages and
     stages of n and n + 1 layers both split unevenly; v 2-6, pp 4-16, backward/forward 1-3: within 2%). Zero when
     the busiest stage's layers divide evenly and for one chunk a stage; not charged either when the busiest stage
-    splits unevenly but the smaller ones evenly (the simulator finds 0.3-9% there: no closed form yet)."""
+    splits unevenly but the smaller ones evenly (the simulator finds 0.3-9% there: no closed form yet). Where the split
+    counts the embedding and the loss as layers, ``layers`` and ``lps`` count them too (slots)."""
     s_max, s_min = np.ceil(lps / vs), np.floor(lps / vs)
     small = np.floor(layers / pp)
     every = (np.mod(layers, pp) == 0) | (np.mod(small, vs) != 0)

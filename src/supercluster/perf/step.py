@@ -71,7 +71,7 @@ from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
 from ..spec.rules import ep_overlap_runs
 from ..spec.scenario import Scenario
-from ..spec.training import grads_in_fp32, resolved_fp8_recipe, software_overlaps
+from ..spec.training import grads_in_fp32, pipeline_accounting, resolved_fp8_recipe, software_overlaps
 from ..workload.dispatch import dispatch_bytes_factor
 from ..workload.flops import op_recompute_share
 from ..workload.lora import trainable_shares, with_lora
@@ -691,6 +691,31 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
                 x = x + ssm_shares[variant] * (getattr(variant_times[variant][kind], attr) - x0)
         return x
 
+    # The busiest stage: the last, with ceil(L/pp) layers and the LM head. Where the run's split counts the
+    # embedding and the loss as layers (training.account_for_*_in_pipeline_split, Megatron-Core
+    # get_num_layers_to_build) every stage holds (L + e + l) / pp slots, the first e and the last l of them taken
+    # by the embedding and the head: the busiest is then the last stage (a layer fewer and the head) or a full one
+    # (every slot a layer, no head), whichever takes longer.
+    acc_e, acc_l = pipeline_accounting(training, pp)
+    slots = np.ceil((model.layers + acc_e + acc_l) / pp)  # = lps without the accounting
+    head_on = np.ones_like(tp)  # 1 where the busiest stage is the LM head's
+    if np.any(acc_e + acc_l):
+        def stage_s(n: np.ndarray) -> np.ndarray:
+            n_m = np.minimum(n, n_moe_total)
+            return sum((k * sum(mixed(kind, a, stage_window_share) for a in ("fwd", "bwd", "recompute", "tp", "cp",
+                                                                               "ep"))
+                        for kind, k in (("dense", n - n_m), ("moe", n_m)) if kind in times), start=np.zeros_like(tp))
+
+        last_n = slots - acc_l
+        full = pp - acc_e - acc_l >= 1  # some stage's slots are all layers
+        head_on = np.where(full & (stage_s(slots) > stage_s(last_n) + head_f + head_b), 0.0, 1.0)
+        lps = np.where(head_on > 0, last_n, slots)
+        n_moe = np.minimum(lps, n_moe_total)
+        n_dense = lps - n_moe
+        if window_times:
+            stage_window_share = np.minimum(windowed_on_busiest_stage(model, pp), lps) / lps
+    busy_head_f, busy_head_b = head_on * head_f, head_on * head_b  # the LM head, where it is on the busiest stage
+
     def per_stage(attr: str, n_d: np.ndarray | int = n_dense, n_m: np.ndarray | int = n_moe,
                   window_share: np.ndarray | float = stage_window_share) -> np.ndarray:
         total = np.zeros_like(tp)
@@ -700,7 +725,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
             total = total + n * mixed(kind, attr, window_share)
         return total
 
-    compute_mb = per_stage("fwd") + per_stage("bwd") + head_f + head_b
+    compute_mb = per_stage("fwd") + per_stage("bwd") + busy_head_f + busy_head_b
     recompute_mb = per_stage("recompute")
     tp_mb, cp_mb, ep_mb = per_stage("tp"), per_stage("cp"), per_stage("ep")
     pp_mb = 2.0 * vs * prepared.pp_time
@@ -718,7 +743,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # micro-batch's forward with another's backward, each one's all-to-all and sends under the other's compute
     # (perf.pipeline), with no global overlap knob: t_mb is then that pair, t_alone a micro-batch run alone
     head_wgrad = WGRAD_SHARE_OF_BACKWARD * head_b
-    t_w = per_stage("wgrad") + head_wgrad
+    t_w = per_stage("wgrad") + head_on * head_wgrad
     # ZB-H1 with fewer micro-batches than stages: one micro-batch's weight-gradient passes over every stage, all but
     # one of them off its critical path (perf.pipeline)
     t_w_all = per_stage("wgrad", model.layers - n_moe_total, n_moe_total, model_window_share) + head_wgrad \
@@ -774,19 +799,19 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # Chunks hold whole layers: the busiest stage's lps layers over v chunks give a largest chunk of ceil(lps/v),
     # which paces the interleaved warm-up and cool-down (the simulator found 1/v undercharging it: Llama 3 405B's
     # 8 layers over 7 chunks, +6.7%): v counts as lps / ceil(lps/v), v itself when the layers divide evenly
-    v_eff = lps / np.ceil(lps / vs)
+    v_eff = slots / np.ceil(slots / vs)
     # training.pipeline_flushes schedules a step (torchtitan, NeMo Automodel: one a gradient-accumulation step),
     # each over m / F micro-batches with its own fill and drain
     flushes = float(training.pipeline_flushes)
     m_sched = m / flushes
     t_pipe = pipeline_s(c.schedule, m_sched, pp, v_eff, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone, t_w_all,
                         fill=fill)
-    t_pipe = flushes * (t_pipe + unequal_chunks_s(m_sched, pp, vs, model.layers, lps, t_mb))
+    t_pipe = flushes * (t_pipe + unequal_chunks_s(m_sched, pp, vs, model.layers + acc_e + acc_l, slots, t_mb))
     bubble = t_pipe - m * t_mb
 
     zero_eff = effective_zero_stage(c.zero_stage, pp)
-    fwd_mb = per_stage("fwd") + head_f
-    bwd_mb = per_stage("bwd") + head_b
+    fwd_mb = per_stage("fwd") + busy_head_f
+    bwd_mb = per_stage("bwd") + busy_head_b
     # The forward's share of a micro-batch: its compute, its sends, and the layer collectives by its share of the
     # compute (recompute runs in the backward)
     fwd_share = fwd_mb / np.maximum(fwd_mb + bwd_mb, 1e-300)

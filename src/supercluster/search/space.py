@@ -54,6 +54,8 @@ def enumerate_space(s: Scenario) -> Candidates:
     # A pipeline the user leaves to the search may split the layers unevenly (the slowest stage takes
     # ceil(L/pp)), as Megatron-LM and the Llama 3 run do; a pp the user gives must divide the layers unless allowed.
     uneven = p.uneven_pipeline or p.pp is None
+    # layers the split counts beside the transformer layers under a pipeline (the embedding, the loss)
+    counted = int(s.training.account_for_embedding_in_pipeline_split) + int(s.training.account_for_loss_in_pipeline_split)
     rules = rules_for(model, s.cluster, s.training, uneven)
 
     def prune(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -86,8 +88,10 @@ def enumerate_space(s: Scenario) -> Candidates:
     mbs = [p.micro_batch] if p.micro_batch else [d for d in divisors(gb) if d <= MAX_MICRO_BATCH]
     if p.virtual_stages:
         vss = [p.virtual_stages]
-    else:  # chunkings that split the layers evenly (pruned by the rules), and small ones for uneven pipelines
-        vss = sorted({v for v in divisors(model.layers) if v <= MAX_VIRTUAL_STAGES_EVEN}
+    else:  # chunkings that split the layers evenly (pruned by the rules), and small ones for uneven pipelines; a
+        # split that counts the embedding and the loss as layers divides those slots (spec.rules)
+        vss = sorted({v for n in {model.layers, model.layers + counted} for v in divisors(n)
+                      if v <= MAX_VIRTUAL_STAGES_EVEN}
                      | (set(range(1, MAX_VIRTUAL_STAGES_UNEVEN + 1)) if uneven else set()))
     rcs = [RECOMPUTE_CODES[p.recompute]] if p.recompute else [0, 1, 2, 3] + (
         [RECOMPUTE_CODES["op"]] if s.training.framework == "pytorch" else [])  # per-op checkpointing: torchtitan
@@ -101,7 +105,8 @@ def enumerate_space(s: Scenario) -> Candidates:
     cols = prune(_cross(cols, "micro_batch", mbs))
     cols = _cross(cols, "virtual_stages", vss)
     if not p.virtual_stages:  # an uneven pipeline interleaves at most MAX_VIRTUAL_STAGES_UNEVEN chunks (bounds it)
-        cols = _keep(cols, (np.mod(L, cols["pp"]) == 0) | (cols["virtual_stages"] <= MAX_VIRTUAL_STAGES_UNEVEN))
+        cols = _keep(cols, (np.mod(L, cols["pp"]) == 0) | (np.mod(L + counted, cols["pp"]) == 0)
+                     | (cols["virtual_stages"] <= MAX_VIRTUAL_STAGES_UNEVEN))
     cols = prune(cols)
     # the pipeline schedules the framework runs (catalog/software.yaml), one chunk a stage but interleaved's
     runs = [p.schedule] if p.schedule else Software.model_validate(

@@ -26,7 +26,7 @@ from ..perf.candidates import OFFLOAD_BITS, Candidates
 from ..perf.step import PARTS, OpCosts, evaluate
 from ..spec.calibration import Calibration
 from ..spec.scenario import Scenario
-from ..spec.training import Schedule
+from ..spec.training import Schedule, pipeline_accounting
 from ..workload.memory import stage_layer_counts
 from .activity import KIND_PARTS, ActivityTimeline, activity_timeline, replica_weights
 from .contention import ContentionSummary
@@ -145,8 +145,9 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
                          field="training.global_batch")
     dense_first = s.model.moe.dense_layers if s.model.moe else s.model.layers
     per_layer = {k: {a: float(x[0]) for a, x in attrs.items()} for k, attrs in ops.layer.items()}
+    e, lo = (int(x) for x in pipeline_accounting(s.training, pp))  # the embedding and the loss counted as layers
     counts = [stage_layer_counts(n, v, extra_first=True)  # a stage's layers over its chunks, the first ones fuller
-              for n in stage_layer_counts(s.model.layers, pp, extra_first=extra_layers_first)]
+              for n in stage_layer_counts(s.model.layers, pp, extra_first=extra_layers_first, embedding=e, loss=lo)]
     first_layer = {}
     i = 0
     for k in range(pp * v):  # model chunk c of stage s is the (c * pp + s)-th block of layers

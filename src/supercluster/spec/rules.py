@@ -69,7 +69,7 @@ from .base import TrainingPrecision
 from .hardware import Cluster
 from .model import Model
 from .software import framework_software
-from .training import SCHEDULES, Training, resolved_fp8_recipe
+from .training import SCHEDULES, Training, pipeline_accounting, resolved_fp8_recipe
 
 INTERLEAVED, ZB_H1, DUALPIPE = (SCHEDULES.index(n) for n in ("interleaved", "zb-h1", "dualpipe"))
 
@@ -234,13 +234,26 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
                       "full_finetune recipes refuse gradient accumulation with optimizer_in_bwd)",
             ("dp", "micro_batch", "pp")))
     if not uneven_pipeline:
-        rules.append(Rule("parallelism.pp", lambda p: _divides(p["pp"], L),
-                          lambda p: f"pp({p['pp']}) does not divide layers({L}) "
+        # the split counts the embedding and the loss as layers where the run says so (Megatron-Core
+        # transformer_block.get_num_layers_to_build: 'num_layers should be divisible by pipeline_model_parallel_size'
+        # after adding them); a single stage splits nothing
+        def split(p: dict[str, Any]) -> Any:
+            e, lo = pipeline_accounting(training, p["pp"])
+            return L + e + lo
+
+        def counted(p: dict[str, Any]) -> str:
+            e, lo = (bool(np.any(x)) for x in pipeline_accounting(training, p["pp"]))
+            return (f"layers({L}) + the embedding and the loss counted as layers" if e and lo else
+                    f"layers({L}) + the embedding counted as a layer" if e else
+                    f"layers({L}) + the loss counted as a layer" if lo else f"layers({L})")
+
+        rules.append(Rule("parallelism.pp", lambda p: _divides(p["pp"], split(p)),
+                          lambda p: f"pp({p['pp']}) does not divide {counted(p)} "
                                     "(set parallelism.uneven_pipeline: true to allow it)", ("pp",)))
         rules.append(Rule("parallelism.virtual_stages",
-                          lambda p: _divides(p["pp"] * p["virtual_stages"], L),
+                          lambda p: _divides(p["pp"] * p["virtual_stages"], split(p)),
                           lambda p: f"pp({p['pp']}) * virtual_stages({p['virtual_stages']}) does not divide "
-                                    f"layers({L})", ("pp", "virtual_stages")))
+                                    f"{counted(p)}", ("pp", "virtual_stages")))
     return rules
 
 

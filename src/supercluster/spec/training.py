@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
+import numpy as np
 from pydantic import Field, field_validator
 
 from .base import Fp8Recipe, Fraction, PositiveFloat, PositiveInt, Recompute, Spec, TrainingPrecision
@@ -69,6 +70,17 @@ class Training(Spec):
         "quantization moves and the GEMM kernel's rate (workload/quantization.py). None: Transformer Engine's "
         "default for the accelerator, mxfp8 on Blackwell and delayed before it (quantization.py "
         "get_default_fp8_recipe)")
+    account_for_embedding_in_pipeline_split: bool = Field(
+        default=False, description="the pipeline split counts the input embedding as a layer: the first stage holds one "
+        "transformer layer fewer (Megatron-Core's option of that name: (layers + the counted embedding and loss) / pp "
+        "per stage, transformer_block.get_num_layers_to_build; Megatron-Bridge's Llama 3.1 405B and Qwen3 recipes, "
+        "MLPerf's ASYM_PP_EMBED, Llama 3's 'one Transformer layer fewer' on its first stage)")
+    account_for_loss_in_pipeline_split: bool = Field(
+        default=False, description="the pipeline split counts the LM head and loss as a layer: the last stage holds one "
+        "transformer layer fewer beside them (Megatron-Core's option of that name; MLPerf's ASYM_PP_LOSS, Llama 3's "
+        "last stage). Without it the last stage holds the most layers and the LM head, the pipeline's busiest. The step "
+        "model and the simulator split so; the memory model keeps ceil(L/pp) layers on the first and last stage (a "
+        "layer more than they hold: conservative)")
     fp8_output_proj: bool = Field(
         default=False, description="an MXFP8 run computes the LM head's output projection in fp8 (Megatron-Core "
         "fp8_output_proj: a Transformer Engine linear under MXFP8, Megatron-Bridge's 26.06+ GPT-OSS and DeepSeek-V3 "
@@ -207,6 +219,14 @@ def resolved_fp8_recipe(training: Training, architecture: str | None) -> Fp8Reci
     if training.fp8_recipe is not None:
         return training.fp8_recipe
     return "mxfp8" if architecture == "blackwell" else "delayed"
+
+
+def pipeline_accounting(training: Training, pp: Any) -> tuple[Any, Any]:
+    """(embedding, loss): 1 where the pipeline split counts the input embedding (the LM head and loss) as a layer,
+    per pipeline depth (a single stage splits nothing: 0)."""
+    piped = np.asarray(pp) > 1
+    return (piped * float(training.account_for_embedding_in_pipeline_split),
+            piped * float(training.account_for_loss_in_pipeline_split))
 
 
 def lm_head_precision(training: Training) -> str | None:

@@ -120,11 +120,20 @@ def layers_per_stage(layers: int, pp: np.ndarray, stage_layers: float | None = N
     return np.ceil(layers / np.asarray(pp, dtype=np.float64))
 
 
-def stage_layer_counts(layers: int, pp: int, *, extra_first: bool = False) -> list[int]:
+def stage_layer_counts(layers: int, pp: int, *, extra_first: bool = False, embedding: int = 0, loss: int = 0
+                       ) -> list[int]:
     """Layers on each of ``pp`` stages: floor(L/pp), the last L mod pp stages one more (the fullest stage that of
-    the LM head, as layers_per_stage takes it), or the first ones with ``extra_first``."""
-    counts = [layers // pp + (1 if i < layers % pp else 0) for i in range(pp)]
-    return counts if extra_first else counts[::-1]
+    the LM head, as layers_per_stage takes it), or the first ones with ``extra_first``. ``embedding`` / ``loss``
+    (1: the split counts the input embedding / the LM head and loss as a layer, Megatron-Core
+    get_num_layers_to_build): the L + e + l slots split so, the first stage e and the last l layers fewer."""
+    if pp == 1:  # one stage splits nothing
+        return [layers]
+    slots = layers + embedding + loss
+    counts = [slots // pp + (1 if i < slots % pp else 0) for i in range(pp)]
+    counts = counts if extra_first else counts[::-1]
+    counts[0] -= embedding
+    counts[-1] -= loss
+    return counts
 
 
 def stage_params(model: Model, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, etp: np.ndarray
