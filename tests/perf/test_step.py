@@ -521,3 +521,26 @@ def test_the_split_counting_the_embedding_and_the_loss_relieves_the_head_stage()
     assert b.parts["compute"][0] / m == pytest.approx(max(8 * layer, 7 * layer + head), rel=1e-9)
     assert b.step_time_s[0] < a.step_time_s[0]
     assert b.critical_path_s[0] == pytest.approx(a.critical_path_s[0], rel=1e-9)
+
+
+def test_a_pipeline_layout_sets_the_busiest_stage() -> None:
+    """DeepSeek-V3 placed by Megatron-Bridge's layout on 8 ranks of 2 chunks: seven ranks hold 8 layers, the last 6
+    and two LM-head passes (the loss's and the MTP module's); the busiest stage's compute is the larger of the two,
+    where the even split charged ceil(61/8) = 8 layers and the head."""
+    base = {"name": "layout", "cluster": {"base": "llama3-16k", "num_gpus": 2048}, "model": "deepseek-v3",
+            "training": {"tokens": 1e12, "global_batch": 4096, "seq_len": 4096},
+            "parallelism": {"uneven_pipeline": True}}
+    plain = build_scenario(base)
+    placed = build_scenario({**base, "training": {**base["training"], "pipeline_layout": "Et*4|(t*4|)*14tmL"}})
+    c = candidates(tp=1, pp=8, dp=256, ep=64, virtual_stages=2, micro_batch=1, recompute="none", zero_stage=1)
+    a, b = evaluate(plain, c), evaluate(placed, c)
+    m = float(a.microbatches[0])
+    per_layer = a.ops.layer["moe"]
+    layer = float(per_layer["fwd"][0] + per_layer["bwd"][0])
+    busy = layer + float(sum(per_layer[k][0] for k in ("recompute", "tp", "cp", "ep")))  # a layer's whole time
+    head = float(a.ops.head_fwd_s[0] + a.ops.head_bwd_s[0])
+    assert a.parts["compute"][0] / m == pytest.approx(8 * layer + head, rel=1e-9)
+    # the busiest rank by its whole time (layers with their collectives, and the head passes)
+    n, h = max(((8, 0), (6, 2)), key=lambda nh: nh[0] * busy + nh[1] * head)
+    assert b.parts["compute"][0] / m == pytest.approx(n * layer + h * head, rel=1e-9)
+    assert b.step_time_s[0] < a.step_time_s[0]

@@ -14,9 +14,10 @@ import yaml
 from supercluster.errors import FileFormatError
 from supercluster.spec import catalog
 from supercluster.spec.hardware import Accelerator
+from supercluster.spec.layout import expand_layout
 from supercluster.validate import validation_kind
 from supercluster.validate.memory import DEFAULT_MEMORY_FILE, predict_case, validate_memory
-from supercluster.validate.memory_case import _expand_layout, classify_quantity, describe_case, to_bytes
+from supercluster.validate.memory_case import classify_quantity, describe_case, to_bytes
 from supercluster.validate.systems import Unmodellable
 from supercluster.workload.software import communicators, framework_memory_options, nccl_communicator_bytes
 
@@ -87,7 +88,7 @@ def test_units() -> None:
 
 
 def test_pipeline_layout_expands_to_its_segments() -> None:
-    assert _expand_layout("Et*3|(tt|)*6mL") == ["Ettt", "tt", "tt", "tt", "tt", "tt", "tt", "mL"]
+    assert expand_layout("Et*3|(tt|)*6mL") == ["Ettt", "tt", "tt", "tt", "tt", "tt", "tt", "mL"]
 
 
 def test_a_memory_file_is_its_own_kind(tmp_path: Path) -> None:

@@ -81,6 +81,7 @@ from ..workload.memory import (
     effective_zero_stage,
     layers_per_stage,
     memory_per_gpu,
+    pipeline_stage_loads,
     stage_layer_counts,
     stage_params,
 )
@@ -694,26 +695,34 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # The busiest stage: the last, with ceil(L/pp) layers and the LM head. Where the run's split counts the
     # embedding and the loss as layers (training.account_for_*_in_pipeline_split, Megatron-Core
     # get_num_layers_to_build) every stage holds (L + e + l) / pp slots, the first e and the last l of them taken
-    # by the embedding and the head: the busiest is then the last stage (a layer fewer and the head) or a full one
-    # (every slot a layer, no head), whichever takes longer.
+    # by the embedding and the head; where the run places the layers itself (training.pipeline_layout) each rank
+    # holds its chunks' layers and LM-head passes. The busiest is then whichever rank's layers and head passes take
+    # longest (workload.memory.pipeline_stage_loads).
     acc_e, acc_l = pipeline_accounting(training, pp)
     slots = np.ceil((model.layers + acc_e + acc_l) / pp)  # = lps without the accounting
-    head_on = np.ones_like(tp)  # 1 where the busiest stage is the LM head's
-    if np.any(acc_e + acc_l):
+    head_on = np.ones_like(tp)  # the LM-head passes on the busiest stage
+    layout = training.pipeline_layout
+    if layout is not None or np.any(acc_e + acc_l):
         def stage_s(n: np.ndarray) -> np.ndarray:
             n_m = np.minimum(n, n_moe_total)
             return sum((k * sum(mixed(kind, a, stage_window_share) for a in ("fwd", "bwd", "recompute", "tp", "cp",
                                                                                "ep"))
                         for kind, k in (("dense", n - n_m), ("moe", n_m)) if kind in times), start=np.zeros_like(tp))
 
-        last_n = slots - acc_l
-        full = pp - acc_e - acc_l >= 1  # some stage's slots are all layers
-        head_on = np.where(full & (stage_s(slots) > stage_s(last_n) + head_f + head_b), 0.0, 1.0)
-        lps = np.where(head_on > 0, last_n, slots)
+        busiest = np.full_like(tp, -np.inf)
+        for depth in np.unique(pp):
+            on = pp == depth
+            for n_layers, n_heads in sorted(pipeline_stage_loads(model.layers, int(depth), training)):
+                n = np.full_like(tp, float(n_layers))
+                cost = stage_s(n) + n_heads * (head_f + head_b)
+                take = on & (cost > busiest)
+                busiest = np.where(take, cost, busiest)
+                lps = np.where(take, n, lps)
+                head_on = np.where(take, float(n_heads), head_on)
         n_moe = np.minimum(lps, n_moe_total)
         n_dense = lps - n_moe
         if window_times:
-            stage_window_share = np.minimum(windowed_on_busiest_stage(model, pp), lps) / lps
+            stage_window_share = np.minimum(windowed_on_busiest_stage(model, pp), lps) / np.maximum(lps, 1.0)
     busy_head_f, busy_head_b = head_on * head_f, head_on * head_b  # the LM head, where it is on the busiest stage
 
     def per_stage(attr: str, n_d: np.ndarray | int = n_dense, n_m: np.ndarray | int = n_moe,
@@ -799,14 +808,16 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # Chunks hold whole layers: the busiest stage's lps layers over v chunks give a largest chunk of ceil(lps/v),
     # which paces the interleaved warm-up and cool-down (the simulator found 1/v undercharging it: Llama 3 405B's
     # 8 layers over 7 chunks, +6.7%): v counts as lps / ceil(lps/v), v itself when the layers divide evenly
-    v_eff = slots / np.ceil(slots / vs)
+    v_eff = vs if layout is not None else slots / np.ceil(slots / vs)  # a layout's chunks are its own
     # training.pipeline_flushes schedules a step (torchtitan, NeMo Automodel: one a gradient-accumulation step),
     # each over m / F micro-batches with its own fill and drain
     flushes = float(training.pipeline_flushes)
     m_sched = m / flushes
     t_pipe = pipeline_s(c.schedule, m_sched, pp, v_eff, t_alone, t_crit, t_w, t_mb, t_alone - fwd_alone, t_w_all,
                         fill=fill)
-    t_pipe = flushes * (t_pipe + unequal_chunks_s(m_sched, pp, vs, model.layers + acc_e + acc_l, slots, t_mb))
+    uneven_chunks = 0.0 if layout is not None else unequal_chunks_s(m_sched, pp, vs, model.layers + acc_e + acc_l,
+                                                                        slots, t_mb)
+    t_pipe = flushes * (t_pipe + uneven_chunks)
     bubble = t_pipe - m * t_mb
 
     zero_eff = effective_zero_stage(c.zero_stage, pp)

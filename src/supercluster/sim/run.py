@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..perf.candidates import OFFLOAD_BITS, Candidates
 from ..perf.step import PARTS, OpCosts, evaluate
 from ..spec.calibration import Calibration
+from ..spec.layout import expand_layout, stage_chunks
 from ..spec.scenario import Scenario
 from ..spec.training import Schedule, pipeline_accounting
 from ..workload.memory import stage_layer_counts
@@ -148,6 +149,12 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
     e, lo = (int(x) for x in pipeline_accounting(s.training, pp))  # the embedding and the loss counted as layers
     counts = [stage_layer_counts(n, v, extra_first=True)  # a stage's layers over its chunks, the first ones fuller
               for n in stage_layer_counts(s.model.layers, pp, extra_first=extra_layers_first, embedding=e, loss=lo)]
+    heads = [[int(st == pp - 1 and c == v - 1) for c in range(v)] for st in range(pp)]  # LM-head passes a chunk
+    layout = s.training.pipeline_layout
+    if layout is not None and len(expand_layout(layout)) == pp * v:  # the run's own placement (spec.layout)
+        placed = stage_chunks(layout, pp)
+        counts = [[ch.layers for ch in row] for row in placed]
+        heads = [[ch.heads for ch in row] for row in placed]
     first_layer = {}
     i = 0
     for k in range(pp * v):  # model chunk c of stage s is the (c * pp + s)-th block of layers
@@ -167,15 +174,15 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
             def total(attr: str, mix: dict[str, int] = mix) -> float:
                 return sum(k * per_layer[kind][attr] for kind, k in mix.items() if k)
 
-            head = st == pp - 1 and c == v - 1
-            fwd = total("fwd") + (head_f if head else 0.0)
-            bwd = total("bwd") + (head_b if head else 0.0)
+            head = heads[st][c]
+            fwd = total("fwd") + head * head_f
+            bwd = total("bwd") + head * head_b
             share = fwd / max(fwd + bwd, 1e-300)  # the forward's share of the collectives (perf.step's rule)
             comm = {a: total(ep_key if a == "ep" else a) for a in COMM_AXES}
             row.append(StageCosts(fwd_s=fwd, bwd_s=bwd, recompute_s=total("recompute"),
                                   comm_fwd_s={a: share * x for a, x in comm.items()},
                                   comm_bwd_s={a: (1.0 - share) * x for a, x in comm.items()}, layers=n,
-                                  wgrad_s=total("wgrad") + (head_w if head else 0.0)))
+                                  wgrad_s=total("wgrad") + head * head_w))
         chunks.append(tuple(row))
     present = [r for r in ops.replicas if bool(r.present[0])]
 

@@ -67,6 +67,7 @@ import numpy as np
 
 from .base import TrainingPrecision
 from .hardware import Cluster
+from .layout import expand_layout, transformer_layers
 from .model import Model
 from .software import framework_software
 from .training import SCHEDULES, Training, pipeline_accounting, resolved_fp8_recipe
@@ -233,7 +234,16 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
                       f"micro-batch a step and no pipeline, got m = {microbatches(p)}, pp({p['pp']}) (torchtune "
                       "full_finetune recipes refuse gradient accumulation with optimizer_in_bwd)",
             ("dp", "micro_batch", "pp")))
-    if not uneven_pipeline:
+    layout = training.pipeline_layout
+    if layout is not None:  # the run places the layers itself (Megatron-Core pipeline_parallel_layout.py)
+        n_chunks, placed = len(expand_layout(layout)), transformer_layers(layout)
+        rules.append(Rule("training.pipeline_layout", lambda p: p["pp"] * p["virtual_stages"] == n_chunks,
+                          lambda p: f"the layout has {n_chunks} chunks, one per pipeline rank and virtual stage: "
+                                    f"pp({p['pp']}) * virtual_stages({p['virtual_stages']}) = "
+                                    f"{p['pp'] * p['virtual_stages']}", ("pp", "virtual_stages")))
+        rules.append(Rule("training.pipeline_layout", lambda p: placed == L,
+                          lambda p: f"the layout places {placed} transformer layers ('t'), the model has {L}", ()))
+    if not uneven_pipeline and layout is None:
         # the split counts the embedding and the loss as layers where the run says so (Megatron-Core
         # transformer_block.get_num_layers_to_build: 'num_layers should be divisible by pipeline_model_parallel_size'
         # after adding them); a single stage splits nothing

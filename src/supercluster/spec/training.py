@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from .base import Fp8Recipe, Fraction, PositiveFloat, PositiveInt, Recompute, Spec, TrainingPrecision
+from .layout import ALLOWED as ALLOWED_LAYOUT
 
 LoRATarget = Literal["attention", "mlp", "experts"]
 #: the training software whose memory figures and pipeline schedules catalog/software.yaml holds
@@ -81,6 +82,21 @@ class Training(Spec):
         "last stage). Without it the last stage holds the most layers and the LM head, the pipeline's busiest. The step "
         "model and the simulator split so; the memory model keeps ceil(L/pp) layers on the first and last stage (a "
         "layer more than they hold: conservative)")
+    pipeline_layout: str | None = Field(
+        default=None, description="the run's own placement of the layers on the pipeline (Megatron-Core "
+        "pipeline_model_parallel_layout, spec.layout): chunks separated by '|', chunk i on rank i mod pp, each of 'E' "
+        "(embedding), 't' (a layer), 'm' (a multi-token-prediction module), 'L' (LM head and loss), 'x*N' and "
+        "'(...)*N' repeating; e.g. DeepSeek-V3 on 8 stages of 2 chunks, 'Et*4|(t*4|)*14tmL'. It fixes pp x "
+        "virtual_stages to its chunks and its 't' to the model's layers; the step model's busiest stage and the "
+        "simulator's chunks follow it")
+
+    @field_validator("pipeline_layout")
+    @classmethod
+    def _layout_symbols(cls, v: str | None) -> str | None:
+        if v is not None and (not ALLOWED_LAYOUT.match(v) or not v.strip()):
+            raise ValueError("a pipeline layout is made of E, t, m, L, '|', '*N' and '(...)', got " + repr(v))
+        return v
+
     fp8_output_proj: bool = Field(
         default=False, description="an MXFP8 run computes the LM head's output projection in fp8 (Megatron-Core "
         "fp8_output_proj: a Transformer Engine linear under MXFP8, Megatron-Bridge's 26.06+ GPT-OSS and DeepSeek-V3 "

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ..spec import catalog
 from ..spec.hardware import Accelerator
+from ..spec.layout import expand_layout
 from ..spec.load import validate_part
 from ..spec.model import Model
 from ..workload.memory import (
@@ -318,23 +319,13 @@ def _precision(m: dict[str, Any], notes: list[str]) -> str:
     return "bf16"
 
 
-def _expand_layout(layout: str) -> list[str]:
-    """Megatron-LM's --pipeline-model-parallel-layout ('Et*3|(tt|)*6mL') as its list of stage segments."""
-    text = layout.replace(" ", "")
-    group = re.compile(r"\(([^()]*)\)\*(\d+)")
-    while group.search(text):
-        text = group.sub(lambda g: g.group(1) * int(g.group(2)), text)
-    text = re.sub(r"([a-zA-Z])\*(\d+)", lambda g: g.group(1) * int(g.group(2)), text)
-    return text.split("|")
-
-
 def _last_stage_layers(a: dict[str, Any], layers: int, deg: dict[str, int], notes: list[str]) -> float | None:
     """Transformer layers of the last pipeline rank when Megatron-LM splits them unevenly, else None."""
     pp = deg["pp"]
     if pp == 1:
         return None
     if a.get("pipeline-model-parallel-layout"):
-        segments = _expand_layout(str(a["pipeline-model-parallel-layout"]))
+        segments = expand_layout(str(a["pipeline-model-parallel-layout"]))
         if len(segments) % pp:
             raise Unmodellable(f"pipeline layout of {len(segments)} segments over pp {pp}")
         deg["virtual_stages"] = len(segments) // pp
@@ -423,7 +414,7 @@ def describe_case(m: dict[str, Any]) -> MemoryCase:
     stage_layers = _last_stage_layers(a, model.layers, deg, notes) if a else _embedding_slot_layers(m, model, deg)
     mtp_layers = _int(a.get("mtp-num-layers")) or 0
     if a.get("pipeline-model-parallel-layout"):  # the layout places them: its 'm' segments on the last rank
-        mtp_layers = sum(seg.count("m") for seg in _expand_layout(str(a["pipeline-model-parallel-layout"]))
+        mtp_layers = sum(seg.count("m") for seg in expand_layout(str(a["pipeline-model-parallel-layout"]))
                          [deg["pp"] - 1::deg["pp"]])
     mb = _int(tr.get("micro_batch"))
     if not mb:

@@ -39,8 +39,9 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from ..arrays import group_rows
+from ..spec.layout import expand_layout, stage_loads
 from ..spec.model import Model
-from ..spec.training import SCHEDULES
+from ..spec.training import SCHEDULES, Training, pipeline_accounting
 from .operators import ACT_BYTES, attention_dims
 from .params import param_counts, ssm_in_proj_width
 from .quantization import low_precision
@@ -134,6 +135,17 @@ def stage_layer_counts(layers: int, pp: int, *, extra_first: bool = False, embed
     counts[0] -= embedding
     counts[-1] -= loss
     return counts
+
+
+def pipeline_stage_loads(layers: int, pp: int, training: Training) -> set[tuple[int, int]]:
+    """The distinct (transformer layers, LM-head passes) of the ``pp`` pipeline ranks as the run places its layers:
+    its own layout (spec.layout), else the split (stage_layer_counts, the embedding and the loss counted where the
+    run says so), the LM head on the last rank."""
+    if training.pipeline_layout is not None and len(expand_layout(training.pipeline_layout)) % pp == 0:
+        return set(stage_loads(training.pipeline_layout, pp))
+    e, lo = (int(x) for x in pipeline_accounting(training, pp))
+    counts = stage_layer_counts(layers, pp, embedding=e, loss=lo)
+    return {(n, int(i == pp - 1)) for i, n in enumerate(counts)}
 
 
 def stage_params(model: Model, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, etp: np.ndarray
