@@ -168,7 +168,7 @@ def test_doubling_global_batch_doubles_compute(model: str, cand: perf.Candidates
     np.testing.assert_allclose(two.microbatches, 2 * one.microbatches, rtol=0)
     for p in ("compute", "recompute", "tp_comm", "ep_comm", "pp_comm"):
         np.testing.assert_allclose(two.parts[p], 2 * one.parts[p], rtol=1e-12, err_msg=p)
-    np.testing.assert_allclose(two.parts["pipeline_bubble"], one.parts["pipeline_bubble"], rtol=1e-12)
+    np.testing.assert_allclose(two.parts["pipeline_bubble"], one.parts["pipeline_bubble"], rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(two.parts["optimizer"], one.parts["optimizer"], rtol=1e-12)
 
 

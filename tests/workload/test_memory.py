@@ -354,3 +354,32 @@ def test_stage_layer_counts_with_the_embedding_and_the_loss_counted() -> None:
     assert sum(stage_layer_counts(126, 16, loss=1)) == 126
     assert stage_layer_counts(94, 8, embedding=1, loss=1) == [11] + [12] * 6 + [11]
     assert stage_layer_counts(30, 1, embedding=1, loss=1) == [30]
+
+
+def test_the_memory_of_the_end_stages_follows_the_run_s_placement() -> None:
+    """The memory model's first and last ranks hold what the run places there: ceil(L/pp) for an even split (None:
+    nothing to place), one layer fewer each under the counted split (Llama 3 405B on 16 stages: 7 and 7 of 126), a
+    layout's 't' (DeepSeek-V3's on 8 ranks of 2 chunks: 8 and 5, the MTP module counted apart); and the first rank,
+    which holds the most micro-batches in flight, then needs less."""
+    from supercluster import build_scenario
+    from supercluster.perf.step import candidate_memory
+    from supercluster.perf.candidates import Candidates
+    from supercluster.workload.memory import pipeline_end_layers
+
+    base = {"name": "ends", "cluster": {"base": "llama3-16k", "num_gpus": 512}, "model": "llama3-405b",
+            "training": {"tokens": 1e12, "global_batch": 64, "seq_len": 8192},
+            "parallelism": {"uneven_pipeline": True}}
+    plain = build_scenario(base)
+    counted = build_scenario({**base, "training": {**base["training"], "account_for_embedding_in_pipeline_split": True,
+                                                   "account_for_loss_in_pipeline_split": True}})
+    pp = np.array([16.0, 8.0])
+    assert pipeline_end_layers(126, pp, plain.training) is None
+    first, last = pipeline_end_layers(126, pp, counted.training)
+    assert list(first) == [7.0, 15.0] and list(last) == [7.0, 15.0]
+    layout = build_scenario({**base, "model": "deepseek-v3", "cluster": {"base": "llama3-16k", "num_gpus": 2048},
+                             "training": {**base["training"], "pipeline_layout": "Et*4|(t*4|)*14tmL"}})
+    first, last = pipeline_end_layers(61, np.array([8.0]), layout.training)
+    assert (first[0], last[0]) == (8.0, 5.0)
+    c = Candidates.from_columns(tp=8, pp=16, dp=4, cp=1, ep=1, etp=1, micro_batch=1, virtual_stages=1,
+                                recompute="none", zero_stage=1, sp=True)
+    assert candidate_memory(counted, c).total_bytes[0] < candidate_memory(plain, c).total_bytes[0]

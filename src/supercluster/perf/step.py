@@ -81,6 +81,7 @@ from ..workload.memory import (
     effective_zero_stage,
     layers_per_stage,
     memory_per_gpu,
+    pipeline_end_layers,
     pipeline_stage_loads,
     stage_layer_counts,
     stage_params,
@@ -480,7 +481,7 @@ def candidate_memory(s: Scenario, c: Candidates) -> MemoryBreakdown:
                           flash_attention=training.flash_attention,
                           precision=training.precision, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp,
                           micro_batch=mb, virtual_stages=vs, recompute=c.recompute, zero_stage=c.zero_stage,
-                          sp=c.sp, budget_bytes=hbm_budget_bytes(s),
+                          sp=c.sp, budget_bytes=hbm_budget_bytes(s), end_layers=pipeline_end_layers(model.layers, pp, training),
                           options=options, offload=c.offload, schedule=c.schedule)
 
 

@@ -80,8 +80,7 @@ class Training(Spec):
         default=False, description="the pipeline split counts the LM head and loss as a layer: the last stage holds one "
         "transformer layer fewer beside them (Megatron-Core's option of that name; MLPerf's ASYM_PP_LOSS, Llama 3's "
         "last stage). Without it the last stage holds the most layers and the LM head, the pipeline's busiest. The step "
-        "model and the simulator split so; the memory model keeps ceil(L/pp) layers on the first and last stage (a "
-        "layer more than they hold: conservative)")
+        "model, the simulator and the memory model's first and last ranks split so")
     pipeline_layout: str | None = Field(
         default=None, description="the run's own placement of the layers on the pipeline (Megatron-Core "
         "pipeline_model_parallel_layout, spec.layout): chunks separated by '|', chunk i on rank i mod pp, each of 'E' "

@@ -113,11 +113,11 @@ def effective_zero_stage(zero_stage: np.ndarray, pp: np.ndarray) -> np.ndarray:
     return np.where((np.asarray(pp) > 1) & (zero >= 2), 1, zero)
 
 
-def layers_per_stage(layers: int, pp: np.ndarray, stage_layers: float | None = None) -> np.ndarray:
-    """Layers on the fullest stage (an uneven split gives the slowest stage ceil(L/pp)), or ``stage_layers`` when a
-    run places them itself (a pipeline layout)."""
+def layers_per_stage(layers: int, pp: np.ndarray, stage_layers: float | np.ndarray | None = None) -> np.ndarray:
+    """Layers on the fullest stage (an uneven split gives the slowest stage ceil(L/pp)), or ``stage_layers`` (per
+    candidate or one for all) when a run places them itself (a pipeline layout, the counted split)."""
     if stage_layers is not None:
-        return np.full(np.shape(pp), float(stage_layers))
+        return np.broadcast_to(np.asarray(stage_layers, dtype=np.float64), np.shape(pp)).copy()
     return np.ceil(layers / np.asarray(pp, dtype=np.float64))
 
 
@@ -135,6 +135,28 @@ def stage_layer_counts(layers: int, pp: int, *, extra_first: bool = False, embed
     counts[0] -= embedding
     counts[-1] -= loss
     return counts
+
+
+def pipeline_end_layers(layers: int, pp: np.ndarray, training: Training) -> tuple[np.ndarray, np.ndarray] | None:
+    """Transformer layers of the first and the last pipeline rank, per candidate, where the run places them itself
+    (its layout's 't', or the split that counts the embedding and the loss); None where it splits them evenly (the
+    memory model's ceil(L/pp) for both)."""
+    if training.pipeline_layout is None and not (training.account_for_embedding_in_pipeline_split
+                                                 or training.account_for_loss_in_pipeline_split):
+        return None
+    pp = np.asarray(pp, dtype=np.float64)
+    first, last = np.ceil(layers / pp), np.ceil(layers / pp)
+    for depth in np.unique(pp):
+        p, on = int(depth), pp == depth
+        layout = training.pipeline_layout
+        if layout is not None and len(expand_layout(layout)) % p == 0:
+            chunks = expand_layout(layout)
+            counts = [sum(c.count("t") for c in chunks[s::p]) for s in range(p)]
+        else:
+            e, lo = (int(x) for x in pipeline_accounting(training, p))
+            counts = stage_layer_counts(layers, p, embedding=e, loss=lo)
+        first, last = np.where(on, counts[0], first), np.where(on, counts[-1], last)
+    return first, last
 
 
 def pipeline_stage_loads(layers: int, pp: int, training: Training) -> set[tuple[int, int]]:
@@ -347,6 +369,7 @@ class MemoryOptions(NamedTuple):
 INT8_STATE_BYTES = 2.0 + 2 * 4.0 / 256  # two 8-bit moments and an fp32 absmax per 256-element block each
                                           # (bitsandbytes blockwise 8-bit optimizers, Dettmers et al. 2022)
 Stage = Literal["first", "last"]
+STAGES: tuple[Stage, Stage] = ("first", "last")
 
 
 def in_flight_chunks(pp: np.ndarray, vs: np.ndarray, microbatches: np.ndarray, rank: np.ndarray,
@@ -379,7 +402,7 @@ def mtp_layers_on(stage: Stage, pp: np.ndarray, mtp_layers: int) -> np.ndarray:
 
 
 def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, etp: np.ndarray,
-                    stage_layers: float | None = None, mtp_layers: int = 0
+                    stage_layers: float | np.ndarray | None = None, mtp_layers: int = 0
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(non-expert, expert, of which embedding/output) parameters per GPU on the first or the last stage
     (``stage_layers``: the stage's transformer layers when the split is not even, else ceil(L/pp)).
@@ -425,8 +448,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                    cp: np.ndarray, ep: np.ndarray, etp: np.ndarray, micro_batch: np.ndarray, virtual_stages: np.ndarray,
                    recompute: np.ndarray, zero_stage: np.ndarray, sp: np.ndarray,
                    budget_bytes: float = np.inf, options: MemoryOptions | None = None,
-                   stage: Stage | None = None, stage_layers: float | None = None,
-                   offload: np.ndarray | None = None,
+                   stage: Stage | None = None, stage_layers: float | np.ndarray | None = None,
+                   end_layers: tuple[np.ndarray, np.ndarray] | None = None, offload: np.ndarray | None = None,
                    recompute_modules: frozenset[str] = SELECTIVE_DEFAULT,
                    schedule: np.ndarray | None = None, mtp_layers: int = 0) -> MemoryBreakdown:
     """Memory per GPU for arrays of parallel configurations (``budget_bytes`` sizes block recompute).
@@ -434,7 +457,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     ``grad_accum_fp32`` sets the gradient buffer when no ``options`` are given (options carry their own).
     ``stage``: the first pipeline rank (embedding, the most micro-batches in flight) or the last (output layer,
     loss); None: whichever of the two needs more, per candidate. ``stage_layers``: that rank's transformer layers
-    when the run splits them unevenly (a pipeline layout), else ceil(L/pp). ``offload``: bits of what each candidate
+    when the run splits them unevenly (a pipeline layout), else ceil(L/pp); ``end_layers``: the first and the last
+    rank's, per candidate, when ``stage`` is None (pipeline_end_layers). ``offload``: bits of what each candidate
     keeps in host memory (perf.candidates OFFLOAD_*): the optimizer state (ZeRO-Offload: the step runs on the CPU,
     gradients go down and 16-bit weights come back), the weights and gradients (FSDP CPUOffload, ZeRO-Infinity: the
     layer in use and the one prefetched stay), the activations kept for the backward (the layer in use and the one
@@ -445,10 +469,11 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                                       precision=precision, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, micro_batch=micro_batch,
                                       virtual_stages=virtual_stages, recompute=recompute, zero_stage=zero_stage,
                                       sp=sp, budget_bytes=budget_bytes, options=options, stage=st,
-                                      stage_layers=stage_layers, offload=offload,
+                                      stage_layers=stage_layers if end_layers is None else end_layers[i],
+                                      offload=offload,
                                       recompute_modules=recompute_modules, schedule=schedule,
                                       mtp_layers=mtp_layers)
-                       for st in ("first", "last"))
+                       for i, st in enumerate(STAGES))
         pick = first.total_bytes >= last.total_bytes
         return MemoryBreakdown(**{f.name: np.where(pick, getattr(first, f.name), getattr(last, f.name))
                                   for f in fields(MemoryBreakdown)})
