@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from supercluster.perf.candidates import Candidates
+from supercluster.perf.step import candidate_memory
+from supercluster.spec import load_scenario
 from supercluster.spec.catalog import entry
 from supercluster.spec.model import Model
+from supercluster.spec.training import Training
 from supercluster.workload import memory_per_gpu, param_counts
 from supercluster.workload.flops import op_recompute_share
 from supercluster.workload.memory import (
     SELECTIVE_DEFAULT,
     layer_activation_bytes,
     layers_per_stage,
+    pipeline_end_layers,
     stage_layer_counts,
     stage_params,
 )
 
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 A = np.asarray
 
 
@@ -361,25 +368,16 @@ def test_the_memory_of_the_end_stages_follows_the_run_s_placement() -> None:
     nothing to place), one layer fewer each under the counted split (Llama 3 405B on 16 stages: 7 and 7 of 126), a
     layout's 't' (DeepSeek-V3's on 8 ranks of 2 chunks: 8 and 5, the MTP module counted apart); and the first rank,
     which holds the most micro-batches in flight, then needs less."""
-    from supercluster import build_scenario
-    from supercluster.perf.step import candidate_memory
-    from supercluster.perf.candidates import Candidates
-    from supercluster.workload.memory import pipeline_end_layers
-
-    base = {"name": "ends", "cluster": {"base": "llama3-16k", "num_gpus": 512}, "model": "llama3-405b",
-            "training": {"tokens": 1e12, "global_batch": 64, "seq_len": 8192},
-            "parallelism": {"uneven_pipeline": True}}
-    plain = build_scenario(base)
-    counted = build_scenario({**base, "training": {**base["training"], "account_for_embedding_in_pipeline_split": True,
-                                                   "account_for_loss_in_pipeline_split": True}})
-    pp = np.array([16.0, 8.0])
-    assert pipeline_end_layers(126, pp, plain.training) is None
-    first, last = pipeline_end_layers(126, pp, counted.training)
+    off = ["training.account_for_embedding_in_pipeline_split=false", "training.account_for_loss_in_pipeline_split=false",
+           "parallelism.uneven_pipeline=true"]
+    counted = load_scenario(SCENARIOS / "llama3-405b-16k.yaml")  # Llama 3's own split
+    plain = load_scenario(SCENARIOS / "llama3-405b-16k.yaml", off)
+    assert pipeline_end_layers(126, A([16.0]), plain.training) is None
+    first, last = pipeline_end_layers(126, A([16.0, 8.0]), counted.training)
     assert list(first) == [7.0, 15.0] and list(last) == [7.0, 15.0]
-    layout = build_scenario({**base, "model": "deepseek-v3", "cluster": {"base": "llama3-16k", "num_gpus": 2048},
-                             "training": {**base["training"], "pipeline_layout": "Et*4|(t*4|)*14tmL"}})
-    first, last = pipeline_end_layers(61, np.array([8.0]), layout.training)
+    layout = Training(tokens=1e12, global_batch=4096, pipeline_layout="Et*4|(t*4|)*14tmL")
+    first, last = pipeline_end_layers(61, A([8.0]), layout)
     assert (first[0], last[0]) == (8.0, 5.0)
-    c = Candidates.from_columns(tp=8, pp=16, dp=4, cp=1, ep=1, etp=1, micro_batch=1, virtual_stages=1,
+    c = Candidates.from_columns(tp=8, pp=16, dp=128, cp=1, ep=1, etp=1, micro_batch=1, virtual_stages=1,
                                 recompute="none", zero_stage=1, sp=True)
     assert candidate_memory(counted, c).total_bytes[0] < candidate_memory(plain, c).total_bytes[0]
