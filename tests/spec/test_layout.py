@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from supercluster import SpecError, build_scenario
-from supercluster.spec.layout import expand_layout, stage_loads, transformer_layers
+from supercluster.spec.layout import Chunk, expand_layout, stage_loads, transformer_layers
 
 DSV3 = "Et*4|(t*4|)*14tmL"  # Megatron-Bridge's DeepSeek-V3 layout for 16 chunks
 
@@ -17,8 +17,9 @@ def test_deepseek_v3_layout_deals_its_chunks_to_the_ranks() -> None:
     chunks = expand_layout(DSV3)
     assert len(chunks) == 16 and chunks[0] == "Etttt" and chunks[-1] == "tmL"
     assert transformer_layers(DSV3) == 61
-    assert stage_loads(DSV3, 8) == [(8, 0)] * 7 + [(6, 2)]
-    assert stage_loads(DSV3, 4) == [(16, 0)] * 3 + [(14, 2)]
+    assert [(r.layers, r.heads) for r in stage_loads(DSV3, 8)] == [(8, 0)] * 7 + [(6, 2)]
+    assert [(r.layers, r.heads) for r in stage_loads(DSV3, 4)] == [(16, 0)] * 3 + [(14, 2)]
+    assert stage_loads(DSV3, 8)[-1] == Chunk(transformer=5, mtp=1, loss=1)
     assert expand_layout("(tt|)*2tL") == ["tt", "tt", "tL"]
 
 

@@ -32,7 +32,7 @@ from ..spec import catalog
 from ..spec.rules import feasible_mask, rules_for
 from ..spec.scenario import Scenario
 from ..spec.software import Software
-from ..spec.training import SEARCHED_ORDERS, Parallelism
+from ..spec.training import SEARCHED_ORDERS, Parallelism, counted_in_split
 
 MAX_MICRO_BATCH = 16
 MAX_VIRTUAL_STAGES_EVEN = 64
@@ -55,7 +55,7 @@ def enumerate_space(s: Scenario) -> Candidates:
     # ceil(L/pp)), as Megatron-LM and the Llama 3 run do; a pp the user gives must divide the layers unless allowed.
     uneven = p.uneven_pipeline or p.pp is None
     # layers the split counts beside the transformer layers under a pipeline (the embedding, the loss)
-    counted = int(s.training.account_for_embedding_in_pipeline_split) + int(s.training.account_for_loss_in_pipeline_split)
+    counted = sum(counted_in_split(s.training))
     rules = rules_for(model, s.cluster, s.training, uneven)
 
     def prune(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

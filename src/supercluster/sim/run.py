@@ -153,7 +153,7 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
     layout = s.training.pipeline_layout
     if layout is not None and len(expand_layout(layout)) == pp * v:  # the run's own placement (spec.layout)
         placed = stage_chunks(layout, pp)
-        counts = [[ch.layers for ch in row] for row in placed]
+        counts = [[ch.layers for ch in row] for row in placed]  # an MTP module computed as a layer
         heads = [[ch.heads for ch in row] for row in placed]
     first_layer = {}
     i = 0

@@ -29,20 +29,34 @@ def expand_layout(layout: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One model chunk of a layout: its transformer layers (a multi-token-prediction module counted as one) and the
-    LM-head passes it runs (the loss's and each multi-token-prediction module's)."""
+    """What a model chunk (or a rank's chunks together) holds: the model's transformer layers ('t'),
+    multi-token-prediction modules ('m') and losses ('L')."""
 
-    layers: int
-    heads: int
+    transformer: int
+    mtp: int = 0
+    loss: int = 0
+
+    @property
+    def layers(self) -> int:
+        """Layers it computes: the model's and each multi-token-prediction module's."""
+        return self.transformer + self.mtp
+
+    @property
+    def heads(self) -> int:
+        """LM-head passes it runs: the loss's and each multi-token-prediction module's."""
+        return self.loss + self.mtp
+
+    def __add__(self, other: Chunk) -> Chunk:
+        return Chunk(self.transformer + other.transformer, self.mtp + other.mtp, self.loss + other.loss)
 
 
 def layout_chunks(layout: str) -> list[Chunk]:
-    return [Chunk(layers=c.count("t") + c.count("m"), heads=c.count("L") + c.count("m")) for c in expand_layout(layout)]
+    return [Chunk(c.count("t"), c.count("m"), c.count("L")) for c in expand_layout(layout)]
 
 
 def transformer_layers(layout: str) -> int:
     """The model's transformer layers the layout places (its 't')."""
-    return sum(c.count("t") for c in expand_layout(layout))
+    return sum(c.transformer for c in layout_chunks(layout))
 
 
 def stage_chunks(layout: str, pp: int) -> list[list[Chunk]]:
@@ -51,6 +65,6 @@ def stage_chunks(layout: str, pp: int) -> list[list[Chunk]]:
     return [chunks[s::pp] for s in range(pp)]
 
 
-def stage_loads(layout: str, pp: int) -> list[tuple[int, int]]:
-    """Per pipeline rank, (transformer layers, LM-head passes) over its chunks."""
-    return [(sum(c.layers for c in cs), sum(c.heads for c in cs)) for cs in stage_chunks(layout, pp)]
+def stage_loads(layout: str, pp: int) -> list[Chunk]:
+    """Per pipeline rank, what its chunks hold together."""
+    return [sum(cs, start=Chunk(0)) for cs in stage_chunks(layout, pp)]

@@ -236,12 +236,18 @@ def resolved_fp8_recipe(training: Training, architecture: str | None) -> Fp8Reci
     return "mxfp8" if architecture == "blackwell" else "delayed"
 
 
+def counted_in_split(training: Training) -> tuple[int, int]:
+    """(embedding, loss): 1 where the run's pipeline split counts the input embedding (the LM head and loss) as a
+    layer (training.account_for_*_in_pipeline_split)."""
+    return (int(training.account_for_embedding_in_pipeline_split),
+            int(training.account_for_loss_in_pipeline_split))
+
+
 def pipeline_accounting(training: Training, pp: Any) -> tuple[Any, Any]:
-    """(embedding, loss): 1 where the pipeline split counts the input embedding (the LM head and loss) as a layer,
-    per pipeline depth (a single stage splits nothing: 0)."""
+    """counted_in_split per pipeline depth (a single stage splits nothing: 0)."""
     piped = np.asarray(pp) > 1
-    return (piped * float(training.account_for_embedding_in_pipeline_split),
-            piped * float(training.account_for_loss_in_pipeline_split))
+    e, lo = counted_in_split(training)
+    return piped * float(e), piped * float(lo)
 
 
 def lm_head_precision(training: Training) -> str | None:

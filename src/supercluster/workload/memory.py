@@ -39,9 +39,9 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from ..arrays import group_rows
-from ..spec.layout import expand_layout, stage_loads
+from ..spec.layout import Chunk, expand_layout, stage_loads
 from ..spec.model import Model
-from ..spec.training import SCHEDULES, Training, pipeline_accounting
+from ..spec.training import SCHEDULES, Training, counted_in_split, pipeline_accounting
 from .operators import ACT_BYTES, attention_dims
 from .params import param_counts, ssm_in_proj_width
 from .quantization import low_precision
@@ -137,37 +137,35 @@ def stage_layer_counts(layers: int, pp: int, *, extra_first: bool = False, embed
     return counts
 
 
+def rank_placement(layers: int, pp: int, training: Training) -> list[Chunk]:
+    """What each of the ``pp`` pipeline ranks holds as the run places its layers: its own layout (spec.layout), else
+    the split (stage_layer_counts, the embedding and the loss counted where the run says so), the loss on the last
+    rank."""
+    layout = training.pipeline_layout
+    if layout is not None and len(expand_layout(layout)) % pp == 0:
+        return stage_loads(layout, pp)
+    e, lo = (int(x) for x in pipeline_accounting(training, pp))
+    counts = stage_layer_counts(layers, pp, embedding=e, loss=lo)
+    return [Chunk(n, loss=int(i == pp - 1)) for i, n in enumerate(counts)]
+
+
 def pipeline_end_layers(layers: int, pp: np.ndarray, training: Training) -> tuple[np.ndarray, np.ndarray] | None:
     """Transformer layers of the first and the last pipeline rank, per candidate, where the run places them itself
-    (its layout's 't', or the split that counts the embedding and the loss); None where it splits them evenly (the
-    memory model's ceil(L/pp) for both)."""
-    if training.pipeline_layout is None and not (training.account_for_embedding_in_pipeline_split
-                                                 or training.account_for_loss_in_pipeline_split):
+    (rank_placement: its layout's 't', or the split that counts the embedding and the loss); None where it splits
+    them evenly (the memory model's ceil(L/pp) for both)."""
+    if training.pipeline_layout is None and not any(counted_in_split(training)):
         return None
     pp = np.asarray(pp, dtype=np.float64)
     first, last = np.ceil(layers / pp), np.ceil(layers / pp)
     for depth in np.unique(pp):
-        p, on = int(depth), pp == depth
-        layout = training.pipeline_layout
-        if layout is not None and len(expand_layout(layout)) % p == 0:
-            chunks = expand_layout(layout)
-            counts = [sum(c.count("t") for c in chunks[s::p]) for s in range(p)]
-        else:
-            e, lo = (int(x) for x in pipeline_accounting(training, p))
-            counts = stage_layer_counts(layers, p, embedding=e, loss=lo)
-        first, last = np.where(on, counts[0], first), np.where(on, counts[-1], last)
+        ranks, on = rank_placement(layers, int(depth), training), pp == depth
+        first, last = np.where(on, ranks[0].transformer, first), np.where(on, ranks[-1].transformer, last)
     return first, last
 
 
 def pipeline_stage_loads(layers: int, pp: int, training: Training) -> set[tuple[int, int]]:
-    """The distinct (transformer layers, LM-head passes) of the ``pp`` pipeline ranks as the run places its layers:
-    its own layout (spec.layout), else the split (stage_layer_counts, the embedding and the loss counted where the
-    run says so), the LM head on the last rank."""
-    if training.pipeline_layout is not None and len(expand_layout(training.pipeline_layout)) % pp == 0:
-        return set(stage_loads(training.pipeline_layout, pp))
-    e, lo = (int(x) for x in pipeline_accounting(training, pp))
-    counts = stage_layer_counts(layers, pp, embedding=e, loss=lo)
-    return {(n, int(i == pp - 1)) for i, n in enumerate(counts)}
+    """The distinct (layers, LM-head passes) of the ``pp`` pipeline ranks (rank_placement)."""
+    return {(r.layers, r.heads) for r in rank_placement(layers, pp, training)}
 
 
 def stage_params(model: Model, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, etp: np.ndarray

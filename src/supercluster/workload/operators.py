@@ -18,7 +18,7 @@ import numpy as np
 
 from ..spec.model import Model
 from .params import mlp_matrices
-from .quantization import scaling_recipe
+from .quantization import ScalingRecipe, scaling_recipe
 from .ssm import ssm_elementwise_bytes, ssm_mixer_gemms, ssm_scan_flops
 from .window import band_keys, equivalent_key_len
 
@@ -188,14 +188,8 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
             elem = elem + (3 if gated else 2) * T * fs / tp * ACT_BYTES
             kernels += 1
 
-    recipe = scaling_recipe(precision, fp8_recipe)
-    if recipe is not None:
-        # Transformer Engine quantizes each GEMM input activation before the GEMM (quantization.py: the cast and
-        # the column-wise copy the weight-gradient GEMM reads, and the amax pass of current scaling); the backward
-        # quantizes the output gradients the same way (the 2x backward factor of the memory-bound bytes).
-        cast = sum((g.m * g.k * g.count for g in gemms if g.low_precision), start=np.zeros_like(T))
-        elem = elem + recipe.quantize_bytes * cast
-        kernels += 2 * len(gemms)
+    q_bytes, q_kernels = quantization_work(gemms, scaling_recipe(precision, fp8_recipe), T)
+    elem, kernels = elem + q_bytes, kernels + q_kernels
 
     if flash_attention or mamba:
         return LayerWork(gemms=gemms, attention_flops=attn_exec, attention_model_flops=attn_model,
@@ -211,6 +205,18 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
     return LayerWork(gemms=gemms, attention_flops=np.zeros_like(T), attention_model_flops=attn_model,
                      elementwise_bytes=elem, elementwise_kernels=kernels + 2, core_gemms=core,
                      core_bytes=core_bytes)
+
+
+def quantization_work(gemms: list[Gemm], recipe: ScalingRecipe | None, like: np.ndarray
+                      ) -> tuple[np.ndarray, float]:
+    """(HBM bytes, kernels) a run's GEMM inputs take to quantize in the forward: Transformer Engine quantizes each
+    low-precision GEMM's input activation before the GEMM (quantization.py: the cast and the column-wise copy the
+    weight-gradient GEMM reads, and the amax pass of current scaling); the backward quantizes the output gradients the
+    same way (the 2x backward factor of the memory-bound bytes). None: a 16-bit run quantizes nothing."""
+    if recipe is None:
+        return np.zeros_like(like), 0.0
+    cast = sum((g.m * g.k * g.count for g in gemms if g.low_precision), start=np.zeros_like(like))
+    return recipe.quantize_bytes * cast, 2.0 * len(gemms)
 
 
 def lm_head_work(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray, cp: np.ndarray,
@@ -229,11 +235,8 @@ def lm_head_work(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.
     V, h = float(model.vocab), float(model.hidden)
     logits = T * V / tp
     head = Gemm("lm_head", T, V / tp, np.full_like(T, h), low_precision=fp8_output_proj)
-    elem = logits * (ACT_BYTES + 4 + 4)  # read logits, write fp32 softmax, read for the loss
-    kernels = 3.0
     recipe = scaling_recipe(precision, fp8_recipe) if fp8_output_proj else None
-    if recipe is not None:
-        elem = elem + recipe.quantize_bytes * head.m * head.k
-        kernels += 2.0
+    q_bytes, q_kernels = quantization_work([head], recipe, T)
+    loss_bytes = logits * (ACT_BYTES + 4 + 4)  # read logits, write fp32 softmax, read for the loss
     return LayerWork(gemms=[head], attention_flops=np.zeros_like(T), attention_model_flops=np.zeros_like(T),
-                     elementwise_bytes=elem, elementwise_kernels=kernels)
+                     elementwise_bytes=loss_bytes + q_bytes, elementwise_kernels=3.0 + q_kernels)
