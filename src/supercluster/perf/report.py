@@ -23,8 +23,10 @@ class Uncertainty(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    rel_error_range: tuple[float, float]  # (e_min, e_max): their cross-validated predicted / measured - 1
+    rel_error_range: tuple[float, float]  # (e_min - d, e_max + d): their cross-validated predicted / measured - 1,
+    # widened by the source spread d
     rows: list[str]  # the runs, nearest first
+    source_spread: float = 0.0  # d: the standard deviation of the sources' mean cross-validated errors
     calibration: str  # the calibration file whose residuals were used
     basis: str
 

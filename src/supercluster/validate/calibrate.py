@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict
 from ..errors import FileFormatError, InputError, SuperclusterError
 from ..files import atomic_write
 from ..search.plan import TimedSpace, best_step
-from ..search.uncertainty import error_range, features, nearest
+from ..search.uncertainty import error_range, features, nearest, source_spread, widened
 from ..spec.calibration import (
     Calibration,
     KnobRange,
@@ -266,8 +266,10 @@ def calibrate(path: str | Path | None, *, start: Calibration, neutral: bool, pri
     for r, b, p, c in zip(runs, before, after, cv_pred, strict=True):
         inside = None
         if r.id in by_id and cv:
+            # the band a run would have had without its source: its neighbours and the sources' spread both
+            # drawn from the others
             others = [x for x in residuals if x.group != r.group] or [x for x in residuals if x.id != r.id]
-            lo, hi = error_range(nearest(others, by_id[r.id].features))
+            lo, hi = widened(*error_range(nearest(others, by_id[r.id].features)), source_spread(others))
             inside = lo <= by_id[r.id].cv_rel_error <= hi
         rows.append(CalibrationRow(
             id=r.id, group=r.group, expected_step_time_s=r.expected_s,
