@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from supercluster.perf.candidates import Candidates
 from supercluster.perf.step import candidate_memory
@@ -302,6 +303,46 @@ def test_zero3_holds_the_gathered_layers_at_its_peak() -> None:
                        zero_stage=A([1, 3]), sp=A([False, False]), options=opts)
     extra = float(m.transient_bytes[1] - m.transient_bytes[0])
     assert extra == pytest.approx(2 * 2 * layer + 4 * layer, rel=1e-9)
+
+
+def test_zero3_by_tensor_holds_deepspeeds_live_parameters_not_two_layers() -> None:
+    """DeepSpeed before 0.6 gathers module by module: at its peak the larger of the module in use (the MLP's
+    input projection, h x 4h for a GPT) and max_live_parameters, plus the prefetch bucket, and gradients a reduce
+    bucket at a time; FSDP by layer holds two layers and a layer's gradients. Same run otherwise."""
+    from supercluster.workload.memory import MemoryOptions, largest_weight_tensor
+
+    model = gpt_style(hidden=12288, ffn_hidden=4 * 12288, heads=96, layers=8)
+    pc = param_counts(model)
+    layer = pc.attention_layer + pc.dense_mlp_layer
+    live, prefetch, bucket = 1.0e9, 5.0e7, 5.0e8
+    up = 12288.0 * 4 * 12288
+    assert float(largest_weight_tensor(model, A([1.0]), A([1.0]), A([1.0]))[0]) == up
+    assert float(largest_weight_tensor(model, A([4.0]), A([1.0]), A([1.0]))[0]) == up / 4
+    kw: dict[str, Any] = dict(seq_len=2048, global_batch=64, flash_attention=False, precision="fp16", tp=A([1]),
+                              pp=A([1]), dp=A([64]), cp=A([1]), ep=A([1]), etp=A([1]), micro_batch=A([1]),
+                              virtual_stages=A([1]), recompute=A([2]), sp=A([False]))
+    by_layer, by_tensor, zero1 = (
+        memory_per_gpu(model, zero_stage=A([z]), options=MemoryOptions(grad_bytes=2.0, zero3_by_tensor=zt), **kw)
+        for z, zt in ((3, None), (3, (live, prefetch, bucket)), (1, None)))
+    assert float(by_layer.transient_bytes[0] - zero1.transient_bytes[0]) == pytest.approx(
+        2 * 2 * layer + 2 * layer, rel=1e-9)
+    assert float(by_tensor.transient_bytes[0] - zero1.transient_bytes[0]) == pytest.approx(
+        2 * (max(up, live) + prefetch) + 2 * min(layer, bucket), rel=1e-9)
+    assert by_tensor.total_bytes[0] < by_layer.total_bytes[0]
+
+
+def test_deepspeed_2021_zero3_run_fits_where_it_ran() -> None:
+    """Megatron-LM SC'21 ran 530B with DeepSpeed ZeRO-3 (2021, tensor by tensor) at micro-batch 4 on 640 A100-80GB:
+    the memory model puts it within the HBM (it put it at 122% when it gathered two whole layers)."""
+    from supercluster.search.plan import best_step
+    from supercluster.validate import DEFAULT_FILE
+    from supercluster.validate.runs import run_to_scenario
+
+    runs = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))["runs"]
+    i = next(k for k, r in enumerate(runs) if r["id"] == "megatron21-t2-zero3-530b-640")
+    report, _ = best_step(run_to_scenario(runs[i], file=str(DEFAULT_FILE), index=i), require_fit=False)
+    assert report.parallelism["micro_batch"] == 4 and report.parallelism["zero_stage"] == 3
+    assert report.fits
 
 
 def test_distributed_optimizer_instances_shard_within_each_instance() -> None:

@@ -471,7 +471,8 @@ def candidate_memory(s: Scenario, c: Candidates) -> MemoryBreakdown:
         choices=SoftwareChoices(optimizer=training.optimizer, state_dtype=training.optimizer_state_dtype,
                                 master_weights=training.master_weights,
                                 optimizer_in_backward=training.optimizer_in_backward, fp8_params=training.fp8_params,
-                                loss=training.loss, grad_accum_fp32=training.grad_accum_fp32),
+                                loss=training.loss, grad_accum_fp32=training.grad_accum_fp32,
+                                zero3_by_tensor=software_overlaps(training).zero3_gather == "tensor"),
         communicators=communicators(training.framework, {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep}),
         grouped_gemm=model.moe is not None)
     if training.lora is not None:

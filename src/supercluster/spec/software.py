@@ -21,6 +21,19 @@ class Nccl(Spec):
     init_bytes: float = Field(ge=0, description="NCCL's own kernels and state, once per process")
 
 
+class Zero3ByTensor(Spec):
+    """DeepSpeed's ZeRO-3 defaults of the releases that gathered tensor by tensor (before 0.6), in parameters."""
+
+    max_live_parameters: PositiveFloat = Field(description="gathered parameters the coordinator keeps at most")
+    prefetch_bucket_size: float = Field(ge=0, description="parameters prefetched ahead of their module")
+    reduce_bucket_size: PositiveFloat = Field(description="gradient elements reduced together")
+    source: str
+
+    @property
+    def params(self) -> tuple[float, float, float]:
+        return self.max_live_parameters, self.prefetch_bucket_size, self.reduce_bucket_size
+
+
 class Software(Cited):
     grad_bytes: dict[str, float] = Field(description="gradient buffer element by precision")
     master_bytes: dict[str, float] = Field(description="fp32 master weights (+ fp16's fp32 gradient copy)")
@@ -44,6 +57,8 @@ class Software(Cited):
     eager_fp32_copies: bool = Field(description="uncompiled code keeps fp32 norm and rotary copies and expanded k, v")
     lazy_gradients: bool = Field(description="gradients allocated by the backward and freed after the step")
     fsdp_gather_params: float = Field(ge=0, description="ZeRO-3 parameters gathered at a time (at least two layers)")
+    zero3_by_tensor: Zero3ByTensor | None = Field(
+        None, description="ZeRO-3 as DeepSpeed ran it tensor by tensor before 0.6 (training.zero3_gather 'tensor')")
     fsdp_keeps_outer_params_since: date | None = Field(
         None, description="from this release on, ZeRO-3 keeps the parameters outside its sharded units (embedding, "
                           "output layer) gathered in 16-bit between steps; null: never")

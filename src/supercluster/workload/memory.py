@@ -42,8 +42,8 @@ from ..arrays import group_rows
 from ..spec.layout import Chunk, expand_layout, stage_loads
 from ..spec.model import Model
 from ..spec.training import SCHEDULES, Training, counted_in_split, pipeline_accounting
-from .operators import ACT_BYTES, attention_dims
-from .params import param_counts, ssm_in_proj_width
+from .operators import ACT_BYTES, attention_dims, attention_gemms
+from .params import mlp_matrices, param_counts, ssm_in_proj_width
 from .quantization import low_precision
 from .ssm import ssm_layer_shares
 from .window import band_keys, effective_window, windowed_in_first_and_last
@@ -326,6 +326,12 @@ class MemoryOptions(NamedTuple):
       h], 2 also, with attention graphed, a boolean causal mask [b, 1, s/cp, s] (transformer_layer.py
       get_layer_static_inputs);
     - ``fsdp_gather_params``: parameters ZeRO-3 gathers (and gradients it holds) at a time beyond two layers;
+    - ``zero3_by_tensor``: ZeRO-3 gathered tensor by tensor (DeepSpeed before 0.6, spec.training zero3_gather
+      'tensor'), as (max_live_parameters, prefetch_bucket_size, reduce_bucket_size) in parameters
+      (catalog/software.yaml zero3_by_tensor): the parameter coordinator keeps at most max_live_parameters gathered
+      (or the module in use whole, when its tensor is larger) and prefetches up to prefetch_bucket_size more, and
+      the gradients wait for their reduction in buckets of reduce_bucket_size elements, where FSDP gathers and
+      reduces whole layers; None: by layer;
     - ``fsdp_keeps_ends``: ZeRO-3 keeps the embedding and output layer, which lie outside its sharded units,
       gathered in 16-bit from one step to the next beside their shards (Megatron-FSDP since 2026-05-30,
       catalog/software.yaml fsdp_keeps_outer_params_since); counted among the weights, and no longer among what
@@ -355,6 +361,7 @@ class MemoryOptions(NamedTuple):
     eager: bool = False
     lazy_gradients: bool = False
     fsdp_gather_params: float = 0.0
+    zero3_by_tensor: tuple[float, float, float] | None = None
     fsdp_keeps_ends: bool = False
     optimizer_instances: float = 1.0
     whole_tensor_shards: bool = False
@@ -439,6 +446,27 @@ def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, 
                                          - without_mlp * (pc.dense_mlp_layer / tp + pc.norms_layer / 2))
     expert = (n_moe + (mtp if model.moe else 0.0)) * pc.moe_routed_layer / (ep * etp)
     return non_expert, expert, ends
+
+
+def largest_weight_tensor(model: Model, tp: np.ndarray, ep: np.ndarray, etp: np.ndarray) -> np.ndarray:
+    """Parameters of the largest weight matrix a rank holds of one layer: the attention projections, the MLP's
+    (fused gate and up) input projection and its output one, an expert's (tensor parallelism splits them)."""
+    del ep  # an expert's matrices are whole on the rank that holds it, however many experts it holds
+    tp = np.asarray(tp, dtype=np.float64)
+    one = np.ones_like(tp)
+    largest = np.zeros_like(tp)
+    for g in attention_gemms(model, one, tp):
+        largest = np.maximum(largest, g.n * g.k)
+    h = float(model.hidden)
+    up = 2.0 if mlp_matrices(model) == 3 else 1.0  # a gated MLP fuses its gate and up projections
+    if model.moe is None or model.moe.dense_layers:
+        largest = np.maximum(largest, up * h * model.ffn_hidden / tp)
+    if model.moe is not None:
+        largest = np.maximum(largest, up * h * model.moe.moe_ffn_hidden / np.asarray(etp, dtype=np.float64))
+        if model.moe.shared_experts:
+            fs = float((model.moe.shared_ffn_hidden or model.moe.moe_ffn_hidden) * model.moe.shared_experts)
+            largest = np.maximum(largest, up * h * fs / tp)
+    return largest
 
 
 def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_fp32: bool = True,
@@ -597,8 +625,15 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
                            (mixer + pc.moe_shared_layer) / tp + pc.moe_routed_layer / (ep * etp)
                            if model.moe else 0.0)
         stage_total = non_expert + expert
-        gathered = np.minimum(stage_total - kept_ends, np.maximum(2.0 * layer, opt.fsdp_gather_params))
-        fsdp = np.where(zero == 3, WEIGHT_BYTES * gathered + opt.grad_bytes * np.minimum(stage_total, layer), 0.0)
+        if opt.zero3_by_tensor is None:
+            gathered = np.maximum(2.0 * layer, opt.fsdp_gather_params)
+            waiting = layer  # a layer's gradients until their reduce-scatter
+        else:  # DeepSpeed < 0.6: the module in use (or the live cap) and the prefetch; gradients in buckets
+            live, prefetch, bucket = opt.zero3_by_tensor
+            gathered = np.maximum(largest_weight_tensor(model, tp, ep, etp), live) + prefetch
+            waiting = np.minimum(layer, bucket)
+        gathered = np.minimum(stage_total - kept_ends, gathered)
+        fsdp = np.where(zero == 3, WEIGHT_BYTES * gathered + opt.grad_bytes * np.minimum(stage_total, waiting), 0.0)
     transient = recompute_buffer + np.maximum(logits, scratch) + fsdp
     if opt.deferred_output_grads:  # the output layer's deferred weight-gradient inputs, held to the flush
         held = np.minimum(opt.deferred_output_grads, microbatches)

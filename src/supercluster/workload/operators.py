@@ -71,7 +71,7 @@ def attention_dims(model: Model) -> tuple[int, int]:
     return model.d_head, model.d_head
 
 
-def _attention_gemms(model: Model, T: np.ndarray, tp: np.ndarray) -> list[Gemm]:
+def attention_gemms(model: Model, T: np.ndarray, tp: np.ndarray) -> list[Gemm]:
     h, H = model.hidden, model.heads
     if model.attention == "mla":
         m = model.mla
@@ -131,7 +131,7 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
         gemms = [Gemm(name, m_, n_, k_) for name, m_, n_, k_ in ssm_mixer_gemms(model, T, tp)]
         attn_model = attn_exec = ssm_scan_flops(model, seq_len, T, tp)
     else:
-        gemms = _attention_gemms(model, T, tp)
+        gemms = attention_gemms(model, T, tp)
         # Attention core: QK^T and PV over the full key length (the window's equivalent one); causal masking
         # halves the executed work.
         key_len = equivalent_key_len(seq_len, window)  # s without a window (or with one covering the sequence)

@@ -67,6 +67,7 @@ class SoftwareChoices(NamedTuple):
     deferred_output_grads: float = 0.0  # micro-batches whose output-layer wgrad waits for the flush (MemoryOptions)
     graph_static_inputs: int = 0  # per-layer CUDA graphs' static inputs: 0 none, 1 hidden, 2 + mask (MemoryOptions)
     software_date: date | None = None  # the release the run used, when older than the catalog's (None: current)
+    zero3_by_tensor: bool = False  # ZeRO-3 gathers tensor by tensor (DeepSpeed < 0.6; MemoryOptions)
 
 
 def framework_memory_options(framework: Framework, *, accelerator: Accelerator, precision: str,
@@ -130,6 +131,8 @@ def framework_memory_options(framework: Framework, *, accelerator: Accelerator, 
                          unsharded_step_transient_bytes=sw.unsharded_step_transient_bytes,
                          eager=sw.eager_fp32_copies and not c.compiled, lazy_gradients=sw.lazy_gradients,
                          fsdp_gather_params=sw.fsdp_gather_params,
+                         zero3_by_tensor=sw.zero3_by_tensor.params if c.zero3_by_tensor and sw.zero3_by_tensor
+                         else None,
                          fsdp_keeps_ends=sw.fsdp_keeps_outer_params_since is not None and (
                              c.software_date is None or c.software_date >= sw.fsdp_keeps_outer_params_since),
                          optimizer_instances=float(c.optimizer_instances),
