@@ -316,8 +316,15 @@ def test_zero3_by_tensor_holds_deepspeeds_live_parameters_not_two_layers() -> No
     layer = pc.attention_layer + pc.dense_mlp_layer
     live, prefetch, bucket = 1.0e9, 5.0e7, 5.0e8
     up = 12288.0 * 4 * 12288
-    assert float(largest_weight_tensor(model, A([1.0]), A([1.0]), A([1.0]))[0]) == up
-    assert float(largest_weight_tensor(model, A([4.0]), A([1.0]), A([1.0]))[0]) == up / 4
+    assert float(largest_weight_tensor(model, A([1.0]), A([1.0]))[0]) == up
+    assert float(largest_weight_tensor(model, A([4.0]), A([1.0]))[0]) == up / 4
+    # Qwen3-235B-A22B: the attention's fused QKV (4096 x (64 + 2 x 4) x 128) outweighs an expert's gate and up
+    # projections (2 x 4096 x 1536); expert tensor parallelism would split the latter further, not the former
+    qwen = catalog_model("qwen3-235b-a22b")
+    qkv = 4096.0 * (64 + 2 * 4) * 128
+    assert float(largest_weight_tensor(qwen, A([1.0]), A([1.0]))[0]) == qkv
+    assert float(largest_weight_tensor(qwen, A([1.0]), A([2.0]))[0]) == qkv
+    assert float(largest_weight_tensor(qwen, A([8.0]), A([1.0]))[0]) == 2 * 4096.0 * 1536
     kw: dict[str, Any] = dict(seq_len=2048, global_batch=64, flash_attention=False, precision="fp16", tp=A([1]),
                               pp=A([1]), dp=A([64]), cp=A([1]), ep=A([1]), etp=A([1]), micro_batch=A([1]),
                               virtual_stages=A([1]), recompute=A([2]), sp=A([False]))

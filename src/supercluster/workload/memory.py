@@ -448,10 +448,10 @@ def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, 
     return non_expert, expert, ends
 
 
-def largest_weight_tensor(model: Model, tp: np.ndarray, ep: np.ndarray, etp: np.ndarray) -> np.ndarray:
+def largest_weight_tensor(model: Model, tp: np.ndarray, etp: np.ndarray) -> np.ndarray:
     """Parameters of the largest weight matrix a rank holds of one layer: the attention projections, the MLP's
-    (fused gate and up) input projection and its output one, an expert's (tensor parallelism splits them)."""
-    del ep  # an expert's matrices are whole on the rank that holds it, however many experts it holds
+    (fused gate and up) input projection (its output one is no larger), an expert's and the shared experts' (split
+    by tensor parallelism, an expert by expert tensor parallelism; expert parallelism places whole experts)."""
     tp = np.asarray(tp, dtype=np.float64)
     one = np.ones_like(tp)
     largest = np.zeros_like(tp)
@@ -630,7 +630,7 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
             waiting = layer  # a layer's gradients until their reduce-scatter
         else:  # DeepSpeed < 0.6: the module in use (or the live cap) and the prefetch; gradients in buckets
             live, prefetch, bucket = opt.zero3_by_tensor
-            gathered = np.maximum(largest_weight_tensor(model, tp, ep, etp), live) + prefetch
+            gathered = np.maximum(largest_weight_tensor(model, tp, etp), live) + prefetch
             waiting = np.minimum(layer, bucket)
         gathered = np.minimum(stage_total - kept_ends, gathered)
         fsdp = np.where(zero == 3, WEIGHT_BYTES * gathered + opt.grad_bytes * np.minimum(stage_total, waiting), 0.0)
