@@ -11,7 +11,7 @@ from ..network.cost import ALGORITHMS
 from ..network.placement import LEVEL_NAMES, axis_strides, place, weight_replica_group
 from ..network.topology import build_topology
 from ..spec.scenario import Scenario
-from ..spec.training import LoRA, lm_head_precision, resolved_fp8_recipe
+from ..spec.training import LoRA, lm_head_precision, resolved_fp8_recipe, selective_modules
 from ..workload.flops import model_flops_per_token, recompute_flops_per_token
 from ..workload.params import param_counts
 from .candidates import Candidates
@@ -118,7 +118,7 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int) -> StepR
     mflops = model_flops_per_token(s.model, seq, s.training.lora)
     frac = float(arrays.memory.recompute_fraction[i])  # full-layer recompute share (full: 1, block: k/L)
     hflops = mflops + (frac * recompute_flops_per_token(s.model, seq, "full") if frac > 0
-                       else recompute_flops_per_token(s.model, seq, par["recompute"]))
+                       else recompute_flops_per_token(s.model, seq, par["recompute"], selective_modules(s.training)))
     time_to_train = s.training.tokens / tokens_per_s
     pc = param_counts(s.model)
     mem = {k: float(v[i]) for k, v in arrays.memory.parts().items()}

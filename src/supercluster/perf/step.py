@@ -71,7 +71,14 @@ from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
 from ..spec.rules import ep_overlap_runs
 from ..spec.scenario import Scenario
-from ..spec.training import grads_in_fp32, pipeline_accounting, resolved_fp8_recipe, software_overlaps
+from ..spec.training import (
+    SELECTIVE_DEFAULT,
+    grads_in_fp32,
+    pipeline_accounting,
+    resolved_fp8_recipe,
+    selective_modules,
+    software_overlaps,
+)
 from ..workload.dispatch import dispatch_bytes_factor
 from ..workload.flops import op_recompute_share
 from ..workload.lora import trainable_shares, with_lora
@@ -89,6 +96,8 @@ from ..workload.memory import (
 from ..workload.operators import (
     ACT_BYTES,
     ELEMENTWISE_BWD_OVER_FWD,
+    MODULE_GEMMS,
+    MODULE_PARTS,
     LayerWork,
     attention_dims,
     layer_work,
@@ -213,6 +222,7 @@ class _LayerBase:
     bwd: np.ndarray
     attn_f: np.ndarray
     attn_b: np.ndarray
+    selective_f: np.ndarray  # what selective recompute runs again (the run's recompute modules)
     tp_fwd: np.ndarray
     cp_fwd: np.ndarray
     a2a: np.ndarray
@@ -290,13 +300,17 @@ class Prepared:
 
 
 def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(forward, backward, attention-core forward, attention-core backward) seconds of one layer's compute."""
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(forward, backward, attention-core forward, attention-core backward, selective recompute) seconds of one
+    layer's compute; the last is what the run's selective recompute modules run again (Megatron-Core
+    --recompute-modules, spec.training.selective_modules): the attention core, the modules' GEMMs
+    (workload.operators.MODULE_GEMMS) and their elementwise parts (MODULE_PARTS)."""
     acc = s.cluster.accelerator
     prec = s.training.precision
     recipe = scaling_recipe(prec, resolved_fp8_recipe(s.training, acc.architecture))
     zero = np.zeros_like(key_len)
-    fwd = sum((gemm_forward_s(acc, cal, prec, recipe, g) for g in work.gemms), start=zero)
+    forward = [gemm_forward_s(acc, cal, prec, recipe, g) for g in work.gemms]
+    fwd = sum(forward, start=zero)
     bwd = sum((gemm_backward_s(acc, cal, prec, recipe, g) for g in work.gemms), start=zero)
     head_dim = attention_dims(s.model)[0]
     core_f = attention_s(acc, cal, work.attention_flops, key_len, head_dim=head_dim)
@@ -310,7 +324,17 @@ def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.n
     elem_f = memory_bound_s(acc, cal, work.elementwise_bytes, work.elementwise_kernels)
     elem_b = memory_bound_s(acc, cal, ELEMENTWISE_BWD_OVER_FWD * work.elementwise_bytes,
                             ELEMENTWISE_BWD_OVER_FWD * work.elementwise_kernels)
-    return fwd + core_f + elem_f, bwd + core_b + elem_b, core_f, core_b
+    modules = selective_modules(s.training)
+    if modules == SELECTIVE_DEFAULT:
+        selective = core_f
+    else:
+        gemms = frozenset().union(*(MODULE_GEMMS.get(m, frozenset()) for m in modules))
+        parts = frozenset().union(*(MODULE_PARTS.get(m, frozenset()) for m in modules))
+        rerun = [work.parts[p] for p in sorted(parts) if p in work.parts]
+        selective = (core_f if "core_attn" in modules else zero) \
+            + sum((t for g, t in zip(work.gemms, forward, strict=True) if g.name in gemms), start=zero) \
+            + memory_bound_s(acc, cal, sum((b for b, _ in rerun), start=zero), sum(k for _, k in rerun))
+    return fwd + core_f + elem_f, bwd + core_b + elem_b, core_f, core_b, selective
 
 
 def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides: dict[str, np.ndarray],
@@ -381,29 +405,30 @@ def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray,
         work = comm.ssm_work if variant == "ssm" else comm.bare_work
         assert work is not None
         key_len = np.minimum(s.seq_len / cp, scan_key_len(s.model, s.seq_len))
-        fwd, bwd, attn_f, attn_b = _compute_times(s, cal, work, key_len)
+        fwd, bwd, attn_f, attn_b, sel_f = _compute_times(s, cal, work, key_len)
     elif window is None:
-        fwd, bwd, attn_f, attn_b = _compute_times(s, cal, comm.work, s.seq_len / cp)
+        fwd, bwd, attn_f, attn_b, sel_f = _compute_times(s, cal, comm.work, s.seq_len / cp)
     else:
         assert comm.window_work is not None
         key_len = np.minimum(s.seq_len / cp, equivalent_key_len(s.seq_len, window))
-        fwd, bwd, attn_f, attn_b = _compute_times(s, cal, comm.window_work, key_len)
-    return _LayerBase(fwd=fwd[inv], bwd=bwd[inv], attn_f=attn_f[inv], attn_b=attn_b[inv], tp_fwd=comm.tp_fwd[inv],
-                      cp_fwd=comm.cp_fwd[inv], a2a=comm.a2a[inv])
+        fwd, bwd, attn_f, attn_b, sel_f = _compute_times(s, cal, comm.window_work, key_len)
+    return _LayerBase(fwd=fwd[inv], bwd=bwd[inv], attn_f=attn_f[inv], attn_b=attn_b[inv], selective_f=sel_f[inv],
+                      tp_fwd=comm.tp_fwd[inv], cp_fwd=comm.cp_fwd[inv], a2a=comm.a2a[inv])
 
 
 FULL_LAYER_RECOMPUTE = (RECOMPUTE_CODES["full"], RECOMPUTE_CODES["block"])
 
 
 def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.ndarray, tp_mode: np.ndarray,
-                 op_share: float = 0.0, ep_hide: np.ndarray | float = 0.0) -> _LayerTimes:
+                 op_share: float = 0.0, ep_hide: np.ndarray | float = 0.0, redispatch: bool = False) -> _LayerTimes:
     """Per-layer times of every candidate; ``rfrac`` is the share of layers whose forward is recomputed (full or
-    block), ``rc`` the recompute code (selective recomputes the attention core, per-op a share ``op_share`` of the
+    block), ``rc`` the recompute code (selective recomputes the run's modules, the attention core by default, and
+    with ``redispatch`` (the moe module) a MoE layer's dispatch and combine again; per-op a share ``op_share`` of the
     rest of the forward), ``tp_mode`` what the software hides
     of the tensor-parallel collectives (TP_NONE, TP_BACKWARD: the backward's behind its weight-gradient GEMMs,
     WGRAD_SHARE_OF_BACKWARD of the backward; TP_FULL: a share tp_comm_overlap of all, Transformer Engine userbuffers),
     ``ep_hide`` the share of the expert all-to-all hidden (ep_comm_overlap under batch-level overlap, else none)."""
-    recompute = (rfrac * base.fwd + np.where(rc == 1, base.attn_f, 0.0)
+    recompute = (rfrac * base.fwd + np.where(rc == 1, base.selective_f, 0.0)
                  + np.where(rc == 4, op_share * (base.fwd - base.attn_f), 0.0))
     forward = base.tp_fwd * (1.0 + rfrac)
     tp_total = np.where(tp_mode == TP_FULL, (forward + base.tp_fwd) * (1.0 - cal.tp_comm_overlap),
@@ -413,7 +438,7 @@ def _layer_times(cal: Calibration, base: _LayerBase, rc: np.ndarray, rfrac: np.n
     hide = cal.cp_comm_overlap
     cp_total = (np.maximum(base.cp_fwd - hide * base.attn_f, 0.0) * (1.0 + rfrac)
                 + np.maximum(2.0 * base.cp_fwd - hide * base.attn_b, 0.0))
-    ep_raw = 2.0 * base.a2a * (2.0 + rfrac)
+    ep_raw = 2.0 * base.a2a * (2.0 + rfrac + (np.where(rc == 1, 1.0, 0.0) if redispatch else 0.0))
     ep_total = ep_raw * (1.0 - ep_hide)
     return _LayerTimes(fwd=base.fwd, bwd=base.bwd, recompute=recompute, tp=tp_total, cp=cp_total, ep=ep_total,
                        wgrad=WGRAD_SHARE_OF_BACKWARD * (base.bwd - base.attn_b), ep_raw=ep_raw)
@@ -483,7 +508,8 @@ def candidate_memory(s: Scenario, c: Candidates) -> MemoryBreakdown:
                           precision=training.precision, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp,
                           micro_batch=mb, virtual_stages=vs, recompute=c.recompute, zero_stage=c.zero_stage,
                           sp=c.sp, budget_bytes=hbm_budget_bytes(s), end_layers=pipeline_end_layers(model.layers, pp, training),
-                          options=options, offload=c.offload, schedule=c.schedule)
+                          options=options, offload=c.offload, schedule=c.schedule,
+                          recompute_modules=selective_modules(training))
 
 
 def hbm_budget_bytes(s: Scenario) -> float:
@@ -666,9 +692,10 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     ep_hide = np.where(software.ep_overlap & ep_overlap_runs(c.ep, c.pp, c.virtual_stages,
                                                              np.isin(c.recompute, FULL_LAYER_RECOMPUTE)),
                        cal.ep_comm_overlap, 0.0)
-    times = {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share, ep_hide)
+    redispatch = "moe" in selective_modules(training)  # selective recompute of a MoE layer repeats its all-to-all
+    times = {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share, ep_hide, redispatch)
              for kind, base in bases.items()}
-    variant_times = {variant: {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share, ep_hide)
+    variant_times = {variant: {kind: _layer_times(cal, base, c.recompute, rfrac, tp_mode, share, ep_hide, redispatch)
                                for kind, base in kinds.items()} for variant, kinds in variant_bases.items()}
     window_times = variant_times.get("window", {})
     ssm_shares = dict(zip(("ssm", "bare"), ssm_layer_shares(model), strict=True))

@@ -15,6 +15,8 @@ Fp8Recipe = Literal["delayed", "tensorwise", "mxfp8"]  # Megatron-Core --fp8-rec
 Activation = Literal["gelu", "swiglu", "relu"]
 Attention = Literal["mha", "mla"]
 Recompute = Literal["none", "selective", "full", "block", "op"]
+#: what selective recompute runs again (Megatron-Core --recompute-modules, transformer_config.py)
+RecomputeModule = Literal["core_attn", "layernorm", "mlp", "moe_act", "moe", "shared_experts", "mla_up_proj"]
 Transport = Literal["infiniband", "roce", "ethernet"]
 
 PositiveInt = Annotated[int, Field(gt=0)]

@@ -121,6 +121,11 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
 
     acc, precision = cluster.accelerator, training.precision
     peaks = acc.dense_peak_flops_per_s
+    applicable = {"core_attn": True, "layernorm": True, "mla_up_proj": model.attention == "mla",
+                  "moe": model.moe is not None, "moe_act": model.moe is not None,
+                  "shared_experts": model.moe is not None and bool(model.moe.shared_experts),
+                  "mlp": model.moe is None or bool(model.moe.dense_layers)}
+    inapplicable = [m for m in training.recompute_modules or () if not applicable[m]]
     trainable = [p for p in get_args(TrainingPrecision) if p in peaks]
     rules = [
         Rule("training.precision", lambda p: precision in peaks,
@@ -142,6 +147,12 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
                        f"the mxfp8 recipe only); this run trains in {precision}"
                        + (f" with the {resolved_fp8_recipe(training, acc.architecture)} recipe"
                           if precision == "fp8" else "") + ": drop fp8_output_proj", ()),
+        Rule("training.recompute_modules", lambda p: not inapplicable,
+             lambda p: f"recompute_modules names {', '.join(inapplicable)}, which this model has none of "
+                       "(Megatron-Core transformer_config.py --recompute-modules: mla_up_proj needs multi-latent "
+                       "attention, moe and moe_act a mixture of experts, shared_experts shared experts, mlp a dense "
+                       "MLP layer, as transformer_layer.py recomputes mlp only where the MLP is not a MoELayer): drop "
+                       "them", ()),
         Rule("training.global_batch", lambda p: gb * seq <= training.tokens,
              lambda p: f"one step trains on global_batch({gb}) * seq_len({seq}) = {gb * seq:.4g} tokens, more than "
                        f"the run's tokens({training.tokens:.4g}): the run must be at least one step; lower "

@@ -7,7 +7,16 @@ from typing import Any, Literal, NamedTuple, get_args
 import numpy as np
 from pydantic import Field, field_validator
 
-from .base import Fp8Recipe, Fraction, PositiveFloat, PositiveInt, Recompute, Spec, TrainingPrecision
+from .base import (
+    Fp8Recipe,
+    Fraction,
+    PositiveFloat,
+    PositiveInt,
+    Recompute,
+    RecomputeModule,
+    Spec,
+    TrainingPrecision,
+)
 from .layout import ALLOWED as ALLOWED_LAYOUT
 
 LoRATarget = Literal["attention", "mlp", "experts"]
@@ -27,6 +36,10 @@ class LoRA(Spec):
         description="which weight matrices get adapters: attention (the query/key/value and output projections; "
         "the MLPerf Training llama2_70b_lora reference targets qkv_proj and o_proj with r = 16), mlp (dense MLPs and "
         "shared experts), experts (routed experts)")
+
+
+#: selective recompute's modules when a run names none (Megatron-LM --recompute-granularity selective's default)
+SELECTIVE_DEFAULT: frozenset[str] = frozenset({"core_attn"})
 
 
 class Training(Spec):
@@ -96,6 +109,13 @@ class Training(Spec):
             raise ValueError("a pipeline layout is made of E, t, m, L, '|', '*N' and '(...)', got " + repr(v))
         return v
 
+    recompute_modules: list[RecomputeModule] | None = Field(
+        default=None, max_length=7, description="what selective recompute runs again in the backward "
+        "(Megatron-Core --recompute-modules): core_attn the attention core, layernorm the norms, mlp a dense layer's "
+        "MLP (not a MoE layer's: transformer_layer.py recomputes mlp only where the MLP is not a MoELayer), moe_act "
+        "the experts' activation, moe a MoE layer whole (router, experts, their dispatch and combine), "
+        "shared_experts the shared experts, mla_up_proj MLA's query and key-value up-projections; [] nothing. "
+        "None: the attention core, Megatron-LM's selective default")
     fp8_output_proj: bool = Field(
         default=False, description="an MXFP8 run computes the LM head's output projection in fp8 (Megatron-Core "
         "fp8_output_proj: a Transformer Engine linear under MXFP8, Megatron-Bridge's 26.06+ GPT-OSS and DeepSeek-V3 "
@@ -295,3 +315,9 @@ def software_overlaps(training: Training) -> SoftwareOverlaps:
     ep = training.ep_overlap if training.ep_overlap is not None else modern and training.framework == "megatron-lm"
     return SoftwareOverlaps(*tp, dp_overlap=dp, zero3_gather=training.zero3_gather or ("layer" if modern else "tensor"),
                             ep_overlap=ep)
+
+
+def selective_modules(training: Training) -> frozenset[str]:
+    """The modules the run's selective recompute runs again (``Training.recompute_modules``, else the attention
+    core)."""
+    return SELECTIVE_DEFAULT if training.recompute_modules is None else frozenset(training.recompute_modules)

@@ -147,7 +147,7 @@ MEMORY: Shape = {
 SOFTWARE_FIELDS = ("flash_attention", "tp_overlap", "dp_overlap", "zero3_gather", "ep_overlap", "moe_dispatcher",
                    "moe_routing", "fp8_recipe", "fp8_output_proj", "pipeline_layout", "account_for_embedding_in_pipeline_split",
                    "account_for_loss_in_pipeline_split", "grad_accum_fp32", "master_weights", "optimizer_state_dtype",
-                   "pipeline_flushes")
+                   "pipeline_flushes", "recompute_modules")
 
 #: a published training run (validate/calibration.yaml); its ``model`` is a model spec, checked by the spec itself
 RUN: Shape = {

@@ -28,7 +28,7 @@ as PaLM counts attention, and recompute repeats it as it repeats the attention c
 from __future__ import annotations
 
 from ..spec.model import Model
-from ..spec.training import LoRA
+from ..spec.training import SELECTIVE_DEFAULT, LoRA
 from .lora import adapter_active_params
 from .operators import attention_dims
 from .params import param_counts
@@ -90,16 +90,33 @@ def op_recompute_share(model: Model) -> float:
     return sum(sizes[1::2]) / sum(sizes)
 
 
-def recompute_flops_per_token(model: Model, seq_len: int, recompute: str) -> float:
+def recompute_flops_per_token(model: Model, seq_len: int, recompute: str,
+                              modules: frozenset[str] = SELECTIVE_DEFAULT) -> float:
     """Extra forward FLOPs per token that activation recomputation executes.
 
     full: the forward of every layer again (Megatron's full-layer checkpointing, 2*N + attention);
-    selective: the attention core only (Korthikanti et al. 2022, §5); op: every other projection (op_recompute_share).
+    selective: its ``modules`` (spec.training.selective_modules), by default the attention core only (Korthikanti
+    et al. 2022, §5): a dense MLP's, a MoE layer's (router and the token's experts), the shared experts' and MLA's
+    up-projections' matmuls again (norms and activations are elementwise); op: every other projection
+    (op_recompute_share).
     """
     if recompute == "op":
         return op_recompute_share(model) * 2.0 * param_counts(model).non_embedding_active
     if recompute == "full":
         return 2.0 * param_counts(model).non_embedding_active + attention_flops_per_token(model, seq_len)
     if recompute == "selective":
-        return attention_flops_per_token(model, seq_len)
+        pc = param_counts(model)
+        out = attention_flops_per_token(model, seq_len) if "core_attn" in modules else 0.0
+        if "mlp" in modules:
+            out += 2.0 * pc.dense_mlp_layer * (pc.dense_layers - pc.mlp_free_layers)
+        if "moe" in modules:
+            out += 2.0 * (pc.moe_active_routed_layer + pc.router_layer) * pc.moe_layers
+        if "shared_experts" in modules:
+            out += 2.0 * pc.moe_shared_layer * pc.moe_layers
+        if "mla_up_proj" in modules and model.mla is not None:
+            m = model.mla
+            q_up = (m.q_lora_rank or 0) * model.heads * (m.qk_nope_head_dim + m.qk_rope_head_dim)
+            kv_up = m.kv_lora_rank * model.heads * (m.qk_nope_head_dim + m.v_head_dim)
+            out += 2.0 * (q_up + kv_up) * model.layers
+        return out
     return 0.0

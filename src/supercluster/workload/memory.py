@@ -34,14 +34,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import numpy as np
 
 from ..arrays import group_rows
+from ..spec.base import RecomputeModule
 from ..spec.layout import Chunk, expand_layout, stage_loads
 from ..spec.model import Model
-from ..spec.training import SCHEDULES, Training, counted_in_split, pipeline_accounting
+from ..spec.training import SCHEDULES, SELECTIVE_DEFAULT, Training, counted_in_split, pipeline_accounting
 from .operators import ACT_BYTES, attention_dims, attention_gemms
 from .params import mlp_matrices, param_counts, ssm_in_proj_width
 from .quantization import low_precision
@@ -177,8 +178,7 @@ def stage_params(model: Model, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, e
 
 
 MAMBA1_SCAN_CHUNK = 2048  # tokens per chunk of mamba_ssm's selective-scan CUDA kernel (kNChunkSize)
-SELECTIVE_DEFAULT = frozenset({"core_attn"})  # Megatron-LM --recompute-granularity selective, default modules
-RECOMPUTE_MODULES = frozenset({"core_attn", "layernorm", "mlp", "moe_act", "moe", "shared_experts", "mla_up_proj"})
+RECOMPUTE_MODULES = frozenset(get_args(RecomputeModule))  # every module Megatron-Core can recompute
 
 
 def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,

@@ -57,10 +57,32 @@ class LayerWork:
     elementwise_kernels: float  # count of memory-bound kernels (each pays a fixed overhead)
     core_gemms: list[Gemm] = field(default_factory=list)  # unfused attention: the QK^T and PV batched GEMMs
     core_bytes: np.ndarray | float = 0.0  # unfused attention: score-matrix traffic (softmax, dropout), forward
+    # of elementwise_bytes, the parts a selectively recomputed module runs again (ELEMENTWISE_PARTS), with kernels
+    parts: dict[str, tuple[np.ndarray, float]] = field(default_factory=dict)
 
     @property
     def gemm_flops(self) -> np.ndarray:
         return sum((g.flops for g in self.gemms), start=np.zeros_like(self.attention_flops))
+
+
+#: the GEMMs each selectively recomputed module runs again (Megatron-Core --recompute-modules; core_attn is the
+#: attention kernel, layernorm and moe_act are elementwise only): a dense MLP, a MoE layer whole, the shared
+#: experts, MLA's up-projections
+MODULE_GEMMS: dict[str, frozenset[str]] = {
+    "mlp": frozenset({"mlp_up", "mlp_down"}),
+    "moe": frozenset({"router", "expert_up", "expert_down"}),
+    "shared_experts": frozenset({"shared_up", "shared_down"}),
+    "mla_up_proj": frozenset({"q_up", "kv_up"}),
+}
+#: the elementwise parts each module runs again: the two norms, a dense MLP's activation, the experts' activation,
+#: a MoE layer's activation and token permutation, the shared experts' activation
+MODULE_PARTS: dict[str, frozenset[str]] = {
+    "layernorm": frozenset({"norms"}),
+    "mlp": frozenset({"mlp_act"}),
+    "moe_act": frozenset({"expert_act"}),
+    "moe": frozenset({"expert_act", "permute"}),
+    "shared_experts": frozenset({"shared_act"}),
+}
 
 
 def attention_dims(model: Model) -> tuple[int, int]:
@@ -145,6 +167,7 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
     # norms (read+write), residual adds (2 reads + write)
     elem = 2 * 2 * th + 2 * 3 * th if mlp else 2 * th + 3 * th
     kernels = 2.0 * blocks
+    parts: dict[str, tuple[np.ndarray, float]] = {"norms": (blocks * 2 * th, float(blocks))}
     if model.dropout > 0:
         elem = elem + blocks * (2 * th + th / ACT_BYTES)  # read, write, 1-byte mask
         kernels += blocks
@@ -162,8 +185,10 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
         f = float(model.ffn_hidden)
         gemms.append(Gemm("mlp_up", T, (2 * f if gated else f) / tp, np.full_like(T, h)))
         gemms.append(Gemm("mlp_down", T, np.full_like(T, h), f / tp))
-        elem = elem + (3 if gated else 2) * T * f / tp * ACT_BYTES
+        act = (3 if gated else 2) * T * f / tp * ACT_BYTES
+        elem = elem + act
         kernels += 1
+        parts["mlp_act"] = (act, 1.0)
     else:
         moe = model.moe
         assert moe is not None
@@ -177,23 +202,27 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
                           count=local_experts))
         gemms.append(Gemm("expert_down", tokens_per_expert, np.full_like(T, h), fe / etp, count=local_experts))
         routed_tokens = tokens_per_expert * local_experts
-        elem = elem + (3 if gated else 2) * routed_tokens * fe / etp * ACT_BYTES
+        act = (3 if gated else 2) * routed_tokens * fe / etp * ACT_BYTES
         # permute + unpermute of routed tokens (read + write each), top-k softmax over the router logits
-        elem = elem + 2 * 2 * routed_tokens * h * ACT_BYTES
+        permute = 2 * 2 * routed_tokens * h * ACT_BYTES
+        elem = elem + act + permute
         kernels += 6
+        parts["expert_act"], parts["permute"] = (act, 1.0), (permute, 5.0)
         if moe.shared_experts:
             fs = float((moe.shared_ffn_hidden or moe.moe_ffn_hidden) * moe.shared_experts)
             gemms.append(Gemm("shared_up", T, (2 * fs if gated else fs) / tp, np.full_like(T, h)))
             gemms.append(Gemm("shared_down", T, np.full_like(T, h), fs / tp))
-            elem = elem + (3 if gated else 2) * T * fs / tp * ACT_BYTES
+            shared_act = (3 if gated else 2) * T * fs / tp * ACT_BYTES
+            elem = elem + shared_act
             kernels += 1
+            parts["shared_act"] = (shared_act, 1.0)
 
     q_bytes, q_kernels = quantization_work(gemms, scaling_recipe(precision, fp8_recipe), T)
     elem, kernels = elem + q_bytes, kernels + q_kernels
 
     if flash_attention or mamba:
         return LayerWork(gemms=gemms, attention_flops=attn_exec, attention_model_flops=attn_model,
-                         elementwise_bytes=elem, elementwise_kernels=kernels)
+                         elementwise_bytes=elem, elementwise_kernels=kernels, parts=parts)
     heads_local = H / tp
     band = float(band_keys(seq_len, window))  # keys per query with a score (s without a window)
     core = [Gemm("attn_scores", T, np.full_like(T, band), np.full_like(T, float(d_qk)), count=heads_local,
@@ -204,7 +233,7 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
     core_bytes = scores * (4 * ACT_BYTES + ((2 * ACT_BYTES + 1) if model.dropout > 0 else 0))
     return LayerWork(gemms=gemms, attention_flops=np.zeros_like(T), attention_model_flops=attn_model,
                      elementwise_bytes=elem, elementwise_kernels=kernels + 2, core_gemms=core,
-                     core_bytes=core_bytes)
+                     core_bytes=core_bytes, parts=parts)
 
 
 def quantization_work(gemms: list[Gemm], recipe: ScalingRecipe | None, like: np.ndarray
