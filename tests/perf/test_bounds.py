@@ -5,10 +5,13 @@ every layer of the model (the critical path no pipeline schedule can shorten), n
 reports as exposed. Each bound is computed from pieces independent of the pipeline formula. The models are drawn
 with and without sliding-window attention (every layer, alternate layers, Gemma 3's five local to one global), and
 as Mamba-2 or Mamba-1 hybrids (seven layers in eight a state-space mixer, some Mamba-2 ones without an MLP when the
-model is dense).
+model is dense), and with selective recompute of named modules (training.recompute_modules), those the model lacks
+included (they recompute nothing).
 """
 
 from __future__ import annotations
+
+from typing import get_args
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +21,7 @@ from test_step import flat_pipeline  # the pipeline folded into data parallelism
 from supercluster import build_scenario, perf
 from supercluster.perf.candidates import SCHEDULE_CODES
 from supercluster.search import enumerate_space
+from supercluster.spec.base import RecomputeModule
 from supercluster.spec.calibration import default_calibration
 from supercluster.spec.catalog import entry
 from supercluster.spec.scenario import Scenario
@@ -42,7 +46,9 @@ def cases(draw: st.DrawFn) -> dict[str, object]:
             "pattern": draw(st.sampled_from(["every", "alternate", "5:1"])),
             "hybrid": draw(st.sampled_from([0, 0, 2, 1])),  # no state-space layers, Mamba-2, Mamba-1
             "beyond_rules": draw(st.booleans()),
-            "schedule": draw(st.sampled_from(["searched", "zb-h1", "dualpipe"]))}
+            "schedule": draw(st.sampled_from(["searched", "zb-h1", "dualpipe"])),
+            "modules": draw(st.sampled_from([None, None, [], ["layernorm", "moe_act"], ["mla_up_proj", "mlp"],
+                                             ["moe", "shared_experts"], list(get_args(RecomputeModule))]))}
 
 
 def _space(case: dict[str, object]) -> tuple[Scenario, perf.Candidates]:
@@ -68,7 +74,8 @@ def _space(case: dict[str, object]) -> tuple[Scenario, perf.Candidates]:
     s = build_scenario({"name": "bounds", "cluster": {"base": case["cluster"], "num_gpus": case["gpus"]},
                         "model": model,
                         "training": {"tokens": 1e12, "global_batch": case["global_batch"],
-                                     "seq_len": case["seq_len"], "precision": case["precision"]},
+                                     "seq_len": case["seq_len"], "precision": case["precision"],
+                                     **({} if case["modules"] is None else {"recompute_modules": case["modules"]})},
                         "parallelism": {"order": "auto"}},
                        check_rules=False)  # fp8 on A100, fp4 before Blackwell: refused at load; fallbacks must hold
     space = enumerate_space(s)
