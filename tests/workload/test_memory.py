@@ -14,11 +14,10 @@ from supercluster.perf.step import candidate_memory
 from supercluster.spec import load_scenario
 from supercluster.spec.catalog import entry
 from supercluster.spec.model import Model
-from supercluster.spec.training import Training
+from supercluster.spec.training import SELECTIVE_DEFAULT, Training
 from supercluster.workload import memory_per_gpu, param_counts
 from supercluster.workload.flops import op_recompute_share
 from supercluster.workload.memory import (
-    SELECTIVE_DEFAULT,
     layer_activation_bytes,
     layers_per_stage,
     pipeline_end_layers,

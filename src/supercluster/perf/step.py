@@ -72,7 +72,6 @@ from ..spec.calibration import Calibration
 from ..spec.rules import ep_overlap_runs
 from ..spec.scenario import Scenario
 from ..spec.training import (
-    SELECTIVE_DEFAULT,
     grads_in_fp32,
     pipeline_accounting,
     resolved_fp8_recipe,
@@ -325,15 +324,12 @@ def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.n
     elem_b = memory_bound_s(acc, cal, ELEMENTWISE_BWD_OVER_FWD * work.elementwise_bytes,
                             ELEMENTWISE_BWD_OVER_FWD * work.elementwise_kernels)
     modules = selective_modules(s.training)
-    if modules == SELECTIVE_DEFAULT:
-        selective = core_f
-    else:
-        gemms = frozenset().union(*(MODULE_GEMMS.get(m, frozenset()) for m in modules))
-        parts = frozenset().union(*(MODULE_PARTS.get(m, frozenset()) for m in modules))
-        rerun = [work.parts[p] for p in sorted(parts) if p in work.parts]
-        selective = (core_f if "core_attn" in modules else zero) \
-            + sum((t for g, t in zip(work.gemms, forward, strict=True) if g.name in gemms), start=zero) \
-            + memory_bound_s(acc, cal, sum((b for b, _ in rerun), start=zero), sum(k for _, k in rerun))
+    gemms = frozenset().union(*(MODULE_GEMMS.get(m, frozenset()) for m in modules))
+    parts = frozenset().union(*(MODULE_PARTS.get(m, frozenset()) for m in modules))
+    rerun = [work.parts[p] for p in sorted(parts) if p in work.parts]
+    selective = (core_f if "core_attn" in modules else zero) \
+        + sum((t for g, t in zip(work.gemms, forward, strict=True) if g.name in gemms), start=zero) \
+        + memory_bound_s(acc, cal, sum((b for b, _ in rerun), start=zero), sum(k for _, k in rerun))
     return fwd + core_f + elem_f, bwd + core_b + elem_b, core_f, core_b, selective
 
 

@@ -40,6 +40,8 @@ class LoRA(Spec):
 
 #: selective recompute's modules when a run names none (Megatron-LM --recompute-granularity selective's default)
 SELECTIVE_DEFAULT: frozenset[str] = frozenset({"core_attn"})
+#: every module Megatron-Core can recompute selectively
+RECOMPUTE_MODULES: frozenset[str] = frozenset(get_args(RecomputeModule))
 
 
 class Training(Spec):

@@ -34,11 +34,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ..errors import FileFormatError, SuperclusterError
 from ..perf.candidates import RECOMPUTE_CODES
-from ..workload.memory import (
-    SELECTIVE_DEFAULT,
-    MemoryBreakdown,
-    memory_per_gpu,
-)
+from ..spec.training import SELECTIVE_DEFAULT
+from ..workload.memory import MemoryBreakdown, memory_per_gpu
 from ..workload.software import communicators, framework_memory_options
 from .memory_case import MemoryCase, Metric, classify_quantity, describe_case, to_bytes
 from .schema import MEMORY, check_entry

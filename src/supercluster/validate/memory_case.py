@@ -17,11 +17,8 @@ from ..spec.hardware import Accelerator
 from ..spec.layout import expand_layout
 from ..spec.load import validate_part
 from ..spec.model import Model
-from ..workload.memory import (
-    OFFLOAD_ACTIVATIONS,
-    RECOMPUTE_MODULES,
-    SELECTIVE_DEFAULT,
-)
+from ..spec.training import RECOMPUTE_MODULES, SELECTIVE_DEFAULT
+from ..workload.memory import OFFLOAD_ACTIVATIONS
 from ..workload.software import Framework, SoftwareChoices
 from .schema import as_date
 from .systems import Unmodellable, _text, match_accelerator

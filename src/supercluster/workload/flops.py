@@ -27,10 +27,12 @@ as PaLM counts attention, and recompute repeats it as it repeats the attention c
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..spec.model import Model
 from ..spec.training import SELECTIVE_DEFAULT, LoRA
 from .lora import adapter_active_params
-from .operators import attention_dims
+from .operators import MODULE_GEMMS, attention_dims, attention_gemms
 from .params import param_counts
 from .ssm import ssd_scan_flops_per_token_layer
 from .window import effective_window, equivalent_key_len
@@ -113,10 +115,10 @@ def recompute_flops_per_token(model: Model, seq_len: int, recompute: str,
             out += 2.0 * (pc.moe_active_routed_layer + pc.router_layer) * pc.moe_layers
         if "shared_experts" in modules:
             out += 2.0 * pc.moe_shared_layer * pc.moe_layers
-        if "mla_up_proj" in modules and model.mla is not None:
-            m = model.mla
-            q_up = (m.q_lora_rank or 0) * model.heads * (m.qk_nope_head_dim + m.qk_rope_head_dim)
-            kv_up = m.kv_lora_rank * model.heads * (m.qk_nope_head_dim + m.v_head_dim)
-            out += 2.0 * (q_up + kv_up) * model.layers
+        if "mla_up_proj" in modules:  # the up-projections' weights, as the step model times them
+            one = np.ones(1)
+            up = sum(float((g.n * g.k)[0]) for g in attention_gemms(model, one, one)
+                     if g.name in MODULE_GEMMS["mla_up_proj"])
+            out += 2.0 * up * model.layers
         return out
     return 0.0

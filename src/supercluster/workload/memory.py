@@ -34,12 +34,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
 from ..arrays import group_rows
-from ..spec.base import RecomputeModule
 from ..spec.layout import Chunk, expand_layout, stage_loads
 from ..spec.model import Model
 from ..spec.training import SCHEDULES, SELECTIVE_DEFAULT, Training, counted_in_split, pipeline_accounting
@@ -178,7 +177,6 @@ def stage_params(model: Model, pp: np.ndarray, tp: np.ndarray, ep: np.ndarray, e
 
 
 MAMBA1_SCAN_CHUNK = 2048  # tokens per chunk of mamba_ssm's selective-scan CUDA kernel (kNChunkSize)
-RECOMPUTE_MODULES = frozenset(get_args(RecomputeModule))  # every module Megatron-Core can recompute
 
 
 def layer_activation_bytes(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,
