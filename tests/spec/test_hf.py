@@ -191,15 +191,25 @@ def test_qwen_mlp_only_leading_layers_are_dense_layers(tmp_path: Path) -> None:
     assert m.moe is not None and m.moe.dense_layers == 2 and not m.estimate
 
 
-def test_qwen_decoder_sparse_step_is_approximated_and_flagged(tmp_path: Path) -> None:
-    """decoder_sparse_step 2 (every other layer dense) keeps the dense count, is marked an estimate and says where
-    the dense layers really are."""
+def test_qwen_decoder_sparse_step_places_the_moe_layers(tmp_path: Path) -> None:
+    """decoder_sparse_step 2 (layer i routes when (i + 1) % 2 == 0): every other layer MoE, the first dense, placed
+    exactly (moe.interleave_step), not an estimate."""
     data = {**raw("Qwen1.5-MoE-A2.7B"), "decoder_sparse_step": 2}
     m = Model.model_validate(model_from_hf_config(write(tmp_path, data)))
-    assert m.moe is not None and m.moe.dense_layers == 12
+    assert m.moe is not None and (m.moe.dense_layers, m.moe.interleave_step) == (0, 2)
+    assert m.moe_layers == 12 and m.moe_layer_flags[:4] == (False, True, False, True)
+    assert not m.estimate and m.assumptions == []
+
+
+def test_irregular_dense_layers_are_counted_first_and_flagged(tmp_path: Path) -> None:
+    """mlp_only_layers that follow no leading-then-every-k pattern keep the dense count, placed first, marked an
+    estimate with an assumption saying where the dense layers really are."""
+    data = {**raw("Qwen3-235B-A22B"), "mlp_only_layers": [0, 5, 6]}
+    m = Model.model_validate(model_from_hf_config(write(tmp_path, data)))
+    assert m.moe is not None and (m.moe.dense_layers, m.moe.interleave_step) == (3, 1)
     assert m.estimate and m.assumptions == [
-        "the 12 dense layers are modelled as the first 12; in the model they are interleaved with the 12 MoE layers "
-        "(every 2nd layer is MoE, decoder_sparse_step 2)"]
+        "the 3 dense layers are modelled as the first 3; in the model they are interleaved with the 91 MoE layers "
+        "(mlp_only_layers names 3 dense layers)"]
 
 
 def test_zero_experts_is_a_dense_model(tmp_path: Path) -> None:

@@ -68,16 +68,16 @@ def test_llama4_scout_reads_its_text_config_with_a_shared_expert() -> None:
     assert not m.estimate
 
 
-def test_llama4_maverick_interleaves_dense_layers_and_says_so() -> None:
-    """Maverick: interleave_moe_layer_step 2 is 24 MoE layers of 128 experts and 24 dense layers of
-    intermediate_size_mlp 16384, counted as the first 24 with an assumption saying they interleave."""
+def test_llama4_maverick_alternates_dense_and_moe_layers() -> None:
+    """Maverick: interleave_moe_layer_step 2 is 24 MoE layers of 128 experts (the 2nd, 4th, ... 48th) and 24 dense
+    layers of intermediate_size_mlp 16384 between them, placed as the model has them (moe.interleave_step)."""
     m = load("Llama-4-Maverick-17B-128E")
     assert m.moe is not None
-    assert (m.moe.experts, m.moe.top_k, m.moe.shared_experts, m.moe.dense_layers) == (128, 1, 1, 24)
+    assert (m.moe.experts, m.moe.top_k, m.moe.shared_experts, m.moe.dense_layers, m.moe.interleave_step) == (
+        128, 1, 1, 0, 2)
+    assert m.moe_layers == 24 and [i for i, f in enumerate(m.moe_layer_flags) if f] == list(range(1, 48, 2))
     assert m.ffn_hidden == 16384 and m.moe.moe_ffn_hidden == 8192
-    assert ("the 24 dense layers are modelled as the first 24; in the model they are interleaved with the 24 MoE "
-            "layers (every 2nd layer is MoE, interleave_moe_layer_step 2)") in m.assumptions
-    assert m.estimate
+    assert not any("interleaved" in a for a in m.assumptions)
 
 
 def test_llama4_moe_layers_by_index_read_as_the_interleave_step(tmp_path: Path) -> None:
@@ -86,7 +86,10 @@ def test_llama4_moe_layers_by_index_read_as_the_interleave_step(tmp_path: Path) 
     text = without(data["text_config"], "interleave_moe_layer_step")
     by_index = from_data(tmp_path, {**data, "text_config": {**text, "moe_layers": list(range(1, 48, 2))}})
     assert by_index.moe == load("Llama-4-Maverick-17B-128E").moe
-    assert any("moe_layers names the 24 MoE layers" in a for a in by_index.assumptions)
+    assert not any("interleaved" in a for a in by_index.assumptions)
+    uneven = from_data(tmp_path, {**data, "text_config": {**text, "moe_layers": [1, 3, 4] + list(range(7, 48, 2))}})
+    assert uneven.moe is not None and uneven.moe.interleave_step == 1 and uneven.moe.dense_layers == 24
+    assert any("moe_layers names the 24 MoE layers" in a for a in uneven.assumptions)
 
 
 def test_a_text_only_llama4_config_reads_the_same(tmp_path: Path) -> None:

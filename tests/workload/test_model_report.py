@@ -86,11 +86,12 @@ def test_an_inline_model_is_user_input() -> None:
 
 
 def test_llama4_interleaving_is_counted_and_said() -> None:
-    """Llama 4 Maverick: 24 dense + 24 MoE layers with a shared expert; the interleaving is an assumption."""
+    """Llama 4 Maverick: 24 dense + 24 MoE layers with a shared expert, alternating (moe.interleave_step 2): the
+    layer pattern says so, and it is no longer an assumption."""
     r = model_report(catalog_model("llama4-maverick"))
     assert (r.dense_layers, r.moe_layers) == (24, 24)
-    assert "+ 1 shared expert" in r.layer_pattern and "first 24 dense" in r.layer_pattern
-    assert any("every 2nd layer is MoE" in a for a in r.assumptions)
+    assert "+ 1 shared expert" in r.layer_pattern and "every 2nd layer MoE (24 MoE, 24 dense)" in r.layer_pattern
+    assert not any("every 2nd layer is MoE" in a for a in r.assumptions)
 
 
 def test_a_forward_pass_is_a_third_of_training_s_model_flops() -> None:

@@ -69,6 +69,7 @@ from ..network.cost import ALGORITHMS, collective_time
 from ..network.placement import axis_strides, place, weight_replica_group
 from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
+from ..spec.model import Model
 from ..spec.rules import ep_overlap_runs
 from ..spec.scenario import Scenario
 from ..spec.training import (
@@ -87,6 +88,7 @@ from ..workload.memory import (
     effective_zero_stage,
     layers_per_stage,
     memory_per_gpu,
+    moe_in_last,
     pipeline_end_layers,
     pipeline_stage_loads,
     stage_layer_counts,
@@ -530,7 +532,7 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration, memory: MemoryBreakdow
     tp, pp, dp, cp, ep, etp, mb, vs = (getattr(c, n).astype(f64) for n in
                                        ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages"))
     memory = candidate_memory(s, c) if memory is None else memory
-    n_moe_total = model.layers - model.moe.dense_layers if model.moe else 0
+    n_moe_total = model.moe_layers
     topo = build_topology(cluster)
     strides = candidate_strides(c, {"tp": tp, "cp": cp, "dp": dp, "pp": pp})
     # Layer shapes repeat across candidates (dp, pp, ZeRO, recompute do not change them): time each distinct one.
@@ -620,22 +622,24 @@ def _scaled(prepared: Prepared, bases: dict[str, _LayerBase], variant_bases: dic
 
 
 @lru_cache(maxsize=1024)
-def _dualpipe_rank_table(layers: int, dense: int, pp: int) -> tuple[tuple[int, int, int], ...]:
+def _dualpipe_rank_table(moe_flags: tuple[bool, ...], pp: int) -> tuple[tuple[int, int, int], ...]:
     """The distinct DualPipe ranks of ``pp``: (dense layers, MoE layers, LM heads) over a rank's two stages, r and
-    pp - 1 - r, with the layers split as workload.memory.stage_layer_counts and the first ``dense`` dense."""
-    counts = stage_layer_counts(layers, pp)
+    pp - 1 - r, with the layers split as workload.memory.stage_layer_counts and placed as the model places them
+    (``moe_flags``: spec.model.Model.moe_layer_flags)."""
+    counts = stage_layer_counts(len(moe_flags), pp)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    dense_on = [max(0, min(int(a) + n, dense) - int(a)) for a, n in zip(starts, counts, strict=True)]
+    dense_on = [n - sum(moe_flags[int(a):int(a) + n]) for a, n in zip(starts, counts, strict=True)]
     return tuple(sorted({(dense_on[r] + dense_on[pp - 1 - r],
                           counts[r] + counts[pp - 1 - r] - dense_on[r] - dense_on[pp - 1 - r],
                           int(r == 0) + int(r == pp - 1)) for r in range(pp)}))
 
 
-def _dualpipe_ranks(layers: int, dense: int, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _dualpipe_ranks(model: Model, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per candidate, every distinct DualPipe rank's dense layers, MoE layers and LM heads (each [rank, candidate],
     a shorter table padded with its last rank), from one small table per pipeline depth."""
     depths, inv = np.unique(pp, return_inverse=True)
-    tables = [_dualpipe_rank_table(layers, dense, int(p)) for p in depths]
+    flags = model.moe_layer_flags
+    tables = [_dualpipe_rank_table(flags, int(p)) for p in depths]
     k = max(len(tb) for tb in tables)
     rows = np.array([tb + tb[-1:] * (k - len(tb)) for tb in tables], dtype=np.float64)[inv.ravel()]
     return rows[..., 0].T, rows[..., 1].T, rows[..., 2].T
@@ -658,8 +662,8 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     rfrac = memory.recompute_fraction
     inv = prepared.inv
     lps = layers_per_stage(model.layers, pp)
-    n_moe_total = model.layers - model.moe.dense_layers if model.moe else 0
-    n_moe = np.minimum(lps, n_moe_total)
+    n_moe_total = model.moe_layers
+    n_moe = moe_in_last(model, lps)  # the busiest stage: the last, its layers where the model places them
     n_dense = lps - n_moe
     shape_cp = prepared.shapes.cp.astype(f64)
     kernel_knobs = (cal.matmul_scale, cal.kernel_gap_s, cal.attention_half_seq)
@@ -729,7 +733,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     layout = training.pipeline_layout
     if layout is not None or np.any(acc_e + acc_l):
         def stage_s(n: np.ndarray) -> np.ndarray:
-            n_m = np.minimum(n, n_moe_total)
+            n_m = moe_in_last(model, n)
             return sum((k * sum(mixed(kind, a, stage_window_share) for a in ("fwd", "bwd", "recompute", "tp", "cp",
                                                                                "ep"))
                         for kind, k in (("dense", n - n_m), ("moe", n_m)) if kind in times), start=np.zeros_like(tp))
@@ -744,7 +748,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
                 busiest = np.where(take, cost, busiest)
                 lps = np.where(take, n, lps)
                 head_on = np.where(take, float(n_heads), head_on)
-        n_moe = np.minimum(lps, n_moe_total)
+        n_moe = moe_in_last(model, lps)
         n_dense = lps - n_moe
         if window_times:
             stage_window_share = np.minimum(windowed_on_busiest_stage(model, pp), lps) / np.maximum(lps, 1.0)
@@ -794,7 +798,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         # the drain pass through the heaviest single stage, the most layers and the LM head (the simulator found
         # the busiest rank's mean pair undercharging them by up to 9.5% once the 16-bit LM head made DeepSeek-V3's
         # last stage 40% heavier than its first)
-        n_d, n_m, n_h = _dualpipe_ranks(model.layers, model.layers - n_moe_total, c.pp)  # [rank, candidate]
+        n_d, n_m, n_h = _dualpipe_ranks(model, c.pp)  # [rank, candidate]
         s_f, s_b, s_ep = per_stage("fwd") + head_f, per_stage("bwd") + head_b, per_stage("ep_raw")
         s_busy = s_f + s_b + recompute_mb + tp_mb + cp_mb
         s_alone = s_busy + s_ep + pp_mb

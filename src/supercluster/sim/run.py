@@ -144,7 +144,7 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
     if m < 1 or abs(m - m_float) > 1e-9:
         raise InputError(f"the simulator needs a whole number of micro-batches, got {m_float:g}",
                          field="training.global_batch")
-    dense_first = s.model.moe.dense_layers if s.model.moe else s.model.layers
+    moe_flags = s.model.moe_layer_flags  # where the model places its MoE layers
     per_layer = {k: {a: float(x[0]) for a, x in attrs.items()} for k, attrs in ops.layer.items()}
     e, lo = (int(x) for x in pipeline_accounting(s.training, pp))  # the embedding and the loss counted as layers
     counts = [stage_layer_counts(n, v, extra_first=True)  # a stage's layers over its chunks, the first ones fuller
@@ -168,7 +168,8 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
         for c in range(v):
             n = counts[st][c]
             lo = first_layer[(st, c)]
-            n_dense = max(0, min(lo + n, dense_first) - lo)
+            # past the last layer (a layout's MTP module), a layer of the model's last kind
+            n_dense = n - sum(moe_flags[min(i, len(moe_flags) - 1)] for i in range(lo, lo + n))
             mix = {"dense": n_dense, "moe": n - n_dense}
 
             def total(attr: str, mix: dict[str, int] = mix) -> float:

@@ -15,8 +15,9 @@ Mixture-of-experts keys by family (each read as the family's Hugging Face config
   ``interleave_moe_layer_step`` (every k-th layer MoE) or ``moe_layers`` (their indices); every MoE layer also has
   one shared expert of ``intermediate_size``, and dense layers an MLP of ``intermediate_size_mlp``.
 
-The Model counts dense layers (``moe.dense_layers``) and places them first; a config that interleaves them keeps the
-count and says so in an assumption (the workload's accounting depends on the count only).
+The Model places its MoE layers after ``moe.dense_layers`` leading dense ones, every ``moe.interleave_step``-th of the
+rest (Llama 4 Maverick's alternation, Jamba's every other layer); a config whose MoE layers follow no such pattern
+(an arbitrary ``mlp_only_layers``) keeps the count of dense layers, placed first, and says so in an assumption.
 """
 
 from __future__ import annotations
@@ -91,6 +92,16 @@ def _routed_layers(cfg: HfConfig, layers: int) -> tuple[list[int], str, str]:
     return routed, "first_k_dense_replace", f"first_k_dense_replace {first_k}"
 
 
+def _interleaving(routed: list[int], layers: int) -> tuple[int | None, int]:
+    """(leading dense layers d, step k) when the MoE layers are exactly those after d leading dense ones whose
+    position (i - d + 1) is a multiple of k (spec.model.Model.moe_layer_flags), else (None, 1)."""
+    step = routed[1] - routed[0] if len(routed) > 1 else 1
+    lead = routed[0] - step + 1
+    if lead >= 0 and routed == [i for i in range(layers) if i >= lead and (i - lead + 1) % step == 0]:
+        return lead, step
+    return None, 1
+
+
 def _shared(cfg: HfConfig, family: str, width: int, moe: dict[str, Any], origin: dict[str, str],
             found: Findings) -> None:
     """The shared experts of each MoE layer, into ``moe``."""
@@ -157,7 +168,12 @@ def read_moe(cfg: HfConfig, family: str, layers: int, found: Findings, origin: d
         for key in [k for k in origin if k.startswith("moe.")]:
             del origin[key]
         return None, None, False
-    approximated = sorted(set(range(layers)) - set(routed)) != list(range(dense))
+    lead, step = _interleaving(routed, layers)
+    approximated = lead is None
+    if lead is not None and step > 1:  # leading dense layers, then every step-th layer MoE: the model places them so
+        moe["interleave_step"] = step
+        origin["moe.interleave_step"] = dense_key
+        dense = lead
     if dense:
         moe["dense_layers"] = dense
         origin["moe.dense_layers"] = dense_key

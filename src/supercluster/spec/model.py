@@ -39,6 +39,10 @@ class MoE(Spec):
     shared_experts: NonNegativeInt = 0
     moe_ffn_hidden: PositiveInt = Field(description="FFN width of one routed (and shared) expert")
     dense_layers: NonNegativeInt = Field(default=0, description="leading layers with a dense MLP of ffn_hidden")
+    interleave_step: PositiveInt = Field(
+        default=1, description="after the leading dense layers, every interleave_step-th layer is MoE and the others "
+        "dense (MLP of ffn_hidden): Llama 4 config.json interleave_moe_layer_step (Maverick 2), Qwen-MoE "
+        "decoder_sparse_step; 1: every layer after the leading dense ones")
     shared_ffn_hidden: PositiveInt | None = Field(
         default=None, description="width of one shared expert when it differs from moe_ffn_hidden"
     )
@@ -165,6 +169,22 @@ class Model(Cited):
     def windowed_layers(self) -> int:
         """How many layers attend over the sliding window only."""
         return sum(self.windowed_layer_flags)
+
+    @property
+    def moe_layer_flags(self) -> tuple[bool, ...]:
+        """Per layer, whether its MLP is a mixture of experts: none without a ``moe`` block; else, after the
+        ``moe.dense_layers`` leading dense layers, layer i is MoE when (i - dense_layers + 1) is a multiple of
+        ``moe.interleave_step`` (Hugging Face Llama 4: moe_layers = range(step - 1, L, step); Qwen-MoE: (i + 1) %
+        decoder_sparse_step == 0)."""
+        if self.moe is None:
+            return (False,) * self.layers
+        d, step = self.moe.dense_layers, self.moe.interleave_step
+        return tuple(i >= d and (i - d + 1) % step == 0 for i in range(self.layers))
+
+    @property
+    def moe_layers(self) -> int:
+        """How many layers route their tokens to experts."""
+        return sum(self.moe_layer_flags)
 
     @property
     def ssm_layer_flags(self) -> tuple[bool, ...]:

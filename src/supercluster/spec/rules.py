@@ -124,7 +124,7 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
     applicable = {"core_attn": True, "layernorm": True, "mla_up_proj": model.attention == "mla",
                   "moe": model.moe is not None, "moe_act": model.moe is not None,
                   "shared_experts": model.moe is not None and bool(model.moe.shared_experts),
-                  "mlp": model.moe is None or bool(model.moe.dense_layers)}
+                  "mlp": model.moe_layers < model.layers}
     inapplicable = [m for m in training.recompute_modules or () if not applicable[m]]
     trainable = [p for p in get_args(TrainingPrecision) if p in peaks]
     rules = [

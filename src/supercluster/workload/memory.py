@@ -389,13 +389,33 @@ def in_flight_chunks(pp: np.ndarray, vs: np.ndarray, microbatches: np.ndarray, r
     return np.minimum(held, microbatches)
 
 
+def _moe_prefix(model: Model) -> np.ndarray:
+    """MoE layers among the first n layers, for n = 0..L (spec.model.Model.moe_layer_flags)."""
+    return np.concatenate([[0.0], np.cumsum(np.asarray(model.moe_layer_flags, dtype=np.float64))])
+
+
+def moe_in_first(model: Model, n: np.ndarray | float) -> np.ndarray:
+    """MoE layers among the first ``n`` layers (n clipped to 0..L; a fractional n, a share of its last layer)."""
+    pre = _moe_prefix(model)
+    L = model.layers
+    x = np.clip(np.asarray(n, dtype=np.float64), 0.0, float(L))
+    lo = np.floor(x).astype(np.int64)
+    hi = np.minimum(lo + 1, L)
+    return pre[lo] + (x - lo) * (pre[hi] - pre[lo])
+
+
+def moe_in_last(model: Model, n: np.ndarray | float) -> np.ndarray:
+    """MoE layers among the last ``n`` layers (n clipped to 0..L)."""
+    x = np.clip(np.asarray(n, dtype=np.float64), 0.0, float(model.layers))
+    return float(model.moe_layers) - moe_in_first(model, model.layers - x)
+
+
 def moe_layers_on(model: Model, stage: Stage, lps: np.ndarray, pp: np.ndarray) -> np.ndarray:
-    """MoE layers among the ``lps`` layers of the first or last stage (the dense layers lead the model)."""
-    n_moe_total = model.layers - (model.moe.dense_layers if model.moe else model.layers)
+    """MoE layers among the ``lps`` layers of the first or last stage, stages holding contiguous layers (the
+    model's own placement, Model.moe_layer_flags: leading dense layers, then every interleave_step-th MoE)."""
     if stage == "first":
-        return np.where(pp > 1, np.clip(lps - (model.layers - n_moe_total), 0.0, n_moe_total),
-                        np.minimum(lps, n_moe_total))
-    return np.minimum(lps, n_moe_total)
+        return np.where(np.asarray(pp) > 1, moe_in_first(model, lps), moe_in_last(model, lps))
+    return moe_in_last(model, lps)
 
 
 def mtp_layers_on(stage: Stage, pp: np.ndarray, mtp_layers: int) -> np.ndarray:
@@ -457,7 +477,7 @@ def largest_weight_tensor(model: Model, tp: np.ndarray, etp: np.ndarray) -> np.n
         largest = np.maximum(largest, g.n * g.k)
     h = float(model.hidden)
     up = 2.0 if mlp_matrices(model) == 3 else 1.0  # a gated MLP fuses its gate and up projections
-    if model.moe is None or model.moe.dense_layers:
+    if model.moe_layers < model.layers:  # some layers keep a dense MLP
         largest = np.maximum(largest, up * h * model.ffn_hidden / tp)
     if model.moe is not None:
         largest = np.maximum(largest, up * h * model.moe.moe_ffn_hidden / np.asarray(etp, dtype=np.float64))

@@ -68,7 +68,13 @@ def _layer_pattern(model: Model, dense: int, moe_layers: int) -> str:
     if m.shared_experts:
         width = f" of width {m.shared_ffn_hidden}" if m.shared_ffn_hidden else ""
         experts += f", + {_plural(m.shared_experts, 'shared expert')}{width}"
-    layout = f"first {dense} dense, then {moe_layers} MoE" if dense else f"all {moe_layers} MoE"
+    lead, step = m.dense_layers, m.interleave_step
+    if step > 1:
+        nth = {2: "2nd", 3: "3rd"}.get(step, f"{step}th")
+        layout = (f"first {lead} dense, then " if lead else "") + \
+            f"every {nth} layer MoE ({moe_layers} MoE, {dense} dense)"
+    else:
+        layout = f"first {dense} dense, then {moe_layers} MoE" if dense else f"all {moe_layers} MoE"
     widths = f"expert width {m.moe_ffn_hidden}" + (f", dense width {model.ffn_hidden}" if dense else "")
     return f"{layout} ({experts}; {widths})"
 

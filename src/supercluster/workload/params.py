@@ -171,8 +171,8 @@ def param_counts(model: Model) -> ParamCounts:
     attn = attention_params(model)
     if model.moe:
         moe = model.moe
-        n_moe = model.layers - moe.dense_layers
-        n_dense = moe.dense_layers
+        n_moe = model.moe_layers
+        n_dense = model.layers - n_moe
         routed = moe.experts * expert_params(model)
         active_routed = moe.top_k * expert_params(model)
         shared = shared_expert_params(model)
