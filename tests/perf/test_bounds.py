@@ -45,6 +45,7 @@ def cases(draw: st.DrawFn) -> dict[str, object]:
             "window": draw(st.sampled_from([None, None, 512, 4096])),
             "pattern": draw(st.sampled_from(["every", "alternate", "5:1"])),
             "hybrid": draw(st.sampled_from([0, 0, 2, 1])),  # no state-space layers, Mamba-2, Mamba-1
+            "interleave": draw(st.sampled_from([1, 1, 2, 3])),  # an MoE model's every (2nd, 3rd) layer MoE
             "beyond_rules": draw(st.booleans()),
             "schedule": draw(st.sampled_from(["searched", "zb-h1", "dualpipe"])),
             "modules": draw(st.sampled_from([None, None, [], ["layernorm", "moe_act"], ["mla_up_proj", "mlp"],
@@ -61,6 +62,9 @@ def _space(case: dict[str, object]) -> tuple[Scenario, perf.Candidates]:
         local = {"every": lambda i: True, "alternate": lambda i: i % 2 == 0, "5:1": lambda i: i % 6 != 5}[
             str(case["pattern"])]
         model["layer_types"] = ["sliding_attention" if local(i) else "full_attention" for i in range(layers)]
+    moe = entry("models", str(case["model"])).get("moe")
+    if moe and case["interleave"] != 1:  # the MoE layers spread over the model (moe.interleave_step)
+        model["moe"] = {**moe, "dense_layers": 0, "interleave_step": case["interleave"]}
     if case["hybrid"]:
         spec = entry("models", str(case["model"]))
         layers, hidden = int(spec["layers"]), int(spec["hidden"])
@@ -140,8 +144,7 @@ def _zb_h1_off_path_s(s: Scenario, c: perf.Candidates, a: perf.StepArrays) -> np
     (the one whose passes end the path), from the op costs (independent of the pipeline formula)."""
     assert a.ops is not None
     layers = s.model.layers
-    dense = s.model.moe.dense_layers if s.model.moe else layers
-    counts = {"dense": dense, "moe": layers - dense}
+    counts = {"dense": layers - s.model.moe_layers, "moe": s.model.moe_layers}
     per_layer = {kind: x["wgrad"] for kind, x in a.ops.layer.items() if counts[kind] > 0}
     every = sum((counts[k] * w for k, w in per_layer.items()), start=a.ops.head_wgrad_s)
     lightest = np.minimum.reduce(list(per_layer.values()))
