@@ -11,7 +11,7 @@ included (they recompute nothing).
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Any, get_args
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -52,6 +52,12 @@ def cases(draw: st.DrawFn) -> dict[str, object]:
                                              ["moe", "shared_experts"], list(get_args(RecomputeModule))]))}
 
 
+def _every_mlp_alike(spec: dict[str, Any], model: dict[str, object]) -> bool:
+    """Whether a hybrid may have MLP-free layers (spec.model): a dense model, or one whose every MLP is MoE."""
+    moe = model.get("moe") or spec.get("moe")
+    return not moe or (not moe.get("dense_layers") and moe.get("interleave_step", 1) == 1)  # type: ignore[union-attr]
+
+
 def _space(case: dict[str, object]) -> tuple[Scenario, perf.Candidates]:
     """Up to 300 configurations of the scenario's search space; with ``beyond_rules``, their interleaving and
     micro-batch redrawn regardless of the rules (the formulas must hold wherever they are asked)."""
@@ -72,8 +78,9 @@ def _space(case: dict[str, object]) -> tuple[Scenario, perf.Candidates]:
         model["layer_types"] = ["mamba" if i % 8 != 3 else kinds[i] for i in range(layers)]
         if all(t != "sliding_attention" for t in model["layer_types"]):  # type: ignore[union-attr]
             model["sliding_window"] = None
+        bare = layers // 8 if _every_mlp_alike(spec, model) else 0  # Mamba-2 layers without an MLP
         model["ssm"] = {"heads": 2 * hidden // 64, "head_dim": 64, "state": 128, "groups": 8, "chunk_size": 128,
-                        "mlp_free_layers": 0 if "moe" in spec else layers // 8} if case["hybrid"] == 2 else {
+                        "mlp_free_layers": bare} if case["hybrid"] == 2 else {
             "version": 1, "heads": 2 * hidden, "head_dim": 1, "state": 16, "dt_rank": -(-hidden // 16)}
     s = build_scenario({"name": "bounds", "cluster": {"base": case["cluster"], "num_gpus": case["gpus"]},
                         "model": model,

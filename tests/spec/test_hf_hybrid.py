@@ -77,8 +77,50 @@ def test_nemotron_h_56b_shape_within_1pct_of_published(tmp_path: Path) -> None:
     assert abs(param_counts(m).total / 56e9 - 1) < 0.01
 
 
+NANO_PATTERN = "MEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEMEM*EMEMEMEME"  # Nemotron3NanoProvider @v0.4.2
+
+
+def nano() -> dict[str, Any]:
+    """A Nemotron 3 Nano 30B-A3B shaped config: the 8B's keys with the dimensions Megatron-Bridge's
+    Nemotron3NanoProvider gives the model (src/megatron/bridge/models/nemotronh/nemotron_h_provider.py @v0.4.2)."""
+    return {**raw(), "num_hidden_layers": 52, "hybrid_override_pattern": NANO_PATTERN, "hidden_size": 2688,
+            "num_attention_heads": 32, "num_key_value_heads": 2, "head_dim": 128, "mamba_num_heads": 64,
+            "mamba_head_dim": 64, "ssm_state_size": 128, "n_groups": 8, "intermediate_size": 1856,
+            "n_routed_experts": 128, "num_experts_per_tok": 6, "moe_intermediate_size": 1856,
+            "moe_shared_expert_intermediate_size": 3712, "vocab_size": 131072}
+
+
+def test_nemotron_3_nano_reads_its_moe_blocks(tmp_path: Path) -> None:
+    """Nemotron 3 Nano's 52 blocks (23 Mamba-2, 6 attention, 23 mixture-of-experts E) are 29 layers, 6 of them
+    Mamba-2 without an MLP; every MLP is MoE (128 experts, top 6, width 1856, one shared expert of 3712). The count
+    is the blocks written out by hand, and NVIDIA's figures: 31.6B total and 3.2B active but the input embedding
+    (as NVIDIA's release of Nemotron 3 Nano gives them) within 1%, and the Hugging Face model card's 3.5B active
+    (NVIDIA-Nemotron-3-Nano-30B-A3B-BF16: "3.5B active parameters"; embeddings included) within 3%."""
+    assert (NANO_PATTERN.count("M"), NANO_PATTERN.count("*"), NANO_PATTERN.count("E")) == (23, 6, 23)
+    m = Model.model_validate(model_from_hf_config(write(tmp_path, nano())))
+    assert (m.layers, m.ssm_layers, m.attention_layers) == (29, 23, 6)
+    assert m.ssm is not None and m.ssm.mlp_free_layers == 6
+    assert m.moe is not None and (m.moe.experts, m.moe.top_k, m.moe.moe_ffn_hidden, m.moe.shared_experts,
+                                  m.moe.shared_ffn_hidden, m.moe_layers) == (128, 6, 1856, 1, 3712, 29)
+    pc = param_counts(m)
+    assert (pc.moe_mlps, pc.dense_mlps) == (23, 0)
+    h, heads, kv, d = 2688, 32, 2, 128
+    attention = h * heads * d * 2 + h * kv * d * 2
+    expert, shared = 2 * h * 1856, 2 * h * 3712  # squared ReLU: up and down projections
+    mixers = 23 * mamba2_mixer(h, 64, 64, 128, 8, 4) + 6 * attention
+    mlps = 23 * (128 * expert + shared + h * 128)
+    norms = 29 * h + 23 * h  # a norm before every block
+    assert pc.total == mixers + mlps + norms + h + 2 * 131072 * h
+    assert pc.active == mixers + 23 * (6 * expert + shared + h * 128) + norms + h + 2 * 131072 * h
+    assert abs(pc.total / 31.6e9 - 1) < 0.01
+    assert abs(pc.active_without_input_embedding / 3.2e9 - 1) < 0.01
+    assert abs(pc.active / 3.5e9 - 1) < 0.03
+
+
 @pytest.mark.parametrize(("change", "needle"), [
-    ({"hybrid_override_pattern": "M-M-E*"}, "'E'"),
+    ({"hybrid_override_pattern": "M-M-X*" + "M-" * 23}, "'X'"),
+    ({"hybrid_override_pattern": "M-M-ME" + "M-" * 23}, "mixes dense (-) and mixture-of-experts (E)"),
+    ({"hybrid_override_pattern": "MEMEM*" + "ME" * 23}, "'n_routed_experts'"),
     ({"hybrid_override_pattern": "M--M*-" * 8 + "M-M-"}, "follows no mixer"),
     ({"hybrid_override_pattern": "M-M*-"}, "names 5 blocks"),
     ({"hybrid_override_pattern": 7}, "expected a string"),

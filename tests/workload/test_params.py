@@ -61,6 +61,8 @@ PUBLISHED = [
     # Kimi K2 (arXiv:2507.20534, model card): 1T total, 32B activated. '1T' is one significant figure (1.026T
     # counted), hence 3%; the 32B is closest to the count without the input embedding (31.69B).
     ("kimi-k2", 1e12, 0.03, 32e9, 0.02, "without_input_embedding"),
+    # NVIDIA's Nemotron 3 Nano release: 31.6B total, 3.2B active (the count without the input embedding: 3.23B).
+    ("nemotron-3-nano", 31.6e9, 0.01, 3.2e9, 0.02, "without_input_embedding"),
 ]
 # A published total stated to fewer figures than 2% resolves: the tolerance it allows.
 ROUNDED_TOTALS = {"kimi-k2": 0.03}

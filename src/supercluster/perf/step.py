@@ -210,6 +210,7 @@ class _LayerComm:
     ssm_work: LayerWork | None  # the same layer with a Mamba mixer (None: no such layer with an MLP)
     bare_work: LayerWork | None  # a Mamba layer without an MLP (None: no such layer)
     tp_fwd: np.ndarray  # the tensor-parallel collectives of one forward pass
+    tp_mixer_fwd: np.ndarray  # those around the token mixer alone (a layer without an MLP)
     cp_fwd: np.ndarray  # the context-parallel ring of one forward pass
     a2a: np.ndarray  # one expert all-to-all (0 for a dense layer)
     tp_algo: np.ndarray
@@ -389,7 +390,8 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
     else:
         a2a, ep_algo = np.zeros_like(tp), np.full(tp.shape, ALGORITHMS.index("pairwise"))
     return _LayerComm(work=work, window_work=window_work, ssm_work=ssm_work, bare_work=bare_work,
-                      tp_fwd=collectives * one, cp_fwd=(cp - 1.0) * step_s, a2a=a2a, tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm, ep_algo=ep_algo)
+                      tp_fwd=collectives * one, tp_mixer_fwd=2.0 * one, cp_fwd=(cp - 1.0) * step_s, a2a=a2a,
+                      tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm, ep_algo=ep_algo)
 
 
 def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray, inv: np.ndarray,
@@ -399,11 +401,14 @@ def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray,
     equivalent one (workload.window), at most the s/cp keys of a context-parallel block; ``variant`` "ssm" or
     "bare", those of the layer with a Mamba-2 mixer (and an MLP, or none), its scan timed over one chunk
     (workload.ssm)."""
+    tp_fwd, a2a = comm.tp_fwd, comm.a2a
     if variant:
         work = comm.ssm_work if variant == "ssm" else comm.bare_work
         assert work is not None
         key_len = np.minimum(s.seq_len / cp, scan_key_len(s.model, s.seq_len))
         fwd, bwd, attn_f, attn_b, sel_f = _compute_times(s, cal, work, key_len)
+        if variant == "bare":  # no MLP: the collectives around the mixer alone, no expert all-to-all
+            tp_fwd, a2a = comm.tp_mixer_fwd, np.zeros_like(comm.a2a)
     elif window is None:
         fwd, bwd, attn_f, attn_b, sel_f = _compute_times(s, cal, comm.work, s.seq_len / cp)
     else:
@@ -411,7 +416,7 @@ def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray,
         key_len = np.minimum(s.seq_len / cp, equivalent_key_len(s.seq_len, window))
         fwd, bwd, attn_f, attn_b, sel_f = _compute_times(s, cal, comm.window_work, key_len)
     return _LayerBase(fwd=fwd[inv], bwd=bwd[inv], attn_f=attn_f[inv], attn_b=attn_b[inv], selective_f=sel_f[inv],
-                      tp_fwd=comm.tp_fwd[inv], cp_fwd=comm.cp_fwd[inv], a2a=comm.a2a[inv])
+                      tp_fwd=tp_fwd[inv], cp_fwd=comm.cp_fwd[inv], a2a=a2a[inv])
 
 
 FULL_LAYER_RECOMPUTE = (RECOMPUTE_CODES["full"], RECOMPUTE_CODES["block"])

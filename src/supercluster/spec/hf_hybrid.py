@@ -7,7 +7,11 @@ blocks, ``M`` a Mamba-2 block, ``*`` a self-attention block, ``-`` an MLP block,
 Mamba-2 mixer has ``mamba_num_heads`` heads of ``mamba_head_dim`` channels, ``n_groups`` groups sharing B and C,
 a state of ``ssm_state_size``, a convolution of ``conv_kernel`` taps and an SSD chunk of ``chunk_size`` (Dao & Gu
 2024, arXiv:2405.21060). The Model's layer is a mixer block and the MLP block that follows it (model.py): the
-8B's 52 blocks, 24 Mamba-2, 4 attention and 24 MLP, become 28 layers, 4 of them without an MLP. An MLP block that
+8B's 52 blocks, 24 Mamba-2, 4 attention and 24 MLP, become 28 layers, 4 of them without an MLP. Nemotron 3
+(Megatron-Bridge Nemotron3NanoProvider: ``MEMEM*E...``) has ``E`` blocks, mixture-of-experts MLPs read by
+hf_layers.read_moe (``n_routed_experts``, ``num_experts_per_tok``, ``moe_intermediate_size``, one shared expert of
+``moe_shared_expert_intermediate_size``): its 52 blocks, 23 Mamba-2, 6 attention and 23 MoE, become 29 layers, 6
+Mamba-2 ones without an MLP (spec.model: MoE layers without their experts). An MLP block that
 follows no mixer (two MLP blocks in a row, or one first), or an attention block followed by another mixer, has no
 such layer and is refused.
 
@@ -23,11 +27,12 @@ from __future__ import annotations
 from typing import Any
 
 from .hf_config import Findings, HfConfig
+from .hf_layers import EXPERTS
 
 HYBRID_TYPES = frozenset({"nemotron_h", "jamba"})  # the hybrid families read (others are refused by
 # hf._check_supported)
 PATTERN = "hybrid_override_pattern"
-MAMBA, ATTENTION, MLP = "M", "*", "-"
+MAMBA, ATTENTION, MLP, MOE = "M", "*", "-", "E"
 SSM_KEYS = (("heads", ("mamba_num_heads",)), ("head_dim", ("mamba_head_dim",)), ("state", ("ssm_state_size",)),
             ("groups", ("n_groups",)), ("conv_kernel", ("conv_kernel",)), ("chunk_size", ("chunk_size",)))
 
@@ -36,17 +41,23 @@ def _layers(cfg: HfConfig, blocks: int) -> tuple[list[str], int]:
     """(the mixer of each layer, "mamba" or "full_attention"; how many layers have no MLP)."""
     pattern = cfg.data.get(PATTERN)
     if not isinstance(pattern, str) or not pattern:
-        raise cfg.error(f"expected a string of M, * and - (one per layer) {PATTERN!r}, got {pattern!r}", PATTERN)
-    other = sorted(set(pattern) - {MAMBA, ATTENTION, MLP})
+        raise cfg.error(f"expected a string of M, *, - and E (one per layer) {PATTERN!r}, got {pattern!r}", PATTERN)
+    other = sorted(set(pattern) - {MAMBA, ATTENTION, MLP, MOE})
     if other:
         raise cfg.error(f"{PATTERN!r} has block kinds {', '.join(repr(c) for c in other)}: only M (Mamba-2), "
-                        "* (attention) and - (MLP) are modelled", PATTERN)
+                        "* (attention), - (MLP) and E (mixture-of-experts MLP) are modelled", PATTERN)
     if len(pattern) != blocks:
         raise cfg.error(f"{PATTERN!r} names {len(pattern)} blocks, num_hidden_layers is {blocks}", PATTERN)
+    if MLP in pattern and MOE in pattern:
+        raise cfg.error(f"{PATTERN!r} mixes dense (-) and mixture-of-experts (E) MLP blocks: a hybrid is modelled "
+                        "with one kind of MLP", PATTERN)
+    if MOE in pattern and cfg.present(EXPERTS) is None:
+        raise cfg.error(f"{PATTERN!r} has mixture-of-experts (E) blocks: expected an integer {EXPERTS[0]!r} "
+                        f"(or {', '.join(repr(k) for k in EXPERTS[1:])})", PATTERN)
     mixers: list[str] = []
     with_mlp: list[bool] = []
     for i, block in enumerate(pattern):
-        if block == MLP:
+        if block in (MLP, MOE):
             if not mixers or with_mlp[-1]:
                 raise cfg.error(f"{PATTERN!r}: the MLP block at {i} follows no mixer block (an MLP-only layer is "
                                 "not modelled)", PATTERN)

@@ -109,7 +109,8 @@ def _shared(cfg: HfConfig, family: str, width: int, moe: dict[str, Any], origin:
         moe["shared_experts"] = 1
         origin["moe.shared_experts"] = "intermediate_size"
         return
-    shared_width, shared_width_key = cfg.optional(("shared_expert_intermediate_size",), minimum=0)
+    shared_width, shared_width_key = cfg.optional(("shared_expert_intermediate_size",
+                                                   "moe_shared_expert_intermediate_size"), minimum=0)
     shared, shared_key = cfg.optional(SHARED_EXPERTS, minimum=0)
     if shared_width is None and shared is None and family == "qwen2_moe":
         shared_width = QWEN2_MOE_SHARED_DEFAULT

@@ -6,7 +6,8 @@ A layer is a token mixer (attention, or a Mamba-2 mixer where ``layer_types`` sa
 Nemotron-H (arXiv:2504.03624 §2.1) stacks single-purpose blocks, Mamba-2, self-attention and MLP, each behind its
 own norm; a mixer block and the MLP block after it make one layer here, and a mixer block followed directly by
 another mixer is a layer without an MLP (``SSM.mlp_free_layers``, Mamba-2 layers; two norms a layer, one for
-those).
+those). Nemotron 3's MLP blocks are mixtures of experts (its ``E`` blocks): a hybrid with a ``moe`` block whose every
+MLP is MoE has its MLP-free layers among the MoE layers, without their experts, shared experts and router.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ class SSM(Spec):
     proj_bias: bool = False
     dt_rank: PositiveInt | None = Field(default=None, description="Mamba-1's rank of the dt projection")
     mlp_free_layers: NonNegativeInt = Field(
-        default=0, description="Mamba-2 layers without an MLP (a Nemotron-H Mamba-2 block followed by another mixer)")
+        default=0, description="Mamba-2 layers without an MLP (a Nemotron-H Mamba-2 block followed by another mixer; "
+        "in a model whose every MLP is MoE, Nemotron 3's, they have no experts)")
 
     @property
     def inner(self) -> int:
@@ -229,8 +231,10 @@ class Model(Cited):
         if self.ssm is not None and not mamba:
             raise ValueError("an 'ssm' block needs layers marked 'mamba' in layer_types")
         if self.ssm is not None and self.ssm.mlp_free_layers:
-            if self.moe is not None:
-                raise ValueError("ssm.mlp_free_layers is only modelled for dense models (no 'moe' block)")
+            if self.moe is not None and self.moe_layers != self.layers:
+                raise ValueError("ssm.mlp_free_layers with a 'moe' block is modelled when every MLP is a mixture of "
+                                 f"experts (moe.dense_layers 0, interleave_step 1): this model has "
+                                 f"{self.layers - self.moe_layers} dense layers")
             if self.ssm.mlp_free_layers > mamba:
                 raise ValueError(f"ssm.mlp_free_layers({self.ssm.mlp_free_layers}) exceeds the layers marked 'mamba'"
                                  f"({mamba})")

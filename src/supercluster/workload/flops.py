@@ -110,11 +110,11 @@ def recompute_flops_per_token(model: Model, seq_len: int, recompute: str,
         pc = param_counts(model)
         out = attention_flops_per_token(model, seq_len) if "core_attn" in modules else 0.0
         if "mlp" in modules:
-            out += 2.0 * pc.dense_mlp_layer * (pc.dense_layers - pc.mlp_free_layers)
+            out += 2.0 * pc.dense_mlp_layer * pc.dense_mlps
         if "moe" in modules:
-            out += 2.0 * (pc.moe_active_routed_layer + pc.router_layer) * pc.moe_layers
+            out += 2.0 * (pc.moe_active_routed_layer + pc.router_layer) * pc.moe_mlps
         if "shared_experts" in modules:
-            out += 2.0 * pc.moe_shared_layer * pc.moe_layers
+            out += 2.0 * pc.moe_shared_layer * pc.moe_mlps
         if "mla_up_proj" in modules:  # the up-projections' weights, as the step model times them
             one = np.ones(1)
             up = sum(float((g.n * g.k)[0]) for g in attention_gemms(model, one, one)

@@ -460,8 +460,12 @@ def stage_params_at(model: Model, stage: Stage, pp: np.ndarray, tp: np.ndarray, 
                                                     + 2.0 * h * h / tp + 3.0 * h)
     if model.ssm is not None:  # Mamba-2 layers at their model-wide share (module docstring)
         with_mlp, without_mlp = ssm_layer_shares(model)
-        non_expert = non_expert + lps * ((with_mlp + without_mlp) * (pc.ssm_mixer_layer - pc.attention_layer) / tp
-                                         - without_mlp * (pc.dense_mlp_layer / tp + pc.norms_layer / 2))
+        bare = lps * without_mlp  # the stage's layers without an MLP: a dense MLP's, or an MoE layer's (spec.model)
+        mlp = pc.dense_mlp_layer / tp if not pc.moe_mlp_free else pc.moe_shared_layer / tp + pc.router_layer
+        non_expert = non_expert + lps * (with_mlp + without_mlp) * (pc.ssm_mixer_layer - pc.attention_layer) / tp \
+            - bare * (mlp + pc.norms_layer / 2)
+        if pc.moe_mlp_free:
+            n_moe = n_moe - bare
     expert = (n_moe + (mtp if model.moe else 0.0)) * pc.moe_routed_layer / (ep * etp)
     return non_expert, expert, ends
 
@@ -586,13 +590,16 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
         n_window = first_w if stage == "first" else last_w
 
     # Mamba-2 layers: what they keep differs from an attention layer's by the mixer (and the MLP-free ones by the
-    # MLP), the same for a dense and an MoE layer, added per layer at their model-wide share of the stage.
+    # MLP: a dense layer's, or an MoE layer's where every MLP is MoE), the mixer's difference the same for a dense and
+    # an MoE layer, added per layer at their model-wide share of the stage.
     ssm_deltas = []
+    moe_bare = bool(param_counts(model).moe_mlp_free)  # an MLP-free layer is an MoE layer without its experts
     for share, mlp_block in zip(ssm_layer_shares(model), (True, False), strict=True):
         if share:
+            as_moe = moe_bare and not mlp_block
             delta = np.stack([layer_activation_bytes(model, recompute=np.full(len(rep), 0 if code == 3 else code),
-                                                     moe_layer=False, mamba=True, mlp_block=mlp_block, **common)
-                              for code in (0, 1, 2, 3, 4)]) - dense_table
+                                                     moe_layer=as_moe, mamba=True, mlp_block=mlp_block, **common)
+                              for code in (0, 1, 2, 3, 4)]) - (moe_table if as_moe else dense_table)
             ssm_deltas.append((share, np.where(np.arange(5)[:, None] == 4, 0.0, delta)))  # per-op: as attention
 
     def stage_activations(code: np.ndarray) -> np.ndarray:

@@ -76,6 +76,10 @@ def _layer_pattern(model: Model, dense: int, moe_layers: int) -> str:
     else:
         layout = f"first {dense} dense, then {moe_layers} MoE" if dense else f"all {moe_layers} MoE"
     widths = f"expert width {m.moe_ffn_hidden}" + (f", dense width {model.ffn_hidden}" if dense else "")
+    if model.ssm is not None:  # a hybrid: its mixers, and the MoE layers without their experts
+        bare = model.ssm.mlp_free_layers
+        layout += (f": {model.ssm_layers} Mamba-{model.ssm.version}, {model.attention_layers} attention"
+                   + (f"; {bare} without an MLP" if bare else ""))
     return f"{layout} ({experts}; {widths})"
 
 

@@ -113,14 +113,35 @@ class ParamCounts:
     final_norm: int
     ssm_mixer_layer: int = 0  # one Mamba-2 mixer
     ssm_layers: int = 0  # layers whose mixer is Mamba-2 instead of attention
-    mlp_free_layers: int = 0  # dense layers without an MLP (and one norm fewer)
+    mlp_free_layers: int = 0  # layers without an MLP (and one norm fewer): dense ones, or MoE ones where every MLP is
+
+    @property
+    def moe_mlp_free(self) -> int:
+        """MLP-free layers among the MoE layers (a model whose every MLP is MoE: spec.model), the rest dense."""
+        return self.mlp_free_layers if self.moe_layers and not self.dense_layers else 0
+
+    @property
+    def dense_mlps(self) -> int:
+        """Dense layers that have their MLP."""
+        return self.dense_layers - (self.mlp_free_layers - self.moe_mlp_free)
+
+    @property
+    def moe_mlps(self) -> int:
+        """MoE layers that have their experts (and shared experts and router)."""
+        return self.moe_layers - self.moe_mlp_free
+
+    def _hybrid_correction(self, routed: int) -> int:
+        """What the state-space layers change against counting every layer as attention + MLP: each Mamba-2 layer's
+        mixer in place of attention, each MLP-free layer without its MLP (a dense layer's, or an MoE layer's
+        ``routed`` experts, shared experts and router) and its second norm (0 for a transformer)."""
+        return self.ssm_layers * (self.ssm_mixer_layer - self.attention_layer) \
+            - self.mlp_free_layers * (self.norms_layer // 2) \
+            - (self.dense_layers - self.dense_mlps) * self.dense_mlp_layer \
+            - (self.moe_layers - self.moe_mlps) * (routed + self.moe_shared_layer + self.router_layer)
 
     @property
     def hybrid_correction(self) -> int:
-        """What the state-space layers change against counting every layer as attention + MLP: each Mamba-2 layer's
-        mixer in place of attention, each MLP-free layer without its MLP and its second norm (0 for a transformer)."""
-        return self.ssm_layers * (self.ssm_mixer_layer - self.attention_layer) - self.mlp_free_layers * (
-            self.dense_mlp_layer + self.norms_layer // 2)
+        return self._hybrid_correction(self.moe_routed_layer)
 
     @property
     def dense_layer(self) -> int:
@@ -144,7 +165,7 @@ class ParamCounts:
     @property
     def non_embedding_active(self) -> int:
         return self.dense_layers * self.dense_layer + self.moe_layers * self.moe_layer_active + self.final_norm + \
-            self.hybrid_correction
+            self._hybrid_correction(self.moe_active_routed_layer)
 
     @property
     def total(self) -> int:
