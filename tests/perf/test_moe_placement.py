@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_step import candidates
+from test_step import candidates, interleaved
 
 from supercluster import build_scenario, perf
 from supercluster.sim.run import simulate
@@ -92,9 +92,5 @@ def test_the_simulator_places_the_same_layers() -> None:
     """The simulator's chunks hold each their own dense and MoE layers: it agrees with the analytic step within 5%
     on the alternating model across four stages of three chunks."""
     s = maverick(True)
-    par = {"tp": 1, "pp": 4, "dp": 32, "cp": 1, "ep": 32, "etp": 1, "micro_batch": 1, "virtual_stages": 3,
-           "recompute": "full", "zero_stage": 1, "order": "tp-cp-ep-dp-pp", "schedule": "interleaved",
-           "sequence_parallel": False, "offload_optimizer": False, "offload_weights": False,
-           "offload_activations": False}
-    r = simulate(s, s.calibrated(None), par).report
+    r = simulate(s, s.calibrated(None), interleaved(pp=4, dp=32, ep=32, virtual_stages=3)).report
     assert abs(r.rel_difference) <= 0.05, r.rel_difference

@@ -47,6 +47,15 @@ def evaluate(s: Scenario, c: perf.Candidates) -> perf.StepArrays:
     return perf.evaluate(s, c, default_calibration())
 
 
+def interleaved(**cols: Any) -> dict[str, Any]:
+    """One configuration as the simulator takes it: an interleaved pipeline with full recompute, ZeRO-1, no
+    sequence parallelism nor offloading, ``cols`` (tp, pp, dp, ep, virtual_stages...) over the defaults."""
+    return {"tp": 1, "pp": 2, "dp": 1, "cp": 1, "ep": 1, "etp": 1, "micro_batch": 1, "virtual_stages": 2,
+            "recompute": "full", "zero_stage": 1, "order": "tp-cp-ep-dp-pp", "schedule": "interleaved",
+            "sequence_parallel": False, "offload_optimizer": False, "offload_weights": False,
+            "offload_activations": False, **cols}
+
+
 # Valid configurations of 64 GPUs (tp*pp*dp*cp = 64), mixing every axis.
 DENSE_64 = candidates(tp=[1, 2, 4, 8, 8, 2], pp=[1, 2, 2, 4, 1, 4], dp=[64, 8, 8, 2, 4, 4], cp=[1, 2, 1, 1, 2, 2],
                       micro_batch=[1, 1, 2, 1, 4, 2], virtual_stages=[1, 1, 2, 4, 1, 2],

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_step import candidates
+from test_step import candidates, interleaved
 
 from supercluster import build_scenario, perf
 from supercluster.perf.compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
@@ -179,9 +179,5 @@ def test_the_simulator_agrees_on_a_moe_hybrid() -> None:
     the analytic one (the layers without an MLP route nothing in either)."""
     from supercluster.sim.run import simulate
     s = nano()
-    par = {"tp": 1, "pp": 2, "dp": 8, "cp": 1, "ep": 8, "etp": 1, "micro_batch": 1, "virtual_stages": 2,
-           "recompute": "full", "zero_stage": 1, "order": "tp-cp-ep-dp-pp", "schedule": "interleaved",
-           "sequence_parallel": False, "offload_optimizer": False, "offload_weights": False,
-           "offload_activations": False}
-    r = simulate(s, s.calibrated(None), par).report
+    r = simulate(s, s.calibrated(None), interleaved(pp=2, dp=8, ep=8, virtual_stages=2)).report
     assert abs(r.rel_difference) <= 0.05, r.rel_difference
