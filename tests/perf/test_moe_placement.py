@@ -17,7 +17,7 @@ from supercluster.sim.run import simulate
 from supercluster.spec.calibration import default_calibration
 from supercluster.spec.model import Model
 from supercluster.spec.scenario import Scenario
-from supercluster.workload.memory import moe_in_first, moe_in_last, stage_params_at
+from supercluster.workload.memory import moe_in_first, moe_in_first_by_placement, moe_in_last, stage_params_at
 from supercluster.workload.params import param_counts
 
 A = np.asarray
@@ -49,6 +49,9 @@ def test_stage_counts_follow_the_placement() -> None:
     n = A([0.0, 1.0, 2.0, 4.0, 5.0, 8.0, 2.5])
     assert moe_in_first(first, n).tolist() == np.clip(n - 4.0, 0.0, 4.0).tolist()
     assert moe_in_last(first, n).tolist() == np.minimum(n, 4.0).tolist()
+    # the closed form evaluate() takes for a dense-first model is the count off its placement, to the bit
+    for m in (first, Model.model_validate(body()), Model.model_validate(body(dense_layers=8))):
+        assert moe_in_first_by_placement(m, n).tolist() == moe_in_first(m, n).tolist()
     assert moe_in_first(alt, n).tolist() == [0.0, 0.0, 1.0, 2.0, 2.0, 4.0, 1.0]
     assert moe_in_last(alt, n).tolist() == [0.0, 1.0, 1.0, 2.0, 3.0, 4.0, 1.5]
 
@@ -94,3 +97,12 @@ def test_the_simulator_places_the_same_layers() -> None:
     s = maverick(True)
     r = simulate(s, s.calibrated(None), interleaved(pp=4, dp=32, ep=32, virtual_stages=3)).report
     assert abs(r.rel_difference) <= 0.05, r.rel_difference
+
+
+def test_a_copy_with_another_moe_block_places_its_own_layers() -> None:
+    """The placement is derived from the moe block each time it is asked (a cache keyed by its numbers, not by the
+    model), so a model copied with another block never answers with the first one's layers."""
+    m = Model.model_validate(body(interleave_step=2))
+    assert m.moe is not None and m.moe_layers == 4
+    every = m.model_copy(update={"moe": m.moe.model_copy(update={"interleave_step": 1})})
+    assert every.moe_layers == 8 and all(every.moe_layer_flags)

@@ -12,6 +12,7 @@ MLP is MoE has its MLP-free layers among the MoE layers, without their experts, 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
@@ -66,6 +67,13 @@ class MoE(Spec):
             if self.top_groups > self.groups:
                 raise ValueError(f"top_groups({self.top_groups}) exceeds groups({self.groups})")
         return self
+
+
+@lru_cache(maxsize=256)
+def _moe_flags(layers: int, dense: int, step: int) -> tuple[bool, ...]:
+    """Model.moe_layer_flags of a model with a moe block, by its three numbers (evaluate() asks often; a cache keyed
+    by them, not by the model, stays right for a model copied with another moe block)."""
+    return tuple(i >= dense and (i - dense + 1) % step == 0 for i in range(layers))
 
 
 class MLA(Spec):
@@ -180,13 +188,12 @@ class Model(Cited):
         decoder_sparse_step == 0)."""
         if self.moe is None:
             return (False,) * self.layers
-        d, step = self.moe.dense_layers, self.moe.interleave_step
-        return tuple(i >= d and (i - d + 1) % step == 0 for i in range(self.layers))
+        return _moe_flags(self.layers, self.moe.dense_layers, self.moe.interleave_step)
 
     @property
     def moe_layers(self) -> int:
         """How many layers route their tokens to experts."""
-        return sum(self.moe_layer_flags)
+        return 0 if self.moe is None else sum(_moe_flags(self.layers, self.moe.dense_layers, self.moe.interleave_step))
 
     @property
     def ssm_layer_flags(self) -> tuple[bool, ...]:

@@ -395,12 +395,22 @@ def _moe_prefix(model: Model) -> np.ndarray:
 
 
 def moe_in_first(model: Model, n: np.ndarray | float) -> np.ndarray:
-    """MoE layers among the first ``n`` layers (n clipped to 0..L; a fractional n, a share of its last layer)."""
-    pre = _moe_prefix(model)
+    """MoE layers among the first ``n`` layers (n clipped to 0..L; a fractional n, a share of its last layer): the
+    layers after the leading dense ones when every one of them is MoE (its closed form, the hot path of evaluate()),
+    else counted off the model's placement."""
     L = model.layers
     x = np.clip(np.asarray(n, dtype=np.float64), 0.0, float(L))
+    if model.moe is None or model.moe.interleave_step == 1:
+        return np.clip(x - (L - model.moe_layers), 0.0, float(model.moe_layers))
+    return moe_in_first_by_placement(model, x)
+
+
+def moe_in_first_by_placement(model: Model, x: np.ndarray) -> np.ndarray:
+    """MoE layers among the first ``x`` layers (0 <= x <= L) counted off Model.moe_layer_flags, a fractional x taking
+    a share of its last layer: the general case of moe_in_first."""
+    pre = _moe_prefix(model)
     lo = np.floor(x).astype(np.int64)
-    hi = np.minimum(lo + 1, L)
+    hi = np.minimum(lo + 1, model.layers)
     return pre[lo] + (x - lo) * (pre[hi] - pre[lo])
 
 
