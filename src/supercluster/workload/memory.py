@@ -398,11 +398,12 @@ def moe_in_first(model: Model, n: np.ndarray | float) -> np.ndarray:
     """MoE layers among the first ``n`` layers (n clipped to 0..L; a fractional n, a share of its last layer): the
     layers after the leading dense ones when every one of them is MoE (its closed form, the hot path of evaluate()),
     else counted off the model's placement."""
-    L = model.layers
-    x = np.clip(np.asarray(n, dtype=np.float64), 0.0, float(L))
-    if model.moe is None or model.moe.interleave_step == 1:
-        return np.clip(x - (L - model.moe_layers), 0.0, float(model.moe_layers))
-    return moe_in_first_by_placement(model, x)
+    if model.moe is None:
+        return np.zeros(np.shape(n))
+    L, moe = model.layers, float(model.moe_layers)
+    if model.moe.interleave_step == 1:
+        return np.clip(np.asarray(n, dtype=np.float64) - (L - moe), 0.0, moe)
+    return moe_in_first_by_placement(model, np.clip(np.asarray(n, dtype=np.float64), 0.0, float(L)))
 
 
 def moe_in_first_by_placement(model: Model, x: np.ndarray) -> np.ndarray:
@@ -415,9 +416,14 @@ def moe_in_first_by_placement(model: Model, x: np.ndarray) -> np.ndarray:
 
 
 def moe_in_last(model: Model, n: np.ndarray | float) -> np.ndarray:
-    """MoE layers among the last ``n`` layers (n clipped to 0..L)."""
-    x = np.clip(np.asarray(n, dtype=np.float64), 0.0, float(model.layers))
-    return float(model.moe_layers) - moe_in_first(model, model.layers - x)
+    """MoE layers among the last ``n`` layers (n clipped to 0..L), as moe_in_first."""
+    if model.moe is None:
+        return np.zeros(np.shape(n))
+    L, moe = model.layers, float(model.moe_layers)
+    if model.moe.interleave_step == 1:
+        return np.minimum(np.asarray(n, dtype=np.float64), moe)
+    x = np.clip(np.asarray(n, dtype=np.float64), 0.0, float(L))
+    return moe - moe_in_first_by_placement(model, L - x)
 
 
 def moe_layers_on(model: Model, stage: Stage, lps: np.ndarray, pp: np.ndarray) -> np.ndarray:
