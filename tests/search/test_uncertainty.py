@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from supercluster import build_scenario
 from supercluster.search.plan import best_step
 from supercluster.search.uncertainty import (
     MIN_REL_ERROR,
@@ -14,6 +15,7 @@ from supercluster.search.uncertainty import (
     features,
     nearest,
     source_spread,
+    unmatched,
     widened,
 )
 from supercluster.spec.calibration import Residual, default_calibration
@@ -61,3 +63,25 @@ def test_plan_interval_is_the_neighbours_band_widened_by_the_shipped_spread() ->
     low, high = report.step_time_interval_s
     assert math.isclose(low, report.step_time_s / (1 + hi)) and math.isclose(high, report.step_time_s / (1 + lo))
     assert f"widened by {spread:.1%}" in report.uncertainty.basis
+
+
+def test_a_kind_no_calibration_run_has_is_named_and_changes_no_band() -> None:
+    """A Mamba-2 hybrid (Nemotron 3 Nano): no fitted run has Mamba layers (the hybrids in the set are listed, not
+    fitted), so the report names them and says the band extrapolates; a residual written before the feature existed
+    counts as without it, so a transformer's neighbours and band are those of before and it is told nothing."""
+    cal = default_calibration()
+    nano = build_scenario({"name": "nano", "cluster": {"base": "llama3-16k", "num_gpus": 16},
+                           "model": {"base": "nemotron-3-nano"},
+                           "training": {"tokens": 1.0e12, "global_batch": 1024, "seq_len": 8192}}, check_rules=False)
+    report, _ = best_step(nano, cal)
+    assert report.uncertainty is not None and report.uncertainty.unmatched == ["Mamba layers"]
+    assert "no calibration run shares its Mamba layers" in report.uncertainty.basis
+    dense = load_scenario("scenarios/llama3-405b-16k.yaml")
+    dense_report, _ = best_step(dense, cal)
+    assert dense_report.uncertainty is not None and dense_report.uncertainty.unmatched == []
+    feats = features(dense, dense_report.parallelism)
+    assert feats["ssm"] is False and unmatched(cal.residuals, feats) == []
+    without = {k: v for k, v in feats.items() if k != "ssm"}  # the neighbours the band had before the feature
+    assert [r.id for r in nearest(cal.residuals, without)] == dense_report.uncertainty.rows
+    old = [_res("a1", "A", 0.0)]  # a residual without the feature: taken as a run without Mamba layers
+    assert unmatched(old, {"ssm": True}) == ["Mamba layers"] and unmatched(old, {"ssm": False}) == []

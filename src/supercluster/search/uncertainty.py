@@ -3,8 +3,8 @@
 Every run the knobs were fitted on carries (catalog/calibration.yaml ``residuals``, written by
 ``supercluster calibrate``) its features and its leave-one-source-out relative error e = predicted / measured - 1:
 how far off the model was on that run when the run's whole source was left out of the fit. For a new scenario,
-the K runs nearest in features (accelerator generation, precision, dense or MoE, fused attention, ZeRO-3, context
-parallelism, GPU count and active parameters) give the band: the measured time lies in
+the K runs nearest in features (accelerator generation, precision, dense or MoE, Mamba layers, fused attention,
+ZeRO-3, context parallelism, GPU count and active parameters) give the band: the measured time lies in
 [predicted / (1 + e_max), predicted / (1 + e_min)] if the scenario errs as its neighbours did (e_min <= 0 <= e_max
 so the band always holds the prediction). Time-to-train scales with the step; MFU inversely.
 
@@ -14,7 +14,8 @@ errors scatter around zero by their standard deviation d (the between-source spr
 the shipped calibration's 18 sources). The band is widened by d on both sides, [e_min - d, e_max + d]: without it,
 runs the model never saw (validate/heldout.yaml, 86 runs of other releases) fell inside their band 43% of the time,
 while the calibration runs, whose sources the band had seen, fell inside their own cross-validated one 77% of the
-time.
+time. A kind no calibration run has (Mamba layers today: the hybrid runs in the set are listed, not fitted) is named
+in the report: the band is then drawn from runs unlike the scenario in that.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ from ..workload.params import param_counts
 NEIGHBOURS = 8  #: runs the band is drawn from
 #: distance per unit of difference: a categorical feature that differs counts its weight once; a numeric one its
 #: weight times the absolute difference (log10 of the 16-bit peak, of the GPU count, of the active parameters)
-WEIGHTS: dict[str, float] = {"log10_peak_flops": 2.0, "precision": 0.5, "moe": 1.0, "fused_attention": 1.0,
+WEIGHTS: dict[str, float] = {"log10_peak_flops": 2.0, "precision": 0.5, "moe": 1.0, "ssm": 1.0, "fused_attention": 1.0,
                              "zero3": 0.5, "context_parallel": 0.5, "log10_gpus": 0.5, "log10_active_params": 0.5}
 LABELS = {"log10_peak_flops": "accelerator generation", "precision": "precision", "moe": "dense/MoE",
-          "fused_attention": "fused attention", "zero3": "ZeRO-3", "context_parallel": "context parallelism",
-          "log10_gpus": "GPU count", "log10_active_params": "active parameters"}
+          "ssm": "Mamba layers", "fused_attention": "fused attention", "zero3": "ZeRO-3",
+          "context_parallel": "context parallelism", "log10_gpus": "GPU count",
+          "log10_active_params": "active parameters"}
+#: a feature's value for a residual written before the feature was (every run fitted then had none of it)
+DEFAULTS: dict[str, str | float | bool] = {"ssm": False}
 
 
 def features(s: Scenario, parallelism: dict[str, Any]) -> dict[str, str | float | bool]:
@@ -46,6 +50,7 @@ def features(s: Scenario, parallelism: dict[str, Any]) -> dict[str, str | float 
         "log10_peak_flops": round(math.log10(acc.peak_flops_per_s("bf16")), 4),
         "precision": s.training.precision,
         "moe": s.model.moe is not None,
+        "ssm": s.model.ssm is not None,
         "fused_attention": s.training.flash_attention,
         "zero3": zero == 3,
         "context_parallel": int(parallelism["cp"]) > 1,
@@ -57,7 +62,7 @@ def features(s: Scenario, parallelism: dict[str, Any]) -> dict[str, str | float 
 def distance(a: dict[str, str | float | bool], b: dict[str, str | float | bool]) -> float:
     d = 0.0
     for key, w in WEIGHTS.items():
-        x, y = a.get(key), b.get(key)
+        x, y = a.get(key, DEFAULTS.get(key)), b.get(key, DEFAULTS.get(key))
         if isinstance(x, bool | str) or isinstance(y, bool | str):
             d += w * (x != y)
         elif x is not None and y is not None:
@@ -98,6 +103,13 @@ def source_spread(residuals: tuple[Residual, ...] | list[Residual], exclude_grou
 MIN_REL_ERROR = -0.9
 
 
+def unmatched(residuals: tuple[Residual, ...] | list[Residual], feats: dict[str, str | float | bool]) -> list[str]:
+    """The scenario's kinds (categorical features: precision, dense/MoE, Mamba layers, ...) that no calibration run
+    shares: its band is then drawn from runs unlike it in that, which the report says."""
+    return [LABELS[k] for k in WEIGHTS if isinstance(feats.get(k), bool | str)
+            and all(r.features.get(k, DEFAULTS.get(k)) != feats[k] for r in residuals)]
+
+
 def widened(lo: float, hi: float, spread: float) -> tuple[float, float]:
     """The band's error range [e_min - d, e_max + d]."""
     return max(lo - spread, MIN_REL_ERROR), hi + spread
@@ -108,7 +120,9 @@ def with_interval(report: StepReport, s: Scenario, cal: Calibration) -> StepRepo
     cross-validated residuals of its fit; unchanged otherwise."""
     if not cal.residuals:
         return report
-    rows = nearest(cal.residuals, features(s, report.parallelism))
+    feats = features(s, report.parallelism)
+    rows = nearest(cal.residuals, feats)
+    alone = unmatched(cal.residuals, feats)
     e_min, e_max = error_range(rows)
     spread = source_spread(cal.residuals)
     lo, hi = widened(e_min, e_max, spread)
@@ -122,5 +136,8 @@ def with_interval(report: StepReport, s: Scenario, cal: Calibration) -> StepRepo
             basis=f"the leave-one-source-out errors of the {len(rows)} calibration runs most like this one "
                   f"({', '.join(LABELS[k] for k in WEIGHTS)}): the model erred by {e_min:+.1%} to "
                   f"{e_max:+.1%} on them, widened by {spread:.1%} either side, the spread of the sources' "
-                  f"mean errors (a new stack or release errs as a source does)"),
+                  f"mean errors (a new stack or release errs as a source does)"
+                  + (f"; no calibration run shares its {', '.join(alone)}: the band is drawn from runs unlike it "
+                     "in that, and the model is untested there" if alone else ""),
+            unmatched=alone),
     })
