@@ -65,17 +65,24 @@ def test_plan_interval_is_the_neighbours_band_widened_by_the_shipped_spread() ->
     assert f"widened by {spread:.1%}" in report.uncertainty.basis
 
 
-def test_a_kind_no_calibration_run_has_is_named_and_changes_no_band() -> None:
-    """A Mamba-2 hybrid (Nemotron 3 Nano): no fitted run has Mamba layers (the hybrids in the set are listed, not
-    fitted), so the report names them and says the band extrapolates; a residual written before the feature existed
-    counts as without it, so a transformer's neighbours and band are those of before and it is told nothing."""
+def test_a_kind_no_fitted_run_has_takes_the_listed_runs_of_its_kind() -> None:
+    """A Mamba-2 hybrid (Nemotron 3 Nano): no fitted run has Mamba layers, so the report names them and draws the band
+    from the calibration set's listed, unfitted runs of that kind (Megatron-Bridge's three Nano runs), whose measured
+    step times lie inside it; a transformer keeps its neighbours and band, and is told nothing."""
     cal = default_calibration()
+    listed = [r for r in cal.residuals if r.listed]
+    assert {r.id for r in listed if r.features.get("ssm")} == {
+        "mb2608-nemotron3-nano-8xgb300-mxfp8", "mb2606-nemotron3-nano-8xgb200-mxfp8",
+        "mb2606-nemotron3-nano-16xh100-fp8cs"}
     nano = build_scenario({"name": "nano", "cluster": {"base": "llama3-16k", "num_gpus": 16},
                            "model": {"base": "nemotron-3-nano"},
                            "training": {"tokens": 1.0e12, "global_batch": 1024, "seq_len": 8192}}, check_rules=False)
     report, _ = best_step(nano, cal)
-    assert report.uncertainty is not None and report.uncertainty.unmatched == ["Mamba layers"]
-    assert "no calibration run shares its Mamba layers" in report.uncertainty.basis
+    u = report.uncertainty
+    assert u is not None and u.unmatched == ["Mamba layers"] and len(u.rows) == 3
+    assert "runs the calibration set lists and does not fit" in u.basis
+    lo, hi = u.rel_error_range
+    assert all(lo <= r.rel_error <= hi for r in listed if r.id in u.rows)  # each listed run inside the band
     dense = load_scenario("scenarios/llama3-405b-16k.yaml")
     dense_report, _ = best_step(dense, cal)
     assert dense_report.uncertainty is not None and dense_report.uncertainty.unmatched == []
@@ -83,5 +90,12 @@ def test_a_kind_no_calibration_run_has_is_named_and_changes_no_band() -> None:
     assert feats["ssm"] is False and unmatched(cal.residuals, feats) == []
     without = {k: v for k, v in feats.items() if k != "ssm"}  # the neighbours the band had before the feature
     assert [r.id for r in nearest(cal.residuals, without)] == dense_report.uncertainty.rows
-    old = [_res("a1", "A", 0.0)]  # a residual without the feature: taken as a run without Mamba layers
-    assert unmatched(old, {"ssm": True}) == ["Mamba layers"] and unmatched(old, {"ssm": False}) == []
+    assert not any(r.listed for r in nearest(cal.residuals, feats, k=1000))  # listed runs never a neighbour
+
+
+def test_listed_runs_weigh_in_no_spread_and_a_residual_before_the_feature_is_without_it() -> None:
+    rows = [_res("a1", "A", 0.0), _res("b1", "B", 0.2)]
+    listed = Residual(id="x", group="C", features={"ssm": True}, rel_error=-0.5, cv_rel_error=-0.5, listed=True)
+    assert source_spread([*rows, listed]) == source_spread(rows)
+    assert unmatched(rows, {"ssm": True}) == ["ssm"] and unmatched(rows, {"ssm": False}) == []
+    assert unmatched([*rows, listed], {"ssm": True}) == ["ssm"]  # a listed run is not a fitted one

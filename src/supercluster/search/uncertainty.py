@@ -14,8 +14,9 @@ errors scatter around zero by their standard deviation d (the between-source spr
 the shipped calibration's 18 sources). The band is widened by d on both sides, [e_min - d, e_max + d]: without it,
 runs the model never saw (validate/heldout.yaml, 86 runs of other releases) fell inside their band 43% of the time,
 while the calibration runs, whose sources the band had seen, fell inside their own cross-validated one 77% of the
-time. A kind no calibration run has (Mamba layers today: the hybrid runs in the set are listed, not fitted) is named
-in the report: the band is then drawn from runs unlike the scenario in that.
+time. A kind no fitted run has (Mamba layers today) is named in the report, and the band is drawn from the runs of
+that kind the calibration set lists without fitting them (``listed`` residuals: their errors with the fitted knobs,
+out of the fit by construction), or, with none, from the fitted runs unlike the scenario in that.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def distance(a: dict[str, str | float | bool], b: dict[str, str | float | bool])
 def nearest(residuals: tuple[Residual, ...] | list[Residual], feats: dict[str, str | float | bool],
             k: int = NEIGHBOURS, exclude_group: str | None = None) -> list[Residual]:
     """The k runs nearest to ``feats`` (ties by id), leaving out a source group if asked."""
-    pool = [r for r in residuals if r.group != exclude_group]
+    pool = [r for r in residuals if r.group != exclude_group and not r.listed]
     return sorted(pool, key=lambda r: (distance(feats, r.features), r.id))[:k]
 
 
@@ -90,7 +91,7 @@ def source_spread(residuals: tuple[Residual, ...] | list[Residual], exclude_grou
     fewer than two sources): how far a new source's runs sit off as a group."""
     by_group: dict[str, list[float]] = {}
     for r in residuals:
-        if r.group != exclude_group:
+        if r.group != exclude_group and not r.listed:
             by_group.setdefault(r.group, []).append(r.cv_rel_error)
     means = [math.fsum(v) / len(v) for _, v in sorted(by_group.items())]
     if len(means) < 2:
@@ -106,8 +107,16 @@ MIN_REL_ERROR = -0.9
 def unmatched(residuals: tuple[Residual, ...] | list[Residual], feats: dict[str, str | float | bool]) -> list[str]:
     """The scenario's kinds (categorical features: precision, dense/MoE, Mamba layers, ...) that no calibration run
     shares: its band is then drawn from runs unlike it in that, which the report says."""
-    return [LABELS[k] for k in WEIGHTS if isinstance(feats.get(k), bool | str)
-            and all(r.features.get(k, DEFAULTS.get(k)) != feats[k] for r in residuals)]
+    return [k for k in WEIGHTS if isinstance(feats.get(k), bool | str)
+            and all(r.features.get(k, DEFAULTS.get(k)) != feats[k] for r in residuals if not r.listed)]
+
+
+def listed_kin(residuals: tuple[Residual, ...] | list[Residual], feats: dict[str, str | float | bool],
+               kinds: list[str]) -> list[Residual]:
+    """The listed (unfitted) runs that share the scenario's ``kinds`` no fitted run has, nearest first: their errors,
+    out of the fit by construction, are the only evidence of how the model does on such a run."""
+    kin = [r for r in residuals if r.listed and all(r.features.get(k, DEFAULTS.get(k)) == feats[k] for k in kinds)]
+    return sorted(kin, key=lambda r: (distance(feats, r.features), r.id))[:NEIGHBOURS]
 
 
 def widened(lo: float, hi: float, spread: float) -> tuple[float, float]:
@@ -121,8 +130,10 @@ def with_interval(report: StepReport, s: Scenario, cal: Calibration) -> StepRepo
     if not cal.residuals:
         return report
     feats = features(s, report.parallelism)
-    rows = nearest(cal.residuals, feats)
-    alone = unmatched(cal.residuals, feats)
+    kinds = unmatched(cal.residuals, feats)
+    alone = [LABELS[k] for k in kinds]
+    kin = listed_kin(cal.residuals, feats, kinds) if kinds else []
+    rows = kin or nearest(cal.residuals, feats)
     e_min, e_max = error_range(rows)
     spread = source_spread(cal.residuals)
     lo, hi = widened(e_min, e_max, spread)
@@ -133,11 +144,13 @@ def with_interval(report: StepReport, s: Scenario, cal: Calibration) -> StepRepo
         "mfu_interval": (report.mfu / high, report.mfu / low),
         "uncertainty": Uncertainty(
             rel_error_range=(lo, hi), rows=[r.id for r in rows], calibration=cal.source, source_spread=spread,
-            basis=f"the leave-one-source-out errors of the {len(rows)} calibration runs most like this one "
-                  f"({', '.join(LABELS[k] for k in WEIGHTS)}): the model erred by {e_min:+.1%} to "
-                  f"{e_max:+.1%} on them, widened by {spread:.1%} either side, the spread of the sources' "
-                  f"mean errors (a new stack or release errs as a source does)"
+            basis=(f"the errors of the {len(rows)} runs the calibration set lists and does not fit that share "
+                   f"its {', '.join(alone)}, which no fitted run has" if kin else
+                   f"the leave-one-source-out errors of the {len(rows)} calibration runs most like this one "
+                   f"({', '.join(LABELS[k] for k in WEIGHTS)})")
+                  + f": the model erred by {e_min:+.1%} to {e_max:+.1%} on them, widened by {spread:.1%} either "
+                  f"side, the spread of the sources' mean errors (a new stack or release errs as a source does)"
                   + (f"; no calibration run shares its {', '.join(alone)}: the band is drawn from runs unlike it "
-                     "in that, and the model is untested there" if alone else ""),
+                     "in that, and the model is untested there" if alone and not kin else ""),
             unmatched=alone),
     })

@@ -36,6 +36,8 @@ class Residual(Spec):
     features: dict[str, str | float | bool]
     rel_error: float = Field(description="predicted / measured - 1 with the fitted knobs")
     cv_rel_error: float = Field(description="predicted / measured - 1 with knobs fitted without the run's source")
+    listed: bool = Field(default=False, description="a run the set lists and does not fit (exclude_from_gate): "
+                         "its error, out of the fit by construction, is drawn on only for a kind no fitted run has")
 
 
 class KnobRange(Spec):

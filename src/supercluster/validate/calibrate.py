@@ -120,8 +120,14 @@ def source_group(run: dict[str, Any]) -> str:
 
 def load_fit_runs(path: str | Path | None) -> tuple[list[FitRun], list[Excluded], str]:
     """The runs of a published-runs file as scenarios; those marked ``exclude_from_gate`` set aside."""
+    out, excluded, _, shown = load_listed_and_fit_runs(path)
+    return out, excluded, shown
+
+
+def load_listed_and_fit_runs(path: str | Path | None) -> tuple[list[FitRun], list[Excluded], list[FitRun], str]:
+    """(the runs to fit, the ones set aside and why, those of them the model can time: listed runs, the file)."""
     _, runs, shown = read_validation_file(path, DEFAULT_FILE, "runs")
-    out, excluded = [], []
+    out, excluded, listed = [], [], []
     for i, run in enumerate(runs):
         if not isinstance(run, dict):
             raise FileFormatError(f"expected a mapping, got {type(run).__name__}", file=shown, field=f"runs[{i}]")
@@ -129,13 +135,18 @@ def load_fit_runs(path: str | Path | None) -> tuple[list[FitRun], list[Excluded]
         reason = gate_exclusion(run, file=shown, field=f"runs[{i}]")
         if reason:
             excluded.append(Excluded(id=rid, reason=reason))
+            with contextlib.suppress(SuperclusterError):  # a listed run the model cannot build stays a reason only
+                scenario = run_to_scenario(run, file=shown, index=i)
+                listed.append(FitRun(id=rid, group=source_group(run), scenario=scenario,
+                                     expected_s=expected_step_time(run, file=shown, index=i),
+                                     timed=TimedSpace(scenario)))
             continue
         scenario = run_to_scenario(run, file=shown, index=i)
         out.append(FitRun(id=rid, group=source_group(run), scenario=scenario,
                           expected_s=expected_step_time(run, file=shown, index=i), timed=TimedSpace(scenario)))
     if not out:
         raise FileFormatError("no run to fit (every run is excluded from the gate)", file=shown, field="runs")
-    return out, excluded, shown
+    return out, excluded, listed, shown
 
 
 def predict(runs: Sequence[FitRun], cal: Calibration) -> np.ndarray:
@@ -243,7 +254,7 @@ def calibrate(path: str | Path | None, *, start: Calibration, neutral: bool, pri
               progress: Callable[[str], None] | None = None) -> tuple[CalibrationResult, Calibration]:
     """Fit the knobs to the runs of ``path`` (from their neutral values, or from ``start`` pulled towards
     ``prior``), cross-validate, and return the result and the calibration with its residuals."""
-    runs, excluded, shown = load_fit_runs(path)
+    runs, excluded, listed, shown = load_listed_and_fit_runs(path)
     ranges = knob_ranges()
     first = start.model_copy(update={k: r.neutral for k, r in ranges.items()}) if neutral else start
     weight = 0.0 if neutral or prior is None else PRIOR_WEIGHT
@@ -282,6 +293,14 @@ def calibrate(path: str | Path | None, *, start: Calibration, neutral: bool, pri
     med, mx = _stats([r.rel_error for r in rows])
     cv_med, cv_max = _stats([r.cv_rel_error for r in rows])
     inside_flags = [r.inside_cv_band for r in rows if r.inside_cv_band is not None]
+    # the listed runs' errors with the fitted knobs: out of the fit by construction, kept for a scenario of a kind no
+    # fitted run has (search.uncertainty)
+    for r, p in zip(listed, predict(listed, fitted), strict=True):
+        if math.isfinite(p):
+            plan_par = best_step(r.scenario, fitted, require_fit=False)[0].parallelism
+            e = p / r.expected_s - 1.0
+            residuals.append(Residual(id=r.id, group=r.group, features=features(r.scenario, plan_par), rel_error=e,
+                                      cv_rel_error=e, listed=True))
     result = CalibrationResult(
         file=shown, start="neutral" if neutral else start.source, fitted=list(ranges),
         knobs_before={k: float(getattr(start, k)) for k in ranges},
@@ -341,9 +360,10 @@ def write_calibration(out: str | Path, result: CalibrationResult, cal: Calibrati
               "# `make calibrate`); collective_ramp_bytes and hierarchical_overlap by benchmarks/fit_collectives.py on the\n"
               "# collectives set; the others are read off a cited source. Each knob is one number for every run.\n"
               "# `residuals`: each fitted run's features and its leave-one-source-out error, from which `plan` draws\n"
-              "# a prediction's interval. Regenerate rather than edit by hand.\n")
+              "# a prediction's interval; `listed: true`, a run listed and not fitted, its error with these knobs\n"
+              "# (drawn on only for a kind no fitted run has). Regenerate rather than edit by hand.\n")
     body = yaml.safe_dump({"calibration": knobs, "fit": fit_block,
-                           "residuals": [r.model_dump() for r in cal.residuals]},
+                           "residuals": [r.model_dump(exclude_defaults=True) for r in cal.residuals]},
                           sort_keys=False, width=120, allow_unicode=True)
     atomic_write(Path(out), header + body)
 
