@@ -268,8 +268,8 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
         u = r.uncertainty
         console.print(f"[dim]interval: {u.basis} ({', '.join(u.rows)}; {u.calibration})[/dim]")
         if u.unmatched:
-            console.print(f"[yellow]no calibration run has its {', '.join(u.unmatched)}: the interval extrapolates"
-                          "[/yellow]")
+            console.print(f"[yellow]no fitted calibration run has its {', '.join(u.unmatched)}: the model is untested"
+                          " there[/yellow]")
     if run.facility:
         render_facility(run.facility, console)
     if run.claims:
