@@ -15,7 +15,7 @@ from test_step import candidates, interleaved
 from supercluster import build_scenario, perf
 from supercluster.sim.run import simulate
 from supercluster.spec.calibration import default_calibration
-from supercluster.spec.model import Model
+from supercluster.spec.model import Model, moe_layers_among
 from supercluster.spec.scenario import Scenario
 from supercluster.workload.memory import moe_in_first, moe_in_first_by_placement, moe_in_last, stage_params_at
 from supercluster.workload.params import param_counts
@@ -106,3 +106,13 @@ def test_a_copy_with_another_moe_block_places_its_own_layers() -> None:
     assert m.moe is not None and m.moe_layers == 4
     every = m.model_copy(update={"moe": m.moe.model_copy(update={"interleave_step": 1})})
     assert every.moe_layers == 8 and all(every.moe_layer_flags)
+
+
+def test_moe_layers_among_a_range_and_past_the_last_layer() -> None:
+    """The MoE layers a stage or chunk holds, counted off the placement; a layer past the last (a layout's MTP
+    module) is of the last layer's kind."""
+    alt = Model.model_validate(body(interleave_step=2)).moe_layer_flags  # D M D M D M D M
+    assert [moe_layers_among(alt, a, n) for a, n in ((0, 8), (0, 3), (3, 2), (6, 2), (7, 2), (8, 1))] == [
+        4, 1, 1, 1, 2, 1]
+    first = Model.model_validate(body(dense_layers=8)).moe_layer_flags  # every layer dense
+    assert moe_layers_among(first, 6, 3) == 0

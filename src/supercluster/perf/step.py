@@ -69,7 +69,7 @@ from ..network.cost import ALGORITHMS, collective_time
 from ..network.placement import axis_strides, place, weight_replica_group
 from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
-from ..spec.model import Model
+from ..spec.model import Model, moe_layers_among
 from ..spec.rules import ep_overlap_runs
 from ..spec.scenario import Scenario
 from ..spec.training import (
@@ -633,7 +633,7 @@ def _dualpipe_rank_table(moe_flags: tuple[bool, ...], pp: int) -> tuple[tuple[in
     (``moe_flags``: spec.model.Model.moe_layer_flags)."""
     counts = stage_layer_counts(len(moe_flags), pp)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    dense_on = [n - sum(moe_flags[int(a):int(a) + n]) for a, n in zip(starts, counts, strict=True)]
+    dense_on = [n - moe_layers_among(moe_flags, int(a), n) for a, n in zip(starts, counts, strict=True)]
     return tuple(sorted({(dense_on[r] + dense_on[pp - 1 - r],
                           counts[r] + counts[pp - 1 - r] - dense_on[r] - dense_on[pp - 1 - r],
                           int(r == 0) + int(r == pp - 1)) for r in range(pp)}))

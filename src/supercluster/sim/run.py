@@ -26,6 +26,7 @@ from ..perf.candidates import OFFLOAD_BITS, Candidates
 from ..perf.step import PARTS, OpCosts, evaluate
 from ..spec.calibration import Calibration
 from ..spec.layout import expand_layout, stage_chunks
+from ..spec.model import moe_layers_among
 from ..spec.scenario import Scenario
 from ..spec.training import Schedule, pipeline_accounting
 from ..workload.memory import stage_layer_counts
@@ -168,8 +169,7 @@ def iteration_costs(s: Scenario, par: dict[str, int | str | bool], ops: OpCosts,
         for c in range(v):
             n = counts[st][c]
             lo = first_layer[(st, c)]
-            # past the last layer (a layout's MTP module), a layer of the model's last kind
-            n_dense = n - sum(moe_flags[min(i, len(moe_flags) - 1)] for i in range(lo, lo + n))
+            n_dense = n - moe_layers_among(moe_flags, lo, n)
             mix = {"dense": n_dense, "moe": n - n_dense}
 
             def total(attr: str, mix: dict[str, int] = mix) -> float:

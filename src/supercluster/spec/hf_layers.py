@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from .hf_config import Findings, HfConfig
+from .model import moe_layer_pattern
 
 EXPERTS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
 TOP_K = ("num_experts_per_tok", "num_selected_experts", "moe_top_k", "experts_per_token")
@@ -97,7 +98,7 @@ def _interleaving(routed: list[int], layers: int) -> tuple[int | None, int]:
     position (i - d + 1) is a multiple of k (spec.model.Model.moe_layer_flags), else (None, 1)."""
     step = routed[1] - routed[0] if len(routed) > 1 else 1
     lead = routed[0] - step + 1
-    if lead >= 0 and routed == [i for i in range(layers) if i >= lead and (i - lead + 1) % step == 0]:
+    if lead >= 0 and routed == [i for i, moe in enumerate(moe_layer_pattern(layers, lead, step)) if moe]:
         return lead, step
     return None, 1
 

@@ -70,10 +70,18 @@ class MoE(Spec):
 
 
 @lru_cache(maxsize=256)
-def _moe_flags(layers: int, dense: int, step: int) -> tuple[bool, ...]:
-    """Model.moe_layer_flags of a model with a moe block, by its three numbers (evaluate() asks often; a cache keyed
-    by them, not by the model, stays right for a model copied with another moe block)."""
+def moe_layer_pattern(layers: int, dense: int, step: int) -> tuple[bool, ...]:
+    """Per layer, whether it is MoE: after ``dense`` leading dense layers, layer i when (i - dense + 1) is a multiple
+    of ``step`` (Model.moe_layer_flags; evaluate() asks often, and a cache keyed by the three numbers, not by the
+    model, stays right for a model copied with another moe block)."""
     return tuple(i >= dense and (i - dense + 1) % step == 0 for i in range(layers))
+
+
+def moe_layers_among(flags: tuple[bool, ...], start: int, n: int) -> int:
+    """MoE layers among the ``n`` layers from ``start`` of a model placed as ``flags`` (Model.moe_layer_flags); a
+    layer past the last (a pipeline layout's multi-token-prediction module) counts as the last layer's kind."""
+    last = len(flags) - 1
+    return sum(flags[min(i, last)] for i in range(start, start + n))
 
 
 class MLA(Spec):
@@ -188,12 +196,12 @@ class Model(Cited):
         decoder_sparse_step == 0)."""
         if self.moe is None:
             return (False,) * self.layers
-        return _moe_flags(self.layers, self.moe.dense_layers, self.moe.interleave_step)
+        return moe_layer_pattern(self.layers, self.moe.dense_layers, self.moe.interleave_step)
 
     @property
     def moe_layers(self) -> int:
         """How many layers route their tokens to experts."""
-        return 0 if self.moe is None else sum(_moe_flags(self.layers, self.moe.dense_layers, self.moe.interleave_step))
+        return sum(self.moe_layer_flags)
 
     @property
     def ssm_layer_flags(self) -> tuple[bool, ...]:
