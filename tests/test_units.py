@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from supercluster.units import format_bytes, format_duration, format_number, format_usd
+from supercluster.units import format_bytes, format_duration, format_number, format_ordinal, format_usd
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
@@ -40,3 +40,9 @@ def test_format_number_never_uses_an_exponent(value: float, text: str) -> None:
 def test_format_usd(usd: float, text: str) -> None:
     """Money in billions, millions or dollars, one way everywhere (HTML report, design verdicts)."""
     assert format_usd(usd) == text
+
+
+@pytest.mark.parametrize(("n", "text"), [(1, "1st"), (2, "2nd"), (3, "3rd"), (4, "4th"), (11, "11th"), (12, "12th"),
+                                         (13, "13th"), (21, "21st"), (22, "22nd"), (101, "101st"), (111, "111th")])
+def test_format_ordinal(n: int, text: str) -> None:
+    assert format_ordinal(n) == text

@@ -116,6 +116,12 @@ def format_usd(usd: float) -> str:
     return f"${usd / 1e9:,.2f} B" if usd >= 1e9 else f"${usd / 1e6:,.1f} M" if usd >= 1e6 else f"${usd:,.0f}"
 
 
+def format_ordinal(n: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``4th`` ... ``11th``, ``12th``, ``13th`` ... ``21st``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def kwh_per_year_to_w(kwh_per_year: float) -> float:
     """Average power of a yearly energy use: kWh/yr over 8,760 h, in W."""
     return kwh_per_year * 1000.0 / HOURS_PER_YEAR

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..units import format_ordinal
 from .hf_config import Findings, HfConfig
 from .model import moe_layer_pattern
 
@@ -60,10 +61,6 @@ QWEN_WINDOW_TYPES = frozenset({"qwen2", "qwen2_moe", "qwen3", "qwen3_moe"})
 ALL_WINDOWED_TYPES = frozenset({"mistral", "mixtral"})  # Mistral 7B (arXiv:2310.06825 §2): every layer windowed
 
 
-def _ordinal(n: int) -> str:
-    return {2: "2nd", 3: "3rd"}.get(n, f"{n}th")
-
-
 def _routed_layers(cfg: HfConfig, layers: int) -> tuple[list[int], str, str]:
     """(indices of the layers that route to experts, the key deciding it, how the dense ones are placed)."""
     explicit = cfg.int_list("moe_layers", layers)  # Llama 4: the MoE layers by index
@@ -79,7 +76,7 @@ def _routed_layers(cfg: HfConfig, layers: int) -> tuple[list[int], str, str]:
     if period is not None:  # Jamba: layer i routes when i % expert_layer_period == expert_layer_offset
         offset, _ = cfg.optional(("expert_layer_offset",), minimum=0)
         routed = [i for i in range(layers) if i % period == (offset or 0)]
-        return routed, "expert_layer_period", f"every {_ordinal(period)} layer is MoE, expert_layer_period {period}"
+        return routed, "expert_layer_period", f"every {format_ordinal(period)} layer is MoE, expert_layer_period {period}"
     # DeepSeek: layer i routes when i >= first_k_dense_replace and i % moe_layer_freq == 0; Qwen and Llama 4: when
     # (i + 1) % step == 0 and i is not in mlp_only_layers. A family uses one set of keys or none, so they combine.
     routed = [i for i in range(layers)
@@ -87,9 +84,9 @@ def _routed_layers(cfg: HfConfig, layers: int) -> tuple[list[int], str, str]:
     if mlp_only:
         return routed, "mlp_only_layers", f"mlp_only_layers names {len(mlp_only)} dense layers"
     if step > 1:
-        return routed, step_key, f"every {_ordinal(step)} layer is MoE, {step_key} {step}"
+        return routed, step_key, f"every {format_ordinal(step)} layer is MoE, {step_key} {step}"
     if freq > 1:
-        return routed, "moe_layer_freq", f"every {_ordinal(freq)} layer is MoE, moe_layer_freq {freq}"
+        return routed, "moe_layer_freq", f"every {format_ordinal(freq)} layer is MoE, moe_layer_freq {freq}"
     return routed, "first_k_dense_replace", f"first_k_dense_replace {first_k}"
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..spec import catalog
 from ..spec.model import Model
+from ..units import format_ordinal
 from .params import param_counts
 
 # The N of MFU's model FLOPs (workload.flops.model_flops_per_token): PaLM's 6N + 12·L·H·Q·T, Chowdhery et al. 2022,
@@ -56,13 +57,18 @@ def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
+def _mixers(model: Model) -> str:
+    """A hybrid's mixers and its layers without an MLP (empty for a transformer)."""
+    if model.ssm is None:
+        return ""
+    bare = model.ssm.mlp_free_layers
+    return (f": {model.ssm_layers} Mamba-{model.ssm.version}, {model.attention_layers} attention"
+            + (f"; {bare} without an MLP" if bare else ""))
+
+
 def _layer_pattern(model: Model, dense: int, moe_layers: int) -> str:
     if model.moe is None:
-        if model.ssm is not None:
-            bare = model.ssm.mlp_free_layers
-            return (f"{_plural(dense, 'dense layer')}: {model.ssm_layers} Mamba-{model.ssm.version}, "
-                    f"{model.attention_layers} attention" + (f"; {bare} without an MLP" if bare else ""))
-        return _plural(dense, "dense layer")
+        return _plural(dense, "dense layer") + _mixers(model)
     m = model.moe
     experts = f"{m.experts} routed experts, {m.top_k} active"
     if m.shared_experts:
@@ -70,17 +76,12 @@ def _layer_pattern(model: Model, dense: int, moe_layers: int) -> str:
         experts += f", + {_plural(m.shared_experts, 'shared expert')}{width}"
     lead, step = m.dense_layers, m.interleave_step
     if step > 1:
-        nth = {2: "2nd", 3: "3rd"}.get(step, f"{step}th")
         layout = (f"first {lead} dense, then " if lead else "") + \
-            f"every {nth} layer MoE ({moe_layers} MoE, {dense} dense)"
+            f"every {format_ordinal(step)} layer MoE ({moe_layers} MoE, {dense} dense)"
     else:
         layout = f"first {dense} dense, then {moe_layers} MoE" if dense else f"all {moe_layers} MoE"
     widths = f"expert width {m.moe_ffn_hidden}" + (f", dense width {model.ffn_hidden}" if dense else "")
-    if model.ssm is not None:  # a hybrid: its mixers, and the MoE layers without their experts
-        bare = model.ssm.mlp_free_layers
-        layout += (f": {model.ssm_layers} Mamba-{model.ssm.version}, {model.attention_layers} attention"
-                   + (f"; {bare} without an MLP" if bare else ""))
-    return f"{layout} ({experts}; {widths})"
+    return f"{layout}{_mixers(model)} ({experts}; {widths})"
 
 
 def _attention(model: Model) -> tuple[str, int]:
