@@ -29,7 +29,8 @@ class Uncertainty(BaseModel):
     source_spread: float = 0.0  # d: the standard deviation of the sources' mean cross-validated errors
     calibration: str  # the calibration file whose residuals were used
     basis: str
-    unmatched: list[str] = []  # the scenario's kinds no calibration run shares (the band extrapolates there)
+    unmatched: list[str] = []  # the scenario's kinds no fitted run shares (the band then comes from the listed runs
+    # of those kinds, if any: search.uncertainty)
 
 
 class PipelineReport(BaseModel):

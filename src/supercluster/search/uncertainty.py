@@ -60,10 +60,15 @@ def features(s: Scenario, parallelism: dict[str, Any]) -> dict[str, str | float 
     }
 
 
+def feature(feats: dict[str, str | float | bool], key: str) -> str | float | bool | None:
+    """A run's value of one feature, the feature's default for a residual written before it existed."""
+    return feats.get(key, DEFAULTS.get(key))
+
+
 def distance(a: dict[str, str | float | bool], b: dict[str, str | float | bool]) -> float:
     d = 0.0
     for key, w in WEIGHTS.items():
-        x, y = a.get(key, DEFAULTS.get(key)), b.get(key, DEFAULTS.get(key))
+        x, y = feature(a, key), feature(b, key)
         if isinstance(x, bool | str) or isinstance(y, bool | str):
             d += w * (x != y)
         elif x is not None and y is not None:
@@ -105,17 +110,17 @@ MIN_REL_ERROR = -0.9
 
 
 def unmatched(residuals: tuple[Residual, ...] | list[Residual], feats: dict[str, str | float | bool]) -> list[str]:
-    """The scenario's kinds (categorical features: precision, dense/MoE, Mamba layers, ...) that no calibration run
-    shares: its band is then drawn from runs unlike it in that, which the report says."""
+    """The scenario's kinds (categorical features: precision, dense/MoE, Mamba layers, ...) that no fitted run shares
+    (their keys): the report names them, and the band comes from the listed runs of those kinds, if any."""
     return [k for k in WEIGHTS if isinstance(feats.get(k), bool | str)
-            and all(r.features.get(k, DEFAULTS.get(k)) != feats[k] for r in residuals if not r.listed)]
+            and all(feature(r.features, k) != feats[k] for r in residuals if not r.listed)]
 
 
 def listed_kin(residuals: tuple[Residual, ...] | list[Residual], feats: dict[str, str | float | bool],
                kinds: list[str]) -> list[Residual]:
     """The listed (unfitted) runs that share the scenario's ``kinds`` no fitted run has, nearest first: their errors,
     out of the fit by construction, are the only evidence of how the model does on such a run."""
-    kin = [r for r in residuals if r.listed and all(r.features.get(k, DEFAULTS.get(k)) == feats[k] for k in kinds)]
+    kin = [r for r in residuals if r.listed and all(feature(r.features, k) == feats[k] for k in kinds)]
     return sorted(kin, key=lambda r: (distance(feats, r.features), r.id))[:NEIGHBOURS]
 
 

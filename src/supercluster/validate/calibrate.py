@@ -136,17 +136,19 @@ def load_listed_and_fit_runs(path: str | Path | None) -> tuple[list[FitRun], lis
         if reason:
             excluded.append(Excluded(id=rid, reason=reason))
             with contextlib.suppress(SuperclusterError):  # a listed run the model cannot build stays a reason only
-                scenario = run_to_scenario(run, file=shown, index=i)
-                listed.append(FitRun(id=rid, group=source_group(run), scenario=scenario,
-                                     expected_s=expected_step_time(run, file=shown, index=i),
-                                     timed=TimedSpace(scenario)))
+                listed.append(_fit_run(run, rid, shown, i))
             continue
-        scenario = run_to_scenario(run, file=shown, index=i)
-        out.append(FitRun(id=rid, group=source_group(run), scenario=scenario,
-                          expected_s=expected_step_time(run, file=shown, index=i), timed=TimedSpace(scenario)))
+        out.append(_fit_run(run, rid, shown, i))
     if not out:
         raise FileFormatError("no run to fit (every run is excluded from the gate)", file=shown, field="runs")
     return out, excluded, listed, shown
+
+
+def _fit_run(run: dict[str, Any], rid: str, shown: str, i: int) -> FitRun:
+    """A published run as the scenario to time, its source and its measured step."""
+    scenario = run_to_scenario(run, file=shown, index=i)
+    return FitRun(id=rid, group=source_group(run), scenario=scenario,
+                  expected_s=expected_step_time(run, file=shown, index=i), timed=TimedSpace(scenario))
 
 
 def predict(runs: Sequence[FitRun], cal: Calibration) -> np.ndarray:
@@ -266,12 +268,14 @@ def calibrate(path: str | Path | None, *, start: Calibration, neutral: bool, pri
                                          workers=workers, progress=progress)
     else:
         cv_pred, groups = np.full(len(runs), np.nan), sorted({r.group for r in runs})
-    residuals = []
-    for r, p, c in zip(runs, after, cv_pred, strict=True):
-        if math.isfinite(p) and math.isfinite(c):
-            plan_par = best_step(r.scenario, fitted, require_fit=False)[0].parallelism
-            residuals.append(Residual(id=r.id, group=r.group, features=features(r.scenario, plan_par),
-                                      rel_error=p / r.expected_s - 1.0, cv_rel_error=c / r.expected_s - 1.0))
+    def residual(r: FitRun, p: float, c: float, listed: bool = False) -> Residual:
+        """The run's features (at the configuration plan picks with the fitted knobs) and its errors."""
+        plan_par = best_step(r.scenario, fitted, require_fit=False)[0].parallelism
+        return Residual(id=r.id, group=r.group, features=features(r.scenario, plan_par),
+                        rel_error=p / r.expected_s - 1.0, cv_rel_error=c / r.expected_s - 1.0, listed=listed)
+
+    residuals = [residual(r, p, c) for r, p, c in zip(runs, after, cv_pred, strict=True)
+                 if math.isfinite(p) and math.isfinite(c)]
     by_id = {res.id: res for res in residuals}
     rows = []
     for r, b, p, c in zip(runs, before, after, cv_pred, strict=True):
@@ -295,12 +299,8 @@ def calibrate(path: str | Path | None, *, start: Calibration, neutral: bool, pri
     inside_flags = [r.inside_cv_band for r in rows if r.inside_cv_band is not None]
     # the listed runs' errors with the fitted knobs: out of the fit by construction, kept for a scenario of a kind no
     # fitted run has (search.uncertainty)
-    for r, p in zip(listed, predict(listed, fitted), strict=True):
-        if math.isfinite(p):
-            plan_par = best_step(r.scenario, fitted, require_fit=False)[0].parallelism
-            e = p / r.expected_s - 1.0
-            residuals.append(Residual(id=r.id, group=r.group, features=features(r.scenario, plan_par), rel_error=e,
-                                      cv_rel_error=e, listed=True))
+    residuals += [residual(r, p, p, listed=True) for r, p in zip(listed, predict(listed, fitted), strict=True)
+                  if math.isfinite(p)]
     result = CalibrationResult(
         file=shown, start="neutral" if neutral else start.source, fitted=list(ranges),
         knobs_before={k: float(getattr(start, k)) for k in ranges},
