@@ -369,7 +369,8 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
     tp_group = place(cluster, topo, tp, strides["tp"])
     tp_coll = collective_time(cluster, topo, cal, "all_gather", T * model.hidden * ACT_BYTES, tp_group)
     one = tp_coll.time_s
-    collectives = 4.0 if kind == "dense" else np.where(etp > 1, 4.0, 2.0)
+    per_block = 2.0  # an all-gather before a block and a reduce-scatter after it
+    collectives = per_block * (2.0 if kind == "dense" else np.where(etp > 1, 2.0, 1.0))
 
     # Context parallel: ring exchange of this rank's K and V block, cp-1 steps forward; K, V and their
     # gradients backward (Liu et al. 2023 ring attention; Megatron-LM context parallelism), behind attention.
@@ -390,7 +391,7 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
     else:
         a2a, ep_algo = np.zeros_like(tp), np.full(tp.shape, ALGORITHMS.index("pairwise"))
     return _LayerComm(work=work, window_work=window_work, ssm_work=ssm_work, bare_work=bare_work,
-                      tp_fwd=collectives * one, tp_mixer_fwd=2.0 * one, cp_fwd=(cp - 1.0) * step_s, a2a=a2a,
+                      tp_fwd=collectives * one, tp_mixer_fwd=per_block * one, cp_fwd=(cp - 1.0) * step_s, a2a=a2a,
                       tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm, ep_algo=ep_algo)
 
 

@@ -609,7 +609,8 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     # MLP: a dense layer's, or an MoE layer's where every MLP is MoE), the mixer's difference the same for a dense and
     # an MoE layer, added per layer at their model-wide share of the stage.
     ssm_deltas = []
-    moe_bare = bool(param_counts(model).moe_mlp_free)  # an MLP-free layer is an MoE layer without its experts
+    pc = param_counts(model)
+    moe_bare = bool(pc.moe_mlp_free)  # an MLP-free layer is an MoE layer without its experts
     for share, mlp_block in zip(ssm_layer_shares(model), (True, False), strict=True):
         if share:
             as_moe = moe_bare and not mlp_block
@@ -660,7 +661,6 @@ def memory_per_gpu(model: Model, *, seq_len: int, global_batch: int, grad_accum_
     # megatron_fsdp.py suggested_communication_unit_size; the gradients it queues grow as the activations go)
     fsdp: float | np.ndarray = 0.0
     if (zero == 3).any():
-        pc = param_counts(model)
         mixer = max(pc.attention_layer, pc.ssm_mixer_layer)  # the larger of attention and a Mamba-2 mixer
         layer = np.maximum((mixer + pc.dense_mlp_layer) / tp,
                            (mixer + pc.moe_shared_layer) / tp + pc.moe_routed_layer / (ep * etp)

@@ -113,7 +113,7 @@ class ParamCounts:
     final_norm: int
     ssm_mixer_layer: int = 0  # one Mamba-2 mixer
     ssm_layers: int = 0  # layers whose mixer is Mamba-2 instead of attention
-    mlp_free_layers: int = 0  # layers without an MLP (and one norm fewer): dense ones, or MoE ones where every MLP is
+    mlp_free_layers: int = 0  # layers without an MLP (and one norm fewer): dense, or MoE where every MLP is MoE
 
     @property
     def moe_mlp_free(self) -> int:
