@@ -81,7 +81,11 @@ def distance(a: dict[str, str | float | bool], b: dict[str, str | float | bool])
 def nearest(residuals: tuple[Residual, ...] | list[Residual], feats: dict[str, str | float | bool],
             k: int = NEIGHBOURS, exclude_group: str | None = None) -> list[Residual]:
     """The k runs nearest to ``feats`` (ties by id), leaving out a source group if asked."""
-    pool = [r for r in residuals if r.group != exclude_group and not r.listed]
+    return _closest([r for r in residuals if r.group != exclude_group and not r.listed], feats, k)
+
+
+def _closest(pool: list[Residual], feats: dict[str, str | float | bool], k: int) -> list[Residual]:
+    """The k runs of ``pool`` nearest to ``feats``, ties by id."""
     return sorted(pool, key=lambda r: (distance(feats, r.features), r.id))[:k]
 
 
@@ -120,8 +124,8 @@ def listed_kin(residuals: tuple[Residual, ...] | list[Residual], feats: dict[str
                kinds: list[str]) -> list[Residual]:
     """The listed (unfitted) runs that share the scenario's ``kinds`` no fitted run has, nearest first: their errors,
     out of the fit by construction, are the only evidence of how the model does on such a run."""
-    kin = [r for r in residuals if r.listed and all(feature(r.features, k) == feats[k] for k in kinds)]
-    return sorted(kin, key=lambda r: (distance(feats, r.features), r.id))[:NEIGHBOURS]
+    return _closest([r for r in residuals if r.listed and all(feature(r.features, k) == feats[k] for k in kinds)],
+                    feats, NEIGHBOURS)
 
 
 def widened(lo: float, hi: float, spread: float) -> tuple[float, float]:
