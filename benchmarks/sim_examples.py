@@ -42,8 +42,8 @@ def stragglers() -> None:
         last = simulate(s, cal, par, stragglers=(parse_straggler(f"gpu={n - 1}:0.8", s),)).report
         jit = simulate(s, cal, par, jitter_sigma=0.02, iterations=5, seed=1).report.distribution
         b = base.step_time_s
-        print(f"| {n:,} | tp {par['tp']} pp {par['pp']} dp {par['dp']} cp {par['cp']} ep {par['ep']} v "
-              f"{par['virtual_stages']} | {b:.3f} s | {first.step_time_s / b - 1:+.1%} | "
+        print(f"| {n:,} | tp {par['tp']} pp {par['pp']} dp {par['dp']} cp {par['cp']} ep {par['ep']} etp {par['etp']} "
+              f"v {par['virtual_stages']} | {b:.3f} s | {first.step_time_s / b - 1:+.1%} | "
               f"{last.step_time_s / b - 1:+.1%} | {jit.median_s / b - 1:+.1%}, {jit.p95_s / b - 1:+.1%} |")
 
 

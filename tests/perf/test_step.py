@@ -553,3 +553,51 @@ def test_a_pipeline_layout_sets_the_busiest_stage() -> None:
     n, h = max(((8, 0), (6, 2)), key=lambda nh: nh[0] * busy + nh[1] * head)
     assert b.parts["compute"][0] / m == pytest.approx(n * layer + h * head, rel=1e-9)
     assert b.step_time_s[0] < a.step_time_s[0]
+
+
+@pytest.mark.parametrize("dispatcher", ["alltoall", "deepep"])
+def test_expert_tensor_parallel_dispatch_moves_what_megatron_core_moves(dispatcher: str) -> None:
+    """Megatron-Core's token dispatchers with expert-tensor parallelism (token_dispatcher.py): the all-to-all one
+    sends each rank's T/tp tokens' top_k copies over the expert-parallel group, then all-gathers what it received
+    over the etp ranks before the experts and reduce-scatters after; the flex one (DeepEP) sends each token to its
+    experts' etp shards (a copy per rank reached inside a scale-up domain, one per node across) and gathers
+    nothing."""
+    from supercluster.network import build_topology, collective_time, place
+    from supercluster.perf.step import _layer_comm, candidate_strides
+    from supercluster.workload.dispatch import dispatch_bytes_factor
+
+    base = scenario("mixtral-8x7b")
+    s = base.model_copy(update={"training": base.training.model_copy(update={"moe_dispatcher": dispatcher})})
+    cal, topo = default_calibration(), build_topology(s.cluster)
+    # etp 1 inside a node, etp 4 across nodes (ep 8 x etp 4 = 32 GPUs), etp 4 inside one 8-GPU node (ep 2), and
+    # experts sharded over 4 ranks without expert parallelism (ep 1): the flex dispatcher still sends to the shards
+    ep, etps = [8.0, 8.0, 2.0, 1.0], [1.0, 4.0, 4.0, 4.0]
+    cand = candidates(tp=4, dp=16, ep=ep, etp=etps, micro_batch=2, sp=True)
+    degrees = {a: getattr(cand, a).astype(np.float64) for a in ("tp", "cp", "dp", "pp")}
+    strides = candidate_strides(cand, degrees)
+    comm = _layer_comm(s, cal, cand, "moe", strides, topo)
+    dense = _layer_comm(s, cal, cand, "dense", strides, topo)
+    moe = s.model.moe
+    assert moe is not None
+    h, k, local = float(s.model.hidden), float(moe.top_k), 2.0 * s.seq_len / 4.0
+    attention_block = dense.tp_fwd / 2.0  # a dense layer: the same two collectives around attention and the MLP
+    for i, (e, etp) in enumerate(zip(ep, etps, strict=True)):
+        if dispatcher == "deepep":  # the expert-tensor x expert-parallel group; experts reached over the ep ranks
+            group = place(s.cluster, topo, np.array([e * etp]), np.array([1.0]))
+            factor = dispatch_bytes_factor(s.model, s.training, group.domains, np.array([e]))
+        else:
+            group = place(s.cluster, topo, np.array([e]), np.array([etp]))
+            factor = dispatch_bytes_factor(s.model, s.training, group.domains, group.size)
+        shards = etp if dispatcher == "deepep" and group.domains[0] == 1 else 1.0
+        a2a = collective_time(s.cluster, topo, cal, "all_to_all", local * k * shards * h * 2.0 * factor, group).time_s
+        np.testing.assert_allclose(comm.a2a[i], a2a[0], rtol=1e-12)
+        gather = 0.0
+        if dispatcher == "alltoall" and etp > 1:
+            etp_group = place(s.cluster, topo, np.array([etp]), np.array([1.0]))
+            gather = 2.0 * collective_time(s.cluster, topo, cal, "all_gather", np.array([etp * k * local * h * 2.0]),
+                                           etp_group).time_s[0]
+        np.testing.assert_allclose(comm.tp_fwd[i], attention_block[i] + gather, rtol=1e-12)
+    if dispatcher == "alltoall":  # top_k copies gathered: more than a dense block's collectives
+        assert comm.tp_fwd[1] > dense.tp_fwd[1]
+    # experts split over 4 ranks are never reached for free: gathered (all-to-all) or dispatched to (flex)
+    assert comm.tp_fwd[3] + comm.a2a[3] > attention_block[3]

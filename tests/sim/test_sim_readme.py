@@ -83,6 +83,8 @@ def test_the_100k_straggler_row(memphis) -> None:
     """Memphis at 100,000 GPUs: the step, GPU 0 and the last GPU at 80%, as quoted."""
     s, cal, par, step = memphis
     (row,) = [r for r in _rows("| GPUs |") if r[0] == "100,000"]
+    assert row[1] == " ".join(f"{k} {par[k]}" for k in ("tp", "pp", "dp", "cp", "ep", "etp")) + \
+        f" v {par['virtual_stages']}"
     assert row[2] == f"{step:.3f} s"
     for cell, gpu in ((row[3], 0), (row[4], s.cluster.num_gpus - 1)):
         slow = simulate(s, cal, par, stragglers=(parse_straggler(f"gpu={gpu}:0.8", s),)).report.step_time_s
@@ -97,7 +99,7 @@ def test_a_smaller_job_s_straggler_row(gpus: int) -> None:
     cal = s.calibrated(None)
     par = best_step(s, cal)[0].parallelism
     (row,) = [r for r in _rows("| GPUs |") if r[0] == f"{gpus:,}"]
-    assert row[1] == " ".join(f"{k} {par[k]}" for k in ("tp", "pp", "dp", "cp", "ep")) + \
+    assert row[1] == " ".join(f"{k} {par[k]}" for k in ("tp", "pp", "dp", "cp", "ep", "etp")) + \
         f" v {par['virtual_stages']}"
     step = simulate(s, cal, par).report.step_time_s
     assert row[2] == f"{step:.3f} s"

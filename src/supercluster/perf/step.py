@@ -74,6 +74,7 @@ from ..spec.rules import ep_overlap_runs
 from ..spec.scenario import Scenario
 from ..spec.training import (
     grads_in_fp32,
+    moe_dispatcher_of,
     pipeline_accounting,
     resolved_fp8_recipe,
     selective_modules,
@@ -365,12 +366,12 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
 
     T = mb * seq / cp
     # Tensor parallel: an all-gather and a reduce-scatter of the T x h activations around attention and
-    # around the MLP (Korthikanti et al. 2022, Fig. 5); an MoE MLP needs them only with expert-tensor parallelism.
+    # around the MLP (Korthikanti et al. 2022, Fig. 5); an MoE MLP has its own (below).
     tp_group = place(cluster, topo, tp, strides["tp"])
     tp_coll = collective_time(cluster, topo, cal, "all_gather", T * model.hidden * ACT_BYTES, tp_group)
     one = tp_coll.time_s
     per_block = 2.0  # an all-gather before a block and a reduce-scatter after it
-    collectives = per_block * (2.0 if kind == "dense" else np.where(etp > 1, 2.0, 1.0))
+    collectives = per_block * one * (2.0 if kind == "dense" else 1.0)
 
     # Context parallel: ring exchange of this rank's K and V block, cp-1 steps forward; K, V and their
     # gradients backward (Liu et al. 2023 ring attention; Megatron-LM context parallelism), behind attention.
@@ -382,16 +383,35 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
     step_s = cp_coll.time_s
 
     if kind == "moe" and model.moe:
-        routed = mb * seq * model.moe.top_k * etp / (tp * cp)
-        ep_group = place(cluster, topo, ep, etp)
-        sent = routed * model.hidden * ACT_BYTES * dispatch_bytes_factor(model, s.training, ep_group.domains,
-                                                                                    ep_group.size)
-        ep_coll = collective_time(cluster, topo, cal, "all_to_all", sent, ep_group)
+        # The rank's T/tp tokens (an MoE layer with tp > 1 runs with sequence parallelism, spec.rules), top_k copies
+        # each, dispatched by Megatron-Core's token dispatchers (transformer/moe/token_dispatcher.py @d98e8a64dd).
+        # With expert-tensor parallelism (etp > 1) the all-to-all one sends them over the expert-parallel group, then
+        # all-gathers what it received over the etp ranks of the expert-tensor group before the experts and
+        # reduce-scatters their outputs after (dispatch_postprocess, combine_preprocess); the flex one (DeepEP,
+        # HybridEP) dispatches over the expert-tensor x expert-parallel group, each token to its top_k experts' etp
+        # shards: a copy per rank reached inside a scale-up domain, one per node across it (an expert's shards are
+        # neighbouring ranks), and gathers nothing.
+        k = float(model.moe.top_k)
+        local = T / tp
+        if moe_dispatcher_of(s.training) == "deepep":
+            ep_group = place(cluster, topo, ep * etp, np.ones_like(etp))
+            factor = dispatch_bytes_factor(model, s.training, ep_group.domains, ep)  # reach over the ep expert ranks
+            copies = k * np.where(ep_group.domains > 1, 1.0, etp)
+        else:
+            ep_group = place(cluster, topo, ep, etp)
+            factor = dispatch_bytes_factor(model, s.training, ep_group.domains, ep_group.size)
+            copies = np.full_like(tp, k)
+            etp_group = place(cluster, topo, etp, np.ones_like(etp))
+            gathered = collective_time(cluster, topo, cal, "all_gather", etp * k * local * model.hidden * ACT_BYTES,
+                                       etp_group)
+            collectives = collectives + np.where(etp > 1, per_block * gathered.time_s, 0.0)
+        ep_coll = collective_time(cluster, topo, cal, "all_to_all", local * copies * model.hidden * ACT_BYTES * factor,
+                                  ep_group)
         a2a, ep_algo = ep_coll.time_s, ep_coll.algorithm
     else:
         a2a, ep_algo = np.zeros_like(tp), np.full(tp.shape, ALGORITHMS.index("pairwise"))
     return _LayerComm(work=work, window_work=window_work, ssm_work=ssm_work, bare_work=bare_work,
-                      tp_fwd=collectives * one, tp_mixer_fwd=per_block * one, cp_fwd=(cp - 1.0) * step_s, a2a=a2a,
+                      tp_fwd=collectives, tp_mixer_fwd=per_block * one, cp_fwd=(cp - 1.0) * step_s, a2a=a2a,
                       tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm, ep_algo=ep_algo)
 
 
