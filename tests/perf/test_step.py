@@ -601,3 +601,20 @@ def test_expert_tensor_parallel_dispatch_moves_what_megatron_core_moves(dispatch
         assert comm.tp_fwd[1] > dense.tp_fwd[1]
     # experts split over 4 ranks are never reached for free: gathered (all-to-all) or dispatched to (flex)
     assert comm.tp_fwd[3] + comm.a2a[3] > attention_block[3]
+
+
+def test_memory_is_computed_once_per_configuration_whatever_its_layout() -> None:
+    """Candidates that differ in their rank layout alone hold the same bytes: candidate_memory computes them once and
+    spreads them, to the bit what computing every candidate gives."""
+    from dataclasses import fields
+
+    from supercluster.perf.step import _candidate_memory, candidate_memory
+    from supercluster.workload.memory import MemoryBreakdown
+
+    base = scenario("mixtral-8x7b")
+    s = base.model_copy(update={"parallelism": base.parallelism.model_copy(update={"order": "auto"})})
+    space = enumerate_space(s)
+    assert len(np.unique(space.order)) > 1
+    deduped, whole = candidate_memory(s, space), _candidate_memory(s, space)
+    for f in fields(MemoryBreakdown):
+        np.testing.assert_array_equal(getattr(deduped, f.name), getattr(whole, f.name), err_msg=f.name)

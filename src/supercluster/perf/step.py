@@ -59,7 +59,7 @@ state-space layers taken as spread evenly over the stages). The context-parallel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 
 import numpy as np
@@ -511,7 +511,19 @@ def _offload_s(s: Scenario, memory: MemoryBreakdown, m: np.ndarray, fwd_mb: np.n
 
 
 def candidate_memory(s: Scenario, c: Candidates) -> MemoryBreakdown:
-    """Memory per GPU of every candidate, as the scenario's training software holds it."""
+    """Memory per GPU of every candidate, as the scenario's training software holds it. Candidates that differ in
+    their layout over the ranks alone (``order``, searched under ``parallelism.order: auto``) hold the same bytes:
+    their memory is computed once and spread over them."""
+    if len(c) == 0 or c.order.min() == c.order.max():
+        return _candidate_memory(s, c)
+    rep, inv = group_rows(*(getattr(c, f.name) for f in fields(Candidates) if f.name != "order"))
+    if len(rep) == len(c):
+        return _candidate_memory(s, c)
+    m = _candidate_memory(s, c.take(rep))
+    return MemoryBreakdown(**{f.name: getattr(m, f.name)[inv] for f in fields(MemoryBreakdown)})
+
+
+def _candidate_memory(s: Scenario, c: Candidates) -> MemoryBreakdown:
     model, cluster, training = s.model, s.cluster, s.training
     tp, pp, dp, cp, ep, etp, mb, vs = (getattr(c, n).astype(np.float64) for n in
                                        ("tp", "pp", "dp", "cp", "ep", "etp", "micro_batch", "virtual_stages"))
