@@ -694,7 +694,7 @@ def test_plan_groups_say_the_data_parallel_group_is_dp_times_cp(cli, memphis: di
     result = cli("plan", str(MEMPHIS))
     assert result.code == 0, result.err
     assert f" dp {dp} " in result.out.splitlines()[1]
-    rows = [line.split() for line in result.out.splitlines() if line.strip().startswith("dp × cp │")]
+    rows = [line.split() for line in result.out.splitlines() if re.match(r"\s*dp × cp\s+│", line)]
     assert len(rows) == 1 and rows[0][4] == f"{dp * cp:,}", rows
     assert f"weight replicas a gradient is reduced over (dp {dp} × cp {cp} = {dp * cp:,} ranks)" in result.out
 

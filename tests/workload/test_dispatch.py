@@ -19,6 +19,7 @@ from supercluster.spec.training import Training
 from supercluster.workload.dispatch import (
     contiguous_reach,
     dispatch_bytes_factor,
+    dispatch_group,
     nodes_reached,
     ranks_reached,
 )
@@ -153,3 +154,22 @@ def test_contiguous_routing_sends_fewer_deepep_bytes_than_random() -> None:
     # the plain all-to-all sends a copy per routed expert whatever the routing
     assert dispatch_bytes_factor(m, training(moe_dispatcher="alltoall", moe_routing="contiguous"), nodes,
                                  ranks).tolist() == [1.0, 1.0]
+
+
+def test_the_dispatch_group_spans_the_expert_shards_only_for_the_flex_dispatcher() -> None:
+    """Megatron-Core: the flex dispatcher (DeepEP) sends over ep x etp neighbouring ranks; the all-to-all one over the
+    ep ranks of the expert-parallel group, etp apart (it gathers over the shards afterwards). Reports name the wider
+    group ep x etp."""
+    from supercluster.perf.report import group_label
+
+    ep, etp = np.array([8.0, 8.0]), np.array([1.0, 4.0])
+    size, stride = dispatch_group(training(moe_dispatcher="deepep"), ep, etp)
+    np.testing.assert_array_equal(size, [8.0, 32.0])
+    np.testing.assert_array_equal(stride, [1.0, 1.0])
+    size, stride = dispatch_group(training(moe_dispatcher="alltoall"), ep, etp)
+    np.testing.assert_array_equal(size, [8.0, 8.0])
+    np.testing.assert_array_equal(stride, [1.0, 4.0])
+    par = {"ep": 8, "etp": 4, "cp": 1}
+    assert group_label("ep", {"size": 32}, par) == "ep × etp"
+    assert group_label("ep", {"size": 8}, par) == "ep"
+    assert group_label("dp", {"size": 64}, {**par, "cp": 2}) == "dp × cp"

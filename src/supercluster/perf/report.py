@@ -12,6 +12,7 @@ from ..network.placement import LEVEL_NAMES, axis_strides, place, weight_replica
 from ..network.topology import build_topology
 from ..spec.scenario import Scenario
 from ..spec.training import LoRA, lm_head_precision, resolved_fp8_recipe, selective_modules
+from ..workload.dispatch import dispatch_group
 from ..workload.flops import model_flops_per_token, recompute_flops_per_token
 from ..workload.params import param_counts
 from .candidates import Candidates
@@ -159,6 +160,16 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int) -> StepR
     return report.model_copy(update={"groups": groups})
 
 
+def group_label(axis: str, group: dict[str, Any], par: dict[str, Any]) -> str:
+    """How a report names an axis's group: the dp row is the weight replicas (dp x cp) with context parallelism, the ep
+    row the experts' shards too when the dispatch spans them (a flex dispatcher with etp > 1)."""
+    if axis == "dp" and par["cp"] > 1:
+        return "dp × cp"
+    if axis == "ep" and group["size"] != par["ep"]:
+        return "ep × etp"
+    return axis
+
+
 def group_placement(s: Scenario, par: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """For each parallel axis: group size, rank stride, members per node, nodes spanned, links crossed."""
     topo = build_topology(s.cluster)
@@ -167,7 +178,7 @@ def group_placement(s: Scenario, par: dict[str, Any]) -> dict[str, dict[str, Any
     groups = {
         "tp": (par["tp"], strides["tp"]),
         "cp": (par["cp"], strides["cp"]),
-        "ep": (par["ep"], np.array([float(par["etp"])])),
+        "ep": dispatch_group(s.training, np.array([float(par["ep"])]), np.array([float(par["etp"])])),
         "dp": weight_replica_group(strides, np.array([float(par["dp"])]), np.array([float(par["cp"])])),
         "pp": (par["pp"], strides["pp"]),
     }

@@ -80,7 +80,7 @@ from ..spec.training import (
     selective_modules,
     software_overlaps,
 )
-from ..workload.dispatch import dispatch_bytes_factor
+from ..workload.dispatch import dispatch_bytes_factor, dispatch_group
 from ..workload.flops import op_recompute_share
 from ..workload.lora import trainable_shares, with_lora
 from ..workload.memory import (
@@ -393,13 +393,11 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
         # neighbouring ranks), and gathers nothing.
         k = float(model.moe.top_k)
         local = T / tp
+        ep_group = place(cluster, topo, *dispatch_group(s.training, ep, etp))
+        factor = dispatch_bytes_factor(model, s.training, ep_group.domains, ep)  # experts reached over the ep ranks
         if moe_dispatcher_of(s.training) == "deepep":
-            ep_group = place(cluster, topo, ep * etp, np.ones_like(etp))
-            factor = dispatch_bytes_factor(model, s.training, ep_group.domains, ep)  # reach over the ep expert ranks
             copies = k * np.where(ep_group.domains > 1, 1.0, etp)
         else:
-            ep_group = place(cluster, topo, ep, etp)
-            factor = dispatch_bytes_factor(model, s.training, ep_group.domains, ep_group.size)
             copies = np.full_like(tp, k)
             etp_group = place(cluster, topo, etp, np.ones_like(etp))
             gathered = collective_time(cluster, topo, cal, "all_gather", etp * k * local * model.hidden * ACT_BYTES,

@@ -11,7 +11,7 @@ from rich.table import Table as RichTable
 
 from ..facility.ledger import FacilityReport
 from ..network.report import CollectiveReport, FabricReport
-from ..perf.report import StepReport
+from ..perf.report import StepReport, group_label
 from ..reliability.report import ReliabilityReport
 from ..search.claims import ClaimCheck
 from ..search.rank import Ranked, SearchReport
@@ -201,8 +201,7 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
         for col in ("size", "stride", "per node", "nodes", "traffic", "algorithm"):
             g.add_column(col, justify="left" if col in ("traffic", "algorithm") else "right")
         for axis, grp in r.groups.items():
-            label = replicas if axis == "dp" and par["cp"] > 1 else axis
-            g.add_row(label, f"{grp['size']:,}", f"{grp['stride']:,}", str(grp["per_node"]), f"{grp['nodes']:,}",
+            g.add_row(group_label(axis, grp, par), f"{grp['size']:,}", f"{grp['stride']:,}", str(grp["per_node"]), f"{grp['nodes']:,}",
                       grp["crosses"], grp.get("algorithm", "-"))
         console.print(g)
 

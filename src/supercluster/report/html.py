@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..files import atomic_write
+from ..perf.report import group_label
 from ..search.output import check_output_file
 from ..units import GALLONS_PER_M3, GIB, J_PER_KWH, SECONDS_PER_DAY, format_duration, format_usd
 from .console import PART_LABELS, claimed_range, computed_value, parallelism_text, precision_text
@@ -74,8 +75,9 @@ def _scenario_section(data: ReportData) -> str:
                  + (f"; with offload, {escape(run.search.offload)}" if run.search.offload else "") + ".</p>")
     if r.groups:
         lines.append(table_html(("axis", "size", "stride", "per node", "nodes", "traffic", "algorithm"),
-                            ((axis, f"{g['size']:,}", f"{g['stride']:,}", g["per_node"], f"{g['nodes']:,}",
-                              g["crosses"], g.get("algorithm", "-")) for axis, g in r.groups.items())))
+                            ((group_label(axis, g, r.parallelism), f"{g['size']:,}", f"{g['stride']:,}", g["per_node"],
+                              f"{g['nodes']:,}", g["crosses"], g.get("algorithm", "-"))
+                             for axis, g in r.groups.items())))
     rows = [("tokens/s", f"{r.tokens_per_s:,.0f}"),
             ("MFU / HFU", f"{r.mfu:.1%} / {r.hfu:.1%}"
              + (f" (MFU {r.mfu_interval[0]:.1%} – {r.mfu_interval[1]:.1%})" if r.mfu_interval else "")),

@@ -41,6 +41,18 @@ from ..spec.training import Training, moe_dispatcher_of
 from .quantization import QUANTIZED_DISPATCH_BYTES, low_precision
 
 
+def dispatch_group(training: Training, ep: np.ndarray, etp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(size, rank stride) of the group an MoE layer's dispatch spans, with experts split by expert tensor parallelism
+    (etp > 1) too (Megatron-Core transformer/moe/token_dispatcher.py @d98e8a64dd): the flex dispatcher (DeepEP,
+    HybridEP) sends over the expert-tensor x expert-parallel group, ep x etp neighbouring ranks (an expert's shards
+    neighbours, so across nodes a token still goes once to each node its experts are on); the all-to-all one over the
+    expert-parallel group, ep ranks etp apart, and all-gathers what it received over the etp shards after."""
+    ep, etp = np.asarray(ep, dtype=np.float64), np.asarray(etp, dtype=np.float64)
+    if moe_dispatcher_of(training) == "deepep":
+        return ep * etp, np.ones_like(etp)
+    return ep, etp
+
+
 def _distinct(places: np.ndarray, k: float) -> np.ndarray:
     """Average distinct places ``k`` picks drawn evenly over ``places`` places land on: n (1 - (1 - 1/n)^k)."""
     out: np.ndarray = places * (1.0 - (1.0 - 1.0 / places) ** k)
