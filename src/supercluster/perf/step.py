@@ -371,7 +371,7 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
     tp_coll = collective_time(cluster, topo, cal, "all_gather", T * model.hidden * ACT_BYTES, tp_group)
     one = tp_coll.time_s
     per_block = 2.0  # an all-gather before a block and a reduce-scatter after it
-    collectives = per_block * one * (2.0 if kind == "dense" else 1.0)
+    tp_s = per_block * one * (2.0 if kind == "dense" else 1.0)  # a layer's forward tensor-parallel collectives
 
     # Context parallel: ring exchange of this rank's K and V block, cp-1 steps forward; K, V and their
     # gradients backward (Liu et al. 2023 ring attention; Megatron-LM context parallelism), behind attention.
@@ -402,14 +402,14 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
             etp_group = place(cluster, topo, etp, np.ones_like(etp))
             gathered = collective_time(cluster, topo, cal, "all_gather", etp * k * local * model.hidden * ACT_BYTES,
                                        etp_group)
-            collectives = collectives + np.where(etp > 1, per_block * gathered.time_s, 0.0)
+            tp_s = tp_s + np.where(etp > 1, per_block * gathered.time_s, 0.0)
         ep_coll = collective_time(cluster, topo, cal, "all_to_all", local * copies * model.hidden * ACT_BYTES * factor,
                                   ep_group)
         a2a, ep_algo = ep_coll.time_s, ep_coll.algorithm
     else:
         a2a, ep_algo = np.zeros_like(tp), np.full(tp.shape, ALGORITHMS.index("pairwise"))
     return _LayerComm(work=work, window_work=window_work, ssm_work=ssm_work, bare_work=bare_work,
-                      tp_fwd=collectives, tp_mixer_fwd=per_block * one, cp_fwd=(cp - 1.0) * step_s, a2a=a2a,
+                      tp_fwd=tp_s, tp_mixer_fwd=per_block * one, cp_fwd=(cp - 1.0) * step_s, a2a=a2a,
                       tp_algo=tp_coll.algorithm, cp_algo=cp_coll.algorithm, ep_algo=ep_algo)
 
 
