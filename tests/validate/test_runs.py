@@ -80,3 +80,16 @@ def test_fp8_recipe_reaches_the_spec() -> None:
     assert cs.training.fp8_recipe == "tensorwise" and mx.training.fp8_recipe is None
     cs_r, mx_r = (best_step(s, None, require_fit=False)[0] for s in (cs, mx))
     assert mx_r.breakdown["compute"] > cs_r.breakdown["compute"]
+
+
+def test_a_stated_expert_tensor_parallelism_reaches_the_plan() -> None:
+    """`parallelism.etp` (the project's copy of the schema): NeMo 24.12's Grok-1 ran its experts split 4-way
+    (Megatron-Core's default, ETP = TP); the row's plan takes it, where unset the search picks 1 or tp."""
+    stated = _row("dgxc2504-grok1-314b-1024xh100-fp8")
+    assert stated["parallelism"]["etp"] == 4
+    searched = copy.deepcopy(stated)
+    del searched["parallelism"]["etp"]
+    s, free = (run_to_scenario(r, file="runs.yaml", index=0) for r in (stated, searched))
+    assert s.parallelism.etp == 4 and free.parallelism.etp is None
+    assert best_step(s, None, require_fit=False)[0].parallelism["etp"] == 4
+    assert best_step(free, None, require_fit=False)[0].parallelism["etp"] == 1

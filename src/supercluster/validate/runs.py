@@ -25,7 +25,7 @@ DEFAULT_FILE = Path(__file__).with_name("calibration.yaml")
 #: published runs kept out of every fit (no knob, constant or interval reads them): the model's error on runs it has
 #: not seen
 HELDOUT_FILE = Path(__file__).with_name("heldout.yaml")
-_PAR_KEYS = ("tp", "pp", "dp", "cp", "ep", "virtual_stages")
+_PAR_KEYS = ("tp", "pp", "dp", "cp", "ep", "etp", "virtual_stages")  # etp: absent, searched (1 or tp)
 DEFAULT_TOLERANCE: dict[str, Any] = {"metric": "step_time_s", "median_abs_rel_error": 0.10,
                                      "max_abs_rel_error": 0.25}
 _TRAINING_TO_PAR = ("micro_batch", "recompute", "zero_stage", "sequence_parallel")

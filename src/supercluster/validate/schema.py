@@ -158,6 +158,7 @@ RUN: Shape = {
     "training": {"global_batch": count, "micro_batch": count, "precision": None, "recompute": None,
                  "zero_stage": None, "sequence_parallel": None, **dict.fromkeys(SOFTWARE_FIELDS)},
     "parallelism": {"tp": count, "pp": count, "dp": count, "cp": count, "ep": count, "virtual_stages": count,
+                    "etp": count,  # the project's copy: expert tensor parallelism where a source states it
                     "offload_optimizer": None, "offload_weights": None, "offload_activations": None},
     "expected": {"step_time_s": None, "derivation": None},  # the step time's own check: runs.expected_step_time
 }
