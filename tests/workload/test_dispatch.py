@@ -173,3 +173,14 @@ def test_the_dispatch_group_spans_the_expert_shards_only_for_the_flex_dispatcher
     assert group_label("ep", {"size": 32}, par) == "ep × etp"
     assert group_label("ep", {"size": 8}, par) == "ep"
     assert group_label("dp", {"size": 64}, {**par, "cp": 2}) == "dp × cp"
+
+
+def test_deepep_dispatches_to_every_shard_inside_a_domain_and_once_per_node_across() -> None:
+    """With experts split by expert tensor parallelism, DeepEP's bytes inside one domain grow with the shards (a rank
+    each); across nodes they do not (an expert's shards share its node); the plain all-to-all's never do."""
+    model, t = deepseek_v3(), training(moe_dispatcher="deepep")
+    for nodes in (np.array([1.0]), np.array([4.0])):
+        one, four = (dispatch_bytes_factor(model, t, nodes, np.array([8.0]), etp) for etp in (1.0, 4.0))
+        np.testing.assert_allclose(four, one * (4.0 if nodes[0] == 1 else 1.0), rtol=1e-15)
+    plain = training(moe_dispatcher="alltoall")
+    assert dispatch_bytes_factor(model, plain, np.array([1.0]), np.array([8.0]), 4.0)[0] == 1.0

@@ -384,26 +384,20 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
 
     if kind == "moe" and model.moe:
         # The rank's T/tp tokens (an MoE layer with tp > 1 runs with sequence parallelism, spec.rules), top_k copies
-        # each, dispatched by Megatron-Core's token dispatchers (transformer/moe/token_dispatcher.py @d98e8a64dd).
-        # With expert-tensor parallelism (etp > 1) the all-to-all one sends them over the expert-parallel group, then
-        # all-gathers what it received over the etp ranks of the expert-tensor group before the experts and
-        # reduce-scatters their outputs after (dispatch_postprocess, combine_preprocess); the flex one (DeepEP,
-        # HybridEP) dispatches over the expert-tensor x expert-parallel group, each token to its top_k experts' etp
-        # shards: a copy per rank reached inside a scale-up domain, one per node across it (an expert's shards are
-        # neighbouring ranks), and gathers nothing.
+        # each, over the dispatch's group and at its bytes (workload.dispatch: dispatch_group, dispatch_bytes_factor).
+        # With expert-tensor parallelism Megatron-Core's all-to-all dispatcher also all-gathers what it received over
+        # the etp shards before the experts and reduce-scatters their outputs after (transformer/moe/
+        # token_dispatcher.py dispatch_postprocess, combine_preprocess @d98e8a64dd); the flex one gathers nothing.
         k = float(model.moe.top_k)
         local = T / tp
         ep_group = place(cluster, topo, *dispatch_group(s.training, ep, etp))
-        factor = dispatch_bytes_factor(model, s.training, ep_group.domains, ep)  # experts reached over the ep ranks
-        if moe_dispatcher_of(s.training) == "deepep":
-            copies = k * np.where(ep_group.domains > 1, 1.0, etp)
-        else:
-            copies = np.full_like(tp, k)
+        factor = dispatch_bytes_factor(model, s.training, ep_group.domains, ep, etp)
+        if moe_dispatcher_of(s.training) != "deepep":
             etp_group = place(cluster, topo, etp, np.ones_like(etp))
             gathered = collective_time(cluster, topo, cal, "all_gather", etp * k * local * model.hidden * ACT_BYTES,
                                        etp_group)
             tp_s = tp_s + np.where(etp > 1, per_block * gathered.time_s, 0.0)
-        ep_coll = collective_time(cluster, topo, cal, "all_to_all", local * copies * model.hidden * ACT_BYTES * factor,
+        ep_coll = collective_time(cluster, topo, cal, "all_to_all", local * k * model.hidden * ACT_BYTES * factor,
                                   ep_group)
         a2a, ep_algo = ep_coll.time_s, ep_coll.algorithm
     else:

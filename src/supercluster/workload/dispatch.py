@@ -98,10 +98,13 @@ def contiguous_reach(experts: int, k: int, ranks: np.ndarray, nodes: np.ndarray)
     return distinct(rank), distinct(node)
 
 
-def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray, ranks: np.ndarray,
+                          etp: np.ndarray | float = 1.0) -> np.ndarray:
     """The bytes of a dispatch and combine over those of a plain all-to-all of 16-bit top_k copies, the
     expert-parallel group of ``ranks`` ranks spread over ``nodes`` scale-up domains: over the network one copy per
-    node reached, inside a single domain one copy per rank reached."""
+    node reached, inside a single domain one copy per rank reached, each expert's ``etp`` shards a rank each (its
+    shards are neighbours: across nodes they cost no copy more, dispatch_group). The plain all-to-all moves the
+    top_k copies whatever etp (its gather over the shards is its own collective)."""
     nodes = np.asarray(nodes, dtype=np.float64)
     one = np.ones_like(nodes)
     if moe_dispatcher_of(training) != "deepep" or model.moe is None:
@@ -112,7 +115,7 @@ def dispatch_bytes_factor(model: Model, training: Training, nodes: np.ndarray, r
         reached = np.where(nodes > 1.0, by_node, by_rank)
     else:
         reached = np.where(nodes > 1.0, nodes_reached(model, nodes), ranks_reached(model, ranks * one))
-    dedup = reached / k
+    dedup = np.where(nodes > 1.0, 1.0, etp) * reached / k
     # fp8 values + scales out, a 16-bit combine back, where the framework quantizes the dispatch (DeepSeek's); Megatron-
     # Core sends the 16-bit hidden states (moe_dispatch_fwd_dtype 'bf16' by default, HybridEP 'does not support fp8
     # dispatch', its DeepEP path passes the bf16 tensor: transformer_config.py, moe/fused_a2a.py @d98e8a64dd)
