@@ -193,7 +193,7 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
         f"parallelism: {parallelism_text(par)}  [dim]({searched})[/dim]")
 
     if r.groups:
-        replicas = "dp × cp"  # the group gradients are reduced over: every rank holding the same weights
+        replicas = group_label("dp", r.groups["dp"], par)  # the group gradients are reduced over
         g = Table(title="parallel groups on the fabric", show_edge=False,
                   caption=f"{replicas}: the weight replicas a gradient is reduced over (dp {par['dp']} × cp "
                           f"{par['cp']} = {par['dp'] * par['cp']:,} ranks)" if par["cp"] > 1 else None)
@@ -201,8 +201,8 @@ def render_plan(run: RunReport, console: Console, seconds: float | None = None) 
         for col in ("size", "stride", "per node", "nodes", "traffic", "algorithm"):
             g.add_column(col, justify="left" if col in ("traffic", "algorithm") else "right")
         for axis, grp in r.groups.items():
-            g.add_row(group_label(axis, grp, par), f"{grp['size']:,}", f"{grp['stride']:,}", str(grp["per_node"]), f"{grp['nodes']:,}",
-                      grp["crosses"], grp.get("algorithm", "-"))
+            g.add_row(group_label(axis, grp, par), f"{grp['size']:,}", f"{grp['stride']:,}", str(grp["per_node"]),
+                      f"{grp['nodes']:,}", grp["crosses"], grp.get("algorithm", "-"))
         console.print(g)
 
     render_model(run.model, console, run.step.lora)

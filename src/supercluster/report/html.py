@@ -75,8 +75,8 @@ def _scenario_section(data: ReportData) -> str:
                  + (f"; with offload, {escape(run.search.offload)}" if run.search.offload else "") + ".</p>")
     if r.groups:
         lines.append(table_html(("axis", "size", "stride", "per node", "nodes", "traffic", "algorithm"),
-                            ((group_label(axis, g, r.parallelism), f"{g['size']:,}", f"{g['stride']:,}", g["per_node"],
-                              f"{g['nodes']:,}", g["crosses"], g.get("algorithm", "-"))
+                            ((group_label(axis, g, r.parallelism), f"{g['size']:,}", f"{g['stride']:,}",
+                              g["per_node"], f"{g['nodes']:,}", g["crosses"], g.get("algorithm", "-"))
                              for axis, g in r.groups.items())))
     rows = [("tokens/s", f"{r.tokens_per_s:,.0f}"),
             ("MFU / HFU", f"{r.mfu:.1%} / {r.hfu:.1%}"
