@@ -66,7 +66,7 @@ def main() -> int:
     args = ap.parse_args()
     if not args.skip_rows:
         t0, errs = time.perf_counter(), []
-        runs, _, _ = load_fit_runs(None)
+        runs = load_fit_runs(None).fit
         for run in runs:
             cal = run.scenario.calibrated(None)
             with contextlib.suppress(SuperclusterError):

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import yaml
@@ -118,14 +118,17 @@ def source_group(run: dict[str, Any]) -> str:
     return re.split(r"[,(]", text, maxsplit=1)[0].strip() or text
 
 
-def load_fit_runs(path: str | Path | None) -> tuple[list[FitRun], list[Excluded], str]:
+class FitRuns(NamedTuple):
+    """A published-runs file read for a fit."""
+
+    fit: list[FitRun]  # the runs the knobs are fitted on
+    excluded: list[Excluded]  # the runs marked ``exclude_from_gate``, and why
+    listed: list[FitRun]  # those of them the model can time (their errors are recorded, never fitted)
+    file: str  # the file as shown in messages
+
+
+def load_fit_runs(path: str | Path | None) -> FitRuns:
     """The runs of a published-runs file as scenarios; those marked ``exclude_from_gate`` set aside."""
-    out, excluded, _, shown = load_listed_and_fit_runs(path)
-    return out, excluded, shown
-
-
-def load_listed_and_fit_runs(path: str | Path | None) -> tuple[list[FitRun], list[Excluded], list[FitRun], str]:
-    """(the runs to fit, the ones set aside and why, those of them the model can time: listed runs, the file)."""
     _, runs, shown = read_validation_file(path, DEFAULT_FILE, "runs")
     out, excluded, listed = [], [], []
     for i, run in enumerate(runs):
@@ -141,7 +144,7 @@ def load_listed_and_fit_runs(path: str | Path | None) -> tuple[list[FitRun], lis
         out.append(_fit_run(run, rid, shown, i))
     if not out:
         raise FileFormatError("no run to fit (every run is excluded from the gate)", file=shown, field="runs")
-    return out, excluded, listed, shown
+    return FitRuns(out, excluded, listed, shown)
 
 
 def _fit_run(run: dict[str, Any], rid: str, shown: str, i: int) -> FitRun:
@@ -256,7 +259,7 @@ def calibrate(path: str | Path | None, *, start: Calibration, neutral: bool, pri
               progress: Callable[[str], None] | None = None) -> tuple[CalibrationResult, Calibration]:
     """Fit the knobs to the runs of ``path`` (from their neutral values, or from ``start`` pulled towards
     ``prior``), cross-validate, and return the result and the calibration with its residuals."""
-    runs, excluded, listed, shown = load_listed_and_fit_runs(path)
+    runs, excluded, listed, shown = load_fit_runs(path)
     ranges = knob_ranges()
     first = start.model_copy(update={k: r.neutral for k, r in ranges.items()}) if neutral else start
     weight = 0.0 if neutral or prior is None else PRIOR_WEIGHT
@@ -373,7 +376,7 @@ def with_cross_validation(result: ValidationResult, path: str | Path | None, cal
     """``validate --cv``: the result with every run's leave-one-source-out prediction (knobs refitted, from the
     calibration in effect, without the run's source) and the cross-validated median and maximum; the gate also
     holds the file's ``tolerance.cv_median_abs_rel_error`` when it names one."""
-    runs, _, _ = load_fit_runs(path)
+    runs = load_fit_runs(path).fit
     start = calibration or default_calibration()
     cv_pred, groups = cross_validate(runs, start, knob_ranges(), workers=workers)
     by_id = {r.id: (p, r.expected_s) for r, p in zip(runs, cv_pred, strict=True)}
