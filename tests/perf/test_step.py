@@ -618,3 +618,25 @@ def test_memory_is_computed_once_per_configuration_whatever_its_layout() -> None
     deduped, whole = candidate_memory(s, space), _candidate_memory(s, space)
     for f in fields(MemoryBreakdown):
         np.testing.assert_array_equal(getattr(deduped, f.name), getattr(whole, f.name), err_msg=f.name)
+
+
+def _zero3_by_tensor(model: dict[str, Any], gpus: int) -> float:
+    """The data-parallel time of GPT-3 175B's shape under DeepSpeed's ZeRO-3 before 0.6 (tensor by tensor), all
+    ``gpus`` data parallel, one sequence each."""
+    s = build_scenario({
+        "name": f"zero3-{gpus}", "cluster": {"base": "llama3-16k", "num_gpus": gpus},
+        "model": {"base": "gpt3-175b", "layers": 8, **model},
+        "training": {"tokens": 1.0e12, "global_batch": gpus, "precision": "bf16", "zero3_gather": "tensor"},
+    }, check_rules=False)
+    a = evaluate(s, candidates(dp=gpus, zero_stage=3, recompute="full"))
+    return float(a.parts["dp_comm"][0])
+
+
+def test_zero3_by_tensor_pays_a_collective_for_every_parameter_tensor() -> None:
+    """DeepSpeed's ZeRO-3 before 0.6 gathers and reduces parameter by parameter, the biases and norms too (one
+    collective and one host loop over the ranks each): a GPT layer (LayerNorm, biased projections: 12 tensors) pays
+    more than the same layer with RMSNorm and no biases (6), by more as the ranks grow; the bytes are the same."""
+    gpt, bare = {"norm": "layernorm", "linear_bias": True}, {"norm": "rmsnorm", "linear_bias": False}
+    gaps = [_zero3_by_tensor(gpt, n) - _zero3_by_tensor(bare, n) for n in (64, 512)]
+    assert 0.0 < gaps[0] < gaps[1]
+    assert _zero3_by_tensor({}, 64) == _zero3_by_tensor(gpt, 64)  # a GELU model's norm and biases, when unstated

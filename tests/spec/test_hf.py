@@ -356,3 +356,20 @@ def test_an_unreadable_path_is_a_file_format_error() -> None:
     """A path the OS refuses (here an embedded NUL) is a FileFormatError, not a ValueError."""
     err = error_for(Path("bad\0name") / "config.json")
     assert err.file is not None and "cannot read file" in err.message
+
+
+@pytest.mark.parametrize(("name", "norm", "bias"), [("gpt2", "layernorm", True), ("gpt-oss-120b", "rmsnorm", True),
+                                                     ("Nemotron-H-8B-Base-8K", "rmsnorm", False),
+                                                     ("Llama-3.1-405B", "rmsnorm", False)])
+def test_norm_and_projection_biases_follow_the_config(name: str, norm: str, bias: bool) -> None:
+    """The norm is named by its epsilon's key (Nemotron-H states both: RMSNorm), the biases by attention_bias /
+    mlp_bias / use_bias; GPT-2 states no bias key and its GELU layers carry biases (Model.layer_norm)."""
+    model = Model.model_validate(model_from_hf_config(DATA / name))
+    assert model.layer_norm == (norm, bias)
+
+
+def test_mamba_rms_norm_flag_beside_layer_norm_epsilon(tmp_path: Path) -> None:
+    """Mamba's configs name an RMSNorm's epsilon layer_norm_epsilon, with rms_norm: true."""
+    cfg = json.loads((DATA / "gpt2" / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "rms_norm": True}))
+    assert model_from_hf_config(tmp_path)["norm"] == "rmsnorm"

@@ -12,6 +12,7 @@ from supercluster.spec.catalog import entries, entry
 from supercluster.spec.hf import model_from_hf_config
 from supercluster.spec.model import Model
 from supercluster.workload import ParamCounts, param_counts
+from supercluster.workload.params import layer_small_tensors
 
 HF = Path(__file__).resolve().parent.parent / "data" / "hf"
 
@@ -228,3 +229,16 @@ def test_moe_active_counts_top_k_experts() -> None:
     expert = 3 * model.hidden * model.moe.moe_ffn_hidden  # SwiGLU: gate, up, down
     assert pc.total - pc.active == pc.moe_layers * (model.moe.experts - model.moe.top_k) * expert
     assert pc.moe_layers == model.layers and pc.dense_layers == 0
+
+
+def test_layer_small_tensors_count_biases_and_norms() -> None:
+    """A GPT layer has 4 weight matrices, 4 biases and 2 LayerNorms of a weight and a bias each; a LLaMA layer 2
+    RMSNorm weights beside its matrices; a stated norm or bias overrides what the activation implies."""
+    gpt = Model.model_validate(dict(name="tiny", layers=2, hidden=64, ffn_hidden=256, heads=4, vocab=100, seq_len=32,
+                                    activation="gelu"))
+    llama = gpt.model_copy(update={"activation": "swiglu"})
+    assert gpt.layer_norm == ("layernorm", True) and llama.layer_norm == ("rmsnorm", False)
+    assert layer_small_tensors(gpt, 4) == 8
+    assert layer_small_tensors(llama, 4) == 2
+    assert layer_small_tensors(llama.model_copy(update={"linear_bias": True}), 4) == 6
+    assert layer_small_tensors(gpt.model_copy(update={"norm": "rmsnorm"}), 4) == 6

@@ -66,7 +66,7 @@ import numpy as np
 
 from ..arrays import group_rows
 from ..network.cost import ALGORITHMS, collective_time
-from ..network.placement import axis_strides, place, weight_replica_group
+from ..network.placement import Placement, axis_strides, place, weight_replica_group
 from ..network.topology import Topology, build_topology
 from ..spec.calibration import Calibration
 from ..spec.model import Model, moe_layers_among
@@ -105,6 +105,7 @@ from ..workload.operators import (
     layer_work,
     lm_head_work,
 )
+from ..workload.params import layer_small_tensors
 from ..workload.quantization import scaling_recipe
 from ..workload.software import SoftwareChoices, communicators, framework_memory_options
 from ..workload.ssm import scan_key_len, ssm_layer_shares
@@ -255,9 +256,8 @@ class _ReplicaComm:
     gather: np.ndarray
     gather_layer: np.ndarray  # one layer's (ZeRO-3)
     scatter_layer: np.ndarray
-    tensors: float  # weight tensors per layer (ZeRO-3 gathered tensor by tensor)
-    gather_tensor: np.ndarray  # one tensor's collective, with the host's loop over the ranks
-    scatter_tensor: np.ndarray
+    gather_tensors: np.ndarray  # ZeRO-3 tensor by tensor: a layer's gathers, one a tensor with its host loop
+    scatter_tensors: np.ndarray  # and its gradients' reductions
     algo: np.ndarray  # the gradient reduction's algorithm (all-reduce under ZeRO-0, reduce-scatter otherwise)
 
 
@@ -552,6 +552,27 @@ def memory_fits(s: Scenario, memory: MemoryBreakdown) -> np.ndarray:
     return gpu & (memory.host_bytes <= (host.memory_bytes if host else 0.0))
 
 
+def _layer_by_tensor(s: Scenario, cal: Calibration, topo: Topology, group: Placement, layer_params: np.ndarray,
+                     layer_trained: np.ndarray, weights: int, small: int, grad_bytes: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """ZeRO-3 parameter by parameter (DeepSpeed before 0.6): (a layer's gathers, its gradients' reductions), one
+    collective for every parameter tensor, each with the host's loop over the group's ranks. DeepSpeed v0.3.13
+    fetches a submodule's parameters one all_gather each (stage3.py fetch_sub_module -> partition_parameters.py
+    _allgather_param, a Python loop building a view per rank, which PyTorch 1.8 copies back one by one) and reduces
+    the gradients one reduce_scatter each (_reduce_scatter_gradients -> _reduce_scatter_gradient, the same loop):
+    the ``weights`` weight matrices share the layer's bytes, its ``small`` biases and norms (workload.params
+    layer_small_tensors, about a hidden size each) cost their latency and the loop."""
+    model, cluster = s.model, s.cluster
+    host = cal.zero3_host_per_rank_s * group.size
+    one_small = np.full_like(layer_params, float(model.hidden))
+    gathers = weights * collective_time(cluster, topo, cal, "all_gather", layer_params / weights * 2.0, group).time_s \
+        + small * collective_time(cluster, topo, cal, "all_gather", one_small * 2.0, group).time_s
+    scatters = weights * collective_time(cluster, topo, cal, "reduce_scatter", layer_trained / weights * grad_bytes,
+                                         group).time_s \
+        + small * collective_time(cluster, topo, cal, "reduce_scatter", one_small * grad_bytes, group).time_s
+    return gathers + (weights + small) * host, scatters + (weights + small) * host
+
+
 def prepare(s: Scenario, c: Candidates, cal: Calibration, memory: MemoryBreakdown | None = None) -> Prepared:
     """The part of evaluate() that no timing knob touches (see Prepared); ``memory``: the candidates' memory when
     the caller has it (candidate_memory of the same candidates for a scenario with the same model, accelerator and
@@ -599,13 +620,17 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration, memory: MemoryBreakdow
     grad_bytes = 4.0 if grads_in_fp32(training) else 2.0
     zero_eff = effective_zero_stage(c.zero_stage, pp)
     some = next(iter(comm.values())).work
-    tensors = float(sum(1 for g in some.gemms if g.name != "router" and "_lora_" not in g.name))  # base matrices
+    weights = sum(1 for g in some.gemms if g.name != "router" and "_lora_" not in g.name)  # base matrices
+    by_tensor = software_overlaps(training).zero3_gather == "tensor"
     replicas = []
     # Gradients (their reduction, ZeRO-1's gather of the updated weights, the optimizer) exist for the trainable
     # parameters alone: all of them, or LoRA's adapters; ZeRO-3 gathers the stored weights, frozen ones too.
     shares = trainable_shares(model, training.lora)
-    for n_params3, size3, stride3, share in ((non_expert3, replica_size[rep3], replica_stride[rep3], shares[0]),
-                                             (expert3, tp3 * cp3 * dp3 / (ep3 * etp3), ep3 * etp3, shares[1])):
+    # the norms and biases are the dense replica's: the experts' group gathers its weight matrices alone
+    small = layer_small_tensors(model, weights)
+    for n_params3, size3, stride3, share, small3 in (
+            (non_expert3, replica_size[rep3], replica_stride[rep3], shares[0], small),
+            (expert3, tp3 * cp3 * dp3 / (ep3 * etp3), ep3 * etp3, shares[1], 0)):
         group = place(cluster, topo, size3, stride3)
         # Megatron-LM DDP buckets of max(40M, 1M x dp) parameters (distributed_data_parallel.py), one
         # collective each; ZeRO-3 / FSDP gathers and reduces one transformer layer at a time
@@ -616,18 +641,15 @@ def prepare(s: Scenario, c: Candidates, cal: Calibration, memory: MemoryBreakdow
         ag = collective_time(cluster, topo, cal, "all_gather", trained3 / buckets3 * 2.0, group)
         ag_layer = collective_time(cluster, topo, cal, "all_gather", n_params3 / lps3 * 2.0, group)
         rs_layer = collective_time(cluster, topo, cal, "reduce_scatter", trained3 / lps3 * grad_bytes, group)
-        # ZeRO-3 tensor by tensor (DeepSpeed < 0.6): the layer's weight matrices, each its own collective plus a
-        # host loop over the group's ranks
-        host = cal.zero3_host_per_rank_s * size3
-        ag_tensor = collective_time(cluster, topo, cal, "all_gather", n_params3 / (lps3 * tensors) * 2.0, group)
-        rs_tensor = collective_time(cluster, topo, cal, "reduce_scatter",
-                                    trained3 / (lps3 * tensors) * grad_bytes, group)
+        gather_tensors = scatter_tensors = np.zeros_like(n_params3)
+        if by_tensor:
+            gather_tensors, scatter_tensors = _layer_by_tensor(s, cal, topo, group, n_params3 / lps3,
+                                                               trained3 / lps3, weights, small3, grad_bytes)
         replicas.append(_ReplicaComm(
             n_params=n_params3[inv3], trained=trained3[inv3], size=size3[inv3], allreduce=(buckets3 * ar.time_s)[inv3],
             scatter=(buckets3 * rs.time_s)[inv3], gather=(buckets3 * ag.time_s)[inv3],
             gather_layer=ag_layer.time_s[inv3], scatter_layer=rs_layer.time_s[inv3],
-            tensors=tensors, gather_tensor=(ag_tensor.time_s + host)[inv3],
-            scatter_tensor=(rs_tensor.time_s + host)[inv3],
+            gather_tensors=gather_tensors[inv3], scatter_tensors=scatter_tensors[inv3],
             algo=np.where(zero_eff == 0, ar.algorithm[inv3], rs.algorithm[inv3])))
     return Prepared(key=stage_key(cal), candidates=c, memory=memory, inv=inv, shapes=shapes, comm=comm, head=head,
                     pp_time=pp_coll.time_s[inv2], pp_algo=pp_coll.algorithm[inv2], replicas=tuple(replicas),
@@ -644,7 +666,7 @@ def _scaled(prepared: Prepared, bases: dict[str, _LayerBase], variant_bases: dic
 
     replicas = tuple(replace(r, allreduce=r.allreduce * dp, scatter=r.scatter * dp, gather=r.gather * dp,
                              gather_layer=r.gather_layer * dp, scatter_layer=r.scatter_layer * dp,
-                             gather_tensor=r.gather_tensor * dp, scatter_tensor=r.scatter_tensor * dp)
+                             gather_tensors=r.gather_tensors * dp, scatter_tensors=r.scatter_tensors * dp)
                      for r in prepared.replicas)
     scaled = replace(prepared, pp_time=prepared.pp_time * pp, replicas=replicas, memo={})
     return (scaled, {k: base(b) for k, b in bases.items()},
@@ -918,11 +940,11 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
                                  + np.maximum(r.gather_layer + r.scatter_layer - prefetch * bwd_mb / lps, 0.0))
         else:  # one host-synchronised collective per parameter tensor, gathered for the forward, the recompute
             # and the backward, reduced once: nothing hides them
-            layered = m * lps * r.tensors * ((2.0 + rfrac) * r.gather_tensor + r.scatter_tensor)
+            layered = m * lps * ((2.0 + rfrac) * r.gather_tensors + r.scatter_tensors)
         replica_ops.append(ReplicaOps(
             grad_s=per_step_grad, buckets=ddp_buckets(r.n_params, r.size), gather_s=r.gather,
             gather_layer_s=r.gather_layer, scatter_layer_s=r.scatter_layer,
-            tensor_layer_s=r.tensors * ((2.0 + rfrac) * r.gather_tensor + r.scatter_tensor), present=r.n_params > 0))
+            tensor_layer_s=(2.0 + rfrac) * r.gather_tensors + r.scatter_tensors, present=r.n_params > 0))
         exposed = np.where(zero_eff == 3, layered, np.where(zero_eff == 2, exposed, 0.0))
         dp_exposed = dp_exposed + np.where(present, exposed, 0.0)
         local_params = local_params + r.trained / np.where(zero_eff >= 1, r.size, 1.0)

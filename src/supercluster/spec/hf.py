@@ -49,6 +49,11 @@ TOWER_MARKERS = ("vision", "visual", "audio", "speech", "image")  # blocks of a 
 SOURCE_PREFIX = "Hugging Face config.json: "
 SILU = ("silu", "swish", "swiglu")
 
+# The norm's epsilon, named by the norm the family's code builds (RMSNorm first: Nemotron-H states both; Mamba's
+# configs name an RMSNorm's epsilon layer_norm_epsilon beside rms_norm: true)
+NORM_EPS = ("rms_norm_eps", "layer_norm_epsilon", "layer_norm_eps", "layernorm_epsilon")
+# Whether the attention or MLP projections carry biases (any of them true: the model's linear_bias)
+LINEAR_BIAS = ("attention_bias", "mlp_bias", "use_bias", "bias")
 # Families whose MLP is gated (three matrices) whatever its activation is called: modelled as 'swiglu'.
 GATED_TYPES = frozenset({
     "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek", "deepseek_v2",
@@ -313,6 +318,14 @@ def read_hf_config(path: str | Path) -> HfModel:
     out["activation"] = _activation(cfg, family, architectures, found)
     out["tied_embeddings"] = _tied(cfg, family, found)
     origin["tied_embeddings"] = "tie_word_embeddings"
+    norm_key = cfg.present(NORM_EPS)
+    if norm_key is not None:  # the epsilon's name says which norm the family's code builds
+        rms = norm_key == NORM_EPS[0] or cfg.boolean("rms_norm") is True
+        out["norm"], origin["norm"] = "rmsnorm" if rms else "layernorm", norm_key
+    bias_keys = [k for k in LINEAR_BIAS if cfg.boolean(k) is not None]
+    if bias_keys:
+        out["linear_bias"] = any(cfg.boolean(k) for k in bias_keys)
+        origin["linear_bias"] = bias_keys[0]
     dropout, dropout_key = _dropout(cfg)
     if dropout_key:
         out["dropout"], origin["dropout"] = dropout, dropout_key
