@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 
 from ..spec.model import Model
-from .params import mlp_matrices
+from .params import NORMS_PER_LAYER, mlp_matrices
 from .quantization import ScalingRecipe, scaling_recipe
 from .ssm import ssm_elementwise_bytes, ssm_mixer_gemms, ssm_scan_flops
 from .window import band_keys, equivalent_key_len
@@ -163,7 +163,7 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
     # Memory-bound operators, forward bytes per GPU (SP shards the norm/residual/dropout region by tp).
     seq_shard = np.where(sp, tp, 1.0)
     th = T * h * ACT_BYTES / seq_shard
-    blocks = 2 if mlp else 1  # norm + residual add before the mixer, and before the MLP
+    blocks = NORMS_PER_LAYER if mlp else 1  # norm + residual add before the mixer, and before the MLP
     # norms (read+write), residual adds (2 reads + write)
     elem = 2 * 2 * th + 2 * 3 * th if mlp else 2 * th + 3 * th
     kernels = 2.0 * blocks

@@ -215,7 +215,7 @@ def param_counts(model: Model) -> ParamCounts:
         routed = active_routed = shared = router = 0
     return ParamCounts(
         attention_layer=attn,
-        norms_layer=2 * h,
+        norms_layer=NORMS_PER_LAYER * h,
         dense_mlp_layer=dense_mlp_params(model),
         moe_routed_layer=routed,
         moe_active_routed_layer=active_routed,
