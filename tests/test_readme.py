@@ -103,3 +103,17 @@ def test_power_figures() -> None:
     errors = {r.id: _pct(r.rel_error) for r in result.rows if r.rel_error is not None}
     dc, ac = _quoted(rf"GPT-3 175B on 512 H100: −{NUMBER}% \(DC\) and −{NUMBER}% \(AC\)", text)
     assert (-dc, -ac) == (errors["mlperf-t4.0-smc-dc-64x8-h100-gpt3"], errors["mlperf-t4.0-smc-ac-64x8-h100-gpt3"])
+
+
+def test_heldout_figures() -> None:
+    """The held-out runs' median, worst, gated count and interval coverage as `validate heldout.yaml` gives them."""
+    from supercluster.validate.runs import validate_file
+
+    result = validate_file(Path(__file__).resolve().parents[1] / "src" / "supercluster" / "validate" / "heldout.yaml")
+    text = README.replace("\n", " ")
+    median, worst, gated = _quoted(rf"\*\*Median \|error\| {NUMBER}%, worst {NUMBER}% over {NUMBER} gated runs\*\*",
+                                   text)
+    assert (median, worst) == (_pct(result.median_abs_rel_error), _pct(result.max_abs_rel_error))
+    assert gated == sum(1 for r in result.rows if r.rel_error is not None and not r.excluded)
+    (inside,) = _quoted(rf"\*\*{NUMBER}% of them measured inside their predicted interval\*\*", text)
+    assert result.interval_coverage is not None and inside == round(100 * result.interval_coverage)
