@@ -11,6 +11,8 @@ import pytest
 from supercluster import load_scenario, plan
 from supercluster.spec.calibration import shipped_document
 from supercluster.units import SECONDS_PER_DAY
+from supercluster.validate import HELDOUT_FILE, validate_file
+from supercluster.validate.power import validate_power
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 NUMBER = r"([\d.,]+)"
@@ -93,8 +95,6 @@ def test_deepseek_row(steps) -> None:
 def test_power_figures() -> None:
     """The power paragraph's median, worst and per-row errors are what `validate power.yaml` gives (they drifted once:
     2.2% and 6.1% quoted from an earlier power model while the gate read 4.6%)."""
-    from supercluster.validate.power import validate_power
-
     result = validate_power()
     text = README.replace("\n", " ")
     median, worst = _quoted(rf"`step_overhead_s`\) counts as a wait with the SMs idle\. Median {NUMBER}%, worst "
@@ -107,9 +107,7 @@ def test_power_figures() -> None:
 
 def test_heldout_figures() -> None:
     """The held-out runs' median, worst, gated count and interval coverage as `validate heldout.yaml` gives them."""
-    from supercluster.validate.runs import validate_file
-
-    result = validate_file(Path(__file__).resolve().parents[1] / "src" / "supercluster" / "validate" / "heldout.yaml")
+    result = validate_file(HELDOUT_FILE)
     text = README.replace("\n", " ")
     median, worst, gated = _quoted(rf"\*\*Median \|error\| {NUMBER}%, worst {NUMBER}% over {NUMBER} gated runs\*\*",
                                    text)

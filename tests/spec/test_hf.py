@@ -363,9 +363,9 @@ def test_an_unreadable_path_is_a_file_format_error() -> None:
                                                      ("Llama-3.1-405B", "rmsnorm", False)])
 def test_norm_and_projection_biases_follow_the_config(name: str, norm: str, bias: bool) -> None:
     """The norm is named by its epsilon's key (Nemotron-H states both: RMSNorm), the biases by attention_bias /
-    mlp_bias / use_bias; GPT-2 states no bias key and its GELU layers carry biases (Model.layer_norm)."""
+    mlp_bias / use_bias; GPT-2 states no bias key and its GELU layers carry biases (Model.norm_and_bias)."""
     model = Model.model_validate(model_from_hf_config(DATA / name))
-    assert model.layer_norm == (norm, bias)
+    assert model.norm_and_bias == (norm, bias)
 
 
 def test_mamba_rms_norm_flag_beside_layer_norm_epsilon(tmp_path: Path) -> None:

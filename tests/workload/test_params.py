@@ -237,7 +237,7 @@ def test_layer_small_tensors_count_biases_and_norms() -> None:
     gpt = Model.model_validate(dict(name="tiny", layers=2, hidden=64, ffn_hidden=256, heads=4, vocab=100, seq_len=32,
                                     activation="gelu"))
     llama = gpt.model_copy(update={"activation": "swiglu"})
-    assert gpt.layer_norm == ("layernorm", True) and llama.layer_norm == ("rmsnorm", False)
+    assert gpt.norm_and_bias == ("layernorm", True) and llama.norm_and_bias == ("rmsnorm", False)
     assert layer_small_tensors(gpt, 4) == 8
     assert layer_small_tensors(llama, 4) == 2
     assert layer_small_tensors(llama.model_copy(update={"linear_bias": True}), 4) == 6

@@ -934,17 +934,18 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
         once_grad = once_grad + np.where(present & (zero_eff <= 1), per_step_grad, 0.0)
         once_gather = once_gather + np.where(present & (zero_eff == 1), r.gather, 0.0)
         exposed = m * np.maximum(per_step_grad - hide * grad_pass, 0.0) + np.maximum(r.gather - hide * fwd_mb, 0.0)
+        tensor_layer = (2.0 + rfrac) * r.gather_tensors + r.scatter_tensors  # a layer's, per micro-batch
         if software.zero3_gather == "layer":  # FSDP prefetch hides each layer's collectives behind its neighbour's compute
             prefetch = cal.fsdp_prefetch_overlap
             layered = m * lps * (np.maximum(r.gather_layer - prefetch * fwd_mb / lps, 0.0)
                                  + np.maximum(r.gather_layer + r.scatter_layer - prefetch * bwd_mb / lps, 0.0))
         else:  # one host-synchronised collective per parameter tensor, gathered for the forward, the recompute
             # and the backward, reduced once: nothing hides them
-            layered = m * lps * ((2.0 + rfrac) * r.gather_tensors + r.scatter_tensors)
+            layered = m * lps * tensor_layer
         replica_ops.append(ReplicaOps(
             grad_s=per_step_grad, buckets=ddp_buckets(r.n_params, r.size), gather_s=r.gather,
             gather_layer_s=r.gather_layer, scatter_layer_s=r.scatter_layer,
-            tensor_layer_s=(2.0 + rfrac) * r.gather_tensors + r.scatter_tensors, present=r.n_params > 0))
+            tensor_layer_s=tensor_layer, present=r.n_params > 0))
         exposed = np.where(zero_eff == 3, layered, np.where(zero_eff == 2, exposed, 0.0))
         dp_exposed = dp_exposed + np.where(present, exposed, 0.0)
         local_params = local_params + r.trained / np.where(zero_eff >= 1, r.size, 1.0)

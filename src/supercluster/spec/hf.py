@@ -322,10 +322,9 @@ def read_hf_config(path: str | Path) -> HfModel:
     if norm_key is not None:  # the epsilon's name says which norm the family's code builds
         rms = norm_key == NORM_EPS[0] or cfg.boolean("rms_norm") is True
         out["norm"], origin["norm"] = "rmsnorm" if rms else "layernorm", norm_key
-    bias_keys = [k for k in LINEAR_BIAS if cfg.boolean(k) is not None]
-    if bias_keys:
-        out["linear_bias"] = any(cfg.boolean(k) for k in bias_keys)
-        origin["linear_bias"] = bias_keys[0]
+    biases = {k: flag for k in LINEAR_BIAS if (flag := cfg.boolean(k)) is not None}
+    if biases:
+        out["linear_bias"], origin["linear_bias"] = any(biases.values()), next(iter(biases))
     dropout, dropout_key = _dropout(cfg)
     if dropout_key:
         out["dropout"], origin["dropout"] = dropout, dropout_key

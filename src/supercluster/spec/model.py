@@ -39,8 +39,9 @@ LayerType = Literal["full_attention", "sliding_attention", "mamba"]
 #: GPT-2 and Megatron-LM's GPT build them (LayerNorm, biased projections: GPT-2/3, OPT, BLOOM, GPT-NeoX, MT-NLG;
 #: GPT-2's config.json layer_norm_epsilon), the others as LLaMA and Nemotron-H (RMSNorm, no biases: their config.json
 #: rms_norm_eps, attention_bias / mlp_bias false)
-IMPLIED_NORM: dict[str, tuple[str, bool]] = {"gelu": ("layernorm", True), "relu": ("rmsnorm", False),
-                                             "swiglu": ("rmsnorm", False)}
+Norm = Literal["layernorm", "rmsnorm"]
+IMPLIED_NORM: dict[str, tuple[Norm, bool]] = {"gelu": ("layernorm", True), "relu": ("rmsnorm", False),
+                                              "swiglu": ("rmsnorm", False)}
 
 
 class MoE(Spec):
@@ -158,12 +159,12 @@ class Model(Cited):
     mla: MLA | None = None
     moe: MoE | None = None
     position_embedding: Literal["rope", "learned", "alibi", "none"] = "rope"
-    norm: Literal["layernorm", "rmsnorm"] | None = Field(
+    norm: Norm | None = Field(
         default=None, description="the layers' normalization (LayerNorm: a weight and a bias; RMSNorm: a weight); "
-        "absent: as the activation implies (layer_norm)")
+        "absent: as the activation implies (norm_and_bias)")
     linear_bias: bool | None = Field(
         default=None, description="whether the attention and MLP projections carry biases; absent: as the "
-        "activation implies (layer_norm)")
+        "activation implies (norm_and_bias)")
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     sliding_window: PositiveInt | None = Field(
         default=None, description="keys a query attends back in a windowed layer, itself included (Mistral 7B's W)")
@@ -179,7 +180,7 @@ class Model(Cited):
         description="what the model rests on that its source does not state, one line each (--strict refuses them)")
 
     @property
-    def layer_norm(self) -> tuple[str, bool]:
+    def norm_and_bias(self) -> tuple[Norm, bool]:
         """(normalization, projection biases), as stated, else as the activation implies (IMPLIED_NORM)."""
         norm, bias = IMPLIED_NORM[self.activation]
         return self.norm or norm, bias if self.linear_bias is None else self.linear_bias

@@ -38,10 +38,10 @@ NORMS_PER_LAYER = 2  # before the mixer and before the MLP
 
 def layer_small_tensors(model: Model, weights: int) -> int:
     """Parameter tensors of a layer besides its ``weights`` weight matrices: a bias per matrix when the model's
-    projections carry biases, and each norm's weight and, LayerNorm, bias (Model.layer_norm). A framework that
+    projections carry biases, and each norm's weight and, LayerNorm, bias (Model.norm_and_bias). A framework that
     shards and gathers parameter by parameter (DeepSpeed's ZeRO-3 before 0.6) runs a collective for each; their
     elements (a hidden size or a few each) are left out of the parameter counts."""
-    norm, bias = model.layer_norm
+    norm, bias = model.norm_and_bias
     return NORMS_PER_LAYER * (2 if norm == "layernorm" else 1) + (weights if bias else 0)
 
 
