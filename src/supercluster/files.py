@@ -1,10 +1,13 @@
 """Writing a file whole or not at all: the text goes to a temporary file beside the target, renamed over it once
-complete, so nothing half-written ever looks complete (a trace, a report page)."""
+complete, so nothing half-written ever looks complete (a trace, a report page); and the identity of the model that
+wrote a results file."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
+from functools import cache
 from pathlib import Path
 
 
@@ -23,3 +26,18 @@ def atomic_write(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@cache
+def model_fingerprint() -> str:
+    """Identity of the model this installation computes with: a digest of the package's code and its catalog
+    (hardware, calibration, data), so that results written by one version are never taken for another's."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml", ".json") and p.is_file()
+                       and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]

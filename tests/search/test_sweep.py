@@ -295,3 +295,19 @@ def test_a_killed_worker_stops_the_sweep_cleanly_and_it_resumes(tmp_path: Path) 
     done = subprocess.run(exe, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert [r[0] for r in rows(out)] == list(range(12))
+
+
+def test_a_results_file_of_another_model_version_is_refused_not_resumed(tmp_path: Path, cli) -> None:
+    """The same sweep run again by another version of supercluster (its code or catalog, calibration included, has
+    changed) would resume into rows the old model computed: refused, one located line, the file left as it was."""
+    f = write(tmp_path, {"cluster.num_gpus": [64, 128]})
+    out = tmp_path / "s.duckdb"
+    args = ("sweep", str(f), "--workers", "1", "--out", str(out))
+    assert cli(*args).code == 0
+    assert cli(*args).code == 0  # the same version resumes its own complete file
+    con = duckdb.connect(str(out))
+    con.execute("UPDATE meta SET value = 'another-version' WHERE key = 'model'")
+    con.close()
+    before = out.read_bytes()
+    cli(*args).one_error_line("--out", "from another version of supercluster")
+    assert out.read_bytes() == before

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import InputError, InterruptedRunError
+from ..files import model_fingerprint
 from .output import check_output_file
 from .sweep import COLUMNS, FIELD_PREFIX, Sweep, evaluate_point
 
@@ -90,6 +91,11 @@ def open_results(out: Path, *, name: str, digest: str, columns: dict[str, str], 
             con.close()
             raise InputError(f"{out} holds the results of another {kind} ({stored.get('name')!r}, other points); "
                              f"resume that {kind} with its own file, or choose another --out", field="--out")
+        if stored.get("model") != model_fingerprint():
+            con.close()
+            raise InputError(f"{out} holds this {kind}'s results from another version of supercluster (its code or "
+                             "catalog, the calibration included, has changed since): they would mix with this "
+                             "version's; it is left as it is; move it or choose another --out", field="--out")
         if parquet.exists() and stored.get("complete") != "true":  # only a complete run wrote its copy
             con.close()
             raise InputError(foreign, field="--out")
@@ -98,7 +104,7 @@ def open_results(out: Path, *, name: str, digest: str, columns: dict[str, str], 
     con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     con.execute(f"CREATE TABLE results ({cols})")
     con.executemany("INSERT INTO meta VALUES (?, ?)", [
-        ("name", name), ("digest", digest), *meta.items(), ("complete", "false")])
+        ("name", name), ("digest", digest), ("model", model_fingerprint()), *meta.items(), ("complete", "false")])
     return con
 
 
