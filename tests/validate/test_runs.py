@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -93,3 +95,34 @@ def test_a_stated_expert_tensor_parallelism_reaches_the_plan() -> None:
     assert s.parallelism.etp == 4 and free.parallelism.etp is None
     assert best_step(s, None, require_fit=False)[0].parallelism["etp"] == 4
     assert best_step(free, None, require_fit=False)[0].parallelism["etp"] == 1
+
+
+def test_a_release_date_reaches_the_spec_and_its_kernels() -> None:
+    """`software_date` (a run's container release) reaches the training spec; on a part whose catalog lists an older
+    attention kernel generation, the dated run is timed slower than the same run undated (today's kernels)."""
+    stated = _row("dgxc250504-llama31-405b-128xgb200-bf16")
+    assert str(stated["training"]["software_date"]) == "2025-04-01"
+    undated = copy.deepcopy(stated)
+    del undated["training"]["software_date"]
+    steps = []
+    for i, run in enumerate((stated, undated)):
+        s = run_to_scenario(run, file="runs.yaml", index=i)
+        steps.append(best_step(s, None, require_fit=False)[0].step_time_s)
+    assert steps[0] > steps[1]
+
+
+@pytest.mark.parametrize("path", [DEFAULT_FILE, HELDOUT_FILE], ids=["calibration", "heldout"])
+def test_blackwell_runs_of_a_named_2025_release_carry_its_date(path: Path) -> None:
+    """A Blackwell run whose source names a 2024-2025 NeMo release (its container, or MLPerf's NeMo) states the
+    release date, so the model times it with that release's attention kernels (catalog attention_history)."""
+    dated = 0
+    for run in yaml.safe_load(path.read_text(encoding="utf-8"))["runs"]:
+        acc = run["cluster"]["accelerator"]
+        name = acc if isinstance(acc, str) else acc["base"]
+        text = yaml.safe_dump(run, width=1 << 20)
+        release = re.search(r"NeMo 2[45]\.\d\d|2[45]\.\d\d NeMo Container|nemo:2[45]\.", text)
+        if name.startswith(("B200", "GB200", "GB300", "B300")) and release:
+            assert "software_date" in run["training"], run["id"]
+            assert str(run["training"]["software_date"]) < "2025-12-19", run["id"]
+            dated += 1
+    assert dated >= 2  # the rows this rule is about exist

@@ -6,7 +6,8 @@ SMs/CUs, so a small or skinny GEMM leaves units idle in its last wave (the saw-t
 NVIDIA "Matrix Multiplication Background User's Guide", wave quantization).
 Rows and columns are padded to the accelerator's smallest tile edge (`matmul.block`): an expert that gets a few
 hundred tokens computes whole blocks.
-Attention: executed FLOPs at the catalog's flash-attention fraction of the 16-bit peak, scaled by
+Attention: executed FLOPs at the catalog's flash-attention fraction of the 16-bit peak (of the kernel generation
+the run's software had, Accelerator.attention_fraction_at), scaled by
 s/(s + s_half) for short key lengths (a sliding-window layer's key length is its equivalent one, s*k(s,w)/k(s,s),
 workload.window, so a layer without a window, or with one covering the sequence, keeps the calibrated behaviour),
 and by (d/128)^b for heads narrower than the catalog fractions' 128 (b: the accelerator's
@@ -72,10 +73,13 @@ def head_dim_efficiency(acc: Accelerator, head_dim: float) -> float:
 
 
 def attention_s(acc: Accelerator, cal: Calibration, flops: np.ndarray, key_len: np.ndarray,
-                backward: bool = False, head_dim: float = ATTENTION_HEAD_DIM_REF) -> np.ndarray:
-    """Flash attention (16-bit even in fp8 and fp4 runs, as Transformer Engine does by default)."""
+                backward: bool = False, head_dim: float = ATTENTION_HEAD_DIM_REF,
+                fraction: float | None = None) -> np.ndarray:
+    """Flash attention (16-bit even in fp8 and fp4 runs, as Transformer Engine does by default); ``fraction``: the
+    kernels' share of the peak (Accelerator.attention_fraction_at the run's software; None: the newest)."""
     key_len = np.asarray(key_len, dtype=np.float64)
-    rate = acc.peak_flops_per_s("bf16") * acc.attention_fraction * key_len / (key_len + cal.attention_half_seq) \
+    share = acc.attention_fraction if fraction is None else fraction
+    rate = acc.peak_flops_per_s("bf16") * share * key_len / (key_len + cal.attention_half_seq) \
         * head_dim_efficiency(acc, head_dim)
     mult = ATTENTION_BWD_OVER_FWD if backward else 1.0
     return np.where(flops > 0, mult * flops / rate + cal.kernel_gap_s * (2 if backward else 1), 0.0)

@@ -316,8 +316,10 @@ def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.n
     fwd = sum(forward, start=zero)
     bwd = sum((gemm_backward_s(acc, cal, prec, recipe, g) for g in work.gemms), start=zero)
     head_dim = attention_dims(s.model)[0]
-    core_f = attention_s(acc, cal, work.attention_flops, key_len, head_dim=head_dim)
-    core_b = attention_s(acc, cal, work.attention_flops, key_len, backward=True, head_dim=head_dim)
+    fraction = acc.attention_fraction_at(s.training.software_date)
+    core_f = attention_s(acc, cal, work.attention_flops, key_len, head_dim=head_dim, fraction=fraction)
+    core_b = attention_s(acc, cal, work.attention_flops, key_len, backward=True, head_dim=head_dim,
+                         fraction=fraction)
     if work.core_gemms:  # unfused attention: batched GEMMs plus the score matrix's memory traffic
         core_f = core_f + sum((gemm_forward_s(acc, cal, prec, recipe, g) for g in work.core_gemms),
                               start=zero) + memory_bound_s(acc, cal, np.asarray(work.core_bytes), 2.0)
@@ -525,7 +527,8 @@ def _candidate_memory(s: Scenario, c: Candidates) -> MemoryBreakdown:
                                 master_weights=training.master_weights,
                                 optimizer_in_backward=training.optimizer_in_backward, fp8_params=training.fp8_params,
                                 loss=training.loss, grad_accum_fp32=training.grad_accum_fp32,
-                                zero3_by_tensor=software_overlaps(training).zero3_gather == "tensor"),
+                                zero3_by_tensor=software_overlaps(training).zero3_gather == "tensor",
+                                software_date=training.software_date),
         communicators=communicators(training.framework, {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep}),
         grouped_gemm=model.moe is not None)
     if training.lora is not None:

@@ -5,6 +5,7 @@ Values are SI with the unit in the field name (bytes, bytes/s, FLOP/s, s, W).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -34,6 +35,17 @@ class MatmulModel(Spec):
     block: PositiveInt = Field(description="the smallest output tile edge a kernel computes whole: a GEMM's rows and "
                                "columns are padded to it")
     source: str = Field(min_length=1)
+
+
+class AttentionGeneration(Spec):
+    """An older generation of the part's fused-attention kernels: the training software released before ``before``
+    ran attention fwd+bwd at ``fraction`` of the 16-bit peak (the newest generation, from then on, is the part's
+    attention_fraction)."""
+
+    before: date = Field(strict=False, description="the first release of the software whose kernels reach the next generation")
+    fraction: Fraction = Field(description="fused attention fwd+bwd / 16-bit dense peak with the older kernels, on the "
+                               "same footing as attention_fraction")
+    source: Text = Field(min_length=1)
 
 
 class Host(Spec):
@@ -90,6 +102,10 @@ class Accelerator(Cited):
     attention_fraction: Fraction = Field(
         description="achieved fraction of 16-bit dense peak by fused (flash) attention fwd+bwd, long sequences"
     )
+    attention_history: list[AttentionGeneration] = Field(
+        default_factory=list, description="older fused-attention kernel generations, for runs whose software predates "
+        "the newest (training.software_date); empty: one generation (a scenario that sets attention_fraction sets "
+        "the newest; `attention_history: []` beside it makes it hold for every date)")
     attention_head_dim_exponent: NonNegativeFloat = Field(
         description="b in fused attention's throughput x (head_dim/128)^b for query/key heads narrower than the 128 "
         "attention_fraction was measured at (0: no change)")
@@ -128,6 +144,15 @@ class Accelerator(Cited):
             if fallback in self.dense_peak_flops_per_s:
                 return self.dense_peak_flops_per_s[fallback]
         raise KeyError(precision)
+
+    def attention_fraction_at(self, software_date: date | None) -> float:
+        """The fused-attention fraction of the kernels of software released on ``software_date`` (None: the newest):
+        the oldest generation it predates, else attention_fraction."""
+        if software_date is not None:
+            for generation in sorted(self.attention_history, key=lambda g: g.before):
+                if software_date < generation.before:
+                    return generation.fraction
+        return self.attention_fraction
 
     def matmul_fraction(self, precision: str) -> float:
         mf = self.matmul.max_fraction

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal, NamedTuple, get_args
 
 import numpy as np
@@ -56,6 +57,10 @@ class Training(Spec):
         default=None, description="fp32 gradient buffers and reduction; None: as Megatron-LM does, fp32 for bf16 and "
         "fp8 runs (it forces accumulate_allreduce_grads_in_fp32 with bf16), 16-bit for fp16 runs")
     flash_attention: bool = Field(default=True, description="fused attention: no s x s score matrix stored")
+    software_date: date | None = Field(
+        default=None, strict=False, description="release date of the training software the run used (its container "
+        "or framework release, YYYY-MM-DD): the kernels of that day (the accelerator's attention_history) and the "
+        "framework's memory habits of that release; None: the newest in the catalog")
     # What the training software overlaps, by generation (None: as software with or without fused attention ran,
     # see software_overlaps())
     tp_overlap: Literal["none", "backward", "full"] | None = Field(

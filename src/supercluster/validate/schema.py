@@ -143,8 +143,9 @@ MEMORY: Shape = {
 
 #: optional facts about a published run's software, passed to spec.training.Training as given: what it fused and
 #: overlapped, how it dispatched and routed MoE tokens, how it scaled its fp8 GEMM inputs, the precision of its
-#: gradients, master weights and optimizer state, how many pipeline schedules it ran a step
-SOFTWARE_FIELDS = ("flash_attention", "tp_overlap", "dp_overlap", "zero3_gather", "ep_overlap", "moe_dispatcher",
+#: gradients, master weights and optimizer state, how many pipeline schedules it ran a step, when its software was
+#: released (the kernels of that day)
+SOFTWARE_FIELDS = ("flash_attention", "software_date", "tp_overlap", "dp_overlap", "zero3_gather", "ep_overlap", "moe_dispatcher",
                    "moe_routing", "fp8_recipe", "fp8_output_proj", "pipeline_layout", "account_for_embedding_in_pipeline_split",
                    "account_for_loss_in_pipeline_split", "grad_accum_fp32", "master_weights", "optimizer_state_dtype",
                    "pipeline_flushes", "recompute_modules")
