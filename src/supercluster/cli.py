@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -133,9 +134,17 @@ def _stdout() -> Console:
     return console
 
 
+def _json_default(value: Any) -> Any:
+    """What JSON has no type for: a date (a run's software_date) as ISO 8601 text."""
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _print_json(data: Any, **kwargs: Any) -> None:
-    """Data as JSON on standard output (strict: no NaN or Infinity unless asked)."""
+    """Data as JSON on standard output (strict: no NaN or Infinity unless asked; dates as ISO 8601)."""
     kwargs.setdefault("allow_nan", False)
+    kwargs.setdefault("default", _json_default)
     try:
         print(json.dumps(data, indent=2, **kwargs), flush=True)
     except BrokenPipeError:

@@ -87,3 +87,21 @@ def test_an_older_release_pays_only_its_attention_kernels() -> None:
 def test_a_software_date_that_is_no_date_is_a_located_error() -> None:
     with pytest.raises(SpecError, match="software_date"):
         _scenario("2025-13-01")
+
+
+def test_plan_says_which_kernels_a_dated_run_was_timed_with(cli, tmp_path) -> None:
+    """The plan's header names the software's day and the attention fraction it took; --json holds both (an undated
+    run: today's fraction, no date)."""
+    import json
+
+    import yaml
+    f = tmp_path / "gb200-2025.yaml"
+    f.write_text(yaml.safe_dump({"name": "gb200-2025", "cluster": {"base": "colossus-2-gb200", "num_gpus": 64},
+                                 "model": "llama3-8b", "training": {"tokens": 1.0e12, "global_batch": 512,
+                                                                    "software_date": "2025-04-01"}}))
+    out = cli("plan", str(f))
+    assert out.code == 0 and "software of 2025-04-01 (attention at 0.453 of peak)" in out.out.replace("\n", " ")
+    data = json.loads(cli("plan", str(f), "--json").out)["step"]
+    assert (data["software_date"], data["attention_fraction"]) == ("2025-04-01", 0.453)
+    today = json.loads(cli("plan", str(f), "--json", "--set", "training.software_date=null").out)["step"]
+    assert (today["software_date"], today["attention_fraction"]) == (None, accelerator("GB200").attention_fraction)

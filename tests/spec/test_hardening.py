@@ -142,6 +142,17 @@ def test_repeated_key_in_flow_style_and_json_is_refused(tmp_path: Path) -> None:
         load.read_data_file(_file(tmp_path, '{"model": "llama3-8b", "model": "llama3-70b"}', "s.json"))
 
 
+def test_a_date_that_names_no_day_is_a_located_error(cli, tmp_path: Path) -> None:
+    """PyYAML raises a bare ValueError on a timestamp with month 13: a scenario with one, and the same value by
+    --set, are one located line each (exit 2), and a real date loads."""
+    f = _file(tmp_path, SMALL + "  software_date: 2025-13-40\n")
+    cli("plan", str(f)).one_error_line(f"{f}: ", "'2025-13-40' is not a date", "line 8")
+    ok = _file(tmp_path, SMALL, "ok.yaml")
+    cli("plan", str(ok), "--set", "training.software_date=2025-13-40").one_error_line(
+        "training.software_date", "month")
+    assert str(load.load_scenario(ok, ["training.software_date=2025-04-01"]).training.software_date) == "2025-04-01"
+
+
 def test_repeated_key_in_a_calibration_file_is_refused(tmp_path: Path) -> None:
     """A calibration file a user passes gets the same check."""
     text = yaml.safe_dump(shipped_document(), sort_keys=False)

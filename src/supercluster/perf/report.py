@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 import numpy as np
@@ -75,6 +76,9 @@ class StepReport(BaseModel):
     precision: str
     fp8_recipe: str | None = None  # an fp8 run's scaling recipe, as stated or Transformer Engine's default
     lm_head_precision: str | None = None  # an fp8 / fp4 run's LM-head projection: bf16, or fp8 (fp8_output_proj)
+    software_date: date | None = None  # the release the run's software is of (training.software_date; None: today's)
+    attention_fraction: float | None = None  # fused attention's share of the 16-bit peak the step was timed with:
+    # the accelerator's kernel generation for software_date (Accelerator.attention_fraction_at)
     parallelism: dict[str, Any]
     microbatches: float
     step_time_s: float
@@ -141,7 +145,8 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int) -> StepR
         scenario=s.name, cluster=s.cluster.name, model=s.model.name, accelerator=s.cluster.accelerator.name,
         num_gpus=n, precision=s.training.precision,
         fp8_recipe=resolved_fp8_recipe(s.training, s.cluster.accelerator.architecture), parallelism=par,
-        lm_head_precision=lm_head_precision(s.training),
+        lm_head_precision=lm_head_precision(s.training), software_date=s.training.software_date,
+        attention_fraction=s.cluster.accelerator.attention_fraction_at(s.training.software_date),
         microbatches=float(arrays.microbatches[i]), step_time_s=step,
         breakdown={p: float(arrays.parts[p][i]) for p in PARTS},
         tokens_per_step=tokens_step, tokens_per_s=tokens_per_s,
