@@ -78,7 +78,31 @@ def closed_form_attention_s(s: Scenario, c: perf.Candidates, window: int | None)
     flops = 0.5 * 2.0 * T * seq * (m.heads / tp) * (2 * d) * (keys / full_keys)
     key_len = np.minimum(seq / cp, seq * keys / full_keys)
     acc, cal = s.cluster.accelerator, default_calibration()
-    return attention_s(acc, cal, flops, key_len) + attention_s(acc, cal, flops, key_len, backward=True)
+    win = w if w < seq else None  # a window covering the sequence is no window
+    return attention_s(acc, cal, flops, key_len, window=win) + attention_s(acc, cal, flops, key_len, backward=True,
+                                                                         window=win)
+
+
+@pytest.mark.parametrize("acc_name", ["H100-SXM5-80GB", "GB200"])
+def test_a_windowed_kernel_runs_at_its_windows_measured_rate(acc_name: str) -> None:
+    """A w-token window's kernel runs at w / (w + w_half) of the long-sequence rate (catalog
+    attention_window_half_keys, 785: NVIDIA's GPT-OSS attention benchmark), never faster than a full layer of its key
+    length, and faster as the window widens."""
+    from supercluster.spec.catalog import entry
+    from supercluster.spec.hardware import Accelerator
+    acc, cal = Accelerator.model_validate(entry("accelerators", acc_name)), default_calibration()
+    assert acc.attention_window_half_keys == 785.0
+    flops, long_keys = np.array([1.0e12]), np.array([1.0e9])
+    long = attention_s(acc, cal, flops, long_keys)  # the long-sequence rate (the key-length ramp ~1)
+    t128 = attention_s(acc, cal, flops, np.array([252.0]), window=128)
+    np.testing.assert_allclose(long / t128, 128 / (128 + 785), rtol=1e-6)
+    assert np.all(t128 >= attention_s(acc, cal, flops, np.array([252.0])))  # slower than the key-length ramp says
+    t1024 = attention_s(acc, cal, flops, np.array([1791.0]), window=1024)
+    np.testing.assert_allclose(long / t1024, 1024 / (1024 + 785), rtol=1e-6)
+    assert np.all(t1024 < t128)
+    # a block shorter than the window (context parallelism): the key-length ramp binds
+    short = attention_s(acc, cal, flops, np.array([64.0]), window=4096)
+    np.testing.assert_array_equal(short, attention_s(acc, cal, flops, np.array([64.0])))
 
 
 def test_a_window_at_long_sequence_costs_the_closed_forms_attention() -> None:

@@ -8,8 +8,10 @@ Rows and columns are padded to the accelerator's smallest tile edge (`matmul.blo
 hundred tokens computes whole blocks.
 Attention: executed FLOPs at the catalog's flash-attention fraction of the 16-bit peak (of the kernel generation
 the run's software had, Accelerator.attention_fraction_at), scaled by
-s/(s + s_half) for short key lengths (a sliding-window layer's key length is its equivalent one, s*k(s,w)/k(s,s),
-workload.window, so a layer without a window, or with one covering the sequence, keeps the calibrated behaviour),
+s/(s + s_half) for short key lengths (a sliding-window layer's executed FLOPs are those of its equivalent key length,
+s*k(s,w)/k(s,s), workload.window, and its kernel runs at w/(w + w_half) of the long-sequence rate, the accelerator's
+attention_window_half_keys, measured; a layer without a window, or with one covering the sequence, keeps the
+calibrated behaviour),
 and by (d/128)^b for heads narrower than the catalog fractions' 128 (b: the accelerator's
 attention_head_dim_exponent, catalog/accelerators.yaml attention_head_dim_note).
 Memory-bound operators: bytes at the achievable share of HBM bandwidth.
@@ -74,13 +76,17 @@ def head_dim_efficiency(acc: Accelerator, head_dim: float) -> float:
 
 def attention_s(acc: Accelerator, cal: Calibration, flops: np.ndarray, key_len: np.ndarray,
                 backward: bool = False, head_dim: float = ATTENTION_HEAD_DIM_REF,
-                fraction: float | None = None) -> np.ndarray:
+                fraction: float | None = None, window: float | None = None) -> np.ndarray:
     """Flash attention (16-bit even in fp8 and fp4 runs, as Transformer Engine does by default); ``fraction``: the
-    kernels' share of the peak (Accelerator.attention_fraction_at the run's software; None: the newest)."""
+    kernels' share of the peak (Accelerator.attention_fraction_at the run's software; None: the newest); ``window``:
+    a sliding-window layer's window, its kernel at w / (w + w_half) of the long-sequence rate (the accelerator's
+    attention_window_half_keys), at most a full layer's rate at its key length."""
     key_len = np.asarray(key_len, dtype=np.float64)
     share = acc.attention_fraction if fraction is None else fraction
-    rate = acc.peak_flops_per_s("bf16") * share * key_len / (key_len + cal.attention_half_seq) \
-        * head_dim_efficiency(acc, head_dim)
+    ramp = key_len / (key_len + cal.attention_half_seq)
+    if window is not None:
+        ramp = np.minimum(ramp, window / (window + acc.attention_window_half_keys))
+    rate = acc.peak_flops_per_s("bf16") * share * ramp * head_dim_efficiency(acc, head_dim)
     mult = ATTENTION_BWD_OVER_FWD if backward else 1.0
     return np.where(flops > 0, mult * flops / rate + cal.kernel_gap_s * (2 if backward else 1), 0.0)
 

@@ -42,10 +42,10 @@ share (Transformer Engine userbuffers, with sequence parallelism), the backward'
 or none. The parts of ``StepArrays`` add up to ``step_time_s``.
 
 Sliding-window layers (workload.window) differ from full ones in the attention core alone: each layer kind is timed
-once more with the window's attention (its FLOPs and its kernel key length), and a kind's layer time is the mix of
-its full and windowed times, by the share of windowed layers on the busiest stage (of the contiguous stages of
-ceil(L/pp) layers, the one with the most full-attention layers) for t_max, by the model-wide share for t_crit; the
-window types are taken as spread evenly over the dense and MoE layers of a stage. The context-parallel ring is
+once more with the window's attention (its FLOPs, its key length and its window's kernel rate, perf.compute), and a
+kind's layer time is the mix of its full and windowed times, by the share of windowed layers on the busiest stage (of
+the contiguous stages of ceil(L/pp) layers, the one with the most full-attention layers) for t_max, by the model-wide
+share for t_crit; the window types are taken as spread evenly over the dense and MoE layers of a stage. The context-parallel ring is
 modelled passing every K/V block as without a window (a ring skipping the blocks outside the window would send
 fewer), with less windowed attention to hide it behind.
 
@@ -302,10 +302,11 @@ class Prepared:
         field(default_factory=dict, compare=False, repr=False))
 
 
-def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.ndarray
+def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.ndarray, window: int | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(forward, backward, attention-core forward, attention-core backward, selective recompute) seconds of one
-    layer's compute; the last is what the run's selective recompute modules run again (Megatron-Core
+    layer's compute (``window``: its attention's sliding window, perf.compute.attention_s); the last is what the run's
+    selective recompute modules run again (Megatron-Core
     --recompute-modules, spec.training.selective_modules): the attention core, the modules' GEMMs
     (workload.operators.MODULE_GEMMS) and their elementwise parts (MODULE_PARTS)."""
     acc = s.cluster.accelerator
@@ -317,9 +318,10 @@ def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.n
     bwd = sum((gemm_backward_s(acc, cal, prec, recipe, g) for g in work.gemms), start=zero)
     head_dim = attention_dims(s.model)[0]
     fraction = acc.attention_fraction_at(s.training.software_date)
-    core_f = attention_s(acc, cal, work.attention_flops, key_len, head_dim=head_dim, fraction=fraction)
+    core_f = attention_s(acc, cal, work.attention_flops, key_len, head_dim=head_dim, fraction=fraction,
+                         window=window)
     core_b = attention_s(acc, cal, work.attention_flops, key_len, backward=True, head_dim=head_dim,
-                         fraction=fraction)
+                         fraction=fraction, window=window)
     if work.core_gemms:  # unfused attention: batched GEMMs plus the score matrix's memory traffic
         core_f = core_f + sum((gemm_forward_s(acc, cal, prec, recipe, g) for g in work.core_gemms),
                               start=zero) + memory_bound_s(acc, cal, np.asarray(work.core_bytes), 2.0)
@@ -413,7 +415,8 @@ def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray,
                 window: int | None = None, variant: str = "") -> _LayerBase:
     """The layer's compute times under the calibration's kernel knobs, spread over the candidates; with a
     ``window``, those of the same layer with sliding-window attention: its kernel's key length is the window's
-    equivalent one (workload.window), at most the s/cp keys of a context-parallel block; ``variant`` "ssm" or
+    equivalent one (workload.window), at most the s/cp keys of a context-parallel block, at the window's kernel rate
+    (perf.compute.attention_s); ``variant`` "ssm" or
     "bare", those of the layer with a Mamba-2 mixer (and an MLP, or none), its scan timed over one chunk
     (workload.ssm)."""
     tp_fwd, a2a = comm.tp_fwd, comm.a2a
@@ -429,7 +432,7 @@ def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray,
     else:
         assert comm.window_work is not None
         key_len = np.minimum(s.seq_len / cp, equivalent_key_len(s.seq_len, window))
-        fwd, bwd, attn_f, attn_b, sel_f = _compute_times(s, cal, comm.window_work, key_len)
+        fwd, bwd, attn_f, attn_b, sel_f = _compute_times(s, cal, comm.window_work, key_len, window)
     return _LayerBase(fwd=fwd[inv], bwd=bwd[inv], attn_f=attn_f[inv], attn_b=attn_b[inv], selective_f=sel_f[inv],
                       tp_fwd=tp_fwd[inv], cp_fwd=comm.cp_fwd[inv], a2a=a2a[inv])
 

@@ -109,6 +109,9 @@ class Accelerator(Cited):
     attention_head_dim_exponent: NonNegativeFloat = Field(
         description="b in fused attention's throughput x (head_dim/128)^b for query/key heads narrower than the 128 "
         "attention_fraction was measured at (0: no change)")
+    attention_window_half_keys: PositiveFloat = Field(
+        description="w_half in a sliding-window layer's fused attention at w / (w + w_half) of the long-sequence "
+        "rate for a w-token window (catalog attention_window_note)")
     memory_bound_fraction: Fraction = Field(description="achievable fraction of HBM bandwidth, streaming kernels")
     scale_up_latency_s: PositiveFloat = Field(description="latency of one collective step over the scale-up links")
     collective_launch_s: PositiveFloat | None = Field(
