@@ -6,14 +6,13 @@ SMs/CUs, so a small or skinny GEMM leaves units idle in its last wave (the saw-t
 NVIDIA "Matrix Multiplication Background User's Guide", wave quantization).
 Rows and columns are padded to the accelerator's smallest tile edge (`matmul.block`): an expert that gets a few
 hundred tokens computes whole blocks.
-Attention: executed FLOPs at the catalog's flash-attention fraction of the 16-bit peak (of the kernel generation
-the run's software had, Accelerator.attention_fraction_at), scaled by
-s/(s + s_half) for short key lengths (a sliding-window layer's executed FLOPs are those of its equivalent key length,
-s*k(s,w)/k(s,s), workload.window, and its kernel runs at w/(w + w_half) of the long-sequence rate, the accelerator's
-attention_window_half_keys, measured; a layer without a window, or with one covering the sequence, keeps the
-calibrated behaviour),
-and by (d/128)^b for heads narrower than the catalog fractions' 128 (b: the accelerator's
-attention_head_dim_exponent, catalog/accelerators.yaml attention_head_dim_note).
+Attention: executed FLOPs at the catalog's flash-attention fraction of the 16-bit peak (of the kernel generation the
+run's software had, Accelerator.attention_fraction_at), scaled by s/(s + s_half) for short key lengths (a
+sliding-window layer's executed FLOPs are those of its equivalent key length, s*k(s,w)/k(s,s), workload.window, and
+its kernel runs at w/(w + w_half) of the long-sequence rate, the accelerator's measured attention_window_half_keys; a
+layer without a window, or with one covering the sequence, keeps the calibrated behaviour), and by (d/128)^b for heads
+narrower than the catalog fractions' 128 (b: the accelerator's attention_head_dim_exponent, catalog/accelerators.yaml
+attention_head_dim_note).
 Memory-bound operators: bytes at the achievable share of HBM bandwidth.
 Every kernel also pays a fixed gap (launch and tail).
 """

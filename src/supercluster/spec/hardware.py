@@ -42,7 +42,8 @@ class AttentionGeneration(Spec):
     ran attention fwd+bwd at ``fraction`` of the 16-bit peak (the newest generation, from then on, is the part's
     attention_fraction)."""
 
-    before: date = Field(strict=False, description="the first release of the software whose kernels reach the next generation")
+    before: date = Field(strict=False, description="the first release of the software whose kernels reach the next "
+                         "generation")
     fraction: Fraction = Field(description="fused attention fwd+bwd / 16-bit dense peak with the older kernels, on the "
                                "same footing as attention_fraction")
     source: Text = Field(min_length=1)
