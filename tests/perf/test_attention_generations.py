@@ -105,3 +105,18 @@ def test_plan_says_which_kernels_a_dated_run_was_timed_with(cli, tmp_path) -> No
     assert (data["software_date"], data["attention_fraction"]) == ("2025-04-01", 0.453)
     today = json.loads(cli("plan", str(f), "--json", "--set", "training.software_date=null").out)["step"]
     assert (today["software_date"], today["attention_fraction"]) == (None, accelerator("GB200").attention_fraction)
+
+
+def test_a_scenario_can_state_its_own_attention_for_every_date() -> None:
+    """A cluster that sets attention_fraction sets the newest generation; with attention_history [] beside it, the
+    fraction holds whatever the run's date."""
+    def acc(extra: dict[str, Any]) -> Accelerator:
+        s = build_scenario({"name": "x", "cluster": {"base": "colossus-2-gb200", "num_gpus": 64,
+                                                     "accelerator": {"base": "GB200", **extra}},
+                            "model": "llama3-8b", "training": {"tokens": 1.0e12, "global_batch": 512}})
+        return s.cluster.accelerator
+    dated = date(2025, 4, 1)
+    stated = acc({"attention_fraction": 0.6})
+    assert (stated.attention_fraction_at(None), stated.attention_fraction_at(dated)) == (0.6, 0.453)
+    every = acc({"attention_fraction": 0.6, "attention_history": []})
+    assert every.attention_fraction_at(dated) == 0.6
