@@ -45,9 +45,9 @@ Sliding-window layers (workload.window) differ from full ones in the attention c
 once more with the window's attention (its FLOPs, its key length and its window's kernel rate, perf.compute), and a
 kind's layer time is the mix of its full and windowed times, by the share of windowed layers on the busiest stage (of
 the contiguous stages of ceil(L/pp) layers, the one with the most full-attention layers) for t_max, by the model-wide
-share for t_crit; the window types are taken as spread evenly over the dense and MoE layers of a stage. The context-parallel ring is
-modelled passing every K/V block as without a window (a ring skipping the blocks outside the window would send
-fewer), with less windowed attention to hide it behind.
+share for t_crit; the window types are taken as spread evenly over the dense and MoE layers of a stage. The
+context-parallel ring is modelled passing every K/V block as without a window (a ring skipping the blocks outside the
+window would send fewer), with less windowed attention to hide it behind.
 
 Mamba layers of a hybrid (workload.ssm; Mamba-2 or Mamba-1) are timed the same way: each layer kind once more with
 a Mamba mixer in place of attention (its projections as GEMMs, its scan as an attention-like kernel over one chunk,
@@ -306,9 +306,9 @@ def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.n
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(forward, backward, attention-core forward, attention-core backward, selective recompute) seconds of one
     layer's compute (``window``: its attention's sliding window, perf.compute.attention_s); the last is what the run's
-    selective recompute modules run again (Megatron-Core
-    --recompute-modules, spec.training.selective_modules): the attention core, the modules' GEMMs
-    (workload.operators.MODULE_GEMMS) and their elementwise parts (MODULE_PARTS)."""
+    selective recompute modules run again (Megatron-Core --recompute-modules, spec.training.selective_modules): the
+    attention core, the modules' GEMMs (workload.operators.MODULE_GEMMS) and their elementwise parts
+    (MODULE_PARTS)."""
     acc = s.cluster.accelerator
     prec = s.training.precision
     recipe = scaling_recipe(prec, resolved_fp8_recipe(s.training, acc.architecture))
@@ -416,9 +416,8 @@ def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray,
     """The layer's compute times under the calibration's kernel knobs, spread over the candidates; with a
     ``window``, those of the same layer with sliding-window attention: its kernel's key length is the window's
     equivalent one (workload.window), at most the s/cp keys of a context-parallel block, at the window's kernel rate
-    (perf.compute.attention_s); ``variant`` "ssm" or
-    "bare", those of the layer with a Mamba-2 mixer (and an MLP, or none), its scan timed over one chunk
-    (workload.ssm)."""
+    (perf.compute.attention_s); ``variant`` "ssm" or "bare", those of the layer with a Mamba-2 mixer (and an MLP, or
+    none), its scan timed over one chunk (workload.ssm)."""
     tp_fwd, a2a = comm.tp_fwd, comm.a2a
     if variant:
         work = comm.ssm_work if variant == "ssm" else comm.bare_work

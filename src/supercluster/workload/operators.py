@@ -164,8 +164,8 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
     seq_shard = np.where(sp, tp, 1.0)
     th = T * h * ACT_BYTES / seq_shard
     blocks = NORMS_PER_LAYER if mlp else 1  # norm + residual add before the mixer, and before the MLP
-    # norms (read+write), residual adds (2 reads + write)
-    elem = 2 * 2 * th + 2 * 3 * th if mlp else 2 * th + 3 * th
+    # per block, a norm (read+write) and a residual add (2 reads + write)
+    elem = blocks * 2 * th + blocks * 3 * th
     kernels = 2.0 * blocks
     parts: dict[str, tuple[np.ndarray, float]] = {"norms": (blocks * 2 * th, float(blocks))}
     if model.dropout > 0:
