@@ -3,23 +3,21 @@ attention_history), and nothing else about the run moves."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
+from test_step import accelerator
 
 from supercluster import build_scenario, perf
 from supercluster.errors import SpecError
 from supercluster.spec.calibration import default_calibration
-from supercluster.spec.catalog import entry
 from supercluster.spec.hardware import Accelerator, AttentionGeneration
 
 BLACKWELL = ("B200", "GB200", "GB300", "B300")
-
-
-def accelerator(name: str) -> Accelerator:
-    return Accelerator.model_validate(entry("accelerators", name))
 
 
 def _with_history(*generations: tuple[str, float]) -> Accelerator:
@@ -92,9 +90,6 @@ def test_a_software_date_that_is_no_date_is_a_located_error() -> None:
 def test_plan_says_which_kernels_a_dated_run_was_timed_with(cli, tmp_path) -> None:
     """The plan's header names the software's day and the attention fraction it took; --json holds both (an undated
     run: today's fraction, no date)."""
-    import json
-
-    import yaml
     f = tmp_path / "gb200-2025.yaml"
     f.write_text(yaml.safe_dump({"name": "gb200-2025", "cluster": {"base": "colossus-2-gb200", "num_gpus": 64},
                                  "model": "llama3-8b", "training": {"tokens": 1.0e12, "global_batch": 512,

@@ -16,6 +16,8 @@ from supercluster import build_scenario, perf
 from supercluster.perf.compute import attention_s, gemm_backward_s, gemm_forward_s, memory_bound_s
 from supercluster.search import enumerate_space
 from supercluster.spec.calibration import default_calibration
+from supercluster.spec.catalog import entry
+from supercluster.spec.hardware import Accelerator
 from supercluster.spec.scenario import Scenario
 from supercluster.spec.training import resolved_fp8_recipe
 from supercluster.workload import Gemm, layer_work, lm_head_work
@@ -280,9 +282,8 @@ def test_fp8_on_a100_is_not_faster() -> None:
 ACCELERATORS = ["A100-SXM4-80GB", "H100-SXM5-80GB", "H100-PCIe", "B200", "MI300X"]
 
 
-def accelerator(name: str) -> Any:
-    from supercluster.spec.catalog import entry
-    from supercluster.spec.hardware import Accelerator
+def accelerator(name: str) -> Accelerator:
+    """A catalog accelerator by name."""
     return Accelerator.model_validate(entry("accelerators", name))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_step import DENSE_64, MOE_64, candidates
+from test_step import DENSE_64, MOE_64, accelerator, candidates
 
 from supercluster import build_scenario, perf
 from supercluster.perf.compute import attention_s
@@ -88,9 +88,7 @@ def test_a_windowed_kernel_runs_at_its_windows_measured_rate(acc_name: str) -> N
     """A w-token window's kernel runs at w / (w + w_half) of the long-sequence rate (catalog
     attention_window_half_keys, 785: NVIDIA's GPT-OSS attention benchmark), never faster than a full layer of its key
     length, and faster as the window widens."""
-    from supercluster.spec.catalog import entry
-    from supercluster.spec.hardware import Accelerator
-    acc, cal = Accelerator.model_validate(entry("accelerators", acc_name)), default_calibration()
+    acc, cal = accelerator(acc_name), default_calibration()
     assert acc.attention_window_half_keys == 785.0
     flops, long_keys = np.array([1.0e12]), np.array([1.0e9])
     long = attention_s(acc, cal, flops, long_keys)  # the long-sequence rate (the key-length ramp ~1)
