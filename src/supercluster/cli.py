@@ -28,6 +28,7 @@ from .report import (
     render_collective_validation,
     render_fabric,
     render_facility,
+    render_kernel_validation,
     render_memory_validation,
     render_plan,
     render_power_validation,
@@ -65,6 +66,7 @@ from .validate import validate_collectives, validate_file, validation_kind
 from .validate.calibrate import calibrate as fit_calibration
 from .validate.calibrate import check_writable, with_cross_validation, write_calibration
 from .validate.claims import MEMPHIS, check_claims_file
+from .validate.kernels import validate_kernels
 from .validate.memory import validate_memory
 from .validate.power import validate_power
 
@@ -434,8 +436,9 @@ def design(
 def validate(
     file: Annotated[str | None, typer.Argument(
         help="a published-runs file ('runs:'), a metered-runs file ('runs:' with 'average_power_w'), a "
-             "collective-measurements file ('measurements:') or a per-GPU memory file ('measurements:' with "
-             "'measured' quantities); default: the built-in published runs")] = None,
+             "collective-measurements file ('measurements:'), a per-GPU memory file ('measurements:' with "
+             "'measured' quantities) or a GEMM-throughput file ('measurements:' with 'tflops'); default: the "
+             "built-in published runs")] = None,
     cv: Annotated[bool, typer.Option("--cv", help="also leave each source out, refit the global knobs on the rest "
                                                   "and predict it (published runs only)")] = False,
     calibration: Annotated[str | None, CALIBRATION_OPTION] = None,
@@ -449,7 +452,8 @@ def validate(
     cal = _calibration(calibration)
     kind = validation_kind(file) if file is not None else "runs"
     if cv and kind != "runs":
-        what = {"memory": "a memory file", "power": "a metered-runs file"}.get(kind, "a measurements file")
+        what = {"memory": "a memory file", "power": "a metered-runs file",
+                "kernels": "a GEMM-measurements file"}.get(kind, "a measurements file")
         raise InputError(f"--cv refits the step-time knobs on published runs; {what} has none", field="--cv")
     result: Any
     render: Callable[[Any, Console], None]
@@ -457,6 +461,8 @@ def validate(
         result, render = validate_memory(file), render_memory_validation
     elif kind == "power":
         result, render = validate_power(file, cal), render_power_validation
+    elif kind == "kernels":
+        result, render = validate_kernels(file, cal), render_kernel_validation
     elif kind == "measurements":
         result, render = validate_collectives(file, cal), render_collective_validation
     else:

@@ -1,11 +1,16 @@
 """Time of compute kernels on one accelerator: shape-aware GEMMs, flash attention, memory-bound operators.
 
-GEMM: roofline of FLOPs against HBM bytes, with the achievable matmul fraction (MAMF, catalog) scaled by wave
-quantisation: a GEMM split into ceil(M/tm)*ceil(N/tn) output tiles runs in ceil(tiles/units) waves on `units`
-SMs/CUs, so a small or skinny GEMM leaves units idle in its last wave (the saw-tooth of cuBLAS sweeps;
-NVIDIA "Matrix Multiplication Background User's Guide", wave quantization).
-Rows and columns are padded to the accelerator's smallest tile edge (`matmul.block`): an expert that gets a few
-hundred tokens computes whole blocks.
+GEMM: FLOPs at the achievable matmul fraction (MAMF, catalog) scaled by wave quantisation, against HBM bytes: a
+GEMM split into ceil(M/tm)*ceil(N/tn) output tiles runs in ceil(tiles/units) waves on `units` SMs/CUs, so a small
+or skinny GEMM leaves units idle in its last wave (the saw-tooth of cuBLAS sweeps; NVIDIA "Matrix Multiplication
+Background User's Guide", wave quantization). Rows and columns are padded to the accelerator's smallest tile edge
+(`matmul.block`): an expert that gets a few hundred tokens computes whole blocks. The compute time t_c and the
+memory time t_m (operands read once, the 16-bit output written once) overlap imperfectly: the GEMM takes
+(t_c^p + t_m^p)^(1/p), p the calibration's gemm_overlap_exponent, fitted on measured GEMM throughputs by shape
+(validate/gemms.yaml, benchmarks/fit_gemm_overlap.py). A compute-bound GEMM (t_m << t_c) takes about t_c; one
+whose two times are equal takes 2^(1/p) of either, where the plain roofline (p -> infinity) says 1: DeepGEMM's FP8
+GEMMs on an H800 run at 775 TFLOPS at K = 512 and at 932 with 256 rows an expert, where the roofline puts both
+near the 1,500 of large shapes.
 Attention: executed FLOPs at the catalog's flash-attention fraction of the 16-bit peak (of the kernel generation the
 run's software had, Accelerator.attention_fraction_at), scaled by s/(s + s_half) for short key lengths (a
 sliding-window layer's executed FLOPs are those of its equivalent key length, s*k(s,w)/k(s,s), workload.window, and
@@ -46,7 +51,17 @@ def _gemm_shape_s(acc: Accelerator, cal: Calibration, precision: str, recipe: Sc
     elem = fmt.operand_bytes if fmt is not None else 2.0
     t_memory = (m * k + k * n) * elem * count + m * n * 2.0 * count
     t_memory = t_memory / (acc.hbm_bandwidth_bytes_per_s * acc.memory_bound_fraction)
-    return np.maximum(t_compute, t_memory) + cal.kernel_gap_s
+    p = cal.gemm_overlap_exponent
+    longer = np.maximum(t_compute, t_memory)  # the p-norm relative to the longer time: no underflow for any p
+    ratio = np.minimum(t_compute, t_memory) / np.where(longer > 0, longer, 1.0)
+    return longer * (1.0 + ratio ** p) ** (1.0 / p) + cal.kernel_gap_s
+
+
+def gemm_s(acc: Accelerator, cal: Calibration, precision: str, m: np.ndarray, n: np.ndarray, k: np.ndarray,
+           count: np.ndarray | float = 1.0) -> np.ndarray:
+    """Time of ``count`` M x N x K GEMMs in one kernel (a grouped GEMM's experts), operands in ``precision``
+    scaled per tensor, a 16-bit output."""
+    return _gemm_shape_s(acc, cal, precision, None, m, n, k, count)
 
 
 def gemm_forward_s(acc: Accelerator, cal: Calibration, precision: str, recipe: ScalingRecipe | None,

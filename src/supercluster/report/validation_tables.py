@@ -8,6 +8,7 @@ from rich.console import Console
 from ..units import GIB, format_bytes, format_duration
 from ..validate.calibrate import CalibrationResult
 from ..validate.collectives import CollectiveValidationResult
+from ..validate.kernels import KernelValidationResult
 from ..validate.memory import MemoryValidationResult
 from ..validate.power import PowerValidationResult
 from ..validate.runs import ValidationResult
@@ -249,4 +250,33 @@ def render_power_validation(v: PowerValidationResult, console: Console) -> None:
     console.print(f"median |error| {pct(v.median_abs_rel_error)}  max |error| {pct(v.max_abs_rel_error)}  signed "
                   f"mean {pct(v.signed_mean_rel_error)}  ({meters}; tolerance: median "
                   f"{float(v.tolerance['median_abs_rel_error']):.0%}, max {limit:.0%})")
+    _gate(v.passed, v.failures, console)
+
+
+def render_kernel_validation(v: KernelValidationResult, console: Console) -> None:
+    """GEMM throughputs by shape: the compute model's GEMM at the part's catalog rate against the measurement."""
+    limit = float(v.tolerance.get("max_abs_rel_error", 0.15))
+    t = Table(title=f"GEMM kernel validation: {v.file}", show_edge=False)
+    id_column(t, "measurement")
+    for col, just in (("part", "left"), ("format", "left"), ("groups x M x N x K", "right"),
+                      ("measured TFLOPS", "right"), ("predicted TFLOPS", "right"), ("error", "right")):
+        t.add_column(col, justify=just)
+    for row in v.rows:
+        if row.rel_error is None or row.predicted_tflops is None:
+            t.add_row(row.id, row.accelerator, row.dtype, row.shape, f"{row.measured_tflops:,.0f}", "-",
+                      "[yellow]cannot model[/yellow]")
+            continue
+        err = f"{row.rel_error:+.1%}"
+        style = "red" if abs(row.rel_error) > limit and not row.excluded else ""
+        t.add_row(row.id + (" (not gated)" if row.excluded else ""), row.accelerator, row.dtype, row.shape,
+                  f"{row.measured_tflops:,.0f}", f"{row.predicted_tflops:,.0f}",
+                  f"[{style}]{err}[/{style}]" if style else err)
+    console.print(t)
+    for row in v.rows:
+        if row.error:
+            console.print(f"  {row.id}: cannot be modelled: {row.error}", markup=False, highlight=False)
+    console.print(f"median |error| {pct(v.median_abs_rel_error)}  max |error| {pct(v.max_abs_rel_error)}  signed "
+                  f"mean {pct(v.signed_mean_rel_error)}  over {len(v.rows) - v.excluded} measurements "
+                  f"({v.excluded} not gated; tolerance: median {float(v.tolerance['median_abs_rel_error']):.0%}, "
+                  f"max {limit:.0%})")
     _gate(v.passed, v.failures, console)

@@ -122,6 +122,9 @@ class Calibration(Spec):
                                                  "its asymptotic throughput")
     matmul_scale: Fraction = Field(
         description="GEMM throughput sustained inside a training step / the isolated best-shape benchmark (MAMF)")
+    gemm_overlap_exponent: float = Field(
+        ge=1, description="p of a GEMM's time (t_compute^p + t_memory^p)^(1/p): how imperfectly tensor cores and HBM "
+        "overlap (infinity: the plain roofline)")
     collective_launch_s: NonNegativeFloat = Field(description="fixed cost of launching one NCCL collective")
     a2a_per_peer_s: NonNegativeFloat = Field(description="cost per peer of a pairwise all-to-all (send/recv posting)")
     serial_launch_per_gpu_s: NonNegativeFloat = Field(description="extra launch time per additional GPU driven by "

@@ -315,18 +315,18 @@ def validate_collectives(path: str | Path | None = None, calibration: Calibratio
         failures=failures)
 
 
-ValidationKind = Literal["runs", "measurements", "memory", "power"]
+ValidationKind = Literal["runs", "measurements", "memory", "power", "kernels"]
 
 
 def validation_kind(path: str | Path) -> ValidationKind:
     """Which validator a file is for, by content: a top-level ``runs:`` list, of published training runs or of
-    metered runs (entries with ``average_power_w`` and ``boundary``), or a ``measurements:`` list, of collectives (entries with an ``op``) or of per-GPU memory (entries with ``measured``
-    quantities). Anything else is one located error naming the kinds that exist."""
+    metered runs (entries with ``average_power_w`` and ``boundary``), or a ``measurements:`` list, of collectives (entries with an ``op``), of per-GPU memory (entries with ``measured``
+    quantities) or of GEMM throughputs by shape (entries with ``tflops``). Anything else is one located error naming the kinds that exist."""
     data = read_data_file(path)
     has_runs, has_measurements = "runs" in data, "measurements" in data
     kinds = ("expected a top-level 'runs' list (published training runs, or metered runs with 'average_power_w' and "
              "'boundary') or 'measurements' list (collective measurements, or per-GPU memory measurements with "
-             "'measured' quantities)")
+             "'measured' quantities, or GEMM throughputs with 'tflops')")
     if has_runs and has_measurements:
         raise FileFormatError("has both 'runs' and 'measurements'; a validation file holds one kind", file=str(path))
     if has_runs:
@@ -344,6 +344,11 @@ def validation_kind(path: str | Path) -> ValidationKind:
         if isinstance(entries, list) and entries and all(isinstance(e, dict) for e in entries):
             if all("measured" in e for e in entries):
                 return "memory"
+            if all("tflops" in e for e in entries):
+                return "kernels"
+            if any("tflops" in e for e in entries):
+                raise FileFormatError("mixes GEMM measurements (with 'tflops') and other measurements; a validation "
+                                      "file holds one kind", file=str(path), field="measurements")
             if any("measured" in e for e in entries):
                 raise FileFormatError("mixes memory measurements (with 'measured') and collective measurements; a "
                                       "validation file holds one kind", file=str(path), field="measurements")

@@ -110,6 +110,12 @@ def _check(value: dict[str, Any], shape: Shape, *, file: str, field: str, named:
 
 # --- the shapes of the three kinds of file (each field's meaning: the `notes` of the shipped files) --------------
 
+#: a GEMM throughput by shape (validate/gemms.yaml)
+GEMM: Shape = {
+    "id": None, "source": None, "exclude_from_gate": None, "notes": None, "accelerator": None, "dtype": None,
+    "m": positive, "n": positive, "k": positive, "groups": count, "tflops": positive,
+}
+
 #: a collective measurement (validate/collectives.yaml, nvl72.yaml)
 COLLECTIVE: Shape = {
     "id": None, "source": None, "exclude_from_gate": None, "notes": None, "confidence": None, "value_variant": None,

@@ -126,7 +126,8 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
     Without flash attention (Megatron-LM before 2022), the attention core is two batched GEMMs over the full
     s x s score matrix (QK^T, then scores x V; the mask is applied, not skipped) and the score matrix makes
     HBM round trips: written by QK^T, read and written by the fused scale-mask-softmax, read and written by
-    dropout with a 1-byte mask, read by the second GEMM (Korthikanti et al. 2022, §4.1: 5as^2b of storage).
+    dropout with a 1-byte mask, read by the second GEMM (Korthikanti et al. 2022, §4.1: 5as^2b of storage); the
+    GEMMs' write and read are their own bytes (perf.compute), ``core_bytes`` the softmax's and dropout's.
 
     ``window``: the layer attends the last ``window`` keys only (sliding-window attention, workload.window): flash
     attention computes the key blocks inside the window (FlashAttention-2 local attention), the PaLM count and the
@@ -230,7 +231,9 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
             Gemm("attn_context", T, np.full_like(T, float(d_v)), np.full_like(T, band), count=heads_local,
                  low_precision=False)]
     scores = T * band * heads_local
-    core_bytes = scores * (4 * ACT_BYTES + ((2 * ACT_BYTES + 1) if model.dropout > 0 else 0))
+    # the fused scale-mask-softmax reads and writes the scores, dropout reads and writes them and writes its 1-byte
+    # mask; QK^T's write of the scores and the second GEMM's read of them are those GEMMs' own bytes (perf.compute)
+    core_bytes = scores * (2 * ACT_BYTES + ((2 * ACT_BYTES + 1) if model.dropout > 0 else 0))
     return LayerWork(gemms=gemms, attention_flops=np.zeros_like(T), attention_model_flops=attn_model,
                      elementwise_bytes=elem, elementwise_kernels=kernels + 2, core_gemms=core,
                      core_bytes=core_bytes, parts=parts)
