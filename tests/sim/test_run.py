@@ -267,3 +267,17 @@ def _configuration(**degrees: object) -> dict:
             "recompute": "none", "zero_stage": 1, "order": "tp-cp-ep-dp-pp", "schedule": "1f1b",
             "sequence_parallel": False, "offload_optimizer": False, "offload_weights": False,
             "offload_activations": False, **degrees}
+
+
+def test_zero2_reductions_hide_under_all_but_the_last_bucket() -> None:
+    """ZeRO-2 reduce-scatters each micro-batch's gradients bucket by bucket as its backward produces them: with one
+    bucket (the million-GPU scenario's 8,192 data-parallel ranks make Megatron's bucket larger than the rank's
+    gradients) nothing hides, and the analytic step agrees with the simulated one (it hid the whole backward: 6% fast
+    here)."""
+    s = load_scenario("scenarios/million-gpu.yaml")
+    cal = s.calibrated(None)
+    par = _configuration(tp=4, dp=8192, cp=32, ep=2, micro_batch=8, recompute="selective", zero_stage=2,
+                         sequence_parallel=True)
+    r = simulate(s, cal, par).report
+    assert abs(r.rel_difference) <= 0.01, r.rel_difference
+    assert r.breakdown["dp_comm"] > 0.9 * r.step_time_s
