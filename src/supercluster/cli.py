@@ -28,7 +28,7 @@ from .report import (
     render_collective_validation,
     render_fabric,
     render_facility,
-    render_kernel_validation,
+    render_gemm_validation,
     render_memory_validation,
     render_plan,
     render_power_validation,
@@ -66,7 +66,7 @@ from .validate import validate_collectives, validate_file, validation_kind
 from .validate.calibrate import calibrate as fit_calibration
 from .validate.calibrate import check_writable, with_cross_validation, write_calibration
 from .validate.claims import MEMPHIS, check_claims_file
-from .validate.kernels import validate_kernels
+from .validate.gemms import validate_gemms
 from .validate.memory import validate_memory
 from .validate.power import validate_power
 
@@ -453,7 +453,7 @@ def validate(
     kind = validation_kind(file) if file is not None else "runs"
     if cv and kind != "runs":
         what = {"memory": "a memory file", "power": "a metered-runs file",
-                "kernels": "a GEMM-measurements file"}.get(kind, "a measurements file")
+                "gemms": "a GEMM-measurements file"}.get(kind, "a measurements file")
         raise InputError(f"--cv refits the step-time knobs on published runs; {what} has none", field="--cv")
     result: Any
     render: Callable[[Any, Console], None]
@@ -461,8 +461,8 @@ def validate(
         result, render = validate_memory(file), render_memory_validation
     elif kind == "power":
         result, render = validate_power(file, cal), render_power_validation
-    elif kind == "kernels":
-        result, render = validate_kernels(file, cal), render_kernel_validation
+    elif kind == "gemms":
+        result, render = validate_gemms(file, cal), render_gemm_validation
     elif kind == "measurements":
         result, render = validate_collectives(file, cal), render_collective_validation
     else:

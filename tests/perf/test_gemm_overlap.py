@@ -1,5 +1,5 @@
 """The GEMM time joins compute and memory as a p-norm (perf/compute.py, calibration gemm_overlap_exponent): the
-exponent is the kernels set's fit, a compute-bound GEMM costs its compute, a balanced one 2^(1/p) of it, and no
+exponent is the GEMM set's fit, a compute-bound GEMM costs its compute, a balanced one 2^(1/p) of it, and no
 GEMM is faster than the roofline's larger time nor slower than the two added."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from tests.perf.test_step import ACCELERATORS, accelerator
 
 from supercluster.perf.compute import gemm_s
 from supercluster.spec.calibration import default_calibration
-from supercluster.validate.kernels import validate_kernels
+from supercluster.validate.gemms import validate_gemms
 
 FIT_SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fit_gemm_overlap.py"
 
 
-def test_the_shipped_exponent_is_the_kernels_fit() -> None:
-    """catalog/calibration.yaml's gemm_overlap_exponent is what benchmarks/fit_gemm_overlap.py finds on the kernels
+def test_the_shipped_exponent_is_the_gemm_set_s_fit() -> None:
+    """catalog/calibration.yaml's gemm_overlap_exponent is what benchmarks/fit_gemm_overlap.py finds on the GEMM
     set (a change of the data or of the GEMM model forces a refit), and it beats the plain roofline there."""
     spec = importlib.util.spec_from_file_location("fit_gemm_overlap", FIT_SCRIPT)
     assert spec is not None and spec.loader is not None
@@ -27,8 +27,8 @@ def test_the_shipped_exponent_is_the_kernels_fit() -> None:
     spec.loader.exec_module(fit)
     shipped = default_calibration().gemm_overlap_exponent
     assert fit.best_exponent() == pytest.approx(shipped)
-    roofline = validate_kernels(calibration=default_calibration().model_copy(update={"gemm_overlap_exponent": 1e6}))
-    fitted = validate_kernels()
+    roofline = validate_gemms(calibration=default_calibration().model_copy(update={"gemm_overlap_exponent": 1e6}))
+    fitted = validate_gemms()
     assert fitted.median_abs_rel_error < roofline.median_abs_rel_error
     assert fitted.max_abs_rel_error < 0.5 * roofline.max_abs_rel_error
 

@@ -18,7 +18,7 @@ from supercluster.validate import (
     validate_file,
 )
 from supercluster.validate.calibrate import load_fit_runs, predict
-from supercluster.validate.kernels import DEFAULT_KERNELS_FILE, validate_kernels
+from supercluster.validate.gemms import DEFAULT_GEMMS_FILE, validate_gemms
 from supercluster.validate.memory import DEFAULT_MEMORY_FILE, validate_memory
 from supercluster.validate.power import DEFAULT_POWER_FILE, validate_power
 
@@ -78,18 +78,18 @@ def test_collectives_gate_holds() -> None:
     assert result.passed, result.failures
 
 
-def test_kernels_gate_holds() -> None:
+def test_gemms_gate_holds() -> None:
     """The published GEMM throughputs by shape (validate/gemms.yaml) are within the file's tolerance at the
     catalog's rates: the GEMM model holds over small-K and few-row shapes, not only the best one."""
-    result = validate_kernels()
+    result = validate_gemms()
     assert result.passed, result.failures
     assert not any(r.error for r in result.rows)
     assert len(result.rows) - result.excluded >= 20
 
 
 @pytest.mark.parametrize("path", [DEFAULT_FILE, HELDOUT_FILE, DEFAULT_COLLECTIVES_FILE, DEFAULT_MEMORY_FILE,
-                                  DEFAULT_POWER_FILE, DEFAULT_KERNELS_FILE],
-                         ids=["runs", "heldout", "collectives", "memory", "power", "kernels"])
+                                  DEFAULT_POWER_FILE, DEFAULT_GEMMS_FILE],
+                         ids=["runs", "heldout", "collectives", "memory", "power", "gemms"])
 def test_every_exclusion_says_why(path) -> None:
     """A row left out of a gate carries a reason in the data file."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -8,7 +8,7 @@ from rich.console import Console
 from ..units import GIB, format_bytes, format_duration
 from ..validate.calibrate import CalibrationResult
 from ..validate.collectives import CollectiveValidationResult
-from ..validate.kernels import KernelValidationResult
+from ..validate.gemms import GemmValidationResult
 from ..validate.memory import MemoryValidationResult
 from ..validate.power import PowerValidationResult
 from ..validate.runs import ValidationResult
@@ -253,7 +253,7 @@ def render_power_validation(v: PowerValidationResult, console: Console) -> None:
     _gate(v.passed, v.failures, console)
 
 
-def render_kernel_validation(v: KernelValidationResult, console: Console) -> None:
+def render_gemm_validation(v: GemmValidationResult, console: Console) -> None:
     """GEMM throughputs by shape: the compute model's GEMM at the part's catalog rate against the measurement."""
     limit = float(v.tolerance.get("max_abs_rel_error", 0.15))
     t = Table(title=f"GEMM kernel validation: {v.file}", show_edge=False)

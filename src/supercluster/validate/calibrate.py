@@ -361,7 +361,7 @@ def write_calibration(out: str | Path, result: CalibrationResult, cal: Calibrati
               "# Knobs with a `fit:` range were fitted by `supercluster calibrate` on the runs named under `fit:`\n"
               "# (the shipped file: the calibration set validate/calibration.yaml, from the knobs' neutral values, by\n"
               "# `make calibrate`); collective_ramp_bytes and hierarchical_overlap by benchmarks/fit_collectives.py on the\n"
-              "# collectives set, gemm_overlap_exponent by benchmarks/fit_gemm_overlap.py on the kernels set; the others\n"
+              "# collectives set, gemm_overlap_exponent by benchmarks/fit_gemm_overlap.py on the GEMM set; the others\n"
               "# are read off a cited source. Each knob is one number for every run.\n"
               "# `residuals`: each fitted run's features and its leave-one-source-out error, from which `plan` draws\n"
               "# a prediction's interval; `listed: true`, a run listed and not fitted, its error with these knobs\n"

@@ -315,7 +315,7 @@ def validate_collectives(path: str | Path | None = None, calibration: Calibratio
         failures=failures)
 
 
-ValidationKind = Literal["runs", "measurements", "memory", "power", "kernels"]
+ValidationKind = Literal["runs", "measurements", "memory", "power", "gemms"]
 
 
 def validation_kind(path: str | Path) -> ValidationKind:
@@ -345,7 +345,7 @@ def validation_kind(path: str | Path) -> ValidationKind:
             if all("measured" in e for e in entries):
                 return "memory"
             if all("tflops" in e for e in entries):
-                return "kernels"
+                return "gemms"
             if any("tflops" in e for e in entries):
                 raise FileFormatError("mixes GEMM measurements (with 'tflops') and other measurements; a validation "
                                       "file holds one kind", file=str(path), field="measurements")

@@ -26,13 +26,13 @@ from ..spec.hardware import Accelerator
 from .schema import GEMM, check_entry
 from .tolerance import GatedResult, gate_exclusion, read_tolerance, read_validation_file
 
-DEFAULT_KERNELS_FILE = Path(__file__).with_name("gemms.yaml")
-DEFAULT_KERNEL_TOLERANCE: dict[str, Any] = {"metric": "gemm_tflops", "median_abs_rel_error": 0.08,
-                                            "max_abs_rel_error": 0.15}
+DEFAULT_GEMMS_FILE = Path(__file__).with_name("gemms.yaml")
+DEFAULT_GEMM_TOLERANCE: dict[str, Any] = {"metric": "gemm_tflops", "median_abs_rel_error": 0.08,
+                                          "max_abs_rel_error": 0.15}
 FORMATS = ("bf16", "fp16", "fp8")
 
 
-class KernelRow(BaseModel):
+class GemmRow(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
@@ -46,9 +46,9 @@ class KernelRow(BaseModel):
     excluded: str | None = None
 
 
-class KernelValidationResult(GatedResult):
-    kind: str = "kernels"
-    rows: list[KernelRow]
+class GemmValidationResult(GatedResult):
+    kind: str = "gemms"
+    rows: list[GemmRow]
 
 
 def predict_gemm_tflops(accelerator: Accelerator, dtype: str, m: float, n: float, k: float, groups: float,
@@ -59,7 +59,7 @@ def predict_gemm_tflops(accelerator: Accelerator, dtype: str, m: float, n: float
     return 2.0 * m * n * k * groups / t / 1e12
 
 
-def _row(m: dict[str, Any], *, calibration: Calibration, file: str, where: str) -> KernelRow:
+def _row(m: dict[str, Any], *, calibration: Calibration, file: str, where: str) -> GemmRow:
     dtype = str(m["dtype"])
     if dtype not in FORMATS:
         raise FileFormatError(f"expected one of {', '.join(FORMATS)}, got {dtype!r}", file=file, field=f"{where}.dtype")
@@ -73,16 +73,16 @@ def _row(m: dict[str, Any], *, calibration: Calibration, file: str, where: str) 
     try:
         acc = Accelerator.model_validate(entry("accelerators", str(m["accelerator"])))
     except SuperclusterError as exc:
-        return KernelRow(**base, error=str(exc))
+        return GemmRow(**base, error=str(exc))
     pred = predict_gemm_tflops(acc, dtype, float(m["m"]), float(m["n"]), float(m["k"]), groups, calibration)
-    return KernelRow(**base, predicted_tflops=pred, rel_error=pred / float(m["tflops"]) - 1.0)
+    return GemmRow(**base, predicted_tflops=pred, rel_error=pred / float(m["tflops"]) - 1.0)
 
 
-def validate_kernels(path: str | Path | None = None, calibration: Calibration | None = None
-                     ) -> KernelValidationResult:
-    """Predict every GEMM measurement of a kernels file; gate on its tolerance."""
-    data, measurements, shown = read_validation_file(path, DEFAULT_KERNELS_FILE, "measurements")
-    tol = read_tolerance(data, DEFAULT_KERNEL_TOLERANCE, ("median_abs_rel_error", "max_abs_rel_error"), shown)
+def validate_gemms(path: str | Path | None = None, calibration: Calibration | None = None
+                   ) -> GemmValidationResult:
+    """Predict every GEMM measurement of a GEMM-throughput file; gate on its tolerance."""
+    data, measurements, shown = read_validation_file(path, DEFAULT_GEMMS_FILE, "measurements")
+    tol = read_tolerance(data, DEFAULT_GEMM_TOLERANCE, ("median_abs_rel_error", "max_abs_rel_error"), shown)
     cal = calibration or default_calibration()
     for i, m in enumerate(measurements):  # every entry well-formed before any is predicted
         check_entry(m, GEMM, file=shown, where=f"measurements[{i}]", noun="measurement")
@@ -101,7 +101,7 @@ def validate_kernels(path: str | Path | None = None, calibration: Calibration | 
     failures += [f"{r.id}: |error| {abs(r.rel_error or 0.0):.1%} exceeds {float(tol['max_abs_rel_error']):.0%}"
                  for r in rows if r.rel_error is not None and r.excluded is None
                  and abs(r.rel_error) > float(tol["max_abs_rel_error"])]
-    return KernelValidationResult(
+    return GemmValidationResult(
         file=shown, rows=rows, median_abs_rel_error=median, max_abs_rel_error=worst,
         signed_mean_rel_error=statistics.fmean(scored) if scored else None, tolerance=tol, passed=not failures,
         failures=failures, excluded=sum(1 for r in rows if r.excluded is not None))

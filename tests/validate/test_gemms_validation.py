@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from supercluster.validate import validation_kind
-from supercluster.validate.kernels import DEFAULT_KERNELS_FILE, validate_kernels
+from supercluster.validate.gemms import DEFAULT_GEMMS_FILE, validate_gemms
 
-ROWS: list[dict[str, Any]] = yaml.safe_load(DEFAULT_KERNELS_FILE.read_text(encoding="utf-8"))["measurements"]
+ROWS: list[dict[str, Any]] = yaml.safe_load(DEFAULT_GEMMS_FILE.read_text(encoding="utf-8"))["measurements"]
 
 
 def _write(tmp_path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -25,7 +25,7 @@ def _write(tmp_path: Path, rows: list[dict[str, Any]]) -> Path:
 def test_a_gemm_file_is_its_own_kind(tmp_path) -> None:
     """'measurements:' whose entries carry tflops is a GEMM file; mixing it with collective measurements is
     refused with a located line."""
-    assert validation_kind(DEFAULT_KERNELS_FILE) == "kernels"
+    assert validation_kind(DEFAULT_GEMMS_FILE) == "gemms"
     collective = {"id": "c", "collective": "all_reduce", "message_bytes": 1024, "busbw_GBps": 10}
     with pytest.raises(Exception, match="mixes GEMM measurements"):
         validation_kind(_write(tmp_path, [ROWS[0], collective]))
@@ -33,10 +33,10 @@ def test_a_gemm_file_is_its_own_kind(tmp_path) -> None:
 
 def test_json_rows_carry_prediction_measurement_and_error(cli) -> None:
     """--json: every row's predicted and measured TFLOPS and their ratio; the statistics are the gated rows'."""
-    result = cli("validate", str(DEFAULT_KERNELS_FILE), "--json")
+    result = cli("validate", str(DEFAULT_GEMMS_FILE), "--json")
     assert result.code == 0, result.out
     data = json.loads(result.out)
-    assert data["kind"] == "kernels" and len(data["rows"]) == len(ROWS)
+    assert data["kind"] == "gemms" and len(data["rows"]) == len(ROWS)
     gated = []
     for row in data["rows"]:
         assert row["rel_error"] == pytest.approx(row["predicted_tflops"] / row["measured_tflops"] - 1)
@@ -47,7 +47,7 @@ def test_json_rows_carry_prediction_measurement_and_error(cli) -> None:
 
 
 def test_the_table_names_every_measurement(cli) -> None:
-    result = cli("validate", str(DEFAULT_KERNELS_FILE))
+    result = cli("validate", str(DEFAULT_GEMMS_FILE))
     assert result.code == 0, result.out
     assert "GEMM kernel validation" in result.out and "within tolerance" in result.out
     for row in ROWS:
@@ -80,5 +80,5 @@ def test_the_gate_reads_the_file_s_tolerance(tmp_path) -> None:
     path = tmp_path / "tight.yaml"
     path.write_text(yaml.safe_dump({"tolerance": {"median_abs_rel_error": 0.5, "max_abs_rel_error": 0.001},
                                     "measurements": ROWS[:3]}), encoding="utf-8")
-    result = validate_kernels(path)
+    result = validate_gemms(path)
     assert not result.passed and any(ROWS[0]["id"] in f for f in result.failures)
