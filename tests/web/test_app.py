@@ -94,7 +94,7 @@ def test_facility_reliability_report(client: TestClient) -> None:
     assert "<html" in page.text
 
 
-@pytest.mark.parametrize("name", ["runs", "collectives", "memory", "power"])
+@pytest.mark.parametrize("name", ["runs", "collectives", "memory", "power", "gemms"])
 def test_validate_built_in_sets(client: TestClient, name: str) -> None:
     """GET /api/validate/NAME runs the built-in set as `supercluster validate` does: the same rows and verdict."""
     from supercluster.web.app import VALIDATIONS

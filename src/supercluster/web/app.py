@@ -37,6 +37,7 @@ from ..spec.load import catalog_cluster
 from ..validate import validate_collectives, validate_file
 from ..validate.claims import ClaimsReport, check_claims_file
 from ..validate.collectives import CollectiveValidationResult
+from ..validate.gemms import GemmValidationResult, validate_gemms
 from ..validate.memory import MemoryValidationResult, validate_memory
 from ..validate.power import PowerValidationResult, validate_power
 from ..validate.runs import ValidationResult
@@ -86,10 +87,11 @@ class ParseRequest(BaseModel):
     text: str = Field(description="a scenario's YAML or JSON text")
 
 
-ValidationSet = Literal["runs", "collectives", "memory", "power"]
+ValidationSet = Literal["runs", "collectives", "memory", "power", "gemms"]
 VALIDATIONS: dict[str, Any] = {"runs": validate_file, "collectives": validate_collectives, "memory": validate_memory,
-                               "power": validate_power}
-ValidationResponse = ValidationResult | CollectiveValidationResult | MemoryValidationResult | PowerValidationResult
+                               "power": validate_power, "gemms": validate_gemms}
+ValidationResponse = (ValidationResult | CollectiveValidationResult | MemoryValidationResult | PowerValidationResult
+                      | GemmValidationResult)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -293,7 +295,8 @@ def create_app() -> FastAPI:
 
     @app.get("/api/validate/{name}", response_model=ValidationResponse)
     def validate_route(name: ValidationSet) -> Any:
-        """A built-in validation set predicted and compared: runs (calibration runs), collectives, memory, power."""
+        """A built-in validation set predicted and compared: runs (calibration runs), collectives, memory, power,
+        gemms (GEMM throughputs by shape)."""
         return VALIDATIONS[name]()
 
     app.add_middleware(BodyLimit)
