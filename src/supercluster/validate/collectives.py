@@ -320,8 +320,9 @@ ValidationKind = Literal["runs", "measurements", "memory", "power", "gemms"]
 
 def validation_kind(path: str | Path) -> ValidationKind:
     """Which validator a file is for, by content: a top-level ``runs:`` list, of published training runs or of
-    metered runs (entries with ``average_power_w`` and ``boundary``), or a ``measurements:`` list, of collectives (entries with an ``op``), of per-GPU memory (entries with ``measured``
-    quantities) or of GEMM throughputs by shape (entries with ``tflops``). Anything else is one located error naming the kinds that exist."""
+    metered runs (entries with ``average_power_w`` and ``boundary``), or a ``measurements:`` list, of collectives
+    (entries with an ``op``), of per-GPU memory (entries with ``measured`` quantities) or of GEMM throughputs by shape
+    (entries with ``tflops``). Anything else is one located error naming the kinds that exist."""
     data = read_data_file(path)
     has_runs, has_measurements = "runs" in data, "measurements" in data
     kinds = ("expected a top-level 'runs' list (published training runs, or metered runs with 'average_power_w' and "
