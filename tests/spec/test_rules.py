@@ -14,7 +14,8 @@ from supercluster import SpecError, build_scenario, load_scenario, plan
 from supercluster.search import enumerate_space
 from supercluster.spec.load import check_parallelism
 from supercluster.spec.rules import feasible_mask, rules_for
-from supercluster.spec.training import SCHEDULES
+from supercluster.spec.training import SCHEDULES, microbatch_group
+from supercluster.workload.memory import in_flight_chunks
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -28,7 +29,7 @@ def scenario(parallelism: dict[str, Any], model: str = "llama3-8b", seq_len: int
 
 def test_memphis_interleaving_with_one_microbatch_is_refused_naming_the_rule() -> None:
     """The configuration the search once exploited (one micro-batch, 24 virtual stages on 5 stages) is refused:
-    the interleaved schedule needs a multiple of pp micro-batches (Megatron-Core)."""
+    the interleaved schedule needs at least pp micro-batches (Megatron-Core's groups of at least pp)."""
     sets = ["parallelism.tp=2", "parallelism.pp=5", "parallelism.cp=4", "parallelism.ep=16",
             "parallelism.micro_batch=3", "parallelism.virtual_stages=24", "parallelism.uneven_pipeline=true"]
     with pytest.raises(SpecError) as err:
@@ -49,7 +50,8 @@ def test_plan_picks_a_configuration_every_rule_allows(name: str) -> None:
     fixed = s.model_copy(update={"parallelism": s.parallelism.model_copy(update=par)})
     check_parallelism(fixed)
     m = s.training.global_batch // (par["dp"] * par["micro_batch"])
-    assert par["virtual_stages"] == 1 or (m >= par["pp"] and m % par["pp"] == 0)
+    group = microbatch_group(m, par["pp"])
+    assert par["virtual_stages"] == 1 or (m >= par["pp"] and (m % group == 0 or m % group >= par["pp"]))
     assert plan(fixed, with_reliability=False).step.step_time_s == pytest.approx(best.step_time_s, rel=1e-12)
 
 
@@ -64,14 +66,14 @@ def test_every_searched_configuration_keeps_every_rule() -> None:
 
 @pytest.mark.parametrize(("parallelism", "field", "words"), [
     ({"tp": 1, "pp": 4, "dp": 16, "micro_batch": 2, "virtual_stages": 2}, "parallelism.virtual_stages",
-     "multiple of pp"),  # m = 256 / 32 = 8 is a multiple of 4: allowed; see the next row
+     "at least pp"),  # m = 256 / 32 = 8 >= 4: allowed; see the next row
     ({"tp": 1, "pp": 4, "dp": 16, "micro_batch": 16, "virtual_stages": 2}, "parallelism.virtual_stages",
-     "multiple of pp"),  # m = 1 < pp
+     "at least pp"),  # m = 1 < pp
     ({"tp": 1, "pp": 1, "cp": 8, "dp": 8}, "parallelism.cp", "2 * cp"),  # seq 4104 is not a multiple of 16
     ({"tp": 8, "cp": 1, "sequence_parallel": True}, "parallelism.sequence_parallel", "tp(8)"),  # 4100 % 8
 ])
 def test_framework_rules_refuse_with_a_located_line(parallelism: dict[str, Any], field: str, words: str) -> None:
-    """Interleaving with m not a multiple of pp, cp not splitting the sequence into 2*cp chunks, sequence
+    """Interleaving with fewer micro-batches than stages, cp not splitting the sequence into 2*cp chunks, sequence
     parallelism not splitting the tokens over tp: one located line each."""
     seq = {"parallelism.cp": 4104, "parallelism.sequence_parallel": 4100}.get(field, 4096)
     if parallelism.get("micro_batch") == 2:  # the allowed case
@@ -202,3 +204,25 @@ def test_the_split_counts_the_embedding_and_the_loss_where_the_run_says_so() -> 
         build_scenario({**base, "cluster": {"base": "llama3-16k", "num_gpus": 448}, "training": counted,
                         "parallelism": {**par, "pp": 7}})
     assert "layers(126) + the embedding and the loss counted as layers" in str(err.value)
+
+
+def test_the_interleaved_group_is_megatron_s_smallest_valid_one() -> None:
+    """Megatron-Core runs any m >= pp interleaved, in groups of g in [pp, m] whose last group holds none or at least pp
+    micro-batches (microbatch_group_size_per_vp_stage): pp where pp divides m, else the smallest such g; none below
+    pp."""
+    m = np.array([128, 120, 20, 17, 15, 30, 90])
+    assert microbatch_group(m, 16).tolist()[:4] == [16, 20, 20, 17]
+    assert np.isnan(microbatch_group(m, 16)[4])
+    assert microbatch_group(30, 25) == 30 and microbatch_group(90, 25) == 30  # 90 % 30 = 0
+    for mm, pp in ((120, 16), (37, 8), (63, 10), (1000, 24)):
+        g = int(microbatch_group(mm, pp))
+        assert pp <= g <= mm and (mm % g == 0 or mm % g >= pp)
+        assert all(not (mm % h == 0 or mm % h >= pp) for h in range(pp, g))
+
+
+def test_interleaving_runs_with_a_group_larger_than_pp() -> None:
+    """120 micro-batches on 16 stages (DeepSeek-V3's batch on 2,048 GPUs) interleave in groups of 20: allowed, and
+    the first stage holds (v - 1) g + 2 (pp - 1) + 1 chunks at its peak (workload.memory.in_flight_chunks)."""
+    scenario({"tp": 1, "pp": 16, "dp": 4, "micro_batch": 1, "virtual_stages": 2}, global_batch=480)
+    held = in_flight_chunks(np.array([16.0]), np.array([2.0]), np.array([120.0]), np.array([0.0]))
+    assert held[0] == pytest.approx((20 + 2 * 15 + 1) / 2)

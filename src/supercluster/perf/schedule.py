@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from ..spec.training import Schedule
+from ..spec.training import Schedule, microbatch_group
 from .report import PipelineReport
 
 Kind = Literal["forward", "backward", "backward_input", "backward_weight"]
@@ -62,12 +62,19 @@ class ScheduleBlock:
     overlapped: bool = False  # DualPipe: runs together with another micro-batch's block of the same times
 
 
+def _group(m: int, pp: int, v: int) -> int:
+    """The interleaved schedule's micro-batch group (spec.training.microbatch_group), pp for one chunk a stage."""
+    return int(microbatch_group(m, pp)) if v > 1 and m >= pp else pp
+
+
 def _order(m: int, pp: int, v: int, backward: bool) -> list[tuple[int, int]]:
-    """(micro-batch, chunk) in the order a stage runs its forwards (backwards: chunks last to first): groups of pp
-    micro-batches, each group through every chunk before the next (a last group may hold fewer)."""
+    """(micro-batch, chunk) in the order a stage runs its forwards (backwards: chunks last to first): groups of g
+    micro-batches (the interleaved schedule's group, pp where pp divides m), each group through every chunk before
+    the next (a last group may hold fewer)."""
     out: list[tuple[int, int]] = []
-    for j0 in range(0, m, pp):
-        group = range(j0, min(j0 + pp, m))
+    g = _group(m, pp, v)
+    for j0 in range(0, m, g):
+        group = range(j0, min(j0 + g, m))
         for c in range(v):
             out.extend((j, v - 1 - c if backward else c) for j in group)
     return out
@@ -78,7 +85,7 @@ def _one_f_one_b(stage: int, m: int, pp: int, v: int) -> list[StageOp]:
     backwards."""
     fwd, bwd = _order(m, pp, v, False), _order(m, pp, v, True)
     total = m * v
-    warm = min(pp - stage - 1, m) if v == 1 else min(2 * (pp - stage - 1) + (v - 1) * pp, total)
+    warm = min(pp - stage - 1, m) if v == 1 else min(2 * (pp - stage - 1) + (v - 1) * _group(m, pp, v), total)
     ops = [StageOp("forward", "warm-up", *fwd[k]) for k in range(warm)]
     for k in range(warm, total):
         ops.append(StageOp("forward", "steady", *fwd[k]))

@@ -74,6 +74,7 @@ from ..spec.rules import ep_overlap_runs
 from ..spec.scenario import Scenario
 from ..spec.training import (
     grads_in_fp32,
+    microbatch_group,
     moe_dispatcher_of,
     pipeline_accounting,
     resolved_fp8_recipe,
@@ -963,10 +964,11 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     # the other. Each model chunk's buckets go once its last micro-batch's backward has produced them (Megatron-LM
     # DistributedDataParallel per chunk, overlap_grad_reduce), behind a share h of that chunk-backward's compute
     # (B/v, B one micro-batch's backward compute on the stage); under the interleaved schedule chunk j from the end
-    # is ready j x pp chunk-backwards before the step's last, and the reduction's own stream runs under all of
+    # is ready j x g chunk-backwards before the step's last (g its micro-batch group, spec.training.microbatch_group:
+    # pp where pp divides m), and the reduction's own stream runs under all of
     # them, their recompute and collectives too (W/v each, W a micro-batch's backward wall time: the cool-down
     # after the first chunk is ready is backwards only). Its 1/v of the reduction queued behind the earlier ones,
-    # the last of the queue ends max(T/v - h B/v, T - h B/v - (v-1) pp W/v) after the backward: with v = 1,
+    # the last of the queue ends max(T/v - h B/v, T - h B/v - (v-1) g W/v) after the backward: with v = 1,
     # T - h B. (The simulator found W, not h B, under the later chunks: the million-GPU scenario's interleaved
     # configurations up to 21% slow.) Under ZB-H1 (v = 1) B is its weight-gradient pass.
     # Software that reduces after the backward (software.dp_overlap false: Megatron-LM before
@@ -977,10 +979,12 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     chunk_hidden = hide * grad_pass / vs
     backward_wall = t_mb - forward
     early = vs if software.dp_overlap else 1.0
+    group = microbatch_group(m_sched, pp)
+    group = np.where((vs > 1) & ~np.isnan(group), group, pp)
     dp_exposed = dp_exposed + np.maximum.reduce([
         np.zeros_like(tp), once_grad / early - chunk_hidden,
-        once_grad - chunk_hidden - (early - 1.0) * pp * backward_wall / vs]) + np.maximum(once_gather - hide * fwd_mb,
-                                                                                       0.0)
+        once_grad - chunk_hidden - (early - 1.0) * group * backward_wall / vs]) + np.maximum(
+            once_gather - hide * fwd_mb, 0.0)
 
     cpu_step = memory.cpu_step_params > 0
     optimizer = np.where(cpu_step, 0.0, memory_bound_s(cluster.accelerator, cal, OPTIMIZER_BYTES_PER_PARAM

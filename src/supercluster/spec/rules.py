@@ -30,9 +30,11 @@ pytorch/torchtitan b5bcd76c66, deepspeedai/DeepSpeed edaa722126; 2026-08), or an
 - global_batch % (dp * mb) == 0 (Megatron-LM microbatch calculator); with training.pipeline_flushes F > 1 (one
   pipeline schedule a gradient-accumulation step, torchtitan and NeMo Automodel) m % F == 0, and the schedule
   rules below hold for each schedule's m / F;
-- the interleaved schedule (vs > 1) needs pp > 1 and, with its default micro-batch group of pp
-  (microbatch_group_size_per_vp_stage), m >= pp and m % pp == 0 (Megatron-Core pipeline_parallel/schedules.py
-  forward_backward_pipelining_with_interleaving); 1F1B runs any m (its warm-up is min(pp - rank - 1, m));
+- the interleaved schedule (vs > 1) needs pp > 1 and m >= pp: its micro-batches run in groups of g in [pp, m]
+  (microbatch_group_size_per_vp_stage, pp by default), the last group none or at least pp (Megatron-Core
+  pipeline_parallel/schedules.py forward_backward_pipelining_with_interleaving), so any m >= pp runs with the
+  smallest such g (spec.training.microbatch_group), m % pp == 0 with the default; 1F1B runs any m (its warm-up is
+  min(pp - rank - 1, m));
 - the pipeline schedule is one the framework runs (catalog/software.yaml schedules, each cited there); 1f1b and
   zb-h1 and dualpipe hold one chunk a stage, interleaved more (virtual_stages > 1); zb-h1 and dualpipe need a
   pipeline (the zero-bubble runtime falls back to 1F1B without one: sail-sg/zero-bubble-pipeline-parallelism
@@ -200,12 +202,12 @@ def rules_for(model: Model, cluster: Cluster, training: Training, uneven_pipelin
              lambda p: f"pp({p['pp']}) * virtual_stages({p['virtual_stages']}) exceeds layers({L}): "
                        "every chunk needs a layer", ("pp", "virtual_stages")),
         Rule("parallelism.virtual_stages",
-             lambda p: (p["virtual_stages"] == 1) | ((per_schedule(p) >= p["pp"]) & _divides(p["pp"], per_schedule(p))),
+             lambda p: (p["virtual_stages"] == 1) | (per_schedule(p) >= p["pp"]),
              lambda p: f"the interleaved schedule (virtual_stages {p['virtual_stages']}) runs micro-batches in groups "
-                       f"of pp({p['pp']}): it needs m = global_batch({gb}) / (dp({p['dp']}) * "
-                       f"micro_batch({p['micro_batch']})){flushed} = {per_schedule(p)} to be a multiple of pp "
-                       "(Megatron-Core forward_backward_pipelining_with_interleaving); use virtual_stages 1 (1F1B) "
-                       "or more micro-batches",
+                       f"of at least pp({p['pp']}): it needs m = global_batch({gb}) / (dp({p['dp']}) * "
+                       f"micro_batch({p['micro_batch']})){flushed} = {per_schedule(p)} >= pp "
+                       "(Megatron-Core forward_backward_pipelining_with_interleaving, microbatch_group_size_per_vp_stage);"
+                       " use virtual_stages 1 (1F1B) or more micro-batches",
              ("pp", "virtual_stages", "dp", "micro_batch")),
     ]
     framework = training.framework

@@ -270,6 +270,26 @@ def counted_in_split(training: Training) -> tuple[int, int]:
             int(training.account_for_loss_in_pipeline_split))
 
 
+def microbatch_group(microbatches: Any, pp: Any) -> np.ndarray:
+    """The micro-batch group of the interleaved schedule (Megatron-Core's microbatch_group_size_per_vp_stage, g: each
+    group of g micro-batches runs through every chunk before the next): the smallest g in [pp, m] whose last group
+    holds none or at least pp micro-batches, the two conditions forward_backward_pipelining_with_interleaving
+    enforces (pipeline_parallel/schedules.py @d98e8a64dd: a last group of fewer than pp 'introduces dependency
+    bubbles'). pp where m is a multiple of it (the default g), m at most (one group); NaN where m < pp (no group:
+    the schedule is refused, spec.rules). The first stage holds (v - 1) g + 2 (pp - 1) + 1 chunks at its peak."""
+    m = np.asarray(microbatches, dtype=np.float64)
+    p = np.broadcast_to(np.asarray(pp, dtype=np.float64), m.shape)
+    group = np.where((m >= p) & (np.mod(m, p) == 0), p, np.nan)
+    for extra in range(1, 65):  # the nearest larger group that divides m, or leaves at least pp in the last
+        open_ = np.isnan(group) & (m >= p)
+        if not open_.any():
+            break
+        g = p + extra
+        left = np.mod(m, g)
+        group = np.where(open_ & (g <= m) & ((left == 0) | (left >= p)), g, group)
+    return np.where(np.isnan(group) & (m >= p), m, group)
+
+
 def pipeline_accounting(training: Training, pp: Any) -> tuple[Any, Any]:
     """counted_in_split per pipeline depth (a single stage splits nothing: 0)."""
     piped = np.asarray(pp) > 1

@@ -41,7 +41,14 @@ import numpy as np
 from ..arrays import group_rows
 from ..spec.layout import Chunk, expand_layout, stage_loads
 from ..spec.model import Model
-from ..spec.training import SCHEDULES, SELECTIVE_DEFAULT, Training, counted_in_split, pipeline_accounting
+from ..spec.training import (
+    SCHEDULES,
+    SELECTIVE_DEFAULT,
+    Training,
+    counted_in_split,
+    microbatch_group,
+    pipeline_accounting,
+)
 from .operators import ACT_BYTES, attention_dims, attention_gemms
 from .params import mlp_matrices, param_counts, ssm_in_proj_width
 from .quantization import low_precision
@@ -379,10 +386,13 @@ def in_flight_chunks(pp: np.ndarray, vs: np.ndarray, microbatches: np.ndarray, r
                      dual: np.ndarray | None = None) -> np.ndarray:
     """Activations pipeline rank ``rank`` holds at its peak, in units of its whole stage for one micro-batch: the
     warm-up forwards of 1F1B, pp - rank micro-batches; with v virtual stages Megatron-LM's interleaved warm-up
-    of (pp - rank - 1) * 2 + (v - 1) * pp + 1 model chunks of 1/v of the stage (schedules.py,
-    get_pp_rank_microbatches), at most every chunk of the step. For the first rank this is Korthikanti et al.'s
-    pp * (1 + (pp - 1)/(pp * v)) (§4.2.3). ``dual``: DualPipe, pp + 1 on every rank (DeepSeek-V3 report, Table 2)."""
-    interleaved = ((pp - rank - 1) * 2 + (vs - 1) * pp + 1) / vs
+    of (pp - rank - 1) * 2 + (v - 1) * g + 1 model chunks of 1/v of the stage, g the micro-batch group
+    (spec.training.microbatch_group: pp where pp divides m; schedules.py, get_pp_rank_microbatches), at most every
+    chunk of the step. For the first rank with g = pp this is Korthikanti et al.'s pp * (1 + (pp - 1)/(pp * v))
+    (§4.2.3). ``dual``: DualPipe, pp + 1 on every rank (DeepSeek-V3 report, Table 2)."""
+    group = microbatch_group(microbatches, pp)
+    group = np.where(np.isnan(group), pp, group)  # m < pp: no interleaved group (refused); any finite stand-in
+    interleaved = ((pp - rank - 1) * 2 + (vs - 1) * group + 1) / vs
     held = np.where(vs > 1, interleaved, pp - rank)
     if dual is not None and dual.any():
         held = np.where(dual, pp + 1.0, held)
