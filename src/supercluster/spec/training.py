@@ -280,14 +280,20 @@ def microbatch_group(microbatches: Any, pp: Any) -> np.ndarray:
     m = np.asarray(microbatches, dtype=np.float64)
     p = np.broadcast_to(np.asarray(pp, dtype=np.float64), m.shape)
     group = np.where((m >= p) & (np.mod(m, p) == 0), p, np.nan)
-    for extra in range(1, 65):  # the nearest larger group that divides m, or leaves at least pp in the last
-        open_ = np.isnan(group) & (m >= p)
-        if not open_.any():
-            break
-        g = p + extra
-        left = np.mod(m, g)
-        group = np.where(open_ & (g <= m) & ((left == 0) | (left >= p)), g, group)
-    return np.where(np.isnan(group) & (m >= p), m, group)
+    open_ = np.isnan(group) & (m >= p)
+    if open_.any():  # few distinct (m, pp) pairs among many candidates: each searched once
+        m_open, p_open = m[open_], p[open_]
+        _, first, inverse = np.unique(m_open * 2.0**20 + p_open, return_index=True, return_inverse=True)
+        found = np.array([_smallest_group(float(m_open[i]), float(p_open[i])) for i in first], dtype=np.float64)
+        group = group.copy()
+        group[open_] = found[inverse.ravel()]
+    return group
+
+
+def _smallest_group(m: float, pp: float) -> float:
+    """The smallest g in [pp, m] that divides m or leaves at least pp micro-batches in the last group (m itself
+    always does; m itself too where it is not whole, outside the rules)."""
+    return next((float(g) for g in range(int(pp), int(m) + 1) if m % g == 0 or m % g >= pp), m)
 
 
 def pipeline_accounting(training: Training, pp: Any) -> tuple[Any, Any]:
