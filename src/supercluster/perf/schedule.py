@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from ..spec.training import Schedule, microbatch_group
+from ..spec.training import Schedule, pipeline_group
 from .report import PipelineReport
 
 Kind = Literal["forward", "backward", "backward_input", "backward_weight"]
@@ -64,7 +64,7 @@ class ScheduleBlock:
 
 def _group(m: int, pp: int, v: int) -> int:
     """The interleaved schedule's micro-batch group (spec.training.microbatch_group), pp for one chunk a stage."""
-    return int(microbatch_group(m, pp)) if v > 1 and m >= pp else pp
+    return int(pipeline_group(m, pp)) if v > 1 else pp
 
 
 def _order(m: int, pp: int, v: int, backward: bool) -> list[tuple[int, int]]:

@@ -74,9 +74,9 @@ from ..spec.rules import ep_overlap_runs
 from ..spec.scenario import Scenario
 from ..spec.training import (
     grads_in_fp32,
-    microbatch_group,
     moe_dispatcher_of,
     pipeline_accounting,
+    pipeline_group,
     resolved_fp8_recipe,
     selective_modules,
     software_overlaps,
@@ -954,7 +954,7 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
             # and the backward, reduced once: nothing hides them
             layered = m * lps * tensor_layer
         replica_ops.append(ReplicaOps(
-            grad_s=per_step_grad, buckets=ddp_buckets(r.n_params, r.size), gather_s=r.gather,
+            grad_s=per_step_grad, buckets=buckets, gather_s=r.gather,
             gather_layer_s=r.gather_layer, scatter_layer_s=r.scatter_layer,
             tensor_layer_s=tensor_layer, present=r.n_params > 0))
         exposed = np.where(zero_eff == 3, layered, np.where(zero_eff == 2, exposed, 0.0))
@@ -979,11 +979,9 @@ def evaluate(s: Scenario, c: Candidates, cal: Calibration, prepared: Prepared | 
     chunk_hidden = hide * grad_pass / vs
     backward_wall = t_mb - forward
     early = vs if software.dp_overlap else 1.0
-    group = microbatch_group(m_sched, pp)
-    group = np.where((vs > 1) & ~np.isnan(group), group, pp)
     dp_exposed = dp_exposed + np.maximum.reduce([
         np.zeros_like(tp), once_grad / early - chunk_hidden,
-        once_grad - chunk_hidden - (early - 1.0) * group * backward_wall / vs]) + np.maximum(
+        once_grad - chunk_hidden - (early - 1.0) * pipeline_group(m_sched, pp) * backward_wall / vs]) + np.maximum(
             once_gather - hide * fwd_mb, 0.0)
 
     cpu_step = memory.cpu_step_params > 0

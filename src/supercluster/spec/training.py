@@ -290,6 +290,13 @@ def microbatch_group(microbatches: Any, pp: Any) -> np.ndarray:
     return group
 
 
+def pipeline_group(microbatches: Any, pp: Any) -> np.ndarray:
+    """microbatch_group where it exists, pp where it does not (m < pp: the schedule is refused, spec.rules; the
+    group of pp stands in for the closed forms and the memory of candidates outside the rules)."""
+    group = microbatch_group(microbatches, pp)
+    return np.where(np.isnan(group), np.broadcast_to(np.asarray(pp, dtype=np.float64), group.shape), group)
+
+
 def _smallest_group(m: float, pp: float) -> float:
     """The smallest g in [pp, m] that divides m or leaves at least pp micro-batches in the last group (m itself
     always does; m itself too where it is not whole, outside the rules)."""

@@ -46,8 +46,8 @@ from ..spec.training import (
     SELECTIVE_DEFAULT,
     Training,
     counted_in_split,
-    microbatch_group,
     pipeline_accounting,
+    pipeline_group,
 )
 from .operators import ACT_BYTES, attention_dims, attention_gemms
 from .params import mlp_matrices, param_counts, ssm_in_proj_width
@@ -390,9 +390,7 @@ def in_flight_chunks(pp: np.ndarray, vs: np.ndarray, microbatches: np.ndarray, r
     (spec.training.microbatch_group: pp where pp divides m; schedules.py, get_pp_rank_microbatches), at most every
     chunk of the step. For the first rank with g = pp this is Korthikanti et al.'s pp * (1 + (pp - 1)/(pp * v))
     (§4.2.3). ``dual``: DualPipe, pp + 1 on every rank (DeepSeek-V3 report, Table 2)."""
-    group = microbatch_group(microbatches, pp)
-    group = np.where(np.isnan(group), pp, group)  # m < pp: no interleaved group (refused); any finite stand-in
-    interleaved = ((pp - rank - 1) * 2 + (vs - 1) * group + 1) / vs
+    interleaved = ((pp - rank - 1) * 2 + (vs - 1) * pipeline_group(microbatches, pp) + 1) / vs
     held = np.where(vs > 1, interleaved, pp - rank)
     if dual is not None and dual.any():
         held = np.where(dual, pp + 1.0, held)
