@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..spec.training import pipeline_group
 from .candidates import SCHEDULE_CODES
 
 ZB_H1, DUALPIPE = SCHEDULE_CODES["zb-h1"], SCHEDULE_CODES["dualpipe"]  # 1F1B and interleaved: one_f_one_b_s
@@ -62,7 +63,7 @@ def unequal_chunks_s(m: np.ndarray, pp: np.ndarray, vs: np.ndarray, layers: int 
     and ``lps`` count them too (slots)."""
     s_max, s_min = np.ceil(lps / vs), np.floor(lps / vs)
     small = np.floor(layers / pp)
-    every = ((np.mod(layers, pp) == 0) | (np.mod(small, vs) != 0)) & (np.mod(m, pp) == 0)
+    every = ((np.mod(layers, pp) == 0) | (np.mod(small, vs) != 0)) & (pipeline_group(m, pp) == pp)
     per_mb = t_mb / lps * np.maximum(s_max - s_min - (2.0 * s_max - s_min) / pp, 0.0)
     return np.where(every, per_mb * np.maximum(m - 1.5 * pp, 0.0), 0.0)
 
