@@ -34,7 +34,53 @@ def test_the_oldest_generation_a_date_predates_is_taken() -> None:
     assert acc.attention_fraction_at(date(2024, 1, 1)) == 0.30  # on the day: the next generation
     assert acc.attention_fraction_at(date(2025, 12, 31)) == 0.30
     assert acc.attention_fraction_at(date(2026, 1, 1)) == newest
-    assert accelerator("H100-SXM5-80GB").attention_fraction_at(date(2020, 1, 1)) == newest  # one generation
+    assert accelerator("A100-SXM4-80GB").attention_fraction_at(date(2020, 1, 1)) == \
+        accelerator("A100-SXM4-80GB").attention_fraction  # one generation
+
+
+HOPPER = ("H100-SXM5-80GB", "H800-SXM5-80GB", "H200", "H100-PCIe")
+
+
+@pytest.mark.parametrize("name", HOPPER)
+def test_hopper_runs_cudnn_attention_unless_the_software_chose_flash_attn(name: str) -> None:
+    """Hopper (catalog attention_note): cuDNN's fused attention, Transformer Engine's choice from v1.2 (2023-12-15),
+    is the default and 'fused'; the flash-attn package (FlashAttention-2) runs slower, whatever the date, and is what
+    TE chose before v1.2."""
+    acc = accelerator(name)
+    cudnn, flash = acc.attention_fraction, acc.flash_attention_fraction
+    assert flash is not None and 0.25 < flash < cudnn
+    for day in (None, date(2024, 7, 1), date(2026, 1, 1)):
+        assert acc.attention_fraction_at(day) == acc.attention_fraction_at(day, "fused") == cudnn
+        assert acc.attention_fraction_at(day, "flash") == flash
+    assert acc.attention_fraction_at(date(2023, 12, 14)) == flash
+    assert acc.attention_fraction_at(date(2023, 12, 15)) == cudnn
+
+
+def test_a_part_without_a_flash_attn_figure_runs_its_own_kernels_under_flash() -> None:
+    acc = accelerator("GB200")
+    assert acc.flash_attention_fraction is None
+    assert acc.attention_fraction_at(None, "flash") == acc.attention_fraction
+    assert acc.attention_fraction_at(date(2025, 4, 1), "flash") == acc.attention_fraction_at(date(2025, 4, 1))
+
+
+def test_flash_attn_slows_the_attention_of_a_hopper_step_and_nothing_else() -> None:
+    """On H100 the flash-attn package's kernels lengthen the attention core by the fractions' ratio; the GEMMs,
+    memory and communication are the same run's."""
+    def report(backend: str) -> Any:
+        s = build_scenario({"name": "h100", "cluster": {"base": "eos", "num_gpus": 64},
+                            "model": "llama3-8b", "training": {"tokens": 1.0e12, "global_batch": 512,
+                                                               "attention_backend": backend}})
+        return perf.evaluate(s, CAND, default_calibration()), s
+    (auto, s), (flash, _) = report("auto"), report("flash")
+    assert np.all(flash.step_time_s > auto.step_time_s)
+    np.testing.assert_array_equal(flash.memory.total_bytes, auto.memory.total_bytes)
+    np.testing.assert_array_equal(flash.parts["optimizer"], auto.parts["optimizer"])
+    acc = s.cluster.accelerator
+    assert acc.flash_attention_fraction is not None
+    ratio = acc.attention_fraction / acc.flash_attention_fraction
+    compute = auto.parts["compute"] + auto.parts["recompute"]
+    grown = flash.parts["compute"] + flash.parts["recompute"] - compute
+    assert np.all(grown > 0) and np.all(grown < (ratio - 1.0) * compute)
 
 
 @pytest.mark.parametrize("name", BLACKWELL)
@@ -87,19 +133,33 @@ def test_a_software_date_that_is_no_date_is_a_located_error() -> None:
         _scenario("2025-13-01")
 
 
-def test_plan_says_which_kernels_a_dated_run_was_timed_with(cli, tmp_path) -> None:
-    """The plan's header names the software's day and the attention fraction it took; --json holds both (an undated
-    run: today's fraction, no date)."""
-    f = tmp_path / "gb200-2025.yaml"
-    f.write_text(yaml.safe_dump({"name": "gb200-2025", "cluster": {"base": "colossus-2-gb200", "num_gpus": 64},
-                                 "model": "llama3-8b", "training": {"tokens": 1.0e12, "global_batch": 512,
-                                                                    "software_date": "2025-04-01"}}))
+def _plan_file(tmp_path: Any, base: str, training: dict[str, Any]) -> Any:
+    f = tmp_path / f"{base}.yaml"
+    f.write_text(yaml.safe_dump({"name": base, "cluster": {"base": base, "num_gpus": 64}, "model": "llama3-8b",
+                                 "training": {"tokens": 1.0e12, "global_batch": 512, **training}}))
+    return f
+
+
+@pytest.mark.parametrize(("base", "key", "value", "said", "fraction"), [
+    ("colossus-2-gb200", "software_date", "2025-04-01", "software of 2025-04-01", 0.453),
+    ("eos", "attention_backend", "flash", "the flash-attn package", 0.33)])
+def test_plan_says_which_kernels_a_run_was_timed_with(cli, tmp_path, base: str, key: str, value: str, said: str,
+                                                      fraction: float) -> None:
+    """The plan's header names the software's day, or the flash-attn package, and the attention fraction it took;
+    --json holds both."""
+    f = _plan_file(tmp_path, base, {key: value})
     out = cli("plan", str(f))
-    assert out.code == 0 and "software of 2025-04-01 (attention at 0.453 of peak)" in out.out.replace("\n", " ")
+    assert out.code == 0 and f"{said} (attention at {fraction} of peak)" in out.out.replace("\n", " ")
     data = json.loads(cli("plan", str(f), "--json").out)["step"]
-    assert (data["software_date"], data["attention_fraction"]) == ("2025-04-01", 0.453)
+    assert (data[key], data["attention_fraction"]) == (value, fraction)
+
+
+def test_an_undated_plan_takes_today_s_kernels_and_a_backend_no_framework_has_is_refused(cli, tmp_path) -> None:
+    f = _plan_file(tmp_path, "colossus-2-gb200", {"software_date": "2025-04-01"})
     today = json.loads(cli("plan", str(f), "--json", "--set", "training.software_date=null").out)["step"]
     assert (today["software_date"], today["attention_fraction"]) == (None, accelerator("GB200").attention_fraction)
+    bad = cli("plan", str(f), "--set", "training.attention_backend=cudnn")
+    assert bad.code != 0 and "attention_backend" in bad.out + bad.err and "Traceback" not in bad.out + bad.err
 
 
 def test_a_scenario_can_state_its_own_attention_for_every_date() -> None:
@@ -115,3 +175,4 @@ def test_a_scenario_can_state_its_own_attention_for_every_date() -> None:
     assert (stated.attention_fraction_at(None), stated.attention_fraction_at(dated)) == (0.6, 0.453)
     every = acc({"attention_fraction": 0.6, "attention_history": []})
     assert every.attention_fraction_at(dated) == 0.6
+

@@ -197,6 +197,15 @@ def test_gpt_oss_layer_types_and_window_are_read() -> None:
     assert m.moe is not None and (m.moe.experts, m.moe.top_k, m.moe.moe_ffn_hidden) == (128, 4, 2880)
     assert m.sliding_window == 128 and m.layer_types == ALTERNATING * 18
     assert (m.head_dim, m.kv_heads, m.activation) == (64, 8, "swiglu") and m.assumptions == []
+    assert m.glu_limit == 7.0 and m.norm_and_bias[1]  # swiglu_limit; attention_bias true (its experts' biases too)
+
+
+@pytest.mark.parametrize("limit", [0, -7.0, "7", True])
+def test_a_glu_clamp_that_is_no_positive_number_is_a_located_error(tmp_path: Path, limit: Any) -> None:
+    data = raw("gpt-oss-120b")
+    data["swiglu_limit"] = limit
+    with pytest.raises(FileFormatError, match="swiglu_limit"):
+        from_data(tmp_path, data)
 
 
 def test_gpt_oss_without_layer_types_alternates_as_an_assumption(tmp_path: Path) -> None:

@@ -115,13 +115,21 @@ def test_the_row_s_parallelism_is_used_when_it_states_one(tmp_path) -> None:
 def test_a_short_run_s_set_up_inside_its_window_idles_its_gpus(tmp_path) -> None:
     """The meter averages over the timed window, not over the steps: the 512-GPU LoRA run (two minutes) works its
     108 steps and 8 evaluations at the step's activity and waits through the rest of the window with the SMs idle.
-    Without the samples it trained the row is taken as steps throughout, and reads the old +22%."""
+    Without the samples it trained the row is taken as steps throughout, and reads about +19% (+22% before the
+    attention kernels of its software were timed as cuDNN's)."""
     row = _row("dc-64x8-h100-llama2-70b-lora")
     assert row["parallelism"]["source"] and row["parallelism"]["cp"] == 2  # the published NeMo config
     windowed = validate_power(_write(tmp_path, [row])).rows[0]
     assert windowed.window_s == pytest.approx(row["time_to_train_s"] / row["rcp_scaling_factor"])
-    assert windowed.step_time_s is not None and windowed.train_s == pytest.approx(108 * windowed.step_time_s)
-    assert windowed.eval_s is not None and 0 < windowed.eval_s < windowed.train_s
+    # the steps and passes last as the run's logs time them (timeline), the model's step beside
+    assert windowed.train_s == pytest.approx(108 * row["timeline"]["step_time_s"])
+    assert windowed.eval_s == pytest.approx(row["timeline"]["evaluation_s"]) and windowed.eval_s < windowed.train_s
+    assert windowed.step_time_s is not None and windowed.step_time_s != row["timeline"]["step_time_s"]
+    assert any("result logs" in n for n in windowed.notes)
+    predicted = validate_power(_write(tmp_path, [{k: v for k, v in row.items() if k != "timeline"}])).rows[0]
+    assert predicted.train_s == pytest.approx(108 * windowed.step_time_s)
+    assert predicted.eval_s is not None and 0 < predicted.eval_s < predicted.train_s
+    assert not any("result logs" in n for n in predicted.notes)
     busy = (windowed.train_s + windowed.eval_s) / windowed.window_s
     assert 0.5 < busy < 0.8
     assert windowed.gpu_activity == pytest.approx(windowed.step_gpu_activity * busy)
@@ -129,14 +137,16 @@ def test_a_short_run_s_set_up_inside_its_window_idles_its_gpus(tmp_path) -> None
     steps_only = {**row, "workload": {k: v for k, v in row["workload"].items() if k != "trained_samples"}}
     old = validate_power(_write(tmp_path, [steps_only])).rows[0]
     assert old.gpu_activity == old.step_gpu_activity == windowed.step_gpu_activity
-    assert old.rel_error is not None and old.rel_error > 0.2
+    assert old.rel_error is not None and old.rel_error > 0.15
     assert any("samples trained not stated" in n for n in old.notes)
 
 
-def test_a_run_longer_than_its_window_works_throughout() -> None:
-    """When the predicted steps and evaluations fill the measured window (the one-node run: the step model's step is
-    slower than the run's), the GPUs are taken as working all of it, at the step's activity."""
-    row = next(r for r in validate_power().rows if r.id.endswith("dc-1x8-h100-llama2-70b-lora"))
+def test_a_run_longer_than_its_window_works_throughout(tmp_path) -> None:
+    """When the steps and evaluations fill the measured window (here a step of 4 s against the 3.84 s the one-node
+    run's logs time), the GPUs are taken as working all of it, at the step's activity."""
+    data = _row("dc-1x8-h100-llama2-70b-lora")
+    data = {**data, "timeline": {**data["timeline"], "step_time_s": 4.0}}
+    row = validate_power(_write(tmp_path, [data])).rows[0]
     assert row.train_s is not None and row.eval_s is not None and row.window_s is not None
     assert row.train_s + row.eval_s >= row.window_s
     assert row.gpu_activity == row.step_gpu_activity

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from supercluster.errors import SpecError
 from supercluster.search.plan import best_step
 from supercluster.validate import DEFAULT_FILE, HELDOUT_FILE, run_to_scenario
 
@@ -126,3 +127,65 @@ def test_blackwell_runs_of_a_named_2025_release_carry_its_date(path: Path) -> No
             assert str(run["training"]["software_date"]) < "2025-12-19", run["id"]
             dated += 1
     assert dated >= 2  # the rows this rule is about exist
+
+
+def test_a_stated_attention_backend_reaches_the_spec_and_its_kernels() -> None:
+    """`attention_backend: flash` (NeMo 24.07's launcher ran the flash-attn package): the row's attention is timed
+    at the part's FlashAttention-2 rate, slower than the same row on Transformer Engine's choice (cuDNN on Hopper)."""
+    i, stated = _calibration_row("nemo2407-llama3-8b-8")
+    assert stated["training"]["attention_backend"] == "flash"
+    auto = copy.deepcopy(stated)
+    del auto["training"]["attention_backend"]
+    flash, cudnn = (run_to_scenario(r, file="runs.yaml", index=i) for r in (stated, auto))
+    assert (flash.training.attention_backend, cudnn.training.attention_backend) == ("flash", "auto")
+    flash_r, cudnn_r = (best_step(s, None, require_fit=False)[0] for s in (flash, cudnn))
+    assert flash_r.attention_fraction == 0.33 and cudnn_r.attention_fraction == 0.526
+    assert flash_r.step_time_s > cudnn_r.step_time_s
+
+
+def test_an_attention_backend_no_framework_has_is_a_located_error() -> None:
+    i, row = _calibration_row("nemo2407-llama3-8b-8")
+    row["training"]["attention_backend"] = "cudnn"
+    with pytest.raises(SpecError, match="attention_backend") as err:
+        run_to_scenario(row, file="runs.yaml", index=i)
+    assert "runs.yaml" in str(err.value)
+
+
+def test_hopper_runs_of_the_2024_nemo_launcher_ran_flash_attn() -> None:
+    """Every Hopper row whose source names a NeMo container of 2024-02 to 2024-08 (the launcher's NVTE_FUSED_ATTN=0,
+    catalog attention_note) states attention_backend flash; no other NVIDIA-stack Hopper row does."""
+    flash = 0
+    for run in yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))["runs"]:
+        acc = run["cluster"]["accelerator"]
+        name = acc if isinstance(acc, str) else acc["base"]
+        if not name.startswith(("H100", "H800", "H200")):
+            continue
+        launcher = re.search(r"NeMo 24\.0[3-7]", run["source"])
+        assert (run["training"].get("attention_backend") == "flash") == bool(
+            launcher or run["id"].startswith("foundry-")), run["id"]
+        flash += bool(launcher)
+    assert flash >= 17
+
+
+def test_an_eager_expert_epilogue_reaches_the_spec_and_costs_memory_traffic() -> None:
+    """`expert_epilogue: eager` (Megatron-Core 25.11 applies gpt-oss's clamp and fc2 bias in separate passes): the
+    row is timed longer than with the fused epilogue, the difference in memory-bound compute alone (no GEMM or
+    communication changes); a model without expert biases or clamp is unchanged by it."""
+    i, stated = _calibration_row("nemo2511-gpt-oss-120b-64-bf16")
+    assert stated["training"]["expert_epilogue"] == "eager" and stated["model"]["glu_limit"] == 7.0
+    fused = copy.deepcopy(stated)
+    fused["training"]["expert_epilogue"] = "fused"
+    eager_s, fused_s = (run_to_scenario(r, file="runs.yaml", index=i) for r in (stated, fused))
+    assert eager_s.training.expert_epilogue == "eager" and fused_s.training.expert_epilogue == "fused"
+    eager_r, fused_r = (best_step(s, None, require_fit=False)[0] for s in (eager_s, fused_s))
+    assert eager_r.parallelism == fused_r.parallelism
+    assert eager_r.breakdown["compute"] > fused_r.breakdown["compute"]
+    for part in ("tp_comm", "ep_comm", "dp_comm", "optimizer"):
+        assert eager_r.breakdown[part] == pytest.approx(fused_r.breakdown[part], rel=0.05)
+    plain = copy.deepcopy(stated)
+    del plain["model"]["glu_limit"], plain["model"]["linear_bias"]
+    plain_fused = copy.deepcopy(plain)
+    plain_fused["training"]["expert_epilogue"] = "fused"
+    a, b = (best_step(run_to_scenario(r, file="runs.yaml", index=i), None, require_fit=False)[0].step_time_s
+            for r in (plain, plain_fused))
+    assert a == b

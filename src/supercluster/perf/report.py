@@ -77,8 +77,9 @@ class StepReport(BaseModel):
     fp8_recipe: str | None = None  # an fp8 run's scaling recipe, as stated or Transformer Engine's default
     lm_head_precision: str | None = None  # an fp8 / fp4 run's LM-head projection: bf16, or fp8 (fp8_output_proj)
     software_date: date | None = None  # the release the run's software is of (training.software_date; None: today's)
+    attention_backend: str = "auto"  # the fused-attention kernels (training.attention_backend)
     attention_fraction: float | None = None  # fused attention's share of the 16-bit peak the step was timed with:
-    # the accelerator's kernel generation for software_date (Accelerator.attention_fraction_at)
+    # the accelerator's kernel generation for software_date and attention_backend (Accelerator.attention_fraction_at)
     parallelism: dict[str, Any]
     microbatches: float
     step_time_s: float
@@ -146,7 +147,9 @@ def step_report(s: Scenario, c: Candidates, arrays: StepArrays, i: int) -> StepR
         num_gpus=n, precision=s.training.precision,
         fp8_recipe=resolved_fp8_recipe(s.training, s.cluster.accelerator.architecture), parallelism=par,
         lm_head_precision=lm_head_precision(s.training), software_date=s.training.software_date,
-        attention_fraction=s.cluster.accelerator.attention_fraction_at(s.training.software_date),
+        attention_backend=s.training.attention_backend,
+        attention_fraction=s.cluster.accelerator.attention_fraction_at(s.training.software_date,
+                                                                      s.training.attention_backend),
         microbatches=float(arrays.microbatches[i]), step_time_s=step,
         breakdown={p: float(arrays.parts[p][i]) for p in PARTS},
         tokens_per_step=tokens_step, tokens_per_s=tokens_per_s,

@@ -318,7 +318,7 @@ def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.n
     fwd = sum(forward, start=zero)
     bwd = sum((gemm_backward_s(acc, cal, prec, recipe, g) for g in work.gemms), start=zero)
     head_dim = attention_dims(s.model)[0]
-    fraction = acc.attention_fraction_at(s.training.software_date)
+    fraction = acc.attention_fraction_at(s.training.software_date, s.training.attention_backend)
     core_f = attention_s(acc, cal, work.attention_flops, key_len, head_dim=head_dim, fraction=fraction,
                          window=window)
     core_b = attention_s(acc, cal, work.attention_flops, key_len, backward=True, head_dim=head_dim,
@@ -349,20 +349,16 @@ def _layer_comm(s: Scenario, cal: Calibration, c: Candidates, kind: str, strides
     f64 = np.float64
     tp, cp, ep, etp, mb = (c.tp.astype(f64), c.cp.astype(f64), c.ep.astype(f64), c.etp.astype(f64),
                            c.micro_batch.astype(f64))
-    recipe_name = resolved_fp8_recipe(s.training, cluster.accelerator.architecture)
-    work = layer_work(model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
-                      precision=s.training.precision, fp8_recipe=recipe_name,
-                      flash_attention=s.training.flash_attention)
+    shared = {"seq_len": seq, "micro_batch": mb, "tp": tp, "cp": cp, "sp": c.sp, "ep": ep, "etp": etp,
+              "precision": s.training.precision, "flash_attention": s.training.flash_attention,
+              "fp8_recipe": resolved_fp8_recipe(s.training, cluster.accelerator.architecture),
+              "eager_epilogue": s.training.expert_epilogue == "eager"}
+    work = layer_work(model, kind, **shared)  # type: ignore[arg-type]
     window = effective_window(model, seq)
-    window_work = None if window is None else layer_work(
-        model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
-        precision=s.training.precision, fp8_recipe=recipe_name, flash_attention=s.training.flash_attention,
-        window=window)
+    window_work = None if window is None else layer_work(model, kind, window=window, **shared)  # type: ignore[arg-type]
     with_mlp, without_mlp = ssm_layer_shares(model)
     ssm_work, bare_work = (None if share == 0.0 else layer_work(
-        model, kind, seq_len=seq, micro_batch=mb, tp=tp, cp=cp, sp=c.sp, ep=ep, etp=etp,  # type: ignore[arg-type]
-        precision=s.training.precision, fp8_recipe=recipe_name, flash_attention=s.training.flash_attention,
-        mixer="mamba", mlp=mlp)
+        model, kind, mixer="mamba", mlp=mlp, **shared)  # type: ignore[arg-type]
         for share, mlp in ((with_mlp, True), (without_mlp, False)))
     lora = s.training.lora  # frozen base weights: no weight gradients but the adapters' (workload.lora)
     work = with_lora(work, lora)

@@ -151,11 +151,14 @@ def render_model(m: ModelReport, console: Console, lora: LoRA | None = None) -> 
 
 def precision_text(r: StepReport) -> str:
     """The run's precision, an fp8 run's scaling recipe and a quantized run's LM head with it, and a dated run's
-    software: 'fp8, delayed scaling, LM head in bf16, software of 2025-04-01 (attention at 0.453 of peak)'."""
+    software: 'fp8, delayed scaling, LM head in bf16, software of 2025-04-01 (attention at 0.453 of peak)', and a run
+    on the flash-attn package's kernels: 'bf16, the flash-attn package (attention at 0.33 of peak)'."""
     text = f"{r.precision}, {r.fp8_recipe} scaling" if r.fp8_recipe else r.precision
     text = f"{text}, LM head in {r.lm_head_precision}" if r.lm_head_precision else text
-    if r.software_date is not None and r.attention_fraction is not None:
-        text += f", software of {r.software_date.isoformat()} (attention at {r.attention_fraction:.3g} of peak)"
+    software = ([f"software of {r.software_date.isoformat()}"] if r.software_date is not None else []) \
+        + (["the flash-attn package"] if r.attention_backend == "flash" else [])
+    if software and r.attention_fraction is not None:
+        text += f", {', '.join(software)} (attention at {r.attention_fraction:.3g} of peak)"
     return text
 
 

@@ -18,6 +18,7 @@ listed in ``Model.assumptions``, one line each; ``--strict`` refuses a model wit
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,6 +326,11 @@ def read_hf_config(path: str | Path) -> HfModel:
     biases = {k: flag for k in LINEAR_BIAS if (flag := cfg.boolean(k)) is not None}
     if biases:
         out["linear_bias"], origin["linear_bias"] = any(biases.values()), next(iter(biases))
+    limit = cfg.data.get("swiglu_limit")
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0.0 < limit < math.inf:
+            raise cfg.error(f"expected a positive clamp 'swiglu_limit', got {limit!r}", "swiglu_limit")
+        out["glu_limit"], origin["glu_limit"] = float(limit), "swiglu_limit"
     dropout, dropout_key = _dropout(cfg)
     if dropout_key:
         out["dropout"], origin["dropout"] = dropout, dropout_key

@@ -165,6 +165,9 @@ class Model(Cited):
     linear_bias: bool | None = Field(
         default=None, description="whether the attention and MLP projections carry biases; absent: as the "
         "activation implies (norm_and_bias)")
+    glu_limit: PositiveFloat | None = Field(
+        default=None, description="a clamped gated activation's limit: both halves of the GLU's input clamped to it "
+        "before the gate (gpt-oss config.json swiglu_limit 7.0); None: no clamp")
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     sliding_window: PositiveInt | None = Field(
         default=None, description="keys a query attends back in a windowed layer, itself included (Mistral 7B's W)")

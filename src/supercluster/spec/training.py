@@ -57,6 +57,13 @@ class Training(Spec):
         default=None, description="fp32 gradient buffers and reduction; None: as Megatron-LM does, fp32 for bf16 and "
         "fp8 runs (it forces accumulate_allreduce_grads_in_fp32 with bf16), 16-bit for fp16 runs")
     flash_attention: bool = Field(default=True, description="fused attention: no s x s score matrix stored")
+    attention_backend: Literal["auto", "fused", "flash"] = Field(
+        default="auto", description="which fused-attention kernels run (Megatron-Core's --attention-backend words): "
+        "auto, as Transformer Engine chooses (cuDNN's fused attention on Hopper from TE v1.2, 2023-12-15: "
+        "NVIDIA/TransformerEngine 32db39288 'Select FusedAttention on sm90'; on Blackwell), the same as fused; flash, "
+        "Dao-AILab's flash-attn package (FlashAttention-2), as NeMo's launcher forced with NVTE_FUSED_ATTN=0 from "
+        "2024-02-13 to 2024-08-29 (NVIDIA/NeMo-Framework-Launcher 562dcb45, 04b8d098) and MosaicML's llm-foundry ran "
+        "(attn_impl flash): the accelerator's flash_attention_fraction where it has one")
     software_date: date | None = Field(
         default=None, strict=False, description="release date of the training software the run used (its container "
         "or framework release, YYYY-MM-DD): the kernels of that day (the accelerator's attention_history) and the "
@@ -167,6 +174,14 @@ class Training(Spec):
         "DeepEP or NVIDIA's HybridEP). None: deepep for software with fused attention (the MoE recipes of "
         "Megatron-Bridge and the Megatron MoE Model Zoo, NeMo Automodel and DeepSeek's stack dispatch so), alltoall "
         "before (see moe_dispatcher_of)")
+    expert_epilogue: Literal["fused", "eager"] = Field(
+        default="fused", description="how a mixture-of-experts layer applies its experts' biases, routing "
+        "probabilities and GLU clamp (gpt-oss: Model.linear_bias, glu_limit): fused, in the grouped GEMMs' epilogues "
+        "and the fused activation (Transformer Engine's op fuser with the cuDNN grouped GEMM + GEGLU kernels: "
+        "Megatron-Bridge 26.08's gpt-oss recipe, use_transformer_engine_op_fuser); eager, as separate passes over the "
+        "routed tokens' activations (Megatron-Core's TEGroupedMLP before it: the clamp and a concatenation ahead of "
+        "the fused GEGLU, fc2's bias scaled and added expert by expert; NeMo Automodel: both biases expert by expert; "
+        "workload.operators.layer_work). Nothing changes for experts without biases or clamp")
     moe_routing: Literal["random", "contiguous"] = Field(
         default="random", description="where a token's experts lie: random (a trained router's choices, or "
         "Megatron-Core's forced load balance by random logits, spread evenly over the experts) or contiguous (NeMo "

@@ -19,7 +19,10 @@ run to the tool, and predicted by the same functions that give ``plan``'s facili
   their SMs idle (facility.power.window_activity): the run's set-up inside the window, the first iteration's,
   the data loaders', the first evaluation's. A two-minute run on 512 GPUs spends a quarter of its window there
   (its nodes average 2.5-2.7 kW through two stretches of ~13 s, ~6 kW through the steps); a half-hour run
-  on one node about 1%. A row without them is taken as steps throughout;
+  on one node about 1%. A row without them is taken as steps throughout. Where the row states its measured
+  ``timeline`` (the steady-state step and the evaluation passes, from its result logs), the steps and passes last
+  that long instead of the step model's time: the power model is then scored apart from the step-time model's error
+  (which the calibration and held-out sets score);
 - the boundary: whole nodes at the power supplies, on the DC side or at the AC input as the row's ``boundary`` says
   (facility.power.node_power). The interconnect of an MLPerf row is the submitter's constant estimate
   (``interconnect_power_w``), an input and not a measurement: it is shown beside, and the score compares the
@@ -208,12 +211,18 @@ def _window(run: dict[str, Any], scenario: Scenario, step: StepReport, notes: li
         notes.append("samples trained not stated (workload.trained_samples): the measured window counted as "
                      "training steps throughout")
         return window, None, None
-    train = samples / scenario.training.global_batch * step.step_time_s
+    timeline = run.get("timeline") or {}
+    measured_step, measured_eval = _positive(timeline.get("step_time_s")), _positive(timeline.get("evaluation_s"))
+    train = samples / scenario.training.global_batch * (measured_step or step.step_time_s)
     passes, tokens = _positive(w.get("evaluations")) or 0.0, _positive(w.get("eval_tokens")) or 0.0
     flops_per_s = step.hardware_flops_per_token * step.tokens_per_s  # the step's achieved rate, the whole cluster
-    evaluation = passes * tokens * forward_flops_per_token(scenario.model, scenario.seq_len) / flops_per_s
+    evaluation = measured_eval or \
+        passes * tokens * forward_flops_per_token(scenario.model, scenario.seq_len) / flops_per_s
     notes.append("the measured window (time-to-train / RCP scaling factor): its training steps and evaluation "
                  "passes at the step's GPU activity, the rest (the run's set-up inside the window) with the SMs idle")
+    if measured_step or measured_eval:
+        notes.append("the steps and evaluation passes last as the run's result logs time them (timeline), not as "
+                     "predicted: the power model is scored apart from the step-time model's error")
     return window, train, evaluation
 
 

@@ -120,7 +120,7 @@ def attention_gemms(model: Model, T: np.ndarray, tp: np.ndarray) -> list[Gemm]:
 def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray,
                cp: np.ndarray, sp: np.ndarray, ep: np.ndarray, etp: np.ndarray, precision: str,
                flash_attention: bool = True, window: int | None = None, mixer: Mixer = "attention",
-               mlp: bool = True, fp8_recipe: str | None = None) -> LayerWork:
+               mlp: bool = True, fp8_recipe: str | None = None, eager_epilogue: bool = False) -> LayerWork:
     """Forward work of one layer of ``kind`` per GPU and micro-batch, for arrays of parallel degrees.
 
     Without flash attention (Megatron-LM before 2022), the attention core is two batched GEMMs over the full
@@ -140,6 +140,14 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
 
     ``fp8_recipe``: how an fp8 run scales its GEMM inputs (spec.training.resolved_fp8_recipe; required with fp8),
     which sets the bytes its quantization moves (quantization.py).
+
+    ``eager_epilogue`` (spec.training expert_epilogue "eager"): experts with biases or a clamped GLU (gpt-oss) apply
+    them in separate passes over the routed tokens' activations, forward: two reads and writes of fc1's output (the
+    clamp and the concatenation of its halves ahead of the fused GEGLU, Megatron-Core fused_bias_geglu.py
+    weighted_bias_quick_geglu_impl @0d8e0714; or fc1's bias added expert by expert and concatenated, NeMo
+    Automodel moe/layers.py _apply_bias @8d9bfb90e3) and three of fc2's (its bias scaled by the routing
+    probability, added, and the experts' chunks concatenated: Megatron-Core experts.py _apply_bias @0d8e0714,
+    Automodel's the same).
     """
     f64 = np.float64
     mb, tp, cp, ep, etp = (np.asarray(x, dtype=f64) for x in (micro_batch, tp, cp, ep, etp))
@@ -209,6 +217,12 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
         elem = elem + act + permute
         kernels += 6
         parts["expert_act"], parts["permute"] = (act, 1.0), (permute, 5.0)
+        if eager_epilogue and (model.norm_and_bias[1] or model.glu_limit is not None):
+            fc1_out = (2 * fe if gated else fe) / etp
+            epilogue = routed_tokens * (2 * 2 * fc1_out + 3 * 2 * h) * ACT_BYTES
+            elem = elem + epilogue
+            kernels += 5
+            parts["expert_epilogue"] = (epilogue, 5.0)
         if moe.shared_experts:
             fs = float((moe.shared_ffn_hidden or moe.moe_ffn_hidden) * moe.shared_experts)
             gemms.append(Gemm("shared_up", T, (2 * fs if gated else fs) / tp, np.full_like(T, h)))
