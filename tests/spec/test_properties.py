@@ -94,11 +94,14 @@ def scenarios(draw: st.DrawFn) -> tuple[dict[str, Any], list[str], bool]:
         if style == "full":
             # All four degrees; dp is given only with tp, pp and cp (a dp fixed alone can leave no candidate,
             # which hits the IndexError of test_load.py::test_no_candidate_configuration_is_an_infeasible_error).
-            for key in ("tp", "pp", "cp"):
-                par[key] = _parallel_value(draw, junk, key)
+            for key in ("tp", "pp", "cp"):  # a degree drawn above stays (junk drawn there must reach the spec)
+                if key not in par:
+                    par[key] = _parallel_value(draw, junk, key)
             ints = all(isinstance(par[k], int) and not isinstance(par[k], bool) and par[k] > 0
                        for k in ("tp", "pp", "cp"))
-            if ints and isinstance(n, int) and n > 0 and draw(st.booleans()):
+            if "dp" in par:
+                pass
+            elif ints and isinstance(n, int) and n > 0 and draw(st.booleans()):
                 par["dp"] = max(n // (par["tp"] * par["pp"] * par["cp"]), 1)  # right whenever the others divide
             else:
                 par["dp"] = _parallel_value(draw, junk, "dp")
