@@ -126,7 +126,10 @@ def test_a_short_run_s_set_up_inside_its_window_idles_its_gpus(tmp_path) -> None
     assert windowed.eval_s == pytest.approx(row["timeline"]["evaluation_s"]) and windowed.eval_s < windowed.train_s
     assert windowed.step_time_s is not None and windowed.step_time_s != row["timeline"]["step_time_s"]
     assert any("result logs" in n for n in windowed.notes)
+    assert windowed.logged_step_time_s == row["timeline"]["step_time_s"]
+    assert any(n.startswith(f"{row['id']}: the step model's step") for n in windowed.notes)  # the two beside
     predicted = validate_power(_write(tmp_path, [{k: v for k, v in row.items() if k != "timeline"}])).rows[0]
+    assert predicted.logged_step_time_s is None
     assert predicted.train_s == pytest.approx(108 * windowed.step_time_s)
     assert predicted.eval_s is not None and 0 < predicted.eval_s < predicted.train_s
     assert not any("result logs" in n for n in predicted.notes)

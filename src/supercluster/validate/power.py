@@ -89,10 +89,12 @@ class PowerRow(BaseModel):
     nodes: int | None = None
     gpu_activity: float | None = None  # over the measured window (the power's); the steps' is step_gpu_activity
     step_gpu_activity: float | None = None
-    step_time_s: float | None = None
+    step_time_s: float | None = None  # the step model's step
+    logged_step_time_s: float | None = None  # the run's steady-state step in its result logs (the row's timeline)
     window_s: float | None = None  # the timed run: time-to-train / the RCP scaling factor
-    train_s: float | None = None  # of it, the training steps (predicted), when the row states the samples trained
-    eval_s: float | None = None  # and the evaluation passes (predicted)
+    train_s: float | None = None  # of it, the training steps (logged where the row has a timeline, else predicted),
+    # when the row states the samples trained
+    eval_s: float | None = None  # and the evaluation passes (the same)
     parallelism: dict[str, Any] | None = None
     notes: list[str] = []
     error: str | None = None
@@ -223,6 +225,9 @@ def _window(run: dict[str, Any], scenario: Scenario, step: StepReport, notes: li
     if measured_step or measured_eval:
         notes.append("the steps and evaluation passes last as the run's result logs time them (timeline), not as "
                      "predicted: the power model is scored apart from the step-time model's error")
+    if measured_step:
+        notes.append(f"{run.get('id', 'this run')}: the step model's step {step.step_time_s:.3f} s against "
+                     f"{measured_step:.3f} s in the logs ({(step.step_time_s - measured_step) / measured_step:+.0%})")
     return window, train, evaluation
 
 
@@ -258,7 +263,9 @@ def _row(run: dict[str, Any], index: int, calibration: Calibration | None, shown
                     predicted_total_w=predicted + interconnect, expected_total_w=average,
                     predicted_energy_j=predicted * ttt_s if ttt_s else None,
                     expected_energy_j=expected * ttt_s if ttt_s else None, nodes=nodes, gpu_activity=activity,
-                    step_gpu_activity=step_activity, step_time_s=step.step_time_s, window_s=window, train_s=train,
+                    step_gpu_activity=step_activity, step_time_s=step.step_time_s,
+                    logged_step_time_s=_positive((run.get("timeline") or {}).get("step_time_s")),
+                    window_s=window, train_s=train,
                     eval_s=evaluation, parallelism=step.parallelism, notes=notes, excluded=excluded)
 
 
