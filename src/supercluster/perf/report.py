@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from ..network.cost import ALGORITHMS
 from ..network.placement import LEVEL_NAMES, axis_strides, place, weight_replica_group
 from ..network.topology import build_topology
+from ..spec.base import AttentionBackend
 from ..spec.scenario import Scenario
 from ..spec.training import LoRA, lm_head_precision, resolved_fp8_recipe, selective_modules
 from ..workload.dispatch import dispatch_group
@@ -77,7 +78,7 @@ class StepReport(BaseModel):
     fp8_recipe: str | None = None  # an fp8 run's scaling recipe, as stated or Transformer Engine's default
     lm_head_precision: str | None = None  # an fp8 / fp4 run's LM-head projection: bf16, or fp8 (fp8_output_proj)
     software_date: date | None = None  # the release the run's software is of (training.software_date; None: today's)
-    attention_backend: str = "auto"  # the fused-attention kernels (training.attention_backend)
+    attention_backend: AttentionBackend = "auto"  # the fused-attention kernels (training.attention_backend)
     attention_fraction: float | None = None  # fused attention's share of the 16-bit peak the step was timed with:
     # the accelerator's kernel generation for software_date and attention_backend (Accelerator.attention_fraction_at)
     parallelism: dict[str, Any]

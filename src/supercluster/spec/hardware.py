@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 
 from .base import (
     MAX_GPUS,
+    AttentionBackend,
     Cited,
     Fraction,
     NonNegativeFloat,
@@ -153,7 +154,7 @@ class Accelerator(Cited):
                 return self.dense_peak_flops_per_s[fallback]
         raise KeyError(precision)
 
-    def attention_fraction_at(self, software_date: date | None, backend: str = "auto") -> float:
+    def attention_fraction_at(self, software_date: date | None, backend: AttentionBackend = "auto") -> float:
         """The fused-attention fraction of the kernels of software released on ``software_date`` (None: the newest):
         the oldest generation it predates, else attention_fraction; with ``backend`` "flash" (the flash-attn package,
         spec.training.attention_backend) that package's fraction where the part has one of its own."""

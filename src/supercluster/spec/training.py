@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from .base import (
+    AttentionBackend,
     Fp8Recipe,
     Fraction,
     PositiveFloat,
@@ -57,7 +58,7 @@ class Training(Spec):
         default=None, description="fp32 gradient buffers and reduction; None: as Megatron-LM does, fp32 for bf16 and "
         "fp8 runs (it forces accumulate_allreduce_grads_in_fp32 with bf16), 16-bit for fp16 runs")
     flash_attention: bool = Field(default=True, description="fused attention: no s x s score matrix stored")
-    attention_backend: Literal["auto", "fused", "flash"] = Field(
+    attention_backend: AttentionBackend = Field(
         default="auto", description="which fused-attention kernels run (Megatron-Core's --attention-backend words): "
         "auto, as Transformer Engine chooses (cuDNN's fused attention on Hopper from TE v1.2, 2023-12-15: "
         "NVIDIA/TransformerEngine 32db39288 'Select FusedAttention on sm90'; on Blackwell), the same as fused; flash, "
