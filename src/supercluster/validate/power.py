@@ -201,10 +201,18 @@ def _positive(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
 
 
-def _window(run: dict[str, Any], scenario: Scenario, step: StepReport, notes: list[str]
-            ) -> tuple[float | None, float | None, float | None]:
+def _timeline(run: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(the steady-state step, the evaluation passes) in s as the row's result logs time them (its ``timeline``),
+    each None where the row does not state it."""
+    timeline = run.get("timeline") or {}
+    return _positive(timeline.get("step_time_s")), _positive(timeline.get("evaluation_s"))
+
+
+def _window(run: dict[str, Any], scenario: Scenario, step: StepReport, logged: tuple[float | None, float | None],
+            notes: list[str]) -> tuple[float | None, float | None, float | None]:
     """(the timed window, its training steps, its evaluation passes) in s, the latter two None when the row does not
-    state the samples it trained."""
+    state the samples it trained; ``logged``: the row's _timeline, which the steps and passes take where it has
+    them."""
     ttt = _positive(run.get("time_to_train_s"))
     window = ttt / (_positive(run.get("rcp_scaling_factor")) or 1.0) if ttt else None
     w = run.get("workload") or {}
@@ -213,8 +221,7 @@ def _window(run: dict[str, Any], scenario: Scenario, step: StepReport, notes: li
         notes.append("samples trained not stated (workload.trained_samples): the measured window counted as "
                      "training steps throughout")
         return window, None, None
-    timeline = run.get("timeline") or {}
-    measured_step, measured_eval = _positive(timeline.get("step_time_s")), _positive(timeline.get("evaluation_s"))
+    measured_step, measured_eval = logged
     train = samples / scenario.training.global_batch * (measured_step or step.step_time_s)
     passes, tokens = _positive(w.get("evaluations")) or 0.0, _positive(w.get("eval_tokens")) or 0.0
     flops_per_s = step.hardware_flops_per_token * step.tokens_per_s  # the step's achieved rate, the whole cluster
@@ -246,7 +253,8 @@ def _row(run: dict[str, Any], index: int, calibration: Calibration | None, shown
         return PowerRow(id=rid, meter=None, predicted_w=None, expected_w=expected, rel_error=None, error=str(exc),
                         excluded=excluded)
     step_activity = gpu_activity(step.breakdown, cluster.accelerator, step.host_wait_s)
-    window, train, evaluation = _window(run, scenario, step, notes)
+    logged = _timeline(run)
+    window, train, evaluation = _window(run, scenario, step, logged, notes)
     activity = step_activity if window is None or train is None or evaluation is None else \
         window_activity(step_activity, train + evaluation, window)
     node = node_power(cluster, activity)
@@ -264,7 +272,7 @@ def _row(run: dict[str, Any], index: int, calibration: Calibration | None, shown
                     predicted_energy_j=predicted * ttt_s if ttt_s else None,
                     expected_energy_j=expected * ttt_s if ttt_s else None, nodes=nodes, gpu_activity=activity,
                     step_gpu_activity=step_activity, step_time_s=step.step_time_s,
-                    logged_step_time_s=_positive((run.get("timeline") or {}).get("step_time_s")),
+                    logged_step_time_s=logged[0],
                     window_s=window, train_s=train,
                     eval_s=evaluation, parallelism=step.parallelism, notes=notes, excluded=excluded)
 
