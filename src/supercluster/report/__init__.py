@@ -21,5 +21,5 @@ from .validation_tables import (
 )
 
 __all__ = ["render_calibration", "render_claims", "render_collective", "render_collective_validation",
-           "render_fabric", "render_facility", "render_gemm_validation", "render_memory_validation", "render_plan", "render_power_validation",
-           "render_reliability", "render_search", "render_sweep", "render_validation"]
+           "render_fabric", "render_facility", "render_gemm_validation", "render_memory_validation", "render_plan",
+           "render_power_validation", "render_reliability", "render_search", "render_sweep", "render_validation"]

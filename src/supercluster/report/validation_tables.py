@@ -32,7 +32,7 @@ def render_validation(v: ValidationResult, console: Console) -> None:
         id_column(t, col)
     for col in ("expected s", "predicted s", "error", *(["cv error"] if cv else [])):
         t.add_column(col, justify="right")
-    limit = float(v.tolerance.get("max_abs_rel_error", 0.25))
+    limit = float(v.tolerance["max_abs_rel_error"])
     for row in v.rows:
         if row.error or row.parallelism is None or row.rel_error is None:
             t.add_row(row.id, "-", "-", f"{row.expected_step_time_s:.3f}", "[red]cannot model[/red]",
@@ -162,7 +162,7 @@ def _fmt_memory(value: float | None, metric: str | None) -> str:
 
 
 def render_memory_validation(v: MemoryValidationResult, console: Console) -> None:
-    limit = float(v.tolerance.get("max_abs_rel_error", 0.15))
+    limit = float(v.tolerance["max_abs_rel_error"])
     t = Table(title=f"memory validation: {v.file}", show_edge=False)
     id_column(t, "measurement")
     id_column(t, "compared")
@@ -216,7 +216,7 @@ def render_power_validation(v: PowerValidationResult, console: Console) -> None:
     def _kw(watts: float | None) -> str:
         return "-" if watts is None else f"{watts / 1e3:,.1f}"
 
-    limit = float(v.tolerance.get("max_abs_rel_error", 0.10))
+    limit = float(v.tolerance["max_abs_rel_error"])
     t = Table(title=f"power validation: {v.file}", show_edge=False)
     id_column(t, "run")
     for col, just in (("meter", "left"), ("nodes", "right"), ("measured kW", "right"), ("predicted kW", "right"),
@@ -255,7 +255,7 @@ def render_power_validation(v: PowerValidationResult, console: Console) -> None:
 
 def render_gemm_validation(v: GemmValidationResult, console: Console) -> None:
     """GEMM throughputs by shape: the compute model's GEMM at the part's catalog rate against the measurement."""
-    limit = float(v.tolerance.get("max_abs_rel_error", 0.15))
+    limit = float(v.tolerance["max_abs_rel_error"])
     t = Table(title=f"GEMM kernel validation: {v.file}", show_edge=False)
     id_column(t, "measurement")
     for col, just in (("part", "left"), ("format", "left"), ("groups x M x N x K", "right"),
