@@ -219,10 +219,9 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
         parts["expert_act"], parts["permute"] = (act, 1.0), (permute, 5.0)
         if eager_epilogue and (model.norm_and_bias[1] or model.glu_limit is not None):
             fc1_out = (2 * fe if gated else fe) / etp
-            epilogue = routed_tokens * (2 * 2 * fc1_out + 3 * 2 * h) * ACT_BYTES
-            elem = elem + epilogue
-            kernels += 5
-            parts["expert_epilogue"] = (epilogue, 5.0)
+            epilogue, epilogue_kernels = routed_tokens * (2 * 2 * fc1_out + 3 * 2 * h) * ACT_BYTES, 5.0
+            elem, kernels = elem + epilogue, kernels + epilogue_kernels
+            parts["expert_epilogue"] = (epilogue, epilogue_kernels)
         if moe.shared_experts:
             fs = float((moe.shared_ffn_hidden or moe.moe_ffn_hidden) * moe.shared_experts)
             gemms.append(Gemm("shared_up", T, (2 * fs if gated else fs) / tp, np.full_like(T, h)))
