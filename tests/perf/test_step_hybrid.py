@@ -56,27 +56,34 @@ def test_mamba_layer_work_is_the_closed_form() -> None:
     assert np.all(bare.elementwise_bytes < w.elementwise_bytes)
 
 
-def test_hybrid_step_mixes_its_layers_by_their_counts() -> None:
+@pytest.mark.parametrize("backend", ["auto", "flash"])
+def test_hybrid_step_mixes_its_layers_by_their_counts(backend: str) -> None:
     """Without a pipeline the compute of a micro-batch is 4 attention layers, 20 Mamba-2 layers with an MLP and 4
     without (the scan at a key length of one chunk), forward and backward, plus the LM head, each from
-    perf.compute's building blocks."""
+    perf.compute's building blocks. With the flash-attn package (NVTE_FUSED_ATTN=0, as NeMo's Nemotron-H recipe
+    sets) the attention layers run at its fraction and the scans at the part's own: the backend is Transformer
+    Engine's attention, not the scan's Triton kernels."""
     s = scenario(8192)
+    s = s.model_copy(update={"training": s.training.model_copy(update={"attention_backend": backend})})
     c = candidates(tp=[1, 4], dp=[64, 16], micro_batch=[1, 2], sp=[False, True])
     acc, cal, f64 = s.cluster.accelerator, default_calibration(), np.float64
     args: dict[str, Any] = dict(seq_len=8192, micro_batch=c.micro_batch.astype(f64), tp=c.tp.astype(f64),
                                 cp=c.cp.astype(f64), sp=c.sp, ep=c.ep.astype(f64), etp=c.etp.astype(f64),
                                 precision="bf16")
 
-    def compute_s(w: Any, key_len: float) -> np.ndarray:
+    def compute_s(w: Any, key_len: float, fraction: float = acc.attention_fraction) -> np.ndarray:
         key = np.full(len(c), key_len)
         zero = np.zeros(len(c))
         return (sum((gemm_forward_s(acc, cal, "bf16", None, g) + gemm_backward_s(acc, cal, "bf16", None, g) for g in w.gemms),
                     start=zero)
-                + attention_s(acc, cal, w.attention_flops, key) + attention_s(acc, cal, w.attention_flops, key, True)
+                + attention_s(acc, cal, w.attention_flops, key, fraction=fraction)
+                + attention_s(acc, cal, w.attention_flops, key, True, fraction=fraction)
                 + memory_bound_s(acc, cal, w.elementwise_bytes, w.elementwise_kernels)
                 + memory_bound_s(acc, cal, 2.0 * w.elementwise_bytes, 2.0 * w.elementwise_kernels))
 
-    layers = (4 * compute_s(layer_work(s.model, "dense", **args), 8192)
+    attention = acc.attention_fraction_at(None, backend)  # type: ignore[arg-type]
+    assert (attention < acc.attention_fraction) == (backend == "flash")
+    layers = (4 * compute_s(layer_work(s.model, "dense", **args), 8192, attention)
               + 20 * compute_s(layer_work(s.model, "dense", mixer="mamba", **args), 128)
               + 4 * compute_s(layer_work(s.model, "dense", mixer="mamba", mlp=False, **args), 128))
     head = compute_s(lm_head_work(s.model, seq_len=8192, micro_batch=args["micro_batch"], tp=args["tp"],

@@ -167,6 +167,26 @@ def test_hopper_runs_of_the_2024_nemo_launcher_ran_flash_attn() -> None:
     assert flash >= 17
 
 
+# The recipes of the held-out runs that set NVTE_FUSED_ATTN=0, so that Transformer Engine falls back to the flash-attn
+# package: dgxc-benchmarking's Grok-1 (grok1/configure.sh @85380ff) and Nemotron-4 340B (nemotron/configure.sh
+# @1b9bb6b, every size but 15b), and NeMo's Nemotron-H 56B performance script (pretrain_nemotronh_56b.py @7a8f1cc)
+FLASH_RECIPES = ("grok1/README_314b.md @85380ff", "nemotron/README_340b.md @1b9bb6b", "nemotronh/README.md @1f6d9f4")
+
+
+def test_heldout_hopper_runs_state_flash_attn_where_their_recipe_disabled_cudnn() -> None:
+    """A held-out Hopper row states attention_backend flash exactly when its source is a recipe that set
+    NVTE_FUSED_ATTN=0 (the others, and every MLPerf submission, leave Transformer Engine its cuDNN default)."""
+    flash = 0
+    for run in yaml.safe_load(HELDOUT_FILE.read_text(encoding="utf-8"))["runs"]:
+        acc = run["cluster"]["accelerator"]
+        if not (acc if isinstance(acc, str) else acc["base"]).startswith(("H100", "H800", "H200")):
+            continue
+        recipe = any(r in run["source"] for r in FLASH_RECIPES)
+        assert (run["training"].get("attention_backend") == "flash") == recipe, run["id"]
+        flash += recipe
+    assert flash == 8
+
+
 def test_an_eager_expert_epilogue_reaches_the_spec_and_costs_memory_traffic() -> None:
     """`expert_epilogue: eager` (Megatron-Core 25.11 applies gpt-oss's clamp and fc2 bias in separate passes): the
     row is timed longer than with the fused epilogue, the difference in memory-bound compute alone (no GEMM or

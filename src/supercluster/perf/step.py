@@ -303,10 +303,12 @@ class Prepared:
         field(default_factory=dict, compare=False, repr=False))
 
 
-def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.ndarray, window: int | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.ndarray, window: int | None = None,
+                   scan: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(forward, backward, attention-core forward, attention-core backward, selective recompute) seconds of one
-    layer's compute (``window``: its attention's sliding window, perf.compute.attention_s); the last is what the run's
+    layer's compute (``window``: its attention's sliding window, perf.compute.attention_s; ``scan``: the core is a
+    Mamba scan timed as fused attention (workload.ssm), a Triton kernel of its own that the run's attention_backend
+    does not choose: it keeps the part's fraction for the run's date); the last is what the run's
     selective recompute modules run again (Megatron-Core --recompute-modules, spec.training.selective_modules): the
     attention core, the modules' GEMMs (workload.operators.MODULE_GEMMS) and their elementwise parts
     (MODULE_PARTS)."""
@@ -318,7 +320,7 @@ def _compute_times(s: Scenario, cal: Calibration, work: LayerWork, key_len: np.n
     fwd = sum(forward, start=zero)
     bwd = sum((gemm_backward_s(acc, cal, prec, recipe, g) for g in work.gemms), start=zero)
     head_dim = attention_dims(s.model)[0]
-    fraction = acc.attention_fraction_at(s.training.software_date, s.training.attention_backend)
+    fraction = acc.attention_fraction_at(s.training.software_date, "auto" if scan else s.training.attention_backend)
     core_f = attention_s(acc, cal, work.attention_flops, key_len, head_dim=head_dim, fraction=fraction,
                          window=window)
     core_b = attention_s(acc, cal, work.attention_flops, key_len, backward=True, head_dim=head_dim,
@@ -420,7 +422,7 @@ def _layer_base(s: Scenario, cal: Calibration, comm: _LayerComm, cp: np.ndarray,
         work = comm.ssm_work if variant == "ssm" else comm.bare_work
         assert work is not None
         key_len = np.minimum(s.seq_len / cp, scan_key_len(s.model, s.seq_len))
-        fwd, bwd, attn_f, attn_b, sel_f = _compute_times(s, cal, work, key_len)
+        fwd, bwd, attn_f, attn_b, sel_f = _compute_times(s, cal, work, key_len, scan=True)
         if variant == "bare":  # no MLP: the collectives around the mixer alone, no expert all-to-all
             tp_fwd, a2a = comm.tp_mixer_fwd, np.zeros_like(comm.a2a)
     elif window is None:
