@@ -51,7 +51,7 @@ def test_hopper_runs_cudnn_attention_unless_the_software_chose_flash_attn(name: 
     assert flash is not None and 0.25 < flash < cudnn
     for day in (None, date(2024, 7, 1), date(2026, 1, 1)):
         assert acc.attention_fraction_at(day) == acc.attention_fraction_at(day, "fused") == cudnn
-        assert acc.attention_fraction_at(day, "flash") == flash
+        assert acc.attention_fraction_at(day, "flash") == acc.attention_fraction_at(day, "flex") == flash
     assert acc.attention_fraction_at(date(2023, 12, 14)) == flash
     assert acc.attention_fraction_at(date(2023, 12, 15)) == cudnn
 
@@ -59,7 +59,7 @@ def test_hopper_runs_cudnn_attention_unless_the_software_chose_flash_attn(name: 
 def test_a_part_without_a_flash_attn_figure_runs_its_own_kernels_under_flash() -> None:
     acc = accelerator("GB200")
     assert acc.flash_attention_fraction is None
-    assert acc.attention_fraction_at(None, "flash") == acc.attention_fraction
+    assert acc.attention_fraction_at(None, "flash") == acc.attention_fraction_at(None, "flex") == acc.attention_fraction
     assert acc.attention_fraction_at(date(2025, 4, 1), "flash") == acc.attention_fraction_at(date(2025, 4, 1))
 
 
@@ -142,7 +142,8 @@ def _plan_file(tmp_path: Any, base: str, training: dict[str, Any]) -> Any:
 
 @pytest.mark.parametrize(("base", "key", "value", "said", "fraction"), [
     ("colossus-2-gb200", "software_date", "2025-04-01", "software of 2025-04-01", 0.453),
-    ("eos", "attention_backend", "flash", "the flash-attn package", 0.33)])
+    ("eos", "attention_backend", "flash", "the flash-attn package", 0.33),
+    ("eos", "attention_backend", "flex", "FlexAttention", 0.33)])
 def test_plan_says_which_kernels_a_run_was_timed_with(cli, tmp_path, base: str, key: str, value: str, said: str,
                                                       fraction: float) -> None:
     """The plan's header names the software's day, or the flash-attn package, and the attention fraction it took;

@@ -167,6 +167,19 @@ def test_hopper_runs_of_the_2024_nemo_launcher_ran_flash_attn() -> None:
     assert flash >= 17
 
 
+def test_flex_attention_is_stated_by_the_runs_whose_framework_ran_it() -> None:
+    """NeMo Automodel's gpt-oss layers take FlexAttention only (components/models/gpt_oss/layers.py asserts it): its
+    gpt-oss rows state attention_backend flex, and are timed at the flash-attn fraction; no other row states it."""
+    rows = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))["runs"] + \
+        yaml.safe_load(HELDOUT_FILE.read_text(encoding="utf-8"))["runs"]
+    flex = [r["id"] for r in rows if r["training"].get("attention_backend") == "flex"]
+    assert sorted(flex) == ["am-gpt-oss-120b-64xh100-bf16-fsdp", "am-gpt-oss-20b-8xh100-bf16-fsdp"]
+    i, row = _calibration_row("am-gpt-oss-20b-8xh100-bf16-fsdp")
+    assert "gptoss_20b_te_deepep.yaml" in row["source"]
+    report = best_step(run_to_scenario(row, file="runs.yaml", index=i), None, require_fit=False)[0]
+    assert report.attention_backend == "flex" and report.attention_fraction == 0.33
+
+
 # The recipes of the held-out runs that set NVTE_FUSED_ATTN=0, so that Transformer Engine falls back to the flash-attn
 # package: dgxc-benchmarking's Grok-1 (grok1/configure.sh @85380ff) and Nemotron-4 340B (nemotron/configure.sh
 # @1b9bb6b, every size but 15b), and NeMo's Nemotron-H 56B performance script (pretrain_nemotronh_56b.py @7a8f1cc)

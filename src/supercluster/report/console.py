@@ -156,7 +156,7 @@ def precision_text(r: StepReport) -> str:
     text = f"{r.precision}, {r.fp8_recipe} scaling" if r.fp8_recipe else r.precision
     text = f"{text}, LM head in {r.lm_head_precision}" if r.lm_head_precision else text
     software = ([f"software of {r.software_date.isoformat()}"] if r.software_date is not None else []) \
-        + (["the flash-attn package"] if r.attention_backend == "flash" else [])
+        + ({"flash": ["the flash-attn package"], "flex": ["FlexAttention"]}.get(r.attention_backend, []))
     if software and r.attention_fraction is not None:
         text += f", {', '.join(software)} (attention at {r.attention_fraction:.3g} of peak)"
     return text

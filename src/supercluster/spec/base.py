@@ -14,8 +14,9 @@ TrainingPrecision = Literal["bf16", "fp16", "fp8", "fp4"]  # fp8: any fp8 scalin
 Fp8Recipe = Literal["delayed", "tensorwise", "mxfp8"]  # Megatron-Core --fp8-recipe names (workload/quantization.py)
 Activation = Literal["gelu", "swiglu", "relu"]
 Attention = Literal["mha", "mla"]
-#: which fused-attention kernels a run's software chose (Megatron-Core --attention-backend words; spec.training)
-AttentionBackend = Literal["auto", "fused", "flash"]
+#: which fused-attention kernels a run's software chose (Megatron-Core --attention-backend words, and PyTorch's
+#: FlexAttention; spec.training)
+AttentionBackend = Literal["auto", "fused", "flash", "flex"]
 Recompute = Literal["none", "selective", "full", "block", "op"]
 #: what selective recompute runs again (Megatron-Core --recompute-modules, transformer_config.py)
 RecomputeModule = Literal["core_attn", "layernorm", "mlp", "moe_act", "moe", "shared_experts", "mla_up_proj"]

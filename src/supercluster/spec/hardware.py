@@ -111,7 +111,8 @@ class Accelerator(Cited):
     flash_attention_fraction: Fraction | None = Field(
         default=None, description="fused attention fwd+bwd / 16-bit dense peak with Dao-AILab's flash-attn package "
         "(FlashAttention-2), for runs whose software chose it over the part's default kernels "
-        "(training.attention_backend 'flash'); None: the part's attention_fraction either way")
+        "(training.attention_backend 'flash', and 'flex': PyTorch's FlexAttention runs at FlashAttention-2's rate, "
+        "catalog attention_note); None: the part's attention_fraction either way")
     attention_head_dim_exponent: NonNegativeFloat = Field(
         description="b in fused attention's throughput x (head_dim/128)^b for query/key heads narrower than the 128 "
         "attention_fraction was measured at (0: no change)")
@@ -157,8 +158,9 @@ class Accelerator(Cited):
     def attention_fraction_at(self, software_date: date | None, backend: AttentionBackend = "auto") -> float:
         """The fused-attention fraction of the kernels of software released on ``software_date`` (None: the newest):
         the oldest generation it predates, else attention_fraction; with ``backend`` "flash" (the flash-attn package,
-        spec.training.attention_backend) that package's fraction where the part has one of its own."""
-        if backend == "flash" and self.flash_attention_fraction is not None:
+        spec.training.attention_backend) or "flex" (PyTorch's FlexAttention, timed at FlashAttention-2's rate:
+        catalog attention_note) that package's fraction where the part has one of its own."""
+        if backend in ("flash", "flex") and self.flash_attention_fraction is not None:
             return self.flash_attention_fraction
         if software_date is not None:
             for generation in sorted(self.attention_history, key=lambda g: g.before):

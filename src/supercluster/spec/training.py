@@ -64,7 +64,9 @@ class Training(Spec):
         "NVIDIA/TransformerEngine 32db39288 'Select FusedAttention on sm90'; on Blackwell), the same as fused; flash, "
         "Dao-AILab's flash-attn package (FlashAttention-2), as NeMo's launcher forced with NVTE_FUSED_ATTN=0 from "
         "2024-02-13 to 2024-08-29 (NVIDIA/NeMo-Framework-Launcher 562dcb45, 04b8d098) and MosaicML's llm-foundry ran "
-        "(attn_impl flash): the accelerator's flash_attention_fraction where it has one")
+        "(attn_impl flash): the accelerator's flash_attention_fraction where it has one; flex, PyTorch's "
+        "FlexAttention (torch.compile'd Triton kernels: NeMo Automodel's gpt-oss, torchtitan's flex option), timed "
+        "at the same flash-attn fraction (catalog attention_note)")
     software_date: date | None = Field(
         default=None, strict=False, description="release date of the training software the run used (its container "
         "or framework release, YYYY-MM-DD): the kernels of that day (the accelerator's attention_history) and the "
