@@ -448,26 +448,39 @@ def test_fp4_on_blackwell_computes_faster_than_fp8_and_quantizes_more() -> None:
     assert np.all(fp4.parts["compute"] > 0.5 * fp8.parts["compute"])  # attention, norms and casts do not speed up
 
 
+def _casts(w: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(the quantized input elements of a layer's GEMMs that quantize apart, those of its LayerNormLinear inputs)."""
+    from supercluster.workload.operators import NORM_FUSED_INPUTS
+    zero = np.zeros(1)
+    return (sum((g.m * g.k * g.count for g in w.gemms if g.low_precision and g.name not in NORM_FUSED_INPUTS),
+                start=zero),
+            sum((g.m * g.k * g.count for g in w.gemms if g.low_precision and g.name in NORM_FUSED_INPUTS), start=zero))
+
+
 def test_fp4_layer_work_casts_more_bytes_than_fp8() -> None:
-    """An fp4 layer's memory-bound bytes exceed an MXFP8 layer's by (NVFP4 - MXFP8 quantize bytes) x the quantized
-    GEMM input elements; its GEMMs are the same."""
+    """An fp4 layer's memory-bound bytes exceed an MXFP8 layer's by (NVFP4 - MXFP8 quantize bytes) x the inputs
+    quantized apart, and by NVFP4's bytes x the LayerNormLinear inputs on the rank's tokens (MXFP8's norm writes both
+    copies itself; NVFP4's is not fused: quantization.py); its GEMMs are the same."""
     from supercluster.workload.quantization import RECIPES
     m = scenario("llama3-8b").model
     kw: dict[str, Any] = dict(kind="dense", seq_len=4096, micro_batch=np.array([2.0]), tp=np.array([2.0]),
                               cp=np.array([1.0]), ep=np.array([1.0]), etp=np.array([1.0]), sp=np.array([True]),
                               flash_attention=True)
     w8, w4 = layer_work(m, precision="fp8", fp8_recipe="mxfp8", **kw), layer_work(m, precision="fp4", **kw)
-    cast = sum(g.m * g.k * g.count for g in w8.gemms if g.low_precision)
-    extra = (RECIPES["nvfp4"].quantize_bytes - RECIPES["mxfp8"].quantize_bytes) * cast
+    apart, fused = _casts(w8)
+    assert np.all(apart > 0) and np.all(fused > 0)
+    extra = (RECIPES["nvfp4"].quantize_bytes - RECIPES["mxfp8"].quantize_bytes) * apart \
+        + RECIPES["nvfp4"].quantize_bytes * fused / 2.0
     np.testing.assert_allclose(w4.elementwise_bytes - w8.elementwise_bytes, extra, rtol=1e-12)
     assert [g.flops.tolist() for g in w4.gemms] == [g.flops.tolist() for g in w8.gemms]
 
 
 @pytest.mark.parametrize("cluster", ["llama3-16k", "colossus-2-gb200"])
 def test_fp8_recipes_cost_their_quantization_and_kernels(cluster: str) -> None:
-    """Per-tensor current scaling moves 2 B more per quantized input than delayed scaling (its amax pass), so its
-    compute part is longer for every configuration; on Blackwell an MXFP8 run's block-scaled GEMMs run at 0.951 of
-    the tensor-scaled ones, so it computes longer than current scaling though both move 6 B (quantization.py)."""
+    """Per-tensor current scaling moves more bytes per quantized input than delayed scaling (its amax pass, and its
+    norm does not quantize), so its compute part is longer for every configuration; on Blackwell an MXFP8 run's
+    block-scaled GEMMs run at 0.951 of the tensor-scaled ones, so it computes longer than delayed scaling, whose
+    norm-fused inputs cost it about as little (quantization.py)."""
     base = scenario("llama3-70b", "fp8", cluster=cluster)
 
     def compute(recipe: str) -> np.ndarray:
@@ -477,7 +490,7 @@ def test_fp8_recipes_cost_their_quantization_and_kernels(cluster: str) -> None:
     delayed, tensorwise = compute("delayed"), compute("tensorwise")
     assert np.all(tensorwise > delayed)
     if cluster == "colossus-2-gb200":
-        assert np.all(compute("mxfp8") > tensorwise)
+        assert np.all(compute("mxfp8") > delayed)
 
 
 def test_fp8_recipe_quantize_bytes_and_kernel_rate() -> None:
@@ -490,9 +503,13 @@ def test_fp8_recipe_quantize_bytes_and_kernel_rate() -> None:
                               cp=np.array([1.0]), ep=np.array([1.0]), etp=np.array([1.0]), sp=np.array([True]),
                               flash_attention=True, precision="fp8")
     delayed, current = layer_work(m, fp8_recipe="delayed", **kw), layer_work(m, fp8_recipe="tensorwise", **kw)
-    cast = sum(g.m * g.k * g.count for g in delayed.gemms if g.low_precision)
+    apart, fused = _casts(delayed)
+    # apart: current scaling's amax pass; the LayerNormLinear inputs: delayed scaling's norm writes the fp8 copy,
+    # current scaling's casts the rank's half of the tokens (tp 2 with sequence parallelism), both then transpose
+    # the gathered copy
     np.testing.assert_allclose(current.elementwise_bytes - delayed.elementwise_bytes,
-                               (RECIPES["tensorwise"].quantize_bytes - RECIPES["delayed"].quantize_bytes) * cast)
+                               (RECIPES["tensorwise"].quantize_bytes - RECIPES["delayed"].quantize_bytes) * apart
+                               + (RECIPES["tensorwise"].quantize_bytes - 1.0) * fused / 2.0)
     # the kernel rate is the tensor cores': compared on the roofline (the compute time alone at this shape)
     acc, cal = accelerator("GB200"), default_calibration().model_copy(update={"gemm_overlap_exponent": 1e6})
     big = Gemm("g", np.array([16384.0]), np.array([16384.0]), np.array([16384.0]))
@@ -501,6 +518,29 @@ def test_fp8_recipe_quantize_bytes_and_kernel_rate() -> None:
     np.testing.assert_allclose(t_mx / t_cs, 7.161 / 6.812, rtol=1e-9)
     with pytest.raises(ValueError, match="fp8_recipe"):
         layer_work(m, **kw)
+
+
+def test_a_layernorm_linear_input_is_quantized_by_its_norm_on_the_rank_s_tokens() -> None:
+    """Transformer Engine's LayerNormLinear (the QKV and dense fc1 inputs) quantizes in the norm kernel under delayed
+    scaling and MXFP8, on the rank's own tokens before the sequence-parallel all-gather: delayed scaling pays the
+    transpose of the gathered fp8 copy (2 B an element) under the gather and the norm's 1-byte column-wise write
+    without it, MXFP8 nothing; current scaling casts the rank's tokens (5 B) and transposes the gathered copy."""
+    from supercluster.workload.operators import NORM_FUSED_INPUTS, quantization_work
+    from supercluster.workload.quantization import RECIPES
+    qkv = Gemm("qkv_proj", np.array([8192.0]), np.array([3072.0]), np.array([4096.0]))
+    out = Gemm("out_proj", np.array([8192.0]), np.array([4096.0]), np.array([1024.0]))
+    assert qkv.name in NORM_FUSED_INPUTS and out.name not in NORM_FUSED_INPUTS
+    like, elems = np.zeros(1), 8192.0 * 4096.0
+
+    def fused_bytes(recipe: str, seq_shard: float) -> float:
+        return float(quantization_work([qkv], RECIPES[recipe], like, seq_shard)[0][0])
+    assert fused_bytes("delayed", 4.0) == 2.0 * elems and fused_bytes("delayed", 1.0) == 1.0 * elems
+    assert fused_bytes("mxfp8", 4.0) == fused_bytes("mxfp8", 1.0) == 0.0
+    assert fused_bytes("tensorwise", 4.0) == 5.0 * elems / 4.0 + 2.0 * elems
+    assert fused_bytes("tensorwise", 1.0) == RECIPES["tensorwise"].quantize_bytes * elems
+    # a GEMM quantized apart pays its recipe's bytes on its whole input, gathered or not
+    for recipe in RECIPES.values():
+        assert float(quantization_work([out], recipe, like, 4.0)[0][0]) == recipe.quantize_bytes * 8192.0 * 1024.0
 
 
 def test_every_fp8_recipe_the_spec_accepts_has_its_costs() -> None:

@@ -231,7 +231,7 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
             kernels += 1
             parts["shared_act"] = (shared_act, 1.0)
 
-    q_bytes, q_kernels = quantization_work(gemms, scaling_recipe(precision, fp8_recipe), T)
+    q_bytes, q_kernels = quantization_work(gemms, scaling_recipe(precision, fp8_recipe), T, seq_shard)
     elem, kernels = elem + q_bytes, kernels + q_kernels
 
     if flash_attention or mamba:
@@ -252,16 +252,30 @@ def layer_work(model: Model, kind: LayerKind, *, seq_len: int, micro_batch: np.n
                      core_bytes=core_bytes, parts=parts)
 
 
-def quantization_work(gemms: list[Gemm], recipe: ScalingRecipe | None, like: np.ndarray
-                      ) -> tuple[np.ndarray, float]:
+#: GEMMs whose input is a norm's output through Transformer Engine's LayerNormLinear (Megatron-Core's
+#: TELayerNormColumnParallelLinear: the attention's linear_qkv, a dense MLP's linear_fc1), quantized as
+#: ScalingRecipe.norm_input_bytes says; a MoE layer's norm is a separate TENorm (its experts and shared expert
+#: quantize after it), and MLA's down-projections share theirs
+NORM_FUSED_INPUTS = frozenset({"qkv_proj", "mlp_up"})
+
+
+def quantization_work(gemms: list[Gemm], recipe: ScalingRecipe | None, like: np.ndarray,
+                      seq_shard: np.ndarray | float = 1.0) -> tuple[np.ndarray, float]:
     """(HBM bytes, kernels) a run's GEMM inputs take to quantize in the forward: Transformer Engine quantizes each
     low-precision GEMM's input activation before the GEMM (quantization.py: the cast and the column-wise copy the
-    weight-gradient GEMM reads, and the amax pass of current scaling); the backward quantizes the output gradients the
-    same way (the 2x backward factor of the memory-bound bytes). None: a 16-bit run quantizes nothing."""
+    weight-gradient GEMM reads, and the amax pass of current scaling), a LayerNormLinear's (NORM_FUSED_INPUTS) on the
+    rank's own tokens before the sequence-parallel gather (``seq_shard``: tp where the sequence is sharded, else 1),
+    in the norm kernel where the recipe allows; the backward quantizes the output gradients the same way (the 2x
+    backward factor of the memory-bound bytes). None: a 16-bit run quantizes nothing."""
     if recipe is None:
         return np.zeros_like(like), 0.0
-    cast = sum((g.m * g.k * g.count for g in gemms if g.low_precision), start=np.zeros_like(like))
-    return recipe.quantize_bytes * cast, 2.0 * len(gemms)
+    zero = np.zeros_like(like)
+    gather = np.asarray(seq_shard) > 1.0
+    cast = sum((g.m * g.k * g.count for g in gemms if g.low_precision and g.name not in NORM_FUSED_INPUTS),
+               start=zero)
+    fused = sum((recipe.norm_input_bytes(g.m * g.k * g.count, g.m * g.k * g.count / seq_shard, gather)
+                 for g in gemms if g.low_precision and g.name in NORM_FUSED_INPUTS), start=zero)
+    return recipe.quantize_bytes * cast + fused, 2.0 * len(gemms)
 
 
 def lm_head_work(model: Model, *, seq_len: int, micro_batch: np.ndarray, tp: np.ndarray, cp: np.ndarray,

@@ -19,6 +19,16 @@ A scaling recipe (``ScalingRecipe``) is how the run gets there and how fast its 
   (``tensorwise``) first reads the tensor for its amax (read 2) = 6. MXFP8 (Blackwell; one scale per 32
   elements, Transformer Engine's default there) quantizes the row-wise and the column-wise copy each from the
   16-bit input (read 2, write 1, twice) = 6. NVFP4 moves 1.475 times MXFP8's bytes (below).
+- ``norm_fused``: whether Transformer Engine's LayerNormLinear (Megatron-Core's attention QKV and dense MLP fc1, the
+  norm before them fused in) quantizes in the norm kernel itself: delayed scaling and MXFP8 do, current scaling does
+  not (the norm writes 16 bits, then the amax pass and the cast), nor NVFP4 (not fused in the kernels read)
+  (NVIDIA/TransformerEngine v2.2 pytorch/csrc/extensions/normalization.cpp: force_unfused_kernel but for FP8 delayed
+  scaling and MXFP8; pytorch/module/layernorm_linear.py with_quantized_norm). Such an input is quantized on the
+  rank's own tokens before the sequence-parallel all-gather (layernorm_linear.py: quantizer, then
+  gather_along_first_dim with it): a fused norm writes the quantized copy in place of its 16-bit output, at no extra
+  pass (MXFP8: both copies); a per-tensor recipe's column-wise copy, off under the gather (columnwise_usage False),
+  is the gathered tensor transposed for the weight gradient (``TRANSPOSE_BYTES``, read 1, write 1), or written by the
+  norm beside the row-wise one without the gather (1); an unfused recipe casts the rank's tokens alone.
 - ``kernel_rate``: the GEMM kernel's throughput over the tensor-scaled kernel's at the same shapes (the catalog's
   ``matmul.max_fraction``): block-scaled MXFP8 GEMMs 0.951 (below); tensor-scaled fp8 and NVFP4 (whose catalog
   fraction is its own, nvfp4_note) 1.
@@ -44,6 +54,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 NVFP4_OPERAND_BYTES = 0.5 + 1.0 / 16.0  # 4-bit E2M1 values + one 1-byte E4M3 scale per 16-element block
 QUANTIZED_DISPATCH_BYTES = 1.0 + 4.0 / 128.0  # fp8 + one fp32 scale per 128-element block (DeepSeek-V3, DeepEP)
 # Transformer Engine GEMM profiling guide, B300 (module docstring)
@@ -56,6 +68,7 @@ COLUMNWISE_COPY_BYTES = 1.0  # the transposed / column-wise fp8 copy the weight-
 DELAYED_QUANTIZE_BYTES = CAST_BYTES + COLUMNWISE_COPY_BYTES  # 4: the amax taken inside the cast
 CURRENT_QUANTIZE_BYTES = AMAX_PASS_BYTES + DELAYED_QUANTIZE_BYTES  # 6
 MXFP8_QUANTIZE_BYTES = 2.0 * CAST_BYTES  # 6: row-wise and column-wise copies, each cast from the 16-bit input
+TRANSPOSE_BYTES = 1.0 + 1.0  # the gathered fp8 tensor read and written transposed (per-tensor recipes under the gather)
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,19 @@ class LowPrecisionFormat:
 class ScalingRecipe:
     quantize_bytes: float
     kernel_rate: float = 1.0
+    norm_fused: bool = False  # quantized by the norm kernel of a LayerNormLinear (module docstring)
+    per_tensor: bool = True  # one scale a tensor (delayed, current): the column-wise copy is a transpose
+
+    def norm_input_bytes(self, gathered: np.ndarray, local: np.ndarray, gather: np.ndarray) -> np.ndarray:
+        """HBM bytes quantizing the input of a LayerNormLinear takes beyond its norm: ``gathered`` elements after
+        the sequence-parallel all-gather, ``local`` the rank's own (the same without it), ``gather`` whether the
+        input is gathered (module docstring)."""
+        columnwise = np.where(gather, TRANSPOSE_BYTES * gathered, COLUMNWISE_COPY_BYTES * local) \
+            if self.per_tensor else np.zeros_like(gathered)
+        if self.norm_fused:
+            return columnwise
+        rowwise = self.quantize_bytes - (COLUMNWISE_COPY_BYTES if self.per_tensor else 0.0)
+        return rowwise * local + columnwise
 
 
 FORMATS: dict[str, LowPrecisionFormat] = {
@@ -75,10 +101,10 @@ FORMATS: dict[str, LowPrecisionFormat] = {
 }
 
 RECIPES: dict[str, ScalingRecipe] = {  # the fp8 recipes (spec.base.Fp8Recipe) and NVFP4's
-    "delayed": ScalingRecipe(DELAYED_QUANTIZE_BYTES),
+    "delayed": ScalingRecipe(DELAYED_QUANTIZE_BYTES, norm_fused=True),
     "tensorwise": ScalingRecipe(CURRENT_QUANTIZE_BYTES),
-    "mxfp8": ScalingRecipe(MXFP8_QUANTIZE_BYTES, MXFP8_KERNEL_RATE),
-    "nvfp4": ScalingRecipe(MXFP8_QUANTIZE_BYTES * NVFP4_OVER_MXFP8_QUANTIZE),
+    "mxfp8": ScalingRecipe(MXFP8_QUANTIZE_BYTES, MXFP8_KERNEL_RATE, norm_fused=True, per_tensor=False),
+    "nvfp4": ScalingRecipe(MXFP8_QUANTIZE_BYTES * NVFP4_OVER_MXFP8_QUANTIZE, per_tensor=False),
 }
 
 
