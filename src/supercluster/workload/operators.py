@@ -270,10 +270,9 @@ def quantization_work(gemms: list[Gemm], recipe: ScalingRecipe | None, like: np.
     if recipe is None:
         return np.zeros_like(like), 0.0
     zero = np.zeros_like(like)
-    gather = np.asarray(seq_shard) > 1.0
     cast = sum((g.m * g.k * g.count for g in gemms if g.low_precision and g.name not in NORM_FUSED_INPUTS),
                start=zero)
-    fused = sum((recipe.norm_input_bytes(g.m * g.k * g.count, g.m * g.k * g.count / seq_shard, gather)
+    fused = sum((recipe.norm_input_bytes(g.m * g.k * g.count, seq_shard)
                  for g in gemms if g.low_precision and g.name in NORM_FUSED_INPUTS), start=zero)
     return recipe.quantize_bytes * cast + fused, 2.0 * len(gemms)
 

@@ -83,11 +83,12 @@ class ScalingRecipe:
     norm_fused: bool = False  # quantized by the norm kernel of a LayerNormLinear (module docstring)
     per_tensor: bool = True  # one scale a tensor (delayed, current): the column-wise copy is a transpose
 
-    def norm_input_bytes(self, gathered: np.ndarray, local: np.ndarray, gather: np.ndarray) -> np.ndarray:
+    def norm_input_bytes(self, gathered: np.ndarray, seq_shard: np.ndarray | float) -> np.ndarray:
         """HBM bytes quantizing the input of a LayerNormLinear takes beyond its norm: ``gathered`` elements after
-        the sequence-parallel all-gather, ``local`` the rank's own (the same without it), ``gather`` whether the
-        input is gathered (module docstring)."""
-        columnwise = np.where(gather, TRANSPOSE_BYTES * gathered, COLUMNWISE_COPY_BYTES * local) \
+        the sequence-parallel all-gather, the rank's own a ``seq_shard``-th of them (tp where the sequence is
+        sharded, else 1: no gather) (module docstring)."""
+        local = gathered / seq_shard
+        columnwise = np.where(np.asarray(seq_shard) > 1.0, TRANSPOSE_BYTES * gathered, COLUMNWISE_COPY_BYTES * local) \
             if self.per_tensor else np.zeros_like(gathered)
         if self.norm_fused:
             return columnwise
