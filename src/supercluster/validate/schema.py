@@ -151,8 +151,9 @@ MEMORY: Shape = {
 #: overlapped, how it dispatched and routed MoE tokens, how it scaled its fp8 GEMM inputs, the precision of its
 #: gradients, master weights and optimizer state, how many pipeline schedules it ran a step, when its software was
 #: released (the kernels of that day)
-SOFTWARE_FIELDS = ("flash_attention", "attention_backend", "software_date", "tp_overlap", "dp_overlap", "zero3_gather",
-                   "ep_overlap", "moe_dispatcher", "expert_epilogue", "moe_routing", "fp8_recipe", "fp8_output_proj", "pipeline_layout", "account_for_embedding_in_pipeline_split",
+SOFTWARE_FIELDS = ("flash_attention", "attention_backend", "software_date", "tp_overlap", "dp_overlap",
+                   "zero3_gather", "ep_overlap", "moe_dispatcher", "expert_epilogue", "moe_routing", "fp8_recipe",
+                   "fp8_output_proj", "pipeline_layout", "account_for_embedding_in_pipeline_split",
                    "account_for_loss_in_pipeline_split", "grad_accum_fp32", "master_weights", "optimizer_state_dtype",
                    "pipeline_flushes", "recompute_modules")
 
