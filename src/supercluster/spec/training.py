@@ -59,7 +59,8 @@ class Training(Spec):
         "fp8 runs (it forces accumulate_allreduce_grads_in_fp32 with bf16), 16-bit for fp16 runs")
     flash_attention: bool = Field(default=True, description="fused attention: no s x s score matrix stored")
     attention_backend: AttentionBackend = Field(
-        default="auto", description="which fused-attention kernels run (Megatron-Core's --attention-backend words): "
+        default="auto", description="which fused-attention kernels run (Megatron-Core's --attention-backend words, and "
+        "PyTorch's flex): "
         "auto, as Transformer Engine chooses (cuDNN's fused attention on Hopper from TE v1.2, 2023-12-15: "
         "NVIDIA/TransformerEngine 32db39288 'Select FusedAttention on sm90'; on Blackwell), the same as fused; flash, "
         "Dao-AILab's flash-attn package (FlashAttention-2), as NeMo's launcher forced with NVTE_FUSED_ATTN=0 from "
